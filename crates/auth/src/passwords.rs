@@ -1,0 +1,97 @@
+//! Password hashing with argon2id, off the async threads and with bounded concurrency.
+//!
+//! Parameters are OWASP's minimum for argon2id (m = 19 MiB, t = 2, p = 1). Each hash
+//! costs ~19 MiB and tens of milliseconds of one core, so hashes run on tokio's blocking
+//! pool behind a semaphore: a burst of logins queues instead of exhausting memory.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use postfach_policy::MAX_PASSWORD_CHARS;
+use postfach_types::Secret;
+use tokio::sync::Semaphore;
+
+use crate::AuthError;
+
+/// argon2id memory cost in KiB (OWASP minimum: 19 MiB).
+pub const MEMORY_KIB: u32 = 19 * 1024;
+/// argon2id iterations.
+pub const ITERATIONS: u32 = 2;
+/// argon2id lanes.
+pub const LANES: u32 = 1;
+
+/// Hashes and verifies passwords. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+}
+
+impl PasswordHasher {
+    /// `concurrency` hashes run at once at most (at least one).
+    pub fn new(concurrency: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+    }
+
+    /// One hash per core.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, usize::from))
+    }
+
+    /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) for the password.
+    pub async fn hash(&self, password: &Secret<String>) -> Result<String, AuthError> {
+        let password = password.clone();
+        self.run(move || {
+            let salt =
+                SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| AuthError::Hashing(e.to_string()))?;
+            hasher()
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|e| AuthError::Hashing(e.to_string()))
+        })
+        .await?
+    }
+
+    /// Whether `password` matches the PHC string `hash`. Overlong secrets are refused
+    /// without hashing; a malformed hash never matches.
+    pub async fn verify(&self, hash: &str, password: &Secret<String>) -> Result<bool, AuthError> {
+        if password.expose().chars().count() > MAX_PASSWORD_CHARS {
+            return Ok(false);
+        }
+        let (hash, password) = (hash.to_string(), password.clone());
+        self.run(move || match PasswordHash::new(&hash) {
+            Ok(parsed) => hasher().verify_password(password.expose().as_bytes(), &parsed).is_ok(),
+            Err(_) => false,
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
+        let _permit = self.permits.acquire().await.map_err(|_| AuthError::Hashing("hasher closed".into()))?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| AuthError::Hashing(e.to_string()))
+    }
+}
+
+fn hasher() -> Argon2<'static> {
+    // The parameters are constants known to be valid.
+    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
+        let hasher = PasswordHasher::new(2);
+        let secret = Secret::new("violet mango tractor whisper".to_string());
+        let hash = hasher.hash(&secret).await.expect("hash");
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(hasher.verify(&hash, &secret).await.expect("verify"));
+        assert!(!hasher.verify(&hash, &Secret::new("violet mango tractor whispe".into())).await.expect("verify"));
+        assert!(!hasher.verify("not a hash", &secret).await.expect("verify"));
+        // Same password, new salt: different hash.
+        assert_ne!(hash, hasher.hash(&secret).await.expect("hash"));
+    }
+}

@@ -1,0 +1,176 @@
+//! Failed-login throttling: a sliding window of failures per remote address and per
+//! login name.
+//!
+//! When either key has reached its limit within the window, further attempts are refused
+//! without checking the password (so a guesser learns nothing and costs no hashing).
+//! IPv6 addresses are counted per /64, the smallest block one user usually holds. Old
+//! failures are dropped as keys are touched, and the whole map is swept regularly, so
+//! memory stays bounded by the number of keys that failed within one window.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Ip(IpAddr),
+    Login(String),
+}
+
+#[derive(Debug)]
+pub struct Throttle {
+    window: Duration,
+    max_per_ip: usize,
+    max_per_login: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    failures: HashMap<Key, VecDeque<Instant>>,
+    touches_since_sweep: usize,
+}
+
+const SWEEP_EVERY: usize = 1024;
+
+impl Throttle {
+    pub fn new(window: Duration, max_per_ip: u32, max_per_login: u32) -> Self {
+        Self {
+            window,
+            max_per_ip: max_per_ip.max(1) as usize,
+            max_per_login: max_per_login.max(1) as usize,
+            state: Mutex::default(),
+        }
+    }
+
+    /// Whether an attempt from `ip` for `login` must be refused now.
+    pub fn is_throttled(&self, ip: IpAddr, login: &str, now: Instant) -> bool {
+        let mut state = self.lock();
+        let ip_failures = state.recent(&ip_key(ip), now, self.window);
+        let login_failures = state.recent(&Key::Login(login.to_string()), now, self.window);
+        ip_failures >= self.max_per_ip || login_failures >= self.max_per_login
+    }
+
+    pub fn record_failure(&self, ip: IpAddr, login: &str, now: Instant) {
+        let mut state = self.lock();
+        for key in [ip_key(ip), Key::Login(login.to_string())] {
+            state.failures.entry(key).or_default().push_back(now);
+        }
+        state.touches_since_sweep += 1;
+        if state.touches_since_sweep >= SWEEP_EVERY {
+            state.sweep(now, self.window);
+        }
+    }
+
+    /// A successful login forgets the login name's failures (not the address's).
+    pub fn record_success(&self, login: &str) {
+        self.lock().failures.remove(&Key::Login(login.to_string()));
+    }
+
+    /// Number of keys currently tracked (for tests and metrics).
+    pub fn tracked_keys(&self) -> usize {
+        self.lock().failures.len()
+    }
+
+    /// Drops every failure older than the window.
+    pub fn sweep(&self, now: Instant) {
+        self.lock().sweep(now, self.window);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (plain collections).
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl State {
+    fn recent(&mut self, key: &Key, now: Instant, window: Duration) -> usize {
+        let Some(times) = self.failures.get_mut(key) else { return 0 };
+        while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            times.pop_front();
+        }
+        let n = times.len();
+        if n == 0 {
+            self.failures.remove(key);
+        }
+        n
+    }
+
+    fn sweep(&mut self, now: Instant, window: Duration) {
+        self.failures.retain(|_, times| {
+            times.retain(|t| now.duration_since(*t) < window);
+            !times.is_empty()
+        });
+        self.touches_since_sweep = 0;
+    }
+}
+
+fn ip_key(ip: IpAddr) -> Key {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            Key::Ip(IpAddr::from(segments))
+        }
+        IpAddr::V6(v6) => Key::Ip(IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED))),
+        v4 => Key::Ip(v4),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn login_limit_applies_across_addresses_and_expires() {
+        let t = Throttle::new(Duration::from_secs(900), 10, 5);
+        let start = Instant::now();
+        for i in 0..5 {
+            assert!(!t.is_throttled(ip(&format!("192.0.2.{i}")), "max@example.net", start));
+            t.record_failure(ip(&format!("192.0.2.{i}")), "max@example.net", start);
+        }
+        assert!(t.is_throttled(ip("198.51.100.7"), "max@example.net", start));
+        assert!(!t.is_throttled(ip("198.51.100.7"), "erika@example.net", start));
+        assert!(!t.is_throttled(ip("198.51.100.7"), "max@example.net", start + Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn ip_limit_applies_across_logins_and_ipv6_counts_per_64() {
+        let t = Throttle::new(Duration::from_secs(60), 3, 100);
+        let now = Instant::now();
+        for (i, addr) in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"].iter().enumerate() {
+            t.record_failure(ip(addr), &format!("user{i}@example.net"), now);
+        }
+        assert!(t.is_throttled(ip("2001:db8:1:2::77"), "new@example.net", now));
+        assert!(!t.is_throttled(ip("2001:db8:1:3::1"), "new@example.net", now));
+    }
+
+    #[test]
+    fn success_clears_the_login_but_not_the_address() {
+        let t = Throttle::new(Duration::from_secs(60), 2, 2);
+        let now = Instant::now();
+        t.record_failure(ip("192.0.2.1"), "a@example.net", now);
+        t.record_failure(ip("192.0.2.1"), "a@example.net", now);
+        assert!(t.is_throttled(ip("192.0.2.2"), "a@example.net", now));
+        t.record_success("a@example.net");
+        assert!(!t.is_throttled(ip("192.0.2.2"), "a@example.net", now));
+        assert!(t.is_throttled(ip("192.0.2.1"), "b@example.net", now));
+    }
+
+    #[test]
+    fn sweeping_forgets_old_failures() {
+        let t = Throttle::new(Duration::from_secs(10), 5, 5);
+        let now = Instant::now();
+        for i in 0..100 {
+            t.record_failure(ip(&format!("192.0.2.{i}")), &format!("u{i}@example.net"), now);
+        }
+        assert_eq!(t.tracked_keys(), 200);
+        t.sweep(now + Duration::from_secs(11));
+        assert_eq!(t.tracked_keys(), 0);
+    }
+}

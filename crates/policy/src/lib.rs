@@ -1,0 +1,13 @@
+//! Pure policy decisions: who may log in to what over which connection, and which
+//! passwords are strong enough.
+//!
+//! No I/O happens here. Every protocol server and the panel reach these rules only through
+//! the `auth` crate, so each rule lives in exactly one place and is tested as a table.
+
+pub mod login;
+pub mod password;
+
+pub use login::{AccountFacts, AccountKind, LoginDecision, LoginFacts, Refusal};
+pub use password::{
+    FeedbackItem, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordVerdict, check_password, user_inputs,
+};

@@ -1,0 +1,202 @@
+//! Whether a login attempt is let in, given what is known about the account and the
+//! connection.
+//!
+//! The order of the checks is part of the rule and is chosen so that a refusal leaks as
+//! little as possible:
+//! 1. Credentials sent without TLS where TLS is required are refused as `TlsRequired`
+//!    whether or not the password was right and whether or not the account exists (an
+//!    unknown account is treated like a new mailbox, which requires TLS).
+//! 2. Unknown account or wrong password: `BadCredentials`, indistinguishable.
+//! 3. Only after the password proved the user: `Disabled`, then `ServiceNotAllowed`, so
+//!    a mailbox's settings are never revealed to someone who does not know its password.
+//!
+//! Throttling is decided before any of this, by the `auth` crate, because it needs state.
+
+use postfach_types::{AccessMode, LoginResult, Service};
+
+/// What kind of account a login name resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    /// A mailbox, with its per-mailbox switches.
+    Mailbox { access: AccessMode, submission: bool, tls_required: bool },
+    /// A panel account (customer or admin). It can only sign in to the panel.
+    PanelAccount,
+}
+
+/// The account a login name resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountFacts {
+    pub kind: AccountKind,
+    /// The account, or the customer it belongs to, is disabled.
+    pub disabled: bool,
+}
+
+/// Everything the decision depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFacts {
+    pub service: Service,
+    /// The credentials travelled inside TLS.
+    pub encrypted: bool,
+    /// The operator's `security.allow_plaintext_auth`.
+    pub operator_allows_plaintext: bool,
+    /// `None` when the login name matches no account.
+    pub account: Option<AccountFacts>,
+    /// The secret matched the account's password hash (false when there is no account).
+    pub password_matches: bool,
+}
+
+/// Why a login is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    BadCredentials,
+    TlsRequired,
+    ServiceNotAllowed,
+    Disabled,
+    Throttled,
+}
+
+impl Refusal {
+    /// The login-log result for this refusal.
+    pub fn result(self) -> LoginResult {
+        match self {
+            Refusal::BadCredentials => LoginResult::BadCredentials,
+            Refusal::TlsRequired => LoginResult::TlsRequired,
+            Refusal::ServiceNotAllowed => LoginResult::ServiceDisabled,
+            Refusal::Disabled => LoginResult::AccountDisabled,
+            Refusal::Throttled => LoginResult::Throttled,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginDecision {
+    Allow,
+    Deny(Refusal),
+}
+
+impl LoginFacts {
+    pub fn decide(&self) -> LoginDecision {
+        use LoginDecision::{Allow, Deny};
+        if !self.encrypted && self.tls_required() {
+            return Deny(Refusal::TlsRequired);
+        }
+        let Some(account) = self.account.filter(|_| self.password_matches) else {
+            return Deny(Refusal::BadCredentials);
+        };
+        if account.disabled {
+            return Deny(Refusal::Disabled);
+        }
+        if !service_allowed(account.kind, self.service) {
+            return Deny(Refusal::ServiceNotAllowed);
+        }
+        Allow
+    }
+
+    /// Whether this connection must be encrypted for this account.
+    fn tls_required(&self) -> bool {
+        if !self.operator_allows_plaintext {
+            return true;
+        }
+        match self.account.map(|a| a.kind) {
+            Some(AccountKind::Mailbox { tls_required, .. }) => tls_required,
+            // Panel accounts sign in over HTTPS only; unknown accounts look like new mailboxes.
+            Some(AccountKind::PanelAccount) | None => true,
+        }
+    }
+
+    /// Whether a correct password just crossed the network unencrypted.
+    pub fn password_exposed(&self) -> bool {
+        !self.encrypted && self.account.is_some() && self.password_matches
+    }
+}
+
+/// The access-mode and submission switches (mission points 2 and the sending switch).
+fn service_allowed(kind: AccountKind, service: Service) -> bool {
+    match kind {
+        AccountKind::Mailbox { access, submission, .. } => match service {
+            Service::Imap => access == AccessMode::Imap,
+            Service::Pop3 => access == AccessMode::Pop3,
+            Service::Submission => submission,
+            // A mailbox user may always see their own logins and change their password.
+            Service::Panel => true,
+        },
+        AccountKind::PanelAccount => service == Service::Panel,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AccessMode as Mode;
+    use LoginDecision::{Allow, Deny};
+    use Refusal::*;
+
+    fn mailbox(access: AccessMode, submission: bool, tls_required: bool) -> Option<AccountFacts> {
+        Some(AccountFacts { kind: AccountKind::Mailbox { access, submission, tls_required }, disabled: false })
+    }
+
+    fn facts(
+        service: Service,
+        encrypted: bool,
+        plaintext_ok: bool,
+        account: Option<AccountFacts>,
+        pw: bool,
+    ) -> LoginFacts {
+        LoginFacts { service, encrypted, operator_allows_plaintext: plaintext_ok, account, password_matches: pw }
+    }
+
+    #[test]
+    fn decision_table() {
+        use Service::*;
+        let panel = Some(AccountFacts { kind: AccountKind::PanelAccount, disabled: false });
+        let disabled = Some(AccountFacts {
+            kind: AccountKind::Mailbox { access: Mode::Imap, submission: true, tls_required: true },
+            disabled: true,
+        });
+        #[rustfmt::skip]
+        let table = [
+            // service, TLS, operator allows plaintext, account, password ok => decision
+            (Imap,       true,  false, mailbox(Mode::Imap, true, true),      true,  Allow),
+            (Imap,       true,  false, mailbox(Mode::Imap, true, true),      false, Deny(BadCredentials)),
+            (Imap,       true,  false, None,                           false, Deny(BadCredentials)),
+            (Imap,       true,  false, mailbox(Mode::Pop3, true, true),      true,  Deny(ServiceNotAllowed)),
+            (Imap,       true,  false, mailbox(Mode::Pop3, true, true),      false, Deny(BadCredentials)),
+            (Imap,       true,  false, mailbox(Mode::None, true, true),  true,  Deny(ServiceNotAllowed)),
+            (Pop3,       true,  false, mailbox(Mode::Pop3, true, true),      true,  Allow),
+            (Pop3,       true,  false, mailbox(Mode::Imap, true, true),      true,  Deny(ServiceNotAllowed)),
+            (Pop3,       true,  false, mailbox(Mode::None, true, true),  true,  Deny(ServiceNotAllowed)),
+            (Submission, true,  false, mailbox(Mode::None, true, true),  true,  Allow),
+            (Submission, true,  false, mailbox(Mode::Imap, false, true),     true,  Deny(ServiceNotAllowed)),
+            (Panel,      true,  false, mailbox(Mode::None, false, true), true,  Allow),
+            (Panel,      true,  false, panel,                          true,  Allow),
+            (Imap,       true,  false, panel,                          true,  Deny(ServiceNotAllowed)),
+            (Imap,       true,  false, disabled,                       true,  Deny(Disabled)),
+            (Imap,       true,  false, disabled,                       false, Deny(BadCredentials)),
+            // Plaintext, operator-wide refusal: always TlsRequired, right password or not.
+            (Imap,       false, false, mailbox(Mode::Imap, true, false),     true,  Deny(TlsRequired)),
+            (Imap,       false, false, mailbox(Mode::Imap, true, false),     false, Deny(TlsRequired)),
+            (Pop3,       false, false, None,                           false, Deny(TlsRequired)),
+            // Operator allows plaintext: the mailbox's own switch decides.
+            (Imap,       false, true,  mailbox(Mode::Imap, true, false),     true,  Allow),
+            (Imap,       false, true,  mailbox(Mode::Imap, true, false),     false, Deny(BadCredentials)),
+            (Imap,       false, true,  mailbox(Mode::Imap, true, true),      true,  Deny(TlsRequired)),
+            (Imap,       false, true,  mailbox(Mode::Imap, true, true),      false, Deny(TlsRequired)),
+            (Submission, false, true,  mailbox(Mode::Imap, true, false),     true,  Allow),
+            (Imap,       false, true,  None,                           false, Deny(TlsRequired)),
+            (Panel,      false, true,  panel,                          true,  Deny(TlsRequired)),
+        ];
+        for (i, (service, tls, plaintext_ok, account, pw, expected)) in table.into_iter().enumerate() {
+            let f = facts(service, tls, plaintext_ok, account, pw);
+            assert_eq!(f.decide(), expected, "row {i}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn exposure_needs_plaintext_and_the_right_password() {
+        let mb = mailbox(Mode::Imap, true, true);
+        assert!(facts(Service::Imap, false, false, mb, true).password_exposed());
+        assert!(!facts(Service::Imap, false, false, mb, false).password_exposed());
+        assert!(!facts(Service::Imap, true, false, mb, true).password_exposed());
+        assert!(!facts(Service::Imap, false, false, None, false).password_exposed());
+    }
+}

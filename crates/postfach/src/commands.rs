@@ -1,0 +1,369 @@
+//! Runs one parsed command against the store, through the same library calls the servers
+//! and the panel use. The CLI acts as the operator: its scope is the whole platform.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use postfach_auth::PasswordHasher;
+use postfach_auth::accounts::{self, AccountError};
+use postfach_policy::{PasswordVerdict, check_password, user_inputs};
+use postfach_server::config::Config;
+use postfach_store::Scope;
+use postfach_store::logins::LoginFilter;
+use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
+use postfach_store::{Store, StoreError};
+use postfach_types::{Role, Secret};
+
+use crate::output::{json, on_off, table, yes_no};
+use crate::{
+    AliasCommand, Cli, Command, CustomerCommand, DomainAliasCommand, DomainCommand, MailboxCommand, PasswordSource,
+};
+
+const PLATFORM: Scope = Scope::Platform;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        if let Command::Serve { demo } = cli.command {
+            postfach_server::logging::init(&config.log);
+            postfach_server::run(&config, demo).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut quiet = config.log.clone();
+        quiet.level = "warn".into();
+        postfach_server::logging::init(&quiet);
+        if let Command::PasswordCheck { password, address: None, json } = &cli.command {
+            return password_check(&read_password(password, false)?, &[], *json);
+        }
+        let store = Store::open(&config.database).await.context("cannot open the database")?;
+        let result = dispatch(cli.command, &store).await;
+        store.close().await;
+        result
+    })
+}
+
+async fn dispatch(command: Command, store: &Store) -> anyhow::Result<ExitCode> {
+    let hasher = PasswordHasher::new(1);
+    match command {
+        Command::Serve { .. } => unreachable!("handled by run"),
+        Command::Customer(cmd) => customer(cmd, store, &hasher).await?,
+        Command::Domain(cmd) => domain(cmd, store).await?,
+        Command::DomainAlias(cmd) => domain_alias(cmd, store).await?,
+        Command::Mailbox(cmd) => mailbox(cmd, store, &hasher).await?,
+        Command::Alias(cmd) => alias(cmd, store).await?,
+        Command::Logins { address, limit, unencrypted, failed, json: as_json } => {
+            let mailbox = match address {
+                Some(a) => Some(store.mailbox(PLATFORM, &a.0).await?.id),
+                None => None,
+            };
+            let filter =
+                LoginFilter { mailbox, only_unencrypted: unencrypted, only_failed: failed, limit: limit.into() };
+            let entries = store.logins(PLATFORM, filter).await?;
+            if as_json {
+                json(&entries)?;
+            } else {
+                let rows = entries
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.at.rfc3339(),
+                            e.service.to_string(),
+                            e.login.clone(),
+                            e.remote_ip.to_string(),
+                            e.tls.as_ref().map_or("UNENCRYPTED".into(), |t| format!("{} {}", t.version, t.cipher)),
+                            e.mechanism.to_string(),
+                            e.result.to_string(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["TIME", "SERVICE", "LOGIN", "IP", "ENCRYPTION", "MECHANISM", "RESULT"], &rows);
+            }
+        }
+        Command::PasswordCheck { password, address, json } => {
+            let password = read_password(&password, false)?;
+            let inputs = match &address {
+                Some(a) => {
+                    let owner = store.domain(PLATFORM, a.0.domain()).await?.customer;
+                    user_inputs(Some(&a.0), Some(owner.as_str()))
+                }
+                None => Vec::new(),
+            };
+            return password_check(&password, &inputs, json);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn customer(cmd: CustomerCommand, store: &Store, hasher: &PasswordHasher) -> anyhow::Result<()> {
+    match cmd {
+        CustomerCommand::Add { name, admin, password } => {
+            let role = if admin { Role::Admin } else { Role::Customer };
+            let password = read_password(&password, true)?;
+            let customer = accounts::create_customer(store, hasher, &name.0, &password, role).await.map_err(explain)?;
+            println!("created {} {}", customer.role, customer.name);
+        }
+        CustomerCommand::List { json: true } => json(&store.customers().await?)?,
+        CustomerCommand::List { json: false } => {
+            let rows = store
+                .customers()
+                .await?
+                .into_iter()
+                .map(|c| vec![c.name.to_string(), c.role.to_string(), yes_no(c.disabled), c.created_at.rfc3339()])
+                .collect::<Vec<_>>();
+            table(&["NAME", "ROLE", "DISABLED", "CREATED"], &rows);
+        }
+        CustomerCommand::Remove { name } => {
+            store.remove_customer(&name.0).await?;
+            println!("removed customer {}", name.0);
+        }
+        CustomerCommand::Disable { name } => {
+            store.set_customer_disabled(&name.0, true).await?;
+            println!("disabled customer {} and all its mailboxes", name.0);
+        }
+        CustomerCommand::Enable { name } => {
+            store.set_customer_disabled(&name.0, false).await?;
+            println!("enabled customer {}", name.0);
+        }
+        CustomerCommand::Password { name, password } => {
+            let password = read_password(&password, true)?;
+            accounts::change_customer_password(store, hasher, &name.0, &password).await.map_err(explain)?;
+            println!("changed the password of {}", name.0);
+        }
+    }
+    Ok(())
+}
+
+async fn domain(cmd: DomainCommand, store: &Store) -> anyhow::Result<()> {
+    match cmd {
+        DomainCommand::Add { domain, customer, verified } => {
+            let owner = store.customer(&customer.0).await?;
+            let d = store.add_domain(owner.id, &domain.0, verified).await?;
+            println!("added {} for {}", d.name, d.customer);
+            if !d.verified {
+                let (name, value) = d.ownership_record();
+                println!("it stays inactive until its ownership is verified: publish TXT \"{value}\" at {name}");
+            }
+        }
+        DomainCommand::List { json: true } => json(&store.domains(PLATFORM).await?)?,
+        DomainCommand::List { json: false } => {
+            let rows = store
+                .domains(PLATFORM)
+                .await?
+                .into_iter()
+                .map(|d| {
+                    vec![
+                        d.name.to_string(),
+                        d.name.to_unicode(),
+                        d.customer.to_string(),
+                        d.alias_of.as_ref().map_or("domain".into(), |t| format!("alias of {t}")),
+                        yes_no(d.verified),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            table(&["DOMAIN", "UNICODE", "CUSTOMER", "KIND", "VERIFIED"], &rows);
+        }
+        DomainCommand::Remove { domain, cascade } => {
+            let removed = store.remove_domain(PLATFORM, &domain.0, cascade).await?;
+            println!(
+                "removed {} with {} mailbox(es), {} alias(es) and {} alias domain(s)",
+                domain.0, removed.mailboxes, removed.aliases, removed.alias_domains
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn domain_alias(cmd: DomainAliasCommand, store: &Store) -> anyhow::Result<()> {
+    match cmd {
+        DomainAliasCommand::Add { alias_domain, target, verified } => {
+            let d = store.add_domain_alias(PLATFORM, &alias_domain.0, &target.0, verified).await?;
+            println!("every address at {} now also works at {}", target.0, d.name);
+            if !d.verified {
+                let (name, value) = d.ownership_record();
+                println!(
+                    "{} stays inactive until its ownership is verified: publish TXT \"{value}\" at {name}",
+                    d.name
+                );
+            }
+        }
+        DomainAliasCommand::Remove { alias_domain } => {
+            let d = store.domain(PLATFORM, &alias_domain.0).await?;
+            if d.alias_of.is_none() {
+                bail!("{} is a domain, not an alias domain; remove it with: postfach domain remove {}", d.name, d.name);
+            }
+            store.remove_domain(PLATFORM, &alias_domain.0, false).await?;
+            println!("removed alias domain {}", alias_domain.0);
+        }
+    }
+    Ok(())
+}
+
+async fn mailbox(cmd: MailboxCommand, store: &Store, hasher: &PasswordHasher) -> anyhow::Result<()> {
+    match cmd {
+        MailboxCommand::Add { address, password, settings } => {
+            // Fail on a missing domain before asking for a password.
+            store.domain(PLATFORM, address.0.domain()).await?;
+            let password = read_password(&password, true)?;
+            let defaults = MailboxSettings::default();
+            let settings = MailboxSettings {
+                access: settings.access.unwrap_or(defaults.access),
+                submission: settings.submission.unwrap_or(defaults.submission),
+                tls_required: settings.tls_required.unwrap_or(defaults.tls_required),
+            };
+            let m = accounts::create_mailbox(store, hasher, PLATFORM, &address.0, &password, settings)
+                .await
+                .map_err(explain)?;
+            println!(
+                "created mailbox {} (access {}, submission {}, TLS only {})",
+                m.address,
+                m.settings.access,
+                on_off(m.settings.submission),
+                on_off(m.settings.tls_required)
+            );
+        }
+        MailboxCommand::Set { address, settings } => {
+            let change = SettingsChange {
+                access: settings.access,
+                submission: settings.submission,
+                tls_required: settings.tls_required,
+            };
+            if change == SettingsChange::default() {
+                bail!("nothing to change: give --access, --submission or --tls-required");
+            }
+            let m = store.set_mailbox_settings(PLATFORM, &address.0, change).await?;
+            println!(
+                "{}: access {}, submission {}, TLS only {}",
+                m.address,
+                m.settings.access,
+                on_off(m.settings.submission),
+                on_off(m.settings.tls_required)
+            );
+        }
+        MailboxCommand::Password { address, password } => {
+            store.mailbox(PLATFORM, &address.0).await?;
+            let password = read_password(&password, true)?;
+            accounts::change_mailbox_password(store, hasher, PLATFORM, &address.0, &password).await.map_err(explain)?;
+            println!("changed the password of {}", address.0);
+        }
+        MailboxCommand::List { domain, json: as_json } => {
+            let mailboxes = store.mailboxes(PLATFORM, domain.as_ref().map(|d| &d.0)).await?;
+            if as_json {
+                json(&mailboxes)?;
+            } else {
+                let rows = mailboxes
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.address.to_string(),
+                            m.settings.access.to_string(),
+                            on_off(m.settings.submission),
+                            on_off(m.settings.tls_required),
+                            yes_no(m.password_exposed),
+                            m.created_at.rfc3339(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["ADDRESS", "ACCESS", "SUBMISSION", "TLS-ONLY", "PASSWORD-EXPOSED", "CREATED"], &rows);
+            }
+        }
+        MailboxCommand::Remove { address } => {
+            let aliases = store.remove_mailbox(PLATFORM, &address.0).await?;
+            println!("removed mailbox {}", address.0);
+            for alias in aliases {
+                println!("removed its alias {alias}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn alias(cmd: AliasCommand, store: &Store) -> anyhow::Result<()> {
+    match cmd {
+        AliasCommand::Add { address, mailbox } => {
+            let a = store.add_alias(PLATFORM, &address.0, &mailbox.0).await?;
+            println!("{} now delivers to {}", a.address, a.mailbox);
+        }
+        AliasCommand::Remove { address } => {
+            store.remove_alias(PLATFORM, &address.0).await?;
+            println!("removed alias {}", address.0);
+        }
+        AliasCommand::List { domain, json: as_json } => {
+            let aliases = store.aliases(PLATFORM, domain.as_ref().map(|d| &d.0)).await?;
+            if as_json {
+                json(&aliases)?;
+            } else {
+                let rows =
+                    aliases.iter().map(|a| vec![a.address.to_string(), a.mailbox.to_string()]).collect::<Vec<_>>();
+                table(&["ALIAS", "MAILBOX"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn password_check(password: &Secret<String>, inputs: &[String], as_json: bool) -> anyhow::Result<ExitCode> {
+    let verdict = check_password(password.expose(), &inputs.iter().map(String::as_str).collect::<Vec<_>>());
+    if as_json {
+        json(&verdict)?;
+    } else {
+        println!("strength: {} of 4", verdict.score);
+        print_verdict(&verdict);
+        if verdict.accepted {
+            println!("accepted");
+        }
+    }
+    Ok(if verdict.accepted { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn print_verdict(verdict: &PasswordVerdict) {
+    if let Some(reason) = &verdict.reason {
+        println!("refused: {reason}");
+    }
+    for suggestion in &verdict.suggestions {
+        println!("tip: {}", suggestion.text);
+    }
+}
+
+/// Turns a refused password into an error that says why and how to do better.
+fn explain(e: AccountError) -> anyhow::Error {
+    match e {
+        AccountError::WeakPassword(verdict) => {
+            let mut text = verdict.reason.clone().unwrap_or_else(|| "the password is too weak".into());
+            for suggestion in &verdict.suggestions {
+                text.push_str(&format!("\n  tip: {}", suggestion.text));
+            }
+            anyhow::anyhow!(text)
+        }
+        AccountError::Store(StoreError::Database(e)) => anyhow::Error::new(e).context("database error"),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// Reads a password from stdin (`--password-stdin`: the first line) or from a prompt on
+/// the terminal (twice, when setting one). Never from the command line, where other
+/// users could see it in the process list.
+fn read_password(source: &PasswordSource, confirm: bool) -> anyhow::Result<Secret<String>> {
+    if source.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        if password.is_empty() {
+            bail!("standard input held no password; pipe it in as one line, e.g. from a password manager");
+        }
+        return Ok(Secret::new(password.to_string()));
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("there is no terminal to ask for the password; pipe it in and add --password-stdin");
+    }
+    let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+    if confirm {
+        let second = rpassword::prompt_password("Repeat the password: ").context("cannot read the password")?;
+        if first != second {
+            bail!("the two passwords differ; nothing was changed");
+        }
+    }
+    Ok(Secret::new(first))
+}

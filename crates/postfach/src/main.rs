@@ -1,0 +1,265 @@
+//! The `postfach` binary: parses the command line and hands each command to the library
+//! crates. Nothing but argument parsing, prompting and printing happens here.
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress};
+
+/// Multi-tenant mail hosting: SMTP, IMAP, POP3 and a customer panel in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "postfach", version)]
+struct Cli {
+    /// The configuration file [default: /etc/postfach/postfach.toml if it exists, else built-in defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the servers until SIGTERM or SIGINT
+    Serve {
+        /// Also create a demo customer, the domain example.test and two mailboxes (passwords printed once)
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage customers and admins (panel accounts that own domains)
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Manage domains
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Manage alias domains: every address of the target domain also works at the alias domain
+    #[command(subcommand, name = "domain-alias")]
+    DomainAlias(DomainAliasCommand),
+    /// Manage mailboxes
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
+    /// Manage aliases: further addresses that deliver into a mailbox
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Show the login log, newest first
+    Logins {
+        /// Only the attempts on this mailbox
+        address: Option<Address>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only attempts without TLS
+        #[arg(long)]
+        unencrypted: bool,
+        /// Only refused attempts
+        #[arg(long)]
+        failed: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score a password with the password rule (exit status 1 if it would be refused)
+    PasswordCheck {
+        #[command(flatten)]
+        password: PasswordSource,
+        /// Check it as the password of this mailbox (its address and customer count as guessable words)
+        #[arg(long)]
+        address: Option<Address>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CustomerCommand {
+    /// Create a customer (or with --admin an admin); asks for its panel password
+    Add {
+        name: Name,
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a customer that owns no domains
+    Remove {
+        name: Name,
+    },
+    /// Stop a customer and all its mailboxes from logging in
+    Disable {
+        name: Name,
+    },
+    Enable {
+        name: Name,
+    },
+    /// Set a new panel password
+    Password {
+        name: Name,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DomainCommand {
+    /// Add a domain for a customer
+    Add {
+        domain: Domain,
+        #[arg(long, value_name = "NAME")]
+        customer: Name,
+        /// Mark the domain as verified now (operator's word instead of the DNS ownership check)
+        #[arg(long)]
+        verified: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a domain; with --cascade also its mailboxes, aliases and alias domains
+    Remove {
+        domain: Domain,
+        #[arg(long)]
+        cascade: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DomainAliasCommand {
+    /// Make ALIAS_DOMAIN an alias domain of DOMAIN (same customer)
+    Add {
+        alias_domain: Domain,
+        #[arg(long = "to", value_name = "DOMAIN")]
+        target: Domain,
+        /// Mark the alias domain as verified now
+        #[arg(long)]
+        verified: bool,
+    },
+    Remove {
+        alias_domain: Domain,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailboxCommand {
+    /// Create a mailbox; asks for its password
+    Add {
+        address: Address,
+        #[command(flatten)]
+        password: PasswordSource,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Change a mailbox's settings
+    Set {
+        address: Address,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Set a new password (clears the "exposed" mark)
+    Password {
+        address: Address,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    List {
+        #[arg(long)]
+        domain: Option<Domain>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a mailbox and the aliases that point at it
+    Remove { address: Address },
+}
+
+#[derive(Debug, Subcommand)]
+enum AliasCommand {
+    /// Let ADDRESS deliver into the mailbox MAILBOX (of the same customer)
+    Add {
+        address: Address,
+        #[arg(long = "to", value_name = "MAILBOX")]
+        mailbox: Address,
+    },
+    Remove {
+        address: Address,
+    },
+    List {
+        #[arg(long)]
+        domain: Option<Domain>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct PasswordSource {
+    /// Read the password from the first line of standard input instead of prompting
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+struct SettingsArgs {
+    /// Which protocol may read the mailbox
+    #[arg(long, value_parser = parse_word::<AccessMode>)]
+    access: Option<AccessMode>,
+    /// Whether the mailbox may send mail through submission
+    #[arg(long, value_parser = parse_on_off)]
+    submission: Option<bool>,
+    /// Whether logins must be encrypted (only matters if the operator allows plaintext at all)
+    #[arg(long, value_parser = parse_on_off)]
+    tls_required: Option<bool>,
+}
+
+/// Argument types parsed once at the edge, with the library's own error texts.
+#[derive(Debug, Clone)]
+struct Address(EmailAddress);
+#[derive(Debug, Clone)]
+struct Domain(DomainName);
+#[derive(Debug, Clone)]
+struct Name(CustomerName);
+
+impl std::str::FromStr for Address {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        EmailAddress::parse(s).map(Address).map_err(|e| e.to_string())
+    }
+}
+impl std::str::FromStr for Domain {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        DomainName::parse(s).map(Domain).map_err(|e| e.to_string())
+    }
+}
+impl std::str::FromStr for Name {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        CustomerName::parse(s).map(Name).map_err(|e| e.to_string())
+    }
+}
+
+fn parse_word<T: std::str::FromStr<Err = postfach_types::ParseEnumError>>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|e: postfach_types::ParseEnumError| e.to_string())
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        _ => Err(format!("'{s}' is not one of: on, off")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

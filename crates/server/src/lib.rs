@@ -1,0 +1,151 @@
+//! Configuration, TLS material, listeners and the start/shutdown of a Postfach server.
+//!
+//! [`Server::start`] is what `postfach serve` runs and what end-to-end tests start
+//! in-process: it prepares the data folder, the database and the TLS material, builds the
+//! one [`Authenticator`], and runs the background upkeep. Protocol listeners are added here
+//! as the protocol crates arrive; only this crate binds sockets.
+
+pub mod config;
+mod demo;
+pub mod logging;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
+use postfach_store::Store;
+use postfach_types::UnixTime;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+
+pub use demo::{DemoAccount, create_demo};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot create the data folder {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] postfach_store::StoreError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot start the authentication service: {0}")]
+    Auth(#[from] postfach_auth::AuthError),
+    #[error("cannot set up the demo accounts: {0}")]
+    Demo(#[from] postfach_auth::accounts::AccountError),
+    #[error("cannot wait for signals: {0}")]
+    Signal(std::io::Error),
+}
+
+/// How often the upkeep task prunes the login log and the throttle state.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    store: Store,
+    auth: Arc<Authenticator>,
+    tls: Arc<rustls::ServerConfig>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Server {
+    pub async fn start(config: &Config) -> Result<Server, ServerError> {
+        create_data_dir(config)?;
+        let store = Store::open(&config.database).await?;
+        let tls = tls::server_config(config)?;
+        let auth =
+            Arc::new(Authenticator::new(store.clone(), auth_settings(config), PasswordHasher::per_core()).await?);
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(upkeep(store.clone(), auth.clone(), config.security.login_log_retention_days, stopped));
+        tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "postfach started");
+        Ok(Server { store, auth, tls, stop, tasks })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn authenticator(&self) -> &Arc<Authenticator> {
+        &self.auth
+    }
+
+    pub fn tls_config(&self) -> &Arc<rustls::ServerConfig> {
+        &self.tls
+    }
+
+    /// Stops every task and closes the database.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        self.store.close().await;
+        tracing::info!("postfach stopped");
+    }
+}
+
+/// `postfach serve`: start, optionally create the demo accounts, run until SIGTERM or
+/// SIGINT, then shut down cleanly.
+pub async fn run(config: &Config, demo: bool) -> Result<(), ServerError> {
+    let server = Server::start(config).await?;
+    if demo {
+        for account in create_demo(server.store(), server.authenticator().hasher()).await? {
+            // Printed once on stdout, for the operator at the terminal; never logged.
+            println!("{account}");
+        }
+    }
+    wait_for_stop_signal().await?;
+    tracing::info!("stop signal received, shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+pub fn auth_settings(config: &Config) -> AuthSettings {
+    AuthSettings {
+        allow_plaintext_auth: config.security.allow_plaintext_auth,
+        max_failures_per_ip: config.security.max_failures_per_ip,
+        max_failures_per_login: config.security.max_failures_per_login,
+        failure_window: Duration::from_secs(config.security.failure_window_secs),
+    }
+}
+
+fn create_data_dir(config: &Config) -> Result<(), ServerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = &config.data_dir;
+    let err = |source| ServerError::DataDir { path: dir.display().to_string(), source };
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+async fn upkeep(store: Store, auth: Arc<Authenticator>, retention_days: u32, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let cutoff = UnixTime(UnixTime::now().0 - i64::from(retention_days) * 86_400);
+        match store.prune_logins(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned old login log entries"),
+            Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
+        }
+        auth.sweep();
+        tokio::select! {
+            _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+async fn wait_for_stop_signal() -> Result<(), ServerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServerError::Signal)?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

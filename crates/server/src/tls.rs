@@ -1,0 +1,281 @@
+//! TLS material: the server's certificate and key, turned into a `rustls::ServerConfig`.
+//!
+//! With `[tls] cert` and `key` configured, those PEM files are loaded. Without them, the
+//! first start creates a self-signed certificate for the hostname in `data_dir/tls` (key
+//! mode 0600, each file written to a temporary name and renamed, key before certificate)
+//! and later starts reuse it. Only the aws-lc-rs crypto provider is used. Errors name the
+//! file and say what to do; key material never appears in errors or logs.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::{Config, TlsSource};
+
+/// Why no TLS configuration could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read the TLS {what} {}: {source}. {hint}", path.display())]
+    Read { what: &'static str, path: PathBuf, source: io::Error, hint: &'static str },
+    #[error("the TLS {what} {} is not valid PEM: {source}. {hint}", path.display())]
+    Pem { what: &'static str, path: PathBuf, source: pem::Error, hint: &'static str },
+    #[error("the TLS {what} {} holds no {what} in PEM form. {hint}", path.display())]
+    Empty { what: &'static str, path: PathBuf, hint: &'static str },
+    #[error("the TLS certificate {} and key {} cannot be used together: {source}. {hint}", cert.display(), key.display())]
+    Unusable { cert: PathBuf, key: PathBuf, source: rustls::Error, hint: &'static str },
+    #[error("cannot create a self-signed TLS certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("cannot write {}: {source}. The data directory must be writable by the user postfach runs as", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("TLS setup failed: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+const FILES_HINT: &str = "Check [tls] cert and key in the configuration file";
+const SELF_SIGNED_HINT: &str =
+    "Delete cert.pem and key.pem in that folder to have a new self-signed certificate created";
+
+/// Loads the configured certificate, or on first start creates a self-signed one for the
+/// hostname, and builds the server side of TLS with the aws-lc-rs provider.
+pub fn server_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let (cert, key, hint) = match &config.tls {
+        TlsSource::Files { cert, key } => (cert.clone(), key.clone(), FILES_HINT),
+        TlsSource::SelfSigned => {
+            let (cert, key) = self_signed_paths(&config.data_dir);
+            if !cert.exists() {
+                create_self_signed(config.hostname.as_str(), &cert, &key)?;
+            }
+            (cert, key, SELF_SIGNED_HINT)
+        }
+    };
+    let chain = load_certificates(&cert, hint)?;
+    let private_key = load_private_key(&key, hint)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, private_key)
+        .map_err(|source| TlsError::Unusable { cert, key, source, hint })?;
+    Ok(Arc::new(server_config))
+}
+
+/// Where the self-signed certificate and its key live: `data_dir/tls/cert.pem` and
+/// `data_dir/tls/key.pem`.
+pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
+    let dir = data_dir.join("tls");
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+/// Creates a certificate for the hostname, `localhost`, 127.0.0.1 and ::1. The key is
+/// written first, so a present `cert.pem` means both files are complete.
+fn create_self_signed(hostname: &str, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
+    let mut names = vec![hostname.to_string()];
+    for name in ["localhost", "127.0.0.1", "::1"] {
+        if name != hostname {
+            names.push(name.to_string());
+        }
+    }
+    let mut params = rcgen::CertificateParams::new(names)?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, hostname);
+    let key_pair = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key_pair)?;
+
+    if let Some(dir) = cert_path.parent() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| TlsError::Write { path: dir.to_path_buf(), source })?;
+    }
+    write_atomically(key_path, key_pair.serialize_pem().as_bytes(), 0o600)?;
+    write_atomically(cert_path, cert.pem().as_bytes(), 0o644)?;
+    tracing::info!(cert = %cert_path.display(), key = %key_path.display(), "created a self-signed TLS certificate");
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file created with `mode`, syncs it and renames it to `path`.
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
+    let tmp = path.with_extension("pem.tmp");
+    let write = || -> io::Result<()> {
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|source| TlsError::Write { path: path.to_path_buf(), source })
+}
+
+fn load_certificates(path: &Path, hint: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let what = "certificate";
+    let chain = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| pem_error(e, what, path, hint))?;
+    if chain.is_empty() {
+        return Err(TlsError::Empty { what, path: path.to_path_buf(), hint });
+    }
+    Ok(chain)
+}
+
+fn load_private_key(path: &Path, hint: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error(e, "private key", path, hint))
+}
+
+fn pem_error(error: pem::Error, what: &'static str, path: &Path, hint: &'static str) -> TlsError {
+    let path = path.to_path_buf();
+    match error {
+        pem::Error::Io(source) => TlsError::Read { what, path, source, hint },
+        pem::Error::NoItemsFound => TlsError::Empty { what, path, hint },
+        source => TlsError::Pem { what, path, source, hint },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use postfach_types::DomainName;
+    use rustls::pki_types::ServerName;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    fn config_in(data_dir: &Path) -> Config {
+        Config {
+            hostname: DomainName::parse("mail.example.test").expect("valid hostname"),
+            data_dir: data_dir.to_path_buf(),
+            ..Config::defaults()
+        }
+    }
+
+    /// Connects a client that trusts only `cert_pem` and returns the negotiated version.
+    async fn handshake(
+        server: Arc<rustls::ServerConfig>,
+        cert_pem: &Path,
+        name: &str,
+    ) -> Option<rustls::ProtocolVersion> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("local address");
+        let acceptor = tokio_rustls::TlsAcceptor::from(server);
+        let server_side = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut tls = acceptor.accept(tcp).await.expect("server handshake");
+            tls.write_all(b"hello\n").await.expect("server write");
+            tls.shutdown().await.expect("server shutdown");
+        });
+
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(cert_pem).expect("open cert.pem") {
+            roots.add(cert.expect("certificate")).expect("add root");
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let name = ServerName::try_from(name.to_string()).expect("server name");
+        let mut tls = connector.connect(name, tcp).await.expect("client handshake");
+        let mut greeting = String::new();
+        tls.read_to_string(&mut greeting).await.expect("client read");
+        assert_eq!(greeting, "hello\n");
+        server_side.await.expect("server task");
+        tls.get_ref().1.protocol_version()
+    }
+
+    #[test]
+    fn first_start_creates_the_files_and_later_starts_reuse_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config_in(dir.path());
+        let (cert, key) = self_signed_paths(dir.path());
+        assert_eq!(cert, dir.path().join("tls/cert.pem"));
+        assert_eq!(key, dir.path().join("tls/key.pem"));
+
+        server_config(&config).expect("first start");
+        let first = std::fs::read(&cert).expect("cert.pem was created");
+        let first_key = std::fs::read(&key).expect("key.pem was created");
+        server_config(&config).expect("second start");
+        assert_eq!(std::fs::read(&cert).expect("cert.pem"), first, "the certificate is reused");
+        assert_eq!(std::fs::read(&key).expect("key.pem"), first_key, "the key is reused");
+
+        let mode = std::fs::metadata(&key).expect("key metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("tls")).expect("tls dir").collect();
+        assert_eq!(leftovers.len(), 2, "no temporary files are left behind");
+    }
+
+    #[tokio::test]
+    async fn self_signed_certificate_completes_a_tls13_handshake() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config_in(dir.path());
+        let (cert, _) = self_signed_paths(dir.path());
+        for name in ["localhost", "mail.example.test", "127.0.0.1", "::1"] {
+            if name == "::1" && TcpListener::bind("[::1]:0").await.is_err() {
+                continue;
+            }
+            let server = server_config(&config).expect("server config");
+            let version = handshake(server, &cert, name).await;
+            assert_eq!(version, Some(rustls::ProtocolVersion::TLSv1_3), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn configured_files_are_loaded() {
+        let generated = tempfile::tempdir().expect("temp dir");
+        server_config(&config_in(generated.path())).expect("create a pair to configure");
+        let (cert, key) = self_signed_paths(generated.path());
+        let empty = tempfile::tempdir().expect("temp dir");
+        let config = Config { tls: TlsSource::Files { cert: cert.clone(), key }, ..config_in(empty.path()) };
+        let server = server_config(&config).expect("configured files");
+        assert_eq!(handshake(server, &cert, "localhost").await, Some(rustls::ProtocolVersion::TLSv1_3));
+        assert!(!empty.path().join("tls").exists(), "nothing is created when files are configured");
+    }
+
+    #[test]
+    fn missing_configured_files_name_the_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = dir.path().join("missing-cert.pem");
+        let key = dir.path().join("missing-key.pem");
+        let config = Config { tls: TlsSource::Files { cert: cert.clone(), key }, ..config_in(dir.path()) };
+        let error = server_config(&config).expect_err("missing files");
+        assert!(matches!(error, TlsError::Read { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains(&cert.display().to_string()), "{message}");
+        assert!(message.contains("[tls] cert and key"), "{message}");
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_the_certificate_is_refused() {
+        let (a, b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+        server_config(&config_in(a.path())).expect("pair a");
+        server_config(&config_in(b.path())).expect("pair b");
+        let (cert, _) = self_signed_paths(a.path());
+        let (_, key) = self_signed_paths(b.path());
+        let config = Config { tls: TlsSource::Files { cert, key }, ..config_in(a.path()) };
+        let error = server_config(&config).expect_err("mismatched pair");
+        assert!(matches!(error, TlsError::Unusable { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn a_file_without_pem_blocks_is_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = dir.path().join("cert.pem");
+        std::fs::write(&cert, "not a certificate\n").expect("write");
+        let config =
+            Config { tls: TlsSource::Files { cert: cert.clone(), key: cert.clone() }, ..config_in(dir.path()) };
+        let error = server_config(&config).expect_err("no PEM");
+        assert!(matches!(error, TlsError::Empty { what: "certificate", .. }), "{error:?}");
+        assert!(error.to_string().contains(&cert.display().to_string()));
+    }
+}

@@ -1,0 +1,135 @@
+//! Customers and admins: the panel accounts that own domains.
+//!
+//! These are platform-level operations (CLI and admin panel); a customer never lists or
+//! changes other customers.
+
+use postfach_types::{CustomerName, Role, UnixTime};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::{decode, flag};
+use crate::{CustomerId, Store, StoreError};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub name: CustomerName,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: UnixTime,
+}
+
+const COLUMNS: &str = "id, name, role, disabled, created_at";
+
+fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
+    Ok(Customer {
+        id: row.try_get("id")?,
+        name: decode(row.try_get("name")?, CustomerName::parse)?,
+        role: decode(row.try_get("role")?, str::parse)?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_at: UnixTime(row.try_get("created_at")?),
+    })
+}
+
+impl Store {
+    pub async fn add_customer(
+        &self,
+        name: &CustomerName,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<Customer, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO customers (name, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, 0, $4) \
+             RETURNING id, name, role, disabled, created_at",
+        )
+        .bind(name.as_str())
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(UnixTime::now().0)
+        .fetch_one(&self.pool)
+        .await;
+        match result {
+            Ok(row) => Ok(from_row(&row)?),
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                Err(StoreError::Conflict(format!("a customer named {name} already exists; choose another name")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn customers(&self) -> Result<Vec<Customer>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM customers ORDER BY name")))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn customer(&self, name: &CustomerName) -> Result<Customer, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM customers WHERE name = $1")))
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(from_row(&row)?),
+            None => Err(no_customer(name)),
+        }
+    }
+
+    pub async fn customer_by_id(&self, id: CustomerId) -> Result<Customer, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM customers WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(from_row(&row)?),
+            None => Err(StoreError::NotFound(format!("there is no customer with id {id}"))),
+        }
+    }
+
+    /// Removes a customer that owns no domains any more.
+    pub async fn remove_customer(&self, name: &CustomerName) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id: CustomerId = sqlx::query("SELECT id FROM customers WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| no_customer(name))?
+            .try_get("id")?;
+        let domains: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM domains WHERE customer_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if domains > 0 {
+            return Err(StoreError::Conflict(format!(
+                "customer {name} still owns {domains} domain(s); remove them first (postfach domain remove DOMAIN --cascade)"
+            )));
+        }
+        sqlx::query("DELETE FROM customers WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Disables or re-enables a customer; a disabled customer's mailboxes cannot log in.
+    pub async fn set_customer_disabled(&self, name: &CustomerName, disabled: bool) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE customers SET disabled = $1 WHERE name = $2")
+            .bind(flag(disabled))
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(no_customer(name)) } else { Ok(()) }
+    }
+
+    pub async fn set_customer_password(&self, name: &CustomerName, password_hash: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE customers SET password_hash = $1 WHERE name = $2")
+            .bind(password_hash)
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(no_customer(name)) } else { Ok(()) }
+    }
+}
+
+fn no_customer(name: &CustomerName) -> StoreError {
+    StoreError::NotFound(format!("there is no customer named {name}"))
+}

@@ -1,0 +1,221 @@
+//! Domains and alias domains.
+//!
+//! Both live in one table: an alias domain is a domain row whose `alias_of` names the
+//! real domain it mirrors. So a name is hosted at most once, both kinds share ownership
+//! and verification, and an alias domain can never hold mailboxes of its own. Alias
+//! domains point at real domains only (no chains) of the same customer.
+
+use postfach_types::{CustomerName, DomainName, UnixTime};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::{Tx, decode, flag, random_token};
+use crate::{CustomerId, DomainId, Scope, Store, StoreError};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Domain {
+    pub id: DomainId,
+    pub customer_id: CustomerId,
+    pub customer: CustomerName,
+    pub name: DomainName,
+    /// For an alias domain: the domain it mirrors.
+    pub alias_of: Option<DomainName>,
+    /// Ownership proven (or asserted by the operator). Unverified domains receive and
+    /// send nothing.
+    pub verified: bool,
+    /// The token the customer publishes in DNS to prove ownership.
+    pub verify_token: String,
+    pub created_at: UnixTime,
+}
+
+/// What a cascading removal took with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Removed {
+    pub mailboxes: i64,
+    pub aliases: i64,
+    pub alias_domains: i64,
+}
+
+impl Domain {
+    /// The DNS TXT record (name, value) that proves the customer controls this domain.
+    pub fn ownership_record(&self) -> (String, String) {
+        (format!("_postfach-verify.{}", self.name), format!("postfach-verify={}", self.verify_token))
+    }
+}
+
+const SELECT: &str = "SELECT d.id, d.customer_id, c.name AS customer, d.name, t.name AS alias_of, d.verified, \
+     d.verify_token, d.created_at FROM domains d JOIN customers c ON c.id = d.customer_id \
+     LEFT JOIN domains t ON t.id = d.alias_of";
+
+fn from_row(row: &AnyRow) -> Result<Domain, sqlx::Error> {
+    Ok(Domain {
+        id: row.try_get("id")?,
+        customer_id: row.try_get("customer_id")?,
+        customer: decode(row.try_get("customer")?, CustomerName::parse)?,
+        name: decode(row.try_get("name")?, DomainName::parse)?,
+        alias_of: match row.try_get::<Option<String>, _>("alias_of")? {
+            Some(name) => Some(decode(name, DomainName::parse)?),
+            None => None,
+        },
+        verified: row.try_get::<i64, _>("verified")? != 0,
+        verify_token: row.try_get("verify_token")?,
+        created_at: UnixTime(row.try_get("created_at")?),
+    })
+}
+
+impl Store {
+    /// Adds a domain for `owner`. Only the operator should pass `verified = true`.
+    pub async fn add_domain(&self, owner: CustomerId, name: &DomainName, verified: bool) -> Result<Domain, StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_domain(&mut tx, owner, name, None, verified).await?;
+        let domain = find(&mut tx, Scope::Platform, name).await?;
+        tx.commit().await?;
+        Ok(domain)
+    }
+
+    /// Makes `alias` an alias domain of `target`: every address at `target` also works at
+    /// `alias`, for receiving and sending.
+    pub async fn add_domain_alias(
+        &self,
+        scope: Scope,
+        alias: &DomainName,
+        target: &DomainName,
+        verified: bool,
+    ) -> Result<Domain, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let target = find(&mut tx, scope, target).await?;
+        if let Some(real) = &target.alias_of {
+            return Err(StoreError::Conflict(format!(
+                "{} is itself an alias domain of {real}; point the new alias domain at {real}",
+                target.name
+            )));
+        }
+        insert_domain(&mut tx, target.customer_id, alias, Some(target.id), verified).await?;
+        let domain = find(&mut tx, scope, alias).await?;
+        tx.commit().await?;
+        Ok(domain)
+    }
+
+    pub async fn domains(&self, scope: Scope) -> Result<Vec<Domain>, StoreError> {
+        let sql = format!("{SELECT} WHERE ($1 IS NULL OR d.customer_id = $1) ORDER BY d.name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(scope.customer_filter()).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn domain(&self, scope: Scope, name: &DomainName) -> Result<Domain, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        find(&mut conn, scope, name).await
+    }
+
+    pub async fn set_domain_verified(&self, scope: Scope, name: &DomainName, verified: bool) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE domains SET verified = $1 WHERE name = $2 AND ($3 IS NULL OR customer_id = $3)")
+            .bind(flag(verified))
+            .bind(name.as_str())
+            .bind(scope.customer_filter())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(no_domain(name)) } else { Ok(()) }
+    }
+
+    /// Removes a domain or alias domain. A real domain that still has mailboxes, aliases
+    /// or alias domains is removed only with `cascade`, and then takes them with it.
+    pub async fn remove_domain(&self, scope: Scope, name: &DomainName, cascade: bool) -> Result<Removed, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let domain = find(&mut tx, scope, name).await?;
+        let removed = Removed {
+            mailboxes: count(
+                &mut tx,
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM mailboxes WHERE domain_id = $1",
+                domain.id,
+            )
+            .await?,
+            aliases: count(
+                &mut tx,
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM addresses WHERE is_alias = 1 \
+                 AND (domain_id = $1 OR mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1))",
+                domain.id,
+            )
+            .await?,
+            alias_domains: count(
+                &mut tx,
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM domains WHERE alias_of = $1",
+                domain.id,
+            )
+            .await?,
+        };
+        if removed != Removed::default() && !cascade {
+            return Err(StoreError::Conflict(format!(
+                "{name} still has {} mailbox(es), {} alias(es) and {} alias domain(s); remove them first, or remove the domain with everything in it (--cascade)",
+                removed.mailboxes, removed.aliases, removed.alias_domains
+            )));
+        }
+        for sql in [
+            "DELETE FROM addresses WHERE domain_id = $1 OR mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
+            "DELETE FROM mailboxes WHERE domain_id = $1",
+            "DELETE FROM domains WHERE alias_of = $1",
+            "DELETE FROM domains WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(domain.id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+}
+
+async fn count(tx: &mut Tx, sql: &'static str, id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query(sql).bind(id).fetch_one(&mut **tx).await?.try_get("n")
+}
+
+async fn insert_domain(
+    tx: &mut Tx,
+    owner: CustomerId,
+    name: &DomainName,
+    alias_of: Option<DomainId>,
+    verified: bool,
+) -> Result<(), StoreError> {
+    if !name.has_parent() {
+        return Err(StoreError::Conflict(format!("{name} is not a full domain name; use a name like example.net")));
+    }
+    let result = sqlx::query(
+        "INSERT INTO domains (customer_id, name, alias_of, verified, verify_token, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(owner)
+    .bind(name.as_str())
+    .bind(alias_of)
+    .bind(flag(verified))
+    .bind(random_token())
+    .bind(UnixTime::now().0)
+    .execute(&mut **tx)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if StoreError::is_unique_violation(&e) => {
+            Err(StoreError::Conflict(format!("{name} is already set up here (as a domain or alias domain)")))
+        }
+        Err(e) if matches!(&e, sqlx::Error::Database(d) if d.is_foreign_key_violation()) => {
+            Err(StoreError::NotFound(format!("there is no customer with id {owner}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn find(
+    conn: &mut sqlx::AnyConnection,
+    scope: Scope,
+    name: &DomainName,
+) -> Result<Domain, StoreError> {
+    let sql = format!("{SELECT} WHERE d.name = $1 AND ($2 IS NULL OR d.customer_id = $2)");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(name.as_str())
+        .bind(scope.customer_filter())
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) => Ok(from_row(&row)?),
+        None => Err(no_domain(name)),
+    }
+}
+
+pub(crate) fn no_domain(name: &DomainName) -> StoreError {
+    StoreError::NotFound(format!("the domain {name} is not set up here"))
+}

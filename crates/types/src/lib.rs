@@ -1,0 +1,15 @@
+//! Validated values shared by every Postfach crate.
+//!
+//! Everything that enters Postfach from the outside (a command line, a config file, a
+//! protocol line, a form) is parsed once into one of these types at the edge; code behind
+//! the edge never re-validates. This crate does no I/O.
+
+mod address;
+mod secret;
+mod settings;
+mod time;
+
+pub use address::{AddressError, CustomerName, DomainName, EmailAddress, LocalPart};
+pub use secret::Secret;
+pub use settings::{AccessMode, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};
+pub use time::{UnixTime, format_rfc3339};
