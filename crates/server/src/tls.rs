@@ -27,7 +27,7 @@ pub enum TlsError {
     #[error("the TLS {what} {} holds no {what} in PEM form. {hint}", path.display())]
     Empty { what: &'static str, path: PathBuf, hint: &'static str },
     #[error("the TLS certificate {} and key {} cannot be used together: {source}. {hint}", cert.display(), key.display())]
-    Unusable { cert: PathBuf, key: PathBuf, source: rustls::Error, hint: &'static str },
+    Unusable { cert: PathBuf, key: PathBuf, source: Box<rustls::Error>, hint: &'static str },
     #[error("cannot create a self-signed TLS certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("cannot write {}: {source}. The data directory must be writable by the user postfach runs as", path.display())]
@@ -60,7 +60,7 @@ pub fn server_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, TlsEr
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, private_key)
-        .map_err(|source| TlsError::Unusable { cert, key, source, hint })?;
+        .map_err(|source| TlsError::Unusable { cert, key, source: Box::new(source), hint })?;
     Ok(Arc::new(server_config))
 }
 

@@ -1,0 +1,307 @@
+//! The authentication path against a real (SQLite) directory: every refusal reason, the
+//! login log entry each attempt leaves, throttling and the exposed-password mark.
+
+use std::time::Duration;
+
+use postfach_auth::accounts::{change_mailbox_password, create_customer, create_mailbox};
+use postfach_auth::{Attempt, AuthError, AuthSettings, Authenticator, Connection, PasswordHasher, Principal};
+use postfach_policy::Refusal;
+use postfach_store::logins::{LoginFilter, LoginRecord};
+use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
+use postfach_store::{Scope, Store};
+use postfach_types::{
+    AccessMode, CustomerName, DomainName, EmailAddress, LoginResult, Mechanism, Role, Secret, Service, TlsInfo,
+};
+
+const PASSWORD: &str = "violet mango tractor whisper";
+
+struct World {
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.expect("store");
+    let hasher = PasswordHasher::new(2);
+    let acme = create_customer(&store, &hasher, &name("acme"), &secret("acme panel passphrase 42"), Role::Customer)
+        .await
+        .expect("customer");
+    store.add_domain(acme.id, &DomainName::parse("acme.example").expect("domain"), true).await.expect("domain");
+    for (local, access, submission, tls_required) in [
+        ("max", AccessMode::Imap, true, true),
+        ("pop", AccessMode::Pop3, true, true),
+        ("parked", AccessMode::None, false, true),
+        ("legacy", AccessMode::Imap, true, false),
+    ] {
+        let settings = MailboxSettings { access, submission, tls_required };
+        create_mailbox(
+            &store,
+            &hasher,
+            Scope::Platform,
+            &addr(&format!("{local}@acme.example")),
+            &secret(PASSWORD),
+            settings,
+        )
+        .await
+        .expect("mailbox");
+    }
+    World { store, _dir: dir }
+}
+
+async fn authenticator(world: &World, allow_plaintext_auth: bool) -> Authenticator {
+    let settings = AuthSettings { allow_plaintext_auth, ..AuthSettings::default() };
+    Authenticator::new(world.store.clone(), settings, PasswordHasher::new(2)).await.expect("authenticator")
+}
+
+fn addr(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).expect("address")
+}
+fn name(s: &str) -> CustomerName {
+    CustomerName::parse(s).expect("name")
+}
+fn secret(s: &str) -> Secret<String> {
+    Secret::new(s.to_string())
+}
+
+fn tls() -> Connection {
+    Connection {
+        remote_ip: "192.0.2.10".parse().expect("ip"),
+        tls: Some(TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() }),
+    }
+}
+
+fn plain() -> Connection {
+    Connection { remote_ip: "192.0.2.20".parse().expect("ip"), tls: None }
+}
+
+async fn login(
+    auth: &Authenticator,
+    service: Service,
+    login: &str,
+    password: &str,
+    connection: &Connection,
+) -> Result<Principal, AuthError> {
+    let secret = secret(password);
+    auth.authenticate(Attempt { service, mechanism: Mechanism::Plain, login, secret: &secret, connection }).await
+}
+
+fn refusal(result: Result<Principal, AuthError>) -> Refusal {
+    match result {
+        Err(AuthError::Refused(r)) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+async fn last_log(store: &Store) -> LoginRecord {
+    store.logins(Scope::Platform, LoginFilter { limit: 1, ..LoginFilter::default() }).await.expect("log").remove(0)
+}
+
+async fn exposed(store: &Store, address: &str) -> bool {
+    store.mailbox(Scope::Platform, &addr(address)).await.expect("mailbox").password_exposed
+}
+
+#[tokio::test]
+async fn a_correct_login_over_tls_is_let_in_and_logged() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    let principal = login(&auth, Service::Imap, "Max@ACME.example", PASSWORD, &tls()).await.expect("login");
+    let Principal::Mailbox { address, .. } = principal else { panic!("expected a mailbox") };
+    assert_eq!(address, addr("max@acme.example"));
+    let entry = last_log(&w.store).await;
+    assert_eq!(entry.result, LoginResult::Ok);
+    assert_eq!(entry.service, Service::Imap);
+    assert_eq!(entry.login, "Max@ACME.example");
+    assert_eq!(entry.tls.map(|t| t.version), Some("TLSv1.3".into()));
+    assert!(entry.mailbox_id.is_some() && entry.customer_id.is_some());
+    assert!(!exposed(&w.store, "max@acme.example").await);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_look_the_same() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    assert_eq!(
+        refusal(login(&auth, Service::Imap, "max@acme.example", "wrong", &tls()).await),
+        Refusal::BadCredentials
+    );
+    let entry = last_log(&w.store).await;
+    assert_eq!(entry.result, LoginResult::BadCredentials);
+    assert!(entry.mailbox_id.is_some(), "the customer sees failed attempts on its mailbox");
+
+    assert_eq!(
+        refusal(login(&auth, Service::Imap, "nobody@acme.example", PASSWORD, &tls()).await),
+        Refusal::BadCredentials
+    );
+    let entry = last_log(&w.store).await;
+    assert_eq!(
+        (entry.result, entry.mailbox_id, entry.login.as_str()),
+        (LoginResult::BadCredentials, None, "nobody@acme.example")
+    );
+    // A customer's panel name is not a protocol login.
+    assert_eq!(
+        refusal(login(&auth, Service::Imap, "acme", "acme panel passphrase 42", &tls()).await),
+        Refusal::BadCredentials
+    );
+}
+
+#[tokio::test]
+async fn the_access_mode_and_submission_switch_decide_the_service() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    let cases = [
+        (Service::Imap, "pop@acme.example", Err(Refusal::ServiceNotAllowed)),
+        (Service::Pop3, "pop@acme.example", Ok(())),
+        (Service::Pop3, "max@acme.example", Err(Refusal::ServiceNotAllowed)),
+        (Service::Imap, "parked@acme.example", Err(Refusal::ServiceNotAllowed)),
+        (Service::Pop3, "parked@acme.example", Err(Refusal::ServiceNotAllowed)),
+        (Service::Submission, "parked@acme.example", Err(Refusal::ServiceNotAllowed)),
+        (Service::Submission, "pop@acme.example", Ok(())),
+        (Service::Panel, "parked@acme.example", Ok(())),
+    ];
+    for (service, user, expected) in cases {
+        let got = login(&auth, service, user, PASSWORD, &tls()).await.map(|_| ()).map_err(|e| refusal(Err(e)));
+        assert_eq!(got, expected, "{service} {user}");
+        let entry = last_log(&w.store).await;
+        let logged = if expected.is_ok() { LoginResult::Ok } else { LoginResult::ServiceDisabled };
+        assert_eq!((entry.service, entry.result), (service, logged), "{service} {user}");
+    }
+    // Switching the mode takes effect at the next login.
+    w.store
+        .set_mailbox_settings(
+            Scope::Platform,
+            &addr("pop@acme.example"),
+            SettingsChange { access: Some(AccessMode::Imap), ..SettingsChange::default() },
+        )
+        .await
+        .expect("switch");
+    login(&auth, Service::Imap, "pop@acme.example", PASSWORD, &tls()).await.expect("now IMAP works");
+}
+
+#[tokio::test]
+async fn plaintext_is_refused_operator_wide_and_a_correct_password_is_marked_exposed() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    assert!(!auth.plaintext_auth_allowed());
+    // Wrong password over plaintext: the same answer, nothing exposed.
+    assert_eq!(
+        refusal(login(&auth, Service::Imap, "legacy@acme.example", "wrong", &plain()).await),
+        Refusal::TlsRequired
+    );
+    assert!(!exposed(&w.store, "legacy@acme.example").await);
+    // Right password over plaintext: refused all the same, and now known to be exposed.
+    assert_eq!(
+        refusal(login(&auth, Service::Imap, "legacy@acme.example", PASSWORD, &plain()).await),
+        Refusal::TlsRequired
+    );
+    assert!(exposed(&w.store, "legacy@acme.example").await);
+    let entry = last_log(&w.store).await;
+    assert_eq!((entry.result, entry.tls), (LoginResult::TlsRequired, None));
+    // Unknown users over plaintext get the same answer too.
+    assert_eq!(
+        refusal(login(&auth, Service::Pop3, "ghost@acme.example", PASSWORD, &plain()).await),
+        Refusal::TlsRequired
+    );
+    // A new password clears the mark.
+    change_mailbox_password(
+        &w.store,
+        auth.hasher(),
+        Scope::Platform,
+        &addr("legacy@acme.example"),
+        &secret("another long passphrase here"),
+    )
+    .await
+    .expect("change");
+    assert!(!exposed(&w.store, "legacy@acme.example").await);
+}
+
+#[tokio::test]
+async fn when_the_operator_allows_plaintext_the_mailbox_switch_decides() {
+    let w = world().await;
+    let auth = authenticator(&w, true).await;
+    assert_eq!(
+        refusal(login(&auth, Service::Imap, "max@acme.example", PASSWORD, &plain()).await),
+        Refusal::TlsRequired
+    );
+    assert!(exposed(&w.store, "max@acme.example").await, "the password crossed the network all the same");
+    login(&auth, Service::Imap, "legacy@acme.example", PASSWORD, &plain()).await.expect("legacy mailbox may");
+    let entry = last_log(&w.store).await;
+    assert_eq!((entry.result, entry.tls), (LoginResult::Ok, None));
+    assert!(exposed(&w.store, "legacy@acme.example").await);
+}
+
+#[tokio::test]
+async fn a_disabled_customer_locks_its_mailboxes_out() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    w.store.set_customer_disabled(&name("acme"), true).await.expect("disable");
+    assert_eq!(refusal(login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await), Refusal::Disabled);
+    assert_eq!(last_log(&w.store).await.result, LoginResult::AccountDisabled);
+    assert_eq!(
+        refusal(login(&auth, Service::Panel, "acme", "acme panel passphrase 42", &tls()).await),
+        Refusal::Disabled
+    );
+    // The wrong password still says only "bad credentials".
+    assert_eq!(
+        refusal(login(&auth, Service::Imap, "max@acme.example", "wrong", &tls()).await),
+        Refusal::BadCredentials
+    );
+}
+
+#[tokio::test]
+async fn panel_accounts_sign_in_by_name() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    let principal = login(&auth, Service::Panel, "ACME", "acme panel passphrase 42", &tls()).await.expect("panel");
+    assert!(matches!(principal, Principal::Account { role: Role::Customer, .. }), "{principal:?}");
+    assert_eq!(last_log(&w.store).await.service, Service::Panel);
+}
+
+#[tokio::test]
+async fn failures_per_login_throttle_even_the_right_password() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    for i in 0..5 {
+        let conn = Connection { remote_ip: format!("198.51.100.{i}").parse().expect("ip"), ..tls() };
+        assert_eq!(
+            refusal(login(&auth, Service::Imap, "max@acme.example", "guess", &conn).await),
+            Refusal::BadCredentials
+        );
+    }
+    assert_eq!(refusal(login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await), Refusal::Throttled);
+    let entry = last_log(&w.store).await;
+    assert_eq!(entry.result, LoginResult::Throttled);
+    assert!(entry.mailbox_id.is_some());
+    // Another mailbox is not affected.
+    login(&auth, Service::Pop3, "pop@acme.example", PASSWORD, &tls()).await.expect("other login works");
+}
+
+#[tokio::test]
+async fn failures_per_address_throttle_every_login_from_it() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    for i in 0..10 {
+        let user = format!("guess{i}@acme.example");
+        assert_eq!(refusal(login(&auth, Service::Imap, &user, "x", &tls()).await), Refusal::BadCredentials);
+    }
+    assert_eq!(refusal(login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await), Refusal::Throttled);
+    let elsewhere = Connection { remote_ip: "203.0.113.5".parse().expect("ip"), ..tls() };
+    login(&auth, Service::Imap, "max@acme.example", PASSWORD, &elsewhere).await.expect("another address works");
+}
+
+#[tokio::test]
+async fn throttling_ends_after_the_window() {
+    let w = world().await;
+    let settings = AuthSettings {
+        max_failures_per_login: 2,
+        failure_window: Duration::from_millis(300),
+        ..AuthSettings::default()
+    };
+    let auth = Authenticator::new(w.store.clone(), settings, PasswordHasher::new(2)).await.expect("auth");
+    for _ in 0..2 {
+        refusal(login(&auth, Service::Imap, "max@acme.example", "guess", &tls()).await);
+    }
+    assert_eq!(refusal(login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await), Refusal::Throttled);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await.expect("window passed");
+}

@@ -1,0 +1,341 @@
+//! The real `postfach` binary, run as an operator would, against a fresh data folder.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const STRONG: &str = "violet mango tractor whisper";
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("postfach.toml"), CONFIG).expect("config");
+        Env { dir }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("postfach.toml")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs `postfach --config ... ARGS`, feeding `stdin`.
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start postfach");
+        // A command that fails early may not read its input: a broken pipe is fine.
+        let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
+        child.wait_with_output().expect("postfach ran")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(out.status.success(), "postfach {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    fn fails(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            !out.status.success(),
+            "postfach {args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).expect("utf-8")
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args, "")).expect("valid JSON")
+    }
+
+    /// Customer `acme` with verified `acme.example` and mailbox `max@acme.example`.
+    fn acme(&self) {
+        self.ok(&["customer", "add", "acme", "--password-stdin"], "acme panel passphrase 42\n");
+        self.ok(&["domain", "add", "acme.example", "--customer", "acme", "--verified"], "");
+        self.ok(&["mailbox", "add", "max@acme.example", "--password-stdin"], &format!("{STRONG}\n"));
+    }
+}
+
+const CONFIG: &str = r#"
+hostname = "mail.postfach.test"
+data_dir = "data"
+[listen]
+smtp = []
+submission = []
+submissions = []
+imap = []
+imaps = []
+pop3 = []
+pop3s = []
+https = []
+http = []
+"#;
+
+fn addresses(value: &serde_json::Value, key: &str) -> Vec<String> {
+    value.as_array().expect("array").iter().map(|v| v[key].as_str().expect("string").to_string()).collect()
+}
+
+#[test]
+fn an_operator_sets_up_a_customer_end_to_end() {
+    let env = Env::new();
+    env.acme();
+    env.ok(&["customer", "add", "root", "--admin", "--password-stdin"], "root panel passphrase 99\n");
+    let customers = env.json(&["customer", "list", "--json"]);
+    assert_eq!(addresses(&customers, "name"), ["acme", "root"]);
+    assert_eq!(customers[1]["role"], "admin");
+
+    env.ok(&["domain", "add", "Bücher.Example", "--customer", "acme", "--verified"], "");
+    env.ok(&["mailbox", "add", "jörg@bücher.example", "--password-stdin", "--access", "pop3"], &format!("{STRONG}\n"));
+    let out = env.ok(&["alias", "add", "info@acme.example", "--to", "max@acme.example"], "");
+    assert!(out.contains("info@acme.example now delivers to max@acme.example"), "{out}");
+    env.ok(&["alias", "add", "buch@xn--bcher-kva.example", "--to", "MAX@acme.example"], "");
+    env.ok(&["domain-alias", "add", "acme.example.org", "--to", "acme.example", "--verified"], "");
+
+    let domains = env.json(&["domain", "list", "--json"]);
+    assert_eq!(addresses(&domains, "name"), ["acme.example", "acme.example.org", "xn--bcher-kva.example"]);
+    assert_eq!(domains[1]["alias_of"], "acme.example");
+    let table = env.ok(&["domain", "list"], "");
+    assert!(table.contains("bücher.example") && table.contains("alias of acme.example"), "{table}");
+
+    let mailboxes = env.json(&["mailbox", "list", "--json"]);
+    assert_eq!(addresses(&mailboxes, "address"), ["jörg@xn--bcher-kva.example", "max@acme.example"]);
+    assert_eq!(mailboxes[0]["access"], "pop3");
+    assert_eq!(mailboxes[1]["access"], "imap");
+    assert_eq!(mailboxes[1]["tls_required"], true);
+    assert_eq!(mailboxes[1]["submission"], true);
+    let only = env.json(&["mailbox", "list", "--domain", "acme.example", "--json"]);
+    assert_eq!(addresses(&only, "address"), ["max@acme.example"]);
+
+    let aliases = env.json(&["alias", "list", "--json"]);
+    assert_eq!(addresses(&aliases, "address"), ["buch@xn--bcher-kva.example", "info@acme.example"]);
+    assert_eq!(addresses(&aliases, "mailbox"), ["max@acme.example", "max@acme.example"]);
+
+    let out = env.ok(&["mailbox", "set", "max@acme.example", "--access", "none", "--submission", "off"], "");
+    assert!(out.contains("access none, submission off, TLS only on"), "{out}");
+    let mailboxes = env.json(&["mailbox", "list", "--domain", "acme.example", "--json"]);
+    assert_eq!((mailboxes[0]["access"].as_str(), mailboxes[0]["submission"].as_bool()), (Some("none"), Some(false)));
+
+    env.ok(&["mailbox", "password", "max@acme.example", "--password-stdin"], "a brand new long passphrase\n");
+
+    let out = env.ok(&["mailbox", "remove", "max@acme.example"], "");
+    assert!(out.contains("removed its alias buch@xn--bcher-kva.example"), "{out}");
+    assert!(env.json(&["alias", "list", "--json"]).as_array().expect("array").is_empty());
+    env.ok(&["domain-alias", "remove", "acme.example.org"], "");
+    env.ok(&["domain", "remove", "acme.example"], "");
+    env.ok(&["domain", "remove", "bücher.example", "--cascade"], "");
+    env.ok(&["customer", "remove", "acme"], "");
+    assert_eq!(addresses(&env.json(&["customer", "list", "--json"]), "name"), ["root"]);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let env = Env::new();
+    env.acme();
+    env.ok(&["customer", "add", "globex", "--password-stdin"], "globex panel passphrase 7\n");
+    env.ok(&["domain", "add", "globex.example", "--customer", "globex", "--verified"], "");
+    env.ok(&["mailbox", "add", "hank@globex.example", "--password-stdin"], &format!("{STRONG}\n"));
+    let before = env.json(&["mailbox", "list", "--json"]);
+
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["mailbox", "add", "x@unknown.example", "--password-stdin"],
+            STRONG,
+            "the domain unknown.example is not set up here",
+        ),
+        (&["mailbox", "add", "max@acme.example", "--password-stdin"], STRONG, "already in use"),
+        (&["mailbox", "add", "erika@acme.example", "--password-stdin"], "Sommer2024!!", "too easy to guess"),
+        (&["mailbox", "add", "erika@acme.example", "--password-stdin"], "erika@acme.example", "too easy to guess"),
+        (&["mailbox", "add", "erika@acme.example", "--password-stdin"], "kurz", "has 4 characters; use at least 12"),
+        (&["mailbox", "add", "erika@acme.example"], "", "--password-stdin"),
+        (&["alias", "add", "steal@acme.example", "--to", "hank@globex.example"], "", "same customer"),
+        (&["alias", "add", "max@acme.example", "--to", "max@acme.example"], "", "already in use"),
+        (&["domain", "add", "acme.example", "--customer", "globex"], "", "already set up"),
+        (&["domain", "add", "new.example", "--customer", "nobody"], "", "no customer named nobody"),
+        (&["domain", "remove", "acme.example"], "", "--cascade"),
+        (&["customer", "remove", "acme"], "", "still owns 1 domain"),
+        (&["customer", "add", "acme", "--password-stdin"], "another panel passphrase", "already exists"),
+        (&["mailbox", "set", "max@acme.example"], "", "nothing to change"),
+        (&["mailbox", "remove", "nobody@acme.example"], "", "no mailbox nobody@acme.example"),
+        (&["domain-alias", "remove", "acme.example"], "", "not an alias domain"),
+    ];
+    for (args, stdin, needle) in cases {
+        let err = env.fails(args, &format!("{stdin}\n"));
+        assert!(err.contains(needle), "postfach {args:?}: {err:?} should mention {needle:?}");
+        assert!(!err.contains(STRONG), "a password leaked into an error: {err}");
+    }
+    // Argument syntax errors come from the parser, with usage exit status 2.
+    for (args, needle) in [
+        (&["mailbox", "add", "not-an-address"][..], "has no @"),
+        (&["mailbox", "add", "u%host@acme.example", "--access", "smtp"], "is not one of: imap, pop3, none"),
+        (&["mailbox", "set", "max@acme.example", "--submission", "maybe"], "is not one of: on, off"),
+        (&["domain", "add", "bad_domain.example", "--customer", "acme"], "not a valid domain name"),
+    ] {
+        let out = env.run(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(env.json(&["mailbox", "list", "--json"]), before, "nothing changed");
+}
+
+#[test]
+fn password_check_scores_and_explains() {
+    let env = Env::new();
+    let out = env.run(&["password-check", "--password-stdin"], "Passwort123!\n");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("refused: The password is too easy to guess"), "{text}");
+
+    let out = env.ok(&["password-check", "--password-stdin", "--json"], &format!("{STRONG}\n"));
+    let verdict: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(verdict["accepted"], true);
+    assert!(verdict["score"].as_u64().expect("score") >= 3);
+
+    // With --address the mailbox's own words count against it.
+    env.acme();
+    let out = env
+        .run(&["password-check", "--password-stdin", "--address", "max@acme.example", "--json"], "acme.example.max\n");
+    assert_eq!(out.status.code(), Some(1));
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(verdict["accepted"], false);
+}
+
+#[test]
+fn invalid_config_reports_every_problem_at_once() {
+    let env = Env::new();
+    std::fs::write(
+        env.config(),
+        "hostname = 5\ndata_dir = \"data\"\n[listen]\nimap = [\"nowhere\"]\nimapp = []\n[security]\nmax_failures_per_ip = 0\n",
+    )
+    .expect("config");
+    let err = env.fails(&["customer", "list"], "");
+    for needle in ["hostname", "listen.imap[0]", "listen.imapp", "security.max_failures_per_ip"] {
+        assert!(err.contains(needle), "{err} should mention {needle}");
+    }
+    let missing = Command::new(env!("CARGO_BIN_EXE_postfach"))
+        .args(["--config", "/nonexistent/postfach.toml", "customer", "list"])
+        .output()
+        .expect("run");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/postfach.toml"));
+}
+
+#[test]
+fn logins_lists_the_log_with_encryption_state() {
+    let env = Env::new();
+    env.acme();
+    // Record two attempts the way the servers do, through the store.
+    let db = format!("sqlite://{}/postfach.sqlite", env.data().display());
+    tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        use postfach_store::logins::LoginRecord;
+        use postfach_store::{Scope, Store};
+        use postfach_types::{EmailAddress, LoginResult, Mechanism, Service, TlsInfo, UnixTime};
+        let store = Store::open(&db).await.expect("store");
+        let max =
+            store.mailbox(Scope::Platform, &EmailAddress::parse("max@acme.example").expect("a")).await.expect("mb");
+        for (tls, result, at) in [(true, LoginResult::Ok, 100), (false, LoginResult::TlsRequired, 200)] {
+            store
+                .record_login(&LoginRecord {
+                    at: UnixTime(UnixTime::now().0 - at),
+                    customer_id: Some(max.customer_id),
+                    mailbox_id: Some(max.id),
+                    login: "max@acme.example".into(),
+                    service: Service::Pop3,
+                    remote_ip: "192.0.2.7".parse().expect("ip"),
+                    tls: tls.then(|| TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() }),
+                    mechanism: Mechanism::UserPass,
+                    result,
+                })
+                .await
+                .expect("record");
+        }
+        store.close().await;
+    });
+    let all = env.json(&["logins", "max@acme.example", "--json"]);
+    assert_eq!(all.as_array().expect("array").len(), 2);
+    assert_eq!(all[0]["result"], "ok");
+    assert_eq!(all[1]["tls"], serde_json::Value::Null);
+    let table = env.ok(&["logins", "--unencrypted"], "");
+    assert!(table.contains("UNENCRYPTED") && table.contains("tls_required"), "{table}");
+    assert!(!table.contains("TLSv1.3"), "{table}");
+    assert_eq!(env.json(&["logins", "--failed", "--limit", "5", "--json"]).as_array().expect("array").len(), 1);
+    let err = env.fails(&["logins", "nobody@acme.example"], "");
+    assert!(err.contains("no mailbox"), "{err}");
+}
+
+#[test]
+fn serve_demo_creates_everything_and_stops_on_sigterm() {
+    let env = Env::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
+        .args(["--config".as_ref(), env.config().as_os_str(), "serve".as_ref(), "--demo".as_ref()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut demo = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while demo.len() < 3 && Instant::now() < deadline {
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("demo login:") => demo.push(line),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(demo.len(), 3, "three demo accounts printed: {demo:?}");
+    assert!(demo.iter().all(|l| l.contains("password: ")), "{demo:?}");
+    assert!(demo[1].starts_with("demo login: alice@example.test"), "{demo:?}");
+    assert!(env.data().join("tls/cert.pem").exists() && env.data().join("tls/key.pem").exists());
+    assert!(env.data().join("postfach.sqlite").exists());
+
+    // A change made with the CLI while the server runs.
+    env.ok(&["mailbox", "set", "bob@example.test", "--access", "pop3"], "");
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exit = wait_with_timeout(&mut child, Duration::from_secs(30));
+    assert_eq!(exit.and_then(|s| s.code()), Some(0), "clean exit on SIGTERM");
+
+    // A second --demo run creates nothing new and prints no passwords.
+    let domains = env.json(&["domain", "list", "--json"]);
+    assert_eq!(addresses(&domains, "name"), ["example.test"]);
+    assert_eq!(domains[0]["verified"], true);
+    let mailboxes = env.json(&["mailbox", "list", "--json"]);
+    assert_eq!(addresses(&mailboxes, "address"), ["alice@example.test", "bob@example.test"]);
+    assert_eq!(mailboxes[1]["access"], "pop3");
+    assert_key_is_private(&env.data().join("tls/key.pem"));
+}
+
+fn assert_key_is_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).expect("key").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", path.display());
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}
