@@ -37,6 +37,10 @@ pub struct Config {
     pub listen: Listen,
     /// Login policy and throttling.
     pub security: Security,
+    /// Size and count limits of the protocol servers.
+    pub limits: Limits,
+    /// How Postfach looks up DNS records (SPF, DKIM, DMARC, MX, ownership checks).
+    pub dns: Dns,
     /// Log output.
     pub log: Log,
     /// The file this configuration was read from; `None` for built-in defaults or a string.
@@ -151,6 +155,32 @@ impl Default for Security {
     }
 }
 
+/// Size and count limits shared by the protocol servers (`[limits]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message accepted by SMTP, submission and IMAP APPEND, in bytes.
+    /// Default 52428800 (50 MiB), at least 1024.
+    pub max_message_size: u64,
+    /// Open connections per remote IP address and service. Default 20, at least 1.
+    pub max_connections_per_ip: u32,
+    /// Recipients per SMTP transaction. Default 100, at least 1.
+    pub max_recipients: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_message_size: 50 * 1024 * 1024, max_connections_per_ip: 20, max_recipients: 100 }
+    }
+}
+
+/// DNS lookups (`[dns]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dns {
+    /// A recursive resolver to ask, like `127.0.0.1:53`. Default: none, which means the
+    /// system's resolvers from `/etc/resolv.conf`. Tests point this at their own server.
+    pub resolver: Option<SocketAddr>,
+}
+
 /// Log output (`[log]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Log {
@@ -243,6 +273,8 @@ impl Config {
             tls: TlsSource::SelfSigned,
             listen: Listen::default(),
             security: Security::default(),
+            limits: Limits::default(),
+            dns: Dns::default(),
             log: Log::default(),
             config_file: None,
         }
@@ -269,6 +301,8 @@ impl fmt::Debug for Config {
             .field("tls", &self.tls)
             .field("listen", &self.listen)
             .field("security", &self.security)
+            .field("limits", &self.limits)
+            .field("dns", &self.dns)
             .field("log", &self.log)
             .field("config_file", &self.config_file)
             .finish()
@@ -345,6 +379,28 @@ fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, ConfigError
         s.login_log_retention_days = n;
     }
     walk.unknown_keys(security, "security");
+
+    let mut limits = walk.section(&mut root, "limits");
+    let l = &mut config.limits;
+    if let Some(n) = walk.number(&mut limits, "limits", "max_message_size", 1024) {
+        l.max_message_size = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "max_connections_per_ip", 1) {
+        l.max_connections_per_ip = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "max_recipients", 1) {
+        l.max_recipients = n;
+    }
+    walk.unknown_keys(limits, "limits");
+
+    let mut dns = walk.section(&mut root, "dns");
+    if let Some(resolver) = walk.parsed(&mut dns, "dns", "resolver", |s| {
+        s.parse::<SocketAddr>()
+            .map_err(|_| format!("'{s}' is not a socket address like 127.0.0.1:53 or [2001:db8::53]:53"))
+    }) {
+        config.dns.resolver = Some(resolver);
+    }
+    walk.unknown_keys(dns, "dns");
 
     let mut log = walk.section(&mut root, "log");
     if let Some(format) = walk.parsed(&mut log, "log", "format", |s| match s {
@@ -833,6 +889,17 @@ mod tests {
         let ConfigError::Syntax { message, .. } = &error else { panic!("expected a syntax error: {error:?}") };
         assert!(message.starts_with("line 2, column "), "{message}");
         assert!(!error.to_string().contains("pw@"), "{error}");
+    }
+
+    #[test]
+    fn the_documented_example_is_the_defaults() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let example = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/configuration.md has a TOML example");
+        assert_eq!(parse_ok(example), Config::defaults());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod config;
 mod demo;
+pub mod listeners;
 pub mod logging;
 pub mod tls;
 
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
+use crate::listeners::{BindError, BoundAddresses};
 
 pub use demo::{DemoAccount, create_demo};
 
@@ -35,6 +37,8 @@ pub enum ServerError {
     Auth(#[from] postfach_auth::AuthError),
     #[error("cannot set up the demo accounts: {0}")]
     Demo(#[from] postfach_auth::accounts::AccountError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error("cannot wait for signals: {0}")]
     Signal(std::io::Error),
 }
@@ -48,6 +52,7 @@ pub struct Server {
     store: Store,
     auth: Arc<Authenticator>,
     tls: Arc<rustls::ServerConfig>,
+    bound: BoundAddresses,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -61,9 +66,12 @@ impl Server {
             Arc::new(Authenticator::new(store.clone(), auth_settings(config), PasswordHasher::per_core()).await?);
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(upkeep(store.clone(), auth.clone(), config.security.login_log_retention_days, stopped));
+        tasks.spawn(upkeep(store.clone(), auth.clone(), config.security.login_log_retention_days, stopped.clone()));
+        let bound = BoundAddresses::default();
+        // Protocol services register here, each with its handler from its protocol crate:
+        // listeners::serve("imap", &config.listen.imap, limiter, handler, &mut tasks, &stopped, &mut bound).await?;
         tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "postfach started");
-        Ok(Server { store, auth, tls, stop, tasks })
+        Ok(Server { store, auth, tls, bound, stop, tasks })
     }
 
     pub fn store(&self) -> &Store {
@@ -76,6 +84,11 @@ impl Server {
 
     pub fn tls_config(&self) -> &Arc<rustls::ServerConfig> {
         &self.tls
+    }
+
+    /// The addresses each service listens on, with the ports actually bound.
+    pub fn addresses(&self) -> &BoundAddresses {
+        &self.bound
     }
 
     /// Stops every task and closes the database.
