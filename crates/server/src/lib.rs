@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
+use postfach_blob::BlobStore;
 use postfach_store::Store;
+use postfach_store::delivery::DeliveryBatcher;
 use postfach_types::UnixTime;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -39,6 +41,8 @@ pub enum ServerError {
     Demo(#[from] postfach_auth::accounts::AccountError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("cannot open the message storage: {0}")]
+    Blob(#[from] postfach_blob::BlobError),
     #[error("cannot wait for signals: {0}")]
     Signal(std::io::Error),
 }
@@ -50,6 +54,8 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(600);
 #[derive(Debug)]
 pub struct Server {
     store: Store,
+    blobs: BlobStore,
+    deliveries: DeliveryBatcher,
     auth: Arc<Authenticator>,
     tls: Arc<rustls::ServerConfig>,
     bound: BoundAddresses,
@@ -61,21 +67,38 @@ impl Server {
     pub async fn start(config: &Config) -> Result<Server, ServerError> {
         create_data_dir(config)?;
         let store = Store::open(&config.database).await?;
+        let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
+        let deliveries = DeliveryBatcher::start(store.clone());
         let tls = tls::server_config(config)?;
         let auth =
             Arc::new(Authenticator::new(store.clone(), auth_settings(config), PasswordHasher::per_core()).await?);
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(upkeep(store.clone(), auth.clone(), config.security.login_log_retention_days, stopped.clone()));
+        tasks.spawn(upkeep(
+            store.clone(),
+            blobs.clone(),
+            auth.clone(),
+            config.security.login_log_retention_days,
+            stopped.clone(),
+        ));
         let bound = BoundAddresses::default();
         // Protocol services register here, each with its handler from its protocol crate:
         // listeners::serve("imap", &config.listen.imap, limiter, handler, &mut tasks, &stopped, &mut bound).await?;
         tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "postfach started");
-        Ok(Server { store, auth, tls, bound, stop, tasks })
+        Ok(Server { store, blobs, deliveries, auth, tls, bound, stop, tasks })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Stores deliveries with group commit.
+    pub fn deliveries(&self) -> &DeliveryBatcher {
+        &self.deliveries
     }
 
     pub fn authenticator(&self) -> &Arc<Authenticator> {
@@ -136,8 +159,15 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-async fn upkeep(store: Store, auth: Arc<Authenticator>, retention_days: u32, mut stopped: watch::Receiver<bool>) {
+async fn upkeep(
+    store: Store,
+    blobs: BlobStore,
+    auth: Arc<Authenticator>,
+    retention_days: u32,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
+        sweep_orphaned_blobs(&store, &blobs).await;
         let cutoff = UnixTime(UnixTime::now().0 - i64::from(retention_days) * 86_400);
         match store.prune_logins(cutoff).await {
             Ok(0) => {}
@@ -149,6 +179,30 @@ async fn upkeep(store: Store, auth: Arc<Authenticator>, retention_days: u32, mut
             _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
             _ = stopped.changed() => return,
         }
+    }
+}
+
+/// Removes blobs that no message refers to: left by a commit that failed after the blob
+/// was written, or by a removal whose file deletion did not happen. Only blobs older than
+/// an hour are considered, so a delivery between blob write and commit is never touched.
+async fn sweep_orphaned_blobs(store: &Store, blobs: &BlobStore) {
+    let candidates = match blobs.older_than(Duration::from_secs(3600)).await {
+        Ok(c) => c,
+        Err(e) => return tracing::warn!(error = %e, "listing blobs for the sweep failed"),
+    };
+    let names = candidates.iter().map(|b| b.to_string()).collect();
+    match store.unreferenced_blobs(names).await {
+        Ok(orphans) => {
+            for orphan in orphans.iter().filter_map(|o| postfach_blob::BlobId::parse(o).ok()) {
+                if let Err(e) = blobs.delete(&orphan).await {
+                    tracing::warn!(error = %e, "removing an orphaned blob failed");
+                }
+            }
+            if !orphans.is_empty() {
+                tracing::info!(removed = orphans.len(), "removed orphaned message files");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "checking blobs for the sweep failed"),
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// Message changes, announced after commit (see `messages`).
+    pub(crate) changes: tokio::sync::broadcast::Sender<crate::messages::MailboxChange>,
 }
 
 pub(crate) type Tx = Transaction<'static, sqlx::Any>;
@@ -62,7 +64,8 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Store { pool, backend };
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
+        let store = Store { pool, backend, changes };
         crate::migrations::run(&store).await?;
         Ok(store)
     }

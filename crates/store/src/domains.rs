@@ -151,6 +151,10 @@ impl Store {
         }
         for sql in [
             "DELETE FROM addresses WHERE domain_id = $1 OR mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
+            "DELETE FROM expunged WHERE folder_id IN \
+             (SELECT f.id FROM folders f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.domain_id = $1)",
+            "DELETE FROM messages WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
+            "DELETE FROM folders WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
             "DELETE FROM mailboxes WHERE domain_id = $1",
             "DELETE FROM domains WHERE alias_of = $1",
             "DELETE FROM domains WHERE id = $1",

@@ -16,10 +16,14 @@ mod error;
 mod migrations;
 
 pub mod customers;
+pub mod delivery;
 pub mod domains;
+pub mod folders;
 pub mod logins;
 pub mod mailboxes;
+pub mod messages;
 pub mod resolve;
+pub mod sessions;
 
 pub use db::{Backend, Store};
 pub use error::StoreError;

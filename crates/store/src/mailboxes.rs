@@ -118,6 +118,7 @@ impl Store {
         .map_err(|e| address_taken(e, address))?
         .try_get("id")?;
         insert_address(&mut tx, &domain, address, id, false).await?;
+        crate::folders::create_default_folders(&mut tx, id).await?;
         let mailbox = find_mailbox(&mut tx, scope, address).await?;
         tx.commit().await?;
         Ok(mailbox)
@@ -221,8 +222,15 @@ impl Store {
             .iter()
             .map(|row| decode(row.try_get("address")?, EmailAddress::parse))
             .collect::<Result<Vec<_>, _>>()?;
-        sqlx::query("DELETE FROM addresses WHERE mailbox_id = $1").bind(mailbox.id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM mailboxes WHERE id = $1").bind(mailbox.id).execute(&mut *tx).await?;
+        for sql in [
+            "DELETE FROM addresses WHERE mailbox_id = $1",
+            "DELETE FROM expunged WHERE folder_id IN (SELECT id FROM folders WHERE mailbox_id = $1)",
+            "DELETE FROM messages WHERE mailbox_id = $1",
+            "DELETE FROM folders WHERE mailbox_id = $1",
+            "DELETE FROM mailboxes WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(mailbox.id).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(aliases)
     }

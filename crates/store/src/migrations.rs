@@ -16,10 +16,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "directory",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "directory",
+        sql: r#"
 CREATE TABLE customers (
     id {id},
     name TEXT NOT NULL UNIQUE,
@@ -84,7 +85,83 @@ CREATE INDEX login_log_mailbox ON login_log (mailbox_id, at);
 CREATE INDEX login_log_customer ON login_log (customer_id, at);
 CREATE INDEX login_log_at ON login_log (at)
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "messages",
+        sql: r#"
+ALTER TABLE mailboxes ADD COLUMN last_uidvalidity BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE folders (
+    id {id},
+    mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    special_use TEXT,
+    uidvalidity BIGINT NOT NULL,
+    uidnext BIGINT NOT NULL,
+    highest_modseq BIGINT NOT NULL,
+    subscribed BIGINT NOT NULL DEFAULT 1,
+    created_at BIGINT NOT NULL,
+    UNIQUE (mailbox_id, name)
+);
+CREATE TABLE messages (
+    id {id},
+    mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    folder_id BIGINT NOT NULL REFERENCES folders (id) ON DELETE CASCADE,
+    uid BIGINT NOT NULL,
+    modseq BIGINT NOT NULL,
+    blob_id TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    internal_date BIGINT NOT NULL,
+    flags BIGINT NOT NULL,
+    keywords TEXT NOT NULL DEFAULT '',
+    UNIQUE (folder_id, uid)
+);
+CREATE INDEX messages_modseq ON messages (folder_id, modseq);
+CREATE INDEX messages_blob ON messages (blob_id);
+CREATE INDEX messages_mailbox ON messages (mailbox_id);
+CREATE TABLE expunged (
+    folder_id BIGINT NOT NULL REFERENCES folders (id) ON DELETE CASCADE,
+    uid BIGINT NOT NULL,
+    modseq BIGINT NOT NULL,
+    PRIMARY KEY (folder_id, uid)
+);
+CREATE INDEX expunged_modseq ON expunged (folder_id, modseq)
+"#,
+    },
+    Migration {
+        version: 4,
+        name: "panel sessions, API tokens, TOTP",
+        sql: r#"
+CREATE TABLE panel_sessions (
+    id {id},
+    token_hash TEXT NOT NULL UNIQUE,
+    customer_id BIGINT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    mailbox_id BIGINT REFERENCES mailboxes (id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    second_factor_pending BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX panel_sessions_expires ON panel_sessions (expires_at);
+CREATE TABLE api_tokens (
+    id {id},
+    customer_id BIGINT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+CREATE INDEX api_tokens_customer ON api_tokens (customer_id);
+CREATE TABLE totp_secrets (
+    customer_id BIGINT PRIMARY KEY REFERENCES customers (id) ON DELETE CASCADE,
+    secret TEXT NOT NULL,
+    enabled BIGINT NOT NULL,
+    last_step BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+)
+"#,
+    },
+];
 
 /// The newest schema version this build knows.
 pub(crate) fn latest() -> i64 {

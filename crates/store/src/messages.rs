@@ -1,0 +1,624 @@
+//! Message metadata: what IMAP and POP3 need about each message, the bytes themselves
+//! being in the blob store.
+//!
+//! UIDs are handed out from the folder's `uidnext` inside the writing transaction, so they
+//! strictly increase and are never reused (RFC 3501 §2.3.1.1). Every change raises the
+//! folder's `highest_modseq` and stamps the changed messages with it (RFC 7162 CONDSTORE);
+//! expunged UIDs are remembered with their modseq for QRESYNC. After each commit the
+//! store announces the change on [`Store::subscribe`], which IDLE sessions listen to.
+
+use std::collections::BTreeSet;
+
+use postfach_types::UnixTime;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::Tx;
+use crate::folders::{FolderId, no_folder};
+use crate::{MailboxId, Store, StoreError};
+
+/// System flags as bits (RFC 3501 §2.3.2). `\Recent` is not stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    pub const SEEN: Flags = Flags(1);
+    pub const ANSWERED: Flags = Flags(2);
+    pub const FLAGGED: Flags = Flags(4);
+    pub const DELETED: Flags = Flags(8);
+    pub const DRAFT: Flags = Flags(16);
+    pub const ALL: [(Flags, &'static str); 5] = [
+        (Flags::SEEN, "\\Seen"),
+        (Flags::ANSWERED, "\\Answered"),
+        (Flags::FLAGGED, "\\Flagged"),
+        (Flags::DELETED, "\\Deleted"),
+        (Flags::DRAFT, "\\Draft"),
+    ];
+
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    pub fn without(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+
+    /// The IMAP names of the set flags.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Flags::ALL.into_iter().filter(move |(f, _)| self.contains(*f)).map(|(_, n)| n)
+    }
+
+    /// The flag for an IMAP system flag name (case-insensitive), if it is one.
+    pub fn from_name(name: &str) -> Option<Flags> {
+        Flags::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(name)).map(|(f, _)| *f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub uid: u32,
+    pub modseq: u64,
+    /// The blob holding the bytes.
+    pub blob: String,
+    pub size: u64,
+    pub internal_date: UnixTime,
+    pub flags: Flags,
+    /// Keywords (user flags), sorted, without duplicates.
+    pub keywords: Vec<String>,
+}
+
+/// A message about to be stored; its blob is already durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub blob: String,
+    pub size: u64,
+    pub internal_date: UnixTime,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+}
+
+/// Where a delivered message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryFolder {
+    Inbox,
+    Junk,
+}
+
+/// One message for one mailbox, as the SMTP server hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub mailbox_id: MailboxId,
+    pub folder: DeliveryFolder,
+    pub message: NewMessage,
+}
+
+/// Where a message landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub mailbox_id: MailboxId,
+    pub folder_id: FolderId,
+    pub uid: u32,
+    pub modseq: u64,
+}
+
+/// How STORE changes flags (RFC 3501 §6.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagChange {
+    Add,
+    Remove,
+    Replace,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// The messages whose flags changed, with their new state.
+    pub changed: Vec<Message>,
+    /// UIDs not changed because they were modified after `unchanged_since` (RFC 7162 §3.1.3).
+    pub modified: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expunged {
+    /// The removed UIDs, ascending.
+    pub uids: Vec<u32>,
+    /// Blobs no message refers to any more: the caller deletes their files.
+    pub orphaned_blobs: Vec<String>,
+}
+
+/// A change in one folder of one mailbox, announced after commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxChange {
+    pub mailbox_id: MailboxId,
+    pub folder_id: FolderId,
+}
+
+const COLUMNS: &str = "uid, modseq, blob_id, size, internal_date, flags, keywords";
+
+fn from_row(row: &AnyRow) -> Result<Message, StoreError> {
+    let keywords: String = row.try_get("keywords")?;
+    Ok(Message {
+        uid: to_u32(row.try_get("uid")?),
+        modseq: u64::try_from(row.try_get::<i64, _>("modseq")?).unwrap_or(0),
+        blob: row.try_get("blob_id")?,
+        size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
+        internal_date: UnixTime(row.try_get("internal_date")?),
+        flags: Flags(u8::try_from(row.try_get::<i64, _>("flags")?).unwrap_or(0)),
+        keywords: keywords.split(' ').filter(|k| !k.is_empty()).map(str::to_string).collect(),
+    })
+}
+
+fn to_u32(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+fn keywords_text(keywords: &[String]) -> String {
+    let set: BTreeSet<&str> = keywords.iter().map(String::as_str).filter(|k| !k.is_empty()).collect();
+    set.into_iter().collect::<Vec<_>>().join(" ")
+}
+
+impl Store {
+    /// Announcements of message changes, for IDLE and other open sessions.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<MailboxChange> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn notify(&self, mailbox_id: MailboxId, folder_id: FolderId) {
+        // No receivers is fine.
+        let _ = self.changes.send(MailboxChange { mailbox_id, folder_id });
+    }
+
+    /// Stores deliveries to one or many mailboxes in ONE transaction: when it returns, all
+    /// are durable (the blobs were made durable before). Batching many SMTP transactions
+    /// into one call shares the commit's fsync among them.
+    pub async fn deliver(&self, deliveries: &[Delivery]) -> Result<Vec<Placed>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut placed = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            let name = match d.folder {
+                DeliveryFolder::Inbox => "INBOX",
+                DeliveryFolder::Junk => "Junk",
+            };
+            let folder = folder_for_delivery(&mut tx, d.mailbox_id, name).await?;
+            let (uid, modseq) = insert_message(&mut tx, d.mailbox_id, folder, &d.message).await?;
+            placed.push(Placed { mailbox_id: d.mailbox_id, folder_id: folder, uid, modseq });
+        }
+        tx.commit().await?;
+        for p in &placed {
+            self.notify(p.mailbox_id, p.folder_id);
+        }
+        Ok(placed)
+    }
+
+    /// IMAP APPEND (RFC 3501 §6.3.11).
+    pub async fn append(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        message: &NewMessage,
+    ) -> Result<(u32, u64), StoreError> {
+        let mut tx = self.begin_write().await?;
+        check_folder(&mut tx, mailbox, folder).await?;
+        let placed = insert_message(&mut tx, mailbox, folder, message).await?;
+        tx.commit().await?;
+        self.notify(mailbox, folder);
+        Ok(placed)
+    }
+
+    /// All messages of a folder, by ascending UID.
+    pub async fn messages(&self, mailbox: MailboxId, folder: FolderId) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM messages WHERE mailbox_id = $1 AND folder_id = $2 ORDER BY uid"
+        )))
+        .bind(mailbox)
+        .bind(folder)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Messages whose modseq is above `modseq` (new or changed since), by UID.
+    pub async fn messages_changed_since(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        modseq: u64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM messages WHERE mailbox_id = $1 AND folder_id = $2 AND modseq > $3 ORDER BY uid"
+        )))
+        .bind(mailbox)
+        .bind(folder)
+        .bind(i64::try_from(modseq).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The UIDs of a folder, ascending.
+    pub async fn uids(&self, mailbox: MailboxId, folder: FolderId) -> Result<Vec<u32>, StoreError> {
+        let rows = sqlx::query("SELECT uid FROM messages WHERE mailbox_id = $1 AND folder_id = $2 ORDER BY uid")
+            .bind(mailbox)
+            .bind(folder)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(to_u32(r.try_get("uid")?))).collect()
+    }
+
+    /// UIDs expunged after `modseq` (RFC 7162 §3.2.10 VANISHED).
+    pub async fn expunged_since(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        modseq: u64,
+    ) -> Result<Vec<u32>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.uid FROM expunged e JOIN folders f ON f.id = e.folder_id \
+             WHERE f.mailbox_id = $1 AND e.folder_id = $2 AND e.modseq > $3 ORDER BY e.uid",
+        )
+        .bind(mailbox)
+        .bind(folder)
+        .bind(i64::try_from(modseq).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(to_u32(r.try_get("uid")?))).collect()
+    }
+
+    /// Changes flags and keywords of the given UIDs (RFC 3501 §6.4.6), optionally only
+    /// where unchanged since a modseq (RFC 7162 §3.1.3).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: &[u32],
+        change: FlagChange,
+        flags: Flags,
+        keywords: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        check_folder(&mut tx, mailbox, folder).await?;
+        let mut outcome = StoreOutcome::default();
+        let mut modseq = None;
+        for chunk in uids.chunks(500) {
+            for message in select_uids(&mut tx, folder, chunk).await? {
+                if unchanged_since.is_some_and(|since| message.modseq > since) {
+                    outcome.modified.push(message.uid);
+                    continue;
+                }
+                let (new_flags, new_keywords) = apply(&message, change, flags, keywords);
+                if new_flags == message.flags && new_keywords == message.keywords {
+                    continue;
+                }
+                let m = match modseq {
+                    Some(m) => m,
+                    None => {
+                        let m = bump_modseq(&mut tx, folder).await?;
+                        modseq = Some(m);
+                        m
+                    }
+                };
+                sqlx::query(
+                    "UPDATE messages SET flags = $1, keywords = $2, modseq = $3 WHERE folder_id = $4 AND uid = $5",
+                )
+                .bind(i64::from(new_flags.0))
+                .bind(keywords_text(&new_keywords))
+                .bind(i64::try_from(m).unwrap_or(i64::MAX))
+                .bind(folder)
+                .bind(i64::from(message.uid))
+                .execute(&mut *tx)
+                .await?;
+                outcome.changed.push(Message { flags: new_flags, keywords: new_keywords, modseq: m, ..message });
+            }
+        }
+        tx.commit().await?;
+        if modseq.is_some() {
+            self.notify(mailbox, folder);
+        }
+        Ok(outcome)
+    }
+
+    /// Removes the messages flagged `\Deleted` (RFC 3501 §6.4.3), optionally only among
+    /// `only` (UID EXPUNGE, RFC 4315 §2.1).
+    pub async fn expunge(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        only: Option<&[u32]>,
+    ) -> Result<Expunged, StoreError> {
+        let mut tx = self.begin_write().await?;
+        check_folder(&mut tx, mailbox, folder).await?;
+        let rows = sqlx::query("SELECT uid FROM messages WHERE folder_id = $1 AND flags >= 8 ORDER BY uid")
+            .bind(folder)
+            .fetch_all(&mut *tx)
+            .await?;
+        // `flags >= 8` narrows the scan; the exact bit is checked here.
+        let mut candidates: Vec<u32> = Vec::new();
+        for uid in rows.iter().map(|r| r.try_get::<i64, _>("uid").map(to_u32)) {
+            candidates.push(uid?);
+        }
+        let deleted = select_uids(&mut tx, folder, &candidates).await?;
+        let mut uids: Vec<u32> = deleted.iter().filter(|m| m.flags.contains(Flags::DELETED)).map(|m| m.uid).collect();
+        if let Some(only) = only {
+            let only: BTreeSet<u32> = only.iter().copied().collect();
+            uids.retain(|u| only.contains(u));
+        }
+        let expunged = remove(&mut tx, folder, &uids).await?;
+        tx.commit().await?;
+        if !expunged.uids.is_empty() {
+            self.notify(mailbox, folder);
+        }
+        Ok(expunged)
+    }
+
+    /// Removes the given messages whatever their flags (POP3 deletions at QUIT,
+    /// RFC 1939 §6; the source side of MOVE).
+    pub async fn remove_messages(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: &[u32],
+    ) -> Result<Expunged, StoreError> {
+        let mut tx = self.begin_write().await?;
+        check_folder(&mut tx, mailbox, folder).await?;
+        let expunged = remove(&mut tx, folder, uids).await?;
+        tx.commit().await?;
+        if !expunged.uids.is_empty() {
+            self.notify(mailbox, folder);
+        }
+        Ok(expunged)
+    }
+
+    /// Copies messages to another folder of the same mailbox (RFC 3501 §6.4.7); returns
+    /// (source UID, new UID) pairs for COPYUID (RFC 4315 §3). The copies share the blobs.
+    pub async fn copy_messages(
+        &self,
+        mailbox: MailboxId,
+        from: FolderId,
+        uids: &[u32],
+        to: FolderId,
+    ) -> Result<Vec<(u32, u32)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let pairs = copy(&mut tx, mailbox, from, uids, to).await?;
+        tx.commit().await?;
+        if !pairs.is_empty() {
+            self.notify(mailbox, to);
+        }
+        Ok(pairs)
+    }
+
+    /// MOVE (RFC 6851): copy and remove in one transaction.
+    pub async fn move_messages(
+        &self,
+        mailbox: MailboxId,
+        from: FolderId,
+        uids: &[u32],
+        to: FolderId,
+    ) -> Result<Vec<(u32, u32)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let pairs = copy(&mut tx, mailbox, from, uids, to).await?;
+        let moved: Vec<u32> = pairs.iter().map(|(src, _)| *src).collect();
+        remove(&mut tx, from, &moved).await?;
+        tx.commit().await?;
+        if !pairs.is_empty() {
+            self.notify(mailbox, to);
+            self.notify(mailbox, from);
+        }
+        Ok(pairs)
+    }
+
+    /// Bytes stored in a mailbox (all folders), for QUOTA.
+    pub async fn mailbox_usage(&self, mailbox: MailboxId) -> Result<u64, StoreError> {
+        let used: i64 =
+            sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS used FROM messages WHERE mailbox_id = $1")
+                .bind(mailbox)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("used")?;
+        Ok(u64::try_from(used).unwrap_or(0))
+    }
+
+    /// Of the given blob ids, those no message refers to (for the orphan sweep).
+    pub async fn unreferenced_blobs(&self, candidates: Vec<String>) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut orphans = Vec::new();
+        for blob in candidates {
+            let used = sqlx::query("SELECT 1 AS one FROM messages WHERE blob_id = $1 LIMIT 1")
+                .bind(&blob)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if used.is_none() {
+                orphans.push(blob);
+            }
+        }
+        Ok(orphans)
+    }
+}
+
+fn apply(message: &Message, change: FlagChange, flags: Flags, keywords: &[String]) -> (Flags, Vec<String>) {
+    let mut set: BTreeSet<String> = message.keywords.iter().cloned().collect();
+    let new_flags = match change {
+        FlagChange::Add => {
+            set.extend(keywords.iter().cloned());
+            message.flags.union(flags)
+        }
+        FlagChange::Remove => {
+            for k in keywords {
+                set.remove(k);
+            }
+            message.flags.without(flags)
+        }
+        FlagChange::Replace => {
+            set = keywords.iter().cloned().collect();
+            flags
+        }
+    };
+    (new_flags, set.into_iter().filter(|k| !k.is_empty()).collect())
+}
+
+async fn folder_for_delivery(tx: &mut Tx, mailbox: MailboxId, name: &str) -> Result<FolderId, StoreError> {
+    if let Some(id) = folder_id(tx, mailbox, name).await? {
+        return Ok(id);
+    }
+    crate::folders::create_default_folders(tx, mailbox).await?;
+    match folder_id(tx, mailbox, name).await? {
+        Some(id) => Ok(id),
+        // A customer deleted Junk: deliver to INBOX rather than lose the message.
+        None if name != "INBOX" => Box::pin(folder_for_delivery(tx, mailbox, "INBOX")).await,
+        None => Err(no_folder(name)),
+    }
+}
+
+async fn folder_id(tx: &mut Tx, mailbox: MailboxId, name: &str) -> Result<Option<FolderId>, StoreError> {
+    let row = sqlx::query("SELECT id FROM folders WHERE mailbox_id = $1 AND name = $2")
+        .bind(mailbox)
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(|r| r.try_get("id")).transpose()?)
+}
+
+async fn check_folder(tx: &mut Tx, mailbox: MailboxId, folder: FolderId) -> Result<(), StoreError> {
+    let found = sqlx::query("SELECT id FROM folders WHERE id = $1 AND mailbox_id = $2")
+        .bind(folder)
+        .bind(mailbox)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if found.is_some() { Ok(()) } else { Err(StoreError::NotFound("the folder does not exist (any more)".into())) }
+}
+
+/// Raises the folder's highest modseq and returns the new value.
+async fn bump_modseq(tx: &mut Tx, folder: FolderId) -> Result<u64, StoreError> {
+    let row =
+        sqlx::query("UPDATE folders SET highest_modseq = highest_modseq + 1 WHERE id = $1 RETURNING highest_modseq")
+            .bind(folder)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(u64::try_from(row.try_get::<i64, _>("highest_modseq")?).unwrap_or(0))
+}
+
+async fn insert_message(
+    tx: &mut Tx,
+    mailbox: MailboxId,
+    folder: FolderId,
+    message: &NewMessage,
+) -> Result<(u32, u64), StoreError> {
+    let row = sqlx::query(
+        "UPDATE folders SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1 WHERE id = $1 \
+         RETURNING uidnext - 1 AS uid, highest_modseq",
+    )
+    .bind(folder)
+    .fetch_one(&mut **tx)
+    .await?;
+    let uid: i64 = row.try_get("uid")?;
+    let modseq: i64 = row.try_get("highest_modseq")?;
+    sqlx::query(
+        "INSERT INTO messages (mailbox_id, folder_id, uid, modseq, blob_id, size, internal_date, flags, keywords) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(mailbox)
+    .bind(folder)
+    .bind(uid)
+    .bind(modseq)
+    .bind(&message.blob)
+    .bind(i64::try_from(message.size).unwrap_or(i64::MAX))
+    .bind(message.internal_date.0)
+    .bind(i64::from(message.flags.0))
+    .bind(keywords_text(&message.keywords))
+    .execute(&mut **tx)
+    .await?;
+    Ok((to_u32(uid), u64::try_from(modseq).unwrap_or(0)))
+}
+
+async fn select_uids(tx: &mut Tx, folder: FolderId, uids: &[u32]) -> Result<Vec<Message>, StoreError> {
+    let mut out = Vec::with_capacity(uids.len());
+    for &uid in uids {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM messages WHERE folder_id = $1 AND uid = $2"
+        )))
+        .bind(folder)
+        .bind(i64::from(uid))
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = row {
+            out.push(from_row(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+async fn remove(tx: &mut Tx, folder: FolderId, uids: &[u32]) -> Result<Expunged, StoreError> {
+    let messages = select_uids(tx, folder, uids).await?;
+    if messages.is_empty() {
+        return Ok(Expunged::default());
+    }
+    let modseq = bump_modseq(tx, folder).await?;
+    let mut blobs = Vec::new();
+    let mut removed = Vec::new();
+    for m in &messages {
+        sqlx::query("DELETE FROM messages WHERE folder_id = $1 AND uid = $2")
+            .bind(folder)
+            .bind(i64::from(m.uid))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("INSERT INTO expunged (folder_id, uid, modseq) VALUES ($1, $2, $3)")
+            .bind(folder)
+            .bind(i64::from(m.uid))
+            .bind(i64::try_from(modseq).unwrap_or(i64::MAX))
+            .execute(&mut **tx)
+            .await?;
+        blobs.push(m.blob.clone());
+        removed.push(m.uid);
+    }
+    removed.sort_unstable();
+    let orphaned_blobs = unreferenced(tx, blobs).await?;
+    Ok(Expunged { uids: removed, orphaned_blobs })
+}
+
+async fn copy(
+    tx: &mut Tx,
+    mailbox: MailboxId,
+    from: FolderId,
+    uids: &[u32],
+    to: FolderId,
+) -> Result<Vec<(u32, u32)>, StoreError> {
+    check_folder(tx, mailbox, from).await?;
+    check_folder(tx, mailbox, to).await?;
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut pairs = Vec::new();
+    for m in select_uids(tx, from, &sorted).await? {
+        let new = NewMessage {
+            blob: m.blob.clone(),
+            size: m.size,
+            internal_date: m.internal_date,
+            flags: m.flags,
+            keywords: m.keywords.clone(),
+        };
+        let (uid, _) = insert_message(tx, mailbox, to, &new).await?;
+        pairs.push((m.uid, uid));
+    }
+    Ok(pairs)
+}
+
+/// Of `blobs`, those no message row refers to any more (inside the transaction).
+pub(crate) async fn unreferenced(tx: &mut Tx, mut blobs: Vec<String>) -> Result<Vec<String>, StoreError> {
+    blobs.sort();
+    blobs.dedup();
+    let mut orphans = Vec::new();
+    for blob in blobs {
+        let used = sqlx::query("SELECT 1 AS one FROM messages WHERE blob_id = $1 LIMIT 1")
+            .bind(&blob)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if used.is_none() {
+            orphans.push(blob);
+        }
+    }
+    Ok(orphans)
+}
