@@ -1,0 +1,98 @@
+//! Shared by the end-to-end tests: a real server started in-process on 127.0.0.1 with a
+//! fresh data folder, SQLite, the self-signed certificate, and helpers to create accounts.
+//!
+//! Every test file that uses it starts with `mod common;`. Not every test uses every
+//! helper, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use postfach_auth::accounts::{create_customer, create_mailbox};
+use postfach_server::Server;
+use postfach_server::config::Config;
+use postfach_store::mailboxes::{Mailbox, MailboxSettings};
+use postfach_store::{CustomerId, Scope};
+use postfach_types::{CustomerName, DomainName, EmailAddress, Role, Secret};
+
+/// The password of every mailbox the helpers create.
+pub const PASSWORD: &str = "violet mango tractor whisper";
+
+pub struct TestServer {
+    pub server: Server,
+    pub config: Config,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Every service on 127.0.0.1 with a port of the system's choosing.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`TestServer::start`], after `adjust` had its say on the configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::defaults();
+        config.hostname = DomainName::parse("mail.postfach.test").expect("hostname");
+        config.data_dir = dir.path().join("data");
+        config.database = format!("sqlite://{}", dir.path().join("data/postfach.sqlite").display());
+        let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let listen = &mut config.listen;
+        for list in [
+            &mut listen.smtp,
+            &mut listen.submission,
+            &mut listen.submissions,
+            &mut listen.imap,
+            &mut listen.imaps,
+            &mut listen.pop3,
+            &mut listen.pop3s,
+            &mut listen.https,
+            &mut listen.http,
+        ] {
+            *list = vec![local];
+        }
+        adjust(&mut config);
+        let server = Server::start(&config).await.expect("server starts");
+        TestServer { server, config, dir }
+    }
+
+    /// Where a service listens (`"imap"`, `"pop3s"`, `"smtp"`, ...).
+    pub fn addr(&self, service: &str) -> SocketAddr {
+        self.server.addresses().first(service).unwrap_or_else(|| panic!("{service} is not listening"))
+    }
+
+    pub fn port(&self, service: &str) -> u16 {
+        self.addr(service).port()
+    }
+
+    /// The server's self-signed certificate: clients trust it to reach `localhost`.
+    pub fn cert(&self) -> PathBuf {
+        self.config.data_dir.join("tls/cert.pem")
+    }
+
+    /// Customer `acme` with the verified domain `acme.example` (created once).
+    pub async fn customer(&self) -> CustomerId {
+        let store = self.server.store();
+        let name = CustomerName::parse("acme").expect("name");
+        if let Ok(c) = store.customer(&name).await {
+            return c.id;
+        }
+        let hasher = self.server.authenticator().hasher();
+        let c = create_customer(store, hasher, &name, &Secret::new("acme panel passphrase 42".into()), Role::Customer)
+            .await
+            .expect("customer");
+        store.add_domain(c.id, &DomainName::parse("acme.example").expect("domain"), true).await.expect("domain");
+        c.id
+    }
+
+    /// A mailbox `address` (in acme.example) with [`PASSWORD`] and the given settings.
+    pub async fn mailbox(&self, address: &str, settings: MailboxSettings) -> Mailbox {
+        self.customer().await;
+        let address = EmailAddress::parse(address).expect("address");
+        let hasher = self.server.authenticator().hasher();
+        create_mailbox(self.server.store(), hasher, Scope::Platform, &address, &Secret::new(PASSWORD.into()), settings)
+            .await
+            .expect("mailbox")
+    }
+}
