@@ -12,4 +12,4 @@ mod time;
 pub use address::{AddressError, CustomerName, DomainName, EmailAddress, LocalPart};
 pub use secret::Secret;
 pub use settings::{AccessMode, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};
-pub use time::{UnixTime, format_rfc3339};
+pub use time::{UnixTime, format_rfc3339, format_rfc5322};
