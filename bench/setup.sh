@@ -10,7 +10,7 @@ PF=/tmp/postfach-bench
 MAILBENCH=${MAILBENCH_BIN:-/tmp/mailbench-target/release/mailbench}
 command -v dnsmasq >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsmasq-base >/dev/null
 
-cargo build --release -p postfach
+[ -n "${NO_BUILD:-}" ] || cargo build --release -p postfach
 bench/stop.sh 2>/dev/null || true
 rm -rf "$PF" && mkdir -p "$PF"
 PW="tractor violet mango whisper"
@@ -18,14 +18,19 @@ echo "$PW" > "$PF/PASSWORD"
 pf() { target/release/postfach --config bench/postfach.toml "$@"; }
 echo "bench customer passphrase 1" | pf customer add bench --password-stdin
 pf domain add example.test --customer bench --verified
-for user in sink bob alice idle fetch4k fetch100k pop4k pop100k; do
+POP3_BOXES="pop4k1 pop4k2 pop4k3 pop4k4 pop100k1 pop100k2 pop100k3 pop100k4"
+for user in sink bob alice idle fetch4k fetch100k $POP3_BOXES; do
     echo "$PW" | pf mailbox add "$user@example.test" --password-stdin --tls-required off >/dev/null
 done
 bench/start.sh
 sleep 1
 # One access mode per mailbox: the POP3 boxes are filled over IMAP, then switched to POP3.
-"$MAILBENCH" populate --host 127.0.0.1 --port 20143 --user pop4k@example.test --pass "$PW" --count 1000 --size 4k --clear
-"$MAILBENCH" populate --host 127.0.0.1 --port 20143 --user pop100k@example.test --pass "$PW" --count 1000 --size 100k --clear
-pf mailbox set pop4k@example.test --access pop3
-pf mailbox set pop100k@example.test --access pop3
+# There are four of each, because one POP3 session locks its mailbox (RFC 1939 §8): the
+# concurrency-4 cases give each client its own box (mailbench --user-count 4).
+for box in $POP3_BOXES; do
+    size=${box#pop}; size=${size%[0-9]}
+    "$MAILBENCH" populate --host 127.0.0.1 --port 20143 --user "$box@example.test" --pass "$PW" \
+        --count 1000 --size "$size" --clear
+    pf mailbox set "$box@example.test" --access pop3 >/dev/null
+done
 echo "Postfach bench target ready; password in $PF/PASSWORD"

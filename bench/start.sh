@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PF=/tmp/postfach-bench
 mkdir -p "$PF"
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 dnsmasq --port=20053 --listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts \
     --local='/#/' --pid-file="$PF/dnsmasq.pid" 2>>"$PF/dnsmasq.log"
 nice -n "${NICE:-0}" target/release/postfach --config bench/postfach.toml serve >>"$PF/postfach.log" 2>&1 &

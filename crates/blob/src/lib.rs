@@ -66,8 +66,11 @@ impl BlobStore {
         }
         for i in 0..=255u8 {
             let dir = objects.join(format!("{i:02x}"));
-            if !dir.exists() {
-                std::fs::create_dir(&dir).map_err(|source| BlobError::Io { path: dir.clone(), source })?;
+            // Another process (a CLI call, a restarting server) may create it at the same time.
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => return Err(BlobError::Io { path: dir, source }),
             }
         }
         sync_dir(&objects)?;

@@ -38,7 +38,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return password_check(&read_password(password, false)?, &[], *json);
         }
         let store = Store::open(&config.database).await.context("cannot open the database")?;
-        let result = dispatch(cli.command, &store).await;
+        let result = match cli.command {
+            command if crate::dns_commands::handles(&command) => {
+                crate::dns_commands::run(command, &config, &store).await
+            }
+            Command::Queue(command) => crate::queue_commands::run(command, &config, &store).await,
+            command => dispatch(command, &store).await,
+        };
         store.close().await;
         result
     })
@@ -48,6 +54,8 @@ async fn dispatch(command: Command, store: &Store) -> anyhow::Result<ExitCode> {
     let hasher = PasswordHasher::new(1);
     match command {
         Command::Serve { .. } => unreachable!("handled by run"),
+        Command::Dns { .. } => unreachable!("handled by dns_commands"),
+        Command::Queue(_) => unreachable!("handled by queue_commands"),
         Command::Customer(cmd) => customer(cmd, store, &hasher).await?,
         Command::Domain(cmd) => domain(cmd, store).await?,
         Command::DomainAlias(cmd) => domain_alias(cmd, store).await?,
@@ -141,6 +149,7 @@ async fn domain(cmd: DomainCommand, store: &Store) -> anyhow::Result<()> {
             let owner = store.customer(&customer.0).await?;
             let d = store.add_domain(owner.id, &domain.0, verified).await?;
             println!("added {} for {}", d.name, d.customer);
+            crate::dns_commands::created_domain(store, &d.name).await?;
             if !d.verified {
                 let (name, value) = d.ownership_record();
                 println!("it stays inactive until its ownership is verified: publish TXT \"{value}\" at {name}");
@@ -164,6 +173,9 @@ async fn domain(cmd: DomainCommand, store: &Store) -> anyhow::Result<()> {
                 .collect::<Vec<_>>();
             table(&["DOMAIN", "UNICODE", "CUSTOMER", "KIND", "VERIFIED"], &rows);
         }
+        DomainCommand::Verify { .. } | DomainCommand::Check { .. } | DomainCommand::DkimRotate { .. } => {
+            unreachable!("handled by dns_commands")
+        }
         DomainCommand::Remove { domain, cascade } => {
             let removed = store.remove_domain(PLATFORM, &domain.0, cascade).await?;
             println!(
@@ -180,6 +192,7 @@ async fn domain_alias(cmd: DomainAliasCommand, store: &Store) -> anyhow::Result<
         DomainAliasCommand::Add { alias_domain, target, verified } => {
             let d = store.add_domain_alias(PLATFORM, &alias_domain.0, &target.0, verified).await?;
             println!("every address at {} now also works at {}", target.0, d.name);
+            crate::dns_commands::created_domain(store, &d.name).await?;
             if !d.verified {
                 let (name, value) = d.ownership_record();
                 println!(

@@ -2,7 +2,9 @@
 //! crates. Nothing but argument parsing, prompting and printing happens here.
 
 mod commands;
+mod dns_commands;
 mod output;
+mod queue_commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,19 @@ enum Command {
     /// Manage aliases: further addresses that deliver into a mailbox
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Show the DNS records to publish for a domain, or with --platform the operator's own records
+    Dns {
+        #[arg(required_unless_present = "platform", conflicts_with = "platform")]
+        domain: Option<Domain>,
+        /// The platform's records: A/AAAA, PTR, the SPF record that customer domains include
+        #[arg(long)]
+        platform: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Look at and manage the outbound queue: mail waiting for other mail servers
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Show the login log, newest first
     Logins {
         /// Only the attempts on this mailbox
@@ -125,6 +140,21 @@ enum DomainCommand {
         #[arg(long)]
         cascade: bool,
     },
+    /// Look for the ownership TXT record now; the domain goes live when it is found (exit status 1 if not)
+    Verify { domain: Domain },
+    /// Check the published DNS records (MX, SPF, DKIM, DMARC) now and show each verdict (exit status 1 on errors)
+    Check {
+        domain: Domain,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the next DKIM key; it is used once its DNS record is found, or at once with --force
+    DkimRotate {
+        domain: Domain,
+        /// Use the new key now, without waiting for its DNS record
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +221,25 @@ enum AliasCommand {
         domain: Option<Domain>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// List the waiting messages, oldest first, with the state of each recipient
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try the waiting recipients of a message again now, instead of at their next retry time
+    Retry {
+        /// The queue id shown by `postfach queue list`
+        id: String,
+    },
+    /// Remove a message from the queue: it is not delivered, and its sender is not told
+    Remove {
+        /// The queue id shown by `postfach queue list`
+        id: String,
     },
 }
 

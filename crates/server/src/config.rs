@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use postfach_types::DomainName;
@@ -41,6 +41,10 @@ pub struct Config {
     pub limits: Limits,
     /// How Postfach looks up DNS records (SPF, DKIM, DMARC, MX, ownership checks).
     pub dns: Dns,
+    /// Outbound mail: the queue and delivery to other servers.
+    pub outbound: Outbound,
+    /// The SMTP servers' sender checks.
+    pub smtp: Smtp,
     /// Log output.
     pub log: Log,
     /// The file this configuration was read from; `None` for built-in defaults or a string.
@@ -181,6 +185,60 @@ pub struct Dns {
     pub resolver: Option<SocketAddr>,
 }
 
+/// The SMTP servers (`[smtp]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Smtp {
+    /// What the inbound server does with mail whose MAIL FROM fails SPF, when DMARC and the
+    /// anti-spoofing rule for hosted domains do not already decide. Default `tag`.
+    pub spf_fail: SpfFail,
+}
+
+/// `[smtp] spf_fail`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SpfFail {
+    /// Deliver it; `Authentication-Results:` records the failure.
+    #[default]
+    Tag,
+    /// Refuse it at MAIL FROM (`550 5.7.23`).
+    Reject,
+}
+
+/// Outbound mail (`[outbound]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// How long delivery of a message is retried before it is returned to its sender, in
+    /// seconds. Default 432000 (5 days), at least 60.
+    pub queue_lifetime_secs: u64,
+    /// Messages each mailbox may send per hour (a burst of this many, refilled evenly).
+    /// Default 500, at least 1.
+    pub rate_limit_per_hour: u32,
+    /// After how many seconds a message that is still not delivered gets the sender a
+    /// delay warning. Default: none (no warning), at least 60.
+    pub delay_warning_secs: Option<u64>,
+    /// The port other mail servers are reached on. Default 25; tests point it at their own
+    /// receiving server.
+    pub smtp_port: u16,
+    /// The addresses outbound mail leaves from. They make up the platform's SPF record, and
+    /// each customer domain's published SPF is checked against every one. Default: none.
+    pub ips: Vec<IpAddr>,
+    /// Where the platform's SPF record is published; customer domains include it. `None`
+    /// means `_spf.<hostname>` (see [`Config::spf_name`]).
+    pub spf_name: Option<String>,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound {
+            queue_lifetime_secs: 432_000,
+            rate_limit_per_hour: 500,
+            delay_warning_secs: None,
+            smtp_port: 25,
+            ips: Vec::new(),
+            spf_name: None,
+        }
+    }
+}
+
 /// Log output (`[log]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Log {
@@ -275,9 +333,16 @@ impl Config {
             security: Security::default(),
             limits: Limits::default(),
             dns: Dns::default(),
+            outbound: Outbound::default(),
+            smtp: Smtp::default(),
             log: Log::default(),
             config_file: None,
         }
+    }
+
+    /// The name of the platform's SPF record: `[outbound] spf_name`, or `_spf.<hostname>`.
+    pub fn spf_name(&self) -> String {
+        self.outbound.spf_name.clone().unwrap_or_else(|| format!("_spf.{}", self.hostname))
     }
 
     /// The database URL with any password replaced by `****`, for logs and messages.
@@ -303,6 +368,8 @@ impl fmt::Debug for Config {
             .field("security", &self.security)
             .field("limits", &self.limits)
             .field("dns", &self.dns)
+            .field("outbound", &self.outbound)
+            .field("smtp", &self.smtp)
             .field("log", &self.log)
             .field("config_file", &self.config_file)
             .finish()
@@ -401,6 +468,53 @@ fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, ConfigError
         config.dns.resolver = Some(resolver);
     }
     walk.unknown_keys(dns, "dns");
+
+    let mut outbound = walk.section(&mut root, "outbound");
+    if let Some(items) =
+        walk.take(&mut outbound, "outbound", "ips", "a list like [\"192.0.2.25\", \"2001:db8::25\"]", |v| match v {
+            Value::Array(items) => Ok(items),
+            other => Err(other),
+        })
+    {
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("outbound.ips[{i}]");
+            match item {
+                Value::String(s) => match s.parse::<IpAddr>() {
+                    Ok(ip) => config.outbound.ips.push(ip),
+                    Err(_) => walk.problem(path, format!("'{s}' is not an IP address like 192.0.2.25 or 2001:db8::25")),
+                },
+                other => walk.problem(path, format!("expected a string, found {}", kind(&other))),
+            }
+        }
+    }
+    if let Some(name) = walk.parsed(&mut outbound, "outbound", "spf_name", parse_spf_name) {
+        config.outbound.spf_name = Some(name);
+    }
+
+    let o = &mut config.outbound;
+    if let Some(n) = walk.number(&mut outbound, "outbound", "queue_lifetime_secs", 60) {
+        o.queue_lifetime_secs = n;
+    }
+    if let Some(n) = walk.number(&mut outbound, "outbound", "rate_limit_per_hour", 1) {
+        o.rate_limit_per_hour = n;
+    }
+    if let Some(n) = walk.number(&mut outbound, "outbound", "delay_warning_secs", 60) {
+        o.delay_warning_secs = Some(n);
+    }
+    if let Some(n) = walk.number(&mut outbound, "outbound", "smtp_port", 1) {
+        o.smtp_port = n;
+    }
+    walk.unknown_keys(outbound, "outbound");
+
+    let mut smtp = walk.section(&mut root, "smtp");
+    if let Some(action) = walk.parsed(&mut smtp, "smtp", "spf_fail", |s| match s {
+        "tag" => Ok(SpfFail::Tag),
+        "reject" => Ok(SpfFail::Reject),
+        other => Err(format!("'{other}' is not an SPF action: use \"tag\" or \"reject\"")),
+    }) {
+        config.smtp.spf_fail = action;
+    }
+    walk.unknown_keys(smtp, "smtp");
 
     let mut log = walk.section(&mut root, "log");
     if let Some(format) = walk.parsed(&mut log, "log", "format", |s| match s {
@@ -549,7 +663,8 @@ impl Walk<'_> {
     fn check_shared_addresses(&mut self, listen: &Listen) {
         let mut seen: HashMap<SocketAddr, String> = HashMap::new();
         for (key, addresses) in listen.services() {
-            for (i, address) in addresses.iter().enumerate() {
+            // Port 0 lets the system pick a free port each time: never shared.
+            for (i, address) in addresses.iter().enumerate().filter(|(_, a)| a.port() != 0) {
                 let path = format!("listen.{key}[{i}]");
                 if let Some(first) = seen.get(address) {
                     self.problem(path, format!("{address} is already used by {first}"));
@@ -591,6 +706,19 @@ fn kind(value: &Value) -> &'static str {
 fn resolve(base_dir: &Path, path: &str) -> PathBuf {
     let joined = base_dir.join(path);
     std::path::absolute(&joined).unwrap_or(joined)
+}
+
+/// A DNS name that may hold underscore labels (`_spf.mail.example.net`), lower-cased.
+fn parse_spf_name(name: &str) -> Result<String, String> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let labels_ok = name.split('.').all(|l| {
+        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
+    if labels_ok && name.len() <= 253 && name.contains('.') {
+        Ok(name)
+    } else {
+        Err(format!("'{name}' is not a DNS name like _spf.mail.example.net"))
+    }
 }
 
 /// Checks the database URL; a relative SQLite path is made absolute.
@@ -903,6 +1031,42 @@ mod tests {
     }
 
     #[test]
+    fn outbound_keys_are_read_and_checked() {
+        let config = parse_ok(
+            "[outbound]\nqueue_lifetime_secs = 3600\nrate_limit_per_hour = 20\ndelay_warning_secs = 600\nsmtp_port = 2525\n",
+        );
+        assert_eq!(
+            config.outbound,
+            Outbound {
+                queue_lifetime_secs: 3600,
+                rate_limit_per_hour: 20,
+                delay_warning_secs: Some(600),
+                smtp_port: 2525,
+                ..Outbound::default()
+            }
+        );
+        assert_eq!(Config::defaults().outbound.delay_warning_secs, None, "no delay warning unless asked for");
+        assert_eq!(
+            problems("[outbound]\nqueue_lifetime_secs = 5\nsmtp_port = 70000\nrate_limit_per_hour = 0\n"),
+            [
+                ("outbound.queue_lifetime_secs".to_string(), "must be at least 60, found 5".to_string()),
+                ("outbound.rate_limit_per_hour".to_string(), "must be at least 1, found 0".to_string()),
+                ("outbound.smtp_port".to_string(), "70000 is too large".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn smtp_keys_are_read_and_checked() {
+        assert_eq!(Config::defaults().smtp.spf_fail, SpfFail::Tag);
+        assert_eq!(parse_ok("[smtp]\nspf_fail = \"reject\"\n").smtp.spf_fail, SpfFail::Reject);
+        assert_eq!(
+            problems("[smtp]\nspf_fail = \"drop\"\n"),
+            [("smtp.spf_fail".to_string(), "'drop' is not an SPF action: use \"tag\" or \"reject\"".to_string())]
+        );
+    }
+
+    #[test]
     fn load_reads_a_file_and_reports_a_missing_one() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("postfach.toml");
@@ -915,5 +1079,33 @@ mod tests {
         let error = Config::load(Some(&missing)).expect_err("missing file");
         assert!(matches!(error, ConfigError::Io { .. }));
         assert!(error.to_string().contains(&missing.display().to_string()), "{error}");
+    }
+
+    #[test]
+    fn outbound_ips_and_spf_name() {
+        let config =
+            parse_ok("hostname = \"mail.example.net\"\n[outbound]\nips = [\"192.0.2.25\", \"2001:db8::25\"]\n");
+        assert_eq!(
+            config.outbound.ips,
+            ["192.0.2.25".parse::<IpAddr>().expect("ip"), "2001:db8::25".parse().expect("ip")]
+        );
+        assert_eq!(config.spf_name(), "_spf.mail.example.net", "the default follows the hostname");
+        let config = parse_ok("[outbound]\nspf_name = \"_SPF.Example.NET.\"\n");
+        assert_eq!(config.spf_name(), "_spf.example.net");
+        assert_eq!(
+            problems("[outbound]\nips = [\"192.0.2.300\", 7]\nspf_name = \"no spaces.example\"\nport = 1\n"),
+            [
+                (
+                    "outbound.ips[0]".to_string(),
+                    "'192.0.2.300' is not an IP address like 192.0.2.25 or 2001:db8::25".to_string()
+                ),
+                ("outbound.ips[1]".to_string(), "expected a string, found an integer".to_string()),
+                (
+                    "outbound.spf_name".to_string(),
+                    "'no spaces.example' is not a DNS name like _spf.mail.example.net".to_string()
+                ),
+                ("outbound.port".to_string(), "unknown key".to_string()),
+            ]
+        );
     }
 }

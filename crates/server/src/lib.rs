@@ -7,9 +7,12 @@
 
 pub mod config;
 mod demo;
+pub mod dns;
 pub mod listeners;
 pub mod logging;
+mod smtp;
 pub mod tls;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,8 @@ pub enum ServerError {
     Bind(#[from] BindError),
     #[error("cannot open the message storage: {0}")]
     Blob(#[from] postfach_blob::BlobError),
+    #[error(transparent)]
+    Smtp(#[from] postfach_smtp::SmtpError),
     #[error("cannot wait for signals: {0}")]
     Signal(std::io::Error),
 }
@@ -56,6 +61,7 @@ pub struct Server {
     store: Store,
     blobs: BlobStore,
     deliveries: DeliveryBatcher,
+    outbound: postfach_outbound::Outbound,
     auth: Arc<Authenticator>,
     tls: Arc<rustls::ServerConfig>,
     bound: BoundAddresses,
@@ -81,11 +87,31 @@ impl Server {
             config.security.login_log_retention_days,
             stopped.clone(),
         ));
-        let bound = BoundAddresses::default();
+        let outbound = postfach_outbound::Outbound::new(
+            store.clone(),
+            blobs.clone(),
+            BlobStore::open(&postfach_outbound::spool_dir(&config.data_dir))?,
+            deliveries.clone(),
+            outbound_settings(config),
+        );
+        tasks.spawn(outbound.clone().run(stopped.clone()));
+        match dns::checker(config) {
+            Ok(checker) => {
+                tasks.spawn(dns::periodic_checks(store.clone(), checker, stopped.clone()));
+            }
+            Err(e) => tracing::warn!(error = %e, "the periodic DNS checks of the domains are off"),
+        }
+        let mut bound = BoundAddresses::default();
         // Protocol services register here, each with its handler from its protocol crate:
         // listeners::serve("imap", &config.listen.imap, limiter, handler, &mut tasks, &stopped, &mut bound).await?;
+        serve_imap(config, &auth, &store, &blobs, &tls, &mut tasks, &stopped, &mut bound).await?;
+        serve_pop3(config, &auth, &store, &blobs, &tls, &mut tasks, &stopped, &mut bound).await?;
+        smtp::serve(config, &store, &blobs, &deliveries, &auth, &tls, &outbound, &mut tasks, &stopped, &mut bound)
+            .await?;
+        // The panel goes last: its autoconfiguration names the ports bound above.
+        web::serve(config, &store, &auth, &tls, &mut tasks, &stopped, &mut bound).await?;
         tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "postfach started");
-        Ok(Server { store, blobs, deliveries, auth, tls, bound, stop, tasks })
+        Ok(Server { store, blobs, deliveries, outbound, auth, tls, bound, stop, tasks })
     }
 
     pub fn store(&self) -> &Store {
@@ -99,6 +125,11 @@ impl Server {
     /// Stores deliveries with group commit.
     pub fn deliveries(&self) -> &DeliveryBatcher {
         &self.deliveries
+    }
+
+    /// The outbound queue: submission hands accepted messages to it.
+    pub fn outbound(&self) -> &postfach_outbound::Outbound {
+        &self.outbound
     }
 
     pub fn authenticator(&self) -> &Arc<Authenticator> {
@@ -139,12 +170,87 @@ pub async fn run(config: &Config, demo: bool) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// The IMAP service (crate `postfach-imap`) on the `imap` (STARTTLS) and `imaps`
+/// (implicit TLS) listeners, which share one per-address connection limit.
+#[allow(clippy::too_many_arguments)]
+async fn serve_imap(
+    config: &Config,
+    auth: &Arc<Authenticator>,
+    store: &Store,
+    blobs: &BlobStore,
+    tls: &Arc<rustls::ServerConfig>,
+    tasks: &mut JoinSet<()>,
+    stopped: &watch::Receiver<bool>,
+    bound: &mut BoundAddresses,
+) -> Result<(), ServerError> {
+    let imap = postfach_imap::ImapServer::new(
+        store.clone(),
+        blobs.clone(),
+        auth.clone(),
+        Some(tls.clone()),
+        config.limits.max_message_size,
+    );
+    let limiter = postfach_net::ConnectionLimiter::new(config.limits.max_connections_per_ip as usize);
+    for (service, addrs, implicit_tls) in [("imap", &config.listen.imap, false), ("imaps", &config.listen.imaps, true)]
+    {
+        let imap = imap.clone();
+        let handler: listeners::Handler =
+            Arc::new(move |tcp, peer, slot| Box::pin(imap.clone().serve(tcp, peer, slot, implicit_tls)));
+        listeners::serve(service, addrs, limiter.clone(), handler, tasks, stopped, bound).await?;
+    }
+    Ok(())
+}
+
+/// The POP3 service (crate `postfach-pop3`) on the `pop3` (STLS) and `pop3s` (implicit
+/// TLS) listeners, which share one per-address connection limit and one IN-USE lock.
+#[allow(clippy::too_many_arguments)]
+async fn serve_pop3(
+    config: &Config,
+    auth: &Arc<Authenticator>,
+    store: &Store,
+    blobs: &BlobStore,
+    tls: &Arc<rustls::ServerConfig>,
+    tasks: &mut JoinSet<()>,
+    stopped: &watch::Receiver<bool>,
+    bound: &mut BoundAddresses,
+) -> Result<(), ServerError> {
+    use postfach_pop3::{Pop3Server, Transport};
+    let pop3 = Pop3Server::new(
+        auth.clone(),
+        store.clone(),
+        blobs.clone(),
+        postfach_net::TlsAcceptor::new(tls.clone()),
+        config.hostname.to_string(),
+        postfach_pop3::Limits::default(),
+    );
+    let limiter = postfach_net::ConnectionLimiter::new(config.limits.max_connections_per_ip as usize);
+    let plain: listeners::Handler = Arc::new(pop3.handler(Transport::Starttls));
+    listeners::serve("pop3", &config.listen.pop3, limiter.clone(), plain, tasks, stopped, bound).await?;
+    let implicit: listeners::Handler = Arc::new(pop3.handler(Transport::ImplicitTls));
+    listeners::serve("pop3s", &config.listen.pop3s, limiter, implicit, tasks, stopped, bound).await?;
+    Ok(())
+}
+
 pub fn auth_settings(config: &Config) -> AuthSettings {
     AuthSettings {
         allow_plaintext_auth: config.security.allow_plaintext_auth,
         max_failures_per_ip: config.security.max_failures_per_ip,
         max_failures_per_login: config.security.max_failures_per_login,
         failure_window: Duration::from_secs(config.security.failure_window_secs),
+    }
+}
+
+/// The outbound queue's settings from `[outbound]`, `[dns]` and `hostname`.
+pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings {
+    let o = &config.outbound;
+    postfach_outbound::OutboundSettings {
+        hostname: config.hostname.clone(),
+        resolver: config.dns.resolver,
+        smtp_port: o.smtp_port,
+        source_ips: o.ips.clone(),
+        queue_lifetime: Duration::from_secs(o.queue_lifetime_secs),
+        rate_limit_per_hour: o.rate_limit_per_hour,
+        delay_warning: o.delay_warning_secs.map(Duration::from_secs),
     }
 }
 

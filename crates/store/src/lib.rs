@@ -17,11 +17,14 @@ mod migrations;
 
 pub mod customers;
 pub mod delivery;
+pub mod dkim;
+pub mod dns_checks;
 pub mod domains;
 pub mod folders;
 pub mod logins;
 pub mod mailboxes;
 pub mod messages;
+pub mod queue;
 pub mod resolve;
 pub mod sessions;
 

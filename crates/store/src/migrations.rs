@@ -129,6 +129,56 @@ CREATE INDEX expunged_modseq ON expunged (folder_id, modseq)
 "#,
     },
     Migration {
+        version: 3,
+        name: "dkim keys and dns checks",
+        // DKIM keys and the cached DNS checks belong to a domain and go with it. The private
+        // key is PKCS#8 PEM; the public key is the base64 of its SubjectPublicKeyInfo DER,
+        // as published in the DKIM record's p= tag (RFC 6376 §3.6.1).
+        sql: r#"
+CREATE TABLE dkim_keys (
+    id {id},
+    customer_id BIGINT NOT NULL REFERENCES customers (id),
+    domain_id BIGINT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    selector TEXT NOT NULL,
+    private_key TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'active', 'retired')),
+    created_at BIGINT NOT NULL,
+    activated_at BIGINT,
+    retired_at BIGINT,
+    UNIQUE (domain_id, selector)
+);
+CREATE INDEX dkim_keys_customer ON dkim_keys (customer_id);
+CREATE TABLE dns_check_results (
+    id {id},
+    customer_id BIGINT NOT NULL REFERENCES customers (id),
+    domain_id BIGINT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    position BIGINT NOT NULL,
+    checked_at BIGINT NOT NULL,
+    check_name TEXT NOT NULL,
+    code TEXT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('ok', 'warning', 'error')),
+    message_de TEXT NOT NULL,
+    message_en TEXT NOT NULL
+);
+CREATE INDEX dns_check_results_domain ON dns_check_results (domain_id, position);
+CREATE INDEX dns_check_results_customer ON dns_check_results (customer_id);
+CREATE TABLE dns_check_changes (
+    id {id},
+    customer_id BIGINT NOT NULL REFERENCES customers (id),
+    domain_id BIGINT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    at BIGINT NOT NULL,
+    check_name TEXT NOT NULL,
+    from_level TEXT NOT NULL,
+    to_level TEXT NOT NULL,
+    message_de TEXT NOT NULL,
+    message_en TEXT NOT NULL
+);
+CREATE INDEX dns_check_changes_domain ON dns_check_changes (domain_id, at);
+CREATE INDEX dns_check_changes_customer ON dns_check_changes (customer_id)
+"#,
+    },
+    Migration {
         version: 4,
         name: "panel sessions, API tokens, TOTP",
         sql: r#"
@@ -159,6 +209,51 @@ CREATE TABLE totp_secrets (
     last_step BIGINT NOT NULL,
     created_at BIGINT NOT NULL
 )
+"#,
+    },
+    Migration {
+        version: 5,
+        name: "outbound queue",
+        // The outbound queue: one row per accepted message (its bytes are a blob in the
+        // queue spool, data_dir/queue) and one per recipient, which carries the delivery
+        // state. No foreign keys to mailboxes or customers: accepted mail is delivered (or
+        // bounced) even if its sender is removed meanwhile. `return_path` NULL is the null
+        // reverse-path (RFC 5321 §4.5.5). `locked_until` is the claim of a delivery attempt.
+        sql: r#"
+CREATE TABLE queue_messages (
+    id {id},
+    queue_id TEXT NOT NULL UNIQUE,
+    customer_id BIGINT,
+    mailbox_id BIGINT,
+    return_path TEXT,
+    blob_id TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX queue_messages_customer ON queue_messages (customer_id);
+CREATE INDEX queue_messages_blob ON queue_messages (blob_id);
+CREATE TABLE queue_recipients (
+    id {id},
+    message_id BIGINT NOT NULL REFERENCES queue_messages (id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'failed')),
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL DEFAULT 0,
+    last_attempt_at BIGINT,
+    status TEXT,
+    diagnostic TEXT,
+    remote_mta TEXT,
+    tls TEXT,
+    notify TEXT CHECK (notify IN ('failed', 'delayed')),
+    delay_warned BIGINT NOT NULL DEFAULT 0,
+    finished_at BIGINT
+);
+CREATE INDEX queue_recipients_due ON queue_recipients (state, next_attempt_at);
+CREATE INDEX queue_recipients_message ON queue_recipients (message_id);
+CREATE INDEX queue_recipients_notify ON queue_recipients (notify)
 "#,
     },
 ];

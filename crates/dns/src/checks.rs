@@ -1,0 +1,666 @@
+//! Checks of what a domain actually publishes, through the configured resolver.
+//!
+//! [`run`] asks DNS and returns a [`DomainReport`]: one or more [`Verdict`]s per check
+//! (ownership, MX, SPF, DKIM, DMARC), each ok / warning / error with a sentence in German
+//! and English that says what was found and what to do. [`refresh`] is what the CLI, the
+//! panel and the server's periodic task call: it verifies ownership when the TXT record is
+//! there, makes sure the domain has a DKIM key, runs the checks, caches the report in the
+//! store (which records changes), and activates a pending DKIM key once its record is
+//! found.
+//!
+//! SPF is evaluated by mail-auth for each outbound address of the platform, as a receiver
+//! would for mail from `postmaster@DOMAIN` (RFC 7208 §4), and linted here: more than one
+//! record (RFC 7208 §4.5), `+all`/`?all`/`~all`, more than 10 lookups (§4.6.4), syntax.
+
+use std::net::{IpAddr, SocketAddr};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hickory_resolver::TokioResolver;
+use hickory_resolver::proto::rr::RData;
+use mail_auth::common::parse::TxtRecordParser;
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{MessageAuthenticator, SpfResult};
+use postfach_store::dkim::{DkimKey, DkimKeyState};
+use postfach_store::domains::Domain;
+use postfach_store::{Scope, Store};
+use postfach_types::{DomainName, UnixTime};
+
+pub use postfach_store::dns_checks::{Check, CheckChange, DomainReport, Level, Text, Verdict};
+
+use crate::records::{self, DomainSetup, PublishedRecord};
+use crate::{DnsError, Platform, dkim, spf};
+
+/// Runs checks: the platform's facts plus a resolver. Build one per server (or CLI call)
+/// with [`Checker::new`]; it is cheap to share behind an `Arc`.
+#[derive(Clone)]
+pub struct Checker {
+    platform: Platform,
+    resolver: TokioResolver,
+    authenticator: MessageAuthenticator,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker").field("platform", &self.platform).finish_non_exhaustive()
+    }
+}
+
+impl Checker {
+    /// A checker asking `resolver` (`[dns] resolver`), or the system's resolvers if `None`.
+    pub fn new(platform: Platform, resolver: Option<SocketAddr>) -> Result<Checker, DnsError> {
+        Ok(Checker {
+            resolver: crate::resolver::resolver(resolver)?,
+            authenticator: crate::resolver::authenticator(resolver)?,
+            platform,
+        })
+    }
+
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    pub fn resolver(&self) -> &TokioResolver {
+        &self.resolver
+    }
+}
+
+fn verdict(check: Check, code: &str, level: Level, de: String, en: String) -> Verdict {
+    Verdict { check, code: code.to_string(), level, message: Text { de, en } }
+}
+
+/// The result of looking for the ownership record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// The domain was verified before (by this check or by the operator).
+    AlreadyVerified,
+    /// The TXT record is published.
+    Found,
+    /// It is not: publish `value` as TXT at `name`.
+    Missing { name: String, value: String },
+    /// DNS did not answer; try again later.
+    Unanswered(String),
+}
+
+/// Looks for the domain's ownership TXT record ([`Domain::ownership_record`]).
+pub async fn check_ownership(checker: &Checker, domain: &Domain) -> Ownership {
+    if domain.verified {
+        return Ownership::AlreadyVerified;
+    }
+    let (name, value) = domain.ownership_record();
+    match spf::txt_records(&checker.resolver, &name).await {
+        Ok(texts) if texts.iter().any(|t| t.trim() == value) => Ownership::Found,
+        Ok(_) => Ownership::Missing { name, value },
+        Err(e) => Ownership::Unanswered(e),
+    }
+}
+
+/// Runs the ownership check now and marks the domain verified when the record is found.
+pub async fn verify_ownership(
+    checker: &Checker,
+    store: &Store,
+    scope: Scope,
+    domain: &DomainName,
+) -> Result<Ownership, DnsError> {
+    let d = store.domain(scope, domain).await?;
+    let result = check_ownership(checker, &d).await;
+    if result == Ownership::Found {
+        store.set_domain_verified(scope, domain, true).await?;
+        tracing::info!(domain = %domain, "domain ownership verified through DNS");
+    }
+    Ok(result)
+}
+
+/// Runs every check of `domain` now. `keys` are the domain's DKIM keys (active and
+/// pending ones are checked). Changes nothing: to verify ownership, cache the report and
+/// activate a published pending DKIM key as well, call [`refresh`].
+pub async fn run(checker: &Checker, domain: &Domain, keys: &[DkimKey]) -> DomainReport {
+    let mut verdicts = Vec::new();
+    verdicts.push(ownership_verdict(checker, domain).await);
+    verdicts.push(mx_verdict(checker, &domain.name).await);
+    verdicts.extend(spf_verdicts(checker, &domain.name).await);
+    verdicts.extend(dkim_verdicts(checker, &domain.name, keys).await);
+    verdicts.push(dmarc_verdict(checker, &domain.name).await);
+    DomainReport { domain: domain.name.clone(), checked_at: UnixTime::now(), verdicts }
+}
+
+/// What [`refresh`] did.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub report: DomainReport,
+    /// Checks whose level changed since the last cached report.
+    pub changes: Vec<CheckChange>,
+    /// The domain was verified by this run.
+    pub verified_now: bool,
+    /// The selector of a pending DKIM key that was found published and activated.
+    pub activated_key: Option<String>,
+}
+
+/// Verifies ownership if possible, makes sure the domain has a DKIM key, runs the checks,
+/// caches the report, and activates a pending DKIM key whose record was found.
+pub async fn refresh(checker: &Checker, store: &Store, scope: Scope, name: &DomainName) -> Result<Refreshed, DnsError> {
+    let verified_now = verify_ownership(checker, store, scope, name).await? == Ownership::Found;
+    let domain = store.domain(scope, name).await?;
+    dkim::ensure_key(store, scope, name).await?;
+    let keys = store.dkim_keys(scope, name).await?;
+    let report = run(checker, &domain, &keys).await;
+    let mut activated_key = None;
+    if report.verdicts.iter().any(|v| v.code == "dkim.pending_found")
+        && let Some(pending) = keys.iter().find(|k| k.state == DkimKeyState::Pending)
+    {
+        store.activate_dkim_key(scope, name, &pending.selector).await?;
+        tracing::info!(domain = %name, selector = %pending.selector, "the new DKIM key is published; it is now used for signing");
+        activated_key = Some(pending.selector.clone());
+    }
+    let changes = store.save_dns_report(scope, &report).await?;
+    for change in &changes {
+        if change.to == Level::Error {
+            tracing::warn!(domain = %name, check = %change.check, from = %change.from, problem = %change.message.en, "a DNS check of a domain started failing");
+        }
+    }
+    Ok(Refreshed { report, changes, verified_now, activated_key })
+}
+
+/// The records to publish for `name`, with the SPF record merged with the one the
+/// domain publishes now.
+pub async fn published_records(
+    checker: &Checker,
+    store: &Store,
+    scope: Scope,
+    name: &DomainName,
+) -> Result<Vec<PublishedRecord>, DnsError> {
+    let domain = store.domain(scope, name).await?;
+    dkim::ensure_key(store, scope, name).await?;
+    let keys = store.dkim_keys(scope, name).await?;
+    let published_spf = spf::spf_records(&checker.resolver, name.as_str()).await.unwrap_or_default();
+    let published_spf: Vec<String> = published_spf.into_iter().filter(|r| spf::syntax_error(r).is_none()).collect();
+    Ok(records::for_domain(&DomainSetup {
+        platform: &checker.platform,
+        domain: &domain,
+        dkim_keys: &keys,
+        published_spf: &published_spf,
+    }))
+}
+
+fn unanswered(check: Check, code: &str, what_de: &str, what_en: &str, name: &str) -> Verdict {
+    verdict(
+        check,
+        code,
+        Level::Warning,
+        format!(
+            "{what_de} von {name} konnte nicht geprüft werden, weil DNS nicht geantwortet hat. Die Prüfung wird wiederholt."
+        ),
+        format!("The {what_en} of {name} could not be checked because DNS did not answer. The check will be repeated."),
+    )
+}
+
+async fn ownership_verdict(checker: &Checker, domain: &Domain) -> Verdict {
+    let d = &domain.name;
+    match check_ownership(checker, domain).await {
+        Ownership::AlreadyVerified => verdict(
+            Check::Ownership,
+            "ownership.ok",
+            Level::Ok,
+            format!("Der Besitz von {d} ist bestätigt."),
+            format!("Ownership of {d} is confirmed."),
+        ),
+        Ownership::Found => verdict(
+            Check::Ownership,
+            "ownership.found",
+            Level::Ok,
+            format!("Der Eintrag zum Besitznachweis von {d} ist veröffentlicht; die Domain wird freigeschaltet."),
+            format!("The ownership record of {d} is published; the domain is being activated."),
+        ),
+        Ownership::Missing { name, value } => verdict(
+            Check::Ownership,
+            "ownership.missing",
+            Level::Error,
+            format!(
+                "Der Besitz von {d} ist noch nicht bestätigt, deshalb nimmt die Domain keine E-Mails an. Veröffentlichen Sie einen TXT-Eintrag unter {name} mit dem Wert {value}"
+            ),
+            format!(
+                "Ownership of {d} is not confirmed yet, so the domain receives no mail. Publish a TXT record at {name} with the value {value}"
+            ),
+        ),
+        Ownership::Unanswered(_) => {
+            unanswered(Check::Ownership, "ownership.unanswered", "Der Besitznachweis", "ownership record", d.as_str())
+        }
+    }
+}
+
+fn same_host(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+async fn mx_verdict(checker: &Checker, d: &DomainName) -> Verdict {
+    let host = checker.platform.hostname.as_str();
+    let lookup = checker.resolver.mx_lookup(format!("{d}.").as_str()).await;
+    let exchanges: Vec<String> = match lookup {
+        Ok(lookup) => lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::MX(mx) => Some(mx.exchange.to_ascii()),
+                _ => None,
+            })
+            .collect(),
+        Err(e) if e.is_no_records_found() => Vec::new(),
+        Err(_) => return unanswered(Check::Mx, "mx.unanswered", "Der MX-Eintrag", "MX record", d.as_str()),
+    };
+    if exchanges.is_empty() {
+        return verdict(
+            Check::Mx,
+            "mx.missing",
+            Level::Error,
+            format!(
+                "{d} hat keinen MX-Eintrag, daher erreichen E-Mails an {d} diesen Server nicht. Veröffentlichen Sie: MX 10 {host}."
+            ),
+            format!("{d} has no MX record, so mail to {d} does not reach this server. Publish: MX 10 {host}."),
+        );
+    }
+    // RFC 7505: a single MX of "." says the domain accepts no mail.
+    if exchanges.iter().all(|e| e == ".") {
+        return verdict(
+            Check::Mx,
+            "mx.null",
+            Level::Error,
+            format!(
+                "{d} veröffentlicht einen leeren MX-Eintrag („.“) und sagt damit, dass es keine E-Mails annimmt. Ersetzen Sie ihn durch: MX 10 {host}."
+            ),
+            format!("{d} publishes a null MX (\".\"), which says it accepts no mail. Replace it with: MX 10 {host}."),
+        );
+    }
+    let foreign: Vec<&str> =
+        exchanges.iter().filter(|e| !same_host(e, host)).map(|e| e.trim_end_matches('.')).collect();
+    if foreign.is_empty() {
+        verdict(
+            Check::Mx,
+            "mx.ok",
+            Level::Ok,
+            format!("Der MX-Eintrag von {d} zeigt auf {host}."),
+            format!("The MX record of {d} points to {host}."),
+        )
+    } else if foreign.len() < exchanges.len() {
+        let list = foreign.join(", ");
+        verdict(
+            Check::Mx,
+            "mx.mixed",
+            Level::Warning,
+            format!(
+                "{d} hat neben {host} weitere MX-Einträge ({list}); E-Mails können dort landen statt hier. Entfernen Sie diese Einträge."
+            ),
+            format!(
+                "Besides {host}, {d} has other MX records ({list}); mail may go there instead of here. Remove those records."
+            ),
+        )
+    } else {
+        let list = foreign.join(", ");
+        verdict(
+            Check::Mx,
+            "mx.foreign",
+            Level::Error,
+            format!(
+                "Die MX-Einträge von {d} zeigen auf {list} statt auf {host}, daher erreichen E-Mails diesen Server nicht. Ersetzen Sie sie durch: MX 10 {host}."
+            ),
+            format!(
+                "The MX records of {d} point to {list} instead of {host}, so mail does not reach this server. Replace them with: MX 10 {host}."
+            ),
+        )
+    }
+}
+
+async fn spf_verdicts(checker: &Checker, d: &DomainName) -> Vec<Verdict> {
+    let ours = checker.platform.spf_name.as_str();
+    let records = match spf::spf_records(&checker.resolver, d.as_str()).await {
+        Ok(records) => records,
+        Err(_) => return vec![unanswered(Check::Spf, "spf.unanswered", "Der SPF-Eintrag", "SPF record", d.as_str())],
+    };
+    // The suggestion keeps what the published records allow, except terms that do not parse.
+    let valid: Vec<String> = records.iter().filter(|r| spf::syntax_error(r).is_none()).cloned().collect();
+    let suggestion = spf::merge(&valid, ours);
+    if records.is_empty() {
+        return vec![verdict(
+            Check::Spf,
+            "spf.missing",
+            Level::Error,
+            format!(
+                "{d} veröffentlicht keinen SPF-Eintrag, daher können andere in seinem Namen senden und Ihre E-Mails landen eher im Spam. Veröffentlichen Sie den TXT-Eintrag: {suggestion}"
+            ),
+            format!(
+                "{d} publishes no SPF record, so others can send in its name and your mail is more likely to be marked as spam. Publish the TXT record: {suggestion}"
+            ),
+        )];
+    }
+    let mut out = Vec::new();
+    if records.len() > 1 {
+        let n = records.len();
+        out.push(verdict(
+            Check::Spf,
+            "spf.multiple",
+            Level::Error,
+            format!("{d} veröffentlicht {n} SPF-Einträge; Empfänger werten das als Fehler und ignorieren alle (RFC 7208 §4.5). Ersetzen Sie sie durch diesen einen Eintrag: {suggestion}"),
+            format!("{d} publishes {n} SPF records; receivers treat that as an error and ignore them all (RFC 7208 §4.5). Replace them with this one record: {suggestion}"),
+        ));
+    }
+    for record in &records {
+        if let Some(problem) = spf::syntax_error(record) {
+            out.push(verdict(
+                Check::Spf,
+                "spf.syntax",
+                Level::Error,
+                format!("Der SPF-Eintrag von {d} ist fehlerhaft ({problem}); Empfänger ignorieren ihn. Korrigieren Sie ihn, zum Beispiel so: {suggestion}"),
+                format!("The SPF record of {d} has an error ({problem}); receivers ignore it. Correct it, for example like this: {suggestion}"),
+            ));
+            continue;
+        }
+        match spf::all_qualifier(record) {
+            Some('+') => out.push(verdict(
+                Check::Spf,
+                "spf.pass_all",
+                Level::Error,
+                format!("Der SPF-Eintrag von {d} endet auf +all und erlaubt damit jedem Server im Internet, in Ihrem Namen zu senden. Verwenden Sie -all: {suggestion}"),
+                format!("The SPF record of {d} ends in +all, which allows every server on the internet to send in your name. Use -all: {suggestion}"),
+            )),
+            Some('?') => out.push(verdict(
+                Check::Spf,
+                "spf.neutral_all",
+                Level::Error,
+                format!("Der SPF-Eintrag von {d} endet auf ?all und sagt damit nichts über fremde Server aus; er schützt nicht. Verwenden Sie -all: {suggestion}"),
+                format!("The SPF record of {d} ends in ?all, which says nothing about other servers; it protects nothing. Use -all: {suggestion}"),
+            )),
+            Some('~') => out.push(verdict(
+                Check::Spf,
+                "spf.softfail_all",
+                Level::Warning,
+                format!("Der SPF-Eintrag von {d} endet auf ~all: Gefälschte E-Mails werden nur als verdächtig markiert. Wenn alle Ihre Versender im Eintrag stehen, verwenden Sie -all."),
+                format!("The SPF record of {d} ends in ~all: forged mail is only marked as suspicious. Once all your senders are listed in the record, use -all."),
+            )),
+            _ => {}
+        }
+        let count = spf::count_lookups(&checker.resolver, record).await;
+        if count.lookups > spf::MAX_LOOKUPS {
+            let n = count.lookups;
+            out.push(verdict(
+                Check::Spf,
+                "spf.too_many_lookups",
+                Level::Error,
+                format!("Der SPF-Eintrag von {d} braucht {n} DNS-Abfragen; erlaubt sind höchstens 10 (RFC 7208 §4.6.4), darüber werten Empfänger ihn als Fehler. Ersetzen Sie include-, a- und mx-Angaben, wo möglich, durch ip4/ip6-Angaben."),
+                format!("The SPF record of {d} needs {n} DNS lookups; at most 10 are allowed (RFC 7208 §4.6.4), beyond that receivers treat it as an error. Replace include, a and mx terms by ip4/ip6 terms where you can."),
+            ));
+        }
+        for missing in &count.missing {
+            out.push(verdict(
+                Check::Spf,
+                "spf.include_broken",
+                Level::Error,
+                format!("Der SPF-Eintrag von {d} verweist auf {missing}, wo es keinen (oder mehr als einen) SPF-Eintrag gibt; Empfänger werten das als Fehler. Entfernen Sie diesen Verweis oder korrigieren Sie ihn."),
+                format!("The SPF record of {d} refers to {missing}, which has no SPF record (or more than one); receivers treat that as an error. Remove or correct the reference."),
+            ));
+        }
+    }
+    if records.len() == 1 && out.iter().all(|v| v.code != "spf.syntax") {
+        out.push(spf_evaluation(checker, d, &records[0], &suggestion).await);
+    }
+    out
+}
+
+/// Evaluates the one published record for each outbound address with mail-auth.
+async fn spf_evaluation(checker: &Checker, d: &DomainName, record: &str, suggestion: &str) -> Verdict {
+    let ours = checker.platform.spf_name.as_str();
+    if checker.platform.outbound_ips.is_empty() {
+        // Without the platform's addresses, the include is the best sign.
+        return if spf::includes(record, ours) {
+            verdict(
+                Check::Spf,
+                "spf.include_present",
+                Level::Ok,
+                format!("Der SPF-Eintrag von {d} bindet den Eintrag der Plattform ({ours}) ein."),
+                format!("The SPF record of {d} includes the platform's record ({ours})."),
+            )
+        } else {
+            not_authorized(d, None, suggestion)
+        };
+    }
+    let host = checker.platform.hostname.as_str();
+    let sender = format!("postmaster@{d}");
+    for ip in &checker.platform.outbound_ips {
+        let output = checker.authenticator.verify_spf(SpfParameters::verify_mail_from(*ip, host, host, &sender)).await;
+        match output.result() {
+            SpfResult::Pass => {}
+            SpfResult::TempError => {
+                return unanswered(Check::Spf, "spf.unanswered", "Der SPF-Eintrag", "SPF record", d.as_str());
+            }
+            _ => return not_authorized(d, Some((*ip, output.result())), suggestion),
+        }
+    }
+    verdict(
+        Check::Spf,
+        "spf.pass",
+        Level::Ok,
+        format!("Der SPF-Eintrag von {d} erlaubt allen Servern der Plattform, E-Mails zu senden."),
+        format!("The SPF record of {d} allows all of the platform's servers to send mail."),
+    )
+}
+
+fn not_authorized(d: &DomainName, failed: Option<(IpAddr, SpfResult)>, suggestion: &str) -> Verdict {
+    let (de_why, en_why) = match failed {
+        Some((ip, result)) => {
+            let result = format!("{result:?}").to_ascii_lowercase();
+            (
+                format!("erlaubt dem Server {ip} der Plattform nicht zu senden (Ergebnis: {result})"),
+                format!("does not allow the platform's server {ip} to send (result: {result})"),
+            )
+        }
+        None => (
+            "bindet den Eintrag der Plattform nicht ein".to_string(),
+            "does not include the platform's record".to_string(),
+        ),
+    };
+    verdict(
+        Check::Spf,
+        "spf.not_authorized",
+        Level::Error,
+        format!(
+            "Der SPF-Eintrag von {d} {de_why}, daher werden Ihre E-Mails abgelehnt oder als Spam markiert. Ersetzen Sie ihn durch: {suggestion}"
+        ),
+        format!(
+            "The SPF record of {d} {en_why}, so your mail is refused or marked as spam. Replace it with: {suggestion}"
+        ),
+    )
+}
+
+/// The public key bytes of a DKIM record's `p=` tag (RFC 6376 §3.6.1), whitespace removed.
+fn dkim_public_key(record: &str) -> Option<Vec<u8>> {
+    let p = record.split(';').map(str::trim).find_map(|tag| {
+        let (name, value) = tag.split_once('=')?;
+        (name.trim() == "p").then_some(value)
+    })?;
+    let p: String = p.chars().filter(|c| !c.is_whitespace()).collect();
+    STANDARD.decode(p).ok()
+}
+
+/// Whether the published key is ours: the same SubjectPublicKeyInfo, or the RSA public
+/// key inside it (some publish the bare PKCS#1 key).
+fn same_key(published: &[u8], ours_spki_b64: &str) -> bool {
+    let Ok(ours) = STANDARD.decode(ours_spki_b64) else { return false };
+    published == ours.as_slice() || (published.len() > 100 && ours.ends_with(published))
+}
+
+async fn dkim_verdicts(checker: &Checker, d: &DomainName, keys: &[DkimKey]) -> Vec<Verdict> {
+    let published: Vec<&DkimKey> = keys.iter().filter(|k| k.state != DkimKeyState::Retired).collect();
+    if !published.iter().any(|k| k.state == DkimKeyState::Active) {
+        return vec![verdict(
+            Check::Dkim,
+            "dkim.no_key",
+            Level::Error,
+            format!("Für {d} gibt es noch keinen DKIM-Schlüssel; er wird bei der nächsten Prüfung erzeugt."),
+            format!("{d} has no DKIM key yet; it is created on the next check."),
+        )];
+    }
+    let mut out = Vec::new();
+    for key in published {
+        let pending = key.state == DkimKeyState::Pending;
+        let name = dkim::record_name(&key.selector, d);
+        let value = dkim::record_value(&key.public_key);
+        let texts = match spf::txt_records(&checker.resolver, &name).await {
+            Ok(texts) => texts,
+            Err(_) => {
+                out.push(unanswered(Check::Dkim, "dkim.unanswered", "Der DKIM-Eintrag", "DKIM record", d.as_str()));
+                continue;
+            }
+        };
+        let records: Vec<&String> = texts.iter().filter(|t| t.contains("p=")).collect();
+        let v = match records.as_slice() {
+            [] if pending => verdict(
+                Check::Dkim,
+                "dkim.pending_missing",
+                Level::Warning,
+                format!(
+                    "Der neue DKIM-Schlüssel {sel} von {d} ist noch nicht veröffentlicht; bis dahin wird der bisherige verwendet. Veröffentlichen Sie unter {name} den TXT-Eintrag: {value}",
+                    sel = key.selector
+                ),
+                format!(
+                    "The new DKIM key {sel} of {d} is not published yet; the current key is used until then. Publish at {name} the TXT record: {value}",
+                    sel = key.selector
+                ),
+            ),
+            [] => verdict(
+                Check::Dkim,
+                "dkim.missing",
+                Level::Error,
+                format!(
+                    "Der DKIM-Eintrag von {d} fehlt, daher können Empfänger die Signatur Ihrer E-Mails nicht prüfen. Veröffentlichen Sie unter {name} den TXT-Eintrag: {value}"
+                ),
+                format!(
+                    "The DKIM record of {d} is missing, so receivers cannot check the signature of your mail. Publish at {name} the TXT record: {value}"
+                ),
+            ),
+            [record] => {
+                let parses = mail_auth::common::verify::DomainKey::parse(record.as_bytes()).is_ok();
+                let matches = dkim_public_key(record).is_some_and(|p| same_key(&p, &key.public_key));
+                match (parses, matches, pending) {
+                    (true, true, false) => verdict(
+                        Check::Dkim,
+                        "dkim.ok",
+                        Level::Ok,
+                        format!("Der DKIM-Schlüssel {sel} von {d} ist richtig veröffentlicht.", sel = key.selector),
+                        format!("The DKIM key {sel} of {d} is published correctly.", sel = key.selector),
+                    ),
+                    (true, true, true) => verdict(
+                        Check::Dkim,
+                        "dkim.pending_found",
+                        Level::Ok,
+                        format!(
+                            "Der neue DKIM-Schlüssel {sel} von {d} ist veröffentlicht und wird ab jetzt zum Signieren verwendet.",
+                            sel = key.selector
+                        ),
+                        format!(
+                            "The new DKIM key {sel} of {d} is published and is used for signing from now on.",
+                            sel = key.selector
+                        ),
+                    ),
+                    (false, _, _) => verdict(
+                        Check::Dkim,
+                        "dkim.invalid",
+                        if pending { Level::Warning } else { Level::Error },
+                        format!(
+                            "Der DKIM-Eintrag unter {name} ist nicht lesbar. Ersetzen Sie ihn durch den TXT-Eintrag: {value}"
+                        ),
+                        format!("The DKIM record at {name} cannot be read. Replace it with the TXT record: {value}"),
+                    ),
+                    (true, false, _) => verdict(
+                        Check::Dkim,
+                        "dkim.mismatch",
+                        if pending { Level::Warning } else { Level::Error },
+                        format!(
+                            "Unter {name} ist ein anderer DKIM-Schlüssel veröffentlicht als der, mit dem signiert wird. Ersetzen Sie ihn durch den TXT-Eintrag: {value}"
+                        ),
+                        format!(
+                            "The DKIM record at {name} holds a different key than the one mail is signed with. Replace it with the TXT record: {value}"
+                        ),
+                    ),
+                }
+            }
+            _ => verdict(
+                Check::Dkim,
+                "dkim.multiple",
+                if pending { Level::Warning } else { Level::Error },
+                format!(
+                    "Unter {name} stehen mehrere DKIM-Einträge; Empfänger können die Signatur so nicht sicher prüfen. Lassen Sie nur diesen einen stehen: {value}"
+                ),
+                format!(
+                    "There are several DKIM records at {name}; receivers cannot reliably check the signature. Keep only this one: {value}"
+                ),
+            ),
+        };
+        out.push(v);
+    }
+    out
+}
+
+async fn dmarc_verdict(checker: &Checker, d: &DomainName) -> Verdict {
+    let name = format!("_dmarc.{d}");
+    let suggestion = records::dmarc_value();
+    let texts = match spf::txt_records(&checker.resolver, &name).await {
+        Ok(texts) => texts,
+        Err(_) => return unanswered(Check::Dmarc, "dmarc.unanswered", "Der DMARC-Eintrag", "DMARC record", d.as_str()),
+    };
+    // RFC 7489 §6.4: the record starts with the v=DMARC1 tag.
+    let records: Vec<&String> =
+        texts.iter().filter(|t| t.trim_start().get(..8).is_some_and(|v| v.eq_ignore_ascii_case("v=DMARC1"))).collect();
+    match records.as_slice() {
+        [] => verdict(
+            Check::Dmarc,
+            "dmarc.missing",
+            Level::Error,
+            format!(
+                "{d} veröffentlicht keinen DMARC-Eintrag, daher wissen Empfänger nicht, wie sie mit gefälschten E-Mails umgehen sollen. Veröffentlichen Sie unter {name} den TXT-Eintrag: {suggestion}"
+            ),
+            format!(
+                "{d} publishes no DMARC record, so receivers do not know what to do with forged mail. Publish at {name} the TXT record: {suggestion}"
+            ),
+        ),
+        [record] => match mail_auth::dmarc::Dmarc::parse(record.as_bytes()) {
+            Err(_) => verdict(
+                Check::Dmarc,
+                "dmarc.invalid",
+                Level::Error,
+                format!(
+                    "Der DMARC-Eintrag unter {name} ist fehlerhaft; Empfänger ignorieren ihn. Ersetzen Sie ihn zum Beispiel durch: {suggestion}"
+                ),
+                format!(
+                    "The DMARC record at {name} has an error; receivers ignore it. Replace it, for example with: {suggestion}"
+                ),
+            ),
+            Ok(dmarc) if dmarc.p == mail_auth::dmarc::Policy::None => verdict(
+                Check::Dmarc,
+                "dmarc.monitor_only",
+                Level::Warning,
+                format!(
+                    "Der DMARC-Eintrag von {d} hat die Richtlinie p=none: Gefälschte E-Mails werden nur beobachtet, nicht abgewiesen. Wenn SPF und DKIM stimmen, verwenden Sie p=quarantine oder p=reject."
+                ),
+                format!(
+                    "The DMARC record of {d} has the policy p=none: forged mail is only monitored, not refused. Once SPF and DKIM pass, use p=quarantine or p=reject."
+                ),
+            ),
+            Ok(_) => verdict(
+                Check::Dmarc,
+                "dmarc.ok",
+                Level::Ok,
+                format!("{d} veröffentlicht einen gültigen DMARC-Eintrag."),
+                format!("{d} publishes a valid DMARC record."),
+            ),
+        },
+        _ => verdict(
+            Check::Dmarc,
+            "dmarc.multiple",
+            Level::Error,
+            format!(
+                "Unter {name} stehen mehrere DMARC-Einträge; Empfänger ignorieren dann alle (RFC 7489 §6.6.3). Lassen Sie nur einen stehen, zum Beispiel: {suggestion}"
+            ),
+            format!(
+                "There are several DMARC records at {name}; receivers then ignore them all (RFC 7489 §6.6.3). Keep only one, for example: {suggestion}"
+            ),
+        ),
+    }
+}

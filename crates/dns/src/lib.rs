@@ -1,0 +1,102 @@
+//! DNS for Postfach: the resolver, the records each domain publishes, and the checks of
+//! what is actually published.
+//!
+//! - [`resolver`] builds the hickory resolver (and mail-auth's `MessageAuthenticator` on
+//!   top of it) for the configured `[dns] resolver` address, or the system's resolvers.
+//! - [`records`] lists what a customer publishes for a domain ([`records::for_domain`]) and
+//!   what the operator publishes for the platform ([`records::platform`]).
+//! - [`spf`] lints SPF records, counts their DNS lookups and merges an existing record
+//!   with the platform's include.
+//! - [`checks`] runs the published-record checks ([`checks::run`]), the ownership check,
+//!   and [`checks::refresh`], which also caches the report and activates a confirmed DKIM key.
+//! - [`dkim`] generates RSA-2048 DKIM keys and manages their rotation.
+//!
+//! Nothing here binds a socket or reads the configuration file: the server builds a
+//! [`Platform`] and a [`checks::Checker`] from its config and hands them in.
+
+pub mod checks;
+pub mod dkim;
+pub mod records;
+pub mod resolver;
+pub mod spf;
+
+use std::net::IpAddr;
+
+use postfach_types::DomainName;
+
+/// What this crate's operations can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("cannot set up the DNS resolver: {0}")]
+    Resolver(String),
+    #[error("cannot generate a DKIM key: {0}")]
+    KeyGeneration(String),
+    #[error(transparent)]
+    Store(#[from] postfach_store::StoreError),
+}
+
+/// What the platform is, as far as DNS is concerned: taken from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// The server's name (`hostname`): MX target, SRV target, autoconfig target.
+    pub hostname: DomainName,
+    /// The name the operator publishes the platform's SPF record at (`[outbound] spf_name`);
+    /// customers' SPF records include it. Not a [`DomainName`]: it usually starts with an
+    /// underscore label (`_spf.mail.example.net`).
+    pub spf_name: String,
+    /// The addresses outbound mail leaves from (`[outbound] ips`).
+    pub outbound_ips: Vec<IpAddr>,
+    /// The client ports offered, for the SRV records (RFC 6186, RFC 8314). `None`: the
+    /// service is switched off, and its SRV record says so with the target ".".
+    pub ports: ServicePorts,
+}
+
+/// The ports of the client services, `None` where a service is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServicePorts {
+    /// Submission over implicit TLS (RFC 8314), usually 465.
+    pub submissions: Option<u16>,
+    /// Submission with STARTTLS (RFC 6409), usually 587.
+    pub submission: Option<u16>,
+    /// IMAP over implicit TLS, usually 993.
+    pub imaps: Option<u16>,
+    /// IMAP with STARTTLS, usually 143.
+    pub imap: Option<u16>,
+    /// POP3 over implicit TLS, usually 995.
+    pub pop3s: Option<u16>,
+    /// POP3 with STLS, usually 110.
+    pub pop3: Option<u16>,
+}
+
+impl ServicePorts {
+    /// Every service at its standard port.
+    pub fn standard() -> ServicePorts {
+        ServicePorts {
+            submissions: Some(465),
+            submission: Some(587),
+            imaps: Some(993),
+            imap: Some(143),
+            pop3s: Some(995),
+            pop3: Some(110),
+        }
+    }
+}
+
+/// Splits a TXT record's text into character-strings of at most 255 bytes
+/// (RFC 1035 §3.3.14, RFC 6376 §3.6.2.2), never inside a UTF-8 character.
+pub fn split_txt(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(255);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        parts.push(rest[..cut].to_string());
+        rest = &rest[cut..];
+    }
+    if parts.is_empty() {
+        parts.push(String::new());
+    }
+    parts
+}

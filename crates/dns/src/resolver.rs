@@ -1,0 +1,49 @@
+//! The resolver every DNS check uses: the configured address (`[dns] resolver`), asked
+//! over UDP with TCP for truncated answers, or the system's resolvers from
+//! `/etc/resolv.conf` when none is configured.
+//!
+//! Checks see fresh data: the resolver keeps no cache of its own (the recursive resolver
+//! it asks has one), so a record published a minute ago is found on the next check.
+
+use std::net::SocketAddr;
+
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::{Resolver, TokioResolver};
+use mail_auth::MessageAuthenticator;
+
+use crate::DnsError;
+
+/// The hickory resolver configuration for `address`, or the system's when `None`.
+pub fn config(address: Option<SocketAddr>) -> Result<(ResolverConfig, ResolverOpts), DnsError> {
+    let (config, mut opts) = match address {
+        Some(address) => {
+            let mut udp = ConnectionConfig::udp();
+            udp.port = address.port();
+            let mut tcp = ConnectionConfig::tcp();
+            tcp.port = address.port();
+            let server = NameServerConfig::new(address.ip(), true, vec![udp, tcp]);
+            (ResolverConfig::from_parts(None, vec![], vec![server]), ResolverOpts::default())
+        }
+        None => hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| DnsError::Resolver(format!("cannot read /etc/resolv.conf: {e}")))?,
+    };
+    opts.cache_size = 0;
+    opts.attempts = 2;
+    Ok((config, opts))
+}
+
+/// A resolver asking `address` (or the system's resolvers).
+pub fn resolver(address: Option<SocketAddr>) -> Result<TokioResolver, DnsError> {
+    let (config, opts) = self::config(address)?;
+    Resolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(opts)
+        .build()
+        .map_err(|e| DnsError::Resolver(e.to_string()))
+}
+
+/// mail-auth's SPF/DKIM/DMARC verifier on the same resolver configuration.
+pub fn authenticator(address: Option<SocketAddr>) -> Result<MessageAuthenticator, DnsError> {
+    let (config, opts) = self::config(address)?;
+    MessageAuthenticator::new(config, opts).map_err(|e| DnsError::Resolver(e.to_string()))
+}

@@ -1,0 +1,576 @@
+//! A small SMTP client for delivery to other mail servers (RFC 5321), with opportunistic
+//! STARTTLS (RFC 3207, RFC 7435): TLS is used whenever the server offers it, a certificate
+//! is never a reason not to deliver (it is not verified, as opportunistic TLS does not
+//! authenticate), and a failed handshake is followed by a new plaintext connection. The
+//! TLS state of each delivery is reported for the log and the queue.
+//!
+//! One connection carries one message to the recipients at one domain; every recipient
+//! gets its own result.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use postfach_types::EmailAddress;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime as TlsTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::mx::Host;
+
+/// RFC 5321 §4.5.3.2 timeouts.
+const CONNECT: Duration = Duration::from_secs(30);
+const GREETING: Duration = Duration::from_secs(300);
+const COMMAND: Duration = Duration::from_secs(300);
+const DATA_INIT: Duration = Duration::from_secs(120);
+const DATA_BLOCK: Duration = Duration::from_secs(180);
+const DATA_END: Duration = Duration::from_secs(600);
+/// The longest reply accepted (all lines together).
+const MAX_REPLY: usize = 64 * 1024;
+
+/// A server's reply: code, enhanced status code (RFC 2034) if given, and the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn is_positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        (500..600).contains(&self.code)
+    }
+
+    /// The enhanced status code, from the reply or derived from the code (RFC 3463).
+    pub fn status(&self) -> String {
+        let first = self.text.split_whitespace().next().unwrap_or("");
+        let parts: Vec<&str> = first.split('.').collect();
+        if parts.len() == 3
+            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            && parts[0].len() == 1
+            && u16::from(parts[0].as_bytes()[0] - b'0') == self.code / 100
+        {
+            return first.to_string();
+        }
+        match self.code / 100 {
+            2 => "2.0.0".into(),
+            4 => "4.0.0".into(),
+            _ => "5.0.0".into(),
+        }
+    }
+
+    /// The reply on one line, like `550 5.1.1 No such user`.
+    pub fn line(&self) -> String {
+        format!("{} {}", self.code, self.text.split(['\r', '\n']).collect::<Vec<_>>().join(" "))
+    }
+}
+
+/// What happened to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptResult {
+    Delivered,
+    /// Refused for good by the server.
+    Refused(Reply),
+    /// Refused for now by the server.
+    Deferred(Reply),
+    /// No server could be asked (connection or protocol trouble); try again later.
+    Unreachable(String),
+    /// Postfach itself cannot deliver it this way, for good (like an internationalised
+    /// address to a server without SMTPUTF8).
+    Impossible {
+        status: &'static str,
+        text: String,
+    },
+}
+
+/// The results of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The server that was talked to last (`name[ip]`), if any.
+    pub remote_mta: Option<String>,
+    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, or `None` when the session was unencrypted.
+    pub tls: Option<String>,
+    /// One per recipient, in the order given.
+    pub results: Vec<RcptResult>,
+}
+
+/// The envelope and message of one delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// The name this server greets with (EHLO).
+    pub helo: &'a str,
+    pub from: Option<&'a EmailAddress>,
+    pub recipients: &'a [EmailAddress],
+    /// The message, CRLF line endings.
+    pub message: &'a [u8],
+}
+
+/// Delivers to the first host that takes the message (hosts and their addresses in order).
+/// `sources` are the addresses to send from (`[outbound] ips`): the first of the
+/// destination's family is used, so receivers see an address the SPF record names.
+pub async fn deliver(
+    hosts: &[Host],
+    port: u16,
+    sources: &[IpAddr],
+    envelope: Envelope<'_>,
+    tls: &TlsConnector,
+) -> Attempt {
+    let mut last = Attempt {
+        remote_mta: None,
+        tls: None,
+        results: vec![RcptResult::Unreachable("no mail server could be reached".into()); envelope.recipients.len()],
+    };
+    for host in hosts {
+        for ip in &host.addresses {
+            let remote = format!("{}[{}]", host.name, ip);
+            let mut outcome = session(host, *ip, port, sources, envelope, Some(tls)).await;
+            if let Err(Failure::Tls(e)) = &outcome {
+                tracing::info!(server = %remote, error = %e, "TLS handshake failed; delivering without TLS");
+                outcome = session(host, *ip, port, sources, envelope, None).await;
+            }
+            match outcome {
+                Ok(attempt) => return attempt,
+                Err(Failure::Refused(reply)) => {
+                    // The server refused the session or the sender: the next host may differ.
+                    let result = if reply.is_permanent() {
+                        RcptResult::Refused(reply.clone())
+                    } else {
+                        RcptResult::Deferred(reply.clone())
+                    };
+                    tracing::info!(server = %remote, reply = %reply.line(), "server refused the session");
+                    last = Attempt {
+                        remote_mta: Some(remote),
+                        tls: None,
+                        results: vec![result; envelope.recipients.len()],
+                    };
+                }
+                Err(Failure::Io(e) | Failure::Tls(e)) => {
+                    tracing::info!(server = %remote, error = %e, "delivery attempt failed");
+                    last = Attempt {
+                        remote_mta: Some(remote.clone()),
+                        tls: None,
+                        results: vec![RcptResult::Unreachable(format!("{remote}: {e}")); envelope.recipients.len()],
+                    };
+                }
+                Err(Failure::Impossible { status, text }) => {
+                    return Attempt {
+                        remote_mta: Some(remote),
+                        tls: None,
+                        results: vec![RcptResult::Impossible { status, text }; envelope.recipients.len()],
+                    };
+                }
+            }
+        }
+    }
+    last
+}
+
+#[derive(Debug)]
+enum Failure {
+    /// Connection, timeout or protocol trouble.
+    Io(String),
+    /// The TLS handshake failed: retry in plaintext.
+    Tls(String),
+    /// A negative reply before any recipient was given.
+    Refused(Reply),
+    Impossible {
+        status: &'static str,
+        text: String,
+    },
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+struct Connection {
+    stream: Option<Stream>,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    async fn write(&mut self, bytes: &[u8], limit: Duration) -> Result<(), Failure> {
+        let io = async {
+            match &mut self.stream {
+                Some(Stream::Plain(s)) => s.write_all(bytes).await?,
+                Some(Stream::Tls(s)) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await?;
+                }
+                None => return Err(std::io::Error::other("not connected")),
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(limit, io).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Failure::Io(format!("sending failed: {e}"))),
+            Err(_) => Err(Failure::Io("the server did not take the data in time".into())),
+        }
+    }
+
+    async fn command(&mut self, line: &str, limit: Duration) -> Result<Reply, Failure> {
+        self.write(format!("{line}\r\n").as_bytes(), limit).await?;
+        self.reply(limit).await
+    }
+
+    /// Reads one (possibly multi-line) reply (RFC 5321 §4.2.1).
+    async fn reply(&mut self, limit: Duration) -> Result<Reply, Failure> {
+        match tokio::time::timeout(limit, self.read_reply()).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Io("the server did not answer in time".into())),
+        }
+    }
+
+    async fn read_reply(&mut self) -> Result<Reply, Failure> {
+        let mut lines: Vec<String> = Vec::new();
+        let code = loop {
+            let line = self.read_line().await?;
+            let bytes = line.as_bytes();
+            if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
+                return Err(Failure::Io(format!("the server sent something that is not an SMTP reply: {line:?}")));
+            }
+            let code: u16 = line[..3].parse().unwrap_or(0);
+            let last = bytes.get(3) != Some(&b'-');
+            lines.push(line.get(4..).unwrap_or("").to_string());
+            if last {
+                break code;
+            }
+        };
+        Ok(Reply { code, text: lines.join("\n") })
+    }
+
+    async fn read_line(&mut self) -> Result<String, Failure> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
+                return Ok(line);
+            }
+            if self.buffer.len() > MAX_REPLY {
+                return Err(Failure::Io("the server's reply is too long".into()));
+            }
+            let mut chunk = [0u8; 4096];
+            let n = match &mut self.stream {
+                Some(Stream::Plain(s)) => s.read(&mut chunk).await,
+                Some(Stream::Tls(s)) => s.read(&mut chunk).await,
+                None => return Err(Failure::Io("not connected".into())),
+            }
+            .map_err(|e| Failure::Io(format!("reading failed: {e}")))?;
+            if n == 0 {
+                return Err(Failure::Io("the server closed the connection".into()));
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn tls_state(&self) -> Option<String> {
+        match &self.stream {
+            Some(Stream::Tls(s)) => {
+                let (_, conn) = s.get_ref();
+                let version = match conn.protocol_version() {
+                    Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+                    Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+                    Some(other) => format!("{other:?}"),
+                    None => "TLS".to_string(),
+                };
+                let cipher = conn.negotiated_cipher_suite().and_then(|c| c.suite().as_str()).unwrap_or("unknown");
+                Some(format!("{version} {cipher}"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The EHLO keywords that matter here (RFC 5321 §4.1.1.1).
+#[derive(Debug, Default)]
+struct Extensions {
+    starttls: bool,
+    eightbitmime: bool,
+    smtputf8: bool,
+    size: Option<u64>,
+}
+
+fn extensions(reply: &Reply) -> Extensions {
+    let mut ext = Extensions::default();
+    for line in reply.text.lines().skip(1) {
+        let mut words = line.split_whitespace();
+        let keyword = words.next().unwrap_or("").to_ascii_uppercase();
+        match keyword.as_str() {
+            "STARTTLS" => ext.starttls = true,
+            "8BITMIME" => ext.eightbitmime = true,
+            "SMTPUTF8" => ext.smtputf8 = true,
+            "SIZE" => ext.size = words.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0),
+            _ => {}
+        }
+    }
+    ext
+}
+
+async fn session(
+    host: &Host,
+    ip: IpAddr,
+    port: u16,
+    sources: &[IpAddr],
+    envelope: Envelope<'_>,
+    tls: Option<&TlsConnector>,
+) -> Result<Attempt, Failure> {
+    let remote = format!("{}[{}]", host.name, ip);
+    let tcp = match tokio::time::timeout(CONNECT, connect(SocketAddr::new(ip, port), sources)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => return Err(Failure::Io(format!("cannot connect: {e}"))),
+        Err(_) => return Err(Failure::Io("connecting timed out".into())),
+    };
+    let mut conn = Connection { stream: Some(Stream::Plain(tcp)), buffer: Vec::new() };
+    let greeting = conn.reply(GREETING).await?;
+    if greeting.code != 220 {
+        return Err(Failure::Refused(greeting));
+    }
+    let mut ehlo = hello(&mut conn, envelope.helo).await?;
+    let mut ext = extensions(&ehlo);
+    if let (true, Some(connector)) = (ext.starttls, tls) {
+        // RFC 3207 §4.
+        let reply = conn.command("STARTTLS", COMMAND).await?;
+        if reply.code == 220 {
+            if !conn.buffer.is_empty() {
+                return Err(Failure::Io("the server sent data before the TLS handshake".into()));
+            }
+            let Some(Stream::Plain(tcp)) = conn.stream.take() else {
+                return Err(Failure::Io("not connected".into()));
+            };
+            let name = ServerName::try_from(host.name.clone()).unwrap_or(ServerName::IpAddress(ip.into()));
+            let tls_stream = match tokio::time::timeout(COMMAND, connector.connect(name, tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(Failure::Tls(e.to_string())),
+                Err(_) => return Err(Failure::Tls("the TLS handshake timed out".into())),
+            };
+            conn.stream = Some(Stream::Tls(Box::new(tls_stream)));
+            // RFC 3207 §4.2: forget everything learnt before TLS and greet again.
+            ehlo = hello(&mut conn, envelope.helo).await?;
+            ext = extensions(&ehlo);
+        }
+    }
+    let tls_state = conn.tls_state();
+
+    let needs_utf8 = envelope.from.is_some_and(|a| !a.to_string().is_ascii())
+        || envelope.recipients.iter().any(|a| !a.to_string().is_ascii());
+    if needs_utf8 && !ext.smtputf8 {
+        // RFC 6531 §3.2: without SMTPUTF8 the addresses cannot be given.
+        let _ = conn.command("QUIT", COMMAND).await;
+        return Err(Failure::Impossible {
+            status: "5.6.7",
+            text: format!("{remote} does not accept internationalised addresses (no SMTPUTF8)"),
+        });
+    }
+    let size = u64::try_from(envelope.message.len()).unwrap_or(u64::MAX);
+    if ext.size.is_some_and(|limit| size > limit) {
+        let _ = conn.command("QUIT", COMMAND).await;
+        return Err(Failure::Impossible {
+            status: "5.3.4",
+            text: format!("the message is larger than {remote} accepts ({size} bytes)"),
+        });
+    }
+    let mut mail = format!("MAIL FROM:<{}>", envelope.from.map(ToString::to_string).unwrap_or_default());
+    if ext.size.is_some() {
+        mail.push_str(&format!(" SIZE={size}"));
+    }
+    if ext.eightbitmime && !envelope.message.is_ascii() {
+        mail.push_str(" BODY=8BITMIME"); // RFC 6152
+    }
+    if needs_utf8 {
+        mail.push_str(" SMTPUTF8"); // RFC 6531 §3.4
+    }
+    let reply = conn.command(&mail, COMMAND).await?;
+    if !reply.is_positive() {
+        let _ = conn.command("QUIT", COMMAND).await;
+        return Err(Failure::Refused(reply));
+    }
+    let mut results = Vec::with_capacity(envelope.recipients.len());
+    let mut accepted = Vec::new();
+    for (i, rcpt) in envelope.recipients.iter().enumerate() {
+        let reply = conn.command(&format!("RCPT TO:<{rcpt}>"), COMMAND).await?;
+        results.push(classify(reply.clone()));
+        if reply.is_positive() {
+            accepted.push(i);
+        }
+    }
+    if accepted.is_empty() {
+        let _ = conn.command("QUIT", COMMAND).await;
+        return Ok(Attempt { remote_mta: Some(remote), tls: tls_state, results });
+    }
+    let reply = conn.command("DATA", DATA_INIT).await?;
+    if reply.code != 354 {
+        for &i in &accepted {
+            results[i] = classify(reply.clone());
+        }
+        let _ = conn.command("QUIT", COMMAND).await;
+        return Ok(Attempt { remote_mta: Some(remote), tls: tls_state, results });
+    }
+    conn.write(&dot_stuff(envelope.message), DATA_BLOCK).await?;
+    let reply = conn.reply(DATA_END).await?;
+    for &i in &accepted {
+        results[i] = if reply.is_positive() { RcptResult::Delivered } else { classify(reply.clone()) };
+    }
+    let _ = conn.command("QUIT", COMMAND).await;
+    Ok(Attempt { remote_mta: Some(remote), tls: tls_state, results })
+}
+
+/// Connects from the first source address of the target's family, if there is one (a
+/// loopback target only from a loopback source). A source address this host does not have is logged and the
+/// system's choice used instead: mail still goes out.
+async fn connect(target: SocketAddr, sources: &[IpAddr]) -> std::io::Result<TcpStream> {
+    if let Some(source) = sources.iter().find(|s| s.is_ipv4() == target.is_ipv4())
+        && (source.is_loopback() || !target.ip().is_loopback())
+    {
+        let socket = if target.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        match socket.bind(SocketAddr::new(*source, 0)) {
+            Ok(()) => return socket.connect(target).await,
+            Err(e) => tracing::warn!(
+                source = %source,
+                error = %e,
+                "cannot send from the configured outbound address (is it on this host?); using the system's choice"
+            ),
+        }
+    }
+    TcpStream::connect(target).await
+}
+
+/// EHLO, or HELO for a server that does not know EHLO (RFC 5321 §4.1.4).
+async fn hello(conn: &mut Connection, helo: &str) -> Result<Reply, Failure> {
+    let reply = conn.command(&format!("EHLO {helo}"), COMMAND).await?;
+    if reply.code == 250 {
+        return Ok(reply);
+    }
+    let reply = conn.command(&format!("HELO {helo}"), COMMAND).await?;
+    if reply.code == 250 { Ok(Reply { code: 250, text: String::new() }) } else { Err(Failure::Refused(reply)) }
+}
+
+fn classify(reply: Reply) -> RcptResult {
+    if reply.is_positive() {
+        RcptResult::Delivered
+    } else if reply.is_permanent() {
+        RcptResult::Refused(reply)
+    } else {
+        RcptResult::Deferred(reply)
+    }
+}
+
+/// The DATA payload: lines starting with `.` get another `.` (RFC 5321 §4.5.2), then the
+/// terminating `.` line.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut at_line_start = true;
+    for &b in message {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// The TLS client for opportunistic STARTTLS: any certificate is accepted (RFC 7435 §1.3:
+/// opportunistic security protects against passive listeners, not against impostors), but
+/// the handshake signatures are checked as usual.
+pub fn tls_connector() -> TlsConnector {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(AnyCertificate(provider.clone()));
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth());
+    match config {
+        Ok(config) => TlsConnector::from(Arc::new(config)),
+        // The provider's defaults always fit; fall back to a config that fails handshakes.
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the outbound TLS configuration; STARTTLS will fail");
+            TlsConnector::from(Arc::new(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            ))
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: TlsTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing_doubles_leading_dots_and_terminates() {
+        assert_eq!(dot_stuff(b"a\r\n.b\r\n..c\r\n"), b"a\r\n..b\r\n...c\r\n.\r\n");
+        assert_eq!(dot_stuff(b".\r\n"), b"..\r\n.\r\n");
+        assert_eq!(dot_stuff(b"x"), b"x\r\n.\r\n");
+    }
+
+    #[test]
+    fn status_codes_come_from_the_reply_or_its_class() {
+        let reply = |code, text: &str| Reply { code, text: text.into() };
+        assert_eq!(reply(550, "5.1.1 No such user").status(), "5.1.1");
+        assert_eq!(reply(550, "No such user").status(), "5.0.0");
+        assert_eq!(reply(451, "4.7.1 Greylisted").status(), "4.7.1");
+        assert_eq!(reply(451, "5.7.1 mismatched class").status(), "4.0.0");
+        assert_eq!(reply(550, "5.1.1 a\nsecond line").line(), "550 5.1.1 a second line");
+    }
+
+    #[test]
+    fn ehlo_keywords_are_read() {
+        let ext = extensions(&Reply {
+            code: 250,
+            text: "mx.example greets you\nPIPELINING\nSIZE 1000\nstarttls\n8BITMIME\nSMTPUTF8".into(),
+        });
+        assert!(ext.starttls && ext.eightbitmime && ext.smtputf8);
+        assert_eq!(ext.size, Some(1000));
+        assert!(!extensions(&Reply { code: 250, text: "STARTTLS only on the first line".into() }).starttls);
+    }
+}

@@ -1,0 +1,258 @@
+//! Outbound mail: the durable queue, delivery to other mail servers, DKIM signing and
+//! delivery status notifications.
+//!
+//! [`Outbound::submit`] takes a message from the submission server: it checks the
+//! sender's rate limit, completes and DKIM-signs the message, and then either delivers it
+//! straight into the mailboxes here (when every recipient is hosted here) or writes it to
+//! the queue spool (`data_dir/queue`, fsync'd) and commits its queue rows; only then does
+//! it return, so an accepted message is never lost (invariant 4). [`Outbound::run`] runs
+//! the delivery workers: they claim due recipients, deliver local ones into their
+//! mailboxes and remote ones over SMTP to the domain's MX hosts (opportunistic STARTTLS),
+//! retry temporary failures with exponential backoff until the queue lifetime is over, and
+//! send the sender a delivery status notification (RFC 3464) for recipients that failed,
+//! and optionally a delay warning.
+//!
+//! Modules: [`schedule`] (backoff, rate limit), [`message`] (header completion, dates),
+//! [`dkim`] (signing), [`mx`] (where mail goes), [`client`] (the SMTP client), [`dsn`]
+//! (notifications), and the private worker loop.
+
+pub mod client;
+pub mod dkim;
+pub mod dsn;
+pub mod message;
+pub mod mx;
+pub mod schedule;
+mod worker;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use postfach_blob::BlobStore;
+use postfach_store::delivery::DeliveryBatcher;
+use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
+use postfach_store::queue::NewQueuedMessage;
+use postfach_store::resolve::Resolution;
+use postfach_store::{MailboxId, Scope, Store};
+use postfach_types::{DomainName, EmailAddress, UnixTime};
+use tokio::sync::Notify;
+
+/// One message handed over by the submission server, after authentication and the
+/// sender-address checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The authenticated mailbox that sends it (for the rate limit and the queue's owner).
+    pub mailbox_id: MailboxId,
+    /// The envelope sender; `None` is the null reverse-path.
+    pub return_path: Option<EmailAddress>,
+    pub recipients: Vec<EmailAddress>,
+    /// The message as it goes out.
+    pub message: Vec<u8>,
+}
+
+/// The id of an accepted message, as shown in the `250` reply, the log and
+/// `postfach queue list`: 16 upper-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueId(String);
+
+impl QueueId {
+    fn random() -> Self {
+        let bytes: [u8; 8] = rand::random();
+        Self(bytes.iter().map(|b| format!("{b:02X}")).collect())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for QueueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a submission was not taken. Both are temporary for the client (SMTP 4xx).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboundError {
+    #[error("the sending limit of this mailbox is reached; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The settings of the queue, from the configuration's `[outbound]` and `[dns]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundSettings {
+    /// This server's name: EHLO, `Message-ID`s, the notifications' sender.
+    pub hostname: DomainName,
+    /// The DNS resolver for MX lookups; `None`: the system's.
+    pub resolver: Option<SocketAddr>,
+    /// The port remote mail servers are reached on (25; tests use their own).
+    pub smtp_port: u16,
+    /// The addresses outbound mail leaves from (`[outbound] ips`); empty: the system's
+    /// choice.
+    pub source_ips: Vec<std::net::IpAddr>,
+    /// How long delivery is retried before the message is returned to its sender.
+    pub queue_lifetime: Duration,
+    /// Messages each mailbox may send per hour.
+    pub rate_limit_per_hour: u32,
+    /// After how long a still undelivered message gets a delay warning; `None`: never.
+    pub delay_warning: Option<Duration>,
+}
+
+/// Where the queue spool lives under the data folder.
+pub fn spool_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("queue")
+}
+
+/// The outbound queue. Cheap to clone; all clones share one queue.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    /// Mailbox message blobs, for local delivery.
+    blobs: BlobStore,
+    /// The queue spool.
+    spool: BlobStore,
+    deliveries: DeliveryBatcher,
+    settings: OutboundSettings,
+    limiter: schedule::RateLimiter,
+    /// Wakes the workers when new mail is queued.
+    wake: Notify,
+}
+
+impl Outbound {
+    /// `spool` is the queue's own blob folder ([`spool_dir`]), apart from the mailboxes'
+    /// blobs so the mailbox orphan sweep never sees queued mail.
+    pub fn new(
+        store: Store,
+        blobs: BlobStore,
+        spool: BlobStore,
+        deliveries: DeliveryBatcher,
+        settings: OutboundSettings,
+    ) -> Self {
+        let limiter = schedule::RateLimiter::new(settings.rate_limit_per_hour);
+        Self { inner: Arc::new(Inner { store, blobs, spool, deliveries, settings, limiter, wake: Notify::new() }) }
+    }
+
+    /// Takes a message. Returns when it is durable (blob fsync'd and queue rows committed),
+    /// or, when every recipient is hosted here, when it is delivered.
+    pub async fn submit(&self, submission: Submission) -> Result<QueueId, OutboundError> {
+        let inner = &self.inner;
+        if submission.recipients.is_empty() {
+            return Err(OutboundError::Unavailable("the message has no recipients".into()));
+        }
+        inner
+            .limiter
+            .check(submission.mailbox_id, Instant::now())
+            .map_err(|retry_after_secs| OutboundError::RateLimited { retry_after_secs })?;
+        let queue_id = QueueId::random();
+        let now = UnixTime::now();
+        let message = message::normalize_line_endings(&submission.message);
+        let message = message::complete_headers(message, &inner.settings.hostname, now);
+        let message = dkim::sign(&inner.store, message).await;
+
+        let recipients: Vec<EmailAddress> =
+            submission.recipients.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut local = BTreeSet::new();
+        let mut all_local = true;
+        for rcpt in &recipients {
+            match inner.store.resolve(rcpt).await {
+                Ok(Resolution::Mailbox(r)) => {
+                    local.insert(r.mailbox_id);
+                }
+                _ => all_local = false,
+            }
+        }
+        if all_local {
+            let mailboxes: Vec<MailboxId> = local.into_iter().collect();
+            self.deliver_local(&mailboxes, submission.return_path.as_ref(), &message).await.map_err(|e| {
+                tracing::warn!(queue_id = %queue_id, error = %e, "local delivery of a submission failed");
+                OutboundError::Unavailable("the message could not be stored; please try again".into())
+            })?;
+            tracing::info!(queue_id = %queue_id, mailbox = submission.mailbox_id, recipients = recipients.len(), "delivered locally");
+            return Ok(queue_id);
+        }
+
+        let customer_id = match inner.store.mailbox_by_id(Scope::Platform, submission.mailbox_id).await {
+            Ok(m) => Some(m.customer_id),
+            Err(_) => None,
+        };
+        let size = u64::try_from(message.len()).unwrap_or(u64::MAX);
+        let blob = inner.spool.put(message).await.map_err(|e| {
+            tracing::error!(queue_id = %queue_id, error = %e, "writing to the queue spool failed");
+            OutboundError::Unavailable("the message could not be queued; please try again".into())
+        })?;
+        let lifetime = i64::try_from(inner.settings.queue_lifetime.as_secs()).unwrap_or(i64::MAX);
+        let queued = NewQueuedMessage {
+            queue_id: queue_id.to_string(),
+            customer_id,
+            mailbox_id: Some(submission.mailbox_id),
+            return_path: submission.return_path.clone(),
+            blob: blob.to_string(),
+            size,
+            created_at: now,
+            expires_at: UnixTime(now.0.saturating_add(lifetime)),
+            recipients: recipients.clone(),
+        };
+        if let Err(e) = inner.store.enqueue(&queued).await {
+            tracing::error!(queue_id = %queue_id, error = %e, "committing a queued message failed");
+            let _ = inner.spool.delete(&blob).await;
+            return Err(OutboundError::Unavailable("the message could not be queued; please try again".into()));
+        }
+        tracing::info!(
+            queue_id = %queue_id,
+            mailbox = submission.mailbox_id,
+            from = %submission.return_path.as_ref().map(ToString::to_string).unwrap_or_default(),
+            recipients = recipients.len(),
+            size,
+            "queued"
+        );
+        inner.wake.notify_one();
+        Ok(queue_id)
+    }
+
+    /// Runs the delivery workers until `stopped` changes.
+    pub async fn run(self, stopped: tokio::sync::watch::Receiver<bool>) {
+        worker::run(self, stopped).await;
+    }
+
+    /// Stores `message` in the INBOX of each mailbox, with a `Return-Path:` (RFC 5321
+    /// §4.4) in front.
+    async fn deliver_local(
+        &self,
+        mailboxes: &[MailboxId],
+        return_path: Option<&EmailAddress>,
+        message: &[u8],
+    ) -> Result<(), String> {
+        let inner = &self.inner;
+        let mut bytes =
+            format!("Return-Path: <{}>\r\n", return_path.map(ToString::to_string).unwrap_or_default()).into_bytes();
+        bytes.extend_from_slice(message);
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        let blob = inner.blobs.put(bytes).await.map_err(|e| e.to_string())?;
+        let deliveries = mailboxes
+            .iter()
+            .map(|&mailbox_id| Delivery {
+                mailbox_id,
+                folder: DeliveryFolder::Inbox,
+                message: NewMessage {
+                    blob: blob.to_string(),
+                    size,
+                    internal_date: UnixTime::now(),
+                    flags: Flags::default(),
+                    keywords: Vec::new(),
+                },
+            })
+            .collect();
+        inner.deliveries.deliver(deliveries).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}

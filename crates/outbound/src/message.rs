@@ -1,0 +1,133 @@
+//! Small, pure edits of a submitted message before it is signed and queued: CRLF line
+//! endings, the `Date:` and `Message-ID:` a submission server may add (RFC 6409 §8.2,
+//! §8.3), the header section, and RFC 5322 dates.
+
+use postfach_types::{DomainName, UnixTime};
+
+/// The message with every line ending as CRLF (RFC 5322 §2.1, RFC 5321 §2.3.8) and a
+/// final line ending.
+pub fn normalize_line_endings(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 50 + 2);
+    let mut previous = 0u8;
+    for &b in message {
+        match b {
+            b'\n' if previous != b'\r' => out.extend_from_slice(b"\r\n"),
+            _ if previous == b'\r' && b != b'\n' => {
+                // A bare CR: make it a line ending.
+                out.push(b'\n');
+                out.push(b);
+            }
+            _ => out.push(b),
+        }
+        previous = b;
+    }
+    if previous == b'\r' {
+        out.push(b'\n');
+    } else if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The header section, without the empty line that ends it.
+pub fn header_section(message: &[u8]) -> &[u8] {
+    if message.starts_with(b"\r\n") {
+        return &[];
+    }
+    match message.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end) => &message[..end + 2],
+        None => message,
+    }
+}
+
+/// Whether the header section has a field called `name` (case-insensitive).
+pub fn has_header(message: &[u8], name: &str) -> bool {
+    header_section(message).split(|&b| b == b'\n').any(|line| {
+        line.len() > name.len()
+            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+            && line[name.len()..].trim_ascii_start().starts_with(b":")
+    })
+}
+
+/// Adds `Date:` and `Message-ID:` when the client left them out.
+pub fn complete_headers(message: Vec<u8>, hostname: &DomainName, now: UnixTime) -> Vec<u8> {
+    let mut added = String::new();
+    if !has_header(&message, "Date") {
+        added.push_str(&format!("Date: {}\r\n", rfc5322_date(now)));
+    }
+    if !has_header(&message, "Message-ID") {
+        added.push_str(&format!("Message-ID: {}\r\n", message_id(hostname)));
+    }
+    if added.is_empty() {
+        return message;
+    }
+    let mut out = added.into_bytes();
+    out.extend_from_slice(&message);
+    out
+}
+
+/// A new, globally unique message id (RFC 5322 §3.6.4) at `hostname`.
+pub fn message_id(hostname: &DomainName) -> String {
+    let bytes: [u8; 16] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("<{token}@{hostname}>")
+}
+
+/// A date-time as RFC 5322 §3.3 writes it, in UTC: `Fri, 27 Nov 2026 04:08:04 +0000`.
+pub fn rfc5322_date(time: UnixTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let unix = time.0;
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
+    let month_name = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
+    format!(
+        "{weekday}, {day:02} {month_name} {year:04} {:02}:{:02}:{:02} +0000",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_endings_become_crlf() {
+        assert_eq!(normalize_line_endings(b"a\nb\r\nc"), b"a\r\nb\r\nc\r\n");
+        assert_eq!(normalize_line_endings(b"a\rb\r"), b"a\r\nb\r\n");
+        assert_eq!(normalize_line_endings(b"a\r\n"), b"a\r\n");
+    }
+
+    #[test]
+    fn headers_are_found_and_completed() {
+        let message = b"From: a@b.example\r\nSubject: hi\r\n\r\nDate: in the body\r\n".to_vec();
+        assert!(has_header(&message, "from") && has_header(&message, "SUBJECT"));
+        assert!(!has_header(&message, "Date"), "a body line is no header");
+        let host = DomainName::parse("mail.postfach.test").expect("name");
+        let done = complete_headers(message, &host, UnixTime(1_795_752_484));
+        let text = String::from_utf8(done).expect("utf-8");
+        assert!(text.starts_with("Date: Fri, 27 Nov 2026 04:08:04 +0000\r\nMessage-ID: <"), "{text}");
+        assert!(text.contains("@mail.postfach.test>\r\nFrom: a@b.example"), "{text}");
+        let again = complete_headers(text.clone().into_bytes(), &host, UnixTime(0));
+        assert_eq!(again, text.into_bytes(), "nothing added twice");
+    }
+
+    #[test]
+    fn dates_are_rfc5322() {
+        assert_eq!(rfc5322_date(UnixTime(0)), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc5322_date(UnixTime(951_782_400)), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+}

@@ -1,0 +1,435 @@
+//! The queue runner: claims due recipients and delivers them, sends the notifications that
+//! are owed, removes finished messages, and sweeps the spool for blobs no queued message
+//! refers to.
+//!
+//! The runner assumes it is the only one on its database (one server): at start it
+//! releases every claim, so an attempt cut short by a crash or SIGKILL is retried at once
+//! (the recipient may then get the message twice, which RFC 5321 §6.1 prefers to losing
+//! it). New mail wakes it at once; mail made due by another process (`postfach queue
+//! retry`) is found by polling every [`POLL`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_resolver::TokioResolver;
+use postfach_blob::BlobId;
+use postfach_store::MailboxId;
+use postfach_store::queue::{DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
+use postfach_store::resolve::Resolution;
+use postfach_types::{EmailAddress, UnixTime};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsConnector;
+
+use crate::client::{self, Envelope, RcptResult};
+use crate::dsn::{self, Action, NoticeRecipient};
+use crate::mx::{self, RouteError};
+use crate::{Outbound, QueueId, schedule};
+
+/// How often the queue is looked at when nothing wakes the runner.
+const POLL: Duration = Duration::from_secs(5);
+/// How long a claim lasts: longer than any attempt (RFC 5321 §4.5.3.2 timeouts add up to
+/// well under this for one host; an attempt that takes longer is retried).
+const CLAIM: i64 = 3600;
+/// Deliveries running at once.
+const PARALLEL: usize = 8;
+/// How often the spool is swept, and how old a blob must be to be swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+pub(crate) async fn run(outbound: Outbound, mut stopped: watch::Receiver<bool>) {
+    let inner = outbound.inner.clone();
+    match inner.store.queue_release_claims().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(recipients = n, "released queue claims left by the previous run"),
+        Err(e) => tracing::warn!(error = %e, "cannot release old queue claims"),
+    }
+    let resolver = loop {
+        match mx::resolver(inner.settings.resolver) {
+            Ok(resolver) => break Arc::new(resolver),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot set up the DNS resolver for outbound mail; retrying in a minute");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+        }
+    };
+    let tls = client::tls_connector();
+    let permits = Arc::new(Semaphore::new(PARALLEL));
+    let mut tasks = JoinSet::new();
+    let mut last_sweep: Option<Instant> = None;
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let free = permits.available_permits();
+        if free > 0 {
+            let now = UnixTime::now();
+            let limit = u32::try_from(free * 8).unwrap_or(64);
+            match inner.store.queue_claim_due(now, UnixTime(now.0 + CLAIM), limit).await {
+                Ok(groups) => {
+                    for group in groups {
+                        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                        let (outbound, resolver, tls) = (outbound.clone(), resolver.clone(), tls.clone());
+                        tasks.spawn(async move {
+                            attempt(&outbound, &resolver, &tls, group).await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the queue failed"),
+            }
+        }
+        send_notices(&outbound).await;
+        remove_finished(&outbound).await;
+        if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+            sweep_spool(&outbound).await;
+            last_sweep = Some(Instant::now());
+        }
+        tokio::select! {
+            _ = inner.wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = stopped.changed() => break,
+        }
+    }
+    // Attempts still running are cut short; their claims are released at the next start.
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One delivery attempt for the recipients of one message at one domain.
+async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnector, group: DueGroup) {
+    let inner = &outbound.inner;
+    let message = match inner.store.queue_message(group.message_id).await {
+        Ok(Some(message)) => message,
+        Ok(None) => return, // removed meanwhile
+        Err(e) => return tracing::warn!(error = %e, "reading a queued message failed"),
+    };
+    let wanted: BTreeSet<i64> = group.recipients.iter().copied().collect();
+    let recipients: Vec<&QueuedRecipient> =
+        message.recipients.iter().filter(|r| wanted.contains(&r.id) && r.state == RecipientState::Queued).collect();
+    if recipients.is_empty() {
+        return;
+    }
+    let bytes = match BlobId::parse(&message.blob) {
+        Ok(id) => inner.spool.get(&id).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let now = UnixTime::now();
+    let notify = message.return_path.is_some();
+    let bytes = match bytes {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(queue_id = %message.queue_id, error = %e, "the queued message file is missing");
+            let outcomes: Vec<_> = recipients
+                .iter()
+                .map(|r| {
+                    (r.id, failed("4.3.0", "the message was lost from the queue storage".into(), None, None, notify))
+                })
+                .collect();
+            return record(outbound, &message, now, &outcomes).await;
+        }
+    };
+
+    let mut outcomes = Vec::new();
+    let mut local: Vec<(i64, MailboxId)> = Vec::new();
+    let mut remote: Vec<&QueuedRecipient> = Vec::new();
+    for r in &recipients {
+        match inner.store.resolve(&r.address).await {
+            Ok(Resolution::Mailbox(m)) => local.push((r.id, m.mailbox_id)),
+            Ok(Resolution::UnknownAddress) => outcomes
+                .push((r.id, failed("5.1.1", format!("there is no mailbox {} here", r.address), None, None, notify))),
+            Ok(Resolution::NotHosted) => remote.push(r),
+            Err(e) => outcomes.push((r.id, deferred(outbound, &message, r, now, "4.3.0", e.to_string(), None, None))),
+        }
+    }
+    if !local.is_empty() {
+        let mailboxes: Vec<MailboxId> = local.iter().map(|(_, m)| *m).collect::<BTreeSet<_>>().into_iter().collect();
+        match outbound.deliver_local(&mailboxes, message.return_path.as_ref(), &bytes).await {
+            Ok(()) => {
+                for (id, _) in &local {
+                    outcomes.push((*id, Outcome::Delivered { remote_mta: None, tls: None }));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(queue_id = %message.queue_id, error = %e, "local delivery failed");
+                for (id, _) in &local {
+                    if let Some(r) = recipients.iter().find(|r| r.id == *id) {
+                        outcomes.push((*id, deferred(outbound, &message, r, now, "4.3.0", e.clone(), None, None)));
+                    }
+                }
+            }
+        }
+    }
+    if !remote.is_empty() {
+        outcomes.extend(deliver_remote(outbound, resolver, tls, &message, &group.domain, &remote, &bytes, now).await);
+    }
+    record(outbound, &message, now, &outcomes).await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deliver_remote(
+    outbound: &Outbound,
+    resolver: &TokioResolver,
+    tls: &TlsConnector,
+    message: &QueuedMessage,
+    domain: &str,
+    recipients: &[&QueuedRecipient],
+    bytes: &[u8],
+    now: UnixTime,
+) -> Vec<(i64, Outcome)> {
+    let settings = &outbound.inner.settings;
+    let notify = message.return_path.is_some();
+    let hosts = match mx::route(resolver, domain).await {
+        Ok(hosts) => hosts,
+        Err(RouteError::Permanent { status, text }) => {
+            return recipients.iter().map(|r| (r.id, failed(status, text.clone(), None, None, notify))).collect();
+        }
+        Err(RouteError::Temporary { status, text }) => {
+            return recipients
+                .iter()
+                .map(|r| (r.id, deferred(outbound, message, r, now, status, text.clone(), None, None)))
+                .collect();
+        }
+    };
+    let addresses: Vec<EmailAddress> = recipients.iter().map(|r| r.address.clone()).collect();
+    let helo = settings.hostname.to_string();
+    let envelope = Envelope { helo: &helo, from: message.return_path.as_ref(), recipients: &addresses, message: bytes };
+    let attempt = client::deliver(&hosts, settings.smtp_port, &settings.source_ips, envelope, tls).await;
+    let mut outcomes = Vec::new();
+    for (r, result) in recipients.iter().zip(attempt.results) {
+        let (mta, tls_state) = (attempt.remote_mta.clone(), attempt.tls.clone());
+        let outcome = match result {
+            RcptResult::Delivered => {
+                tracing::info!(
+                    queue_id = %message.queue_id,
+                    recipient = %r.address,
+                    server = mta.as_deref().unwrap_or(""),
+                    tls = tls_state.as_deref().unwrap_or("none"),
+                    "delivered"
+                );
+                Outcome::Delivered { remote_mta: mta, tls: tls_state }
+            }
+            RcptResult::Refused(reply) => failed_reply(&reply, mta, tls_state, notify),
+            RcptResult::Impossible { status, text } => failed(status, text, mta, tls_state, notify),
+            RcptResult::Deferred(reply) => {
+                let status = reply.status();
+                deferred_owned(outbound, message, r, now, status, reply.line(), mta, tls_state)
+            }
+            RcptResult::Unreachable(text) => deferred(outbound, message, r, now, "4.4.1", text, None, tls_state),
+        };
+        outcomes.push((r.id, outcome));
+    }
+    outcomes
+}
+
+fn failed_reply(reply: &client::Reply, mta: Option<String>, tls: Option<String>, notify: bool) -> Outcome {
+    Outcome::Failed { status: reply.status(), diagnostic: reply.line(), remote_mta: host_of(mta), tls, notify }
+}
+
+fn failed(status: &str, text: String, mta: Option<String>, tls: Option<String>, notify: bool) -> Outcome {
+    Outcome::Failed { status: status.to_string(), diagnostic: text, remote_mta: host_of(mta), tls, notify }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn deferred(
+    outbound: &Outbound,
+    message: &QueuedMessage,
+    recipient: &QueuedRecipient,
+    now: UnixTime,
+    status: &str,
+    text: String,
+    mta: Option<String>,
+    tls: Option<String>,
+) -> Outcome {
+    deferred_owned(outbound, message, recipient, now, status.to_string(), text, mta, tls)
+}
+
+/// A temporary failure: retry after the backoff, or give up when the lifetime is over
+/// (RFC 3463 4.4.7, "delivery time expired").
+#[allow(clippy::too_many_arguments)]
+fn deferred_owned(
+    outbound: &Outbound,
+    message: &QueuedMessage,
+    recipient: &QueuedRecipient,
+    now: UnixTime,
+    status: String,
+    text: String,
+    mta: Option<String>,
+    tls: Option<String>,
+) -> Outcome {
+    let notify = message.return_path.is_some();
+    let failures = recipient.attempts.saturating_add(1);
+    let next = now.0.saturating_add(i64::try_from(schedule::backoff_with_jitter(failures).as_secs()).unwrap_or(0));
+    if now >= message.expires_at {
+        tracing::info!(queue_id = %message.queue_id, recipient = %recipient.address, "queue lifetime over; giving up");
+        return Outcome::Failed {
+            status: "4.4.7".into(),
+            diagnostic: format!("not delivered in time; last problem: {text}"),
+            remote_mta: host_of(mta),
+            tls,
+            notify,
+        };
+    }
+    let warn_delay =
+        notify
+            && !recipient.delay_warned
+            && outbound.inner.settings.delay_warning.is_some_and(|after| {
+                now.0 - message.created_at.0 >= i64::try_from(after.as_secs()).unwrap_or(i64::MAX)
+            });
+    tracing::info!(queue_id = %message.queue_id, recipient = %recipient.address, problem = %text, "deferred");
+    Outcome::Deferred {
+        next_attempt_at: UnixTime(next.min(message.expires_at.0.max(now.0))),
+        status,
+        diagnostic: text,
+        remote_mta: host_of(mta),
+        tls,
+        warn_delay,
+    }
+}
+
+/// `mx.example.net[192.0.2.1]` → `mx.example.net` (the DSN's Remote-MTA is a DNS name).
+fn host_of(mta: Option<String>) -> Option<String> {
+    mta.map(|m| m.split('[').next().unwrap_or(&m).to_string())
+}
+
+async fn record(outbound: &Outbound, message: &QueuedMessage, now: UnixTime, outcomes: &[(i64, Outcome)]) {
+    if outcomes.is_empty() {
+        return;
+    }
+    for (id, outcome) in outcomes {
+        if let Outcome::Failed { status, diagnostic, .. } = outcome {
+            let address = message.recipients.iter().find(|r| r.id == *id).map(|r| r.address.to_string());
+            tracing::info!(queue_id = %message.queue_id, recipient = address.unwrap_or_default(), status, problem = diagnostic, "failed");
+        }
+    }
+    if let Err(e) = outbound.inner.store.queue_record(now, outcomes).await {
+        tracing::error!(queue_id = %message.queue_id, error = %e, "recording delivery results failed; they will be retried");
+    }
+    if outcomes.iter().any(|(_, o)| !matches!(o, Outcome::Delivered { .. })) {
+        outbound.inner.wake.notify_one();
+    }
+}
+
+/// Sends the notifications that are owed, one per message.
+async fn send_notices(outbound: &Outbound) {
+    let inner = &outbound.inner;
+    let messages = match inner.store.queue_notices(32).await {
+        Ok(messages) => messages,
+        Err(e) => return tracing::warn!(error = %e, "reading owed notices failed"),
+    };
+    for message in messages {
+        let owed: Vec<&QueuedRecipient> = message.recipients.iter().filter(|r| r.notify.is_some()).collect();
+        let ids: Vec<i64> = owed.iter().map(|r| r.id).collect();
+        if let Some(to) = &message.return_path {
+            let original = match BlobId::parse(&message.blob) {
+                Ok(id) => inner.spool.get(&id).await.ok(),
+                Err(_) => None,
+            };
+            let recipients: Vec<NoticeRecipient> = owed
+                .iter()
+                .map(|r| NoticeRecipient {
+                    address: r.address.clone(),
+                    action: if r.notify == Some(Notice::Failed) { Action::Failed } else { Action::Delayed },
+                    status: r.status.clone().unwrap_or_else(|| "5.0.0".into()),
+                    diagnostic: r.diagnostic.clone(),
+                    remote_mta: r.remote_mta.clone(),
+                    last_attempt: r.last_attempt_at,
+                })
+                .collect();
+            let report = dsn::render(&dsn::Notice {
+                hostname: &inner.settings.hostname,
+                queue_id: &message.queue_id,
+                to,
+                arrival: message.created_at,
+                expires: message.expires_at,
+                now: UnixTime::now(),
+                recipients: &recipients,
+                original_headers: original.as_deref().map(crate::message::header_section),
+            });
+            if let Err(e) = send_notice(outbound, to, report).await {
+                tracing::warn!(queue_id = %message.queue_id, error = %e, "sending a delivery notice failed; will retry");
+                continue;
+            }
+            tracing::info!(queue_id = %message.queue_id, to = %to, recipients = ids.len(), "delivery notice sent");
+        }
+        if let Err(e) = inner.store.queue_notices_sent(&ids).await {
+            tracing::warn!(error = %e, "recording sent notices failed");
+        }
+    }
+}
+
+/// Delivers a notification: into the sender's mailbox when it is hosted here, else
+/// through the queue with the null reverse-path (RFC 5321 §4.5.5).
+async fn send_notice(outbound: &Outbound, to: &EmailAddress, report: Vec<u8>) -> Result<(), String> {
+    let inner = &outbound.inner;
+    if let Ok(Resolution::Mailbox(m)) = inner.store.resolve(to).await {
+        return outbound.deliver_local(&[m.mailbox_id], None, &report).await;
+    }
+    let now = UnixTime::now();
+    let size = u64::try_from(report.len()).unwrap_or(u64::MAX);
+    let blob = inner.spool.put(report).await.map_err(|e| e.to_string())?;
+    let lifetime = i64::try_from(inner.settings.queue_lifetime.as_secs()).unwrap_or(i64::MAX);
+    let queued = postfach_store::queue::NewQueuedMessage {
+        queue_id: QueueId::random().to_string(),
+        customer_id: None,
+        mailbox_id: None,
+        return_path: None,
+        blob: blob.to_string(),
+        size,
+        created_at: now,
+        expires_at: UnixTime(now.0.saturating_add(lifetime)),
+        recipients: vec![to.clone()],
+    };
+    if let Err(e) = inner.store.enqueue(&queued).await {
+        let _ = inner.spool.delete(&blob).await;
+        return Err(e.to_string());
+    }
+    inner.wake.notify_one();
+    Ok(())
+}
+
+async fn remove_finished(outbound: &Outbound) {
+    let inner = &outbound.inner;
+    let finished = match inner.store.queue_finished(100).await {
+        Ok(finished) => finished,
+        Err(e) => return tracing::warn!(error = %e, "reading finished queue entries failed"),
+    };
+    for (id, blob) in finished {
+        if let Err(e) = inner.store.queue_delete(id).await {
+            tracing::warn!(error = %e, "removing a finished queue entry failed");
+            continue;
+        }
+        if let Ok(blob) = BlobId::parse(&blob)
+            && let Err(e) = inner.spool.delete(&blob).await
+        {
+            tracing::warn!(error = %e, "removing a finished queue file failed");
+        }
+    }
+}
+
+/// Removes spool blobs older than an hour that no queued message refers to (left by a
+/// commit that failed after the blob was written, or a crash between the two steps of a
+/// removal).
+async fn sweep_spool(outbound: &Outbound) {
+    let inner = &outbound.inner;
+    let candidates = match inner.spool.older_than(SWEEP_EVERY).await {
+        Ok(c) if c.is_empty() => return,
+        Ok(c) => c,
+        Err(e) => return tracing::warn!(error = %e, "listing the queue spool failed"),
+    };
+    match inner.store.queue_unreferenced_blobs(candidates.iter().map(ToString::to_string).collect()).await {
+        Ok(orphans) => {
+            for orphan in orphans.iter().filter_map(|o| BlobId::parse(o).ok()) {
+                let _ = inner.spool.delete(&orphan).await;
+            }
+            if !orphans.is_empty() {
+                tracing::info!(removed = orphans.len(), "removed orphaned queue files");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "checking the queue spool failed"),
+    }
+}

@@ -1,0 +1,77 @@
+//! `postfach queue list | retry ID | remove ID`: the operator's view of the outbound
+//! queue. The running server notices a retry within seconds (it polls the queue); a
+//! removed message's file is deleted from the queue spool here.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use postfach_blob::{BlobId, BlobStore};
+use postfach_server::config::Config;
+use postfach_store::queue::RecipientState;
+use postfach_store::{Scope, Store};
+
+use crate::QueueCommand;
+use crate::output::{json, table};
+
+pub async fn run(command: QueueCommand, config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
+    match command {
+        QueueCommand::List { json: true } => json(&store.queue_list(Scope::Platform).await?)?,
+        QueueCommand::List { json: false } => {
+            let messages = store.queue_list(Scope::Platform).await?;
+            let mut rows = Vec::new();
+            for m in &messages {
+                for (i, r) in m.recipients.iter().enumerate() {
+                    let (id, from, queued) = if i == 0 {
+                        (
+                            m.queue_id.clone(),
+                            m.return_path.as_ref().map_or("<>".to_string(), ToString::to_string),
+                            m.created_at.rfc3339(),
+                        )
+                    } else {
+                        (String::new(), String::new(), String::new())
+                    };
+                    let next = if r.state == RecipientState::Queued { r.next_attempt_at.rfc3339() } else { "-".into() };
+                    let problem = match (&r.status, &r.diagnostic) {
+                        (Some(status), Some(text)) if r.state != RecipientState::Delivered => {
+                            format!("{status} {}", text.replace(['\r', '\n'], " "))
+                        }
+                        _ => String::new(),
+                    };
+                    rows.push(vec![
+                        id,
+                        queued,
+                        from,
+                        r.address.to_string(),
+                        r.state.as_str().to_string(),
+                        r.attempts.to_string(),
+                        next,
+                        r.tls.clone().unwrap_or_else(|| "-".into()),
+                        problem,
+                    ]);
+                }
+            }
+            table(&["ID", "QUEUED", "FROM", "TO", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "TLS", "LAST PROBLEM"], &rows);
+            if messages.is_empty() {
+                println!("the queue is empty");
+            }
+        }
+        QueueCommand::Retry { id } => {
+            let n = store.queue_retry(Scope::Platform, &id).await?;
+            if n == 0 {
+                println!("{id} has no recipient waiting; nothing to retry");
+            } else {
+                println!("{id}: {n} recipient(s) will be tried again within a few seconds if the server is running");
+            }
+        }
+        QueueCommand::Remove { id } => {
+            let blob = store.queue_remove(Scope::Platform, &id).await?;
+            if let Ok(blob) = BlobId::parse(&blob) {
+                let spool = BlobStore::open(&postfach_outbound::spool_dir(&config.data_dir))
+                    .context("cannot open the queue folder")?;
+                spool.delete(&blob).await.context("cannot delete the queued message file")?;
+            }
+            println!("removed {id} from the queue; it will not be delivered");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

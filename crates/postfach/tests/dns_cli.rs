@@ -1,0 +1,236 @@
+//! The DNS commands of the real `postfach` binary, against a real DNS server
+//! (postfach-testdns) named in the config as `[dns] resolver`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use postfach_testdns::{Data, Rr, TestDns, Type};
+
+struct Env {
+    dir: tempfile::TempDir,
+    dns: TestDns,
+}
+
+const HOST: &str = "mail.postfach.test";
+
+impl Env {
+    fn new() -> Self {
+        let dns = TestDns::start([
+            Rr::new(HOST, Data::A("192.0.2.25".parse().expect("ip"))),
+            Rr::new("_spf.mail.postfach.test", Data::txt("v=spf1 ip4:192.0.2.25 -all")),
+            // acme.example already publishes SPF for another provider.
+            Rr::new("acme.example", Data::Mx(10, HOST.into())),
+            Rr::new("acme.example", Data::txt("v=spf1 a:web.acme.example include:_spf.provider.test ~all")),
+            Rr::new("web.acme.example", Data::A("203.0.113.5".parse().expect("ip"))),
+            Rr::new("_spf.provider.test", Data::txt("v=spf1 ip4:198.51.100.0/24 -all")),
+            Rr::new("_dmarc.acme.example", Data::txt("v=DMARC1; p=quarantine")),
+        ]);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = format!(
+            r#"
+hostname = "{HOST}"
+data_dir = "data"
+[listen]
+smtp = []
+submission = []
+submissions = ["127.0.0.1:1465"]
+imap = []
+imaps = ["127.0.0.1:1993"]
+pop3 = []
+pop3s = []
+https = []
+http = []
+[dns]
+resolver = "{}"
+[outbound]
+ips = ["192.0.2.25"]
+"#,
+            dns.addr()
+        );
+        std::fs::write(dir.path().join("postfach.toml"), config).expect("config");
+        let env = Env { dir, dns };
+        env.ok(&["customer", "add", "acme", "--password-stdin"], "acme panel passphrase 42\n");
+        env
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("postfach.toml")
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start postfach");
+        let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
+        child.wait_with_output().expect("postfach ran")
+    }
+
+    fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(out.status.success(), "postfach {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Runs a command that must exit with status 1; returns its stdout.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args, "");
+        assert_eq!(out.status.code(), Some(1), "postfach {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args, "")).expect("valid JSON")
+    }
+}
+
+fn records_of<'a>(records: &'a serde_json::Value, purpose: &str) -> Vec<&'a serde_json::Value> {
+    records.as_array().expect("list").iter().filter(|r| r["purpose"] == purpose).collect()
+}
+
+#[test]
+fn a_new_domain_is_verified_through_dns_and_shows_its_records() {
+    let env = Env::new();
+    let added = env.ok(&["domain", "add", "acme.example", "--customer", "acme"], "");
+    assert!(added.contains("created the DKIM key pf"), "{added}");
+    assert!(added.contains("postfach dns acme.example"), "{added}");
+
+    // The records to publish: ownership, MX, ONE merged SPF record, DKIM, DMARC, SRV, autoconfig.
+    let records = env.json(&["dns", "acme.example", "--json"]);
+    let ownership = records_of(&records, "ownership");
+    assert_eq!(ownership.len(), 1);
+    let name = ownership[0]["name"].as_str().expect("name").to_string();
+    let value = ownership[0]["value"].as_str().expect("value").to_string();
+    assert!(name == "_postfach-verify.acme.example" && value.starts_with("postfach-verify="), "{name} {value}");
+    let spf = records_of(&records, "spf");
+    assert_eq!(spf.len(), 1, "never a second SPF record");
+    assert_eq!(
+        spf[0]["value"],
+        "v=spf1 a:web.acme.example include:_spf.provider.test include:_spf.mail.postfach.test -all"
+    );
+    assert_eq!(records_of(&records, "mx")[0]["value"], "10 mail.postfach.test.");
+    let dkim = records_of(&records, "dkim");
+    assert_eq!(dkim.len(), 1);
+    assert!(dkim[0]["txt_strings"].as_array().expect("strings").iter().all(|s| s.as_str().expect("s").len() <= 255));
+    let srv: Vec<_> = records_of(&records, "srv").iter().map(|r| (r["name"].clone(), r["value"].clone())).collect();
+    assert!(srv.contains(&("_imaps._tcp.acme.example".into(), "0 1 993 mail.postfach.test.".into())), "{srv:?}");
+    assert!(srv.contains(&("_pop3s._tcp.acme.example".into(), "0 0 0 .".into())), "POP3 is off: {srv:?}");
+    assert_eq!(records_of(&records, "dmarc")[0]["name"], "_dmarc.acme.example");
+    let text = env.ok(&["dns", "acme.example"], "");
+    assert!(text.contains(&format!("{name}. 3600 IN TXT \"{value}\"")), "{text}");
+    assert!(text.contains("autoconfig.acme.example. 3600 IN CNAME mail.postfach.test."), "{text}");
+
+    // Not verified until the TXT record is there; the command says what to publish.
+    let missing = env.fails(&["domain", "verify", "acme.example"]);
+    assert!(missing.contains(&format!("{name}. 3600 IN TXT \"{value}\"")), "{missing}");
+    assert_eq!(env.json(&["domain", "list", "--json"])[0]["verified"], false);
+    env.dns.set(&name, Type::Txt, vec![Data::txt(&value)]);
+    let found = env.ok(&["domain", "verify", "acme.example"], "");
+    assert!(found.contains("acme.example is verified"), "{found}");
+    assert_eq!(env.json(&["domain", "list", "--json"])[0]["verified"], true);
+    assert!(env.ok(&["domain", "verify", "acme.example"], "").contains("already verified"));
+
+    // An alias domain signs as itself: it gets a key of its own.
+    let alias = env.ok(&["domain-alias", "add", "acme.test", "--to", "acme.example"], "");
+    assert!(alias.contains("created the DKIM key pf"), "{alias}");
+    let records = env.json(&["dns", "acme.test", "--json"]);
+    assert_eq!(
+        records_of(&records, "dkim")[0]["name"].as_str().map(|n| n.ends_with("._domainkey.acme.test")),
+        Some(true)
+    );
+    assert_eq!(records_of(&records, "ownership").len(), 1, "alias domains prove ownership too");
+}
+
+#[test]
+fn domain_check_prints_each_verdict_and_rotation_waits_for_dns() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "acme.example", "--customer", "acme", "--verified"], "");
+    // The SPF record lacks our include and ends in ~all; DKIM is not published yet.
+    let out = env.fails(&["domain", "check", "acme.example"]);
+    for line in [
+        "OK       ownership  Ownership of acme.example is confirmed.",
+        "OK       mx         The MX record of acme.example points to mail.postfach.test.",
+        "WARNING  spf        The SPF record of acme.example ends in ~all",
+        "ERROR    spf        The SPF record of acme.example does not allow the platform's server 192.0.2.25 to send (result: softfail), so your mail is refused or marked as spam. Replace it with: v=spf1 a:web.acme.example include:_spf.provider.test include:_spf.mail.postfach.test -all",
+        "ERROR    dkim       The DKIM record of acme.example is missing",
+        "OK       dmarc      acme.example publishes a valid DMARC record.",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+
+    // Publish what `postfach dns` says: the check passes.
+    let records = env.json(&["dns", "acme.example", "--json"]);
+    let spf = records_of(&records, "spf")[0]["value"].as_str().expect("spf").to_string();
+    env.dns.set("acme.example", Type::Txt, vec![Data::txt(&spf)]);
+    let dkim = records_of(&records, "dkim")[0].clone();
+    let dkim_name = dkim["name"].as_str().expect("name").to_string();
+    let strings: Vec<String> =
+        dkim["txt_strings"].as_array().expect("strings").iter().map(|s| s.as_str().expect("s").to_string()).collect();
+    env.dns.set(&dkim_name, Type::Txt, vec![Data::txt_strings(strings)]);
+    let report = env.json(&["domain", "check", "acme.example", "--json"]);
+    let levels: Vec<_> = report["verdicts"].as_array().expect("verdicts").iter().map(|v| v["level"].clone()).collect();
+    assert!(levels.iter().all(|l| l == "ok"), "{report:#}");
+    let spf_verdict = report["verdicts"].as_array().expect("v").iter().find(|v| v["code"] == "spf.pass").expect("pass");
+    assert!(spf_verdict["message"]["de"].as_str().expect("de").contains("erlaubt allen Servern der Plattform"));
+
+    // Rotation: the new key is shown, and used only once its record is found.
+    let rotated = env.ok(&["domain", "dkim-rotate", "acme.example"], "");
+    assert!(rotated.contains("the current key stays in use until the DNS check finds the new record"), "{rotated}");
+    let records = env.json(&["dns", "acme.example", "--json"]);
+    let dkim = records_of(&records, "dkim");
+    assert_eq!(dkim.len(), 2, "the current and the next key are both published");
+    let next = dkim.iter().find(|r| r["name"] != dkim_name.as_str()).expect("next key");
+    let out = env.ok(&["domain", "check", "acme.example"], "");
+    assert!(out.contains("WARNING  dkim       The new DKIM key"), "{out}");
+    env.dns.set(
+        next["name"].as_str().expect("name"),
+        Type::Txt,
+        vec![Data::txt(next["value"].as_str().expect("value"))],
+    );
+    let out = env.ok(&["domain", "check", "acme.example"], "");
+    assert!(out.contains("is published and is now used for signing"), "{out}");
+    let records = env.json(&["dns", "acme.example", "--json"]);
+    assert_eq!(records_of(&records, "dkim").len(), 1, "the retired key is no longer listed");
+    assert_eq!(records_of(&records, "dkim")[0]["name"], next["name"]);
+
+    let forced = env.ok(&["domain", "dkim-rotate", "acme.example", "--force"], "");
+    assert!(forced.contains("now signs the mail of acme.example"), "{forced}");
+}
+
+#[test]
+fn platform_records() {
+    let env = Env::new();
+    let list = env.json(&["dns", "--platform", "--json"]);
+    let lines: Vec<String> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["name"].as_str().expect("n"),
+                r["type"].as_str().expect("t"),
+                r["value"].as_str().expect("v")
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "mail.postfach.test A 192.0.2.25",
+            "25.2.0.192.in-addr.arpa PTR mail.postfach.test.",
+            "_spf.mail.postfach.test TXT v=spf1 ip4:192.0.2.25 -all",
+            "mail.postfach.test TXT v=spf1 include:_spf.mail.postfach.test -all",
+        ]
+    );
+    let text = env.ok(&["dns", "--platform"], "");
+    assert!(text.contains("_spf.mail.postfach.test. 3600 IN TXT \"v=spf1 ip4:192.0.2.25 -all\""), "{text}");
+    let out = env.run(&["dns"], "");
+    assert!(!out.status.success(), "a domain or --platform is needed");
+}

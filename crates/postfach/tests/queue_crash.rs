@@ -1,0 +1,179 @@
+//! The outbound queue with the real `postfach` binary: a message waiting for an outside
+//! server survives SIGKILL of the server and is delivered after the restart; the operator
+//! sees, retries and removes queued mail with `postfach queue`.
+
+#[path = "../../outbound/tests/support/sink.rs"]
+mod sink;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use postfach_testdns::{Data, Rr, TestDns};
+use sink::{Behaviour, Sink};
+
+const PASSWORD: &str = "violet mango tractor whisper";
+const WAIT: Duration = Duration::from_secs(60);
+
+fn postfach(config: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start postfach");
+    let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
+    child.wait_with_output().expect("postfach ran")
+}
+
+fn ok(config: &Path, args: &[&str], stdin: &str) -> String {
+    let out = postfach(config, args, stdin);
+    assert!(out.status.success(), "postfach {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn queue(config: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(config, &["queue", "list", "--json"], "")).expect("JSON")
+}
+
+fn serve(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_postfach"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server")
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Submits a message the way the submission server does, through `Outbound::submit`
+/// on the same database and data folder, while the server runs.
+fn submit(config_file: &Path, subject: &str) -> String {
+    let config = postfach_server::config::Config::load(Some(config_file)).expect("config");
+    tokio::runtime::Runtime::new().expect("runtime").block_on(async move {
+        let store = postfach_store::Store::open(&config.database).await.expect("store");
+        let max = store
+            .mailbox(
+                postfach_store::Scope::Platform,
+                &postfach_types::EmailAddress::parse("max@acme.example").expect("a"),
+            )
+            .await
+            .expect("mailbox");
+        let blobs = postfach_blob::BlobStore::open(&config.data_dir.join("blobs")).expect("blobs");
+        let spool = postfach_blob::BlobStore::open(&postfach_outbound::spool_dir(&config.data_dir)).expect("spool");
+        let outbound = postfach_outbound::Outbound::new(
+            store.clone(),
+            blobs,
+            spool,
+            postfach_store::delivery::DeliveryBatcher::start(store.clone()),
+            postfach_server::outbound_settings(&config),
+        );
+        let id = outbound
+            .submit(postfach_outbound::Submission {
+                mailbox_id: max.id,
+                return_path: Some(max.address.clone()),
+                recipients: vec![postfach_types::EmailAddress::parse("anna@outside.test").expect("a")],
+                message: format!("From: max@acme.example\r\nTo: anna@outside.test\r\nSubject: {subject}\r\n\r\nHi\r\n")
+                    .into_bytes(),
+            })
+            .await
+            .expect("accepted");
+        store.close().await;
+        id.to_string()
+    })
+}
+
+fn spool_files(data: &Path) -> usize {
+    let objects: PathBuf = postfach_outbound::spool_dir(data).join("objects");
+    std::fs::read_dir(objects)
+        .expect("spool")
+        .flatten()
+        .map(|dir| std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0))
+        .sum()
+}
+
+#[test]
+fn queued_mail_survives_sigkill_and_is_delivered_after_the_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dns = TestDns::start([
+        Rr::new("outside.test", Data::Mx(10, "mx.outside.test".into())),
+        Rr::new("mx.outside.test", Data::A("127.0.0.1".parse().expect("ip"))),
+    ]);
+    let sink = Sink::start(Behaviour::Defer);
+    let config = dir.path().join("postfach.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mail.postfach.test\"\ndata_dir = \"data\"\n\
+             [listen]\nsmtp = []\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\npop3 = []\npop3s = []\nhttps = []\nhttp = []\n\
+             [dns]\nresolver = \"{}\"\n[outbound]\nsmtp_port = {}\n",
+            dns.addr(),
+            sink.port()
+        ),
+    )
+    .expect("config");
+    let data = dir.path().join("data");
+    ok(&config, &["customer", "add", "acme", "--password-stdin"], "acme panel passphrase 42\n");
+    ok(&config, &["domain", "add", "acme.example", "--customer", "acme", "--verified"], "");
+    ok(&config, &["mailbox", "add", "max@acme.example", "--password-stdin"], &format!("{PASSWORD}\n"));
+    assert!(ok(&config, &["queue", "list"], "").contains("the queue is empty"));
+
+    let mut server = serve(&config);
+    // Submit once the server has laid out its folders (both would create them at once).
+    wait_until("the server started", || postfach_outbound::spool_dir(&data).join("objects/ff").is_dir());
+    let kept = submit(&config, "kept");
+    let dropped = submit(&config, "dropped");
+    // The server tries both; the outside server says "later".
+    wait_until("both messages were tried once", || {
+        let q = queue(&config);
+        q.as_array().is_some_and(|a| a.len() == 2 && a.iter().all(|m| m["recipients"][0]["attempts"] == 1))
+    });
+    let q = queue(&config);
+    assert_eq!(q[0]["id"], kept.as_str());
+    assert_eq!(q[0]["recipients"][0]["state"], "queued");
+    assert_eq!(q[0]["recipients"][0]["status"], "4.3.0");
+    assert_eq!(q[0]["return_path"], "max@acme.example");
+    let table = ok(&config, &["queue", "list"], "");
+    assert!(table.contains(&kept) && table.contains("anna@outside.test") && table.contains("451 4.3.0"), "{table}");
+
+    // SIGKILL: no chance to clean up.
+    server.kill().expect("SIGKILL");
+    server.wait().expect("reaped");
+    sink.set_behaviour(Behaviour::Accept);
+    let mut server = serve(&config);
+    assert_eq!(queue(&config).as_array().map(Vec::len), Some(2), "both messages survived");
+
+    let out = ok(&config, &["queue", "remove", &dropped], "");
+    assert!(out.contains("will not be delivered"), "{out}");
+    assert_eq!(spool_files(&data), 1, "the removed message's file is gone");
+    let out = ok(&config, &["queue", "retry", &kept], "");
+    assert!(out.contains("tried again"), "{out}");
+    wait_until("the kept message arrived", || !sink.received().is_empty());
+    wait_until("the queue is empty", || queue(&config).as_array().is_some_and(Vec::is_empty));
+    let received = sink.received();
+    assert_eq!(received.len(), 1, "the removed message never went out");
+    assert!(received[0].text().contains("Subject: kept\r\n"));
+    assert!(received[0].text().starts_with("DKIM-Signature: "), "signed with the key made at domain add");
+    assert_eq!(spool_files(&data), 0, "delivered mail leaves the spool");
+
+    let out = postfach(&config, &["queue", "retry", &kept], "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("postfach queue list"));
+
+    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    wait_until("the server stopped", || server.try_wait().ok().flatten().is_some());
+}

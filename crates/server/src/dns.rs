@@ -1,0 +1,76 @@
+//! The DNS side of the server: the [`Platform`] facts and the [`Checker`] built from the
+//! configuration, and the periodic task that re-checks every domain.
+//!
+//! The task runs two minutes after start and then every six hours: it verifies ownership of
+//! domains whose TXT record has appeared, gives domains without a DKIM key one, runs the
+//! published-record checks, caches the reports (recording changes from ok to error), and
+//! activates pending DKIM keys whose record is found. See `postfach_dns::checks::refresh`.
+
+use std::time::Duration;
+
+use postfach_dns::checks::{self, Checker};
+use postfach_dns::{DnsError, Platform, ServicePorts};
+use postfach_store::{Scope, Store};
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// Pause between the start and the first round of checks: long enough that a short-lived
+/// server (a test, a restart loop) does not query DNS for every domain.
+const FIRST_CHECK_AFTER: Duration = Duration::from_secs(120);
+/// Pause between two rounds.
+const CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+/// The platform's DNS facts from the configuration. SRV ports are the standard ones of
+/// each service that listens somewhere; a switched-off service gets the "." target.
+pub fn platform(config: &Config) -> Platform {
+    let on = |addresses: &[std::net::SocketAddr], port: u16| (!addresses.is_empty()).then_some(port);
+    let l = &config.listen;
+    Platform {
+        hostname: config.hostname.clone(),
+        spf_name: config.spf_name(),
+        outbound_ips: config.outbound.ips.clone(),
+        ports: ServicePorts {
+            submissions: on(&l.submissions, 465),
+            submission: on(&l.submission, 587),
+            imaps: on(&l.imaps, 993),
+            imap: on(&l.imap, 143),
+            pop3s: on(&l.pop3s, 995),
+            pop3: on(&l.pop3, 110),
+        },
+    }
+}
+
+/// A checker asking the configured resolver (`[dns] resolver`) or the system's.
+pub fn checker(config: &Config) -> Result<Checker, DnsError> {
+    Checker::new(platform(config), config.dns.resolver)
+}
+
+/// Re-checks every domain now and then, until `stopped`.
+pub(crate) async fn periodic_checks(store: Store, checker: Checker, mut stopped: watch::Receiver<bool>) {
+    let mut pause = FIRST_CHECK_AFTER;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stopped.changed() => return,
+        }
+        pause = CHECK_INTERVAL;
+        let domains = match store.domains(Scope::Platform).await {
+            Ok(domains) => domains,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the domains for the DNS checks");
+                continue;
+            }
+        };
+        for domain in domains {
+            if *stopped.borrow() {
+                return;
+            }
+            match checks::refresh(&checker, &store, Scope::Platform, &domain.name).await {
+                Ok(done) if done.verified_now => tracing::info!(domain = %domain.name, "domain verified"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(domain = %domain.name, error = %e, "the DNS check of a domain failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Registers the panel, API and autoconfig (`postfach-web`) on the `https` and `http`
+//! listeners.
+//!
+//! HTTPS connections get TLS from the server's one certificate; plain HTTP only
+//! redirects to HTTPS and answers Thunderbird's autoconfig URLs (see
+//! `postfach_web::autoconfig`). Autoconfiguration names the ports the mail services
+//! actually listen on, so this runs after the protocol listeners are bound.
+
+use std::sync::Arc;
+
+use postfach_auth::Authenticator;
+use postfach_net::{ConnectionLimiter, TlsAcceptor};
+use postfach_store::Store;
+use postfach_web::{MailEndpoints, Web, WebSettings};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::listeners::{self, BindError, BoundAddresses, Handler};
+
+/// The port clients reach `service` on: the bound one (tests listen on port 0), else the
+/// configured one; `None` when the service is switched off.
+fn port(config: &Config, bound: &BoundAddresses, service: &str) -> Option<u16> {
+    let configured = config.listen.services().into_iter().find(|(name, _)| *name == service)?.1.first()?.port();
+    Some(bound.first(service).map_or(configured, |a| a.port()))
+}
+
+pub(crate) async fn serve(
+    config: &Config,
+    store: &Store,
+    auth: &Arc<Authenticator>,
+    tls: &Arc<rustls::ServerConfig>,
+    tasks: &mut JoinSet<()>,
+    stopped: &watch::Receiver<bool>,
+    bound: &mut BoundAddresses,
+) -> Result<(), BindError> {
+    let limiter = ConnectionLimiter::new(config.limits.max_connections_per_ip as usize);
+    let endpoints = MailEndpoints {
+        imaps: port(config, bound, "imaps"),
+        imap: port(config, bound, "imap"),
+        pop3s: port(config, bound, "pop3s"),
+        pop3: port(config, bound, "pop3"),
+        submissions: port(config, bound, "submissions"),
+        submission: port(config, bound, "submission"),
+    };
+    // The HTTPS port is known only once it is bound; plain HTTP is bound afterwards.
+    let dns = match crate::dns::checker(config) {
+        Ok(checker) => Some(checker),
+        Err(e) => {
+            tracing::warn!(error = %e, "the panel shows DNS records without checks");
+            None
+        }
+    };
+    let pending = WebSettings { hostname: config.hostname.clone(), https_port: 443, endpoints, dns };
+    let web = Web::new(store.clone(), auth.clone(), pending.clone());
+    let acceptor = TlsAcceptor::new(tls.clone());
+    let https_web = web.clone();
+    let https: Handler = Arc::new(move |tcp, peer, slot| {
+        let (web, acceptor) = (https_web.clone(), acceptor.clone());
+        Box::pin(async move { web.serve_https(tcp, peer, slot, acceptor).await })
+    });
+    listeners::serve("https", &config.listen.https, limiter.clone(), https, tasks, stopped, bound).await?;
+    let https_port = bound.first("https").map_or(443, |a| a.port());
+    let http_web = Web::new(store.clone(), auth.clone(), WebSettings { https_port, ..pending });
+    let http: Handler = Arc::new(move |tcp, peer, slot| {
+        let web = http_web.clone();
+        Box::pin(async move { web.serve_http(tcp, peer, slot).await })
+    });
+    listeners::serve("http", &config.listen.http, limiter, http, tasks, stopped, bound).await?;
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! Outbound mail end to end, with the whole server running in-process: mail to an
+//! outside domain is found through a real DNS server (TestDns), delivered to a second SMTP
+//! server on 127.0.0.1 and arrives DKIM-signed with a signature that verifies against the
+//! published key; a permanent failure comes back as a notification in the sender's INBOX;
+//! and a queue with pending mail survives a restart.
+
+mod common;
+#[path = "../../outbound/tests/support/sink.rs"]
+mod sink;
+
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use mail_auth::{AuthenticatedMessage, DkimResult};
+use postfach_outbound::Submission;
+use postfach_server::Server;
+use postfach_store::mailboxes::Mailbox;
+use postfach_store::{Scope, Store};
+use postfach_testdns::{Data, Rr, TestDns};
+use postfach_types::{DomainName, EmailAddress};
+use sink::{Behaviour, Sink};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn address(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).expect("address")
+}
+
+/// The zone: outside.test's MX is the sink's host; nomail.test has a null MX.
+fn zone() -> Vec<Rr> {
+    vec![
+        Rr::new("outside.test", Data::Mx(10, "mx.outside.test".into())),
+        Rr::new("mx.outside.test", Data::A("127.0.0.1".parse().expect("ip"))),
+        Rr::new("nomail.test", Data::Mx(0, ".".into())),
+    ]
+}
+
+/// A server whose outbound mail is looked up in `dns` and delivered to `sink`, with the
+/// mailbox max@acme.example and acme.example's DKIM key published in `dns`.
+async fn start(dns: &TestDns, sink: &Sink) -> (TestServer, Mailbox) {
+    let (resolver, port) = (dns.addr(), sink.port());
+    let t = TestServer::start_with(|c| {
+        c.dns.resolver = Some(resolver);
+        c.outbound.smtp_port = port;
+    })
+    .await;
+    let max = t.mailbox("max@acme.example", Default::default()).await;
+    let acme = DomainName::parse("acme.example").expect("domain");
+    let key = postfach_dns::dkim::ensure_key(t.server.store(), Scope::Platform, &acme).await.expect("DKIM key");
+    dns.add(Rr::new(
+        &postfach_dns::dkim::record_name(&key.selector, &acme),
+        Data::txt(&postfach_dns::dkim::record_value(&key.public_key)),
+    ));
+    (t, max)
+}
+
+fn submission(max: &Mailbox, to: &str, subject: &str) -> Submission {
+    Submission {
+        mailbox_id: max.id,
+        return_path: Some(address("max@acme.example")),
+        recipients: vec![address(to)],
+        message: format!(
+            "From: Max Muster <max@acme.example>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\
+             Date: Fri, 27 Nov 2026 04:08:04 +0000\r\nMessage-ID: <{subject}@acme.example>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag!\r\n"
+        )
+        .into_bytes(),
+    }
+}
+
+async fn arrived(sink: &Sink, n: usize) -> Vec<sink::Received> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let received = sink.received();
+        if received.len() >= n {
+            return received;
+        }
+        assert!(Instant::now() < deadline, "{} of {n} messages reached the outside server", received.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The messages in `mailbox`'s INBOX, as text.
+async fn inbox(server: &Server, mailbox: &Mailbox, n: usize) -> Vec<String> {
+    let store: &Store = server.store();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let folders = store.folders(mailbox.id).await.expect("folders");
+        let inbox = folders.iter().find(|f| f.name == "INBOX").expect("INBOX");
+        let messages = store.messages(mailbox.id, inbox.id).await.expect("messages");
+        if messages.len() >= n {
+            let mut texts = Vec::new();
+            for m in messages {
+                let blob = postfach_blob::BlobId::parse(&m.blob).expect("blob id");
+                texts.push(String::from_utf8_lossy(&server.blobs().get(&blob).await.expect("blob")).into_owned());
+            }
+            return texts;
+        }
+        assert!(Instant::now() < deadline, "{} of {n} messages arrived in the INBOX", messages.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_to_an_outside_domain_arrives_dkim_signed_and_verifies() {
+    let dns = TestDns::start(zone());
+    let sink = Sink::start(Behaviour::Accept);
+    let (t, max) = start(&dns, &sink).await;
+    let id = t.server.outbound().submit(submission(&max, "anna@outside.test", "hello")).await.expect("queued");
+
+    let mail = arrived(&sink, 1).await.remove(0);
+    assert_eq!(
+        (mail.mail_from.as_str(), mail.rcpt_to.as_slice()),
+        ("max@acme.example", &["anna@outside.test".into()][..])
+    );
+    assert_eq!(mail.helo, "mail.postfach.test");
+    assert!(mail.tls, "opportunistic STARTTLS was used");
+    assert!(mail.text().contains("Subject: hello\r\n"));
+
+    let verifier = postfach_dns::resolver::authenticator(Some(dns.addr())).expect("verifier");
+    let parsed = AuthenticatedMessage::parse(&mail.data).expect("parse");
+    let results = verifier.verify_dkim(&parsed).await;
+    assert_eq!(results.len(), 1, "one signature");
+    assert_eq!(results[0].result(), &DkimResult::Pass, "{results:?}");
+    assert_eq!(results[0].signature().expect("signature").d, "acme.example");
+
+    // Delivered mail leaves the queue.
+    let deadline = Instant::now() + WAIT;
+    while !t.server.store().queue_list(Scope::Platform).await.expect("list").is_empty() {
+        assert!(Instant::now() < deadline, "{id} stayed in the queue");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    t.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn permanent_failures_come_back_as_notifications_in_the_inbox() {
+    let dns = TestDns::start(zone());
+    let sink = Sink::start(Behaviour::Reject);
+    let (t, max) = start(&dns, &sink).await;
+
+    t.server.outbound().submit(submission(&max, "nobody@outside.test", "refused")).await.expect("queued");
+    let dsn = inbox(&t.server, &max, 1).await.remove(0);
+    assert!(dsn.contains("Subject: Undelivered Mail Returned to Sender"), "{dsn}");
+    assert!(dsn.contains("Content-Type: multipart/report; report-type=delivery-status"), "{dsn}");
+    assert!(dsn.contains("Final-Recipient: rfc822; nobody@outside.test\r\nAction: failed\r\nStatus: 5.1.1"), "{dsn}");
+    assert!(dsn.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user here"), "{dsn}");
+    assert!(dsn.contains("Subject: refused"), "the original header comes along: {dsn}");
+
+    t.server.outbound().submit(submission(&max, "someone@nomail.test", "nullmx")).await.expect("queued");
+    let dsn = inbox(&t.server, &max, 2).await.remove(1);
+    assert!(dsn.contains("Final-Recipient: rfc822; someone@nomail.test\r\nAction: failed\r\nStatus: 5.1.10"), "{dsn}");
+    assert_eq!(sink.attempts(), ["nobody@outside.test"], "the null MX domain was never contacted");
+    t.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_mail_survives_a_restart_and_is_delivered_afterwards() {
+    let dns = TestDns::start(zone());
+    let sink = Sink::start(Behaviour::Defer);
+    let (t, max) = start(&dns, &sink).await;
+    let id = t.server.outbound().submit(submission(&max, "anna@outside.test", "persistent")).await.expect("queued");
+
+    // The first attempt is deferred by the outside server.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let queue = t.server.store().queue_list(Scope::Platform).await.expect("list");
+        if queue.first().is_some_and(|m| m.recipients[0].attempts >= 1) {
+            assert_eq!(queue[0].queue_id, id.as_str());
+            break;
+        }
+        assert!(Instant::now() < deadline, "no attempt was recorded: {queue:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let TestServer { server, config, dir } = t;
+    server.shutdown().await;
+
+    sink.set_behaviour(Behaviour::Accept);
+    let server = Server::start(&config).await.expect("restart");
+    let queue = server.store().queue_list(Scope::Platform).await.expect("list");
+    assert_eq!(queue.len(), 1, "the queued message is still there after the restart");
+    // The operator does not want to wait for the backoff.
+    server.store().queue_retry(Scope::Platform, id.as_str()).await.expect("retry");
+    let mail = arrived(&sink, 1).await.remove(0);
+    assert!(mail.text().contains("Subject: persistent\r\n"));
+    server.shutdown().await;
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_client_submits_and_the_mail_goes_out_signed() {
+    let dns = TestDns::start(zone());
+    let sink = Sink::start(Behaviour::Accept);
+    let (t, _max) = start(&dns, &sink).await;
+    let args = vec![
+        "--host=localhost".to_string(),
+        format!("--port={}", t.port("submission")),
+        "--tls=on".into(),
+        "--tls-starttls=on".into(),
+        format!("--tls-trust-file={}", t.cert().display()),
+        "--auth=plain".into(),
+        "--user=max@acme.example".into(),
+        format!("--passwordeval=echo {}", common::PASSWORD),
+        "--from=max@acme.example".into(),
+        "anna@outside.test".into(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new("msmtp")
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("msmtp must be installed (Debian package msmtp)");
+        let message = "From: Max <max@acme.example>\nTo: anna@outside.test\nSubject: via msmtp\n\nHallo Anna\n";
+        child.stdin.take().expect("stdin").write_all(message.as_bytes()).expect("write");
+        child.wait_with_output().expect("msmtp ran")
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success(), "msmtp: {}", String::from_utf8_lossy(&out.stderr));
+
+    let mail = arrived(&sink, 1).await.remove(0);
+    assert_eq!(mail.rcpt_to, ["anna@outside.test"]);
+    assert!(mail.text().contains("Subject: via msmtp\r\n"), "{}", mail.text());
+    let verifier = postfach_dns::resolver::authenticator(Some(dns.addr())).expect("verifier");
+    let parsed = AuthenticatedMessage::parse(&mail.data).expect("parse");
+    let results = verifier.verify_dkim(&parsed).await;
+    assert!(results.iter().any(|r| r.result() == &DkimResult::Pass), "{results:?}");
+    t.server.shutdown().await;
+}

@@ -1,0 +1,255 @@
+//! Header fields the servers add to a message: the `Received:` trace field (RFC 5321
+//! §4.4), `Return-Path:` at final delivery, and the MSA's completions (RFC 6409 §8);
+//! plus removing forged `Authentication-Results:` fields that claim to come from us
+//! (RFC 8601 §5).
+
+use std::fmt::Write;
+
+use postfach_types::UnixTime;
+
+/// The `with` protocol keyword of a `Received:` field (RFC 3848, RFC 6531 §3.7.3).
+pub fn protocol(esmtp: bool, tls: bool, authenticated: bool, utf8: bool) -> &'static str {
+    match (esmtp, utf8, tls, authenticated) {
+        (false, ..) => "SMTP",
+        (true, false, false, false) => "ESMTP",
+        (true, false, true, false) => "ESMTPS",
+        (true, false, false, true) => "ESMTPA",
+        (true, false, true, true) => "ESMTPSA",
+        (true, true, false, false) => "UTF8SMTP",
+        (true, true, true, false) => "UTF8SMTPS",
+        (true, true, false, true) => "UTF8SMTPA",
+        (true, true, true, true) => "UTF8SMTPSA",
+    }
+}
+
+/// What a `Received:` field says about one transaction.
+#[derive(Debug, Clone)]
+pub struct Trace<'a> {
+    pub helo: &'a str,
+    pub remote_ip: std::net::IpAddr,
+    pub hostname: &'a str,
+    pub protocol: &'static str,
+    /// `TLSv1.3` and the cipher suite, when encrypted.
+    pub tls: Option<&'a postfach_types::TlsInfo>,
+    pub id: &'a str,
+    /// Named only when the message has exactly one recipient, so that one recipient never
+    /// learns about the others.
+    pub single_recipient: Option<&'a str>,
+    pub at: UnixTime,
+}
+
+/// The `Received:` field, folded, ending in CRLF.
+pub fn received(trace: &Trace<'_>) -> String {
+    let mut field = format!("Received: from {} ([{}])\r\n\tby {}", clean(trace.helo), trace.remote_ip, trace.hostname);
+    if let Some(tls) = trace.tls {
+        let _ = write!(field, " (using {} with cipher {})", clean(&tls.version), clean(&tls.cipher));
+    }
+    let _ = write!(field, "\r\n\twith {} id {}", trace.protocol, trace.id);
+    if let Some(rcpt) = trace.single_recipient {
+        let _ = write!(field, "\r\n\tfor <{}>", clean(rcpt));
+    }
+    let _ = write!(field, ";\r\n\t{}\r\n", rfc5322_date(trace.at));
+    field
+}
+
+/// `Return-Path:` as the final delivery adds it (RFC 5321 §4.4).
+pub fn return_path(sender: Option<&str>) -> String {
+    format!("Return-Path: <{}>\r\n", sender.map(clean).unwrap_or_default())
+}
+
+/// Text from the client made safe for a header field: printable, no line breaks, no
+/// characters that end a comment or a field part, at most 255 characters.
+pub fn clean(text: &str) -> String {
+    text.chars().take(255).map(|c| if c.is_control() || "()<>;\\\"".contains(c) { '_' } else { c }).collect()
+}
+
+/// A date as RFC 5322 §3.3 writes it, in UTC: `Fri, 27 Nov 2026 04:37:18 +0000`.
+pub fn rfc5322_date(at: UnixTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = at.0;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The message with every bare LF (and bare CR) written as CRLF, the line ending RFC 5322
+/// §2.1 requires and IMAP clients expect; `None` when it already has only CRLFs.
+pub fn crlf_line_endings(message: &[u8]) -> Option<Vec<u8>> {
+    let bare = message.iter().enumerate().any(|(i, &b)| match b {
+        b'\n' => i == 0 || message[i - 1] != b'\r',
+        b'\r' => message.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    });
+    if !bare {
+        return None;
+    }
+    let mut out = Vec::with_capacity(message.len() + message.len() / 32);
+    let mut i = 0;
+    while i < message.len() {
+        match message[i] {
+            b'\r' if message.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+/// Where the header ends: the offset of the body (after the empty line), or the
+/// message length when there is no body.
+pub fn header_len(message: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos < message.len() {
+        let end = message[pos..].iter().position(|&b| b == b'\n').map_or(message.len(), |i| pos + i + 1);
+        let line = &message[pos..end];
+        if line == b"\r\n" || line == b"\n" {
+            return end;
+        }
+        pos = end;
+    }
+    message.len()
+}
+
+/// Removes every `Authentication-Results:` field whose authserv-id is `authserv_id`:
+/// only this server may write those (RFC 8601 §5). Everything else is kept byte for byte.
+pub fn strip_forged_results(message: &[u8], authserv_id: &str) -> Option<Vec<u8>> {
+    let header_end = header_len(message);
+    let mut fields: Vec<(usize, usize)> = Vec::new();
+    let mut pos = 0;
+    while pos < header_end {
+        let end = message[pos..header_end].iter().position(|&b| b == b'\n').map_or(header_end, |i| pos + i + 1);
+        let line = &message[pos..end];
+        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+            if let Some(last) = fields.last_mut() {
+                last.1 = end;
+            }
+        } else if line != b"\r\n" && line != b"\n" {
+            fields.push((pos, end));
+        }
+        pos = end;
+    }
+    let forged = |&(start, end): &(usize, usize)| {
+        let field = &message[start..end];
+        let Some(colon) = field.iter().position(|&b| b == b':') else { return false };
+        if !field[..colon].trim_ascii().eq_ignore_ascii_case(b"authentication-results") {
+            return false;
+        }
+        let value = String::from_utf8_lossy(&field[colon + 1..]);
+        let id = value.trim_start().split([';', ' ', '\t', '\r', '\n']).next().unwrap_or_default();
+        id.eq_ignore_ascii_case(authserv_id)
+    };
+    if !fields.iter().any(forged) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(message.len());
+    let mut copied = 0;
+    for field in fields.iter().filter(|f| forged(f)) {
+        out.extend_from_slice(&message[copied..field.0]);
+        copied = field.1;
+    }
+    out.extend_from_slice(&message[copied..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols_follow_rfc_3848_and_6531() {
+        assert_eq!(protocol(false, true, true, true), "SMTP");
+        assert_eq!(protocol(true, false, false, false), "ESMTP");
+        assert_eq!(protocol(true, true, false, false), "ESMTPS");
+        assert_eq!(protocol(true, true, true, false), "ESMTPSA");
+        assert_eq!(protocol(true, false, true, false), "ESMTPA");
+        assert_eq!(protocol(true, true, true, true), "UTF8SMTPSA");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc5322_date(UnixTime(0)), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(rfc5322_date(UnixTime(1_795_753_038)), "Fri, 27 Nov 2026 04:17:18 +0000");
+        assert_eq!(rfc5322_date(UnixTime(951_782_400)), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn received_field() {
+        let tls = postfach_types::TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() };
+        let field = received(&Trace {
+            helo: "client.example\r\nX-Evil: 1",
+            remote_ip: "192.0.2.7".parse().expect("ip"),
+            hostname: "mx.postfach.test",
+            protocol: "ESMTPS",
+            tls: Some(&tls),
+            id: "0123abcd",
+            single_recipient: Some("max@acme.example"),
+            at: UnixTime(0),
+        });
+        assert_eq!(
+            field,
+            "Received: from client.example__X-Evil: 1 ([192.0.2.7])\r\n\tby mx.postfach.test \
+             (using TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384)\r\n\twith ESMTPS id 0123abcd\r\n\t\
+             for <max@acme.example>;\r\n\tThu, 1 Jan 1970 00:00:00 +0000\r\n"
+        );
+        assert_eq!(return_path(None), "Return-Path: <>\r\n");
+        assert_eq!(return_path(Some("a@b.example")), "Return-Path: <a@b.example>\r\n");
+    }
+
+    #[test]
+    fn line_endings_become_crlf() {
+        assert_eq!(crlf_line_endings(b"a\r\nb\r\n"), None);
+        assert_eq!(crlf_line_endings(b"a\nb\r\nc\rd\n").as_deref(), Some(&b"a\r\nb\r\nc\r\nd\r\n"[..]));
+        assert_eq!(crlf_line_endings(b"\n").as_deref(), Some(&b"\r\n"[..]));
+    }
+
+    #[test]
+    fn header_length() {
+        assert_eq!(header_len(b"A: b\r\n\r\nbody"), 8);
+        assert_eq!(header_len(b"A: b\r\n c\r\n\r\n"), 12);
+        assert_eq!(header_len(b"A: b\r\n"), 6);
+    }
+
+    #[test]
+    fn forged_results_are_removed() {
+        let message = b"Authentication-Results: mx.postfach.test;\r\n\tspf=pass smtp.mailfrom=a@b.example\r\n\
+            Authentication-Results: other.example; dkim=pass\r\nSubject: x\r\n\
+            authentication-results:MX.postfach.test; none\r\n\r\n\
+            Authentication-Results: mx.postfach.test; in the body\r\n";
+        let cleaned = strip_forged_results(message, "mx.postfach.test").expect("forged fields");
+        assert_eq!(
+            String::from_utf8(cleaned).expect("utf-8"),
+            "Authentication-Results: other.example; dkim=pass\r\nSubject: x\r\n\r\n\
+             Authentication-Results: mx.postfach.test; in the body\r\n"
+        );
+        assert_eq!(strip_forged_results(b"Subject: x\r\n\r\nbody", "mx.postfach.test"), None);
+    }
+}

@@ -1,0 +1,153 @@
+//! Postfach's SMTP servers: the inbound MX on the `smtp` listeners (RFC 5321) and
+//! authenticated submission on the `submission` (STARTTLS) and `submissions` (implicit
+//! TLS) listeners (RFC 6409, RFC 8314).
+//!
+//! One session type serves both; [`Smtp::serve_mx`], [`Smtp::serve_submission`] and
+//! [`Smtp::serve_submissions`] are what the server's listeners call for each connection.
+//!
+//! - The MX accepts mail only for mailboxes hosted here (no relaying, ever), checks SPF,
+//!   DKIM and DMARC ([`verify`]), refuses mail that spoofs a hosted domain, and acknowledges
+//!   a message with `250` only after its bytes are fsync'd in the blob store and its
+//!   metadata is committed (through the group-committing delivery batcher).
+//! - Submission lets a mailbox log in through the one authentication path
+//!   ([`postfach_auth::Authenticator::authenticate`]), enforces the sender-address rule
+//!   ([`senders`]) and hands the message to a [`SubmissionSink`]: the outbound queue.
+//!
+//! Module map: [`address`] (paths and relay tricks), [`senders`] (sender rule),
+//! [`headers`] (trace fields), [`verify`] (SPF/DKIM/DMARC), `conn` (buffers, limits,
+//! STARTTLS), `session` (the command loop), [`sink`] (hand-over of submissions).
+
+pub mod address;
+mod conn;
+pub mod headers;
+mod sasl;
+pub mod senders;
+mod session;
+pub mod sink;
+pub mod verify;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postfach_auth::Authenticator;
+use postfach_blob::BlobStore;
+use postfach_net::{ConnectionGuard, MaybeTls, TlsAcceptor};
+use postfach_store::Store;
+use postfach_store::delivery::DeliveryBatcher;
+use postfach_types::DomainName;
+use tokio::net::TcpStream;
+
+pub use session::Kind;
+pub use sink::{LocalDelivery, Submission, SubmissionSink, SubmitError, SubmitFuture};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    #[error("cannot set up the DNS resolver for SPF, DKIM and DMARC: {0}")]
+    Resolver(String),
+}
+
+/// What the inbound server does with mail whose MAIL FROM fails SPF (`-all`), when no
+/// stricter rule (DMARC reject, spoofing of a hosted domain) applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpfFailAction {
+    /// Deliver it; the `Authentication-Results:` field records the failure.
+    #[default]
+    Tag,
+    /// Refuse it at MAIL FROM with `550 5.7.23`.
+    Reject,
+}
+
+/// Operator settings of the SMTP servers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The name in the greeting, the trace fields and the authserv-id.
+    pub hostname: DomainName,
+    /// Largest message, announced as `SIZE` (RFC 1870).
+    pub max_message_size: u64,
+    /// Recipients per transaction.
+    pub max_recipients: u32,
+    pub spf_fail: SpfFailAction,
+    /// How long the server waits for the next command (RFC 5321 §4.5.3.2.7: at least 5 minutes).
+    pub command_timeout: Duration,
+    /// How long the server waits for the next piece of a message after DATA.
+    pub data_timeout: Duration,
+}
+
+impl Settings {
+    /// The defaults for everything but the configured values.
+    pub fn new(hostname: DomainName, max_message_size: u64, max_recipients: u32, spf_fail: SpfFailAction) -> Self {
+        Settings {
+            hostname,
+            max_message_size,
+            max_recipients,
+            spf_fail,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What the servers use.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub store: Store,
+    pub blobs: BlobStore,
+    pub deliveries: DeliveryBatcher,
+    pub auth: Arc<Authenticator>,
+    pub tls: TlsAcceptor,
+    /// `[dns] resolver`: where SPF, DKIM and DMARC records are looked up.
+    pub dns_resolver: Option<SocketAddr>,
+    /// Where accepted submissions go: the outbound queue.
+    pub submissions: Arc<dyn SubmissionSink>,
+}
+
+/// The SMTP servers. Cheap to clone.
+#[derive(Clone)]
+pub struct Smtp {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub settings: Settings,
+    pub services: Services,
+    pub verifier: mail_auth::MessageAuthenticator,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp").field("settings", &self.inner.settings).finish_non_exhaustive()
+    }
+}
+
+impl Smtp {
+    pub fn new(settings: Settings, services: Services) -> Result<Smtp, SmtpError> {
+        let verifier = verify::authenticator(services.dns_resolver)?;
+        Ok(Smtp { inner: Arc::new(Inner { settings, services, verifier }) })
+    }
+
+    /// The inbound MX on one accepted connection (plaintext, STARTTLS offered).
+    pub async fn serve_mx(&self, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnectionGuard>) {
+        session::run(&self.inner, Kind::Mx, MaybeTls::Plain(tcp), peer, slot).await;
+    }
+
+    /// Submission with STARTTLS (RFC 6409, port 587).
+    pub async fn serve_submission(&self, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnectionGuard>) {
+        session::run(&self.inner, Kind::Submission, MaybeTls::Plain(tcp), peer, slot).await;
+    }
+
+    /// Submission over implicit TLS (RFC 8314 §3.3, port 465).
+    pub async fn serve_submissions(&self, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnectionGuard>) {
+        let Some(slot) = slot else {
+            // Too many connections: say so inside TLS, where the client can read it.
+            if let Ok(stream) = self.inner.services.tls.accept(tcp).await {
+                session::run(&self.inner, Kind::Submission, stream, peer, None).await;
+            }
+            return;
+        };
+        match self.inner.services.tls.accept(tcp).await {
+            Ok(stream) => session::run(&self.inner, Kind::Submission, stream, peer, Some(slot)).await,
+            Err(e) => tracing::debug!(remote = %peer, error = %e, "TLS handshake on submissions failed"),
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! The outbound queue: accepted messages waiting for delivery, with a state per recipient.
+//!
+//! A message is one row (its bytes are a blob in the queue spool); each recipient is a
+//! row of its own that moves from `queued` to `delivered` or `failed`. Delivery workers
+//! claim due recipients by setting `locked_until` with a compare-and-set update, so two
+//! workers never deliver the same recipient at once; a claim left by a crash expires (or
+//! is released when the queue runner starts). A recipient that needs a delivery status
+//! notification (RFC 3464) carries `notify` until the notice has been handed on. A message
+//! whose recipients are all final and notified is removed with [`Store::queue_delete`].
+//!
+//! Operator and panel calls ([`Store::queue_list`], [`Store::queue_retry`],
+//! [`Store::queue_remove`]) take a [`Scope`]; the worker calls act for the platform.
+
+use std::collections::BTreeMap;
+
+use postfach_types::{EmailAddress, UnixTime};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::decode;
+use crate::{CustomerId, MailboxId, Scope, Store, StoreError};
+
+/// The row id of a queued message.
+pub type QueueMessageId = i64;
+/// The row id of one recipient of a queued message.
+pub type QueueRecipientId = i64;
+
+/// Where a recipient is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipientState {
+    /// Waiting for its (next) attempt.
+    Queued,
+    /// Accepted by the destination (or stored in a local mailbox).
+    Delivered,
+    /// Given up: refused for good, or not delivered within the queue lifetime.
+    Failed,
+}
+
+impl RecipientState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientState::Queued => "queued",
+            RecipientState::Delivered => "delivered",
+            RecipientState::Failed => "failed",
+        }
+    }
+}
+
+/// A delivery status notification still owed to the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Notice {
+    /// The recipient failed for good (RFC 3464 action "failed").
+    Failed,
+    /// Still trying after the warning time (RFC 3464 action "delayed").
+    Delayed,
+}
+
+impl Notice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notice::Failed => "failed",
+            Notice::Delayed => "delayed",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not a queue state")]
+pub struct BadState(String);
+
+fn parse_state(s: &str) -> Result<RecipientState, BadState> {
+    match s {
+        "queued" => Ok(RecipientState::Queued),
+        "delivered" => Ok(RecipientState::Delivered),
+        "failed" => Ok(RecipientState::Failed),
+        other => Err(BadState(other.to_string())),
+    }
+}
+
+fn parse_notice(s: &str) -> Result<Notice, BadState> {
+    match s {
+        "failed" => Ok(Notice::Failed),
+        "delayed" => Ok(Notice::Delayed),
+        other => Err(BadState(other.to_string())),
+    }
+}
+
+/// A message to put into the queue; its blob is already durable in the spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQueuedMessage {
+    /// The id shown to people and in logs (unique).
+    pub queue_id: String,
+    pub customer_id: Option<CustomerId>,
+    /// The mailbox that submitted it; `None` for notices the server writes itself.
+    pub mailbox_id: Option<MailboxId>,
+    /// `None`: the null reverse-path; no notice is ever sent about this message.
+    pub return_path: Option<EmailAddress>,
+    pub blob: String,
+    pub size: u64,
+    pub created_at: UnixTime,
+    /// When delivery is given up.
+    pub expires_at: UnixTime,
+    pub recipients: Vec<EmailAddress>,
+}
+
+/// A queued message with all its recipients.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QueuedMessage {
+    #[serde(skip)]
+    pub id: QueueMessageId,
+    #[serde(rename = "id")]
+    pub queue_id: String,
+    #[serde(skip)]
+    pub customer_id: Option<CustomerId>,
+    #[serde(skip)]
+    pub mailbox_id: Option<MailboxId>,
+    pub return_path: Option<EmailAddress>,
+    #[serde(skip)]
+    pub blob: String,
+    pub size: u64,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+/// One recipient of a queued message and its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QueuedRecipient {
+    #[serde(skip)]
+    pub id: QueueRecipientId,
+    pub address: EmailAddress,
+    pub state: RecipientState,
+    pub attempts: u32,
+    pub next_attempt_at: UnixTime,
+    pub last_attempt_at: Option<UnixTime>,
+    /// The enhanced status code of the last attempt (RFC 3463), like `4.4.1`.
+    pub status: Option<String>,
+    /// What went wrong last, for people: the remote server's reply or our reason.
+    pub diagnostic: Option<String>,
+    /// The server of the last attempt.
+    pub remote_mta: Option<String>,
+    /// The encryption of the last attempt, like `TLSv1.3 TLS13_AES_256_GCM_SHA384`; `None`
+    /// when it was unencrypted (or never connected).
+    pub tls: Option<String>,
+    pub notify: Option<Notice>,
+    pub delay_warned: bool,
+}
+
+/// Recipients of one message at one domain, claimed for one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueGroup {
+    pub message_id: QueueMessageId,
+    pub domain: String,
+    pub recipients: Vec<QueueRecipientId>,
+}
+
+/// What an attempt came to for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered {
+        remote_mta: Option<String>,
+        tls: Option<String>,
+    },
+    Failed {
+        status: String,
+        diagnostic: String,
+        remote_mta: Option<String>,
+        tls: Option<String>,
+        /// Whether a failure notice goes to the sender (not for the null reverse-path).
+        notify: bool,
+    },
+    Deferred {
+        next_attempt_at: UnixTime,
+        status: String,
+        diagnostic: String,
+        remote_mta: Option<String>,
+        tls: Option<String>,
+        /// Whether a delay warning goes to the sender now (only once per recipient).
+        warn_delay: bool,
+    },
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, queue_id, customer_id, mailbox_id, return_path, blob_id, size, created_at, expires_at";
+const RECIPIENT_COLUMNS: &str = "id, message_id, address, state, attempts, next_attempt_at, last_attempt_at, \
+     status, diagnostic, remote_mta, tls, notify, delay_warned";
+
+fn message_from_row(row: &AnyRow) -> Result<QueuedMessage, sqlx::Error> {
+    Ok(QueuedMessage {
+        id: row.try_get("id")?,
+        queue_id: row.try_get("queue_id")?,
+        customer_id: row.try_get("customer_id")?,
+        mailbox_id: row.try_get("mailbox_id")?,
+        return_path: row
+            .try_get::<Option<String>, _>("return_path")?
+            .map(|a| decode(a, EmailAddress::parse))
+            .transpose()?,
+        blob: row.try_get("blob_id")?,
+        size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
+        created_at: UnixTime(row.try_get("created_at")?),
+        expires_at: UnixTime(row.try_get("expires_at")?),
+        recipients: Vec::new(),
+    })
+}
+
+fn recipient_from_row(row: &AnyRow) -> Result<(QueueMessageId, QueuedRecipient), sqlx::Error> {
+    Ok((
+        row.try_get("message_id")?,
+        QueuedRecipient {
+            id: row.try_get("id")?,
+            address: decode(row.try_get("address")?, EmailAddress::parse)?,
+            state: decode(row.try_get("state")?, parse_state)?,
+            attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+            next_attempt_at: UnixTime(row.try_get("next_attempt_at")?),
+            last_attempt_at: row.try_get::<Option<i64>, _>("last_attempt_at")?.map(UnixTime),
+            status: row.try_get("status")?,
+            diagnostic: row.try_get("diagnostic")?,
+            remote_mta: row.try_get("remote_mta")?,
+            tls: row.try_get("tls")?,
+            notify: row.try_get::<Option<String>, _>("notify")?.map(|n| decode(n, parse_notice)).transpose()?,
+            delay_warned: row.try_get::<i64, _>("delay_warned")? != 0,
+        },
+    ))
+}
+
+impl Store {
+    /// Puts a message into the queue, every recipient due at once. Durable on return.
+    pub async fn enqueue(&self, message: &NewQueuedMessage) -> Result<QueueMessageId, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "INSERT INTO queue_messages (queue_id, customer_id, mailbox_id, return_path, blob_id, size, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(&message.queue_id)
+        .bind(message.customer_id)
+        .bind(message.mailbox_id)
+        .bind(message.return_path.as_ref().map(ToString::to_string))
+        .bind(&message.blob)
+        .bind(i64::try_from(message.size).unwrap_or(i64::MAX))
+        .bind(message.created_at.0)
+        .bind(message.expires_at.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: QueueMessageId = row.try_get("id")?;
+        for recipient in &message.recipients {
+            sqlx::query(
+                "INSERT INTO queue_recipients (message_id, address, domain, state, next_attempt_at) \
+                 VALUES ($1, $2, $3, 'queued', $4)",
+            )
+            .bind(id)
+            .bind(recipient.to_string())
+            .bind(recipient.domain().as_str())
+            .bind(message.created_at.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Claims up to `limit` due recipients until `lock_until`, grouped by message and
+    /// domain (one delivery attempt each). A recipient another worker claimed first is left
+    /// out.
+    pub async fn queue_claim_due(
+        &self,
+        now: UnixTime,
+        lock_until: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<DueGroup>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, message_id, domain FROM queue_recipients \
+             WHERE state = 'queued' AND next_attempt_at <= $1 AND locked_until <= $1 \
+             ORDER BY next_attempt_at, id LIMIT $2",
+        )
+        .bind(now.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut groups: BTreeMap<(QueueMessageId, String), Vec<QueueRecipientId>> = BTreeMap::new();
+        for row in &rows {
+            let id: QueueRecipientId = row.try_get("id")?;
+            let claimed = sqlx::query(
+                "UPDATE queue_recipients SET locked_until = $1 \
+                 WHERE id = $2 AND state = 'queued' AND locked_until <= $3",
+            )
+            .bind(lock_until.0)
+            .bind(id)
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if claimed == 1 {
+                groups.entry((row.try_get("message_id")?, row.try_get("domain")?)).or_default().push(id);
+            }
+        }
+        Ok(groups
+            .into_iter()
+            .map(|((message_id, domain), recipients)| DueGroup { message_id, domain, recipients })
+            .collect())
+    }
+
+    /// Releases every claim. Only for the start of the (one) queue runner, when no attempt
+    /// can be running: a crash during an attempt is then retried at once.
+    pub async fn queue_release_claims(&self) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE queue_recipients SET locked_until = 0 WHERE locked_until <> 0")
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// One queued message with its recipients, for the platform (delivery workers).
+    pub async fn queue_message(&self, id: QueueMessageId) -> Result<Option<QueuedMessage>, StoreError> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {MESSAGE_COLUMNS} FROM queue_messages WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut message = message_from_row(&row)?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECIPIENT_COLUMNS} FROM queue_recipients WHERE message_id = $1 ORDER BY id"
+        )))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            message.recipients.push(recipient_from_row(row)?.1);
+        }
+        Ok(Some(message))
+    }
+
+    /// Records the outcomes of one attempt and releases the claims, in one transaction.
+    pub async fn queue_record(
+        &self,
+        now: UnixTime,
+        outcomes: &[(QueueRecipientId, Outcome)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for (id, outcome) in outcomes {
+            let query = match outcome {
+                Outcome::Delivered { remote_mta, tls } => sqlx::query(
+                    "UPDATE queue_recipients SET state = 'delivered', attempts = attempts + 1, last_attempt_at = $1, \
+                     finished_at = $1, status = '2.0.0', diagnostic = NULL, remote_mta = $2, tls = $3, \
+                     locked_until = 0, notify = NULL WHERE id = $4",
+                )
+                .bind(now.0)
+                .bind(remote_mta.clone())
+                .bind(tls.clone()),
+                Outcome::Failed { status, diagnostic, remote_mta, tls, notify } => sqlx::query(
+                    "UPDATE queue_recipients SET state = 'failed', attempts = attempts + 1, last_attempt_at = $1, \
+                     finished_at = $1, status = $2, diagnostic = $3, remote_mta = $4, tls = $5, locked_until = 0, \
+                     notify = $6 WHERE id = $7",
+                )
+                .bind(now.0)
+                .bind(status.clone())
+                .bind(diagnostic.clone())
+                .bind(remote_mta.clone())
+                .bind(tls.clone())
+                .bind(notify.then_some(Notice::Failed.as_str())),
+                Outcome::Deferred { next_attempt_at, status, diagnostic, remote_mta, tls, warn_delay } => sqlx::query(
+                    "UPDATE queue_recipients SET attempts = attempts + 1, last_attempt_at = $1, \
+                     next_attempt_at = $2, status = $3, diagnostic = $4, remote_mta = $5, tls = $6, locked_until = 0, \
+                     notify = CASE WHEN $7 = 1 THEN 'delayed' ELSE notify END, \
+                     delay_warned = CASE WHEN $7 = 1 THEN 1 ELSE delay_warned END WHERE id = $8",
+                )
+                .bind(now.0)
+                .bind(next_attempt_at.0)
+                .bind(status.clone())
+                .bind(diagnostic.clone())
+                .bind(remote_mta.clone())
+                .bind(tls.clone())
+                .bind(crate::db::flag(*warn_delay)),
+            };
+            query.bind(*id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Messages with recipients that owe the sender a notice, each with all its recipients.
+    pub async fn queue_notices(&self, limit: u32) -> Result<Vec<QueuedMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT message_id FROM queue_recipients WHERE notify IS NOT NULL ORDER BY message_id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut messages = Vec::new();
+        for row in &rows {
+            if let Some(message) = self.queue_message(row.try_get("message_id")?).await? {
+                messages.push(message);
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Marks the notices of these recipients as handed on.
+    pub async fn queue_notices_sent(&self, recipients: &[QueueRecipientId]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for id in recipients {
+            sqlx::query("UPDATE queue_recipients SET notify = NULL WHERE id = $1").bind(*id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Messages that are done: no recipient queued, no notice owed. Returns (id, blob).
+    pub async fn queue_finished(&self, limit: u32) -> Result<Vec<(QueueMessageId, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.blob_id FROM queue_messages m WHERE NOT EXISTS (SELECT 1 FROM queue_recipients r \
+             WHERE r.message_id = m.id AND (r.state = 'queued' OR r.notify IS NOT NULL)) ORDER BY m.id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("blob_id")?))).collect()
+    }
+
+    /// Removes a message and its recipients (the caller deletes the blob afterwards).
+    pub async fn queue_delete(&self, id: QueueMessageId) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM queue_recipients WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM queue_messages WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Of the given spool blob ids, those no queued message refers to (for the sweep).
+    pub async fn queue_unreferenced_blobs(&self, candidates: Vec<String>) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut orphans = Vec::new();
+        for blob in candidates {
+            let used = sqlx::query("SELECT 1 AS one FROM queue_messages WHERE blob_id = $1 LIMIT 1")
+                .bind(&blob)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if used.is_none() {
+                orphans.push(blob);
+            }
+        }
+        Ok(orphans)
+    }
+
+    /// The queue as `scope` sees it, oldest first, with every recipient.
+    pub async fn queue_list(&self, scope: Scope) -> Result<Vec<QueuedMessage>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM queue_messages WHERE ($1 IS NULL OR customer_id = $1) ORDER BY id"
+        )))
+        .bind(scope.customer_filter())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut messages: Vec<QueuedMessage> = rows.iter().map(message_from_row).collect::<Result<_, _>>()?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECIPIENT_COLUMNS} FROM queue_recipients WHERE message_id IN \
+             (SELECT id FROM queue_messages WHERE ($1 IS NULL OR customer_id = $1)) ORDER BY id"
+        )))
+        .bind(scope.customer_filter())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_message: BTreeMap<QueueMessageId, Vec<QueuedRecipient>> = BTreeMap::new();
+        for row in &rows {
+            let (message_id, recipient) = recipient_from_row(row)?;
+            by_message.entry(message_id).or_default().push(recipient);
+        }
+        for message in &mut messages {
+            message.recipients = by_message.remove(&message.id).unwrap_or_default();
+        }
+        Ok(messages)
+    }
+
+    /// Makes every waiting recipient of the message `queue_id` due now. Returns how many.
+    pub async fn queue_retry(&self, scope: Scope, queue_id: &str) -> Result<u64, StoreError> {
+        let id = self.queue_find(scope, queue_id).await?;
+        Ok(sqlx::query("UPDATE queue_recipients SET next_attempt_at = $1 WHERE message_id = $2 AND state = 'queued'")
+            .bind(UnixTime::now().0)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Removes the message `queue_id` without notifying anyone. Returns its spool blob id,
+    /// for the caller to delete.
+    pub async fn queue_remove(&self, scope: Scope, queue_id: &str) -> Result<String, StoreError> {
+        let id = self.queue_find(scope, queue_id).await?;
+        let blob: String = sqlx::query("SELECT blob_id FROM queue_messages WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("blob_id")?;
+        self.queue_delete(id).await?;
+        Ok(blob)
+    }
+
+    async fn queue_find(&self, scope: Scope, queue_id: &str) -> Result<QueueMessageId, StoreError> {
+        let row = sqlx::query("SELECT id FROM queue_messages WHERE queue_id = $1 AND ($2 IS NULL OR customer_id = $2)")
+            .bind(queue_id)
+            .bind(scope.customer_filter())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(row.try_get("id")?),
+            None => Err(StoreError::NotFound(format!(
+                "there is no message {queue_id} in the queue (delivered or removed already?); see: postfach queue list"
+            ))),
+        }
+    }
+}

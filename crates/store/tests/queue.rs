@@ -1,0 +1,219 @@
+//! The outbound queue suite, run against SQLite and PostgreSQL alike.
+
+mod backends;
+
+use postfach_store::queue::{NewQueuedMessage, Notice, Outcome, RecipientState};
+use postfach_store::{Scope, Store, StoreError};
+use postfach_types::{CustomerName, DomainName, EmailAddress, Role, UnixTime};
+
+on_both_backends!(
+    queued_mail_is_claimed_once_and_its_outcomes_recorded,
+    notices_are_owed_until_sent_and_finished_messages_are_found,
+    operators_list_retry_and_remove_within_their_scope,
+    spool_blobs_in_use_are_not_orphans,
+);
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";
+
+fn address(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).expect("address")
+}
+
+async fn customer(store: &Store, name: &str) -> i64 {
+    let c = store.add_customer(&CustomerName::parse(name).expect("name"), HASH, Role::Customer).await.expect("c");
+    store.add_domain(c.id, &DomainName::parse(&format!("{name}.example")).expect("d"), true).await.expect("d");
+    c.id
+}
+
+fn message(queue_id: &str, customer_id: Option<i64>, recipients: &[&str], at: i64) -> NewQueuedMessage {
+    NewQueuedMessage {
+        queue_id: queue_id.into(),
+        customer_id,
+        mailbox_id: None,
+        return_path: Some(address("max@acme.example")),
+        blob: format!("{:032x}", at),
+        size: 1234,
+        created_at: UnixTime(at),
+        expires_at: UnixTime(at + 432_000),
+        recipients: recipients.iter().map(|r| address(r)).collect(),
+    }
+}
+
+async fn queued_mail_is_claimed_once_and_its_outcomes_recorded(store: Store) {
+    let now = UnixTime::now();
+    let id = store
+        .enqueue(&message("A1", None, &["a@one.example", "b@one.example", "c@two.example"], now.0))
+        .await
+        .expect("enqueue");
+    let groups = store.queue_claim_due(now, UnixTime(now.0 + 60), 100).await.expect("claim");
+    assert_eq!(groups.len(), 2, "one group per domain: {groups:?}");
+    assert_eq!(groups[0].domain, "one.example");
+    assert_eq!(groups[0].recipients.len(), 2);
+    assert!(groups.iter().all(|g| g.message_id == id));
+    assert!(store.queue_claim_due(now, UnixTime(now.0 + 60), 100).await.expect("claim").is_empty(), "claimed once");
+
+    let m = store.queue_message(id).await.expect("read").expect("there");
+    assert_eq!(m.recipients.len(), 3);
+    assert_eq!(m.return_path, Some(address("max@acme.example")));
+    let [a, b, c] = [m.recipients[0].id, m.recipients[1].id, m.recipients[2].id];
+    store
+        .queue_record(
+            now,
+            &[
+                (a, Outcome::Delivered { remote_mta: Some("mx.one.example".into()), tls: Some("TLSv1.3 X".into()) }),
+                (
+                    b,
+                    Outcome::Failed {
+                        status: "5.1.1".into(),
+                        diagnostic: "550 5.1.1 no such user".into(),
+                        remote_mta: Some("mx.one.example".into()),
+                        tls: None,
+                        notify: true,
+                    },
+                ),
+                (
+                    c,
+                    Outcome::Deferred {
+                        next_attempt_at: UnixTime(now.0 + 300),
+                        status: "4.4.1".into(),
+                        diagnostic: "connection refused".into(),
+                        remote_mta: None,
+                        tls: None,
+                        warn_delay: false,
+                    },
+                ),
+            ],
+        )
+        .await
+        .expect("record");
+    let m = store.queue_message(id).await.expect("read").expect("there");
+    let states: Vec<_> = m.recipients.iter().map(|r| (r.state, r.attempts, r.notify)).collect();
+    assert_eq!(
+        states,
+        [
+            (RecipientState::Delivered, 1, None),
+            (RecipientState::Failed, 1, Some(Notice::Failed)),
+            (RecipientState::Queued, 1, None)
+        ]
+    );
+    assert_eq!(m.recipients[0].tls.as_deref(), Some("TLSv1.3 X"));
+    assert_eq!(m.recipients[2].diagnostic.as_deref(), Some("connection refused"));
+    assert!(store.queue_claim_due(now, UnixTime(now.0 + 60), 100).await.expect("claim").is_empty(), "not due yet");
+    let later = UnixTime(now.0 + 301);
+    let groups = store.queue_claim_due(later, UnixTime(later.0 + 60), 100).await.expect("claim");
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].recipients, [c]);
+
+    // A claim left by a crash is released at the next start.
+    assert_eq!(store.queue_release_claims().await.expect("release"), 1);
+    assert_eq!(store.queue_claim_due(later, UnixTime(later.0 + 60), 100).await.expect("claim").len(), 1);
+}
+
+async fn notices_are_owed_until_sent_and_finished_messages_are_found(store: Store) {
+    let now = UnixTime::now();
+    let id = store.enqueue(&message("B1", None, &["a@one.example", "b@one.example"], now.0)).await.expect("q");
+    let other = store.enqueue(&message("B2", None, &["z@one.example"], now.0)).await.expect("q");
+    let m = store.queue_message(id).await.expect("read").expect("there");
+    let (a, b) = (m.recipients[0].id, m.recipients[1].id);
+    let deferred = |warn| Outcome::Deferred {
+        next_attempt_at: UnixTime(now.0 + 300),
+        status: "4.4.1".into(),
+        diagnostic: "timeout".into(),
+        remote_mta: None,
+        tls: None,
+        warn_delay: warn,
+    };
+    store
+        .queue_record(now, &[(a, Outcome::Delivered { remote_mta: None, tls: None }), (b, deferred(true))])
+        .await
+        .expect("r");
+    let owed = store.queue_notices(10).await.expect("notices");
+    assert_eq!(owed.len(), 1);
+    assert_eq!(owed[0].id, id);
+    let warned = owed[0].recipients.iter().find(|r| r.id == b).expect("b");
+    assert_eq!((warned.notify, warned.delay_warned), (Some(Notice::Delayed), true));
+    store.queue_notices_sent(&[b]).await.expect("sent");
+    assert!(store.queue_notices(10).await.expect("notices").is_empty());
+    // Another deferral does not warn twice (the worker asks only once), and keeps the mark.
+    store.queue_record(now, &[(b, deferred(false))]).await.expect("r");
+    let m = store.queue_message(id).await.expect("read").expect("there");
+    assert_eq!((m.recipients[1].notify, m.recipients[1].delay_warned), (None, true));
+    assert!(store.queue_finished(10).await.expect("finished").is_empty(), "b is still queued");
+
+    store
+        .queue_record(
+            now,
+            &[(
+                b,
+                Outcome::Failed {
+                    status: "4.4.7".into(),
+                    diagnostic: "expired".into(),
+                    remote_mta: None,
+                    tls: None,
+                    notify: true,
+                },
+            )],
+        )
+        .await
+        .expect("r");
+    assert!(store.queue_finished(10).await.expect("finished").is_empty(), "a notice is still owed");
+    store.queue_notices_sent(&[b]).await.expect("sent");
+    let finished = store.queue_finished(10).await.expect("finished");
+    assert_eq!(finished, [(id, format!("{:032x}", now.0))]);
+    store.queue_delete(id).await.expect("delete");
+    assert_eq!(store.queue_message(id).await.expect("read"), None);
+    assert!(store.queue_message(other).await.expect("read").is_some(), "other messages stay");
+}
+
+async fn operators_list_retry_and_remove_within_their_scope(store: Store) {
+    let acme = customer(&store, "acme").await;
+    let globex = customer(&store, "globex").await;
+    let now = UnixTime::now();
+    store.enqueue(&message("C1", Some(acme), &["a@one.example"], now.0)).await.expect("q");
+    store.enqueue(&message("C2", Some(globex), &["b@two.example"], now.0 + 1)).await.expect("q");
+    let all = store.queue_list(Scope::Platform).await.expect("list");
+    assert_eq!(all.iter().map(|m| m.queue_id.as_str()).collect::<Vec<_>>(), ["C1", "C2"]);
+    assert_eq!(all[1].recipients[0].address, address("b@two.example"));
+    let mine = store.queue_list(Scope::Customer(acme)).await.expect("list");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].queue_id, "C1");
+
+    // Push C1 into the future, then retry it.
+    let groups = store.queue_claim_due(UnixTime(now.0 + 10), UnixTime(now.0 + 60), 100).await.expect("claim");
+    let c1 = groups.iter().find(|g| g.domain == "one.example").expect("c1").recipients[0];
+    store
+        .queue_record(
+            now,
+            &[(
+                c1,
+                Outcome::Deferred {
+                    next_attempt_at: UnixTime(now.0 + 9999),
+                    status: "4.0.0".into(),
+                    diagnostic: "later".into(),
+                    remote_mta: None,
+                    tls: None,
+                    warn_delay: false,
+                },
+            )],
+        )
+        .await
+        .expect("record");
+    assert!(matches!(store.queue_retry(Scope::Customer(globex), "C1").await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.queue_retry(Scope::Customer(acme), "C1").await.expect("retry"), 1);
+    let due = store.queue_claim_due(UnixTime::now(), UnixTime(now.0 + 60), 100).await.expect("claim");
+    assert_eq!(due.len(), 1, "due again: {due:?}");
+
+    assert!(matches!(store.queue_remove(Scope::Customer(acme), "C2").await, Err(StoreError::NotFound(_))));
+    let blob = store.queue_remove(Scope::Platform, "C2").await.expect("remove");
+    assert_eq!(blob, format!("{:032x}", now.0 + 1));
+    let err = store.queue_remove(Scope::Platform, "C2").await.expect_err("gone");
+    assert!(err.to_string().contains("postfach queue list"), "{err}");
+    assert_eq!(store.queue_list(Scope::Platform).await.expect("list").len(), 1);
+}
+
+async fn spool_blobs_in_use_are_not_orphans(store: Store) {
+    store.enqueue(&message("D1", None, &["a@one.example"], 7)).await.expect("q");
+    let used = format!("{:032x}", 7);
+    let unused = format!("{:032x}", 8);
+    assert_eq!(store.queue_unreferenced_blobs(vec![used, unused.clone()]).await.expect("check"), [unused]);
+}

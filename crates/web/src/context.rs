@@ -1,0 +1,268 @@
+//! Who is asking, in which language, over which connection: the request context every
+//! page and API handler starts from.
+//!
+//! Sessions live in a cookie `__Host-postfach-session` that is `Secure`, `HttpOnly` and
+//! `SameSite=Strict` (the `__Host-` prefix also forbids a `Domain` attribute, so no
+//! sibling host can set or read it). The cookie holds a random token; the store keeps its
+//! hash. Each session has a CSRF token that every state-changing form repeats in a hidden
+//! field and every cookie-authenticated API call in the `X-CSRF-Token` header.
+
+use std::collections::HashMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use postfach_store::customers::Customer;
+use postfach_store::mailboxes::Mailbox;
+use postfach_store::sessions::{PanelSession, SessionLifetime};
+use postfach_store::{CustomerId, Scope, StoreError};
+use postfach_types::{CustomerName, Role};
+
+use crate::i18n::{Lang, Tr};
+use crate::security::{same_token, token_hash};
+use crate::{App, ClientConnection};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "__Host-postfach-session";
+/// Double-submit cookie that protects the sign-in form itself against login CSRF.
+pub const LOGIN_COOKIE: &str = "__Host-postfach-login";
+/// The language chosen with the switch.
+pub const LANG_COOKIE: &str = "__Host-postfach-lang";
+
+/// Sessions end after 30 minutes without a request, and 12 hours after sign-in.
+pub const LIFETIME: SessionLifetime = SessionLifetime { idle_secs: 30 * 60, max_secs: 12 * 3600 };
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub enum Who {
+    Admin {
+        id: CustomerId,
+        name: CustomerName,
+    },
+    Customer {
+        id: CustomerId,
+        name: CustomerName,
+    },
+    /// A mailbox user: sees and changes only their own mailbox.
+    Mailbox {
+        mailbox: Mailbox,
+    },
+}
+
+impl Who {
+    /// The store scope of everything this user may reach.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Who::Admin { .. } => Scope::Platform,
+            Who::Customer { id, .. } => Scope::Customer(*id),
+            Who::Mailbox { mailbox } => Scope::Customer(mailbox.customer_id),
+        }
+    }
+
+    pub fn role(&self) -> &'static str {
+        match self {
+            Who::Admin { .. } => "admin",
+            Who::Customer { .. } => "customer",
+            Who::Mailbox { .. } => "mailbox",
+        }
+    }
+
+    pub fn display_name(&self) -> String {
+        match self {
+            Who::Admin { name, .. } | Who::Customer { name, .. } => name.to_string(),
+            Who::Mailbox { mailbox } => mailbox.address.to_unicode(),
+        }
+    }
+
+    /// The panel account (customer or admin) behind this user; `None` for mailbox users.
+    pub fn account_id(&self) -> Option<CustomerId> {
+        match self {
+            Who::Admin { id, .. } | Who::Customer { id, .. } => Some(*id),
+            Who::Mailbox { .. } => None,
+        }
+    }
+
+    pub fn from_account(customer: Customer) -> Who {
+        match customer.role {
+            Role::Admin => Who::Admin { id: customer.id, name: customer.name },
+            Role::Customer => Who::Customer { id: customer.id, name: customer.name },
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    Cookie,
+    Bearer,
+}
+
+/// The request context.
+#[derive(Debug)]
+pub struct Ctx {
+    pub lang: Lang,
+    pub conn: ClientConnection,
+    pub cookies: HashMap<String, String>,
+    /// The live session, also while its second factor is pending.
+    pub session: Option<PanelSession>,
+    /// Set when fully signed in (by cookie or bearer token).
+    pub who: Option<Who>,
+    pub proof: Option<Proof>,
+    /// Path and query of this request, for the language switch and sign-in redirects.
+    pub path: String,
+    pub headers: HeaderMap,
+}
+
+impl FromRequestParts<App> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let conn = parts.extensions.get::<ClientConnection>().cloned().ok_or_else(|| {
+            tracing::error!("request without connection facts");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        })?;
+        let cookies = parse_cookies(&parts.headers);
+        let lang = cookies
+            .get(LANG_COOKIE)
+            .and_then(|v| Lang::from_code(v))
+            .unwrap_or_else(|| Lang::negotiate(parts.headers.get(header::ACCEPT_LANGUAGE)));
+        let path = parts.uri.path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
+        let mut ctx =
+            Ctx { lang, conn, cookies, session: None, who: None, proof: None, path, headers: parts.headers.clone() };
+        let fail = |e: StoreError| {
+            tracing::error!(error = %e, "looking up the session failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        };
+        if let Some(token) = bearer(&parts.headers) {
+            // API tokens belong to customer and admin accounts.
+            if let Some(found) = app.store.api_token_by_hash(&token_hash(&token)).await.map_err(fail)? {
+                let account = app.store.customer_by_id(found.customer_id).await.map_err(fail)?;
+                ctx.who = Some(Who::from_account(account));
+                ctx.proof = Some(Proof::Bearer);
+            }
+            return Ok(ctx);
+        }
+        let Some(token) = ctx.cookies.get(SESSION_COOKIE) else { return Ok(ctx) };
+        let Some(session) = app.store.panel_session(&token_hash(token), LIFETIME).await.map_err(fail)? else {
+            return Ok(ctx);
+        };
+        if !session.second_factor_pending {
+            ctx.who = match session.mailbox_id {
+                Some(id) => match app.store.mailbox_by_id(Scope::Customer(session.customer_id), id).await {
+                    Ok(mailbox) => Some(Who::Mailbox { mailbox }),
+                    Err(StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(fail(e)),
+                },
+                None => match app.store.customer_by_id(session.customer_id).await {
+                    Ok(account) => Some(Who::from_account(account)),
+                    Err(StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(fail(e)),
+                },
+            };
+            ctx.proof = ctx.who.as_ref().map(|_| Proof::Cookie);
+        }
+        ctx.session = Some(session);
+        Ok(ctx)
+    }
+}
+
+// The error of these checks is the finished response that ends the request (a redirect or
+// an error page); it is returned once per request, so boxing it would gain nothing.
+#[allow(clippy::result_large_err)]
+impl Ctx {
+    pub fn tr(&self) -> Tr {
+        Tr::new(self.lang)
+    }
+
+    /// The signed-in user, or a redirect to the sign-in page.
+    pub fn signed_in(&self) -> Result<&Who, Response> {
+        self.who.as_ref().ok_or_else(|| Redirect::to("/login").into_response())
+    }
+
+    /// A customer or admin (who manage domains, mailboxes and aliases).
+    pub fn manager(&self) -> Result<&Who, Response> {
+        match self.signed_in()? {
+            who @ (Who::Admin { .. } | Who::Customer { .. }) => Ok(who),
+            Who::Mailbox { .. } => Err(self.not_found()),
+        }
+    }
+
+    pub fn admin(&self) -> Result<&Who, Response> {
+        match self.signed_in()? {
+            who @ Who::Admin { .. } => Ok(who),
+            _ => Err(self.not_found()),
+        }
+    }
+
+    pub fn csrf_token(&self) -> &str {
+        self.session.as_ref().map_or("", |s| s.csrf_token.as_str())
+    }
+
+    /// Checks a form's CSRF token against the session's.
+    pub fn check_csrf(&self, token: &str) -> Result<(), Response> {
+        match &self.session {
+            Some(session) if same_token(&session.csrf_token, token) => Ok(()),
+            _ => Err(self.error_page(StatusCode::FORBIDDEN, "error.csrf")),
+        }
+    }
+
+    pub fn not_found(&self) -> Response {
+        self.error_page(StatusCode::NOT_FOUND, "error.not_found")
+    }
+
+    /// A store failure as a page: not found (or not visible in scope) is a 404, the rest
+    /// is logged and shown as a temporary problem.
+    pub fn store_failure(&self, e: StoreError) -> Response {
+        match e {
+            StoreError::NotFound(_) => self.not_found(),
+            e => {
+                tracing::error!(error = %e, "store call failed");
+                self.error_page(StatusCode::SERVICE_UNAVAILABLE, "error.unavailable")
+            }
+        }
+    }
+
+    pub fn error_page(&self, status: StatusCode, key: &'static str) -> Response {
+        let page = crate::pages::ErrorPage { l: crate::pages::Layout::new(self, "", None), message: key };
+        (status, render(&page)).into_response()
+    }
+}
+
+/// Renders a template into an HTML response.
+pub fn render(template: &impl askama::Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn parse_cookies(headers: &HeaderMap) -> HashMap<String, String> {
+    let mut cookies = HashMap::new();
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((name, value)) = pair.trim().split_once('=') {
+                cookies.entry(name.trim().to_string()).or_insert_with(|| value.trim().to_string());
+            }
+        }
+    }
+    cookies
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+/// A `Set-Cookie` value for a cookie only this site's pages send back. `max_age: None`
+/// makes a browser-session cookie; `Some(0)` deletes it.
+pub fn cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    let text = format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict{age}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1; Max-Age=0"))
+}

@@ -1,0 +1,637 @@
+//! German and English: the language of a request, and every text the panel and the API
+//! show, in one catalogue.
+//!
+//! The language comes from the switch (a cookie) or else from `Accept-Language`
+//! (RFC 9110 §12.5.4); English when neither names German. A page is rendered in one
+//! language only: texts from other crates (the store's and the password rule's English
+//! sentences, zxcvbn's feedback) are mapped to catalogue entries here instead of being
+//! shown as they are.
+
+use axum::http::HeaderValue;
+use postfach_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordVerdict};
+use postfach_store::StoreError;
+use postfach_types::AccessMode;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    De,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::De => "de",
+            Lang::En => "en",
+        }
+    }
+
+    /// The language's name in itself, for the switch.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::De => "Deutsch",
+            Lang::En => "English",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        match code {
+            "de" => Some(Lang::De),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The preferred of German and English in an `Accept-Language` header (highest
+    /// q-value wins, earlier entries win ties); English by default.
+    pub fn negotiate(header: Option<&HeaderValue>) -> Lang {
+        let Some(text) = header.and_then(|h| h.to_str().ok()) else { return Lang::En };
+        let mut best: Option<(Lang, f32)> = None;
+        for entry in text.split(',') {
+            let mut parts = entry.split(';');
+            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
+                .unwrap_or(1.0);
+            let primary = tag.split('-').next().unwrap_or("");
+            let Some(lang) = Lang::from_code(primary) else { continue };
+            if q > 0.0 && best.is_none_or(|(_, b)| q > b) {
+                best = Some((lang, q));
+            }
+        }
+        best.map_or(Lang::En, |(lang, _)| lang)
+    }
+}
+
+/// Texts in one language.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr {
+    lang: Lang,
+}
+
+impl Tr {
+    pub fn new(lang: Lang) -> Tr {
+        Tr { lang }
+    }
+
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    /// The text for `key`, if the catalogue has it.
+    pub fn key(&self, key: &str) -> Option<&'static str> {
+        let i = CATALOGUE.binary_search_by(|(k, _, _)| (*k).cmp(key)).ok()?;
+        let (_, de, en) = CATALOGUE[i];
+        Some(match self.lang {
+            Lang::De => de,
+            Lang::En => en,
+        })
+    }
+
+    /// The text for `key`; a missing key (a bug the tests catch) shows as the key.
+    pub fn s(&self, key: &str) -> &'static str {
+        self.key(key).unwrap_or_else(|| {
+            tracing::warn!(key, "text missing from the catalogue");
+            "…"
+        })
+    }
+
+    /// The text for `key` with `{name}` placeholders filled in.
+    pub fn f(&self, key: &str, args: &[(&str, &str)]) -> String {
+        let mut text = self.s(key).to_string();
+        for (name, value) in args {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    }
+}
+
+/// The catalogue key of an access mode's name.
+pub fn access_key(mode: impl std::borrow::Borrow<AccessMode>) -> &'static str {
+    match mode.borrow() {
+        AccessMode::Imap => "access.imap",
+        AccessMode::Pop3 => "access.pop3",
+        AccessMode::None => "access.none",
+    }
+}
+
+/// Why a password was refused, in the page's language (the rule's own sentence is
+/// English, so it is rebuilt from the verdict).
+pub fn verdict_reason(t: &Tr, verdict: &PasswordVerdict, chars: usize) -> String {
+    if verdict.accepted {
+        return String::new();
+    }
+    if chars < MIN_PASSWORD_CHARS {
+        return t.f("pw.too_short", &[("n", &chars.to_string()), ("min", &MIN_PASSWORD_CHARS.to_string())]);
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return t.f("pw.too_long", &[("n", &chars.to_string()), ("max", &MAX_PASSWORD_CHARS.to_string())]);
+    }
+    let mut text = t.f("pw.too_easy", &[("score", &verdict.score.to_string()), ("min", &MIN_SCORE.to_string())]);
+    if let Some(warning) = verdict.warning.as_ref().and_then(|w| feedback(t, &w.code)) {
+        text.push(' ');
+        text.push_str(warning);
+    }
+    text
+}
+
+/// A zxcvbn feedback code (`this-is-a-top10-password`) in the page's language.
+pub fn feedback(t: &Tr, code: &str) -> Option<&'static str> {
+    t.key(&format!("pw.fb.{code}"))
+}
+
+/// A verdict for the live meter and the API: score, a label, the reason and zxcvbn's
+/// feedback, all in the caller's language (with the stable codes next to them).
+pub fn localized_verdict(t: &Tr, verdict: &PasswordVerdict, chars: usize) -> Value {
+    let reason = verdict_reason(t, verdict, chars);
+    let label = match (verdict.accepted, verdict.score) {
+        (true, 4) => t.s("meter.very_strong"),
+        (true, _) => t.s("meter.strong"),
+        (false, 2) => t.s("meter.fair"),
+        (false, _) => t.s("meter.weak"),
+    };
+    json!({
+        "accepted": verdict.accepted,
+        "score": verdict.score,
+        "label": label,
+        "reason": if reason.is_empty() { Value::Null } else { Value::String(reason) },
+        "warning": verdict.warning.as_ref().and_then(|w| feedback(t, &w.code)),
+        "warning_code": verdict.warning.as_ref().map(|w| w.code.clone()),
+        "suggestions": verdict.suggestions.iter().filter_map(|s| feedback(t, &s.code)).collect::<Vec<_>>(),
+        "suggestion_codes": verdict.suggestions.iter().map(|s| s.code.clone()).collect::<Vec<_>>(),
+    })
+}
+
+/// A refused directory change in the page's language. The store words its refusals in
+/// English for the CLI; in German the common ones are mapped, the rest get a general
+/// sentence (never an English one on a German page).
+pub fn store_message(t: &Tr, e: &StoreError) -> String {
+    if t.lang() == Lang::En {
+        return match e {
+            StoreError::NotFound(text) | StoreError::Conflict(text) => capitalise(text),
+            _ => t.s("error.unavailable").to_string(),
+        };
+    }
+    let text = match e {
+        StoreError::NotFound(_) => return t.s("error.not_found").to_string(),
+        StoreError::Conflict(text) => text.as_str(),
+        _ => return t.s("error.unavailable").to_string(),
+    };
+    let key = [
+        ("is already in use as a mailbox or alias", "store.address_taken"),
+        ("is already set up here", "store.domain_taken"),
+        ("is an alias domain of", "store.in_alias_domain"),
+        ("is itself an alias domain", "store.alias_chain"),
+        ("still has", "store.domain_not_empty"),
+        ("is not a full domain name", "store.not_full_domain"),
+        ("cannot be created", "store.local_part"),
+        ("belongs to another customer", "store.other_customer"),
+        ("two-factor sign-in is already on", "store.totp_on"),
+        ("give the token a name", "error.token_name"),
+    ]
+    .iter()
+    .find(|(needle, _)| text.contains(needle))
+    .map_or("store.refused", |(_, key)| key);
+    t.s(key).to_string()
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+/// (key, German, English), sorted by key (a test checks the order).
+#[rustfmt::skip]
+const CATALOGUE: &[(&str, &str, &str)] = &[
+    ("access.imap", "IMAP – E-Mails bleiben auf dem Server, alle Geräte sehen dasselbe", "IMAP – mail stays on the server, every device sees the same"),
+    ("access.none", "Kein Abruf – nur senden oder stillgelegt", "No reading – send only, or parked"),
+    ("access.pop3", "POP3 – ein Gerät holt die E-Mails ab und löscht sie auf dem Server", "POP3 – one device fetches the mail and removes it from the server"),
+    ("account.change_password", "Passwort ändern", "Change password"),
+    ("account.password", "Eigenes Passwort", "Your password"),
+    ("account.title", "Konto", "Account"),
+    ("account.token_create", "Token erstellen", "Create token"),
+    ("account.token_created", "Erstellt", "Created"),
+    ("account.token_name", "Name", "Name"),
+    ("account.token_once", "Kopieren Sie das Token jetzt: Es wird nur dieses eine Mal angezeigt.", "Copy the token now: it is shown only this once."),
+    ("account.token_revoke", "Widerrufen", "Revoke"),
+    ("account.token_used", "Zuletzt benutzt", "Last used"),
+    ("account.tokens", "API-Tokens", "API tokens"),
+    ("account.tokens_hint", "Mit einem Token können Skripte die API unter /api/v1 benutzen (Authorization: Bearer …). Widerrufen Sie Tokens, die Sie nicht mehr brauchen.", "Scripts use the API under /api/v1 with a token (Authorization: Bearer …). Revoke tokens you no longer need."),
+    ("account.totp", "Anmeldung in zwei Schritten", "Two-factor sign-in"),
+    ("account.totp_confirm", "Einschalten", "Switch on"),
+    ("account.totp_disable", "Ausschalten", "Switch off"),
+    ("account.totp_off", "Ausgeschaltet. Mit einer Authenticator-App (TOTP) schützen Sie Ihr Konto auch dann, wenn jemand Ihr Passwort kennt.", "Off. With an authenticator app (TOTP) your account stays safe even if someone learns your password."),
+    ("account.totp_on", "Eingeschaltet: Bei jeder Anmeldung fragen wir nach dem Code aus Ihrer App.", "On: every sign-in asks for the code from your app."),
+    ("account.totp_setup", "Tragen Sie diesen Schlüssel in Ihre Authenticator-App ein und geben Sie dann den angezeigten Code ein.", "Add this key to your authenticator app, then enter the code it shows."),
+    ("account.totp_start", "Einrichten", "Set up"),
+    ("aliases.alias", "Alias", "Alias"),
+    ("aliases.create", "Alias anlegen", "Create alias"),
+    ("aliases.delivers_to", "Zustellen an", "Delivers to"),
+    ("aliases.hint", "Ein Alias ist eine weitere Adresse, deren E-Mails in einem Postfach ankommen – besser als eine Weiterleitung, weil nichts das Haus verlässt.", "An alias is another address whose mail arrives in a mailbox – better than forwarding, because nothing leaves the house."),
+    ("aliases.new", "Neuer Alias", "New alias"),
+    ("aliases.none", "Noch keine Aliase.", "No aliases yet."),
+    ("aliases.title", "Aliase", "Aliases"),
+    ("check.access_ok", "Zugriffsart gewählt, kein Gerät benutzt das falsche Protokoll.", "Access mode chosen; no device uses the wrong protocol."),
+    ("check.access_wrong", "Ein Gerät hat es kürzlich mit dem ausgeschalteten Protokoll versucht. Richten Sie es mit der gewählten Zugriffsart neu ein.", "A device recently tried the switched-off protocol. Set it up again with the chosen access mode."),
+    ("check.dns_error", "SPF, DKIM oder DMARC der Domain sind fehlerhaft: Andere Server könnten E-Mails dieser Adresse abweisen.", "The domain's SPF, DKIM or DMARC has errors: other servers may refuse mail from this address."),
+    ("check.dns_ok", "SPF, DKIM und DMARC der Domain sind in Ordnung.", "The domain's SPF, DKIM and DMARC are in order."),
+    ("check.dns_unchecked", "SPF, DKIM und DMARC der Domain wurden noch nicht geprüft.", "The domain's SPF, DKIM and DMARC have not been checked yet."),
+    ("check.dns_warning", "SPF, DKIM oder DMARC der Domain haben Warnungen.", "The domain's SPF, DKIM or DMARC have warnings."),
+    ("check.domain_unverified", "Die Domain ist noch nicht bestätigt: Es kommen keine E-Mails an.", "The domain is not verified yet: no mail arrives."),
+    ("check.fix_domain", "Zur Domain", "Go to the domain"),
+    ("check.fix_logins", "Anmeldungen ansehen", "See the logins"),
+    ("check.fix_password", "Passwort ändern", "Change the password"),
+    ("check.fix_settings", "Einstellung ändern", "Change the setting"),
+    ("check.no_refused", "Keine abgewiesenen Anmeldungen in den letzten 30 Tagen.", "No refused logins in the last 30 days."),
+    ("check.no_unencrypted", "Keine unverschlüsselten Anmeldeversuche in den letzten 30 Tagen.", "No unencrypted login attempts in the last 30 days."),
+    ("check.password_exposed", "Das Passwort wurde unverschlüsselt gesendet und könnte mitgelesen worden sein. Ändern Sie es.", "The password was sent unencrypted and may have been read by others. Change it."),
+    ("check.password_ok", "Das Passwort ist stark und wurde nie unverschlüsselt gesendet.", "The password is strong and was never sent unencrypted."),
+    ("check.refused", "Es gab abgewiesene Anmeldungen in den letzten 30 Tagen.", "There were refused logins in the last 30 days."),
+    ("check.title", "Sicherheits-Check", "Security checklist"),
+    ("check.tls_off", "„Nur verschlüsselt“ ist aus: Ein Programm könnte das Passwort unverschlüsselt senden.", "“TLS only” is off: a program could send the password unencrypted."),
+    ("check.tls_on", "Nur verschlüsselte Verbindungen sind erlaubt.", "Only encrypted connections are allowed."),
+    ("check.unencrypted", "Es gab unverschlüsselte Anmeldeversuche in den letzten 30 Tagen.", "There were unencrypted login attempts in the last 30 days."),
+    ("code.code", "Code", "Code"),
+    ("code.hint", "Geben Sie den sechsstelligen Code aus Ihrer Authenticator-App ein.", "Enter the six-digit code from your authenticator app."),
+    ("code.submit", "Bestätigen", "Confirm"),
+    ("code.title", "Code eingeben", "Enter code"),
+    ("common.off", "aus", "off"),
+    ("common.on", "an", "on"),
+    ("confirm.alias", "Alias {name} entfernen?", "Remove the alias {name}?"),
+    ("confirm.alias_detail", "E-Mails an diese Adresse kommen danach nicht mehr in {mailbox} an.", "Mail to this address will no longer arrive in {mailbox}."),
+    ("confirm.domain", "Domain {name} entfernen?", "Remove the domain {name}?"),
+    ("confirm.domain_detail", "Alle Postfächer, Aliase und Alias-Domains dieser Domain werden mit entfernt. Das lässt sich nicht rückgängig machen.", "All mailboxes, aliases and alias domains of this domain are removed with it. This cannot be undone."),
+    ("confirm.mailbox", "Postfach {name} entfernen?", "Remove the mailbox {name}?"),
+    ("confirm.mailbox_detail", "Das Postfach und seine Aliase werden entfernt. Das lässt sich nicht rückgängig machen.", "The mailbox and its aliases are removed. This cannot be undone."),
+    ("confirm.no", "Abbrechen", "Cancel"),
+    ("confirm.title", "Bitte bestätigen", "Please confirm"),
+    ("confirm.yes", "Ja, entfernen", "Yes, remove"),
+    ("customers.active", "aktiv", "active"),
+    ("customers.create", "Anlegen", "Create"),
+    ("customers.created", "Angelegt", "Created"),
+    ("customers.disable", "Sperren", "Disable"),
+    ("customers.disabled", "gesperrt", "disabled"),
+    ("customers.enable", "Entsperren", "Enable"),
+    ("customers.name", "Kundenname", "Customer name"),
+    ("customers.new", "Neuer Kunde", "New customer"),
+    ("customers.reset_password", "Passwort neu setzen", "Reset password"),
+    ("customers.role", "Rolle", "Role"),
+    ("customers.set_password", "Passwort setzen", "Set password"),
+    ("customers.status", "Status", "Status"),
+    ("customers.title", "Kunden", "Customers"),
+    ("dns.check", "Prüfung", "Check"),
+    ("dns.check_now", "Jetzt prüfen", "Check now"),
+    ("dns.copy", "Kopieren", "Copy"),
+    ("dns.error", "Fehler", "Error"),
+    ("dns.findings", "Ergebnis der letzten Prüfung", "Result of the last check"),
+    ("dns.hint", "Tragen Sie diese Einträge beim Anbieter Ihrer Domain ein.", "Publish these records at your domain's DNS provider."),
+    ("dns.name", "Name", "Name"),
+    ("dns.ok", "in Ordnung", "OK"),
+    ("dns.title", "DNS-Einträge", "DNS records"),
+    ("dns.type", "Typ", "Type"),
+    ("dns.unchecked", "noch nicht geprüft", "not checked yet"),
+    ("dns.value", "Wert", "Value"),
+    ("dns.warning", "Warnung", "Warning"),
+    ("domain.alias_domains", "Alias-Domains", "Alias domains"),
+    ("domain.alias_explain", "Jede Adresse der Ziel-Domain gilt auch hier, zum Empfangen und Senden.", "Every address of the target domain works here too, for receiving and sending."),
+    ("domain.is_alias_of", "Alias-Domain von", "Alias domain of"),
+    ("domain.ownership", "Inhaberschaft", "Ownership"),
+    ("domain.ownership_howto", "Veröffentlichen Sie diesen TXT-Eintrag. Sobald er gefunden wird, ist die Domain bestätigt; bis dahin werden E-Mails an sie abgewiesen.", "Publish this TXT record. Once it is found the domain is verified; until then mail to it is refused."),
+    ("domain.remove", "Domain entfernen", "Remove domain"),
+    ("domain.unverified_text", "Noch nicht bestätigt.", "Not verified yet."),
+    ("domain.verified_text", "Bestätigt: Die Domain empfängt und sendet E-Mails.", "Verified: the domain receives and sends mail."),
+    ("domains.add", "Domain hinzufügen", "Add a domain"),
+    ("domains.add_alias", "Alias-Domain hinzufügen", "Add an alias domain"),
+    ("domains.add_alias_button", "Alias-Domain hinzufügen", "Add alias domain"),
+    ("domains.add_button", "Hinzufügen", "Add"),
+    ("domains.add_hint", "Danach zeigen wir Ihnen den DNS-Eintrag, mit dem Sie beweisen, dass die Domain Ihnen gehört.", "Next you see the DNS record that proves the domain is yours."),
+    ("domains.alias_hint", "Jede Adresse der Ziel-Domain gilt dann auch unter der Alias-Domain.", "Every address of the target domain then also works at the alias domain."),
+    ("domains.alias_name", "Alias-Domain", "Alias domain"),
+    ("domains.alias_of", "Alias von", "Alias of"),
+    ("domains.alias_target", "Ziel-Domain", "Target domain"),
+    ("domains.customer", "Kunde", "Customer"),
+    ("domains.kind", "Art", "Kind"),
+    ("domains.mark_unverified", "Als unbestätigt markieren", "Mark unverified"),
+    ("domains.mark_verified", "Als bestätigt markieren", "Mark verified"),
+    ("domains.name", "Domain", "Domain"),
+    ("domains.none", "Noch keine Domains.", "No domains yet."),
+    ("domains.ownership", "Inhaberschaft", "Ownership"),
+    ("domains.real", "Domain", "Domain"),
+    ("domains.title", "Domains", "Domains"),
+    ("domains.unverified", "unbestätigt", "unverified"),
+    ("domains.verified", "bestätigt", "verified"),
+    ("done.alias_added", "Der Alias wurde angelegt.", "The alias was created."),
+    ("done.alias_removed", "Der Alias wurde entfernt.", "The alias was removed."),
+    ("done.customer_created", "Der Kunde wurde angelegt.", "The customer was created."),
+    ("done.customer_disabled", "Der Kunde wurde gesperrt.", "The customer was disabled."),
+    ("done.customer_enabled", "Der Kunde wurde entsperrt.", "The customer was enabled."),
+    ("done.domain_added", "Die Domain wurde hinzugefügt. Bestätigen Sie jetzt die Inhaberschaft.", "The domain was added. Now prove that it is yours."),
+    ("done.domain_alias_added", "Die Alias-Domain wurde hinzugefügt. Bestätigen Sie jetzt die Inhaberschaft.", "The alias domain was added. Now prove that it is yours."),
+    ("done.domain_checked", "Die DNS-Einträge wurden geprüft.", "The DNS records were checked."),
+    ("done.domain_removed", "Die Domain wurde entfernt.", "The domain was removed."),
+    ("done.domain_verified", "Der Status der Domain wurde geändert.", "The domain's status was changed."),
+    ("done.mailbox_created", "Das Postfach wurde angelegt.", "The mailbox was created."),
+    ("done.mailbox_removed", "Das Postfach wurde entfernt.", "The mailbox was removed."),
+    ("done.password_changed", "Das Passwort wurde geändert.", "The password was changed."),
+    ("done.settings_saved", "Die Einstellungen wurden gespeichert.", "The settings were saved."),
+    ("done.token_revoked", "Das Token wurde widerrufen.", "The token was revoked."),
+    ("done.totp_off", "Die Anmeldung in zwei Schritten ist ausgeschaltet.", "Two-factor sign-in is off."),
+    ("done.totp_on", "Die Anmeldung in zwei Schritten ist eingeschaltet.", "Two-factor sign-in is on."),
+    ("error.access", "Die Zugriffsart muss imap, pop3 oder none sein.", "The access mode must be imap, pop3 or none."),
+    ("error.address", "Das ist keine gültige E-Mail-Adresse. Verwenden Sie Buchstaben, Ziffern, Punkt, Binde- und Unterstrich vor dem @.", "That is not a valid e-mail address. Use letters, digits, dots, hyphens and underscores before the @."),
+    ("error.admin_adds_domain", "Domains werden vom Kunden hinzugefügt (oder mit der Kommandozeile).", "Domains are added by the customer (or with the command line)."),
+    ("error.code_wrong", "Der Code stimmt nicht. Geben Sie den aktuellen Code aus Ihrer App ein.", "The code is not right. Enter the current code from your app."),
+    ("error.csrf", "Das Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es noch einmal.", "The form has expired. Reload the page and try again."),
+    ("error.customer_name", "Der Kundenname muss 2 bis 64 Zeichen aus a–z, 0–9, Punkt, Binde- oder Unterstrich haben und mit einem Buchstaben oder einer Ziffer beginnen.", "The customer name needs 2 to 64 characters a–z, 0–9, dot, hyphen or underscore, starting with a letter or digit."),
+    ("error.disable_self", "Sie können Ihr eigenes Konto nicht sperren.", "You cannot disable your own account."),
+    ("error.domain_name", "Das ist kein gültiger Domainname. Verwenden Sie einen Namen wie example.net.", "That is not a valid domain name. Use a name like example.net."),
+    ("error.filter", "Der Filter muss unencrypted oder failed sein.", "The filter must be unencrypted or failed."),
+    ("error.forbidden", "Das dürfen Sie mit diesem Konto nicht.", "Your account may not do this."),
+    ("error.home", "Zur Startseite", "To the start page"),
+    ("error.invalid_json", "Die Anfrage ist kein gültiges JSON für diese Aktion.", "The request is not valid JSON for this operation."),
+    ("error.mobileconfig_none", "Dieses Postfach ist auf „kein Abruf“ gestellt. Wählen Sie zuerst IMAP oder POP3.", "This mailbox is set to “no reading”. Choose IMAP or POP3 first."),
+    ("error.no_operation", "Diese Aktion gibt es in der API nicht. Siehe /api/v1/openapi.json.", "The API has no such operation. See /api/v1/openapi.json."),
+    ("error.not_found", "Das gibt es hier nicht (oder nicht für Ihr Konto).", "That does not exist here (or not for your account)."),
+    ("error.role", "Die Rolle muss customer oder admin sein.", "The role must be customer or admin."),
+    ("error.title", "Das hat nicht geklappt", "That did not work"),
+    ("error.token_name", "Geben Sie dem Token einen Namen, zum Beispiel den des Skripts, das es benutzt.", "Give the token a name, for example the script that will use it."),
+    ("error.unauthorized", "Melden Sie sich an oder senden Sie ein API-Token (Authorization: Bearer …).", "Sign in, or send an API token (Authorization: Bearer …)."),
+    ("error.unavailable", "Das geht gerade nicht. Versuchen Sie es in einer Minute noch einmal.", "This is not possible right now. Try again in a minute."),
+    ("form.domain", "Domain", "Domain"),
+    ("form.local_part", "Name vor dem @", "Name before the @"),
+    ("form.new_password", "Neues Passwort", "New password"),
+    ("form.password", "Passwort", "Password"),
+    ("form.remove", "Entfernen", "Remove"),
+    ("form.save", "Speichern", "Save"),
+    ("login.bad", "Anmeldename oder Passwort stimmen nicht.", "The login or the password is not right."),
+    ("login.code_wrong", "Der Code stimmt nicht. Melden Sie sich noch einmal an.", "The code is not right. Please sign in again."),
+    ("login.disabled", "Dieses Konto ist gesperrt. Wenden Sie sich an Ihren Anbieter.", "This account is disabled. Please contact your provider."),
+    ("login.expired", "Das Anmeldeformular ist abgelaufen. Bitte noch einmal.", "The sign-in form has expired. Please try again."),
+    ("login.hint", "Kunden melden sich mit ihrem Kundennamen an, Postfach-Nutzer mit ihrer E-Mail-Adresse.", "Customers sign in with their customer name, mailbox users with their e-mail address."),
+    ("login.name", "Kundenname oder E-Mail-Adresse", "Customer name or e-mail address"),
+    ("login.password", "Passwort", "Password"),
+    ("login.submit", "Anmelden", "Sign in"),
+    ("login.throttled", "Zu viele Fehlversuche. Warten Sie eine Viertelstunde und versuchen Sie es dann noch einmal.", "Too many failed attempts. Wait a quarter of an hour, then try again."),
+    ("login.title", "Anmelden", "Sign in"),
+    ("login.tls", "Anmelden geht nur über eine verschlüsselte Verbindung.", "Signing in needs an encrypted connection."),
+    ("logins.all", "Alle", "All"),
+    ("logins.encryption", "Verschlüsselung", "Encryption"),
+    ("logins.filter", "Filter", "Filter"),
+    ("logins.hint", "Jede Anmeldung und jeder abgewiesene Versuch, mit Verschlüsselung.", "Every login and every refused attempt, with its encryption."),
+    ("logins.ip", "IP-Adresse", "IP address"),
+    ("logins.login", "Anmeldename", "Login"),
+    ("logins.none", "Keine Einträge.", "No entries."),
+    ("logins.only_failed", "Nur abgewiesene", "Only refused"),
+    ("logins.only_unencrypted", "Nur unverschlüsselte", "Only unencrypted"),
+    ("logins.result", "Ergebnis", "Result"),
+    ("logins.service", "Dienst", "Service"),
+    ("logins.time", "Zeit", "Time"),
+    ("logins.title", "Anmeldungen", "Logins"),
+    ("logins.unencrypted", "unverschlüsselt", "unencrypted"),
+    ("mailbox.access", "Zugriffsart", "Access mode"),
+    ("mailbox.access_why", "Warum nur eine? Ein neues Handy, das per POP3 abruft, holt alle E-Mails ab und löscht sie auf dem Server – danach fehlen sie auf allen anderen Geräten. Wählen Sie IMAP, wenn mehrere Geräte dasselbe Postfach lesen.", "Why only one? A new phone that fetches by POP3 takes all mail and removes it from the server – afterwards it is missing on every other device. Choose IMAP when several devices read the same mailbox."),
+    ("mailbox.add_alias", "Alias hinzufügen", "Add alias"),
+    ("mailbox.aliases", "Aliase", "Aliases"),
+    ("mailbox.ask_owner", "Diese Einstellungen ändert der Inhaber des Kundenkontos.", "The owner of the customer account changes these settings."),
+    ("mailbox.change_password", "Passwort ändern", "Change password"),
+    ("mailbox.mobileconfig", "Profil für iPhone, iPad und Mac herunterladen", "Download a profile for iPhone, iPad and Mac"),
+    ("mailbox.no_aliases", "Keine Aliase.", "No aliases."),
+    ("mailbox.password", "Passwort", "Password"),
+    ("mailbox.remove", "Postfach entfernen", "Remove mailbox"),
+    ("mailbox.settings", "Einstellungen", "Settings"),
+    ("mailbox.submission", "Senden erlaubt", "Sending allowed"),
+    ("mailbox.submission_why", "Aus, wenn mit diesem Postfach nur empfangen wird: Dann kann ein gestohlenes Passwort nicht für Spam benutzt werden.", "Off when this mailbox only receives: then a stolen password cannot be used to send spam."),
+    ("mailbox.tls_only", "Nur verschlüsselt (TLS)", "TLS only"),
+    ("mailbox.tls_why", "Programme müssen das Passwort verschlüsselt senden; unverschlüsselte Versuche werden abgewiesen.", "Programs must send the password encrypted; unencrypted attempts are refused."),
+    ("mailboxes.address", "Adresse", "Address"),
+    ("mailboxes.create", "Postfach anlegen", "Create mailbox"),
+    ("mailboxes.exposed", "Passwort ungeschützt gesendet", "Password sent unprotected"),
+    ("mailboxes.need_domain", "Fügen Sie zuerst eine Domain hinzu.", "Add a domain first."),
+    ("mailboxes.new", "Neues Postfach", "New mailbox"),
+    ("mailboxes.none", "Noch keine Postfächer.", "No mailboxes yet."),
+    ("mailboxes.title", "Postfächer", "Mailboxes"),
+    ("meter.fair", "mittel – noch zu schwach", "fair – still too weak"),
+    ("meter.strong", "stark", "strong"),
+    ("meter.very_strong", "sehr stark", "very strong"),
+    ("meter.weak", "schwach", "weak"),
+    ("nav.account", "Konto", "Account"),
+    ("nav.aliases", "Aliase", "Aliases"),
+    ("nav.all_domains", "Alle Domains", "All domains"),
+    ("nav.customers", "Kunden", "Customers"),
+    ("nav.domains", "Domains", "Domains"),
+    ("nav.logins", "Anmeldungen", "Logins"),
+    ("nav.mailboxes", "Postfächer", "Mailboxes"),
+    ("nav.my_mailbox", "Mein Postfach", "My mailbox"),
+    ("nav.sign_out", "Abmelden", "Sign out"),
+    ("pw.fb.a-word-by-itself-is-easy-to-guess", "Ein einzelnes Wort ist leicht zu erraten.", "A word by itself is easy to guess."),
+    ("pw.fb.add-another-word-or-two", "Fügen Sie ein oder zwei weitere Wörter hinzu; ungewöhnliche Wörter sind besser.", "Add another word or two; uncommon words are better."),
+    ("pw.fb.all-uppercase-is-almost-as-easy-to-guess-as-all-lowercase", "Nur Großbuchstaben sind kaum schwerer zu erraten als nur Kleinbuchstaben.", "All-uppercase is almost as easy to guess as all-lowercase."),
+    ("pw.fb.avoid-dates-and-years-that-are-associated-with-you", "Vermeiden Sie Daten und Jahre, die mit Ihnen zu tun haben.", "Avoid dates and years that are associated with you."),
+    ("pw.fb.avoid-recent-years", "Vermeiden Sie Jahreszahlen der letzten Jahre.", "Avoid recent years."),
+    ("pw.fb.avoid-repeated-words-and-characters", "Vermeiden Sie wiederholte Wörter und Zeichen.", "Avoid repeated words and characters."),
+    ("pw.fb.avoid-sequences", "Vermeiden Sie Folgen wie abc oder 123.", "Avoid sequences like abc or 123."),
+    ("pw.fb.avoid-years-that-are-associated-with-you", "Vermeiden Sie Jahre, die mit Ihnen zu tun haben.", "Avoid years that are associated with you."),
+    ("pw.fb.capitalization-doesnt-help-very-much", "Großbuchstaben helfen kaum.", "Capitalization doesn't help very much."),
+    ("pw.fb.common-names-and-surnames-are-easy-to-guess", "Häufige Vor- und Nachnamen sind leicht zu erraten.", "Common names and surnames are easy to guess."),
+    ("pw.fb.dates-are-often-easy-to-guess", "Daten sind oft leicht zu erraten.", "Dates are often easy to guess."),
+    ("pw.fb.names-and-surnames-by-themselves-are-easy-to-guess", "Vor- und Nachnamen allein sind leicht zu erraten.", "Names and surnames by themselves are easy to guess."),
+    ("pw.fb.no-need-for-symbols-digits-or-uppercase-letters", "Sonderzeichen, Ziffern oder Großbuchstaben sind nicht nötig.", "No need for symbols, digits, or uppercase letters."),
+    ("pw.fb.predictable-substitutions-dont-help-very-much", "Vorhersehbare Ersetzungen wie @ statt a helfen kaum.", "Predictable substitutions like '@' instead of 'a' don't help very much."),
+    ("pw.fb.recent-years-are-easy-to-guess", "Jahreszahlen der letzten Jahre sind leicht zu erraten.", "Recent years are easy to guess."),
+    ("pw.fb.repeats-like-aaa-are-easy-to-guess", "Wiederholungen wie „aaa“ sind leicht zu erraten.", "Repeats like \"aaa\" are easy to guess."),
+    ("pw.fb.repeats-like-abc-abc-are-only-slightly-harder-to-guess", "Wiederholungen wie „abcabc“ sind nur wenig schwerer zu erraten als „abc“.", "Repeats like \"abcabc\" are only slightly harder to guess than \"abc\"."),
+    ("pw.fb.reversed-words-arent-much-harder-to-guess", "Rückwärts geschriebene Wörter sind kaum schwerer zu erraten.", "Reversed words aren't much harder to guess."),
+    ("pw.fb.sequences-like-abc-are-easy-to-guess", "Folgen wie abc oder 6543 sind leicht zu erraten.", "Sequences like abc or 6543 are easy to guess."),
+    ("pw.fb.short-keyboard-patterns-are-easy-to-guess", "Kurze Tastaturmuster sind leicht zu erraten.", "Short keyboard patterns are easy to guess."),
+    ("pw.fb.straight-rows-of-keys-are-easy-to-guess", "Gerade Tastenreihen sind leicht zu erraten.", "Straight rows of keys are easy to guess."),
+    ("pw.fb.this-is-a-common-password", "Das ist ein häufig benutztes Passwort.", "This is a common password."),
+    ("pw.fb.this-is-a-top10-password", "Das ist eines der zehn häufigsten Passwörter.", "This is a top-10 common password."),
+    ("pw.fb.this-is-a-top100-password", "Das ist eines der hundert häufigsten Passwörter.", "This is a top-100 common password."),
+    ("pw.fb.this-is-similar-to-a-commonly-used-password", "Das ähnelt einem häufig benutzten Passwort.", "This is similar to a commonly used password."),
+    ("pw.fb.use-a-few-words-avoid-common-phrases", "Nehmen Sie einige Wörter und vermeiden Sie bekannte Redewendungen.", "Use a few words, avoid common phrases."),
+    ("pw.fb.use-a-longer-keyboard-pattern-with-more-turns", "Nehmen Sie ein längeres Tastaturmuster mit mehr Richtungswechseln.", "Use a longer keyboard pattern with more turns."),
+    ("pw.too_easy", "Das Passwort ist zu leicht zu erraten (Stärke {score} von 4, mindestens {min} nötig).", "The password is too easy to guess (strength {score} of 4, at least {min} needed)."),
+    ("pw.too_long", "Das Passwort hat {n} Zeichen; erlaubt sind höchstens {max}.", "The password has {n} characters; use at most {max}."),
+    ("pw.too_short", "Das Passwort hat {n} Zeichen; verwenden Sie mindestens {min}, zum Beispiel einige Wörter, die nichts miteinander zu tun haben.", "The password has {n} characters; use at least {min}, for example a few unrelated words."),
+    ("result.account_disabled", "Konto gesperrt", "account disabled"),
+    ("result.bad_credentials", "falsches Passwort", "wrong password"),
+    ("result.ok", "ok", "ok"),
+    ("result.service_disabled", "Dienst ausgeschaltet", "service switched off"),
+    ("result.throttled", "gebremst", "throttled"),
+    ("result.tls_required", "TLS erforderlich", "TLS required"),
+    ("role.admin", "Admin", "Admin"),
+    ("role.customer", "Kunde", "Customer"),
+    ("service.imap", "IMAP", "IMAP"),
+    ("service.panel", "Kundensystem", "Panel"),
+    ("service.pop3", "POP3", "POP3"),
+    ("service.submission", "Versand (SMTP)", "Sending (SMTP)"),
+    ("store.address_taken", "Diese Adresse ist schon als Postfach oder Alias vergeben.", "This address is already in use as a mailbox or alias."),
+    ("store.alias_chain", "Die Ziel-Domain ist selbst eine Alias-Domain. Wählen Sie deren Ziel-Domain.", "The target domain is itself an alias domain. Choose its target domain."),
+    ("store.domain_not_empty", "Die Domain hat noch Postfächer, Aliase oder Alias-Domains.", "The domain still has mailboxes, aliases or alias domains."),
+    ("store.domain_taken", "Diese Domain ist hier schon eingerichtet.", "This domain is already set up here."),
+    ("store.in_alias_domain", "In einer Alias-Domain werden keine Adressen angelegt: Legen Sie die Adresse in der Ziel-Domain an, sie gilt dann auch hier.", "Addresses are not created in an alias domain: create the address in its target domain and it works here too."),
+    ("store.local_part", "Vor dem @ sind nur Buchstaben, Ziffern, Punkt, Binde- und Unterstrich erlaubt.", "Only letters, digits, dots, hyphens and underscores are allowed before the @."),
+    ("store.not_full_domain", "Das ist kein vollständiger Domainname. Verwenden Sie einen Namen wie example.net.", "That is not a full domain name. Use a name like example.net."),
+    ("store.other_customer", "Ein Alias kann nur in ein Postfach desselben Kunden zustellen.", "An alias can only deliver into a mailbox of the same customer."),
+    ("store.refused", "Diese Änderung ist nicht möglich.", "This change is not possible."),
+    ("store.totp_on", "Die Anmeldung in zwei Schritten ist schon eingeschaltet. Schalten Sie sie zuerst aus.", "Two-factor sign-in is already on. Switch it off first."),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATES: &[&str] = &[
+        include_str!("../templates/base.html"),
+        include_str!("../templates/login.html"),
+        include_str!("../templates/code.html"),
+        include_str!("../templates/error.html"),
+        include_str!("../templates/confirm.html"),
+        include_str!("../templates/admin_customers.html"),
+        include_str!("../templates/domains.html"),
+        include_str!("../templates/domain.html"),
+        include_str!("../templates/mailboxes.html"),
+        include_str!("../templates/mailbox.html"),
+        include_str!("../templates/aliases.html"),
+        include_str!("../templates/logins.html"),
+        include_str!("../templates/logins_table.html"),
+        include_str!("../templates/account.html"),
+        include_str!("../templates/meter.html"),
+    ];
+    const SOURCES: &[&str] =
+        &[include_str!("pages.rs"), include_str!("api.rs"), include_str!("context.rs"), include_str!("i18n.rs")];
+
+    #[test]
+    fn catalogue_is_sorted_unique_and_complete() {
+        for pair in CATALOGUE.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} must come before {}", pair[1].0, pair[0].0);
+        }
+        for (key, de, en) in CATALOGUE {
+            assert!(!de.is_empty() && !en.is_empty(), "{key}");
+        }
+    }
+
+    /// Every `s("…")`, `f("…")` and literal key used by a template or handler exists.
+    #[test]
+    fn every_used_key_exists() {
+        let t = Tr::new(Lang::De);
+        let mut missing = Vec::new();
+        for text in TEMPLATES.iter().chain(SOURCES) {
+            for (i, _) in text.match_indices('"') {
+                let rest = &text[i + 1..];
+                let Some(end) = rest.find('"') else { continue };
+                let candidate = &rest[..end];
+                let prefixes = [
+                    "access.",
+                    "account.",
+                    "aliases.",
+                    "check.",
+                    "code.",
+                    "common.",
+                    "confirm.",
+                    "customers.",
+                    "dns.",
+                    "domain.",
+                    "domains.",
+                    "error.",
+                    "form.",
+                    "login.",
+                    "logins.",
+                    "mailbox.",
+                    "mailboxes.",
+                    "meter.",
+                    "nav.",
+                    "pw.",
+                    "role.",
+                    "store.",
+                ];
+                let looks_like_key = prefixes.iter().any(|p| candidate.starts_with(p))
+                    && candidate.bytes().all(|b| b.is_ascii_lowercase() || b"._-0123456789".contains(&b))
+                    && !candidate.ends_with('.')
+                    && !candidate.ends_with(".html");
+                if looks_like_key && candidate != "pw.fb." && t.key(candidate).is_none() {
+                    missing.push(candidate.to_string());
+                }
+            }
+        }
+        for word in ["imap", "pop3", "submission", "panel"] {
+            if t.key(&format!("service.{word}")).is_none() {
+                missing.push(format!("service.{word}"));
+            }
+        }
+        for result in postfach_types::LoginResult::ALL {
+            if t.key(&format!("result.{}", result.as_str())).is_none() {
+                missing.push(format!("result.{result}"));
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        assert!(missing.is_empty(), "missing from the catalogue: {missing:?}");
+    }
+
+    #[test]
+    fn zxcvbn_feedback_is_translated() {
+        // Passwords that trigger each kind of zxcvbn warning and suggestion.
+        for password in [
+            "password1234",
+            "qwertyuiopasdf",
+            "aaaaaaaaaaaaaaa",
+            "abcabcabcabcabc",
+            "abcdefghijklmno",
+            "19801980198019",
+            "Michael Michael",
+            "drowssapdrowssap",
+            "P@ssw0rd12345",
+            "ALLUPPERCASEWORD",
+            "zxcvbnzxcvbn",
+            "12/24/1985abcde",
+            "Password2024!",
+        ] {
+            let verdict = postfach_policy::check_password(password, &[]);
+            for item in verdict.warning.iter().chain(&verdict.suggestions) {
+                for lang in [Lang::De, Lang::En] {
+                    assert!(feedback(&Tr::new(lang), &item.code).is_some(), "no text for {} ({password})", item.code);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accept_language_picks_the_preferred_of_german_and_english() {
+        let pick = |h: &str| Lang::negotiate(Some(&HeaderValue::from_str(h).expect("header")));
+        assert_eq!(pick("de-DE,de;q=0.9,en;q=0.8"), Lang::De);
+        assert_eq!(pick("en-US,en;q=0.9,de;q=0.8"), Lang::En);
+        assert_eq!(pick("fr-FR,fr;q=0.9,de;q=0.5"), Lang::De);
+        assert_eq!(pick("fr"), Lang::En);
+        assert_eq!(pick("en;q=0.1, de;q=0.7"), Lang::De);
+        assert_eq!(pick("de;q=0"), Lang::En);
+        assert_eq!(Lang::negotiate(None), Lang::En);
+    }
+
+    #[test]
+    fn german_pages_never_show_the_stores_english() {
+        let de = Tr::new(Lang::De);
+        let e = StoreError::Conflict("max@acme.example is already in use as a mailbox or alias".into());
+        assert_eq!(store_message(&de, &e), "Diese Adresse ist schon als Postfach oder Alias vergeben.");
+        assert_eq!(
+            store_message(&de, &StoreError::Conflict("something new".into())),
+            "Diese Änderung ist nicht möglich."
+        );
+        let en = Tr::new(Lang::En);
+        assert_eq!(store_message(&en, &e), "Max@acme.example is already in use as a mailbox or alias.");
+    }
+
+    #[test]
+    fn refusal_reasons_are_localised() {
+        let de = Tr::new(Lang::De);
+        let verdict = postfach_policy::check_password("kurz", &[]);
+        assert!(verdict_reason(&de, &verdict, 4).starts_with("Das Passwort hat 4 Zeichen"));
+        let verdict = postfach_policy::check_password("password1234", &[]);
+        let reason = verdict_reason(&de, &verdict, 12);
+        assert!(reason.contains("zu leicht zu erraten") && reason.contains("häufig"), "{reason}");
+    }
+}

@@ -1,0 +1,233 @@
+//! The customer panel ("Kundensystem"), the JSON API under `/api/v1` and client
+//! autoconfiguration, served over HTTPS by `postfach-server`.
+//!
+//! Pages are rendered on the server with askama templates (`templates/`), in German or
+//! English; the CSS and the one small script are compiled into the binary
+//! ([`assets`]). Everyone signs in through [`Authenticator::authenticate`] with
+//! `Service::Panel`, so the panel shares the throttle and the login log with the mail
+//! protocols. Everything a signed-in customer reaches goes through a
+//! `Scope::Customer`, so another customer's objects look like they do not exist.
+//!
+//! The server hands each accepted TCP connection to [`Web::serve_https`] or
+//! [`Web::serve_http`]; plain HTTP only redirects to HTTPS, except for Thunderbird's
+//! autoconfig URLs, which Thunderbird fetches over plain HTTP too (see [`autoconfig`]).
+
+mod api;
+mod assets;
+pub mod autoconfig;
+mod context;
+mod i18n;
+mod openapi;
+mod pages;
+mod security;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Request, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use postfach_auth::Authenticator;
+use postfach_net::{ConnectionGuard, TlsAcceptor};
+use postfach_store::Store;
+use postfach_types::{DomainName, TlsInfo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tower::ServiceExt;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use context::SESSION_COOKIE;
+pub use i18n::Lang;
+pub use security::{token_hash, totp_code};
+
+/// The web crate's errors that reach its callers (request handling reports its own
+/// failures as pages or JSON).
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot render a page: {0}")]
+    Template(#[from] askama::Error),
+    #[error(transparent)]
+    Store(#[from] postfach_store::StoreError),
+}
+
+/// Where the mail services can be reached, for autoconfiguration. `None`: the service is
+/// switched off. Only TLS endpoints are ever offered: implicit TLS where it is on
+/// (RFC 8314 §3), STARTTLS otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailEndpoints {
+    pub imaps: Option<u16>,
+    pub imap: Option<u16>,
+    pub pop3s: Option<u16>,
+    pub pop3: Option<u16>,
+    pub submissions: Option<u16>,
+    pub submission: Option<u16>,
+}
+
+/// What the panel needs to know about the server it runs in.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// The server's public name: the host of every mail endpoint offered by
+    /// autoconfiguration, and of HTTPS redirects.
+    pub hostname: DomainName,
+    /// The HTTPS port that plain HTTP redirects to.
+    pub https_port: u16,
+    pub endpoints: MailEndpoints,
+    /// The DNS records and checks of `postfach-dns`; `None` shows only the ownership
+    /// record and never runs a check.
+    pub dns: Option<postfach_dns::checks::Checker>,
+}
+
+/// Facts about the client connection, attached to every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConnection {
+    pub remote_ip: IpAddr,
+    /// `None` on plain HTTP.
+    pub tls: Option<TlsInfo>,
+}
+
+pub(crate) struct AppState {
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub settings: WebSettings,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+pub(crate) type App = Arc<AppState>;
+
+/// The panel, API and autoconfiguration. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Web {
+    https: Router,
+    http: Router,
+}
+
+/// Longest wait for a request's header (slow clients hold no slot forever).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a single connection is kept, however busy.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Largest request body (forms and JSON are small).
+const MAX_BODY: usize = 64 * 1024;
+
+impl Web {
+    pub fn new(store: Store, auth: Arc<Authenticator>, settings: WebSettings) -> Web {
+        let app: App = Arc::new(AppState { store, auth, settings });
+        Web { https: https_router(app.clone()), http: http_router(app) }
+    }
+
+    /// The HTTPS application, for handler-level tests: requests need a
+    /// [`ClientConnection`] extension.
+    pub fn router(&self) -> Router {
+        self.https.clone()
+    }
+
+    /// The plain-HTTP application (redirects and Thunderbird autoconfig).
+    pub fn http_router(&self) -> Router {
+        self.http.clone()
+    }
+
+    /// Serves one connection accepted on an `https` listener.
+    pub async fn serve_https(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        slot: Option<ConnectionGuard>,
+        acceptor: TlsAcceptor,
+    ) {
+        let Some(_slot) = slot else { return };
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(remote = %peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => return,
+        };
+        let conn = ClientConnection { remote_ip: peer.ip().to_canonical(), tls: stream.tls_info() };
+        serve_connection(stream, conn, self.https.clone()).await;
+    }
+
+    /// Serves one connection accepted on an `http` listener.
+    pub async fn serve_http(&self, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnectionGuard>) {
+        let Some(_slot) = slot else { return };
+        let conn = ClientConnection { remote_ip: peer.ip().to_canonical(), tls: None };
+        serve_connection(tcp, conn, self.http.clone()).await;
+    }
+}
+
+async fn serve_connection<S>(io: S, conn: ClientConnection, router: Router)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(conn.clone());
+        let router = router.clone();
+        async move { Ok::<Response, Infallible>(router.oneshot(request.map(Body::new)).await.into_response()) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Ok(Err(e)) = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await {
+        tracing::debug!(error = %e, "HTTP connection ended with an error");
+    }
+}
+
+fn https_router(app: App) -> Router {
+    Router::new()
+        .merge(pages::routes())
+        .merge(autoconfig::routes())
+        .nest("/api/v1", api::routes())
+        .merge(assets::routes())
+        .fallback(pages::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+                 form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ))
+        .with_state(app)
+}
+
+/// Plain HTTP: Thunderbird's autoconfig URLs are answered (Thunderbird asks
+/// `http://autoconfig.<domain>/mail/config-v1.1.xml`; the answer only names TLS
+/// endpoints, whose certificates the client checks), everything else is redirected to
+/// HTTPS at the configured hostname (never at the Host header, so no open redirect).
+fn http_router(app: App) -> Router {
+    Router::new()
+        .merge(autoconfig::thunderbird_routes())
+        .fallback(redirect_to_https)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .with_state(app)
+}
+
+async fn redirect_to_https(axum::extract::State(app): axum::extract::State<App>, uri: axum::http::Uri) -> Response {
+    let host = &app.settings.hostname;
+    let port = match app.settings.https_port {
+        443 => String::new(),
+        port => format!(":{port}"),
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    // 308 keeps the method, so an autodiscover POST arrives as a POST.
+    Redirect::permanent(&format!("https://{host}{port}{path}")).into_response()
+}

@@ -1,0 +1,96 @@
+//! The OpenAPI 3.1 document of the API, generated from [`crate::api::OPERATIONS`], the
+//! same table the routes are built from.
+
+use serde_json::{Map, Value, json};
+
+use crate::api::OPERATIONS;
+
+fn schemas() -> Value {
+    let string = json!({ "type": "string" });
+    let boolean = json!({ "type": "boolean" });
+    let access = json!({ "type": "string", "enum": ["imap", "pop3", "none"] });
+    json!({
+        "Error": { "type": "object", "required": ["code", "message"], "properties": {
+            "code": string, "message": string, "details": { "type": "object" } } },
+        "PasswordCheck": { "type": "object", "required": ["password"], "properties": {
+            "password": string, "address": string, "customer": string } },
+        "NewCustomer": { "type": "object", "required": ["name", "password"], "properties": {
+            "name": string, "password": string, "role": { "type": "string", "enum": ["customer", "admin"] } } },
+        "CustomerChange": { "type": "object", "properties": { "disabled": boolean, "password": string } },
+        "NewDomain": { "type": "object", "required": ["name"], "properties": { "name": string } },
+        "DomainChange": { "type": "object", "required": ["verified"], "properties": { "verified": boolean } },
+        "NewDomainAlias": { "type": "object", "required": ["name", "target"], "properties": {
+            "name": string, "target": string } },
+        "NewMailbox": { "type": "object", "required": ["address", "password"], "properties": {
+            "address": string, "password": string, "access": access, "submission": boolean, "tls_required": boolean } },
+        "MailboxChange": { "type": "object", "properties": {
+            "access": access, "submission": boolean, "tls_required": boolean } },
+        "NewPassword": { "type": "object", "required": ["password"], "properties": { "password": string } },
+        "NewAlias": { "type": "object", "required": ["address", "mailbox"], "properties": {
+            "address": string, "mailbox": string } },
+        "NewToken": { "type": "object", "required": ["name"], "properties": { "name": string } },
+    })
+}
+
+/// The path parameters of an OpenAPI path template, like `id` in `/mailboxes/{id}`.
+pub fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+}
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let mut operation = json!({
+            "operationId": op.id,
+            "summary": op.summary,
+            "description": format!("Who may call it: {}.", op.who),
+            "responses": {
+                "default": { "description": "An error", "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/Error" } } } },
+                "200": { "description": "Success", "content": { "application/json": { "schema": {} } } },
+            },
+        });
+        let Some(object) = operation.as_object_mut() else { continue };
+        let parameters: Vec<Value> = path_parameters(op.path)
+            .into_iter()
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "integer" } }))
+            .collect();
+        if !parameters.is_empty() {
+            object.insert("parameters".into(), Value::Array(parameters));
+        }
+        if let Some(body) = op.body {
+            object.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { "application/json": {
+                    "schema": { "$ref": format!("#/components/schemas/{body}") } } } }),
+            );
+        }
+        if op.who == "anyone" {
+            object.insert("security".into(), json!([]));
+        }
+        let entry = paths.entry(op.path.to_string()).or_insert_with(|| json!({}));
+        if let Some(methods) = entry.as_object_mut() {
+            methods.insert(op.method.to_ascii_lowercase(), operation);
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Postfach API",
+            "version": "1",
+            "description": "Everything the Postfach panel does. Authenticate with `Authorization: Bearer <token>` \
+                (tokens are created on the account page) or with the panel session cookie plus the `X-CSRF-Token` \
+                header on changes. Errors are `{code, message}`; messages follow Accept-Language (de, en).",
+        },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "bearer": [] }, { "session": [] }],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer" },
+                "session": { "type": "apiKey", "in": "cookie", "name": crate::SESSION_COOKIE },
+            },
+        },
+    })
+}

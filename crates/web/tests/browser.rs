@@ -1,0 +1,466 @@
+//! The panel in a real browser: headless Chromium driven through chromedriver
+//! (fantoccini), against the real server started in-process on 127.0.0.1.
+//!
+//! Needs the Debian packages `chromium` and `chromium-driver`. Screenshots of the main
+//! pages are written to `target/screenshots/`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
+use postfach_auth::accounts::{create_customer, create_mailbox};
+use postfach_auth::{Attempt, Connection};
+use postfach_server::Server;
+use postfach_server::config::Config;
+use postfach_store::mailboxes::MailboxSettings;
+use postfach_store::resolve::Resolution;
+use postfach_store::{Scope, Store};
+use postfach_types::{
+    AccessMode, CustomerName, DomainName, EmailAddress, LoginResult, Mechanism, Role, Secret, Service, TlsInfo,
+};
+use serde_json::json;
+
+const STRONG: &str = "violet mango tractor whisper";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn addr(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).expect("address")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = free_port();
+        let mut child = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian package chromium-driver) must be installed");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Driver { child, url: format!("http://127.0.0.1:{port}") };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("chromedriver did not start");
+    }
+
+    /// Asks chromedriver to end its browsers and exit (its `/shutdown` command), so no
+    /// Chromium outlives the test; kills it if it does not exit.
+    async fn stop(mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.url.trim_start_matches("http://").to_string();
+        if let Ok(mut conn) = tokio::net::TcpStream::connect(address.as_str()).await {
+            let request = format!("GET /shutdown HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+            let _ = conn.write_all(request.as_bytes()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut Vec::new())).await;
+        }
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn browser(&self, profile: &std::path::Path) -> Client {
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--ignore-certificate-errors",
+            "--window-size=1280,1000",
+            "--lang=en-US",
+        ];
+        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let mut caps = serde_json::Map::new();
+        caps.insert("acceptInsecureCerts".into(), json!(true));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": "/usr/bin/chromium", "args": args, "prefs": { "intl.accept_languages": "en-US,en" } }),
+        );
+        ClientBuilder::rustls().expect("TLS").capabilities(caps).connect(&self.url).await.expect("browser session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server(dir: &std::path::Path) -> Server {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let off = "[]";
+    let toml = format!(
+        "hostname = \"localhost\"\ndata_dir = \"{}\"\n[listen]\nsmtp = {off}\nsubmission = {off}\nsubmissions = {off}\n\
+         imap = {off}\nimaps = [\"127.0.0.1:{}\"]\npop3 = {off}\npop3s = {off}\nhttps = [\"127.0.0.1:0\"]\nhttp = [\"127.0.0.1:{}\"]\n\
+         [dns]\nresolver = \"127.0.0.1:{}\"\n",
+        dir.display(),
+        free_port(),
+        // Two `:0` addresses count as the same address for the config check.
+        free_port(),
+        // DNS checks stay on loopback: nothing answers there, so every check says so.
+        free_port()
+    );
+    let config = Config::from_toml_str(&toml, dir).expect("config");
+    Server::start(&config).await.expect("server starts")
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("screenshot");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+async fn fill(browser: &Client, css: &str, text: &str) {
+    let field = browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.expect("click");
+}
+
+async fn text(browser: &Client, css: &str) -> String {
+    let element = browser.wait().at_most(WAIT).for_element(Locator::Css(css)).await;
+    element.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
+}
+
+/// Waits until the element shows `needle` (the page after a form submission may still be
+/// loading when the click returns).
+async fn wait_for_text(browser: &Client, css: &str, needle: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(element) = browser.find(Locator::Css(css)).await
+            && let Ok(found) = element.text().await
+        {
+            if found.contains(needle) {
+                return;
+            }
+            last = found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {needle:?}; last: {last:?}");
+}
+
+async fn sign_in(browser: &Client, base: &str, login: &str, password: &str) {
+    browser.goto(&format!("{base}/login")).await.expect("login page");
+    fill(browser, "#login", login).await;
+    fill(browser, "#password", password).await;
+    click(browser, "#sign-in").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("#logout")).await.expect("signed in");
+}
+
+async fn sign_out(browser: &Client) {
+    click(browser, "#logout").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("#sign-in")).await.expect("signed out");
+}
+
+/// Runs `fetch` in the page with the session cookie and CSRF token, returns the status.
+async fn fetch_status(browser: &Client, method: &str, path: &str, body: serde_json::Value) -> i64 {
+    let script = r#"
+        const [method, path, body, done] = arguments;
+        const csrf = document.querySelector('meta[name="csrf-token"]').content;
+        fetch(path, { method, credentials: "same-origin",
+                      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+                      body: method === "GET" ? undefined : JSON.stringify(body) })
+          .then(r => done(r.status), () => done(-1));
+    "#;
+    let status = browser.execute_async(script, vec![json!(method), json!(path), body]).await.expect("fetch");
+    status.as_i64().expect("status")
+}
+
+struct Ids {
+    globex_mailbox: i64,
+    globex_domain: i64,
+}
+
+async fn accounts(server: &Server) -> Ids {
+    let store: &Store = server.store();
+    let hasher = server.authenticator().hasher();
+    let strong = Secret::new(STRONG.to_string());
+    let mut ids = Vec::new();
+    for (name, role) in [("root", Role::Admin), ("acme", Role::Customer), ("globex", Role::Customer)] {
+        let name = CustomerName::parse(name).expect("name");
+        ids.push(create_customer(store, hasher, &name, &strong, role).await.expect("customer").id);
+    }
+    store.add_domain(ids[1], &DomainName::parse("acme.example").expect("d"), true).await.expect("domain");
+    let globex_domain =
+        store.add_domain(ids[2], &DomainName::parse("globex.example").expect("d"), true).await.expect("domain").id;
+    let eva = create_mailbox(
+        store,
+        hasher,
+        Scope::Platform,
+        &addr("eva@globex.example"),
+        &strong,
+        MailboxSettings::default(),
+    )
+    .await
+    .expect("mailbox");
+    Ids { globex_mailbox: eva.id, globex_domain }
+}
+
+/// Logs in with Python's imaplib over implicit TLS; prints `LOGGED IN` or `REFUSED …`.
+async fn imap_login(port: u16, user: &str, password: &str) -> String {
+    let script = "import imaplib, os, ssl\n\
+        ctx = ssl.create_default_context()\n\
+        ctx.check_hostname = False\n\
+        ctx.verify_mode = ssl.CERT_NONE\n\
+        m = imaplib.IMAP4_SSL('127.0.0.1', int(os.environ['PORT']), ssl_context=ctx)\n\
+        try:\n    m.login(os.environ['USER'], os.environ['PASS'])\n    print('LOGGED IN')\n\
+        except imaplib.IMAP4.error as e:\n    print('REFUSED', e)\n";
+    let mut command = std::process::Command::new("python3");
+    command.arg("-c").arg(script).env("PORT", port.to_string()).env("USER", user).env("PASS", password);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("python3 runs")).await.expect("task");
+    assert!(output.status.success(), "python3: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// A login attempt through the one authentication path, as the IMAP/POP3 servers make it.
+async fn attempt(server: &Server, service: Service, login: &str, password: &str, tls: bool) -> Result<(), LoginResult> {
+    let connection = Connection {
+        remote_ip: "127.0.0.1".parse().expect("ip"),
+        tls: tls.then(|| TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() }),
+    };
+    let secret = Secret::new(password.to_string());
+    let mechanism = if service == Service::Imap { Mechanism::ImapLogin } else { Mechanism::UserPass };
+    let attempt = Attempt { service, mechanism, login, secret: &secret, connection: &connection };
+    match server.authenticator().authenticate(attempt).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.refusal().map(|r| r.result()).expect("a refusal, not an outage")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_panel_in_a_real_browser() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_server(&dir.path().join("data")).await;
+    let https: SocketAddr = server.addresses().first("https").expect("https listener");
+    let base = format!("https://localhost:{}", https.port());
+    let ids = accounts(&server).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser(&dir.path().join("chromium")).await;
+
+    // The browser is closed even when a step fails, so no Chromium is left running.
+    let outcome = AssertUnwindSafe(flow(&browser, &server, &base, &ids)).catch_unwind().await;
+    let _ = browser.close().await;
+    driver.stop().await;
+    server.shutdown().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// The flows of issue 7, step by step.
+async fn flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
+    let base = base.to_string();
+    // Plain HTTP redirects to HTTPS.
+    let http = server.addresses().first("http").expect("http listener");
+    browser.goto(&format!("http://localhost:{}/login", http.port())).await.expect("http");
+    assert_eq!(browser.current_url().await.expect("url").as_str(), format!("{base}/login"));
+    screenshot(browser, "01-sign-in").await;
+
+    // Sign in as the customer: the mailbox list.
+    sign_in(browser, &base, "acme", STRONG).await;
+    assert_eq!(text(browser, "h1").await, "Mailboxes");
+
+    // A weak password: the meter shows it weak, and the server refuses it with its reason.
+    fill(browser, "#mailbox-local", "max").await;
+    fill(browser, "#mailbox-password", "Sommer2024!!").await;
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#new-mailbox[data-strength='weak']"))
+        .await
+        .expect("the meter rates the password");
+    let label = text(browser, "#new-mailbox [data-meter-label]").await;
+    assert!(label.contains("weak"), "meter label {label:?}");
+    screenshot(browser, "02-weak-password-meter").await;
+    click(browser, "#create-mailbox").await;
+    let error = text(browser, "#error").await;
+    assert!(error.contains("too easy to guess"), "{error}");
+    assert!(server.store().mailboxes(Scope::Platform, None).await.expect("list").len() == 1, "not created");
+
+    // A strong one: created, and the mailbox page opens.
+    fill(browser, "#mailbox-local", "max").await;
+    fill(browser, "#mailbox-password", STRONG).await;
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#new-mailbox[data-strength='strong']"))
+        .await
+        .expect("the meter rates the password strong");
+    click(browser, "#create-mailbox").await;
+    assert_eq!(text(browser, "#mailbox-address").await, "max@acme.example");
+    let max = server.store().mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("created");
+    let max_url = format!("{base}/mailboxes/{}", max.id);
+
+    // Switch to POP3; then an IMAP login with the right password is refused and listed.
+    click(browser, "#access-pop3").await;
+    click(browser, "#save-settings").await;
+    wait_for_text(browser, ".notice", "settings were saved").await;
+    assert_eq!(
+        server.store().mailbox(Scope::Platform, &max.address).await.expect("mb").settings.access,
+        AccessMode::Pop3
+    );
+    // A real IMAP client (Python's imaplib over implicit TLS) with the right password.
+    let imaps = server.addresses().first("imaps").expect("imaps listener");
+    let imap_said = imap_login(imaps.port(), "max@acme.example", STRONG).await;
+    assert!(imap_said.starts_with("REFUSED"), "IMAP login of a POP3 mailbox: {imap_said}");
+    assert_eq!(attempt(server, Service::Pop3, "max@acme.example", STRONG, true).await, Ok(()));
+    // An unencrypted attempt is refused (TLS required) and flagged.
+    assert_eq!(attempt(server, Service::Pop3, "max@acme.example", STRONG, false).await, Err(LoginResult::TlsRequired));
+    browser.goto(&max_url).await.expect("mailbox page");
+    let list = text(browser, "#login-list").await;
+    assert!(list.contains("IMAP") && list.contains("service switched off"), "{list}");
+    let flagged = text(browser, "#login-list tr.unencrypted").await;
+    assert!(flagged.to_lowercase().contains("unencrypted"), "{flagged}");
+    assert!(flagged.contains("TLS required"), "{flagged}");
+    let checklist = text(browser, "#checklist").await;
+    assert!(checklist.contains("unencrypted login attempts"), "{checklist}");
+    screenshot(browser, "03-mailbox").await;
+    click(browser, "#filter-unencrypted").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("#filter-unencrypted.active")).await.expect("filtered");
+    let rows = browser.find_all(Locator::Css("#login-list tbody tr")).await.expect("rows");
+    assert_eq!(rows.len(), 1, "only the unencrypted attempt");
+    screenshot(browser, "04-logins-unencrypted").await;
+
+    // An alias on the mailbox page.
+    browser.goto(&max_url).await.expect("mailbox page");
+    fill(browser, "#alias-local", "info").await;
+    click(browser, "#add-alias").await;
+    let aliases = text(browser, "#alias-list").await;
+    assert!(aliases.contains("info@acme.example"), "{aliases}");
+    // A domain alias: shown with its ownership record until verified.
+    browser.goto(&format!("{base}/domains")).await.expect("domains");
+    fill(browser, "#alias-domain-name", "acme.org").await;
+    click(browser, "#add-domain-alias-button").await;
+    let status = text(browser, "#ownership-status").await;
+    assert!(status.contains("Not verified"), "{status}");
+    let record = text(browser, "#ownership-name").await;
+    assert_eq!(record, "_postfach-verify.acme.org");
+    screenshot(browser, "05-domain-alias").await;
+    // Mail to both reaches the mailbox (once the operator has verified the alias domain).
+    let store = server.store();
+    store.set_domain_verified(Scope::Platform, &DomainName::parse("acme.org").expect("d"), true).await.expect("verify");
+    for address in ["info@acme.example", "max@acme.org", "info@acme.org"] {
+        match store.resolve(&addr(address)).await.expect("resolve") {
+            Resolution::Mailbox(r) => assert_eq!(r.mailbox, max.address, "{address}"),
+            other => panic!("{address} resolves to {other:?}"),
+        }
+    }
+
+    // Another customer's objects: not through pages, not through the API.
+    browser.goto(&format!("{base}/mailboxes/{}", ids.globex_mailbox)).await.expect("foreign page");
+    assert!(text(browser, "#error-message").await.contains("does not exist"));
+    browser.goto(&format!("{base}/domains/{}", ids.globex_domain)).await.expect("foreign page");
+    assert!(text(browser, "#error-message").await.contains("does not exist"));
+    browser.goto(&max_url).await.expect("own page");
+    let foreign = format!("/api/v1/mailboxes/{}", ids.globex_mailbox);
+    assert_eq!(fetch_status(browser, "GET", &foreign, json!(null)).await, 404);
+    assert_eq!(fetch_status(browser, "PATCH", &foreign, json!({ "access": "none" })).await, 404);
+    assert_eq!(fetch_status(browser, "DELETE", &foreign, json!(null)).await, 404);
+    assert_eq!(
+        fetch_status(browser, "PATCH", &format!("/api/v1/mailboxes/{}", max.id), json!({ "access": "pop3" })).await,
+        200
+    );
+    let eva = store.mailbox(Scope::Platform, &addr("eva@globex.example")).await.expect("untouched");
+    assert_eq!(eva.settings, MailboxSettings::default());
+
+    // German: the switch changes every text of the page.
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='de']")).await.expect("German");
+    let heading = text(browser, "#logins h2").await;
+    assert_eq!(heading, "Anmeldungen");
+    let list = text(browser, "#login-list").await;
+    assert!(list.contains("Dienst ausgeschaltet") && list.to_lowercase().contains("unverschlüsselt"), "{list}");
+    screenshot(browser, "06-postfach-deutsch").await;
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='en']")).await.expect("English");
+
+    // Removing asks for confirmation first.
+    browser.goto(&format!("{base}/aliases")).await.expect("aliases");
+    screenshot(browser, "07-aliases").await;
+    browser.goto(&format!("{base}/mailboxes/{}/remove", max.id)).await.expect("confirmation");
+    assert!(text(browser, "h1").await.contains("Remove the mailbox max@acme.example?"));
+    assert!(store.mailbox(Scope::Platform, &max.address).await.is_ok(), "nothing is removed before confirming");
+
+    // The account page: two-factor setup and API tokens.
+    browser.goto(&format!("{base}/account")).await.expect("account");
+    click(browser, "#totp-start").await;
+    assert_eq!(text(browser, "#totp-secret").await.len(), 32, "a base32 key to type into the app");
+    fill(browser, "#token-name", "backup script").await;
+    click(browser, "#create-token").await;
+    assert!(text(browser, "#new-token").await.starts_with("pfapi_"), "the new token is shown once");
+    screenshot(browser, "07b-account").await;
+    sign_out(browser).await;
+
+    // The admin: customers and all domains.
+    sign_in(browser, &base, "root", STRONG).await;
+    assert_eq!(text(browser, "h1").await, "Customers");
+    fill(browser, "#customer-name", "initech").await;
+    fill(browser, "#customer-password", "initech2024").await;
+    click(browser, "#create-customer").await;
+    assert!(text(browser, "#error").await.contains("characters"), "a short password is refused");
+    fill(browser, "#customer-name", "initech").await;
+    fill(browser, "#customer-password", STRONG).await;
+    click(browser, "#create-customer").await;
+    wait_for_text(browser, "#customers", "initech").await;
+    screenshot(browser, "08-admin-customers").await;
+    browser.goto(&format!("{base}/admin/domains")).await.expect("all domains");
+    let domains = text(browser, "#domains").await;
+    assert!(domains.contains("globex.example") && domains.contains("acme.org"), "{domains}");
+    screenshot(browser, "09-admin-domains").await;
+    sign_out(browser).await;
+
+    // The mailbox user: only their own mailbox, and the Apple profile link.
+    sign_in(browser, &base, "max@acme.example", STRONG).await;
+    assert_eq!(text(browser, "#mailbox-address").await, "max@acme.example");
+    assert!(browser.find(Locator::Css("#settings-form")).await.is_err(), "settings are read-only");
+    assert!(browser.find(Locator::Css("#mobileconfig")).await.is_ok());
+    screenshot(browser, "10-mailbox-user").await;
+    browser.goto(&format!("{base}/mailboxes/{}", ids.globex_mailbox)).await.expect("foreign");
+    assert!(text(browser, "#error-message").await.contains("does not exist"));
+
+    // The panel sign-ins went through the login log as service "panel".
+    let panel = store
+        .logins(Scope::Platform, postfach_store::logins::LoginFilter::default())
+        .await
+        .expect("log")
+        .into_iter()
+        .filter(|r| r.service == Service::Panel)
+        .count();
+    assert!(panel >= 3, "{panel} panel sign-ins recorded");
+}

@@ -1,0 +1,790 @@
+//! Handler-level tests of the panel, the API and autoconfiguration: real store (SQLite),
+//! real authenticator, requests sent straight into the application.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use postfach_auth::accounts::{create_customer, create_mailbox};
+use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
+use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
+use postfach_store::{Scope, Store};
+use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, Role, Secret, TlsInfo};
+use postfach_web::{ClientConnection, MailEndpoints, Web, WebSettings, token_hash};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const STRONG: &str = "violet mango tractor whisper";
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Store,
+    web: Web,
+    acme_token: String,
+    globex_token: String,
+    admin_token: String,
+    /// globex's mailbox, domain and alias ids: what acme must not reach.
+    globex_mailbox: i64,
+    globex_domain: i64,
+    globex_alias: i64,
+    acme_mailbox: i64,
+}
+
+fn addr(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).expect("address")
+}
+
+fn endpoints() -> MailEndpoints {
+    MailEndpoints {
+        imaps: Some(993),
+        imap: Some(143),
+        pop3s: Some(995),
+        pop3: Some(110),
+        submissions: Some(465),
+        submission: Some(587),
+    }
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&format!("sqlite://{}/p.sqlite", dir.path().display())).await.expect("store");
+    let hasher = PasswordHasher::new(2);
+    let auth =
+        Arc::new(Authenticator::new(store.clone(), AuthSettings::default(), hasher.clone()).await.expect("auth"));
+    let strong = Secret::new(STRONG.to_string());
+    let mut ids = Vec::new();
+    for (name, role) in [("acme", Role::Customer), ("globex", Role::Customer), ("root", Role::Admin)] {
+        let name = CustomerName::parse(name).expect("name");
+        ids.push(create_customer(&store, &hasher, &name, &strong, role).await.expect("customer").id);
+    }
+    let mut tokens = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let token = format!("pfapi_test_token_{i}");
+        store.create_api_token(*id, "test", &token_hash(&token)).await.expect("token");
+        tokens.push(token);
+    }
+    store.add_domain(ids[0], &DomainName::parse("acme.example").expect("d"), true).await.expect("domain");
+    let globex_domain =
+        store.add_domain(ids[1], &DomainName::parse("globex.example").expect("d"), true).await.expect("domain").id;
+    let acme = create_mailbox(
+        &store,
+        &hasher,
+        Scope::Platform,
+        &addr("max@acme.example"),
+        &strong,
+        MailboxSettings::default(),
+    )
+    .await
+    .expect("mailbox");
+    let globex = create_mailbox(
+        &store,
+        &hasher,
+        Scope::Platform,
+        &addr("eva@globex.example"),
+        &strong,
+        MailboxSettings::default(),
+    )
+    .await
+    .expect("mailbox");
+    let alias = store
+        .add_alias(Scope::Platform, &addr("info@globex.example"), &addr("eva@globex.example"))
+        .await
+        .expect("alias");
+    let settings = WebSettings {
+        hostname: DomainName::parse("mail.example.net").expect("host"),
+        https_port: 8443,
+        endpoints: endpoints(),
+        dns: None,
+    };
+    let web = Web::new(store.clone(), auth, settings);
+    World {
+        _dir: dir,
+        store,
+        web,
+        acme_token: tokens[0].clone(),
+        globex_token: tokens[1].clone(),
+        admin_token: tokens[2].clone(),
+        globex_mailbox: globex.id,
+        globex_domain,
+        globex_alias: alias.id,
+        acme_mailbox: acme.id,
+    }
+}
+
+fn tls() -> ClientConnection {
+    ClientConnection {
+        remote_ip: IpAddr::from([127, 0, 0, 1]),
+        tls: Some(TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() }),
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+async fn send(router: &Router, request: Request<Body>) -> Reply {
+    let mut request = request;
+    request.extensions_mut().insert(tls());
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.expect("body");
+    Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+async fn api(w: &World, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
+    let mut builder = Request::builder().method(method).uri(format!("/api/v1{path}"));
+    if !token.is_empty() {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(v) => {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    send(&w.web.router(), builder.body(body).expect("request")).await
+}
+
+#[tokio::test]
+async fn a_customer_cannot_reach_another_customers_objects_through_the_api() {
+    let w = world().await;
+    let t = &w.acme_token;
+    let (mb, dom, alias) = (w.globex_mailbox, w.globex_domain, w.globex_alias);
+    let attempts: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/mailboxes/{mb}"), None),
+        (Method::PATCH, format!("/mailboxes/{mb}"), Some(json!({ "access": "pop3" }))),
+        (Method::PUT, format!("/mailboxes/{mb}/password"), Some(json!({ "password": "correct horse battery staple" }))),
+        (Method::GET, format!("/mailboxes/{mb}/logins"), None),
+        (Method::DELETE, format!("/mailboxes/{mb}"), None),
+        (Method::GET, format!("/domains/{dom}"), None),
+        (Method::DELETE, format!("/domains/{dom}?cascade=true"), None),
+        (Method::DELETE, format!("/aliases/{alias}"), None),
+        (
+            Method::POST,
+            "/aliases".into(),
+            Some(json!({ "address": "spy@globex.example", "mailbox": "max@acme.example" })),
+        ),
+        (
+            Method::POST,
+            "/aliases".into(),
+            Some(json!({ "address": "spy@acme.example", "mailbox": "eva@globex.example" })),
+        ),
+        (Method::POST, "/mailboxes".into(), Some(json!({ "address": "spy@globex.example", "password": STRONG }))),
+        (Method::POST, "/domain-aliases".into(), Some(json!({ "name": "spy.example", "target": "globex.example" }))),
+        (Method::GET, "/customers".into(), None),
+        (Method::PATCH, "/customers/2".into(), Some(json!({ "disabled": true }))),
+    ];
+    for (method, path, body) in attempts {
+        let reply = api(&w, method.clone(), &path, t, body).await;
+        assert!(
+            [StatusCode::NOT_FOUND, StatusCode::FORBIDDEN].contains(&reply.status),
+            "{method} {path} answered {} {}",
+            reply.status,
+            reply.body
+        );
+        let error = reply.json();
+        assert!(error["code"].is_string() && error["message"].is_string(), "{error}");
+    }
+    // Nothing of globex's changed.
+    let eva = w.store.mailbox(Scope::Platform, &addr("eva@globex.example")).await.expect("still there");
+    assert_eq!(eva.settings, MailboxSettings::default());
+    assert_eq!(w.store.aliases(Scope::Platform, None).await.expect("aliases").len(), 1);
+    assert!(!w.store.customer(&CustomerName::parse("globex").expect("n")).await.expect("c").disabled);
+    // Lists show only the caller's own objects.
+    let mine = api(&w, Method::GET, "/mailboxes", t, None).await.json();
+    assert_eq!(mine.as_array().map(Vec::len), Some(1));
+    assert_eq!(mine[0]["address"], "max@acme.example");
+    let domains = api(&w, Method::GET, "/domains", t, None).await.json();
+    assert_eq!(domains.as_array().map(|d| d.len()), Some(1));
+    // The owner reaches the same object.
+    let own = api(&w, Method::GET, &format!("/mailboxes/{mb}"), &w.globex_token, None).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(own.json()["aliases"][0]["address"], "info@globex.example");
+}
+
+#[tokio::test]
+async fn the_api_applies_the_password_rule_and_answers_errors_as_json_in_the_callers_language() {
+    let w = world().await;
+    let weak = api(
+        &w,
+        Method::POST,
+        "/mailboxes",
+        &w.acme_token,
+        Some(json!({ "address": "new@acme.example", "password": "Sommer2024!!" })),
+    )
+    .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", weak.body);
+    let error = weak.json();
+    assert_eq!(error["code"], "weak_password");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("too easy to guess")), "{error}");
+    let created = api(
+        &w,
+        Method::POST,
+        "/mailboxes",
+        &w.acme_token,
+        Some(json!({ "address": "new@acme.example", "password": STRONG, "access": "pop3", "submission": false })),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.json()["access"], "pop3");
+
+    let anonymous = api(&w, Method::GET, "/mailboxes", "", None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.json()["code"], "unauthorized");
+    let request = Request::builder()
+        .uri("/api/v1/mailboxes")
+        .header(header::ACCEPT_LANGUAGE, "de-DE,de;q=0.9")
+        .body(Body::empty())
+        .expect("request");
+    let german = send(&w.web.router(), request).await.json();
+    assert!(german["message"].as_str().is_some_and(|m| m.starts_with("Melden Sie sich an")), "{german}");
+    let revoked = api(&w, Method::GET, "/mailboxes", "pfapi_not_a_token", None).await;
+    assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
+    let bad_json = api(&w, Method::POST, "/aliases", &w.acme_token, Some(json!({ "nope": 1 }))).await;
+    assert_eq!((bad_json.status, bad_json.json()["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_request")));
+}
+
+#[tokio::test]
+async fn tokens_are_created_listed_and_revoked() {
+    let w = world().await;
+    let created = api(&w, Method::POST, "/tokens", &w.acme_token, Some(json!({ "name": "backup script" }))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let token = created.json()["token"].as_str().expect("token shown once").to_string();
+    let id = created.json()["id"].as_i64().expect("id");
+    assert_eq!(api(&w, Method::GET, "/me", &token, None).await.json()["name"], "acme");
+    let listed = api(&w, Method::GET, "/tokens", &w.acme_token, None).await;
+    assert!(!listed.body.contains(&token), "the list never shows a token");
+    assert_eq!(
+        api(&w, Method::DELETE, &format!("/tokens/{id}"), &w.globex_token, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api(&w, Method::DELETE, &format!("/tokens/{id}"), &w.acme_token, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(api(&w, Method::GET, "/me", &token, None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Every operation in the OpenAPI document is routed (no "no such operation", no 405),
+/// and a path that is not in the document is not.
+#[tokio::test]
+async fn the_openapi_document_agrees_with_the_routes() {
+    let w = world().await;
+    let doc = api(&w, Method::GET, "/openapi.json", "", None).await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut operations = 0;
+    for (path, methods) in paths {
+        for (method, operation) in methods.as_object().expect("methods") {
+            operations += 1;
+            for name in path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
+                let declared =
+                    operation["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["name"] == name));
+                assert!(declared, "{method} {path}: parameter {name} is not declared");
+            }
+            if let Some(schema) = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
+                let name = schema.rsplit('/').next().unwrap_or_default();
+                assert!(doc["components"]["schemas"][name].is_object(), "{schema} is not defined");
+            }
+            let concrete = path.replace("{id}", "999999");
+            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("method");
+            let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+            let reply = api(&w, method.clone(), &concrete, &w.admin_token, body).await;
+            assert_ne!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is documented but not routed");
+            if reply.status == StatusCode::NOT_FOUND {
+                assert_ne!(reply.json()["code"], "no_such_operation", "{method} {path} is documented but not routed");
+            }
+        }
+    }
+    assert!(operations >= 25, "{operations} operations");
+    let unknown = api(&w, Method::GET, "/not-an-operation", &w.admin_token, None).await;
+    assert_eq!((unknown.status, unknown.json()["code"].clone()), (StatusCode::NOT_FOUND, json!("no_such_operation")));
+    let wrong_method = api(&w, Method::PUT, "/mailboxes", &w.admin_token, Some(json!({}))).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// A signed-in browser session: its cookies and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn cookies_of(headers: &HeaderMap) -> Vec<String> {
+    headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
+
+async fn sign_in(router: &Router, login: &str, password: &str) -> Session {
+    let form = send(router, Request::get("/login").body(Body::empty()).expect("request")).await;
+    let login_cookie = cookies_of(&form.headers).into_iter().next().expect("login cookie");
+    let login_cookie = login_cookie.split(';').next().unwrap_or_default().to_string();
+    let token = between(&form.body, "name=\"login_token\" value=\"", "\"").expect("login token").to_string();
+    let body =
+        format!("login={}&password={}&login_token={token}", login.replace('@', "%40"), password.replace(' ', "+"));
+    let request = Request::post("/login")
+        .header(header::COOKIE, &login_cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    let reply = send(router, request).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "sign-in of {login} failed: {}", reply.body);
+    let session =
+        cookies_of(&reply.headers).into_iter().find(|c| c.starts_with("__Host-postfach-session=")).expect("cookie");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(flag), "{session} lacks {flag}");
+    }
+    let cookie = session.split(';').next().unwrap_or_default().to_string();
+    let page =
+        send(router, Request::get("/account").header(header::COOKIE, &cookie).body(Body::empty()).expect("r")).await;
+    let page = if page.status == StatusCode::OK {
+        page
+    } else {
+        send(router, Request::get("/mailboxes").header(header::COOKIE, &cookie).body(Body::empty()).expect("r")).await
+    };
+    let csrf = between(&page.body, "name=\"csrf-token\" content=\"", "\"").expect("csrf").to_string();
+    Session { cookie, csrf }
+}
+
+async fn page(router: &Router, session: &Session, method: Method, path: &str, form: &str) -> Reply {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::COOKIE, &session.cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_string()))
+        .expect("request");
+    send(router, request).await
+}
+
+#[tokio::test]
+async fn a_customer_cannot_reach_another_customers_objects_through_pages_and_forms_need_csrf() {
+    let w = world().await;
+    let router = w.web.router();
+    let acme = sign_in(&router, "acme", STRONG).await;
+    let (mb, dom, alias) = (w.globex_mailbox, w.globex_domain, w.globex_alias);
+    let csrf = format!("csrf={}", acme.csrf);
+    for (method, path, form) in [
+        (Method::GET, format!("/mailboxes/{mb}"), String::new()),
+        (Method::GET, format!("/mailboxes/{mb}/apple.mobileconfig"), String::new()),
+        (Method::POST, format!("/mailboxes/{mb}/settings"), format!("{csrf}&access=pop3")),
+        (Method::POST, format!("/mailboxes/{mb}/password"), format!("{csrf}&password=correct+horse+battery+staple")),
+        (Method::GET, format!("/mailboxes/{mb}/remove"), String::new()),
+        (Method::POST, format!("/mailboxes/{mb}/remove"), csrf.clone()),
+        (Method::GET, format!("/domains/{dom}"), String::new()),
+        (Method::POST, format!("/domains/{dom}/remove"), format!("{csrf}&cascade=1")),
+        (Method::GET, format!("/aliases/{alias}/remove"), String::new()),
+        (Method::POST, format!("/aliases/{alias}/remove"), csrf.clone()),
+        (Method::GET, "/admin/customers".into(), String::new()),
+        (Method::POST, "/admin/customers/2/disabled".into(), format!("{csrf}&value=1")),
+    ] {
+        let reply = page(&router, &acme, method.clone(), &path, &form).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {path}: {}", reply.status);
+    }
+    let eva = w.store.mailbox(Scope::Platform, &addr("eva@globex.example")).await.expect("still there");
+    assert_eq!(eva.settings, MailboxSettings::default());
+    assert_eq!(w.store.aliases(Scope::Platform, None).await.expect("aliases").len(), 1);
+
+    // Own mailbox: without the CSRF token nothing changes.
+    let own = format!("/mailboxes/{}/settings", w.acme_mailbox);
+    let forged = page(&router, &acme, Method::POST, &own, "access=pop3").await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let forged = page(&router, &acme, Method::POST, &own, "csrf=0000&access=pop3").await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.store.mailbox_by_id(Scope::Platform, w.acme_mailbox).await.expect("mb").settings.access,
+        AccessMode::Imap
+    );
+    let real = page(&router, &acme, Method::POST, &own, &format!("{csrf}&access=pop3&tls_required=on")).await;
+    assert_eq!(real.status, StatusCode::SEE_OTHER);
+    let changed = w.store.mailbox_by_id(Scope::Platform, w.acme_mailbox).await.expect("mb").settings;
+    assert_eq!((changed.access, changed.tls_required, changed.submission), (AccessMode::Pop3, true, false));
+
+    // Cookie-authenticated API calls that change something need the CSRF header.
+    let request = |with_csrf: bool| {
+        let mut b = Request::patch(format!("/api/v1/mailboxes/{}", w.acme_mailbox))
+            .header(header::COOKIE, &acme.cookie)
+            .header(header::CONTENT_TYPE, "application/json");
+        if with_csrf {
+            b = b.header("X-CSRF-Token", &acme.csrf);
+        }
+        b.body(Body::from(json!({ "access": "none" }).to_string())).expect("request")
+    };
+    let refused = send(&router, request(false)).await;
+    assert_eq!((refused.status, refused.json()["code"].clone()), (StatusCode::FORBIDDEN, json!("csrf")));
+    assert_eq!(send(&router, request(true)).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_mailbox_user_sees_only_their_own_mailbox() {
+    let w = world().await;
+    let router = w.web.router();
+    let max = sign_in(&router, "max@acme.example", STRONG).await;
+    let own = page(&router, &max, Method::GET, &format!("/mailboxes/{}", w.acme_mailbox), "").await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.body.contains("max@acme.example") && !own.body.contains("settings-form"), "read-only settings");
+    w.store
+        .add_mailbox(Scope::Platform, &addr("boss@acme.example"), "x", MailboxSettings::default())
+        .await
+        .expect("mb");
+    let boss = w.store.mailbox(Scope::Platform, &addr("boss@acme.example")).await.expect("mb");
+    for path in [
+        format!("/mailboxes/{}", boss.id),
+        "/mailboxes".into(),
+        "/domains".into(),
+        "/aliases".into(),
+        "/account".into(),
+    ] {
+        assert_eq!(page(&router, &max, Method::GET, &path, "").await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let settings = page(
+        &router,
+        &max,
+        Method::POST,
+        &format!("/mailboxes/{}/settings", w.acme_mailbox),
+        &format!("csrf={}&access=pop3", max.csrf),
+    )
+    .await;
+    assert_eq!(settings.status, StatusCode::NOT_FOUND, "mailbox users cannot change settings");
+}
+
+/// A small XML reader for the checks: (element path, text) pairs and attributes.
+fn xml_fields(xml: &str) -> Vec<(String, String)> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().trim_text(true);
+    let mut path: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_string();
+                path.push(name);
+                for attr in e.attributes().flatten() {
+                    let key = attr.key.local_name().as_ref().to_string();
+                    out.push((format!("/{}@{key}", path.join("/")), attr.value.to_string()));
+                }
+            }
+            Event::Empty(e) => {
+                let name = e.local_name().as_ref().to_string();
+                out.push((format!("/{}/{name}", path.join("/")), String::new()));
+            }
+            Event::Text(t) => out.push((format!("/{}", path.join("/")), t.xml10_content().into_owned())),
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+fn field<'a>(fields: &'a [(String, String)], path: &str) -> Vec<&'a str> {
+    fields.iter().filter(|(p, _)| p == path).map(|(_, v)| v.as_str()).collect()
+}
+
+async fn thunderbird(router: &Router, address: &str) -> String {
+    let uri = format!("/mail/config-v1.1.xml?emailaddress={}", address.replace('@', "%40"));
+    let reply = send(router, Request::get(uri).body(Body::empty()).expect("request")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.headers[header::CONTENT_TYPE].to_str().is_ok_and(|c| c.starts_with("application/xml")));
+    reply.body
+}
+
+#[tokio::test]
+async fn thunderbird_autoconfig_offers_only_the_mailboxs_protocol_over_tls() {
+    let w = world().await;
+    let router = w.web.router();
+    let set = |address: &'static str, change: SettingsChange| {
+        let store = w.store.clone();
+        async move { store.set_mailbox_settings(Scope::Platform, &addr(address), change).await.expect("settings") }
+    };
+    // IMAP mailbox: Thunderbird's required fields, implicit TLS, submission.
+    let xml = thunderbird(&router, "max@acme.example").await;
+    let f = xml_fields(&xml);
+    let server = "/clientConfig/emailProvider/incomingServer";
+    assert_eq!(field(&f, "/clientConfig@version"), ["1.1"]);
+    assert_eq!(field(&f, "/clientConfig/emailProvider@id"), ["mail.example.net"]);
+    assert_eq!(field(&f, "/clientConfig/emailProvider/domain"), ["acme.example"]);
+    assert_eq!(field(&f, &format!("{server}@type")), ["imap"]);
+    assert_eq!(field(&f, &format!("{server}/hostname")), ["mail.example.net"]);
+    assert_eq!(field(&f, &format!("{server}/port")), ["993"]);
+    assert_eq!(field(&f, &format!("{server}/socketType")), ["SSL"]);
+    assert_eq!(field(&f, &format!("{server}/authentication")), ["password-cleartext"]);
+    assert_eq!(field(&f, &format!("{server}/username")), ["%EMAILADDRESS%"]);
+    let out = "/clientConfig/emailProvider/outgoingServer";
+    assert_eq!(field(&f, &format!("{out}@type")), ["smtp"]);
+    assert_eq!(field(&f, &format!("{out}/port")), ["465"]);
+    assert_eq!(field(&f, &format!("{out}/socketType")), ["SSL"]);
+    assert!(!xml.contains("pop3") && !xml.contains(":143") && !xml.contains(">143<"));
+
+    // The same document at the well-known URL and over plain HTTP.
+    let well_known = send(
+        &router,
+        Request::get("/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=max%40acme.example")
+            .body(Body::empty())
+            .expect("r"),
+    )
+    .await;
+    assert_eq!(well_known.body, xml);
+    let over_http = send(
+        &w.web.http_router(),
+        Request::get("/mail/config-v1.1.xml?emailaddress=max%40acme.example").body(Body::empty()).expect("r"),
+    )
+    .await;
+    assert_eq!(over_http.body, xml);
+
+    // POP3 without sending: only POP3, no SMTP.
+    set(
+        "max@acme.example",
+        SettingsChange { access: Some(AccessMode::Pop3), submission: Some(false), ..Default::default() },
+    )
+    .await;
+    let f = xml_fields(&thunderbird(&router, "max@acme.example").await);
+    assert_eq!(field(&f, &format!("{server}@type")), ["pop3"]);
+    assert_eq!(field(&f, &format!("{server}/port")), ["995"]);
+    assert!(field(&f, &format!("{out}@type")).is_empty(), "no outgoing server without submission");
+    // No access: no incoming server.
+    set(
+        "max@acme.example",
+        SettingsChange { access: Some(AccessMode::None), submission: Some(true), ..Default::default() },
+    )
+    .await;
+    let f = xml_fields(&thunderbird(&router, "max@acme.example").await);
+    assert!(field(&f, &format!("{server}@type")).is_empty());
+    assert_eq!(field(&f, &format!("{out}/port")), ["465"]);
+
+    // Unknown addresses and aliases look exactly like a mailbox with default settings.
+    let known_default = thunderbird(&router, "eva@globex.example").await;
+    assert_eq!(thunderbird(&router, "nobody@globex.example").await, known_default);
+    assert_eq!(thunderbird(&router, "info@globex.example").await, known_default);
+}
+
+#[tokio::test]
+async fn outlook_autodiscover_honours_the_mailbox() {
+    let w = world().await;
+    let router = w.web.router();
+    w.store
+        .set_mailbox_settings(
+            Scope::Platform,
+            &addr("max@acme.example"),
+            SettingsChange { access: Some(AccessMode::Pop3), ..Default::default() },
+        )
+        .await
+        .expect("settings");
+    let body = r#"<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>max@acme.example</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"#;
+    let reply = send(&router, Request::post("/autodiscover/autodiscover.xml").body(Body::from(body)).expect("r")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let f = xml_fields(&reply.body);
+    let protocol = "/Autodiscover/Response/Account/Protocol";
+    assert_eq!(field(&f, "/Autodiscover/Response/Account/AccountType"), ["email"]);
+    assert_eq!(field(&f, "/Autodiscover/Response/Account/Action"), ["settings"]);
+    assert_eq!(field(&f, &format!("{protocol}/Type")), ["POP3", "SMTP"]);
+    assert_eq!(field(&f, &format!("{protocol}/Port")), ["995", "465"]);
+    assert_eq!(field(&f, &format!("{protocol}/SSL")), ["on", "on"]);
+    assert_eq!(field(&f, &format!("{protocol}/LoginName")), ["max@acme.example", "max@acme.example"]);
+    // Over plain HTTP the POST is redirected to HTTPS, keeping the method (308).
+    let http =
+        send(&w.web.http_router(), Request::post("/autodiscover/autodiscover.xml").body(Body::from(body)).expect("r"))
+            .await;
+    assert_eq!(http.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(http.headers[header::LOCATION], "https://mail.example.net:8443/autodiscover/autodiscover.xml");
+}
+
+#[tokio::test]
+async fn the_mobileconfig_is_a_valid_profile_for_the_signed_in_mailbox_user() {
+    let w = world().await;
+    let router = w.web.router();
+    w.store
+        .set_mailbox_settings(
+            Scope::Platform,
+            &addr("max@acme.example"),
+            SettingsChange { submission: Some(false), ..Default::default() },
+        )
+        .await
+        .expect("settings");
+    let max = sign_in(&router, "max@acme.example", STRONG).await;
+    let reply =
+        page(&router, &max, Method::GET, &format!("/mailboxes/{}/apple.mobileconfig", w.acme_mailbox), "").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/x-apple-aspen-config");
+    let profile = plist::Value::from_reader_xml(reply.body.as_bytes()).expect("a valid plist");
+    let profile = profile.as_dictionary().expect("dict");
+    assert_eq!(profile.get("PayloadType").and_then(|v| v.as_string()), Some("Configuration"));
+    assert_eq!(profile.get("PayloadVersion").and_then(|v| v.as_signed_integer()), Some(1));
+    let uuid = profile.get("PayloadUUID").and_then(|v| v.as_string()).expect("uuid");
+    assert_eq!(uuid.len(), 36);
+    let content = profile.get("PayloadContent").and_then(|v| v.as_array()).expect("content");
+    assert_eq!(content.len(), 1);
+    let mail = content[0].as_dictionary().expect("mail payload");
+    let s = |k: &str| mail.get(k).and_then(|v| v.as_string()).map(str::to_string);
+    let n = |k: &str| mail.get(k).and_then(|v| v.as_signed_integer());
+    let b = |k: &str| mail.get(k).and_then(|v| v.as_boolean());
+    assert_eq!(s("PayloadType").as_deref(), Some("com.apple.mail.managed"));
+    assert_eq!(s("EmailAccountType").as_deref(), Some("EmailTypeIMAP"));
+    assert_eq!(s("EmailAddress").as_deref(), Some("max@acme.example"));
+    assert_eq!(s("IncomingMailServerHostName").as_deref(), Some("mail.example.net"));
+    assert_eq!(n("IncomingMailServerPortNumber"), Some(993));
+    assert_eq!(b("IncomingMailServerUseSSL"), Some(true));
+    assert_eq!(s("IncomingMailServerUsername").as_deref(), Some("max@acme.example"));
+    assert_eq!(s("OutgoingMailServerHostName"), None, "sending is switched off");
+    assert!(!reply.body.contains(STRONG), "the profile never holds the password");
+    // Another mailbox's profile is not available.
+    let other =
+        page(&router, &max, Method::GET, &format!("/mailboxes/{}/apple.mobileconfig", w.globex_mailbox), "").await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn plain_http_redirects_to_https_at_the_configured_name() {
+    let w = world().await;
+    let request = Request::get("/mailboxes?x=1").header(header::HOST, "evil.example").body(Body::empty()).expect("r");
+    let reply = send(&w.web.http_router(), request).await;
+    assert_eq!(reply.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(reply.headers[header::LOCATION], "https://mail.example.net:8443/mailboxes?x=1");
+    let https = send(&w.web.router(), Request::get("/login").body(Body::empty()).expect("r")).await;
+    let csp = https.headers[header::CONTENT_SECURITY_POLICY].to_str().expect("csp");
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    assert!(https.headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+}
+
+#[tokio::test]
+async fn the_domain_page_shows_the_records_to_publish_and_the_last_check() {
+    use postfach_store::dns_checks::{Check, DomainReport, Level, Text, Verdict};
+    let mut w = world().await;
+    let platform = postfach_dns::Platform {
+        hostname: DomainName::parse("mail.example.net").expect("host"),
+        spf_name: "_spf.mail.example.net".into(),
+        outbound_ips: vec!["192.0.2.25".parse().expect("ip")],
+        ports: postfach_dns::ServicePorts::standard(),
+    };
+    // The resolver is never asked on a page view (port 9 on loopback answers nothing).
+    let checker =
+        postfach_dns::checks::Checker::new(platform, Some("127.0.0.1:9".parse().expect("addr"))).expect("checker");
+    w.web = Web::new(
+        w.store.clone(),
+        Arc::new(
+            Authenticator::new(w.store.clone(), AuthSettings::default(), PasswordHasher::new(2)).await.expect("auth"),
+        ),
+        WebSettings {
+            hostname: DomainName::parse("mail.example.net").expect("host"),
+            https_port: 443,
+            endpoints: endpoints(),
+            dns: Some(checker),
+        },
+    );
+    let acme_domain = w.store.domain(Scope::Platform, &DomainName::parse("acme.example").expect("d")).await.expect("d");
+    let report = DomainReport {
+        domain: acme_domain.name.clone(),
+        checked_at: postfach_types::UnixTime::now(),
+        verdicts: vec![Verdict {
+            check: Check::Spf,
+            code: "spf.plus_all".into(),
+            level: Level::Error,
+            message: Text { de: "Der SPF-Eintrag endet mit +all.".into(), en: "The SPF record ends in +all.".into() },
+        }],
+    };
+    w.store.save_dns_report(Scope::Platform, &report).await.expect("save report");
+    let router = w.web.router();
+    let acme = sign_in(&router, "acme", STRONG).await;
+    let page_html = page(&router, &acme, Method::GET, &format!("/domains/{}", acme_domain.id), "").await;
+    assert_eq!(page_html.status, StatusCode::OK);
+    for expected in [
+        "v=spf1 include:_spf.mail.example.net -all",
+        "._domainkey.acme.example",
+        "_dmarc.acme.example",
+        "10 mail.example.net.",
+        "The SPF record ends in +all.",
+        "status-error",
+    ] {
+        assert!(page_html.body.contains(expected), "the domain page lacks {expected:?}");
+    }
+    let mailbox = page(&router, &acme, Method::GET, &format!("/mailboxes/{}", w.acme_mailbox), "").await;
+    assert!(mailbox.body.contains("SPF, DKIM or DMARC has errors"), "the checklist shows the DNS verdict");
+    let api_view = api(&w, Method::GET, &format!("/domains/{}", acme_domain.id), &w.acme_token, None).await.json();
+    assert!(api_view["records"].as_array().is_some_and(|r| r.iter().any(|r| r["type"] == "MX")), "{api_view}");
+    assert_eq!(api_view["check"]["findings"][0]["level"], "error");
+}
+
+#[tokio::test]
+async fn two_factor_sign_in_asks_for_a_code_that_works_once() {
+    let w = world().await;
+    let router = w.web.router();
+    let acme = sign_in(&router, "acme", STRONG).await;
+    let csrf = format!("csrf={}", acme.csrf);
+    assert_eq!(
+        page(&router, &acme, Method::POST, "/account/totp", &format!("{csrf}&action=start")).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let account = page(&router, &acme, Method::GET, "/account", "").await;
+    let secret = between(&account.body, "<code id=\"totp-secret\">", "</code>").expect("secret shown").to_string();
+    let now = || u64::try_from(postfach_types::UnixTime::now().0).expect("time");
+    let wrong =
+        page(&router, &acme, Method::POST, "/account/totp", &format!("{csrf}&action=confirm&code=000000")).await;
+    assert!(wrong.body.contains("The code is not right"));
+    let code = postfach_web::totp_code(&secret, now()).expect("code");
+    let on = page(&router, &acme, Method::POST, "/account/totp", &format!("{csrf}&action=confirm&code={code}")).await;
+    assert_eq!(on.headers[header::LOCATION], "/account?done=totp_on");
+
+    // Signing in now needs the code; the half-signed-in session reaches nothing else.
+    let password_step = |router: Router| async move {
+        let form = send(&router, Request::get("/login").body(Body::empty()).expect("r")).await;
+        let login_cookie = cookies_of(&form.headers)[0].split(';').next().unwrap_or_default().to_string();
+        let token = between(&form.body, "name=\"login_token\" value=\"", "\"").expect("token").to_string();
+        let request = Request::post("/login")
+            .header(header::COOKIE, &login_cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("login=acme&password={}&login_token={token}", STRONG.replace(' ', "+"))))
+            .expect("r");
+        let reply = send(&router, request).await;
+        assert_eq!(reply.headers[header::LOCATION], "/login/code");
+        let cookie =
+            cookies_of(&reply.headers).into_iter().find(|c| c.starts_with("__Host-postfach-session=")).expect("c");
+        let cookie = cookie.split(';').next().unwrap_or_default().to_string();
+        let code_page =
+            send(&router, Request::get("/login/code").header(header::COOKIE, &cookie).body(Body::empty()).expect("r"))
+                .await;
+        let csrf = between(&code_page.body, "name=\"csrf-token\" content=\"", "\"").expect("csrf").to_string();
+        Session { cookie, csrf }
+    };
+    let pending = password_step(router.clone()).await;
+    let blocked = page(&router, &pending, Method::GET, "/mailboxes", "").await;
+    assert_eq!(
+        (blocked.status, blocked.headers[header::LOCATION].clone()),
+        (StatusCode::SEE_OTHER, "/login".parse().expect("hv"))
+    );
+    // The code just used to switch it on does not work a second time.
+    let replay =
+        page(&router, &pending, Method::POST, "/login/code", &format!("csrf={}&code={code}", pending.csrf)).await;
+    assert!(replay.body.contains("The code is not right"), "a code works only once");
+    assert_eq!(
+        page(&router, &pending, Method::GET, "/login/code", "").await.headers[header::LOCATION],
+        "/",
+        "the session ended"
+    );
+
+    // A fresh code (of the next time step, accepted for clock drift) signs in.
+    let pending = password_step(router.clone()).await;
+    let next = postfach_web::totp_code(&secret, now() + 30).expect("code");
+    let done =
+        page(&router, &pending, Method::POST, "/login/code", &format!("csrf={}&code={next}", pending.csrf)).await;
+    assert_eq!(done.headers[header::LOCATION], "/");
+    assert_eq!(page(&router, &pending, Method::GET, "/mailboxes", "").await.status, StatusCode::OK);
+}
