@@ -9,6 +9,7 @@
 pub mod accounts;
 mod passwords;
 mod throttle;
+mod verified;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -98,6 +99,8 @@ pub struct Authenticator {
     /// Verified against when the login matches no account, so that unknown accounts
     /// cost as much time as wrong passwords.
     dummy_hash: String,
+    /// Passwords verified correctly in the last minutes (see `verified`).
+    verified: verified::VerifiedCache,
 }
 
 impl Authenticator {
@@ -105,7 +108,7 @@ impl Authenticator {
         let dummy_hash = hasher.hash(&Secret::new(format!("{:x}", rand::random::<u128>()))).await?;
         let throttle =
             Throttle::new(settings.failure_window, settings.max_failures_per_ip, settings.max_failures_per_login);
-        Ok(Self { store, settings, hasher, throttle, dummy_hash })
+        Ok(Self { store, settings, hasher, throttle, dummy_hash, verified: verified::VerifiedCache::new() })
     }
 
     pub fn settings(&self) -> &AuthSettings {
@@ -153,7 +156,16 @@ impl Authenticator {
         }
 
         let password_matches = match &account {
-            Some(account) => self.hasher.verify(&account.password_hash, attempt.secret).await?,
+            Some(account) if self.verified.contains(&login, &account.password_hash, attempt.secret) => true,
+            Some(account) => {
+                let matches = self.hasher.verify(&account.password_hash, attempt.secret).await?;
+                if matches {
+                    self.verified.insert(&login, &account.password_hash, attempt.secret);
+                } else {
+                    self.verified.remove(&login);
+                }
+                matches
+            }
             None => {
                 let _ = self.hasher.verify(&self.dummy_hash, attempt.secret).await?;
                 false

@@ -6,8 +6,10 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Mutex;
+
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use postfach_policy::MAX_PASSWORD_CHARS;
 use postfach_types::Secret;
 use tokio::sync::Semaphore;
@@ -25,12 +27,16 @@ pub const LANES: u32 = 1;
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// argon2 working memory (19 MiB each), reused: at most one per permit. Allocating it
+    /// per verification would leave freed 19 MiB chunks in every malloc arena of every
+    /// blocking thread, hundreds of MiB a busy server never gets back.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl PasswordHasher {
     /// `concurrency` hashes run at once at most (at least one).
     pub fn new(concurrency: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), memory: Arc::default() }
     }
 
     /// One hash per core.
@@ -58,10 +64,12 @@ impl PasswordHasher {
         if password.expose().chars().count() > MAX_PASSWORD_CHARS {
             return Ok(false);
         }
-        let (hash, password) = (hash.to_string(), password.clone());
-        self.run(move || match PasswordHash::new(&hash) {
-            Ok(parsed) => hasher().verify_password(password.expose().as_bytes(), &parsed).is_ok(),
-            Err(_) => false,
+        let (hash, password, pool) = (hash.to_string(), password.clone(), self.memory.clone());
+        self.run(move || {
+            let mut memory = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default();
+            let matches = verify_with(&mut memory, &hash, password.expose().as_bytes());
+            pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(memory);
+            matches
         })
         .await
     }
@@ -70,6 +78,26 @@ impl PasswordHasher {
         let _permit = self.permits.acquire().await.map_err(|_| AuthError::Hashing("hasher closed".into()))?;
         tokio::task::spawn_blocking(work).await.map_err(|e| AuthError::Hashing(e.to_string()))
     }
+}
+
+/// Verifies `password` against the PHC string `phc` (with the parameters stored in it),
+/// in `memory`. A malformed hash never matches; the comparison is constant-time.
+fn verify_with(memory: &mut Vec<Block>, phc: &str, password: &[u8]) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else { return false };
+    let Ok(params) = Params::try_from(&parsed) else { return false };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else { return false };
+    let version = parsed.version.and_then(|v| Version::try_from(v).ok()).unwrap_or(Version::V0x13);
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    memory.resize(blocks, Block::default());
+    let mut out = vec![0u8; expected.len()];
+    if argon.hash_password_into_with_memory(password, salt, &mut out, &mut memory[..]).is_err() {
+        return false;
+    }
+    Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 fn hasher() -> Argon2<'static> {

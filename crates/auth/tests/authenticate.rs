@@ -305,3 +305,38 @@ async fn throttling_ends_after_the_window() {
     tokio::time::sleep(Duration::from_millis(350)).await;
     login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await.expect("window passed");
 }
+
+#[tokio::test]
+async fn a_remembered_password_stops_working_when_it_is_changed() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await.expect("first login");
+    login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await.expect("second login (remembered)");
+    change_mailbox_password(
+        &w.store,
+        auth.hasher(),
+        Scope::Platform,
+        &addr("max@acme.example"),
+        &secret("brand new passphrase here"),
+    )
+    .await
+    .expect("change");
+    assert_eq!(
+        refusal(login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await),
+        Refusal::BadCredentials
+    );
+    login(&auth, Service::Imap, "max@acme.example", "brand new passphrase here", &tls()).await.expect("new password");
+    // Switching the service off applies to remembered passwords too.
+    w.store
+        .set_mailbox_settings(
+            Scope::Platform,
+            &addr("max@acme.example"),
+            SettingsChange { access: Some(AccessMode::Pop3), ..SettingsChange::default() },
+        )
+        .await
+        .expect("switch");
+    assert_eq!(
+        refusal(login(&auth, Service::Imap, "max@acme.example", "brand new passphrase here", &tls()).await),
+        Refusal::ServiceNotAllowed
+    );
+}

@@ -61,6 +61,8 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_FAILURES: u32 = 3;
 /// Output is flushed whenever the buffer grows beyond this.
 const FLUSH_AT: usize = 128 * 1024;
+/// Message files read per hand-off to the blocking pool during FETCH.
+const READ_BATCH: usize = 16;
 /// Bytes read at once.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -1276,14 +1278,28 @@ impl<S: Transport> Session<S> {
         let blobs = self.server.blobs.clone();
         let ids: Vec<String> =
             if needs_bytes { selected.iter().map(|(_, m)| m.blob.clone()).collect() } else { Vec::new() };
-        let mut bodies = futures_util::stream::iter(ids.into_iter().map(move |blob| {
+        // Files are read in batches on the blocking pool: one hand-off per batch instead of
+        // one per message keeps small messages cheap (they come from the page cache).
+        let batches: Vec<Vec<String>> = ids.chunks(READ_BATCH).map(<[String]>::to_vec).collect();
+        let mut bodies = futures_util::stream::iter(batches.into_iter().map(move |batch| {
             let blobs = blobs.clone();
             async move {
-                let id = BlobId::parse(&blob)?;
-                blobs.get(&id).await
+                tokio::task::spawn_blocking(move || {
+                    batch
+                        .iter()
+                        .map(|blob| {
+                            let id = BlobId::parse(blob)?;
+                            let path = blobs.path(&id);
+                            std::fs::read(&path).map_err(|source| postfach_blob::BlobError::Io { path, source })
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .unwrap_or_else(|e| vec![Err(postfach_blob::BlobError::Task(e.to_string()))])
             }
         }))
-        .buffered(8);
+        .buffered(2)
+        .flat_map(futures_util::stream::iter);
         for &(i, meta) in &selected {
             let bytes = if needs_bytes {
                 match bodies.next().await {

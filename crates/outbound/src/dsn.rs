@@ -9,7 +9,7 @@
 
 use postfach_types::{DomainName, EmailAddress, UnixTime};
 
-use crate::message::{message_id, rfc5322_date};
+use crate::message::message_id;
 
 /// What happened to a recipient, as RFC 3464 §2.3.3 `Action` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub fn render(notice: &Notice<'_>) -> Vec<u8> {
     m.push_str(&format!("From: Mail Delivery System <MAILER-DAEMON@{}>\r\n", notice.hostname));
     m.push_str(&format!("To: <{}>\r\n", notice.to));
     m.push_str(&format!("Subject: {subject}\r\n"));
-    m.push_str(&format!("Date: {}\r\n", rfc5322_date(notice.now)));
+    m.push_str(&format!("Date: {}\r\n", notice.now.rfc5322()));
     m.push_str(&format!("Message-ID: {}\r\n", message_id(notice.hostname)));
     m.push_str("Auto-Submitted: auto-replied\r\n");
     m.push_str("MIME-Version: 1.0\r\n");
@@ -77,7 +77,7 @@ pub fn render(notice: &Notice<'_>) -> Vec<u8> {
         m.push_str("tried again. Check the addresses, or ask the recipients to contact you another way.\r\n\r\n");
     } else {
         m.push_str("Your message has not been delivered yet to the recipients below. Nothing needs\r\n");
-        m.push_str(&format!("to be done: delivery is retried until {}.\r\n\r\n", rfc5322_date(notice.expires)));
+        m.push_str(&format!("to be done: delivery is retried until {}.\r\n\r\n", notice.expires.rfc5322()));
     }
     for r in notice.recipients {
         let what = match r.action {
@@ -100,7 +100,7 @@ pub fn render(notice: &Notice<'_>) -> Vec<u8> {
     m.push_str("Content-Type: message/delivery-status\r\n\r\n");
     m.push_str(&format!("Reporting-MTA: dns; {}\r\n", notice.hostname));
     m.push_str(&format!("X-Postfach-Queue-ID: {}\r\n", notice.queue_id));
-    m.push_str(&format!("Arrival-Date: {}\r\n", rfc5322_date(notice.arrival)));
+    m.push_str(&format!("Arrival-Date: {}\r\n", notice.arrival.rfc5322()));
     for r in notice.recipients {
         m.push_str("\r\n");
         m.push_str(&format!("Final-Recipient: {}; {}\r\n", address_type(&r.address), r.address));
@@ -117,10 +117,10 @@ pub fn render(notice: &Notice<'_>) -> Vec<u8> {
             m.push_str(&format!("Diagnostic-Code: {kind}; {}\r\n", one_line(diagnostic)));
         }
         if let Some(at) = r.last_attempt {
-            m.push_str(&format!("Last-Attempt-Date: {}\r\n", rfc5322_date(at)));
+            m.push_str(&format!("Last-Attempt-Date: {}\r\n", at.rfc5322()));
         }
         if r.action == Action::Delayed {
-            m.push_str(&format!("Will-Retry-Until: {}\r\n", rfc5322_date(notice.expires)));
+            m.push_str(&format!("Will-Retry-Until: {}\r\n", notice.expires.rfc5322()));
         }
     }
     m.push_str("\r\n");
@@ -231,7 +231,7 @@ mod tests {
         assert!(text.contains("Subject: Delayed Mail (still being retried)\r\n"), "{text}");
         assert!(text.contains("Final-Recipient: utf-8; jörg@outside.example\r\nAction: delayed\r\nStatus: 4.4.1\r\n"));
         assert!(text.contains("Diagnostic-Code: x-postfach; connection refused\r\n"), "{text}");
-        assert!(text.contains("Will-Retry-Until: Tue, 06 Jan 1970 00:00:00 +0000\r\n"), "{text}");
+        assert!(text.contains("Will-Retry-Until: Tue, 6 Jan 1970 00:00:00 +0000\r\n"), "{text}");
         assert!(text.ends_with("\r\n--=_postfach_Q--\r\n") && !text.contains("rfc822-headers"));
     }
 }

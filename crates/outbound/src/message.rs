@@ -53,7 +53,7 @@ pub fn has_header(message: &[u8], name: &str) -> bool {
 pub fn complete_headers(message: Vec<u8>, hostname: &DomainName, now: UnixTime) -> Vec<u8> {
     let mut added = String::new();
     if !has_header(&message, "Date") {
-        added.push_str(&format!("Date: {}\r\n", rfc5322_date(now)));
+        added.push_str(&format!("Date: {}\r\n", now.rfc5322()));
     }
     if !has_header(&message, "Message-ID") {
         added.push_str(&format!("Message-ID: {}\r\n", message_id(hostname)));
@@ -71,33 +71,6 @@ pub fn message_id(hostname: &DomainName) -> String {
     let bytes: [u8; 16] = rand::random();
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("<{token}@{hostname}>")
-}
-
-/// A date-time as RFC 5322 §3.3 writes it, in UTC: `Fri, 27 Nov 2026 04:08:04 +0000`.
-pub fn rfc5322_date(time: UnixTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let unix = time.0;
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
-    let month_name = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
-    format!(
-        "{weekday}, {day:02} {month_name} {year:04} {:02}:{:02}:{:02} +0000",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]
@@ -123,11 +96,5 @@ mod tests {
         assert!(text.contains("@mail.postfach.test>\r\nFrom: a@b.example"), "{text}");
         let again = complete_headers(text.clone().into_bytes(), &host, UnixTime(0));
         assert_eq!(again, text.into_bytes(), "nothing added twice");
-    }
-
-    #[test]
-    fn dates_are_rfc5322() {
-        assert_eq!(rfc5322_date(UnixTime(0)), "Thu, 01 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(UnixTime(951_782_400)), "Tue, 29 Feb 2000 00:00:00 +0000");
     }
 }

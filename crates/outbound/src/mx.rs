@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use hickory_resolver::config::{ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::LookupIpStrategy;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
@@ -29,22 +29,9 @@ pub enum RouteError {
     Temporary { status: &'static str, text: String },
 }
 
-/// Builds the resolver for `address`, or the system's when `None`.
+/// Builds the (caching) resolver for `address`, or the system's when `None`.
 pub fn resolver(address: Option<SocketAddr>) -> Result<TokioResolver, String> {
-    let (config, mut opts) = match address {
-        Some(address) => {
-            let mut udp = ConnectionConfig::udp();
-            udp.port = address.port();
-            let mut tcp = ConnectionConfig::tcp();
-            tcp.port = address.port();
-            let server = NameServerConfig::new(address.ip(), true, vec![udp, tcp]);
-            (ResolverConfig::from_parts(None, vec![], vec![server]), ResolverOpts::default())
-        }
-        None => hickory_resolver::system_conf::read_system_conf()
-            .map_err(|e| format!("cannot read /etc/resolv.conf: {e}"))?,
-    };
-    opts.cache_size = 0;
-    opts.attempts = 2;
+    let (config, mut opts) = postfach_dns::resolver::caching_config(address).map_err(|e| e.to_string())?;
     opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
     Resolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(opts)

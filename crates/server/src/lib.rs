@@ -8,8 +8,10 @@
 pub mod config;
 mod demo;
 pub mod dns;
+mod imap;
 pub mod listeners;
 pub mod logging;
+mod pop3;
 mod smtp;
 pub mod tls;
 mod web;
@@ -101,15 +103,23 @@ impl Server {
             }
             Err(e) => tracing::warn!(error = %e, "the periodic DNS checks of the domains are off"),
         }
+        // Each service registers its listeners with its protocol crate's handler.
+        let shared = Shared {
+            config,
+            store: &store,
+            blobs: &blobs,
+            deliveries: &deliveries,
+            auth: &auth,
+            tls: &tls,
+            outbound: &outbound,
+        };
         let mut bound = BoundAddresses::default();
-        // Protocol services register here, each with its handler from its protocol crate:
-        // listeners::serve("imap", &config.listen.imap, limiter, handler, &mut tasks, &stopped, &mut bound).await?;
-        serve_imap(config, &auth, &store, &blobs, &tls, &mut tasks, &stopped, &mut bound).await?;
-        serve_pop3(config, &auth, &store, &blobs, &tls, &mut tasks, &stopped, &mut bound).await?;
-        smtp::serve(config, &store, &blobs, &deliveries, &auth, &tls, &outbound, &mut tasks, &stopped, &mut bound)
-            .await?;
+        let mut reg = Registrar { tasks: &mut tasks, stopped: &stopped, bound: &mut bound };
+        imap::serve(&shared, &mut reg).await?;
+        pop3::serve(&shared, &mut reg).await?;
+        smtp::serve(&shared, &mut reg).await?;
         // The panel goes last: its autoconfiguration names the ports bound above.
-        web::serve(config, &store, &auth, &tls, &mut tasks, &stopped, &mut bound).await?;
+        web::serve(&shared, &mut reg).await?;
         tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "postfach started");
         Ok(Server { store, blobs, deliveries, outbound, auth, tls, bound, stop, tasks })
     }
@@ -170,65 +180,41 @@ pub async fn run(config: &Config, demo: bool) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// The IMAP service (crate `postfach-imap`) on the `imap` (STARTTLS) and `imaps`
-/// (implicit TLS) listeners, which share one per-address connection limit.
-#[allow(clippy::too_many_arguments)]
-async fn serve_imap(
-    config: &Config,
-    auth: &Arc<Authenticator>,
-    store: &Store,
-    blobs: &BlobStore,
-    tls: &Arc<rustls::ServerConfig>,
-    tasks: &mut JoinSet<()>,
-    stopped: &watch::Receiver<bool>,
-    bound: &mut BoundAddresses,
-) -> Result<(), ServerError> {
-    let imap = postfach_imap::ImapServer::new(
-        store.clone(),
-        blobs.clone(),
-        auth.clone(),
-        Some(tls.clone()),
-        config.limits.max_message_size,
-    );
-    let limiter = postfach_net::ConnectionLimiter::new(config.limits.max_connections_per_ip as usize);
-    for (service, addrs, implicit_tls) in [("imap", &config.listen.imap, false), ("imaps", &config.listen.imaps, true)]
-    {
-        let imap = imap.clone();
-        let handler: listeners::Handler =
-            Arc::new(move |tcp, peer, slot| Box::pin(imap.clone().serve(tcp, peer, slot, implicit_tls)));
-        listeners::serve(service, addrs, limiter.clone(), handler, tasks, stopped, bound).await?;
-    }
-    Ok(())
+/// What the services are built from, made once in [`Server::start`].
+#[derive(Clone, Copy)]
+pub(crate) struct Shared<'a> {
+    pub config: &'a Config,
+    pub store: &'a Store,
+    pub blobs: &'a BlobStore,
+    pub deliveries: &'a DeliveryBatcher,
+    pub auth: &'a Arc<Authenticator>,
+    pub tls: &'a Arc<rustls::ServerConfig>,
+    pub outbound: &'a postfach_outbound::Outbound,
 }
 
-/// The POP3 service (crate `postfach-pop3`) on the `pop3` (STLS) and `pop3s` (implicit
-/// TLS) listeners, which share one per-address connection limit and one IN-USE lock.
-#[allow(clippy::too_many_arguments)]
-async fn serve_pop3(
-    config: &Config,
-    auth: &Arc<Authenticator>,
-    store: &Store,
-    blobs: &BlobStore,
-    tls: &Arc<rustls::ServerConfig>,
-    tasks: &mut JoinSet<()>,
-    stopped: &watch::Receiver<bool>,
-    bound: &mut BoundAddresses,
-) -> Result<(), ServerError> {
-    use postfach_pop3::{Pop3Server, Transport};
-    let pop3 = Pop3Server::new(
-        auth.clone(),
-        store.clone(),
-        blobs.clone(),
-        postfach_net::TlsAcceptor::new(tls.clone()),
-        config.hostname.to_string(),
-        postfach_pop3::Limits::default(),
-    );
-    let limiter = postfach_net::ConnectionLimiter::new(config.limits.max_connections_per_ip as usize);
-    let plain: listeners::Handler = Arc::new(pop3.handler(Transport::Starttls));
-    listeners::serve("pop3", &config.listen.pop3, limiter.clone(), plain, tasks, stopped, bound).await?;
-    let implicit: listeners::Handler = Arc::new(pop3.handler(Transport::ImplicitTls));
-    listeners::serve("pop3s", &config.listen.pop3s, limiter, implicit, tasks, stopped, bound).await?;
-    Ok(())
+/// Where services register their listeners: accept loops run in `tasks` until `stopped`.
+pub(crate) struct Registrar<'a> {
+    tasks: &'a mut JoinSet<()>,
+    stopped: &'a watch::Receiver<bool>,
+    bound: &'a mut BoundAddresses,
+}
+
+impl Registrar<'_> {
+    /// Binds `addrs` for `service` and serves each connection with `handler`.
+    pub async fn listen(
+        &mut self,
+        service: &'static str,
+        addrs: &[std::net::SocketAddr],
+        limiter: postfach_net::ConnectionLimiter,
+        handler: listeners::Handler,
+    ) -> Result<(), BindError> {
+        listeners::serve(service, addrs, limiter, handler, self.tasks, self.stopped, self.bound).await
+    }
+
+    /// The addresses bound so far.
+    pub fn bound(&self) -> &BoundAddresses {
+        self.bound
+    }
 }
 
 pub fn auth_settings(config: &Config) -> AuthSettings {

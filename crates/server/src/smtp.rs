@@ -4,18 +4,12 @@
 
 use std::sync::Arc;
 
-use postfach_auth::Authenticator;
-use postfach_blob::BlobStore;
 use postfach_net::{ConnectionLimiter, TlsAcceptor};
 use postfach_smtp::{Smtp, SpfFailAction, Submission, SubmissionSink, SubmitError, SubmitFuture};
-use postfach_store::Store;
-use postfach_store::delivery::DeliveryBatcher;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
-use crate::ServerError;
-use crate::config::{Config, SpfFail};
-use crate::listeners::{self, BoundAddresses, Handler};
+use crate::config::SpfFail;
+use crate::listeners::Handler;
+use crate::{Registrar, ServerError, Shared};
 
 /// The outbound queue as the submission server's sink.
 #[derive(Debug, Clone)]
@@ -42,18 +36,8 @@ impl SubmissionSink for OutboundSink {
 /// Binds `smtp`, `submission` and `submissions`. The two submission services share one
 /// per-address connection limit.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn serve(
-    config: &Config,
-    store: &Store,
-    blobs: &BlobStore,
-    deliveries: &DeliveryBatcher,
-    auth: &Arc<Authenticator>,
-    tls: &Arc<rustls::ServerConfig>,
-    outbound: &postfach_outbound::Outbound,
-    tasks: &mut JoinSet<()>,
-    stopped: &watch::Receiver<bool>,
-    bound: &mut BoundAddresses,
-) -> Result<(), ServerError> {
+pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Result<(), ServerError> {
+    let Shared { config, store, blobs, deliveries, auth, tls, outbound } = *shared;
     let settings = postfach_smtp::Settings::new(
         config.hostname.clone(),
         config.limits.max_message_size,
@@ -80,8 +64,7 @@ pub(crate) async fn serve(
         let mx = mx.clone();
         Box::pin(async move { mx.serve_mx(tcp, peer, slot).await })
     });
-    listeners::serve("smtp", &config.listen.smtp, ConnectionLimiter::new(per_ip), handler, tasks, stopped, bound)
-        .await?;
+    reg.listen("smtp", &config.listen.smtp, ConnectionLimiter::new(per_ip), handler).await?;
 
     let limiter = ConnectionLimiter::new(per_ip);
     let starttls = smtp.clone();
@@ -89,11 +72,11 @@ pub(crate) async fn serve(
         let smtp = starttls.clone();
         Box::pin(async move { smtp.serve_submission(tcp, peer, slot).await })
     });
-    listeners::serve("submission", &config.listen.submission, limiter.clone(), handler, tasks, stopped, bound).await?;
+    reg.listen("submission", &config.listen.submission, limiter.clone(), handler).await?;
     let handler: Handler = Arc::new(move |tcp, peer, slot| {
         let smtp = smtp.clone();
         Box::pin(async move { smtp.serve_submissions(tcp, peer, slot).await })
     });
-    listeners::serve("submissions", &config.listen.submissions, limiter, handler, tasks, stopped, bound).await?;
+    reg.listen("submissions", &config.listen.submissions, limiter, handler).await?;
     Ok(())
 }

@@ -8,15 +8,12 @@
 
 use std::sync::Arc;
 
-use postfach_auth::Authenticator;
 use postfach_net::{ConnectionLimiter, TlsAcceptor};
-use postfach_store::Store;
 use postfach_web::{MailEndpoints, Web, WebSettings};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::listeners::{self, BindError, BoundAddresses, Handler};
+use crate::listeners::{BindError, BoundAddresses, Handler};
+use crate::{Registrar, Shared};
 
 /// The port clients reach `service` on: the bound one (tests listen on port 0), else the
 /// configured one; `None` when the service is switched off.
@@ -25,23 +22,16 @@ fn port(config: &Config, bound: &BoundAddresses, service: &str) -> Option<u16> {
     Some(bound.first(service).map_or(configured, |a| a.port()))
 }
 
-pub(crate) async fn serve(
-    config: &Config,
-    store: &Store,
-    auth: &Arc<Authenticator>,
-    tls: &Arc<rustls::ServerConfig>,
-    tasks: &mut JoinSet<()>,
-    stopped: &watch::Receiver<bool>,
-    bound: &mut BoundAddresses,
-) -> Result<(), BindError> {
+pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Result<(), BindError> {
+    let Shared { config, store, auth, tls, .. } = *shared;
     let limiter = ConnectionLimiter::new(config.limits.max_connections_per_ip as usize);
     let endpoints = MailEndpoints {
-        imaps: port(config, bound, "imaps"),
-        imap: port(config, bound, "imap"),
-        pop3s: port(config, bound, "pop3s"),
-        pop3: port(config, bound, "pop3"),
-        submissions: port(config, bound, "submissions"),
-        submission: port(config, bound, "submission"),
+        imaps: port(config, reg.bound(), "imaps"),
+        imap: port(config, reg.bound(), "imap"),
+        pop3s: port(config, reg.bound(), "pop3s"),
+        pop3: port(config, reg.bound(), "pop3"),
+        submissions: port(config, reg.bound(), "submissions"),
+        submission: port(config, reg.bound(), "submission"),
     };
     // The HTTPS port is known only once it is bound; plain HTTP is bound afterwards.
     let dns = match crate::dns::checker(config) {
@@ -59,13 +49,13 @@ pub(crate) async fn serve(
         let (web, acceptor) = (https_web.clone(), acceptor.clone());
         Box::pin(async move { web.serve_https(tcp, peer, slot, acceptor).await })
     });
-    listeners::serve("https", &config.listen.https, limiter.clone(), https, tasks, stopped, bound).await?;
-    let https_port = bound.first("https").map_or(443, |a| a.port());
+    reg.listen("https", &config.listen.https, limiter.clone(), https).await?;
+    let https_port = reg.bound().first("https").map_or(443, |a| a.port());
     let http_web = Web::new(store.clone(), auth.clone(), WebSettings { https_port, ..pending });
     let http: Handler = Arc::new(move |tcp, peer, slot| {
         let web = http_web.clone();
         Box::pin(async move { web.serve_http(tcp, peer, slot).await })
     });
-    listeners::serve("http", &config.listen.http, limiter, http, tasks, stopped, bound).await?;
+    reg.listen("http", &config.listen.http, limiter, http).await?;
     Ok(())
 }

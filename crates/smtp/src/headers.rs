@@ -48,7 +48,7 @@ pub fn received(trace: &Trace<'_>) -> String {
     if let Some(rcpt) = trace.single_recipient {
         let _ = write!(field, "\r\n\tfor <{}>", clean(rcpt));
     }
-    let _ = write!(field, ";\r\n\t{}\r\n", rfc5322_date(trace.at));
+    let _ = write!(field, ";\r\n\t{}\r\n", trace.at.rfc5322());
     field
 }
 
@@ -61,40 +61,6 @@ pub fn return_path(sender: Option<&str>) -> String {
 /// characters that end a comment or a field part, at most 255 characters.
 pub fn clean(text: &str) -> String {
     text.chars().take(255).map(|c| if c.is_control() || "()<>;\\\"".contains(c) { '_' } else { c }).collect()
-}
-
-/// A date as RFC 5322 §3.3 writes it, in UTC: `Fri, 27 Nov 2026 04:37:18 +0000`.
-pub fn rfc5322_date(at: UnixTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let secs = at.0;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
-        DAYS[days.rem_euclid(7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// The message with every bare LF (and bare CR) written as CRLF, the line ending RFC 5322
@@ -192,13 +158,6 @@ mod tests {
         assert_eq!(protocol(true, true, true, false), "ESMTPSA");
         assert_eq!(protocol(true, false, true, false), "ESMTPA");
         assert_eq!(protocol(true, true, true, true), "UTF8SMTPSA");
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc5322_date(UnixTime(0)), "Thu, 1 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(UnixTime(1_795_753_038)), "Fri, 27 Nov 2026 04:17:18 +0000");
-        assert_eq!(rfc5322_date(UnixTime(951_782_400)), "Tue, 29 Feb 2000 00:00:00 +0000");
     }
 
     #[test]

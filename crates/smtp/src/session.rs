@@ -710,7 +710,7 @@ impl Session<'_> {
             out.extend_from_slice(format!("From: <{sender}>\r\n").as_bytes());
         }
         if !fields.has_date {
-            out.extend_from_slice(format!("Date: {}\r\n", headers::rfc5322_date(UnixTime::now())).as_bytes());
+            out.extend_from_slice(format!("Date: {}\r\n", UnixTime::now().rfc5322()).as_bytes());
         }
         if !fields.has_message_id {
             out.extend_from_slice(format!("Message-ID: <{id}.{:08x}@{host}>\r\n", rand::random::<u32>()).as_bytes());

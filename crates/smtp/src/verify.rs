@@ -3,15 +3,14 @@
 //! domain (RFC 7489 / RFC 9989). The results become an `Authentication-Results:` field
 //! (RFC 8601) and a `Received-SPF:` field (RFC 7208 §9.1).
 //!
-//! The resolver asks the configured address (`[dns] resolver`), or the system's resolvers.
-//! It keeps no cache of its own, so tests that change their zone see the change at once.
+//! The resolver asks the configured address (`[dns] resolver`), or the system's resolvers,
+//! and caches answers for their TTL (the test zones use TTL 0, so tests see changes at once).
 
 use std::net::{IpAddr, SocketAddr};
 
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
-use mail_auth::hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{
     AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, MessageAuthenticator, ReceivedSpf, SpfOutput,
@@ -20,28 +19,17 @@ use mail_auth::{
 
 use crate::SmtpError;
 
-/// Builds mail-auth's verifier on the resolver at `address`, or the system's resolvers.
+/// Builds mail-auth's verifier (with a TTL-honouring cache) on the resolver at `address`,
+/// or the system's resolvers.
 pub fn authenticator(address: Option<SocketAddr>) -> Result<MessageAuthenticator, SmtpError> {
-    let at = |address: SocketAddr| {
-        let mut udp = ConnectionConfig::udp();
-        udp.port = address.port();
-        let mut tcp = ConnectionConfig::tcp();
-        tcp.port = address.port();
-        let server = NameServerConfig::new(address.ip(), true, vec![udp, tcp]);
-        (ResolverConfig::from_parts(None, vec![], vec![server]), ResolverOpts::default())
-    };
-    let (config, mut opts) = match address {
-        Some(address) => at(address),
-        None => mail_auth::hickory_resolver::system_conf::read_system_conf().unwrap_or_else(|e| {
+    postfach_dns::resolver::caching_authenticator(address)
+        .or_else(|e| {
             // Mail must still be accepted; checks then fail with temporary errors
             // unless a resolver answers on the local host.
-            tracing::warn!(error = %e, "cannot read /etc/resolv.conf; asking 127.0.0.1:53 for SPF, DKIM and DMARC");
-            at(SocketAddr::from(([127, 0, 0, 1], 53)))
-        }),
-    };
-    opts.cache_size = 0;
-    opts.attempts = 2;
-    MessageAuthenticator::new(config, opts).map_err(|e| SmtpError::Resolver(e.to_string()))
+            tracing::warn!(error = %e, "no usable resolver configuration; asking 127.0.0.1:53 for SPF, DKIM and DMARC");
+            postfach_dns::resolver::caching_authenticator(Some(SocketAddr::from(([127, 0, 0, 1], 53))))
+        })
+        .map_err(|e| SmtpError::Resolver(e.to_string()))
 }
 
 /// SPF results of one transaction, taken at `MAIL FROM`.

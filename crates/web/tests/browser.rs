@@ -13,15 +13,13 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use postfach_auth::accounts::{create_customer, create_mailbox};
-use postfach_auth::{Attempt, Connection};
 use postfach_server::Server;
 use postfach_server::config::Config;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::resolve::Resolution;
 use postfach_store::{Scope, Store};
-use postfach_types::{
-    AccessMode, CustomerName, DomainName, EmailAddress, LoginResult, Mechanism, Role, Secret, Service, TlsInfo,
-};
+use postfach_testdns::TestDns;
+use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, Role, Secret, Service};
 use serde_json::json;
 
 const STRONG: &str = "violet mango tractor whisper";
@@ -112,22 +110,21 @@ impl Drop for Driver {
     }
 }
 
-async fn start_server(dir: &std::path::Path) -> Server {
+/// The server with the panel, IMAPS, POP3 (plain and TLS) and the MX on loopback, asking
+/// a real local DNS server (with empty zones: every lookup is answered at once).
+async fn start_server(dir: &std::path::Path) -> (Server, TestDns) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dns = TestDns::start(std::iter::empty());
     let off = "[]";
     let toml = format!(
-        "hostname = \"localhost\"\ndata_dir = \"{}\"\n[listen]\nsmtp = {off}\nsubmission = {off}\nsubmissions = {off}\n\
-         imap = {off}\nimaps = [\"127.0.0.1:{}\"]\npop3 = {off}\npop3s = {off}\nhttps = [\"127.0.0.1:0\"]\nhttp = [\"127.0.0.1:{}\"]\n\
-         [dns]\nresolver = \"127.0.0.1:{}\"\n",
+        "hostname = \"localhost\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = {off}\n\
+         submissions = {off}\nimap = {off}\nimaps = [\"127.0.0.1:0\"]\npop3 = [\"127.0.0.1:0\"]\npop3s = [\"127.0.0.1:0\"]\n\
+         https = [\"127.0.0.1:0\"]\nhttp = [\"127.0.0.1:0\"]\n[dns]\nresolver = \"{}\"\n",
         dir.display(),
-        free_port(),
-        // Two `:0` addresses count as the same address for the config check.
-        free_port(),
-        // DNS checks stay on loopback: nothing answers there, so every check says so.
-        free_port()
+        dns.addr()
     );
     let config = Config::from_toml_str(&toml, dir).expect("config");
-    Server::start(&config).await.expect("server starts")
+    (Server::start(&config).await.expect("server starts"), dns)
 }
 
 fn screenshots() -> PathBuf {
@@ -248,25 +245,46 @@ async fn imap_login(port: u16, user: &str, password: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// A login attempt through the one authentication path, as the IMAP/POP3 servers make it.
-async fn attempt(server: &Server, service: Service, login: &str, password: &str, tls: bool) -> Result<(), LoginResult> {
-    let connection = Connection {
-        remote_ip: "127.0.0.1".parse().expect("ip"),
-        tls: tls.then(|| TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() }),
-    };
-    let secret = Secret::new(password.to_string());
-    let mechanism = if service == Service::Imap { Mechanism::ImapLogin } else { Mechanism::UserPass };
-    let attempt = Attempt { service, mechanism, login, secret: &secret, connection: &connection };
-    match server.authenticator().authenticate(attempt).await {
-        Ok(_) => Ok(()),
-        Err(e) => Err(e.refusal().map(|r| r.result()).expect("a refusal, not an outage")),
+/// Runs a Python snippet with the given environment; returns what it printed.
+async fn python(script: &'static str, env: &[(&str, String)]) -> String {
+    let mut command = std::process::Command::new("python3");
+    command.arg("-c").arg(script);
+    for (k, v) in env {
+        command.env(k, v);
     }
+    let output = tokio::task::spawn_blocking(move || command.output().expect("python3 runs")).await.expect("task");
+    assert!(output.status.success(), "python3: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Logs in with Python's poplib, over TLS (POP3S) or unencrypted; `LOGGED IN` or `REFUSED …`.
+async fn pop3_login(port: u16, tls: bool, user: &str, password: &str) -> String {
+    let script = "import poplib, os, ssl\n\
+        if os.environ['TLS'] == '1':\n    ctx = ssl.create_default_context()\n    ctx.check_hostname = False\n    \
+        ctx.verify_mode = ssl.CERT_NONE\n    m = poplib.POP3_SSL('127.0.0.1', int(os.environ['PORT']), context=ctx)\n\
+        else:\n    m = poplib.POP3('127.0.0.1', int(os.environ['PORT']))\n\
+        try:\n    m.user(os.environ['USER'])\n    m.pass_(os.environ['PASS'])\n    print('LOGGED IN')\n    m.quit()\n\
+        except poplib.error_proto as e:\n    print('REFUSED', e)\n";
+    let tls = if tls { "1" } else { "0" };
+    python(script, &[("PORT", port.to_string()), ("TLS", tls.into()), ("USER", user.into()), ("PASS", password.into())])
+        .await
+}
+
+/// Sends one message with Python's smtplib to the MX.
+async fn smtp_send(port: u16, rcpt: &str, subject: &str) {
+    let script = "import smtplib, os\n\
+        msg = 'From: friend@outside.example\\r\\nTo: ' + os.environ['RCPT'] + '\\r\\nSubject: ' + os.environ['SUBJECT'] + '\\r\\n\\r\\nHello.\\r\\n'\n\
+        s = smtplib.SMTP('127.0.0.1', int(os.environ['PORT']))\n\
+        s.sendmail('friend@outside.example', [os.environ['RCPT']], msg)\n\
+        s.quit()\nprint('SENT')\n";
+    let said = python(script, &[("PORT", port.to_string()), ("RCPT", rcpt.into()), ("SUBJECT", subject.into())]).await;
+    assert_eq!(said, "SENT");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_panel_in_a_real_browser() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = start_server(&dir.path().join("data")).await;
+    let (server, _dns) = start_server(&dir.path().join("data")).await;
     let https: SocketAddr = server.addresses().first("https").expect("https listener");
     let base = format!("https://localhost:{}", https.port());
     let ids = accounts(&server).await;
@@ -339,9 +357,12 @@ async fn flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
     let imaps = server.addresses().first("imaps").expect("imaps listener");
     let imap_said = imap_login(imaps.port(), "max@acme.example", STRONG).await;
     assert!(imap_said.starts_with("REFUSED"), "IMAP login of a POP3 mailbox: {imap_said}");
-    assert_eq!(attempt(server, Service::Pop3, "max@acme.example", STRONG, true).await, Ok(()));
-    // An unencrypted attempt is refused (TLS required) and flagged.
-    assert_eq!(attempt(server, Service::Pop3, "max@acme.example", STRONG, false).await, Err(LoginResult::TlsRequired));
+    // Real POP3 clients: over TLS it works; unencrypted it is refused (TLS required) and flagged.
+    let pop3s = server.addresses().first("pop3s").expect("pop3s listener").port();
+    assert_eq!(pop3_login(pop3s, true, "max@acme.example", STRONG).await, "LOGGED IN");
+    let pop3 = server.addresses().first("pop3").expect("pop3 listener").port();
+    let said = pop3_login(pop3, false, "max@acme.example", STRONG).await;
+    assert!(said.starts_with("REFUSED") && said.contains("encrypted"), "plaintext POP3 login: {said}");
     browser.goto(&max_url).await.expect("mailbox page");
     let list = text(browser, "#login-list").await;
     assert!(list.contains("IMAP") && list.contains("service switched off"), "{list}");
@@ -381,6 +402,20 @@ async fn flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
             other => panic!("{address} resolves to {other:?}"),
         }
     }
+    // Real mail through the MX to the alias and to the alias domain lands in max's INBOX.
+    let smtp = server.addresses().first("smtp").expect("smtp listener").port();
+    smtp_send(smtp, "info@acme.example", "to the alias").await;
+    smtp_send(smtp, "max@acme.org", "to the alias domain").await;
+    let inbox = store.folder(max.id, "INBOX").await.expect("folder").expect("INBOX");
+    let messages = store.messages(max.id, inbox.id).await.expect("messages");
+    let mut subjects = Vec::new();
+    for m in &messages {
+        let bytes = server.blobs().get(&postfach_blob::BlobId::parse(&m.blob).expect("id")).await.expect("blob");
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        subjects.extend(text.lines().filter_map(|l| l.strip_prefix("Subject: ").map(str::to_string)));
+    }
+    subjects.sort();
+    assert_eq!(subjects, ["to the alias", "to the alias domain"]);
 
     // Another customer's objects: not through pages, not through the API.
     browser.goto(&format!("{base}/mailboxes/{}", ids.globex_mailbox)).await.expect("foreign page");
