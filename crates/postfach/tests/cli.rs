@@ -1,6 +1,8 @@
 //! The real `postfach` binary, run as an operator would, against a fresh data folder.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -28,25 +30,12 @@ impl Env {
 
     /// Runs `postfach --config ... ARGS`, feeding `stdin`.
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start postfach");
-        // A command that fails early may not read its input: a broken pipe is fine.
-        let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
-        child.wait_with_output().expect("postfach ran")
+        common::postfach(&self.config(), args, stdin)
     }
 
     /// Runs a command that must succeed; returns its stdout.
     fn ok(&self, args: &[&str], stdin: &str) -> String {
-        let out = self.run(args, stdin);
-        assert!(out.status.success(), "postfach {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf-8")
+        common::postfach_ok(&self.config(), args, stdin)
     }
 
     /// Runs a command that must fail; returns its stderr.

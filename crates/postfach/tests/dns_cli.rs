@@ -1,9 +1,10 @@
 //! The DNS commands of the real `postfach` binary, against a real DNS server
 //! (postfach-testdns) named in the config as `[dns] resolver`.
 
-use std::io::Write;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use postfach_testdns::{Data, Rr, TestDns, Type};
 
@@ -59,23 +60,11 @@ ips = ["192.0.2.25"]
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start postfach");
-        let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
-        child.wait_with_output().expect("postfach ran")
+        common::postfach(&self.config(), args, stdin)
     }
 
     fn ok(&self, args: &[&str], stdin: &str) -> String {
-        let out = self.run(args, stdin);
-        assert!(out.status.success(), "postfach {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf-8")
+        common::postfach_ok(&self.config(), args, stdin)
     }
 
     /// Runs a command that must exit with status 1; returns its stdout.

@@ -2,11 +2,14 @@
 //! server survives SIGKILL of the server and is delivered after the restart; the operator
 //! sees, retries and removes queued mail with `postfach queue`.
 
+mod common;
+
 #[path = "../../outbound/tests/support/sink.rs"]
 mod sink;
 
+use common::postfach;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use postfach_testdns::{Data, Rr, TestDns};
@@ -14,21 +17,6 @@ use sink::{Behaviour, Sink};
 
 const PASSWORD: &str = "violet mango tractor whisper";
 const WAIT: Duration = Duration::from_secs(60);
-
-fn postfach(config: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start postfach");
-    let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
-    child.wait_with_output().expect("postfach ran")
-}
 
 fn ok(config: &Path, args: &[&str], stdin: &str) -> String {
     let out = postfach(config, args, stdin);

@@ -2,10 +2,12 @@
 //! is killed with SIGKILL several times and restarted. Every message that got `250` must
 //! be in the mailbox afterwards, byte for byte, exactly once (invariant 4).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,18 +50,7 @@ impl Env {
     }
 
     fn cli(&self, args: &[&str], stdin: &str) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start postfach");
-        let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
-        let out: Output = child.wait_with_output().expect("postfach ran");
-        assert!(out.status.success(), "postfach {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        common::postfach_ok(&self.config(), args, stdin);
     }
 
     /// Starts `postfach serve` and waits until it accepts connections.

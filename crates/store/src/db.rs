@@ -107,3 +107,19 @@ where
 {
     parse(&value).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
+
+/// Of `candidates`, those for which `used` (a query taking the blob id as `$1` and
+/// returning a row while anything still refers to it) returns nothing.
+pub(crate) async fn unreferenced_blobs(
+    conn: &mut sqlx::AnyConnection,
+    used: &'static str,
+    candidates: Vec<String>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut orphans = Vec::new();
+    for blob in candidates {
+        if sqlx::query(used).bind(&blob).fetch_optional(&mut *conn).await?.is_none() {
+            orphans.push(blob);
+        }
+    }
+    Ok(orphans)
+}

@@ -425,17 +425,7 @@ impl Store {
     /// Of the given blob ids, those no message refers to (for the orphan sweep).
     pub async fn unreferenced_blobs(&self, candidates: Vec<String>) -> Result<Vec<String>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let mut orphans = Vec::new();
-        for blob in candidates {
-            let used = sqlx::query("SELECT 1 AS one FROM messages WHERE blob_id = $1 LIMIT 1")
-                .bind(&blob)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if used.is_none() {
-                orphans.push(blob);
-            }
-        }
-        Ok(orphans)
+        Ok(crate::db::unreferenced_blobs(&mut conn, MESSAGE_USES_BLOB, candidates).await?)
     }
 }
 
@@ -610,15 +600,7 @@ async fn copy(
 pub(crate) async fn unreferenced(tx: &mut Tx, mut blobs: Vec<String>) -> Result<Vec<String>, StoreError> {
     blobs.sort();
     blobs.dedup();
-    let mut orphans = Vec::new();
-    for blob in blobs {
-        let used = sqlx::query("SELECT 1 AS one FROM messages WHERE blob_id = $1 LIMIT 1")
-            .bind(&blob)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if used.is_none() {
-            orphans.push(blob);
-        }
-    }
-    Ok(orphans)
+    Ok(crate::db::unreferenced_blobs(tx, MESSAGE_USES_BLOB, blobs).await?)
 }
+
+const MESSAGE_USES_BLOB: &str = "SELECT 1 AS one FROM messages WHERE blob_id = $1 LIMIT 1";

@@ -430,17 +430,8 @@ impl Store {
     /// Of the given spool blob ids, those no queued message refers to (for the sweep).
     pub async fn queue_unreferenced_blobs(&self, candidates: Vec<String>) -> Result<Vec<String>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let mut orphans = Vec::new();
-        for blob in candidates {
-            let used = sqlx::query("SELECT 1 AS one FROM queue_messages WHERE blob_id = $1 LIMIT 1")
-                .bind(&blob)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if used.is_none() {
-                orphans.push(blob);
-            }
-        }
-        Ok(orphans)
+        let used = "SELECT 1 AS one FROM queue_messages WHERE blob_id = $1 LIMIT 1";
+        Ok(crate::db::unreferenced_blobs(&mut conn, used, candidates).await?)
     }
 
     /// The queue as `scope` sees it, oldest first, with every recipient.
