@@ -29,20 +29,7 @@ fn message(i: usize) -> Vec<u8> {
 
 async fn deliver(t: &TestServer, mailbox: &Mailbox, from: usize, count: usize) {
     for i in from..from + count {
-        let bytes = message(i);
-        let blob = t.server.blobs().put(bytes.clone()).await.expect("blob");
-        let new = NewMessage {
-            blob: blob.to_string(),
-            size: bytes.len() as u64,
-            internal_date: UnixTime::now(),
-            flags: Flags::default(),
-            keywords: Vec::new(),
-        };
-        t.server
-            .store()
-            .deliver(&[Delivery { mailbox_id: mailbox.id, folder: DeliveryFolder::Inbox, message: new }])
-            .await
-            .expect("deliver");
+        t.put_in_inbox(mailbox, message(i)).await;
     }
 }
 

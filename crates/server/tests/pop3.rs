@@ -14,8 +14,7 @@ use postfach_blob::BlobId;
 use postfach_store::Scope;
 use postfach_store::logins::{LoginFilter, LoginRecord};
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
-use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
-use postfach_types::{AccessMode, LoginResult, UnixTime};
+use postfach_types::{AccessMode, LoginResult};
 
 const ADDRESS: &str = "max@acme.example";
 
@@ -35,19 +34,7 @@ async fn deliver(t: &TestServer, mailbox: &Mailbox, count: usize) -> Vec<Vec<u8>
     let mut all = Vec::new();
     for i in 1..=count {
         let bytes = message(i);
-        let blob = t.server.blobs().put(bytes.clone()).await.expect("blob");
-        let new = NewMessage {
-            blob: blob.to_string(),
-            size: bytes.len() as u64,
-            internal_date: UnixTime::now(),
-            flags: Flags::default(),
-            keywords: Vec::new(),
-        };
-        t.server
-            .store()
-            .deliver(&[Delivery { mailbox_id: mailbox.id, folder: DeliveryFolder::Inbox, message: new }])
-            .await
-            .expect("deliver");
+        t.put_in_inbox(mailbox, bytes.clone()).await;
         all.push(bytes);
     }
     all
@@ -729,19 +716,7 @@ async fn large_messages_are_streamed_intact() {
         i += 1;
     }
     bytes.extend_from_slice(b"bare\nlast");
-    let blob = t.server.blobs().put(bytes.clone()).await.expect("blob");
-    let new = NewMessage {
-        blob: blob.to_string(),
-        size: bytes.len() as u64,
-        internal_date: UnixTime::now(),
-        flags: Flags::default(),
-        keywords: Vec::new(),
-    };
-    t.server
-        .store()
-        .deliver(&[Delivery { mailbox_id: mailbox.id, folder: DeliveryFolder::Inbox, message: new }])
-        .await
-        .expect("deliver");
+    t.put_in_inbox(&mailbox, bytes.clone()).await;
     let out = python(
         &t,
         r#"

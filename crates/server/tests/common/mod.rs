@@ -12,8 +12,9 @@ use postfach_auth::accounts::{create_customer, create_mailbox};
 use postfach_server::Server;
 use postfach_server::config::Config;
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
+use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
 use postfach_store::{CustomerId, Scope};
-use postfach_types::{CustomerName, DomainName, EmailAddress, Role, Secret};
+use postfach_types::{CustomerName, DomainName, EmailAddress, Role, Secret, UnixTime};
 
 /// The password of every mailbox the helpers create.
 pub const PASSWORD: &str = "violet mango tractor whisper";
@@ -94,5 +95,23 @@ impl TestServer {
         create_mailbox(self.server.store(), hasher, Scope::Platform, &address, &Secret::new(PASSWORD.into()), settings)
             .await
             .expect("mailbox")
+    }
+
+    /// Puts `bytes` into the mailbox's INBOX the way the MX does (durable blob, then the
+    /// metadata commit), without going through SMTP.
+    pub async fn put_in_inbox(&self, mailbox: &Mailbox, bytes: Vec<u8>) {
+        let blob = self.server.blobs().put(bytes.clone()).await.expect("blob");
+        let message = NewMessage {
+            blob: blob.to_string(),
+            size: bytes.len() as u64,
+            internal_date: UnixTime::now(),
+            flags: Flags::default(),
+            keywords: Vec::new(),
+        };
+        self.server
+            .store()
+            .deliver(&[Delivery { mailbox_id: mailbox.id, folder: DeliveryFolder::Inbox, message }])
+            .await
+            .expect("deliver");
     }
 }
