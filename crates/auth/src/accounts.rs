@@ -1,13 +1,21 @@
 //! Creating accounts and changing passwords: the one place where the password rule is
 //! applied before a hash is stored, for the CLI, the API and the panel alike.
+//!
+//! Changing one's *own* password ([`change_own_password`]) asks for the current one
+//! through the authentication gate (throttled and logged like a sign-in), ends the
+//! account's other panel sessions and revokes its API tokens unless the user keeps them.
+//! A customer or admin setting the password of a mailbox they manage
+//! ([`change_mailbox_password`]) needs no current password; the mailbox's panel sessions
+//! end.
 
-use postfach_policy::{PasswordVerdict, check_password, user_inputs};
+use postfach_policy::{PasswordVerdict, Refusal, check_password, user_inputs};
 use postfach_store::customers::Customer;
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_store::{Scope, Store, StoreError};
 use postfach_types::{CustomerName, EmailAddress, Role, Secret};
 
-use crate::{AuthError, PasswordHasher};
+use crate::{Attempt, AuthError, Authenticator, Connection, PasswordHasher, Principal};
+use postfach_types::{Mechanism, Service};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -16,6 +24,9 @@ pub enum AccountError {
     WeakPassword(PasswordVerdict),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The current password given with a change is wrong (or the attempt is throttled).
+    #[error("the current password is not right")]
+    CurrentPassword(Refusal),
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
@@ -51,10 +62,69 @@ pub async fn change_mailbox_password(
     address: &EmailAddress,
     password: &Secret<String>,
 ) -> Result<(), AccountError> {
-    store.mailbox(scope, address).await?;
+    let mailbox = store.mailbox(scope, address).await?;
     require(check_mailbox_password(store, scope, address, password).await?)?;
     let hash = hasher.hash(password).await?;
-    Ok(store.set_mailbox_password(scope, address, &hash).await?)
+    store.set_mailbox_password(scope, address, &hash).await?;
+    store.end_panel_sessions(mailbox.customer_id, Some(mailbox.id), None).await?;
+    Ok(())
+}
+
+/// A password change by the account's own user.
+#[derive(Debug)]
+pub struct OwnPasswordChange<'a> {
+    pub current: &'a Secret<String>,
+    pub new: &'a Secret<String>,
+    /// Keep the account's API tokens working (the default on every form is to revoke).
+    pub keep_api_tokens: bool,
+    /// The panel session that asks; it stays signed in, all others end.
+    pub session: Option<i64>,
+    pub connection: &'a Connection,
+}
+
+/// Changes the signed-in user's own password after checking the current one.
+pub async fn change_own_password(
+    auth: &Authenticator,
+    store: &Store,
+    who: &Principal,
+    change: OwnPasswordChange<'_>,
+) -> Result<(), AccountError> {
+    let login = match who {
+        Principal::Mailbox { address, .. } => address.to_string(),
+        Principal::Account { name, .. } => name.to_string(),
+    };
+    let attempt = Attempt {
+        service: Service::Panel,
+        mechanism: Mechanism::WebForm,
+        login: &login,
+        secret: change.current,
+        connection: change.connection,
+    };
+    match auth.authenticate(attempt).await {
+        Ok(found) if &found == who => {}
+        Ok(_) => return Err(AccountError::CurrentPassword(Refusal::BadCredentials)),
+        Err(AuthError::Refused(refusal)) => return Err(AccountError::CurrentPassword(refusal)),
+        Err(e) => return Err(e.into()),
+    }
+    match who {
+        Principal::Mailbox { id, customer_id, address } => {
+            let scope = Scope::Customer(*customer_id);
+            require(check_mailbox_password(store, scope, address, change.new).await?)?;
+            let hash = auth.hasher().hash(change.new).await?;
+            store.set_mailbox_password(scope, address, &hash).await?;
+            store.end_panel_sessions(*customer_id, Some(*id), change.session).await?;
+        }
+        Principal::Account { customer_id, name, .. } => {
+            require(verdict(change.new, None, Some(name.as_str())))?;
+            let hash = auth.hasher().hash(change.new).await?;
+            store.set_customer_password(name, &hash).await?;
+            store.end_panel_sessions(*customer_id, None, change.session).await?;
+            if !change.keep_api_tokens {
+                store.revoke_all_api_tokens(*customer_id).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn create_customer(

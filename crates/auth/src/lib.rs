@@ -1,30 +1,45 @@
-//! The one authentication path: every protocol server and the panel call
-//! [`Authenticator::authenticate`] and nothing else to let someone in.
+//! The one gate for every credential: every protocol server and the panel call
+//! [`Authenticator`] and nothing else to let someone in — passwords
+//! ([`Authenticator::authenticate`]), malformed SASL exchanges
+//! ([`Authenticator::refuse_malformed`]), logins refused before a password was asked for
+//! ([`Authenticator::refuse_unencrypted`]), API bearer tokens
+//! ([`Authenticator::authenticate_token`]) and TOTP codes
+//! ([`Authenticator::second_factor`]).
 //!
-//! One call throttles, looks the account up, verifies the secret (in constant-ish time
-//! for unknown accounts too), applies the pure rules of `postfach_policy::login`, marks a
-//! password that crossed the network in plaintext as exposed, and records the attempt in
+//! One call turns the login into its canonical form ([`LoginName`]: the throttle key, the
+//! lookup and the login log all use it), throttles, looks the account up, verifies the
+//! secret (in constant-ish time for unknown accounts too), applies the pure rules of
+//! `postfach_policy::login`, marks a password that crossed the network in plaintext as
+//! exposed (also when the attempt is refused for throttling), and records the attempt in
 //! the login log, whatever its outcome.
 
 pub mod accounts;
 mod passwords;
+pub mod sasl;
 mod throttle;
+pub mod tokens;
+pub mod totp;
 mod verified;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use postfach_policy::{AccountFacts, AccountKind, LoginDecision, LoginFacts, Refusal};
+use postfach_policy::{AccountFacts, AccountKind, LoginDecision, LoginFacts, Refusal, TlsRequiredBy};
 use postfach_store::logins::{LoginAccount, LoginAccountKind, LoginRecord};
 use postfach_store::{CustomerId, MailboxId, Store, StoreError};
-use postfach_types::{CustomerName, EmailAddress, LoginResult, Mechanism, Role, Secret, Service, TlsInfo, UnixTime};
+use postfach_types::{
+    CustomerName, EmailAddress, LoginName, LoginResult, LoginTarget, Mechanism, Role, Secret, Service, TlsInfo,
+    UnixTime,
+};
 
 pub use passwords::{ITERATIONS, LANES, MEMORY_KIB, PasswordHasher};
 pub use throttle::Throttle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// The login is refused; the reason is safe to turn into a protocol reply.
+    /// The login is refused; turn it into a reply with [`Refusal::public`].
     #[error("login refused: {0:?}")]
     Refused(Refusal),
     /// The directory could not be asked; the client should try again later.
@@ -49,6 +64,7 @@ impl AuthError {
 pub struct AuthSettings {
     pub allow_plaintext_auth: bool,
     pub max_failures_per_ip: u32,
+    /// Also the number of wrong TOTP codes that lock an account's second factor.
     pub max_failures_per_login: u32,
     pub failure_window: Duration,
 }
@@ -72,7 +88,7 @@ pub struct Connection {
     pub tls: Option<TlsInfo>,
 }
 
-/// One login attempt.
+/// One login attempt with a password.
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt<'a> {
     pub service: Service,
@@ -90,6 +106,10 @@ pub enum Principal {
     Account { customer_id: CustomerId, name: CustomerName, role: Role },
 }
 
+/// A successful token use is written to the login log at most this often per token and
+/// address (an API client makes many requests; the log records logins, not requests).
+const TOKEN_LOG_INTERVAL: Duration = Duration::from_secs(600);
+
 #[derive(Debug)]
 pub struct Authenticator {
     store: Store,
@@ -101,6 +121,8 @@ pub struct Authenticator {
     dummy_hash: String,
     /// Passwords verified correctly in the last minutes (see `verified`).
     verified: verified::VerifiedCache,
+    /// When each (token, address) was last written to the login log.
+    token_logged: Mutex<HashMap<(i64, IpAddr), Instant>>,
 }
 
 impl Authenticator {
@@ -108,7 +130,15 @@ impl Authenticator {
         let dummy_hash = hasher.hash(&Secret::new(format!("{:x}", rand::random::<u128>()))).await?;
         let throttle =
             Throttle::new(settings.failure_window, settings.max_failures_per_ip, settings.max_failures_per_login);
-        Ok(Self { store, settings, hasher, throttle, dummy_hash, verified: verified::VerifiedCache::new() })
+        Ok(Self {
+            store,
+            settings,
+            hasher,
+            throttle,
+            dummy_hash,
+            verified: verified::VerifiedCache::new(),
+            token_logged: Mutex::default(),
+        })
     }
 
     pub fn settings(&self) -> &AuthSettings {
@@ -125,47 +155,47 @@ impl Authenticator {
         &self.hasher
     }
 
-    /// Drops throttle state older than the window; the server calls this periodically.
+    /// Drops throttle and token-log state older than the window; the server calls this
+    /// periodically.
     pub fn sweep(&self) {
         self.throttle.sweep(Instant::now());
+        self.token_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, at| at.elapsed() < TOKEN_LOG_INTERVAL);
     }
 
+    /// A login with a password.
     pub async fn authenticate(&self, attempt: Attempt<'_>) -> Result<Principal, AuthError> {
-        let login = attempt.login.trim().to_lowercase();
         let ip = attempt.connection.remote_ip;
-        let mut record = LoginRecord {
-            at: UnixTime::now(),
-            customer_id: None,
-            mailbox_id: None,
-            login: attempt.login.to_string(),
-            service: attempt.service,
-            remote_ip: ip,
-            tls: attempt.connection.tls.clone(),
-            mechanism: attempt.mechanism,
-            result: LoginResult::Throttled,
+        let encrypted = attempt.connection.tls.is_some();
+        let name = LoginName::parse(attempt.login).ok();
+        let key = throttle_key(name.as_ref(), attempt.login);
+        let mut record = self.record(attempt.service, attempt.mechanism, &key, attempt.connection);
+        let account = match &name {
+            Some(name) => self.find_account(attempt.service, name).await?,
+            None => None,
         };
-        let account = self.find_account(attempt.service, &login).await?;
         if let Some(account) = &account {
             record.customer_id = Some(account.customer_id);
             record.mailbox_id = mailbox_id(account);
         }
 
-        if self.throttle.is_throttled(ip, &login, Instant::now()) {
-            self.store.record_login(&record).await?;
-            return Err(AuthError::Refused(Refusal::Throttled));
+        if self.throttle.is_throttled(ip, &key, Instant::now()) {
+            // A correct password that just crossed the network in plaintext is exposed,
+            // refused or not.
+            if !encrypted
+                && let Some(account) = &account
+                && mailbox_id(account).is_some()
+                && self.password_matches(&key, account, attempt.secret).await?
+            {
+                self.mark_exposed(account, attempt.service, ip).await?;
+            }
+            return self.refuse(record, Refusal::Throttled).await;
         }
 
         let password_matches = match &account {
-            Some(account) if self.verified.contains(&login, &account.password_hash, attempt.secret) => true,
-            Some(account) => {
-                let matches = self.hasher.verify(&account.password_hash, attempt.secret).await?;
-                if matches {
-                    self.verified.insert(&login, &account.password_hash, attempt.secret);
-                } else {
-                    self.verified.remove(&login);
-                }
-                matches
-            }
+            Some(account) => self.password_matches(&key, account, attempt.secret).await?,
             None => {
                 let _ = self.hasher.verify(&self.dummy_hash, attempt.secret).await?;
                 false
@@ -173,7 +203,7 @@ impl Authenticator {
         };
         let facts = LoginFacts {
             service: attempt.service,
-            encrypted: attempt.connection.tls.is_some(),
+            encrypted,
             operator_allows_plaintext: self.settings.allow_plaintext_auth,
             account: account.as_ref().map(account_facts),
             password_matches,
@@ -181,43 +211,234 @@ impl Authenticator {
         let decision = facts.decide();
 
         if facts.password_exposed()
-            && let Some(id) = account.as_ref().and_then(mailbox_id)
+            && let Some(account) = &account
         {
-            self.store.mark_password_exposed(id).await?;
-            tracing::warn!(mailbox = id, service = %attempt.service, remote_ip = %ip, "correct password sent without TLS; marked as exposed");
+            self.mark_exposed(account, attempt.service, ip).await?;
         }
         if password_matches {
             if decision == LoginDecision::Allow {
-                self.throttle.record_success(&login);
+                self.throttle.record_success(&key);
             }
         } else {
-            self.throttle.record_failure(ip, &login, Instant::now());
+            self.throttle.record_failure(ip, &key, Instant::now());
         }
-
-        record.result = match decision {
-            LoginDecision::Allow => LoginResult::Ok,
-            LoginDecision::Deny(refusal) => refusal.result(),
-        };
-        self.store.record_login(&record).await?;
         match (decision, account) {
-            (LoginDecision::Allow, Some(account)) => Ok(principal(account)),
-            (LoginDecision::Deny(refusal), _) => Err(AuthError::Refused(refusal)),
+            (LoginDecision::Allow, Some(account)) => {
+                record.result = LoginResult::Ok;
+                self.store.record_login(&record).await?;
+                Ok(principal(account))
+            }
+            (LoginDecision::Deny(refusal), _) => self.refuse(record, refusal).await,
             // `decide` never allows without an account.
-            (LoginDecision::Allow, None) => Err(AuthError::Refused(Refusal::BadCredentials)),
+            (LoginDecision::Allow, None) => self.refuse(record, Refusal::BadCredentials).await,
         }
     }
 
-    /// Mailboxes log in with their address; panel accounts with their name (panel only).
-    async fn find_account(&self, service: Service, login: &str) -> Result<Option<LoginAccount>, AuthError> {
-        if let Ok(address) = EmailAddress::parse(login) {
-            return Ok(self.store.mailbox_login(&address).await?);
+    /// A SASL exchange that produced no usable credentials (bad base64, wrong form,
+    /// another account as authorization identity): counted like a wrong password for the
+    /// address (and the login, when one could be read) and recorded.
+    pub async fn refuse_malformed(
+        &self,
+        service: Service,
+        mechanism: Mechanism,
+        login: Option<&str>,
+        connection: &Connection,
+    ) -> AuthError {
+        let name = login.and_then(|l| LoginName::parse(l).ok());
+        let key = throttle_key(name.as_ref(), login.unwrap_or_default());
+        let record = self.record(service, mechanism, &key, connection);
+        let now = Instant::now();
+        let refusal = if self.throttle.is_throttled(connection.remote_ip, &key, now) {
+            Refusal::Throttled
+        } else {
+            if key.is_empty() {
+                self.throttle.record_ip_failure(connection.remote_ip, now);
+            } else {
+                self.throttle.record_failure(connection.remote_ip, &key, now);
+            }
+            Refusal::Malformed
+        };
+        match self.refuse::<()>(record, refusal).await {
+            Err(e) => e,
+            Ok(()) => AuthError::Refused(refusal),
         }
-        if service == Service::Panel
-            && let Ok(name) = CustomerName::parse(login)
+    }
+
+    /// A login refused before a password was asked for, because the connection is not
+    /// encrypted and the operator allows no plaintext logins (POP3 `USER`, SMTP `AUTH
+    /// LOGIN` without TLS): recorded with the name, if one was given, and refused.
+    pub async fn refuse_unencrypted(
+        &self,
+        service: Service,
+        mechanism: Mechanism,
+        login: Option<&str>,
+        connection: &Connection,
+    ) -> AuthError {
+        let name = login.and_then(|l| LoginName::parse(l).ok());
+        let key = throttle_key(name.as_ref(), login.unwrap_or_default());
+        let mut record = self.record(service, mechanism, &key, connection);
+        if let Some(name) = &name
+            && let Ok(Some(account)) = self.find_account(service, name).await
         {
-            return Ok(self.store.customer_login(&name).await?);
+            record.customer_id = Some(account.customer_id);
+            record.mailbox_id = mailbox_id(&account);
         }
-        Ok(None)
+        let refusal = Refusal::TlsRequired { by: TlsRequiredBy::Operator };
+        match self.refuse::<()>(record, refusal).await {
+            Err(e) => e,
+            Ok(()) => AuthError::Refused(refusal),
+        }
+    }
+
+    /// An API bearer token. A wrong token names no account, so it counts against the
+    /// address only (tokens carry 256 random bits: guessing one is hopeless anyway).
+    pub async fn authenticate_token(
+        &self,
+        token: &Secret<String>,
+        connection: &Connection,
+    ) -> Result<Principal, AuthError> {
+        let ip = connection.remote_ip;
+        let mut record = self.record(Service::Api, Mechanism::ApiToken, "", connection);
+        let now = Instant::now();
+        if self.throttle.is_ip_throttled(ip, now) {
+            return self.refuse(record, Refusal::Throttled).await;
+        }
+        let found = self.store.api_token_by_hash(&tokens::token_hash(token.expose())).await?;
+        let Some(found) = found else {
+            self.throttle.record_ip_failure(ip, now);
+            return self.refuse(record, Refusal::BadCredentials).await;
+        };
+        let account = self.store.customer_by_id(found.customer_id).await?;
+        record.customer_id = Some(account.id);
+        record.login = account.name.to_string();
+        let facts = LoginFacts {
+            service: Service::Api,
+            encrypted: connection.tls.is_some(),
+            operator_allows_plaintext: self.settings.allow_plaintext_auth,
+            account: Some(AccountFacts { kind: AccountKind::PanelAccount, disabled: account.disabled }),
+            password_matches: true,
+        };
+        if let LoginDecision::Deny(refusal) = facts.decide() {
+            return self.refuse(record, refusal).await;
+        }
+        let log_now = {
+            let mut logged = self.token_logged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = logged.get(&(found.id, ip)).is_none_or(|at| at.elapsed() >= TOKEN_LOG_INTERVAL);
+            if due {
+                logged.insert((found.id, ip), now);
+            }
+            due
+        };
+        if log_now {
+            record.result = LoginResult::Ok;
+            self.store.record_login(&record).await?;
+        }
+        Ok(Principal::Account { customer_id: account.id, name: account.name, role: account.role })
+    }
+
+    /// A TOTP code for `account` (at sign-in, or when switching the second factor on or
+    /// off). Wrong codes lock the account's second factor after
+    /// `max_failures_per_login` tries within the window, whatever the password does; a
+    /// code works only once (`enable` also marks the secret as confirmed).
+    pub async fn second_factor(
+        &self,
+        account: CustomerId,
+        code: &str,
+        enable: bool,
+        connection: &Connection,
+    ) -> Result<(), AuthError> {
+        let customer = self.store.customer_by_id(account).await?;
+        let mut record = self.record(Service::Panel, Mechanism::Totp, customer.name.as_str(), connection);
+        record.customer_id = Some(account);
+        let now = Instant::now();
+        if self.throttle.is_second_factor_locked(account, now)
+            || self.throttle.is_ip_throttled(connection.remote_ip, now)
+        {
+            return self.refuse(record, Refusal::Throttled).await;
+        }
+        let secret = self.store.totp_secret(account).await?;
+        let step = secret
+            .as_ref()
+            .filter(|s| s.enabled || enable)
+            .and_then(|s| totp::totp_step_of(&s.secret, code, u64::try_from(UnixTime::now().0).unwrap_or_default()));
+        let accepted = match step {
+            Some(step) => self.store.use_totp_step(account, step, enable).await?,
+            None => false,
+        };
+        if !accepted {
+            self.throttle.record_second_factor_failure(connection.remote_ip, account, now);
+            return self.refuse(record, Refusal::BadCredentials).await;
+        }
+        self.throttle.record_second_factor_success(account);
+        record.result = LoginResult::Ok;
+        self.store.record_login(&record).await?;
+        Ok(())
+    }
+
+    /// Mailboxes log in with their address; panel accounts with their name (panel only).
+    async fn find_account(&self, service: Service, name: &LoginName) -> Result<Option<LoginAccount>, AuthError> {
+        match name.target() {
+            LoginTarget::Mailbox(address) => Ok(self.store.mailbox_login(address).await?),
+            LoginTarget::Account(name) if service == Service::Panel => Ok(self.store.customer_login(name).await?),
+            LoginTarget::Account(_) => Ok(None),
+        }
+    }
+
+    /// Verifies `secret` against the account's hash (remembering a success briefly).
+    async fn password_matches(
+        &self,
+        key: &str,
+        account: &LoginAccount,
+        secret: &Secret<String>,
+    ) -> Result<bool, AuthError> {
+        if self.verified.contains(key, &account.password_hash, secret) {
+            return Ok(true);
+        }
+        let matches = self.hasher.verify(&account.password_hash, secret).await?;
+        if matches {
+            self.verified.insert(key, &account.password_hash, secret);
+        } else {
+            self.verified.remove(key);
+        }
+        Ok(matches)
+    }
+
+    async fn mark_exposed(&self, account: &LoginAccount, service: Service, ip: IpAddr) -> Result<(), AuthError> {
+        if let Some(id) = mailbox_id(account) {
+            self.store.mark_password_exposed(id).await?;
+            tracing::warn!(mailbox = id, %service, remote_ip = %ip, "correct password sent without TLS; marked as exposed");
+        }
+        Ok(())
+    }
+
+    fn record(&self, service: Service, mechanism: Mechanism, login: &str, connection: &Connection) -> LoginRecord {
+        LoginRecord {
+            at: UnixTime::now(),
+            customer_id: None,
+            mailbox_id: None,
+            login: login.to_string(),
+            service,
+            remote_ip: connection.remote_ip.to_canonical(),
+            tls: connection.tls.clone(),
+            mechanism,
+            result: LoginResult::Throttled,
+        }
+    }
+
+    /// Records a refused attempt and returns the refusal.
+    async fn refuse<T>(&self, mut record: LoginRecord, refusal: Refusal) -> Result<T, AuthError> {
+        record.result = refusal.result();
+        self.store.record_login(&record).await?;
+        Err(AuthError::Refused(refusal))
+    }
+}
+
+/// The key failures are counted under: the canonical login, or (for input that is not a
+/// valid login) the trimmed, lower-cased input, which matches no account.
+fn throttle_key(name: Option<&LoginName>, input: &str) -> String {
+    match name {
+        Some(name) => name.key().to_string(),
+        None => input.trim().to_lowercase(),
     }
 }
 

@@ -1,8 +1,11 @@
-//! Failed-login throttling: a sliding window of failures per remote address and per
-//! login name.
+//! Failed-login throttling: a sliding window of failures per remote address, per login
+//! name (its canonical form, so spellings share one count) and per account's second
+//! factor.
 //!
 //! When either key has reached its limit within the window, further attempts are refused
-//! without checking the password (so a guesser learns nothing and costs no hashing).
+//! without checking the password (so a guesser learns nothing and costs no hashing). The
+//! second-factor count is separate: a correct password never clears it, only a correct
+//! code does, so knowing the password does not buy more guesses at the code.
 //! IPv6 addresses are counted per /64, the smallest block one user usually holds. Old
 //! failures are dropped as keys are touched, and the whole map is swept regularly, so
 //! memory stays bounded by the number of keys that failed within one window.
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 enum Key {
     Ip(IpAddr),
     Login(String),
+    SecondFactor(i64),
 }
 
 #[derive(Debug)]
@@ -52,10 +56,39 @@ impl Throttle {
         ip_failures >= self.max_per_ip || login_failures >= self.max_per_login
     }
 
+    /// Whether the address alone has reached its limit (for credentials that name no
+    /// login, such as API tokens).
+    pub fn is_ip_throttled(&self, ip: IpAddr, now: Instant) -> bool {
+        self.lock().recent(&ip_key(ip), now, self.window) >= self.max_per_ip
+    }
+
     pub fn record_failure(&self, ip: IpAddr, login: &str, now: Instant) {
+        self.record(&[ip_key(ip), Key::Login(login.to_string())], now);
+    }
+
+    pub fn record_ip_failure(&self, ip: IpAddr, now: Instant) {
+        self.record(&[ip_key(ip)], now);
+    }
+
+    /// Whether the account's second factor is locked by wrong codes.
+    pub fn is_second_factor_locked(&self, account: i64, now: Instant) -> bool {
+        self.lock().recent(&Key::SecondFactor(account), now, self.window) >= self.max_per_login
+    }
+
+    /// A wrong code counts for the account's second factor and for the address.
+    pub fn record_second_factor_failure(&self, ip: IpAddr, account: i64, now: Instant) {
+        self.record(&[ip_key(ip), Key::SecondFactor(account)], now);
+    }
+
+    /// A correct code forgets the account's wrong codes.
+    pub fn record_second_factor_success(&self, account: i64) {
+        self.lock().failures.remove(&Key::SecondFactor(account));
+    }
+
+    fn record(&self, keys: &[Key], now: Instant) {
         let mut state = self.lock();
-        for key in [ip_key(ip), Key::Login(login.to_string())] {
-            state.failures.entry(key).or_default().push_back(now);
+        for key in keys {
+            state.failures.entry(key.clone()).or_default().push_back(now);
         }
         state.touches_since_sweep += 1;
         if state.touches_since_sweep >= SWEEP_EVERY {
@@ -63,7 +96,8 @@ impl Throttle {
         }
     }
 
-    /// A successful login forgets the login name's failures (not the address's).
+    /// A successful login forgets the login name's failures (not the address's, not the
+    /// second factor's).
     pub fn record_success(&self, login: &str) {
         self.lock().failures.remove(&Key::Login(login.to_string()));
     }
@@ -107,13 +141,12 @@ impl State {
 }
 
 fn ip_key(ip: IpAddr) -> Key {
-    match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
             let mut segments = v6.segments();
             segments[4..].fill(0);
             Key::Ip(IpAddr::from(segments))
         }
-        IpAddr::V6(v6) => Key::Ip(IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED))),
         v4 => Key::Ip(v4),
     }
 }
@@ -160,6 +193,22 @@ mod tests {
         t.record_success("a@example.net");
         assert!(!t.is_throttled(ip("192.0.2.2"), "a@example.net", now));
         assert!(t.is_throttled(ip("192.0.2.1"), "b@example.net", now));
+    }
+
+    #[test]
+    fn second_factor_failures_survive_a_correct_password() {
+        let t = Throttle::new(Duration::from_secs(60), 100, 3);
+        let now = Instant::now();
+        for i in 0..3 {
+            assert!(!t.is_second_factor_locked(7, now));
+            t.record_second_factor_failure(ip(&format!("192.0.2.{i}")), 7, now);
+        }
+        assert!(t.is_second_factor_locked(7, now));
+        t.record_success("boss");
+        assert!(t.is_second_factor_locked(7, now), "a correct password does not unlock the second factor");
+        assert!(!t.is_second_factor_locked(8, now));
+        t.record_second_factor_success(7);
+        assert!(!t.is_second_factor_locked(7, now));
     }
 
     #[test]

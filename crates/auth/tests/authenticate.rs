@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use postfach_auth::accounts::{change_mailbox_password, create_customer, create_mailbox};
 use postfach_auth::{Attempt, AuthError, AuthSettings, Authenticator, Connection, PasswordHasher, Principal};
-use postfach_policy::Refusal;
+use postfach_policy::{Refusal, TlsRequiredBy};
 use postfach_store::logins::{LoginFilter, LoginRecord};
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
 use postfach_store::{Scope, Store};
@@ -111,7 +111,8 @@ async fn a_correct_login_over_tls_is_let_in_and_logged() {
     let entry = last_log(&w.store).await;
     assert_eq!(entry.result, LoginResult::Ok);
     assert_eq!(entry.service, Service::Imap);
-    assert_eq!(entry.login, "Max@ACME.example");
+    // The log records the canonical login (the key the throttle and the lookup use too).
+    assert_eq!(entry.login, "max@acme.example");
     assert_eq!(entry.tls.map(|t| t.version), Some("TLSv1.3".into()));
     assert!(entry.mailbox_id.is_some() && entry.customer_id.is_some());
     assert!(!exposed(&w.store, "max@acme.example").await);
@@ -186,13 +187,13 @@ async fn plaintext_is_refused_operator_wide_and_a_correct_password_is_marked_exp
     // Wrong password over plaintext: the same answer, nothing exposed.
     assert_eq!(
         refusal(login(&auth, Service::Imap, "legacy@acme.example", "wrong", &plain()).await),
-        Refusal::TlsRequired
+        Refusal::TlsRequired { by: TlsRequiredBy::Operator }
     );
     assert!(!exposed(&w.store, "legacy@acme.example").await);
     // Right password over plaintext: refused all the same, and now known to be exposed.
     assert_eq!(
         refusal(login(&auth, Service::Imap, "legacy@acme.example", PASSWORD, &plain()).await),
-        Refusal::TlsRequired
+        Refusal::TlsRequired { by: TlsRequiredBy::Operator }
     );
     assert!(exposed(&w.store, "legacy@acme.example").await);
     let entry = last_log(&w.store).await;
@@ -200,7 +201,7 @@ async fn plaintext_is_refused_operator_wide_and_a_correct_password_is_marked_exp
     // Unknown users over plaintext get the same answer too.
     assert_eq!(
         refusal(login(&auth, Service::Pop3, "ghost@acme.example", PASSWORD, &plain()).await),
-        Refusal::TlsRequired
+        Refusal::TlsRequired { by: TlsRequiredBy::Operator }
     );
     // A new password clears the mark.
     change_mailbox_password(
@@ -221,7 +222,7 @@ async fn when_the_operator_allows_plaintext_the_mailbox_switch_decides() {
     let auth = authenticator(&w, true).await;
     assert_eq!(
         refusal(login(&auth, Service::Imap, "max@acme.example", PASSWORD, &plain()).await),
-        Refusal::TlsRequired
+        Refusal::TlsRequired { by: TlsRequiredBy::Mailbox }
     );
     assert!(exposed(&w.store, "max@acme.example").await, "the password crossed the network all the same");
     login(&auth, Service::Imap, "legacy@acme.example", PASSWORD, &plain()).await.expect("legacy mailbox may");

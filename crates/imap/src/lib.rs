@@ -5,6 +5,7 @@
 //! connections for the `imap` (STARTTLS) and `imaps` (implicit TLS) listeners.
 
 mod mime;
+pub mod protocol;
 mod search;
 mod seqset;
 mod session;

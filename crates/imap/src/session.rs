@@ -34,16 +34,16 @@ use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::SequenceSet;
 use imap_codec::imap_types::status::StatusDataItemName;
+use postfach_auth::sasl::{self, SaslError};
 use postfach_auth::{Attempt, AuthError, Authenticator, Connection, Principal};
 use postfach_blob::{BlobId, BlobStore};
-use postfach_net::{ConnectionGuard, MaybeTls, TlsAcceptor};
-use postfach_policy::Refusal;
+use postfach_net::{MaybeTls, TlsAcceptor};
+use postfach_policy::PublicRefusal;
 use postfach_store::folders::{Folder, FolderId, SEPARATOR};
 use postfach_store::messages::{FlagChange, Flags, MailboxChange, Message, NewMessage};
 use postfach_store::{MailboxId, Store, StoreError};
 use postfach_types::{Mechanism, Secret, Service, TlsInfo, UnixTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 use crate::search::{self, Candidate, Context};
@@ -57,6 +57,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(31 * 60);
 /// A client that has not logged in gets less time (RFC 9051 §5.4: short before
 /// authentication).
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a TLS handshake after STARTTLS may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Failed logins before the connection is closed.
 const MAX_FAILURES: u32 = 3;
 /// Output is flushed whenever the buffer grows beyond this.
@@ -81,11 +83,14 @@ impl Transport for MaybeTls {
     }
 
     fn start_tls(self, acceptor: &TlsAcceptor) -> Option<impl Future<Output = io::Result<Self>> + Send> {
-        if self.is_tls() {
-            return None;
-        }
+        let MaybeTls::Plain(tcp) = self else { return None };
         let acceptor = acceptor.clone();
-        Some(async move { acceptor.upgrade(self).await })
+        Some(async move {
+            acceptor
+                .accept(tcp, HANDSHAKE_TIMEOUT)
+                .await
+                .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e))
+        })
     }
 }
 
@@ -121,30 +126,6 @@ impl ImapServer {
         Arc::new(Self { store, blobs, auth, tls: tls.map(TlsAcceptor::new), max_message_size })
     }
 
-    /// Serves one accepted connection of the `imap` (`implicit_tls == false`, STARTTLS
-    /// offered) or `imaps` listener. `slot` is `None` when the address has too many
-    /// connections open: the client is told so and the connection closed.
-    pub async fn serve(
-        self: Arc<Self>,
-        tcp: TcpStream,
-        peer: SocketAddr,
-        slot: Option<ConnectionGuard>,
-        implicit_tls: bool,
-    ) {
-        let stream = if implicit_tls {
-            let Some(tls) = &self.tls else { return };
-            match tokio::time::timeout(LOGIN_TIMEOUT, tls.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return tracing::debug!(remote = %peer, error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(remote = %peer, "TLS handshake timed out"),
-            }
-        } else {
-            MaybeTls::Plain(tcp)
-        };
-        self.run(stream, peer, slot.is_some()).await;
-        drop(slot);
-    }
-
     /// Runs a session over any transport until the client logs out or goes away.
     pub async fn run<S: Transport>(self: Arc<Self>, stream: S, peer: SocketAddr, admitted: bool) {
         let mut session = Session::new(self, stream, peer);
@@ -158,6 +139,26 @@ impl ImapServer {
         if let Err(e) = session.run().await {
             tracing::debug!(remote = %peer, error = %e, "IMAP session ended");
         }
+    }
+}
+
+impl postfach_net::Protocol for ImapServer {
+    fn busy_reply(&self, why: postfach_net::Busy) -> Vec<u8> {
+        match why {
+            postfach_net::Busy::PerAddress => {
+                b"* BYE too many connections from your address; close some and try again\r\n".to_vec()
+            }
+            postfach_net::Busy::Service => b"* BYE the server is busy; please try again later\r\n".to_vec(),
+        }
+    }
+
+    fn serve(self: Arc<Self>, conn: postfach_net::Conn) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let peer = conn.peer();
+            let Some((stream, slot)) = conn.into_stream() else { return };
+            self.run(stream, peer, true).await;
+            drop(slot);
+        })
     }
 }
 
@@ -755,13 +756,9 @@ impl<S: Transport> Session<S> {
         };
         let attempt =
             Attempt { service: Service::Imap, mechanism, login: &login, secret: &secret, connection: &connection };
-        let result = self.server.auth.authenticate(attempt).await;
-        if !encrypted && !self.server.auth.plaintext_auth_allowed() {
-            // RFC 3501 §6.2.3: LOGINDISABLED; the attempt was recorded above.
-            self.failures += 1;
-            return no(Some("PRIVACYREQUIRED"), "please use an encrypted connection (STARTTLS or port 993) to log in");
-        }
-        match result {
+        // RFC 3501 §6.2.3 LOGINDISABLED: a password sent anyway still goes through the gate,
+        // which records it and marks a correct one as exposed.
+        match self.server.auth.authenticate(attempt).await {
             Ok(Principal::Mailbox { id, address, .. }) => {
                 tracing::info!(remote = %self.peer, mailbox = %address, "IMAP login");
                 self.state = State::Authenticated { mailbox: id };
@@ -774,28 +771,41 @@ impl<S: Transport> Session<S> {
                 self.failures += 1;
                 no(Some("AUTHENTICATIONFAILED"), "the login name or password is wrong")
             }
-            Err(AuthError::Refused(refusal)) => {
-                self.failures += 1;
-                match refusal {
-                    Refusal::ServiceNotAllowed => no(
-                        Some("AUTHORIZATIONFAILED"),
-                        "IMAP is switched off for this mailbox. The mailbox's access mode can be changed on the mailbox page of the customer panel.",
-                    ),
-                    Refusal::TlsRequired => no(
-                        Some("PRIVACYREQUIRED"),
-                        "this mailbox only accepts encrypted connections; please use STARTTLS or port 993",
-                    ),
-                    Refusal::Throttled => {
-                        no(Some("UNAVAILABLE"), "too many failed logins; please wait a few minutes and try again")
-                    }
-                    Refusal::BadCredentials | Refusal::Disabled => {
-                        no(Some("AUTHENTICATIONFAILED"), "the login name or password is wrong")
-                    }
-                }
+            Err(e) => self.refused(&e),
+        }
+    }
+
+    /// The reply to a refused login: only what [`Refusal::public`] allows the client to
+    /// learn (RFC 5530 response codes).
+    fn refused(&mut self, error: &AuthError) -> Outcome {
+        let Some(refusal) = error.refusal() else {
+            tracing::warn!(error = %error, "IMAP login could not be checked");
+            return no(Some("UNAVAILABLE"), "logins are not possible right now; please try again later");
+        };
+        self.failures += 1;
+        match refusal.public(self.tls().is_some()) {
+            PublicRefusal::ServiceNotAllowed => no(
+                Some("AUTHORIZATIONFAILED"),
+                "IMAP is switched off for this mailbox. The mailbox's access mode can be changed on the mailbox page of the customer panel.",
+            ),
+            PublicRefusal::TlsRequired => {
+                no(Some("PRIVACYREQUIRED"), "please use an encrypted connection (STARTTLS or port 993) to log in")
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "IMAP login could not be checked");
-                no(Some("UNAVAILABLE"), "logins are not possible right now; please try again later")
+            PublicRefusal::Failed { encrypted: false } => no(
+                Some("PRIVACYREQUIRED"),
+                "the login failed: check the address and the password, and use an encrypted connection (STARTTLS or port 993), which this mailbox may require",
+            ),
+            PublicRefusal::Failed { encrypted: true } => {
+                no(Some("AUTHENTICATIONFAILED"), "the login name or password is wrong")
+            }
+            PublicRefusal::Disabled => {
+                no(Some("AUTHORIZATIONFAILED"), "this mailbox is disabled; please ask your provider")
+            }
+            PublicRefusal::Throttled => {
+                no(Some("UNAVAILABLE"), "too many failed logins; please wait a few minutes and try again")
+            }
+            PublicRefusal::Malformed => {
+                no(Some("AUTHENTICATIONFAILED"), "the login could not be read; send your own address and password")
             }
         }
     }
@@ -804,37 +814,57 @@ impl<S: Transport> Session<S> {
         if !matches!(self.state, State::NotAuthenticated) {
             return bad("you are logged in already");
         }
-        let plaintext_refused = self.tls().is_none() && !self.server.auth.plaintext_auth_allowed();
-        match mechanism {
+        let no_plaintext = self.tls().is_none() && !self.server.auth.plaintext_auth_allowed();
+        let connection = Connection { remote_ip: self.peer.ip(), tls: self.tls() };
+        let gate = self.server.auth.clone();
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| SaslError::NotBase64);
+        let (log, credentials) = match mechanism {
             AuthMechanism::Plain => {
                 let data = match ir {
                     Some(d) => d,
-                    None if plaintext_refused => return self.login(Mechanism::Plain, None).await,
+                    // Never prompt for a password that would cross the network in plaintext.
+                    None if no_plaintext => {
+                        return self.refused(
+                            &gate.refuse_unencrypted(Service::Imap, Mechanism::Plain, None, &connection).await,
+                        );
+                    }
                     None => self.sasl_line("").await?,
                 };
-                let Some((login, secret)) = parse_plain(&data) else {
-                    self.failures += 1;
-                    return bad("the PLAIN credentials are malformed");
-                };
-                self.login(Mechanism::Plain, Some((login, secret))).await
+                (Mechanism::Plain, text(data).and_then(|m| sasl::plain(&m)))
             }
             AuthMechanism::Login => {
                 let user = match ir {
                     Some(d) => d,
-                    None if plaintext_refused => return self.login(Mechanism::SaslLogin, None).await,
-                    None => self.sasl_line("VXNlcm5hbWU6").await?,
+                    None if no_plaintext => {
+                        let refused =
+                            gate.refuse_unencrypted(Service::Imap, Mechanism::SaslLogin, None, &connection).await;
+                        return self.refused(&refused);
+                    }
+                    None => self.sasl_line(sasl::LOGIN_USERNAME).await?,
                 };
-                if plaintext_refused {
-                    // Never ask for a password over plaintext; record the attempt with the name.
-                    let login = String::from_utf8_lossy(&user).into_owned();
-                    return self.login(Mechanism::SaslLogin, Some((login, Secret::new(String::new())))).await;
+                let user = match text(user) {
+                    Ok(user) => user,
+                    Err(_) => {
+                        let refused =
+                            gate.refuse_malformed(Service::Imap, Mechanism::SaslLogin, None, &connection).await;
+                        return self.refused(&refused);
+                    }
+                };
+                if no_plaintext {
+                    let refused =
+                        gate.refuse_unencrypted(Service::Imap, Mechanism::SaslLogin, Some(&user), &connection).await;
+                    return self.refused(&refused);
                 }
-                let pass = self.sasl_line("UGFzc3dvcmQ6").await?;
-                let login = String::from_utf8_lossy(&user).into_owned();
-                let secret = Secret::new(String::from_utf8_lossy(&pass).into_owned());
-                self.login(Mechanism::SaslLogin, Some((login, secret))).await
+                let pass = self.sasl_line(sasl::LOGIN_PASSWORD).await?;
+                let credentials = text(pass).map(|p| sasl::Credentials { login: user, secret: Secret::new(p) });
+                (Mechanism::SaslLogin, credentials)
             }
-            _ => no(None, "this authentication mechanism is not supported; use PLAIN or LOGIN"),
+            _ => return no(None, "this authentication mechanism is not supported; use PLAIN or LOGIN"),
+        };
+        match credentials {
+            Ok(c) => self.login(log, Some((c.login, c.secret))).await,
+            Err(SaslError::Cancelled) => bad("authentication cancelled"),
+            Err(_) => self.refused(&gate.refuse_malformed(Service::Imap, log, None, &connection).await),
         }
     }
 
@@ -855,8 +885,10 @@ impl<S: Transport> Session<S> {
         match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
             Ok(d) => Ok(d),
             Err(_) => {
-                self.failures += 1;
-                bad("the authentication data is not valid base64")
+                let connection = Connection { remote_ip: self.peer.ip(), tls: self.tls() };
+                let refused =
+                    self.server.auth.refuse_malformed(Service::Imap, Mechanism::Plain, None, &connection).await;
+                self.refused(&refused).map(|_| Vec::new())
             }
         }
     }
@@ -1635,18 +1667,6 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     go(&p, &n)
-}
-
-fn parse_plain(data: &[u8]) -> Option<(String, Secret<String>)> {
-    // RFC 4616: [authzid] NUL authcid NUL passwd
-    let mut parts = data.split(|&b| b == 0);
-    let _authz = parts.next()?;
-    let user = parts.next()?;
-    let pass = parts.next()?;
-    if parts.next().is_some() || user.is_empty() {
-        return None;
-    }
-    Some((String::from_utf8_lossy(user).into_owned(), Secret::new(String::from_utf8_lossy(pass).into_owned())))
 }
 
 fn split_flags(flags: &[Flag<'_>]) -> (Flags, Vec<String>) {

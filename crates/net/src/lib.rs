@@ -1,11 +1,22 @@
-//! Connection plumbing shared by the protocol servers (SMTP, IMAP, POP3): a stream that
-//! starts in plaintext and may be upgraded to TLS, what TLS negotiated (for the login
-//! log), and the per-address connection limit.
+//! The one connection layer under every protocol server (SMTP, IMAP, POP3, the panel):
 //!
-//! Protocol crates depend on this crate, never on each other.
+//! - [`listen`]: accepting on a bound listener, admission per address and per service
+//!   before any TLS work, the timed implicit-TLS handshake, refusing busy clients;
+//! - [`Conn`]: the session's connection, with limited line reads, timed reads and
+//!   writes, and the STARTTLS upgrade that discards buffered plaintext in one place;
+//! - [`MemoryBudget`]: the bound on message bytes held in memory across sessions;
+//! - [`tls_info`]: what TLS negotiated, for the login log and trace fields.
+//!
+//! Protocol crates depend on this crate, never on each other. Only `server` binds sockets.
 
-mod limiter;
+mod admission;
+mod budget;
+mod conn;
+pub mod listen;
 mod stream;
 
-pub use limiter::{ConnectionGuard, ConnectionLimiter};
+pub use admission::{Admission, Busy, Slot};
+pub use budget::{MemoryBudget, Reservation};
+pub use conn::{Conn, Ended, Line, Timeouts};
+pub use listen::{Endpoint, Protocol, Security, accept_loop};
 pub use stream::{MaybeTls, TlsAcceptor, tls_info};

@@ -1,15 +1,18 @@
 //! A connection that is plaintext or TLS, so one session type serves both `imap` and
-//! `imaps` (and STARTTLS in between).
+//! `imaps` (and STARTTLS in between), and the one timed TLS handshake.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use postfach_types::TlsInfo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
+
+use crate::conn::Ended;
 
 /// Accepts TLS with the server's certificate. Cheap to clone.
 #[derive(Clone)]
@@ -26,18 +29,19 @@ impl TlsAcceptor {
         Self(tokio_rustls::TlsAcceptor::from(config))
     }
 
-    /// Runs the TLS handshake on a fresh TCP connection (implicit TLS, RFC 8314).
-    pub async fn accept(&self, tcp: TcpStream) -> io::Result<MaybeTls> {
-        Ok(MaybeTls::Tls(Box::new(self.0.accept(tcp).await?)))
-    }
-
-    /// Upgrades a plaintext connection after STARTTLS/STLS. The caller must have
-    /// discarded anything the client sent after the command (RFC 3207 §4.2): this takes
-    /// the raw socket, so no buffered plaintext can leak into the TLS session.
-    pub async fn upgrade(&self, stream: MaybeTls) -> io::Result<MaybeTls> {
-        match stream {
-            MaybeTls::Plain(tcp) => self.accept(tcp).await,
-            MaybeTls::Tls(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, "connection is already encrypted")),
+    /// Runs the TLS handshake on a TCP connection (implicit TLS, RFC 8314, or after
+    /// STARTTLS); a handshake that does not finish within `timeout` ends the connection.
+    pub async fn accept(&self, tcp: TcpStream, timeout: Duration) -> Result<MaybeTls, Ended> {
+        match tokio::time::timeout(timeout, self.0.accept(tcp)).await {
+            Ok(Ok(tls)) => Ok(MaybeTls::Tls(Box::new(tls))),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                Err(Ended::Closed)
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                Err(Ended::Timeout)
+            }
         }
     }
 }

@@ -7,7 +7,8 @@
 pub mod login;
 pub mod password;
 
-pub use login::{AccountFacts, AccountKind, LoginDecision, LoginFacts, Refusal};
+pub use login::{AccountFacts, AccountKind, LoginDecision, LoginFacts, PublicRefusal, Refusal, TlsRequiredBy};
 pub use password::{
-    FeedbackItem, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordVerdict, check_password, user_inputs,
+    FeedbackItem, MAX_PASSWORD_CHARS, MIN_OWN_LETTERS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordRefusal, PasswordVerdict,
+    check_password, user_inputs,
 };

@@ -49,10 +49,47 @@ pub struct LoginFacts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     BadCredentials,
-    TlsRequired,
+    TlsRequired {
+        by: TlsRequiredBy,
+    },
     ServiceNotAllowed,
     Disabled,
     Throttled,
+    /// The SASL exchange was malformed or named another account to act as.
+    Malformed,
+}
+
+/// Whose rule asked for TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsRequiredBy {
+    /// `security.allow_plaintext_auth` is off: no account may log in without TLS.
+    Operator,
+    /// The operator allows plaintext, this mailbox does not (its "TLS only" switch), or
+    /// the login names no mailbox (unknown accounts look like new mailboxes).
+    Mailbox,
+}
+
+/// What the client is told about a refusal. Less than [`Refusal`] on purpose: without
+/// TLS, a wrong password and "this mailbox needs TLS" read the same, so the reply does
+/// not tell which mailboxes accept plaintext logins; the login log keeps the real reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicRefusal {
+    /// Wrong login or password. With `encrypted: false` the reply also says that the
+    /// mailbox may need an encrypted connection.
+    Failed {
+        encrypted: bool,
+    },
+    /// The whole server refuses logins without TLS (the operator's rule, the same for
+    /// everyone, so saying it reveals nothing about a mailbox).
+    TlsRequired,
+    /// The mailbox's access mode or sending switch does not allow this service (said
+    /// only after the password proved the user).
+    ServiceNotAllowed,
+    /// The account or its customer is disabled (said only after the password proved the
+    /// user, like the access mode).
+    Disabled,
+    Throttled,
+    Malformed,
 }
 
 impl Refusal {
@@ -60,10 +97,25 @@ impl Refusal {
     pub fn result(self) -> LoginResult {
         match self {
             Refusal::BadCredentials => LoginResult::BadCredentials,
-            Refusal::TlsRequired => LoginResult::TlsRequired,
+            Refusal::TlsRequired { .. } => LoginResult::TlsRequired,
             Refusal::ServiceNotAllowed => LoginResult::ServiceDisabled,
             Refusal::Disabled => LoginResult::AccountDisabled,
             Refusal::Throttled => LoginResult::Throttled,
+            Refusal::Malformed => LoginResult::Malformed,
+        }
+    }
+
+    /// What a client on a connection with (`encrypted`) or without TLS may be told.
+    pub fn public(self, encrypted: bool) -> PublicRefusal {
+        match self {
+            Refusal::TlsRequired { by: TlsRequiredBy::Operator } => PublicRefusal::TlsRequired,
+            Refusal::TlsRequired { by: TlsRequiredBy::Mailbox } | Refusal::BadCredentials => {
+                PublicRefusal::Failed { encrypted }
+            }
+            Refusal::Disabled => PublicRefusal::Disabled,
+            Refusal::ServiceNotAllowed => PublicRefusal::ServiceNotAllowed,
+            Refusal::Throttled => PublicRefusal::Throttled,
+            Refusal::Malformed => PublicRefusal::Malformed,
         }
     }
 }
@@ -77,8 +129,10 @@ pub enum LoginDecision {
 impl LoginFacts {
     pub fn decide(&self) -> LoginDecision {
         use LoginDecision::{Allow, Deny};
-        if !self.encrypted && self.tls_required() {
-            return Deny(Refusal::TlsRequired);
+        if !self.encrypted
+            && let Some(by) = self.tls_required_by()
+        {
+            return Deny(Refusal::TlsRequired { by });
         }
         let Some(account) = self.account.filter(|_| self.password_matches) else {
             return Deny(Refusal::BadCredentials);
@@ -92,15 +146,15 @@ impl LoginFacts {
         Allow
     }
 
-    /// Whether this connection must be encrypted for this account.
-    fn tls_required(&self) -> bool {
+    /// Whose rule, if any, requires this connection to be encrypted for this account.
+    fn tls_required_by(&self) -> Option<TlsRequiredBy> {
         if !self.operator_allows_plaintext {
-            return true;
+            return Some(TlsRequiredBy::Operator);
         }
         match self.account.map(|a| a.kind) {
-            Some(AccountKind::Mailbox { tls_required, .. }) => tls_required,
+            Some(AccountKind::Mailbox { tls_required, .. }) => tls_required.then_some(TlsRequiredBy::Mailbox),
             // Panel accounts sign in over HTTPS only; unknown accounts look like new mailboxes.
-            Some(AccountKind::PanelAccount) | None => true,
+            Some(AccountKind::PanelAccount) | None => Some(TlsRequiredBy::Mailbox),
         }
     }
 
@@ -119,8 +173,10 @@ fn service_allowed(kind: AccountKind, service: Service) -> bool {
             Service::Submission => submission,
             // A mailbox user may always see their own logins and change their password.
             Service::Panel => true,
+            // API tokens belong to panel accounts.
+            Service::Api => false,
         },
-        AccountKind::PanelAccount => service == Service::Panel,
+        AccountKind::PanelAccount => matches!(service, Service::Panel | Service::Api),
     }
 }
 
@@ -130,6 +186,9 @@ mod tests {
     use AccessMode as Mode;
     use LoginDecision::{Allow, Deny};
     use Refusal::*;
+
+    const BY_OPERATOR: Refusal = TlsRequired { by: TlsRequiredBy::Operator };
+    const BY_MAILBOX: Refusal = TlsRequired { by: TlsRequiredBy::Mailbox };
 
     fn mailbox(access: AccessMode, submission: bool, tls_required: bool) -> Option<AccountFacts> {
         Some(AccountFacts { kind: AccountKind::Mailbox { access, submission, tls_required }, disabled: false })
@@ -173,22 +232,40 @@ mod tests {
             (Imap,       true,  false, disabled,                       true,  Deny(Disabled)),
             (Imap,       true,  false, disabled,                       false, Deny(BadCredentials)),
             // Plaintext, operator-wide refusal: always TlsRequired, right password or not.
-            (Imap,       false, false, mailbox(Mode::Imap, true, false),     true,  Deny(TlsRequired)),
-            (Imap,       false, false, mailbox(Mode::Imap, true, false),     false, Deny(TlsRequired)),
-            (Pop3,       false, false, None,                           false, Deny(TlsRequired)),
+            (Imap,       false, false, mailbox(Mode::Imap, true, false),     true,  Deny(BY_OPERATOR)),
+            (Imap,       false, false, mailbox(Mode::Imap, true, false),     false, Deny(BY_OPERATOR)),
+            (Pop3,       false, false, None,                           false, Deny(BY_OPERATOR)),
             // Operator allows plaintext: the mailbox's own switch decides.
             (Imap,       false, true,  mailbox(Mode::Imap, true, false),     true,  Allow),
             (Imap,       false, true,  mailbox(Mode::Imap, true, false),     false, Deny(BadCredentials)),
-            (Imap,       false, true,  mailbox(Mode::Imap, true, true),      true,  Deny(TlsRequired)),
-            (Imap,       false, true,  mailbox(Mode::Imap, true, true),      false, Deny(TlsRequired)),
+            (Imap,       false, true,  mailbox(Mode::Imap, true, true),      true,  Deny(BY_MAILBOX)),
+            (Imap,       false, true,  mailbox(Mode::Imap, true, true),      false, Deny(BY_MAILBOX)),
             (Submission, false, true,  mailbox(Mode::Imap, true, false),     true,  Allow),
-            (Imap,       false, true,  None,                           false, Deny(TlsRequired)),
-            (Panel,      false, true,  panel,                          true,  Deny(TlsRequired)),
+            (Imap,       false, true,  None,                           false, Deny(BY_MAILBOX)),
+            (Panel,      false, true,  panel,                          true,  Deny(BY_MAILBOX)),
         ];
         for (i, (service, tls, plaintext_ok, account, pw, expected)) in table.into_iter().enumerate() {
             let f = facts(service, tls, plaintext_ok, account, pw);
             assert_eq!(f.decide(), expected, "row {i}: {f:?}");
         }
+    }
+
+    #[test]
+    fn without_tls_a_wrong_password_and_a_tls_only_mailbox_read_the_same() {
+        // Operator allows plaintext; one mailbox is TLS-only, the other is not.
+        let tls_only = facts(Service::Imap, false, true, mailbox(Mode::Imap, true, true), false).decide();
+        let open_wrong = facts(Service::Imap, false, true, mailbox(Mode::Imap, true, false), false).decide();
+        let unknown = facts(Service::Imap, false, true, None, false).decide();
+        let public = |d: LoginDecision| match d {
+            Deny(r) => r.public(false),
+            Allow => panic!("allowed"),
+        };
+        assert_eq!(public(tls_only), public(open_wrong));
+        assert_eq!(public(unknown), public(open_wrong));
+        assert_eq!(public(open_wrong), PublicRefusal::Failed { encrypted: false });
+        // The operator-wide rule may be said: it is the same for everyone.
+        assert_eq!(BY_OPERATOR.public(false), PublicRefusal::TlsRequired);
+        assert_eq!(BadCredentials.public(true), PublicRefusal::Failed { encrypted: true });
     }
 
     #[test]

@@ -6,23 +6,21 @@
 //! POP3 sees a mailbox's INBOX. Every login goes through
 //! [`postfach_auth::Authenticator::authenticate`], which applies the mailbox's access mode
 //! and TLS rule and records the attempt; this crate only turns its answer into words.
-//! `server` binds the sockets and calls the handler from [`Pop3Server::handler`].
+//! `server` binds the sockets; [`Pop3Server`] is the [`Protocol`] its listeners serve.
 
 mod command;
 mod maildrop;
 mod session;
 mod stuffing;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use postfach_auth::Authenticator;
 use postfach_blob::BlobStore;
-use postfach_net::{ConnectionGuard, TlsAcceptor};
+use postfach_net::{Busy, Conn, Protocol};
 use postfach_store::Store;
-use tokio::net::TcpStream;
 
 pub use command::{Command, MsgNum, ParseError};
 pub use maildrop::{Entry, Lock, Locks, Maildrop, NoMessage};
@@ -41,13 +39,13 @@ pub enum Pop3Error {
     Closed,
 }
 
-/// How a listener's connections start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// Plaintext, upgraded with STLS (port 110).
-    Starttls,
-    /// TLS from the first byte (port 995, RFC 8314).
-    ImplicitTls,
+impl From<postfach_net::Ended> for Pop3Error {
+    fn from(ended: postfach_net::Ended) -> Self {
+        match ended {
+            postfach_net::Ended::Timeout => Pop3Error::Idle,
+            postfach_net::Ended::Closed => Pop3Error::Closed,
+        }
+    }
 }
 
 /// Limits of one session.
@@ -55,8 +53,8 @@ pub enum Transport {
 pub struct Limits {
     /// A session waiting this long for a command is closed. RFC 1939 §3: at least 10 minutes.
     pub idle_timeout: Duration,
-    /// How long the TLS handshake may take.
-    pub handshake_timeout: Duration,
+    /// A session that has not logged in is closed after waiting this long.
+    pub login_timeout: Duration,
     /// The longest command line, CRLF included. RFC 2449 §4 allows 255 octets; SASL
     /// responses may be longer (RFC 5034 §4), hence the margin.
     pub max_line: usize,
@@ -70,7 +68,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(600),
-            handshake_timeout: Duration::from_secs(60),
+            login_timeout: Duration::from_secs(60),
             max_line: 8192,
             max_auth_failures: 3,
             max_bad_commands: 20,
@@ -85,7 +83,6 @@ pub struct Pop3Server {
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) store: Store,
     pub(crate) blobs: BlobStore,
-    pub(crate) tls: TlsAcceptor,
     pub(crate) hostname: String,
     pub(crate) limits: Limits,
     pub(crate) locks: Locks,
@@ -96,22 +93,22 @@ impl Pop3Server {
         auth: Arc<Authenticator>,
         store: Store,
         blobs: BlobStore,
-        tls: TlsAcceptor,
         hostname: String,
         limits: Limits,
     ) -> Arc<Self> {
-        Arc::new(Self { auth, store, blobs, tls, hostname, limits, locks: Locks::default() })
+        Arc::new(Self { auth, store, blobs, hostname, limits, locks: Locks::default() })
+    }
+}
+
+impl Protocol for Pop3Server {
+    fn busy_reply(&self, why: Busy) -> Vec<u8> {
+        match why {
+            Busy::PerAddress => b"-ERR [SYS/TEMP] Too many connections from your address. Close other mail programs or try again later.\r\n".to_vec(),
+            Busy::Service => b"-ERR [SYS/TEMP] The server is busy. Please try again later.\r\n".to_vec(),
+        }
     }
 
-    /// The connection handler for one kind of listener.
-    pub fn handler(
-        self: &Arc<Self>,
-        transport: Transport,
-    ) -> impl Fn(TcpStream, SocketAddr, Option<ConnectionGuard>) -> BoxFuture<'static, ()> + Send + Sync + 'static {
-        let server = self.clone();
-        move |tcp, peer, slot| {
-            let server = server.clone();
-            Box::pin(async move { session::run(server, tcp, peer, slot, transport).await })
-        }
+    fn serve(self: Arc<Self>, conn: Conn) -> BoxFuture<'static, ()> {
+        Box::pin(session::run(self, conn))
     }
 }

@@ -5,82 +5,61 @@
 //! for the client, so a pipelined batch of commands (RFC 2449 §6.6) is answered with one
 //! write, and a message fetched with RETR goes out in large chunks.
 //!
-//! Every login attempt, whatever the connection and the configuration, is handed to
-//! [`postfach_auth::Authenticator::authenticate`]: it decides (access mode, TLS rule,
-//! throttling) and records the attempt in the login log. In particular USER is always
-//! accepted, also before STLS when plaintext logins are off, so that the PASS that follows
-//! reaches the login log (and a correct password sent in the clear is marked exposed)
-//! before it is refused with `[AUTH]`.
+//! Every login attempt, whatever the connection and the configuration, goes through the
+//! one authentication gate ([`postfach_auth::Authenticator`]): it decides (access mode,
+//! TLS rule, throttling) and records the attempt in the login log. Without TLS, when the
+//! operator allows no plaintext logins, no password is asked for: `USER` and `AUTH PLAIN`
+//! without an initial response are refused at once (and recorded). The connection is
+//! `postfach_net::Conn`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::Engine;
-use memchr::memchr;
+use postfach_auth::sasl::{self, SaslError};
 use postfach_auth::{Attempt, AuthError, Connection, Principal};
 use postfach_blob::BlobId;
-use postfach_net::{ConnectionGuard, MaybeTls, TlsAcceptor};
-use postfach_policy::Refusal;
+use postfach_net::{Conn, Ended, Line};
+use postfach_policy::PublicRefusal;
 use postfach_store::MailboxId;
-use postfach_types::{Mechanism, Secret, Service, TlsInfo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::time::timeout;
+use postfach_types::{Mechanism, Secret, Service};
+use tokio::io::AsyncReadExt;
 
 use crate::command::{Command, MsgNum, ParseError};
 use crate::maildrop::{Entry, Lock, Maildrop, NoMessage};
 use crate::stuffing::{Stuffer, top};
-use crate::{Limits, Pop3Error, Pop3Server, Transport};
+use crate::{Pop3Error, Pop3Server};
 
 /// Messages up to this size are read in one go; larger ones are streamed.
 const READ_WHOLE: u64 = 1024 * 1024;
 /// Chunk size when streaming a message, and the output size that triggers a write.
 const CHUNK: usize = 256 * 1024;
 
-const TOO_MANY_CONNECTIONS: &[u8] =
-    b"-ERR [SYS/TEMP] Too many connections from your address. Close other mail programs or try again later.\r\n";
 const LOG_IN_FIRST: &str = "-ERR Log in first (USER and PASS, or AUTH PLAIN).";
 const TRY_LATER: &str = "-ERR [SYS/TEMP] The server cannot check your login right now. Please try again later.";
 const STORE_TROUBLE: &str = "-ERR [SYS/TEMP] Your mailbox cannot be read right now. Please try again later.";
 
-/// Serves one accepted connection until it ends.
-pub(crate) async fn run(
-    server: Arc<Pop3Server>,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    slot: Option<ConnectionGuard>,
-    transport: Transport,
-) {
-    let limits = server.limits;
-    let stream = match transport {
-        Transport::Starttls => MaybeTls::Plain(tcp),
-        Transport::ImplicitTls => match timeout(limits.handshake_timeout, server.tls.accept(tcp)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return tracing::debug!(remote = %peer, error = %e, "pop3s: TLS handshake failed"),
-            Err(_) => return tracing::debug!(remote = %peer, "pop3s: TLS handshake timed out"),
-        },
-    };
-    let mut conn = Conn::new(stream, limits);
-    if slot.is_none() {
-        conn.out.extend_from_slice(TOO_MANY_CONNECTIONS);
-        let _ = conn.flush().await;
-        conn.close().await;
-        return;
-    }
+/// Serves one admitted connection until it ends.
+pub(crate) async fn run(server: Arc<Pop3Server>, conn: Conn) {
+    let remote_ip = conn.peer().ip();
     let mut session = Session {
         server,
         conn,
-        remote_ip: peer.ip(),
+        remote_ip,
         state: State::Authorization { user: None },
         auth_failures: 0,
         bad_commands: 0,
     };
     match session.serve().await {
         Ok(()) | Err(Pop3Error::Closed) => {}
-        Err(e) => tracing::debug!(remote = %peer, error = %e, "pop3 session ended"),
+        Err(e) => tracing::debug!(remote = %remote_ip, error = %e, "pop3 session ended"),
     }
     session.conn.close().await;
-    drop(slot);
+}
+
+/// Queues a one-line reply (CRLF added).
+fn reply(conn: &mut Conn, line: &str) {
+    conn.queue(line.as_bytes());
+    conn.queue(b"\r\n");
 }
 
 enum State {
@@ -108,18 +87,18 @@ struct Session {
 impl Session {
     async fn serve(&mut self) -> Result<(), Pop3Error> {
         // RFC 1939 §4: the greeting. No APOP timestamp: APOP is not offered.
-        self.conn.reply(&format!("+OK {} POP3 server ready", self.server.hostname));
+        reply(&mut self.conn, &format!("+OK {} POP3 server ready", self.server.hostname));
         loop {
-            let line = match self.conn.read_line().await {
+            let line = match self.read_line().await {
                 Ok(line) => line,
                 Err(Pop3Error::LineTooLong(n)) => {
-                    self.conn.reply("-ERR That command line is too long. Closing the connection.");
+                    reply(&mut self.conn, "-ERR That command line is too long. Closing the connection.");
                     self.conn.flush().await?;
                     return Err(Pop3Error::LineTooLong(n));
                 }
                 Err(Pop3Error::Idle) => {
                     // RFC 1939 §3: an idle session is closed without entering UPDATE.
-                    self.conn.reply("-ERR No command for too long. Closing the connection.");
+                    reply(&mut self.conn, "-ERR No command for too long. Closing the connection.");
                     self.conn.flush().await?;
                     return Err(Pop3Error::Idle);
                 }
@@ -130,11 +109,11 @@ impl Session {
                 Err(e) => {
                     self.bad_commands += 1;
                     match e {
-                        ParseError::Unknown => self.conn.reply("-ERR Unknown command."),
-                        ParseError::Syntax(hint) => self.conn.reply(&format!("-ERR Syntax error: {hint}.")),
+                        ParseError::Unknown => reply(&mut self.conn, "-ERR Unknown command."),
+                        ParseError::Syntax(hint) => reply(&mut self.conn, &format!("-ERR Syntax error: {hint}.")),
                     }
                     if self.bad_commands >= self.server.limits.max_bad_commands {
-                        self.conn.reply("-ERR Too many unknown commands. Closing the connection.");
+                        reply(&mut self.conn, "-ERR Too many unknown commands. Closing the connection.");
                         return Ok(());
                     }
                     continue;
@@ -151,27 +130,37 @@ impl Session {
             Command::Capa => self.capa(),
             Command::Quit => return self.quit().await,
             Command::Noop => match self.state {
-                State::Transaction { .. } => self.conn.reply("+OK"),
-                State::Authorization { .. } => self.conn.reply(LOG_IN_FIRST),
+                State::Transaction { .. } => reply(&mut self.conn, "+OK"),
+                State::Authorization { .. } => reply(&mut self.conn, LOG_IN_FIRST),
             },
             Command::Stls => return self.stls().await,
+            // Never ask for a password that would cross the network in plaintext.
+            Command::User(name) if !self.login_offered() && matches!(self.state, State::Authorization { .. }) => {
+                let connection = self.connection();
+                let refused = self
+                    .server
+                    .auth
+                    .refuse_unencrypted(Service::Pop3, Mechanism::UserPass, Some(&name), &connection)
+                    .await;
+                return self.refused(&refused);
+            }
             Command::User(name) => match &mut self.state {
                 State::Authorization { user } => {
                     *user = Some(name);
-                    self.conn.reply("+OK Now send your password with PASS.");
+                    reply(&mut self.conn, "+OK Now send your password with PASS.");
                 }
-                State::Transaction { .. } => self.conn.reply("-ERR You are already logged in."),
+                State::Transaction { .. } => reply(&mut self.conn, "-ERR You are already logged in."),
             },
             Command::Pass(secret) => match &mut self.state {
                 State::Authorization { user } => match user.take() {
                     Some(login) => return self.login(&login, &secret, Mechanism::UserPass).await,
-                    None => self.conn.reply("-ERR Send USER with your address first."),
+                    None => reply(&mut self.conn, "-ERR Send USER with your address first."),
                 },
-                State::Transaction { .. } => self.conn.reply("-ERR You are already logged in."),
+                State::Transaction { .. } => reply(&mut self.conn, "-ERR You are already logged in."),
             },
             Command::Auth { mechanism, initial } => return self.auth(mechanism, initial).await,
             other => match &mut self.state {
-                State::Authorization { .. } => self.conn.reply(LOG_IN_FIRST),
+                State::Authorization { .. } => reply(&mut self.conn, LOG_IN_FIRST),
                 State::Transaction { maildrop, .. } => {
                     return transaction(&self.server, &mut self.conn, maildrop, other).await;
                 }
@@ -182,7 +171,32 @@ impl Session {
 
     /// Whether credentials may be offered on this connection as it is now.
     fn login_offered(&self) -> bool {
-        self.conn.tls.is_some() || self.server.auth.plaintext_auth_allowed()
+        self.conn.is_tls() || self.server.auth.plaintext_auth_allowed()
+    }
+
+    fn connection(&self) -> Connection {
+        Connection { remote_ip: self.remote_ip, tls: self.conn.tls_info().cloned() }
+    }
+
+    /// The next command line without its line end; the idle timeout is shorter before login.
+    async fn read_line(&mut self) -> Result<Vec<u8>, Pop3Error> {
+        let limits = self.server.limits;
+        let timeout = match self.state {
+            State::Authorization { .. } => limits.login_timeout.min(limits.idle_timeout),
+            State::Transaction { .. } => limits.idle_timeout,
+        };
+        match self.conn.read_line(limits.max_line, timeout).await {
+            Ok(Line::Text(mut line)) => {
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                Ok(line)
+            }
+            Ok(Line::TooLong) => Err(Pop3Error::LineTooLong(limits.max_line)),
+            Err(Ended::Timeout) => Err(Pop3Error::Idle),
+            Err(Ended::Closed) => Err(Pop3Error::Closed),
+        }
     }
 
     /// RFC 2449 §5. USER and SASL are listed only where a login could succeed (RFC 2595
@@ -193,24 +207,24 @@ impl Session {
             if self.login_offered() {
                 out.push_str("USER\r\nSASL PLAIN\r\n");
             }
-            if self.conn.tls.is_none() {
+            if self.conn.can_start_tls() {
                 out.push_str("STLS\r\n");
             }
         }
         out.push_str("TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nIMPLEMENTATION Postfach\r\n.\r\n");
-        self.conn.out.extend_from_slice(out.as_bytes());
+        self.conn.queue(out.as_bytes());
     }
 
     /// RFC 2595 §4.
     async fn stls(&mut self) -> Result<Flow, Pop3Error> {
         match self.state {
-            State::Transaction { .. } => self.conn.reply("-ERR STLS is only possible before logging in."),
-            State::Authorization { .. } if self.conn.tls.is_some() => {
-                self.conn.reply("-ERR This connection is already encrypted.")
+            State::Transaction { .. } => reply(&mut self.conn, "-ERR STLS is only possible before logging in."),
+            State::Authorization { .. } if !self.conn.can_start_tls() => {
+                reply(&mut self.conn, "-ERR This connection is already encrypted.")
             }
             State::Authorization { .. } => {
-                self.conn.reply("+OK Begin TLS negotiation");
-                self.conn.upgrade(&self.server.tls).await?;
+                reply(&mut self.conn, "+OK Begin TLS negotiation");
+                self.conn.start_tls().await.map_err(|_| Pop3Error::Closed)?;
                 // Nothing learnt before TLS counts afterwards.
                 self.state = State::Authorization { user: None };
             }
@@ -221,43 +235,58 @@ impl Session {
     /// RFC 5034 §4: AUTH with or without an initial response; only PLAIN (RFC 4616).
     async fn auth(&mut self, mechanism: Option<String>, initial: Option<String>) -> Result<Flow, Pop3Error> {
         if let State::Transaction { .. } = self.state {
-            self.conn.reply("-ERR You are already logged in.");
+            reply(&mut self.conn, "-ERR You are already logged in.");
             return Ok(Flow::Continue);
         }
         let Some(mechanism) = mechanism else {
             // The bare AUTH that some clients send to list the mechanisms.
-            self.conn.out.extend_from_slice(b"+OK\r\nPLAIN\r\n.\r\n");
+            self.conn.queue(b"+OK\r\nPLAIN\r\n.\r\n");
             return Ok(Flow::Continue);
         };
         if mechanism != "PLAIN" {
-            self.conn.reply("-ERR This server offers AUTH PLAIN only (or USER and PASS).");
+            reply(&mut self.conn, "-ERR This server offers AUTH PLAIN only (or USER and PASS).");
             return Ok(Flow::Continue);
         }
+        let gate = self.server.auth.clone();
+        let connection = self.connection();
         let response = match initial {
-            // RFC 5034 §4: "=" is an empty initial response.
-            Some(initial) if initial == "=" => String::new(),
-            Some(initial) => initial,
+            Some(initial) => sasl::decode_initial(initial.as_bytes()),
+            // No password prompt over plaintext when plaintext logins are off.
+            None if !self.login_offered() => {
+                let refused = gate.refuse_unencrypted(Service::Pop3, Mechanism::Plain, None, &connection).await;
+                return self.refused(&refused);
+            }
             None => {
-                self.conn.reply("+ ");
-                let line = self.conn.read_line().await?;
-                String::from_utf8_lossy(&line).into_owned()
+                reply(&mut self.conn, "+ ");
+                let line = self.read_line().await?;
+                sasl::decode_response(&line)
             }
         };
-        if response.trim() == "*" {
-            self.conn.reply("-ERR Authentication cancelled.");
-            return Ok(Flow::Continue);
-        }
-        match decode_plain(&response) {
-            Some(Plain { authzid, authcid, password }) if authzid.is_empty() || authzid == authcid => {
-                self.login(&authcid, &password, Mechanism::Plain).await
+        match response.and_then(|message| sasl::plain(&message)) {
+            Ok(credentials) => self.login(&credentials.login, &credentials.secret, Mechanism::Plain).await,
+            Err(SaslError::Cancelled) => {
+                reply(&mut self.conn, "-ERR Authentication cancelled.");
+                Ok(Flow::Continue)
             }
-            Some(_) => {
-                self.conn.reply("-ERR [AUTH] Logging in on behalf of another user is not supported.");
+            Err(_) => {
+                let refused = gate.refuse_malformed(Service::Pop3, Mechanism::Plain, None, &connection).await;
+                self.refused(&refused)
+            }
+        }
+    }
+
+    /// The reply to a refused login; counts it, and closes the session after too many.
+    fn refused(&mut self, error: &AuthError) -> Result<Flow, Pop3Error> {
+        match error.refusal() {
+            Some(refusal) => {
+                let text = refusal_text(refusal.public(self.conn.is_tls()));
+                reply(&mut self.conn, text);
                 Ok(self.failed())
             }
             None => {
-                self.conn.reply("-ERR [AUTH] The PLAIN credentials could not be decoded.");
-                Ok(self.failed())
+                tracing::warn!(error = %error, "pop3: the login could not be checked");
+                reply(&mut self.conn, TRY_LATER);
+                Ok(Flow::Continue)
             }
         }
     }
@@ -270,28 +299,22 @@ impl Session {
 
     /// The one path into the mailbox: authenticate, lock, take the snapshot.
     async fn login(&mut self, login: &str, secret: &Secret<String>, mechanism: Mechanism) -> Result<Flow, Pop3Error> {
-        let connection = Connection { remote_ip: self.remote_ip, tls: self.conn.tls.clone() };
+        let connection = self.connection();
         let attempt = Attempt { service: Service::Pop3, mechanism, login, secret, connection: &connection };
         let id = match self.server.auth.authenticate(attempt).await {
             Ok(Principal::Mailbox { id, .. }) => id,
             // The policy lets only mailboxes use POP3; kept total anyway.
             Ok(Principal::Account { .. }) => {
-                self.conn.reply(refusal_text(Refusal::BadCredentials));
+                let text = refusal_text(PublicRefusal::Failed { encrypted: self.conn.is_tls() });
+                reply(&mut self.conn, text);
                 return Ok(self.failed());
             }
-            Err(AuthError::Refused(refusal)) => {
-                self.conn.reply(refusal_text(refusal));
-                return Ok(self.failed());
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "pop3: the login could not be checked");
-                self.conn.reply(TRY_LATER);
-                return Ok(Flow::Continue);
-            }
+            Err(e) => return self.refused(&e),
         };
         // RFC 1939 §4 and RFC 2449 §8.1.2: one session per maildrop.
         let Some(lock) = self.server.locks.try_lock(id) else {
-            self.conn.reply(
+            reply(
+                &mut self.conn,
                 "-ERR [IN-USE] Another mail program is connected to this mailbox right now. \
                  Close it, or try again in a few minutes.",
             );
@@ -300,13 +323,13 @@ impl Session {
         match open_maildrop(&self.server, id).await {
             Ok(maildrop) => {
                 let (count, size) = maildrop.stat();
-                self.conn.reply(&format!("+OK Logged in, {count} messages ({size} octets)."));
+                reply(&mut self.conn, &format!("+OK Logged in, {count} messages ({size} octets)."));
                 tracing::debug!(mailbox = id, messages = count, "pop3 login");
                 self.state = State::Transaction { maildrop, _lock: lock };
             }
             Err(e) => {
                 tracing::warn!(mailbox = id, error = %e, "pop3: cannot open the inbox");
-                self.conn.reply(STORE_TROUBLE);
+                reply(&mut self.conn, STORE_TROUBLE);
             }
         }
         Ok(Flow::Continue)
@@ -316,12 +339,12 @@ impl Session {
     /// deleted, all in one store transaction.
     async fn quit(&mut self) -> Result<Flow, Pop3Error> {
         let State::Transaction { maildrop, .. } = &self.state else {
-            self.conn.reply("+OK Goodbye.");
+            reply(&mut self.conn, "+OK Goodbye.");
             return Ok(Flow::Close);
         };
         let uids = maildrop.deleted_uids();
         if uids.is_empty() {
-            self.conn.reply("+OK Goodbye.");
+            reply(&mut self.conn, "+OK Goodbye.");
             return Ok(Flow::Close);
         }
         let store = &self.server.store;
@@ -333,11 +356,12 @@ impl Session {
                         tracing::warn!(error = %e, "pop3: removing a deleted message's file failed");
                     }
                 }
-                self.conn.reply(&format!("+OK Goodbye, {} messages deleted.", expunged.uids.len()));
+                reply(&mut self.conn, &format!("+OK Goodbye, {} messages deleted.", expunged.uids.len()));
             }
             Err(e) => {
                 tracing::warn!(mailbox = maildrop.mailbox_id, error = %e, "pop3: deleting messages at QUIT failed");
-                self.conn.reply(
+                reply(
+                    &mut self.conn,
                     "-ERR [SYS/TEMP] The messages could not be deleted and are still on the server. \
                      Please try again later.",
                 );
@@ -357,7 +381,7 @@ async fn transaction(
     match command {
         Command::Stat => {
             let (count, size) = maildrop.stat();
-            conn.reply(&format!("+OK {count} {size}"));
+            reply(conn, &format!("+OK {count} {size}"));
         }
         Command::List(None) => {
             let (count, size) = maildrop.stat();
@@ -366,11 +390,11 @@ async fn transaction(
                 out.push_str(&format!("{n} {}\r\n", entry.size));
             }
             out.push_str(".\r\n");
-            conn.out.extend_from_slice(out.as_bytes());
+            conn.queue(out.as_bytes());
         }
         Command::List(Some(n)) => match maildrop.get(n) {
-            Ok(entry) => conn.reply(&format!("+OK {} {}", n.0, entry.size)),
-            Err(e) => conn.reply(&no_message(n, e)),
+            Ok(entry) => reply(conn, &format!("+OK {} {}", n.0, entry.size)),
+            Err(e) => reply(conn, &no_message(n, e)),
         },
         Command::Uidl(None) => {
             let mut out = String::from("+OK Unique-ID listing follows\r\n");
@@ -378,41 +402,41 @@ async fn transaction(
                 out.push_str(&format!("{n} {}\r\n", maildrop.unique_id(entry)));
             }
             out.push_str(".\r\n");
-            conn.out.extend_from_slice(out.as_bytes());
+            conn.queue(out.as_bytes());
         }
         Command::Uidl(Some(n)) => match maildrop.get(n) {
-            Ok(entry) => conn.reply(&format!("+OK {} {}", n.0, maildrop.unique_id(entry))),
-            Err(e) => conn.reply(&no_message(n, e)),
+            Ok(entry) => reply(conn, &format!("+OK {} {}", n.0, maildrop.unique_id(entry))),
+            Err(e) => reply(conn, &no_message(n, e)),
         },
         Command::Dele(n) => match maildrop.delete(n) {
-            Ok(()) => conn.reply(&format!("+OK Message {} deleted.", n.0)),
-            Err(e) => conn.reply(&no_message(n, e)),
+            Ok(()) => reply(conn, &format!("+OK Message {} deleted.", n.0)),
+            Err(e) => reply(conn, &no_message(n, e)),
         },
         Command::Rset => {
             maildrop.reset();
             let (count, size) = maildrop.stat();
-            conn.reply(&format!("+OK {count} messages ({size} octets)."));
+            reply(conn, &format!("+OK {count} messages ({size} octets)."));
         }
         Command::Retr(n) => match maildrop.get(n) {
             Ok(entry) => return retr(server, conn, entry).await,
-            Err(e) => conn.reply(&no_message(n, e)),
+            Err(e) => reply(conn, &no_message(n, e)),
         },
         Command::Top(n, lines) => match maildrop.get(n) {
             Ok(entry) => match read_message(server, entry).await {
                 Some(bytes) => {
-                    conn.out.extend_from_slice(b"+OK\r\n");
+                    conn.queue(b"+OK\r\n");
                     let mut stuffer = Stuffer::default();
-                    stuffer.feed(top(&bytes, lines), &mut conn.out);
-                    stuffer.finish(&mut conn.out);
+                    stuffer.feed(top(&bytes, lines), conn.output());
+                    stuffer.finish(conn.output());
                 }
-                None => conn.reply(STORE_TROUBLE),
+                None => reply(conn, STORE_TROUBLE),
             },
-            Err(e) => conn.reply(&no_message(n, e)),
+            Err(e) => reply(conn, &no_message(n, e)),
         },
-        Command::Noop => conn.reply("+OK"),
+        Command::Noop => reply(conn, "+OK"),
         // Handled by the session before it gets here.
         Command::Capa | Command::Quit | Command::Stls | Command::User(_) | Command::Pass(_) | Command::Auth { .. } => {
-            conn.reply("-ERR You are already logged in.")
+            reply(conn, "-ERR You are already logged in.")
         }
     }
     Ok(Flow::Continue)
@@ -424,28 +448,28 @@ async fn retr(server: &Pop3Server, conn: &mut Conn, entry: &Entry) -> Result<Flo
     if entry.size <= READ_WHOLE {
         match read_message(server, entry).await {
             Some(bytes) => {
-                conn.out.extend_from_slice(format!("+OK {} octets\r\n", bytes.len()).as_bytes());
+                conn.queue(format!("+OK {} octets\r\n", bytes.len()).as_bytes());
                 let mut stuffer = Stuffer::default();
-                stuffer.feed(&bytes, &mut conn.out);
-                stuffer.finish(&mut conn.out);
+                stuffer.feed(&bytes, conn.output());
+                stuffer.finish(conn.output());
             }
-            None => conn.reply(STORE_TROUBLE),
+            None => reply(conn, STORE_TROUBLE),
         }
         return Ok(Flow::Continue);
     }
     let file = match BlobId::parse(&entry.blob) {
-        Ok(id) => tokio::fs::File::open(server.blobs.path(&id)).await,
-        Err(e) => Err(std::io::Error::other(e)),
+        Ok(id) => server.blobs.reader(&id).await,
+        Err(e) => Err(e),
     };
     let mut file = match file {
         Ok(file) => file,
         Err(e) => {
             tracing::warn!(uid = entry.uid, error = %e, "pop3: cannot open a message");
-            conn.reply(STORE_TROUBLE);
+            reply(conn, STORE_TROUBLE);
             return Ok(Flow::Continue);
         }
     };
-    conn.out.extend_from_slice(format!("+OK {} octets\r\n", entry.size).as_bytes());
+    conn.queue(format!("+OK {} octets\r\n", entry.size).as_bytes());
     let mut stuffer = Stuffer::default();
     let mut chunk = vec![0u8; CHUNK];
     loop {
@@ -454,12 +478,12 @@ async fn retr(server: &Pop3Server, conn: &mut Conn, entry: &Entry) -> Result<Flo
         if n == 0 {
             break;
         }
-        stuffer.feed(&chunk[..n], &mut conn.out);
-        if conn.out.len() >= CHUNK {
+        stuffer.feed(&chunk[..n], conn.output());
+        if conn.queued() >= CHUNK {
             conn.flush().await?;
         }
     }
-    stuffer.finish(&mut conn.out);
+    stuffer.finish(conn.output());
     Ok(Flow::Continue)
 }
 
@@ -470,10 +494,7 @@ const READ_IN_PLACE: u64 = 64 * 1024;
 
 async fn read_message(server: &Pop3Server, entry: &Entry) -> Option<Vec<u8>> {
     let read = match BlobId::parse(&entry.blob) {
-        Ok(id) if entry.size <= READ_IN_PLACE => {
-            let path = server.blobs.path(&id);
-            std::fs::read(&path).map_err(|source| postfach_blob::BlobError::Io { path, source })
-        }
+        Ok(id) if entry.size <= READ_IN_PLACE => server.blobs.get_blocking(&id),
         Ok(id) => server.blobs.get(&id).await,
         Err(e) => Err(e),
     };
@@ -502,142 +523,27 @@ fn no_message(n: MsgNum, why: NoMessage) -> String {
 }
 
 /// The reply to a refused login (RFC 2449 §8.1 and RFC 3206 response codes): what
-/// happened and what the user can do, without internals.
-pub(crate) fn refusal_text(refusal: Refusal) -> &'static str {
+/// happened and what the user can do, without internals, and never more than
+/// [`postfach_policy::Refusal::public`] allows.
+pub(crate) fn refusal_text(refusal: PublicRefusal) -> &'static str {
     match refusal {
-        Refusal::ServiceNotAllowed => {
+        PublicRefusal::ServiceNotAllowed => {
             "-ERR [AUTH] POP3 is switched off for this mailbox, to protect the mail kept on the server. \
              Change the mailbox's access mode in the customer panel (or ask your provider)."
         }
-        Refusal::TlsRequired => {
-            "-ERR [AUTH] This mailbox accepts encrypted logins only: turn on STLS (STARTTLS) in your mail \
+        PublicRefusal::TlsRequired => {
+            "-ERR [AUTH] This server accepts encrypted logins only: turn on STLS (STARTTLS) in your mail \
              program, or use POP3 over SSL/TLS on port 995."
         }
-        Refusal::Throttled => "-ERR [SYS/TEMP] Too many failed logins. Please try again later.",
-        Refusal::BadCredentials => "-ERR [AUTH] Wrong address or password.",
-        Refusal::Disabled => "-ERR [AUTH] This mailbox is disabled. Please ask your provider.",
-    }
-}
-
-/// The three parts of a SASL PLAIN response (RFC 4616 §2).
-struct Plain {
-    authzid: String,
-    authcid: String,
-    password: Secret<String>,
-}
-
-fn decode_plain(response: &str) -> Option<Plain> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(response.trim()).ok()?;
-    let mut parts = bytes.split(|&b| b == 0);
-    let (authzid, authcid, password) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || authcid.is_empty() {
-        return None;
-    }
-    Some(Plain {
-        authzid: String::from_utf8(authzid.to_vec()).ok()?,
-        authcid: String::from_utf8(authcid.to_vec()).ok()?,
-        password: Secret::new(String::from_utf8(password.to_vec()).ok()?),
-    })
-}
-
-/// The connection with its input and output buffers.
-struct Conn {
-    io: Option<MaybeTls>,
-    /// What TLS negotiated, `None` while plaintext.
-    tls: Option<TlsInfo>,
-    input: Vec<u8>,
-    /// Where the unread input starts.
-    pos: usize,
-    out: Vec<u8>,
-    limits: Limits,
-}
-
-impl Conn {
-    fn new(io: MaybeTls, limits: Limits) -> Self {
-        let tls = io.tls_info();
-        Self { io: Some(io), tls, input: Vec::with_capacity(1024), pos: 0, out: Vec::with_capacity(4096), limits }
-    }
-
-    /// Queues a one-line reply (CRLF added).
-    fn reply(&mut self, line: &str) {
-        self.out.extend_from_slice(line.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
-    }
-
-    /// The next line without its line end. Writes the queued replies first if the client
-    /// has to be waited for.
-    async fn read_line(&mut self) -> Result<Vec<u8>, Pop3Error> {
-        let max = self.limits.max_line;
-        loop {
-            if let Some(i) = memchr(b'\n', &self.input[self.pos..]) {
-                let mut line = &self.input[self.pos..self.pos + i];
-                if let Some(stripped) = line.strip_suffix(b"\r") {
-                    line = stripped;
-                }
-                if i + 1 > max {
-                    return Err(Pop3Error::LineTooLong(max));
-                }
-                let line = line.to_vec();
-                self.pos += i + 1;
-                return Ok(line);
-            }
-            if self.input.len() - self.pos > max {
-                return Err(Pop3Error::LineTooLong(max));
-            }
-            self.input.drain(..self.pos);
-            self.pos = 0;
-            self.flush().await?;
-            let io = self.io.as_mut().ok_or(Pop3Error::Closed)?;
-            let mut chunk = [0u8; 4096];
-            let n = timeout(self.limits.idle_timeout, io.read(&mut chunk)).await.map_err(|_| Pop3Error::Idle)??;
-            if n == 0 {
-                return Err(Pop3Error::Closed);
-            }
-            self.input.extend_from_slice(&chunk[..n]);
+        PublicRefusal::Failed { encrypted: false } => {
+            "-ERR [AUTH] Login failed. Check the address and the password, and use an encrypted connection \
+             (STLS, or POP3 over SSL/TLS on port 995), which this mailbox may require."
         }
-    }
-
-    /// Writes the queued replies.
-    async fn flush(&mut self) -> Result<(), Pop3Error> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let io = self.io.as_mut().ok_or(Pop3Error::Closed)?;
-        let write = async {
-            io.write_all(&self.out).await?;
-            io.flush().await
-        };
-        timeout(self.limits.idle_timeout, write).await.map_err(|_| Pop3Error::Idle)??;
-        self.out.clear();
-        // After a large message, give the memory back: sessions mostly sit idle.
-        if self.out.capacity() > 4 * CHUNK {
-            self.out.shrink_to(64 * 1024);
-        }
-        Ok(())
-    }
-
-    /// STLS: answer, drop whatever plaintext the client sent after the command
-    /// (RFC 2595 §4, like RFC 3207 §4.2), and run the handshake on the raw socket.
-    async fn upgrade(&mut self, acceptor: &TlsAcceptor) -> Result<(), Pop3Error> {
-        self.flush().await?;
-        if self.pos < self.input.len() {
-            tracing::debug!(bytes = self.input.len() - self.pos, "pop3: discarding input sent before TLS");
-        }
-        self.input.clear();
-        self.pos = 0;
-        let plain = self.io.take().ok_or(Pop3Error::Closed)?;
-        let tls =
-            timeout(self.limits.handshake_timeout, acceptor.upgrade(plain)).await.map_err(|_| Pop3Error::Idle)??;
-        self.tls = tls.tls_info();
-        self.io = Some(tls);
-        Ok(())
-    }
-
-    /// Writes what is left and closes (TLS close_notify included).
-    async fn close(&mut self) {
-        let _ = self.flush().await;
-        if let Some(mut io) = self.io.take() {
-            let _ = timeout(std::time::Duration::from_secs(5), io.shutdown()).await;
+        PublicRefusal::Failed { encrypted: true } => "-ERR [AUTH] Wrong address or password.",
+        PublicRefusal::Throttled => "-ERR [SYS/TEMP] Too many failed logins. Please try again later.",
+        PublicRefusal::Disabled => "-ERR [AUTH] This mailbox is disabled. Please ask your provider.",
+        PublicRefusal::Malformed => {
+            "-ERR [AUTH] The login could not be read. Send your own address and password (SASL PLAIN)."
         }
     }
 }
@@ -646,39 +552,24 @@ impl Conn {
 mod tests {
     use super::*;
 
-    fn b64(s: &[u8]) -> String {
-        base64::engine::general_purpose::STANDARD.encode(s)
-    }
-
-    #[test]
-    fn plain_responses() {
-        let p = decode_plain(&b64(b"\0max@acme.example\0secret words")).expect("valid");
-        assert_eq!((p.authzid.as_str(), p.authcid.as_str()), ("", "max@acme.example"));
-        assert_eq!(p.password.expose(), "secret words");
-        let p = decode_plain(&b64(b"max@acme.example\0max@acme.example\0pw")).expect("valid");
-        assert_eq!(p.authzid, p.authcid);
-        assert!(decode_plain("not base64!").is_none());
-        assert!(decode_plain(&b64(b"only\0two")).is_none());
-        assert!(decode_plain(&b64(b"a\0b\0c\0d")).is_none());
-        assert!(decode_plain(&b64(b"\0\0pw")).is_none());
-        assert!(decode_plain("").is_none());
-    }
-
     #[test]
     fn refusals_carry_response_codes_and_say_what_to_do() {
-        assert!(refusal_text(Refusal::ServiceNotAllowed).starts_with("-ERR [AUTH] POP3 is switched off"));
-        assert!(refusal_text(Refusal::TlsRequired).contains("STLS"));
-        assert!(refusal_text(Refusal::Throttled).starts_with("-ERR [SYS/TEMP]"));
-        for r in [Refusal::BadCredentials, Refusal::Disabled, Refusal::TlsRequired, Refusal::ServiceNotAllowed] {
-            assert!(refusal_text(r).starts_with("-ERR [AUTH] "));
+        assert!(refusal_text(PublicRefusal::ServiceNotAllowed).starts_with("-ERR [AUTH] POP3 is switched off"));
+        assert!(refusal_text(PublicRefusal::TlsRequired).contains("STLS"));
+        assert!(refusal_text(PublicRefusal::Failed { encrypted: false }).contains("STLS"));
+        assert!(refusal_text(PublicRefusal::Throttled).starts_with("-ERR [SYS/TEMP]"));
+        let all = [
+            PublicRefusal::Failed { encrypted: true },
+            PublicRefusal::Failed { encrypted: false },
+            PublicRefusal::Disabled,
+            PublicRefusal::TlsRequired,
+            PublicRefusal::ServiceNotAllowed,
+            PublicRefusal::Malformed,
+        ];
+        for r in all {
+            assert!(refusal_text(r).starts_with("-ERR [AUTH] "), "{r:?}");
         }
-        for r in [
-            Refusal::BadCredentials,
-            Refusal::Disabled,
-            Refusal::TlsRequired,
-            Refusal::ServiceNotAllowed,
-            Refusal::Throttled,
-        ] {
+        for r in all.into_iter().chain([PublicRefusal::Throttled]) {
             assert!(!refusal_text(r).contains('\n'));
         }
     }

@@ -169,11 +169,32 @@ pub struct Limits {
     pub max_connections_per_ip: u32,
     /// Recipients per SMTP transaction. Default 100, at least 1.
     pub max_recipients: u32,
+    /// Open connections per service (`imap` and `imaps` together, and so on). Default
+    /// 2000, at least 1.
+    pub max_connections_per_service: u32,
+    /// Seconds a TLS handshake (implicit TLS or after STARTTLS) may take. Default 10, at
+    /// least 1.
+    pub handshake_timeout_secs: u64,
+    /// Seconds an IMAP, POP3 or submission connection may wait before logging in. Default
+    /// 60, at least 5. (The MX waits the 5 minutes RFC 5321 §4.5.3.2 asks for.)
+    pub login_timeout_secs: u64,
+    /// Bytes of message data all sessions together may hold in memory while checking and
+    /// storing messages; messages arrive into spool files first. Default 268435456
+    /// (256 MiB), at least `max_message_size`.
+    pub message_memory: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message_size: 50 * 1024 * 1024, max_connections_per_ip: 20, max_recipients: 100 }
+        Limits {
+            max_message_size: 50 * 1024 * 1024,
+            max_connections_per_ip: 20,
+            max_recipients: 100,
+            max_connections_per_service: 2000,
+            handshake_timeout_secs: 10,
+            login_timeout_secs: 60,
+            message_memory: 256 * 1024 * 1024,
+        }
     }
 }
 
@@ -457,6 +478,24 @@ fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, ConfigError
     }
     if let Some(n) = walk.number(&mut limits, "limits", "max_recipients", 1) {
         l.max_recipients = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "max_connections_per_service", 1) {
+        l.max_connections_per_service = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "handshake_timeout", 1) {
+        l.handshake_timeout_secs = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "login_timeout", 5) {
+        l.login_timeout_secs = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "message_memory", 1024) {
+        l.message_memory = n;
+    }
+    if l.message_memory < l.max_message_size {
+        walk.problem(
+            "limits.message_memory".to_string(),
+            format!("must be at least limits.max_message_size ({} bytes)", l.max_message_size),
+        );
     }
     walk.unknown_keys(limits, "limits");
 

@@ -1,12 +1,10 @@
 //! Registers the IMAP service (`postfach-imap`) on its listeners.
 
-use std::sync::Arc;
+use postfach_net::Security;
 
-use crate::listeners;
 use crate::{Registrar, ServerError, Shared};
 
-/// The `imap` (STARTTLS) and `imaps` (implicit TLS) listeners, which share one
-/// per-address connection limit.
+/// The `imap` (STARTTLS) and `imaps` (implicit TLS) listeners, which share one admission.
 pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Result<(), ServerError> {
     let Shared { config, store, blobs, auth, tls, .. } = *shared;
     let imap = postfach_imap::ImapServer::new(
@@ -16,13 +14,8 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
         Some(tls.clone()),
         config.limits.max_message_size,
     );
-    let limiter = postfach_net::ConnectionLimiter::new(config.limits.max_connections_per_ip as usize);
-    for (service, addrs, implicit_tls) in [("imap", &config.listen.imap, false), ("imaps", &config.listen.imaps, true)]
-    {
-        let imap = imap.clone();
-        let handler: listeners::Handler =
-            Arc::new(move |tcp, peer, slot| Box::pin(imap.clone().serve(tcp, peer, slot, implicit_tls)));
-        reg.listen(service, addrs, limiter.clone(), handler).await?;
-    }
+    let admission = shared.admission();
+    reg.listen(&config.listen.imap, shared.endpoint("imap", Security::Plain, &admission), imap.clone()).await?;
+    reg.listen(&config.listen.imaps, shared.endpoint("imaps", Security::ImplicitTls, &admission), imap).await?;
     Ok(())
 }

@@ -77,6 +77,7 @@ impl Server {
         let store = Store::open(&config.database).await?;
         let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
         let deliveries = DeliveryBatcher::start(store.clone());
+        let budget = postfach_net::MemoryBudget::new(config.limits.message_memory);
         let tls = tls::server_config(config)?;
         let auth =
             Arc::new(Authenticator::new(store.clone(), auth_settings(config), PasswordHasher::per_core()).await?);
@@ -112,6 +113,7 @@ impl Server {
             auth: &auth,
             tls: &tls,
             outbound: &outbound,
+            budget: &budget,
         };
         let mut bound = BoundAddresses::default();
         let mut reg = Registrar { tasks: &mut tasks, stopped: &stopped, bound: &mut bound };
@@ -167,6 +169,7 @@ impl Server {
 /// `postfach serve`: start, optionally create the demo accounts, run until SIGTERM or
 /// SIGINT, then shut down cleanly.
 pub async fn run(config: &Config, demo: bool) -> Result<(), ServerError> {
+    raise_open_file_limit();
     let server = Server::start(config).await?;
     if demo {
         for account in create_demo(server.store(), server.authenticator().hasher()).await? {
@@ -190,6 +193,34 @@ pub(crate) struct Shared<'a> {
     pub auth: &'a Arc<Authenticator>,
     pub tls: &'a Arc<rustls::ServerConfig>,
     pub outbound: &'a postfach_outbound::Outbound,
+    pub budget: &'a postfach_net::MemoryBudget,
+}
+
+impl Shared<'_> {
+    /// The connection counts one service's listeners share (`[limits]`).
+    pub fn admission(&self) -> postfach_net::Admission {
+        let l = &self.config.limits;
+        postfach_net::Admission::new(l.max_connections_per_ip as usize, l.max_connections_per_service as usize)
+    }
+
+    /// A listener of `service` with the server's certificate and the `[limits]` timeouts.
+    pub fn endpoint(
+        &self,
+        service: &'static str,
+        security: postfach_net::Security,
+        admission: &postfach_net::Admission,
+    ) -> postfach_net::Endpoint {
+        postfach_net::Endpoint {
+            service,
+            security,
+            tls: Some(postfach_net::TlsAcceptor::new(self.tls.clone())),
+            admission: admission.clone(),
+            timeouts: postfach_net::Timeouts {
+                handshake: Duration::from_secs(self.config.limits.handshake_timeout_secs),
+                ..postfach_net::Timeouts::default()
+            },
+        }
+    }
 }
 
 /// Where services register their listeners: accept loops run in `tasks` until `stopped`.
@@ -200,15 +231,14 @@ pub(crate) struct Registrar<'a> {
 }
 
 impl Registrar<'_> {
-    /// Binds `addrs` for `service` and serves each connection with `handler`.
+    /// Binds `addrs` for the endpoint's service and serves each connection with `protocol`.
     pub async fn listen(
         &mut self,
-        service: &'static str,
         addrs: &[std::net::SocketAddr],
-        limiter: postfach_net::ConnectionLimiter,
-        handler: listeners::Handler,
+        endpoint: postfach_net::Endpoint,
+        protocol: Arc<dyn postfach_net::Protocol>,
     ) -> Result<(), BindError> {
-        listeners::serve(service, addrs, limiter, handler, self.tasks, self.stopped, self.bound).await
+        listeners::serve(addrs, endpoint, protocol, self.tasks, self.stopped, self.bound).await
     }
 
     /// The addresses bound so far.
@@ -295,6 +325,21 @@ async fn sweep_orphaned_blobs(store: &Store, blobs: &BlobStore) {
             }
         }
         Err(e) => tracing::warn!(error = %e, "checking blobs for the sweep failed"),
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: every connection holds a
+/// descriptor, and the common default soft limit (1024) would let a few hundred idle
+/// clients stop every service from accepting.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => {
+            tracing::info!(soft = ?limit.maximum, was = ?limit.current, "open-file limit raised to the hard limit")
+        }
+        Err(e) => tracing::warn!(error = %e, soft = ?limit.current, "cannot raise the open-file limit"),
     }
 }
 

@@ -1,27 +1,21 @@
 //! Registers the POP3 service (`postfach-pop3`) on its listeners.
 
-use std::sync::Arc;
+use postfach_net::Security;
 
-use crate::listeners;
 use crate::{Registrar, ServerError, Shared};
 
-/// The `pop3` (STLS) and `pop3s` (implicit TLS) listeners, which share one per-address
-/// connection limit and one IN-USE lock.
+/// The `pop3` (STLS) and `pop3s` (implicit TLS) listeners, which share one admission
+/// and one IN-USE lock.
 pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Result<(), ServerError> {
-    let Shared { config, store, blobs, auth, tls, .. } = *shared;
-    use postfach_pop3::{Pop3Server, Transport};
-    let pop3 = Pop3Server::new(
-        auth.clone(),
-        store.clone(),
-        blobs.clone(),
-        postfach_net::TlsAcceptor::new(tls.clone()),
-        config.hostname.to_string(),
-        postfach_pop3::Limits::default(),
-    );
-    let limiter = postfach_net::ConnectionLimiter::new(config.limits.max_connections_per_ip as usize);
-    let plain: listeners::Handler = Arc::new(pop3.handler(Transport::Starttls));
-    reg.listen("pop3", &config.listen.pop3, limiter.clone(), plain).await?;
-    let implicit: listeners::Handler = Arc::new(pop3.handler(Transport::ImplicitTls));
-    reg.listen("pop3s", &config.listen.pop3s, limiter, implicit).await?;
+    let Shared { config, store, blobs, auth, .. } = *shared;
+    let limits = postfach_pop3::Limits {
+        login_timeout: std::time::Duration::from_secs(config.limits.login_timeout_secs),
+        ..postfach_pop3::Limits::default()
+    };
+    let pop3 =
+        postfach_pop3::Pop3Server::new(auth.clone(), store.clone(), blobs.clone(), config.hostname.to_string(), limits);
+    let admission = shared.admission();
+    reg.listen(&config.listen.pop3, shared.endpoint("pop3", Security::Plain, &admission), pop3.clone()).await?;
+    reg.listen(&config.listen.pop3s, shared.endpoint("pop3s", Security::ImplicitTls, &admission), pop3).await?;
     Ok(())
 }

@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use postfach_net::{ConnectionLimiter, TlsAcceptor};
-use postfach_smtp::{Smtp, SpfFailAction, Submission, SubmissionSink, SubmitError, SubmitFuture};
+use postfach_net::Security;
+use postfach_smtp::{Kind, Smtp, SpfFailAction, Submission, SubmissionSink, SubmitError, SubmitFuture};
 
 use crate::config::SpfFail;
-use crate::listeners::Handler;
 use crate::{Registrar, ServerError, Shared};
 
 /// The outbound queue as the submission server's sink.
@@ -34,11 +33,10 @@ impl SubmissionSink for OutboundSink {
 }
 
 /// Binds `smtp`, `submission` and `submissions`. The two submission services share one
-/// per-address connection limit.
-#[allow(clippy::too_many_arguments)]
+/// admission (per-address and per-service connection counts).
 pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Result<(), ServerError> {
-    let Shared { config, store, blobs, deliveries, auth, tls, outbound } = *shared;
-    let settings = postfach_smtp::Settings::new(
+    let Shared { config, store, blobs, deliveries, auth, outbound, budget, .. } = *shared;
+    let mut settings = postfach_smtp::Settings::new(
         config.hostname.clone(),
         config.limits.max_message_size,
         config.limits.max_recipients,
@@ -47,36 +45,32 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
             SpfFail::Reject => SpfFailAction::Reject,
         },
     );
+    settings.login_timeout = std::time::Duration::from_secs(config.limits.login_timeout_secs);
     let services = postfach_smtp::Services {
         store: store.clone(),
         blobs: blobs.clone(),
         deliveries: deliveries.clone(),
         auth: auth.clone(),
-        tls: TlsAcceptor::new(tls.clone()),
+        budget: budget.clone(),
         dns_resolver: config.dns.resolver,
         submissions: Arc::new(OutboundSink(outbound.clone())),
     };
     let smtp = Smtp::new(settings, services)?;
-    let per_ip = config.limits.max_connections_per_ip as usize;
-
-    let mx = smtp.clone();
-    let handler: Handler = Arc::new(move |tcp, peer, slot| {
-        let mx = mx.clone();
-        Box::pin(async move { mx.serve_mx(tcp, peer, slot).await })
-    });
-    reg.listen("smtp", &config.listen.smtp, ConnectionLimiter::new(per_ip), handler).await?;
-
-    let limiter = ConnectionLimiter::new(per_ip);
-    let starttls = smtp.clone();
-    let handler: Handler = Arc::new(move |tcp, peer, slot| {
-        let smtp = starttls.clone();
-        Box::pin(async move { smtp.serve_submission(tcp, peer, slot).await })
-    });
-    reg.listen("submission", &config.listen.submission, limiter.clone(), handler).await?;
-    let handler: Handler = Arc::new(move |tcp, peer, slot| {
-        let smtp = smtp.clone();
-        Box::pin(async move { smtp.serve_submissions(tcp, peer, slot).await })
-    });
-    reg.listen("submissions", &config.listen.submissions, limiter, handler).await?;
+    let mx = shared.admission();
+    reg.listen(&config.listen.smtp, shared.endpoint("smtp", Security::Plain, &mx), smtp.protocol(Kind::Mx)).await?;
+    let submission = shared.admission();
+    let protocol = smtp.protocol(Kind::Submission);
+    reg.listen(
+        &config.listen.submission,
+        shared.endpoint("submission", Security::Plain, &submission),
+        protocol.clone(),
+    )
+    .await?;
+    reg.listen(
+        &config.listen.submissions,
+        shared.endpoint("submissions", Security::ImplicitTls, &submission),
+        protocol,
+    )
+    .await?;
     Ok(())
 }

@@ -6,13 +6,11 @@
 //! `postfach_web::autoconfig`). Autoconfiguration names the ports the mail services
 //! actually listen on, so this runs after the protocol listeners are bound.
 
-use std::sync::Arc;
-
-use postfach_net::{ConnectionLimiter, TlsAcceptor};
+use postfach_net::Security;
 use postfach_web::{MailEndpoints, Web, WebSettings};
 
 use crate::config::Config;
-use crate::listeners::{BindError, BoundAddresses, Handler};
+use crate::listeners::{BindError, BoundAddresses};
 use crate::{Registrar, Shared};
 
 /// The port clients reach `service` on: the bound one (tests listen on port 0), else the
@@ -23,8 +21,8 @@ fn port(config: &Config, bound: &BoundAddresses, service: &str) -> Option<u16> {
 }
 
 pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Result<(), BindError> {
-    let Shared { config, store, auth, tls, .. } = *shared;
-    let limiter = ConnectionLimiter::new(config.limits.max_connections_per_ip as usize);
+    let Shared { config, store, auth, .. } = *shared;
+    let admission = shared.admission();
     let endpoints = MailEndpoints {
         imaps: port(config, reg.bound(), "imaps"),
         imap: port(config, reg.bound(), "imap"),
@@ -43,19 +41,11 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
     };
     let pending = WebSettings { hostname: config.hostname.clone(), https_port: 443, endpoints, dns };
     let web = Web::new(store.clone(), auth.clone(), pending.clone());
-    let acceptor = TlsAcceptor::new(tls.clone());
-    let https_web = web.clone();
-    let https: Handler = Arc::new(move |tcp, peer, slot| {
-        let (web, acceptor) = (https_web.clone(), acceptor.clone());
-        Box::pin(async move { web.serve_https(tcp, peer, slot, acceptor).await })
-    });
-    reg.listen("https", &config.listen.https, limiter.clone(), https).await?;
+    let https = shared.endpoint("https", Security::ImplicitTls, &admission);
+    reg.listen(&config.listen.https, https, web.https_protocol()).await?;
     let https_port = reg.bound().first("https").map_or(443, |a| a.port());
     let http_web = Web::new(store.clone(), auth.clone(), WebSettings { https_port, ..pending });
-    let http: Handler = Arc::new(move |tcp, peer, slot| {
-        let web = http_web.clone();
-        Box::pin(async move { web.serve_http(tcp, peer, slot).await })
-    });
-    reg.listen("http", &config.listen.http, limiter, http).await?;
+    let http = shared.endpoint("http", Security::Plain, &admission);
+    reg.listen(&config.listen.http, http, http_web.http_protocol()).await?;
     Ok(())
 }

@@ -509,6 +509,9 @@ async fn tls_required_mailbox_gets_privacyrequired_over_plaintext() {
     let login = last_login(&t).await;
     assert_eq!(login.result, LoginResult::TlsRequired);
     assert!(login.tls.is_none());
+    // A wrong password on the same mailbox reads exactly the same.
+    let wrong = c.cmd("a2", &format!("LOGIN {ADDRESS} wrongwrongwrong")).await;
+    assert_eq!(wrong.replacen("a2", "a1", 1), reply);
 }
 
 #[tokio::test]
@@ -545,9 +548,11 @@ async fn wrong_passwords_fail_disconnect_and_then_throttle() {
     t.mailbox(ADDRESS, no_tls_required()).await;
     let mut c = Raw::connect(t.addr("imap")).await;
     c.line().await;
+    // Without TLS every failed login reads the same, whether the password was wrong or the
+    // mailbox wants TLS (so nobody learns which mailboxes accept plaintext).
     for tag in ["a1", "a2"] {
         let reply = c.cmd(tag, &format!("LOGIN {ADDRESS} wrongwrongwrong")).await;
-        assert!(reply.starts_with(&format!("{tag} NO [AUTHENTICATIONFAILED]")), "{reply}");
+        assert!(reply.starts_with(&format!("{tag} NO [PRIVACYREQUIRED] the login failed")), "{reply}");
     }
     assert_eq!(last_login(&t).await.result, LoginResult::BadCredentials);
     // AUTHENTICATE PLAIN without an initial response: the third failure ends the session.
@@ -555,7 +560,7 @@ async fn wrong_passwords_fail_disconnect_and_then_throttle() {
     assert!(c.line().await.starts_with('+'));
     c.send(&format!("{}\r\n", base64_plain(ADDRESS, "still wrong"))).await;
     let reply = c.until("a3 ").await;
-    assert!(reply.contains("a3 NO [AUTHENTICATIONFAILED]"), "{reply}");
+    assert!(reply.contains("a3 NO [PRIVACYREQUIRED] the login failed"), "{reply}");
     assert!(c.line().await.starts_with("* BYE"));
     // The login is throttled now, even with the right password.
     let mut c = Raw::connect(t.addr("imap")).await;

@@ -461,13 +461,14 @@ async fn plaintext_login_is_refused_when_plaintext_auth_is_off() {
     })
     .await;
     assert!(capa.contains("STLS\r\n") && !capa.contains("USER\r\n") && !capa.contains("SASL"), "{capa}");
-    assert!(user.starts_with("+OK"), "{user}");
-    assert!(pass.starts_with("-ERR [AUTH] ") && pass.contains("STLS"), "{pass}");
+    // USER is refused before any password is asked for; a PASS sent anyway has no USER.
+    assert!(user.starts_with("-ERR [AUTH] ") && user.contains("STLS"), "{user}");
+    assert!(pass.starts_with("-ERR Send USER"), "{pass}");
     let log = logins(&t, &mailbox).await;
     assert_eq!(log[0].result, LoginResult::TlsRequired);
     assert_eq!(log[0].tls, None);
     let stored = t.server.store().mailbox(Scope::Platform, &mailbox.address).await.expect("mailbox");
-    assert!(stored.password_exposed, "a correct password sent in the clear is marked exposed");
+    assert!(!stored.password_exposed, "the password was never asked for");
     // AUTH PLAIN before STLS too.
     let auth = raw(t.addr("pop3"), |c| {
         c.line();
@@ -477,6 +478,21 @@ async fn plaintext_login_is_refused_when_plaintext_auth_is_off() {
     .await;
     assert!(auth.starts_with("-ERR [AUTH] ") && auth.contains("STLS"), "{auth}");
     assert_eq!(logins(&t, &mailbox).await.len(), 2);
+    // A client that sends the right password in its initial response anyway: refused,
+    // and the password is now known to be exposed.
+    let right = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{ADDRESS}\0{PASSWORD}"))
+    };
+    let auth = raw(t.addr("pop3"), move |c| {
+        c.line();
+        c.send(&format!("AUTH PLAIN {right}\r\n"));
+        c.line()
+    })
+    .await;
+    assert!(auth.starts_with("-ERR [AUTH] "), "{auth}");
+    let stored = t.server.store().mailbox(Scope::Platform, &mailbox.address).await.expect("mailbox");
+    assert!(stored.password_exposed, "a correct password sent in the clear is marked exposed");
     assert_eq!(inbox_count(&t, &mailbox).await, 1);
     t.server.shutdown().await;
 }
@@ -497,7 +513,8 @@ async fn tls_only_mailbox_is_refused_over_plaintext_even_when_the_operator_allow
     })
     .await;
     assert!(capa.contains("USER\r\n") && capa.contains("SASL PLAIN\r\n"), "{capa}");
-    assert!(refused.starts_with("-ERR [AUTH] This mailbox accepts encrypted logins only"), "{refused}");
+    // Refused like a wrong password would be (which mailboxes accept plaintext is not told).
+    assert!(refused.starts_with("-ERR [AUTH] Login failed.") && refused.contains("STLS"), "{refused}");
     assert_eq!(logins(&t, &strict).await[0].result, LoginResult::TlsRequired);
 
     // The legacy mailbox works over plaintext; the whole session is pipelined in one write.

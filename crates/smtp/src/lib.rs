@@ -14,13 +14,16 @@
 //!   ([`senders`]) and hands the message to a [`SubmissionSink`]: the outbound queue.
 //!
 //! Module map: [`address`] (paths and relay tricks), [`senders`] (sender rule),
-//! [`headers`] (trace fields), [`verify`] (SPF/DKIM/DMARC), `conn` (buffers, limits,
-//! STARTTLS), `session` (the command loop), [`sink`] (hand-over of submissions).
+//! [`headers`] (trace fields), [`verify`] (SPF/DKIM/DMARC), `session` (the command
+//! loop), `login` (AUTH), `data` (receiving a message into a spool file), `intake` (the
+//! checks every message passes: structure, header, authors, spoofing), [`sink`]
+//! (hand-over of submissions). The connection itself is `postfach_net::Conn`.
 
 pub mod address;
-mod conn;
+mod data;
 pub mod headers;
-mod sasl;
+mod intake;
+mod login;
 pub mod senders;
 mod session;
 pub mod sink;
@@ -30,13 +33,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use postfach_auth::Authenticator;
 use postfach_blob::BlobStore;
-use postfach_net::{ConnectionGuard, MaybeTls, TlsAcceptor};
+use postfach_net::{Busy, Conn, MemoryBudget, Protocol};
 use postfach_store::Store;
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_types::DomainName;
-use tokio::net::TcpStream;
 
 pub use session::Kind;
 pub use sink::{LocalDelivery, Submission, SubmissionSink, SubmitError, SubmitFuture};
@@ -72,6 +75,8 @@ pub struct Settings {
     pub command_timeout: Duration,
     /// How long the server waits for the next piece of a message after DATA.
     pub data_timeout: Duration,
+    /// How long submission waits for a command before the client has logged in.
+    pub login_timeout: Duration,
 }
 
 impl Settings {
@@ -84,6 +89,7 @@ impl Settings {
             spf_fail,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
+            login_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -95,7 +101,8 @@ pub struct Services {
     pub blobs: BlobStore,
     pub deliveries: DeliveryBatcher,
     pub auth: Arc<Authenticator>,
-    pub tls: TlsAcceptor,
+    /// Bounds the message bytes all sessions hold in memory while checking messages.
+    pub budget: MemoryBudget,
     /// `[dns] resolver`: where SPF, DKIM and DMARC records are looked up.
     pub dns_resolver: Option<SocketAddr>,
     /// Where accepted submissions go: the outbound queue.
@@ -126,28 +133,31 @@ impl Smtp {
         Ok(Smtp { inner: Arc::new(Inner { settings, services, verifier }) })
     }
 
-    /// The inbound MX on one accepted connection (plaintext, STARTTLS offered).
-    pub async fn serve_mx(&self, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnectionGuard>) {
-        session::run(&self.inner, Kind::Mx, MaybeTls::Plain(tcp), peer, slot).await;
+    /// The protocol for the listeners of one kind: the MX (`smtp`), or submission
+    /// (`submission` with STARTTLS and `submissions` with implicit TLS, RFC 8314 §3.3).
+    pub fn protocol(&self, kind: Kind) -> Arc<dyn Protocol> {
+        Arc::new(Listener { inner: self.inner.clone(), kind })
     }
+}
 
-    /// Submission with STARTTLS (RFC 6409, port 587).
-    pub async fn serve_submission(&self, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnectionGuard>) {
-        session::run(&self.inner, Kind::Submission, MaybeTls::Plain(tcp), peer, slot).await;
-    }
+/// One kind of SMTP listener.
+struct Listener {
+    inner: Arc<Inner>,
+    kind: Kind,
+}
 
-    /// Submission over implicit TLS (RFC 8314 §3.3, port 465).
-    pub async fn serve_submissions(&self, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnectionGuard>) {
-        let Some(slot) = slot else {
-            // Too many connections: say so inside TLS, where the client can read it.
-            if let Ok(stream) = self.inner.services.tls.accept(tcp).await {
-                session::run(&self.inner, Kind::Submission, stream, peer, None).await;
-            }
-            return;
+impl Protocol for Listener {
+    fn busy_reply(&self, why: Busy) -> Vec<u8> {
+        // RFC 5321 §3.1: a server may refuse a connection with 421 in place of 220.
+        let host = &self.inner.settings.hostname;
+        let text = match why {
+            Busy::PerAddress => "Too many connections from your address; close some and try again later",
+            Busy::Service => "The server is busy; please try again later",
         };
-        match self.inner.services.tls.accept(tcp).await {
-            Ok(stream) => session::run(&self.inner, Kind::Submission, stream, peer, Some(slot)).await,
-            Err(e) => tracing::debug!(remote = %peer, error = %e, "TLS handshake on submissions failed"),
-        }
+        format!("421 4.7.0 {host} {text}\r\n").into_bytes()
+    }
+
+    fn serve(self: Arc<Self>, conn: Conn) -> BoxFuture<'static, ()> {
+        Box::pin(async move { session::run(&self.inner, self.kind, conn).await })
     }
 }

@@ -5,7 +5,15 @@
 //! "Own" means an address the store lists for the mailbox ([`postfach_store::Store::allowed_senders`]:
 //! its address and its aliases, each also at every alias domain) or a subaddress of one
 //! (`local+tag@domain`). The rule itself is pure and tested as a table.
+//!
+//! The header fields are read through `postfach_message`, the same parse IMAP's ENVELOPE
+//! shows; a message with two `From:` or `Sender:` fields never gets here (intake refuses
+//! it). Checked: `From:`, `Sender:`, and `Resent-From:`/`Resent-Sender:` of the newest
+//! resent block (RFC 5322 §3.6.6: the topmost; older blocks name earlier resenders).
+//! Not checked: `Reply-To:`, which says where answers go (a team list, an assistant), and
+//! names no author.
 
+use postfach_message::HeaderView;
 use postfach_types::EmailAddress;
 
 /// Whether `address` belongs to the mailbox whose allowed addresses are `allowed`.
@@ -19,53 +27,17 @@ pub fn is_allowed(address: &EmailAddress, allowed: &[EmailAddress]) -> bool {
         .is_some_and(|base| allowed.contains(&EmailAddress::new(base, address.domain().clone())))
 }
 
-/// The author fields of a message (RFC 5322 §3.6.2), as far as the rule needs them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuthorFields {
-    /// Every address in every `From:` field, as written.
-    pub from: Vec<String>,
-    /// Every address in every `Sender:` field, as written.
-    pub sender: Vec<String>,
-    /// Whether a `From:` field exists at all.
-    pub has_from: bool,
-    pub has_date: bool,
-    pub has_message_id: bool,
-}
+/// The author fields the rule checks, in order.
+const AUTHOR_FIELDS: [&str; 4] = ["From", "Sender", "Resent-From", "Resent-Sender"];
 
-impl AuthorFields {
-    /// Reads the header of `message`.
-    pub fn read(message: &[u8]) -> AuthorFields {
-        let mut fields = AuthorFields::default();
-        let Some(parsed) = mail_parser::MessageParser::new().parse_headers(message) else { return fields };
-        let addresses = |address: Option<&mail_parser::Address<'_>>| -> Vec<String> {
-            address
-                .map(|a| a.iter().map(|addr| addr.address().unwrap_or_default().to_string()).collect())
-                .unwrap_or_default()
-        };
-        for header in parsed.headers() {
-            let name = header.name();
-            if name.eq_ignore_ascii_case("from") {
-                fields.has_from = true;
-            } else if name.eq_ignore_ascii_case("date") {
-                fields.has_date = true;
-            } else if name.eq_ignore_ascii_case("message-id") {
-                fields.has_message_id = true;
-            }
-        }
-        fields.from = addresses(parsed.from());
-        fields.sender = addresses(parsed.sender());
-        fields
-    }
-
-    /// The first author address that the mailbox may not use, if any. An address that
-    /// is not a valid address at all is never allowed.
-    pub fn first_foreign<'a>(&'a self, allowed: &[EmailAddress]) -> Option<&'a str> {
-        self.from
-            .iter()
-            .chain(&self.sender)
-            .map(String::as_str)
-            .find(|written| EmailAddress::parse(written).map(|address| !is_allowed(&address, allowed)).unwrap_or(true))
-    }
+/// The first author address (as written) in `header` that the mailbox may not use. An
+/// author that is not a valid address at all is never allowed.
+pub fn first_foreign(header: &HeaderView<'_>, allowed: &[EmailAddress]) -> Option<String> {
+    AUTHOR_FIELDS
+        .iter()
+        .flat_map(|name| header.mailboxes(name))
+        .map(|m| m.address())
+        .find(|written| EmailAddress::parse(written).map(|address| !is_allowed(&address, allowed)).unwrap_or(true))
 }
 
 #[cfg(test)]
@@ -101,26 +73,26 @@ mod tests {
 
     #[test]
     fn author_fields_are_read_and_checked() {
-        let message = b"From: Max <max@acme.example>, \"Eve\" <eve@evil.example>\r\n\
-            Sender: max+bot@acme.example\r\nSubject: hi\r\n\r\nbody\r\n";
-        let fields = AuthorFields::read(message);
-        assert_eq!(fields.from, ["max@acme.example", "eve@evil.example"]);
-        assert_eq!(fields.sender, ["max+bot@acme.example"]);
-        assert!(fields.has_from && !fields.has_date && !fields.has_message_id);
         let allowed = [addr("max@acme.example")];
-        assert_eq!(fields.first_foreign(&allowed), Some("eve@evil.example"));
-
-        let own = AuthorFields::read(
-            b"From: max@acme.example\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <a@b>\r\n\r\nx",
+        let check = |raw: &[u8]| first_foreign(&postfach_message::Message::parse(raw).top(), &allowed);
+        assert_eq!(
+            check(b"From: Max <max@acme.example>, \"Eve\" <eve@evil.example>\r\nSubject: hi\r\n\r\nbody\r\n")
+                .as_deref(),
+            Some("eve@evil.example")
         );
-        assert!(own.has_date && own.has_message_id);
-        assert_eq!(own.first_foreign(&allowed), None);
-
-        let garbage = AuthorFields::read(b"From: not an address\r\n\r\nx");
-        assert!(garbage.has_from);
-        assert!(garbage.first_foreign(&allowed).is_some(), "{garbage:?}");
-
-        let none = AuthorFields::read(b"Subject: no author\r\n\r\nx");
-        assert!(!none.has_from && none.first_foreign(&allowed).is_none());
+        assert_eq!(check(b"From: max@acme.example\r\nSender: max+bot@acme.example\r\n\r\nx"), None);
+        assert_eq!(check(b"From: not an address\r\n\r\nx").as_deref(), Some("\"not an address\""));
+        assert_eq!(check(b"Subject: no author\r\n\r\nx"), None);
+        // The newest resent block counts, Reply-To does not.
+        assert_eq!(
+            check(b"Resent-From: boss@other.example\r\nFrom: max@acme.example\r\n\r\nx").as_deref(),
+            Some("boss@other.example")
+        );
+        assert_eq!(check(b"From: max@acme.example\r\nReply-To: team@lists.example\r\n\r\nx"), None);
+        // Group syntax hides no author.
+        assert_eq!(
+            check(b"From: team: max@acme.example, ceo@other.example;\r\n\r\nx").as_deref(),
+            Some("ceo@other.example")
+        );
     }
 }

@@ -1,29 +1,29 @@
 //! One SMTP session: the command gate and every reply, for the MX and for submission.
 //!
 //! Replies carry enhanced status codes (RFC 2034, RFC 3463). Failures are classified
-//! where they happen (syntax 5.5.x, address 5.1.x, policy 5.7.x, server 4.3.0) and turned
-//! into a reply in one place, [`Session::reply`]; details go to the log, the wire gets a
-//! plain text that tells the client what to do.
+//! where they happen (syntax 5.5.x, address 5.1.x, policy 5.7.x, media 5.6.x, server
+//! 4.3.0) and turned into a reply in one place, [`Session::reply`]; details go to the
+//! log, the wire gets a plain text that tells the client what to do. AUTH is in `login`,
+//! the message checks in `intake`.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use postfach_auth::{Attempt, AuthError, Connection, Principal};
-use postfach_net::{ConnectionGuard, MaybeTls};
-use postfach_policy::Refusal;
+use postfach_message::{Message, check_intake};
+use postfach_net::{Conn, Ended, Line};
 use postfach_store::MailboxId;
 use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
 use postfach_store::resolve::Resolution;
-use postfach_types::{EmailAddress, Mechanism, Secret, Service, UnixTime};
+use postfach_types::{EmailAddress, UnixTime};
 use smtp_proto::{EhloResponse, Error as ParseError, MailFrom, Request};
 
 use crate::address::{self, PathError};
-use crate::conn::{Conn, Ended, Line};
+use crate::data::{self, Received};
 use crate::headers::{self, Trace};
-use crate::senders::AuthorFields;
+use crate::intake;
 use crate::sink::{Submission, SubmitError};
 use crate::verify::{self, DmarcVerdict, FailPolicy, SpfResults};
-use crate::{Inner, SpfFailAction, sasl};
+use crate::{Inner, SpfFailAction};
 
 /// Which server a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,70 +36,65 @@ pub enum Kind {
 
 /// The longest command line accepted, CRLF included. RFC 5321 §4.5.3.1.4 asks for at
 /// least 512; extensions and AUTH PLAIN responses need more.
-const MAX_LINE: usize = 4096;
+pub(crate) const MAX_LINE: usize = 4096;
 
 /// Errors after which the session is closed (RFC 5321 §4.3.2 allows closing on abuse).
 const MAX_ERRORS: u32 = 20;
 
-enum Flow {
+pub(crate) enum Flow {
     Continue,
     Close,
 }
 
-struct Transaction {
-    sender: Option<EmailAddress>,
+pub(crate) struct Transaction {
+    pub sender: Option<EmailAddress>,
     /// MX only: SPF results taken at MAIL FROM.
-    spf: Option<SpfResults>,
-    recipients: Vec<EmailAddress>,
+    pub spf: Option<SpfResults>,
+    pub recipients: Vec<EmailAddress>,
     /// MX only: the distinct mailboxes the recipients lead to (one copy each).
-    mailboxes: BTreeSet<MailboxId>,
-    utf8: bool,
+    pub mailboxes: BTreeSet<MailboxId>,
+    pub utf8: bool,
 }
 
-struct User {
-    mailbox_id: MailboxId,
-    address: EmailAddress,
-    allowed: Vec<EmailAddress>,
+pub(crate) struct User {
+    pub mailbox_id: MailboxId,
+    pub address: EmailAddress,
+    pub allowed: Vec<EmailAddress>,
 }
 
-struct Session<'a> {
-    inner: &'a Inner,
-    kind: Kind,
-    conn: Conn,
-    peer: SocketAddr,
-    helo: Option<String>,
-    esmtp: bool,
-    tx: Option<Transaction>,
-    user: Option<User>,
+pub(crate) struct Session<'a> {
+    pub inner: &'a Inner,
+    pub kind: Kind,
+    pub conn: Conn,
+    pub helo: Option<String>,
+    pub esmtp: bool,
+    pub tx: Option<Transaction>,
+    pub user: Option<User>,
     /// The SPF result of the HELO identity, once checked (RFC 7208 §2.3).
-    helo_spf: Option<mail_auth::SpfOutput>,
-    errors: u32,
+    pub helo_spf: Option<mail_auth::SpfOutput>,
+    pub errors: u32,
 }
 
-pub(crate) async fn run(inner: &Inner, kind: Kind, stream: MaybeTls, peer: SocketAddr, slot: Option<ConnectionGuard>) {
-    let mut conn = Conn::new(stream);
+pub(crate) async fn run(inner: &Inner, kind: Kind, mut conn: Conn) {
     let host = inner.settings.hostname.as_str();
-    if slot.is_none() {
-        // RFC 5321 §3.1: a server may refuse a connection with 421 in place of 220.
-        conn.queue(format!("421 4.7.0 {host} Too many connections from your address; try again later\r\n").as_bytes());
-        conn.close().await;
-        return;
-    }
     conn.queue(format!("220 {host} ESMTP Postfach\r\n").as_bytes());
     let mut session =
-        Session { inner, kind, conn, peer, helo: None, esmtp: false, tx: None, user: None, helo_spf: None, errors: 0 };
+        Session { inner, kind, conn, helo: None, esmtp: false, tx: None, user: None, helo_spf: None, errors: 0 };
     session.serve().await;
     session.conn.close().await;
-    drop(slot);
 }
 
 impl Session<'_> {
-    fn host(&self) -> &str {
+    pub fn host(&self) -> &str {
         self.inner.settings.hostname.as_str()
     }
 
+    pub fn peer(&self) -> SocketAddr {
+        self.conn.peer()
+    }
+
     /// The one place replies are written.
-    fn reply(&mut self, code: u16, esc: [u8; 3], text: &str) {
+    pub fn reply(&mut self, code: u16, esc: [u8; 3], text: &str) {
         let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let line = format!("{code} {}.{}.{} {text}\r\n", esc[0], esc[1], esc[2]);
         self.conn.queue(line.as_bytes());
@@ -108,9 +103,29 @@ impl Session<'_> {
         }
     }
 
-    fn server_error(&mut self, what: &str, error: &dyn std::fmt::Display) {
-        tracing::warn!(remote = %self.peer, error = %error, "{what}");
+    pub fn server_error(&mut self, what: &str, error: &dyn std::fmt::Display) {
+        tracing::warn!(remote = %self.peer(), error = %error, "{what}");
         self.reply(451, [4, 3, 0], "Temporary server error; please try again later");
+    }
+
+    /// Reads one line for a command or a SASL response; `None` when the session must end
+    /// (the reply for a timeout is queued).
+    pub async fn read_line(&mut self) -> Option<Line> {
+        let settings = &self.inner.settings;
+        let timeout = match (self.kind, &self.user) {
+            (Kind::Submission, None) => settings.login_timeout.min(settings.command_timeout),
+            _ => settings.command_timeout,
+        };
+        match self.conn.read_line(MAX_LINE, timeout).await {
+            Ok(line) => Some(line),
+            Err(Ended::Timeout) => {
+                // RFC 5321 §4.5.3.2: the server may close an idle connection with 421.
+                let text = format!("{} Timeout waiting for a command; closing the connection", self.host());
+                self.reply(421, [4, 4, 2], &text);
+                None
+            }
+            Err(Ended::Closed) => None,
+        }
     }
 
     async fn serve(&mut self) {
@@ -119,19 +134,13 @@ impl Session<'_> {
                 self.reply(421, [4, 7, 0], "Too many errors; closing the connection");
                 return;
             }
-            let line = match self.conn.read_line(MAX_LINE, self.inner.settings.command_timeout).await {
-                Ok(Line::Text(line)) => line,
-                Ok(Line::TooLong) => {
+            let line = match self.read_line().await {
+                Some(Line::Text(line)) => line,
+                Some(Line::TooLong) => {
                     self.reply(500, [5, 5, 2], "Line too long: a command may have at most 4096 characters");
                     continue;
                 }
-                Err(Ended::Timeout) => {
-                    // RFC 5321 §4.5.3.2: the server may close an idle connection with 421.
-                    let text = format!("{} Timeout waiting for a command; closing the connection", self.host());
-                    self.reply(421, [4, 4, 2], &text);
-                    return;
-                }
-                Err(Ended::Closed) => return,
+                None => return,
             };
             if let Flow::Close = self.command(&line).await {
                 return;
@@ -221,7 +230,7 @@ impl Session<'_> {
             | smtp_proto::EXT_SIZE
             | smtp_proto::EXT_ENHANCED_STATUS_CODES;
         ehlo.size = usize::try_from(self.inner.settings.max_message_size).unwrap_or(usize::MAX);
-        if !tls {
+        if self.conn.can_start_tls() {
             ehlo.capabilities |= smtp_proto::EXT_START_TLS;
         }
         // RFC 4954 §4 and RFC 8314: offer AUTH only where the password would be encrypted,
@@ -237,12 +246,12 @@ impl Session<'_> {
 
     /// STARTTLS (RFC 3207).
     async fn starttls(&mut self) -> Flow {
-        if self.conn.is_tls() {
+        if !self.conn.can_start_tls() {
             self.reply(503, [5, 5, 1], "The connection is already encrypted");
             return Flow::Continue;
         }
         self.reply(220, [2, 0, 0], "Ready to start TLS");
-        match self.conn.upgrade(&self.inner.services.tls).await {
+        match self.conn.start_tls().await {
             Ok(()) => {
                 // RFC 3207 §4.2: forget everything learnt before the handshake.
                 self.helo = None;
@@ -253,144 +262,8 @@ impl Session<'_> {
                 Flow::Continue
             }
             Err(_) => {
-                tracing::debug!(remote = %self.peer, "STARTTLS handshake failed");
+                tracing::debug!(remote = %self.peer(), "STARTTLS handshake failed");
                 Flow::Close
-            }
-        }
-    }
-
-    /// Reads one SASL response line after a `334` challenge; `None` when the client
-    /// cancelled (`*`) or the connection ended (the reply is queued then).
-    async fn sasl_response(&mut self, challenge: &str) -> Option<String> {
-        self.conn.queue(format!("334 {challenge}\r\n").as_bytes());
-        match self.conn.read_line(MAX_LINE, self.inner.settings.command_timeout).await {
-            Ok(Line::Text(line)) => {
-                let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
-                if text == "*" {
-                    self.reply(501, [5, 7, 0], "Authentication cancelled");
-                    return None;
-                }
-                Some(text)
-            }
-            Ok(Line::TooLong) => {
-                self.reply(500, [5, 5, 6], "Authentication response too long");
-                None
-            }
-            Err(_) => None,
-        }
-    }
-
-    /// AUTH PLAIN and LOGIN (RFC 4954), through the one authentication path.
-    async fn auth(&mut self, mechanism: u64, initial: String) -> Flow {
-        if self.kind == Kind::Mx {
-            self.reply(502, [5, 5, 1], "Logging in is only possible on the submission ports 587 and 465");
-            return Flow::Continue;
-        }
-        if self.helo.is_none() {
-            self.reply(503, [5, 5, 1], "Send EHLO first");
-            return Flow::Continue;
-        }
-        if self.user.is_some() {
-            self.reply(503, [5, 5, 1], "Already logged in");
-            return Flow::Continue;
-        }
-        if self.tx.is_some() {
-            self.reply(503, [5, 5, 1], "AUTH is not allowed during a mail transaction");
-            return Flow::Continue;
-        }
-        let credentials = if mechanism == smtp_proto::AUTH_PLAIN {
-            // RFC 4954 §4: "=" is an empty initial response.
-            let response = match initial.as_str() {
-                "" => match self.sasl_response("").await {
-                    Some(r) => r,
-                    None => return Flow::Continue,
-                },
-                "=" => String::new(),
-                other => other.to_string(),
-            };
-            let Some(decoded) = sasl::decode(&response) else {
-                self.reply(501, [5, 5, 2], "Cannot decode the response: it must be base64");
-                return Flow::Continue;
-            };
-            match sasl::plain(&decoded) {
-                Some(c) => (c.0, c.1, Mechanism::Plain),
-                None => {
-                    self.reply(535, [5, 7, 8], "Wrong address or password");
-                    return Flow::Continue;
-                }
-            }
-        } else if mechanism == smtp_proto::AUTH_LOGIN {
-            let user = match initial.as_str() {
-                "" => match self.sasl_response(sasl::LOGIN_USERNAME).await {
-                    Some(r) => r,
-                    None => return Flow::Continue,
-                },
-                other => other.to_string(),
-            };
-            let Some(password) = self.sasl_response(sasl::LOGIN_PASSWORD).await else { return Flow::Continue };
-            match (sasl::decode(&user), sasl::decode(&password)) {
-                (Some(user), Some(password)) => (user, Secret::new(password), Mechanism::SaslLogin),
-                _ => {
-                    self.reply(501, [5, 5, 2], "Cannot decode the response: it must be base64");
-                    return Flow::Continue;
-                }
-            }
-        } else {
-            self.reply(504, [5, 5, 4], "Unknown authentication mechanism; use PLAIN or LOGIN");
-            return Flow::Continue;
-        };
-        let (login, secret, mechanism) = credentials;
-        let connection = Connection { remote_ip: self.peer.ip(), tls: self.conn.tls_info() };
-        let attempt = Attempt {
-            service: Service::Submission,
-            mechanism,
-            login: &login,
-            secret: &secret,
-            connection: &connection,
-        };
-        match self.inner.services.auth.authenticate(attempt).await {
-            Ok(Principal::Mailbox { id, address, .. }) => match self.inner.services.store.allowed_senders(id).await {
-                Ok(allowed) => {
-                    tracing::info!(remote = %self.peer, mailbox = %address, "submission login");
-                    self.user = Some(User { mailbox_id: id, address, allowed });
-                    self.reply(235, [2, 7, 0], "Logged in");
-                }
-                Err(e) => self.server_error("reading the sender addresses failed", &e),
-            },
-            Ok(Principal::Account { .. }) => self.reply(535, [5, 7, 8], "Wrong address or password"),
-            Err(error) => self.auth_refused(&error),
-        }
-        Flow::Continue
-    }
-
-    fn auth_refused(&mut self, error: &AuthError) {
-        let Some(refusal) = error.refusal() else {
-            tracing::warn!(remote = %self.peer, error = %error, "authentication failed temporarily");
-            self.reply(454, [4, 7, 0], "Temporary authentication failure; please try again later");
-            return;
-        };
-        match refusal {
-            Refusal::BadCredentials => self.reply(535, [5, 7, 8], "Wrong address or password"),
-            Refusal::TlsRequired if !self.inner.services.auth.plaintext_auth_allowed() => self.reply(
-                530,
-                [5, 7, 0],
-                "Encryption required: use STARTTLS (or port 465) before logging in; the password was not accepted",
-            ),
-            Refusal::TlsRequired => self.reply(
-                538,
-                [5, 7, 11],
-                "This mailbox may only log in over an encrypted connection: use STARTTLS or port 465",
-            ),
-            Refusal::ServiceNotAllowed => self.reply(
-                535,
-                [5, 7, 8],
-                "Sending is switched off for this mailbox; switch it on in the panel under the mailbox's settings",
-            ),
-            Refusal::Disabled => {
-                self.reply(535, [5, 7, 8], "This mailbox is disabled; ask the provider of your mail service")
-            }
-            Refusal::Throttled => {
-                self.reply(454, [4, 7, 0], "Too many failed logins; please wait a while and try again")
             }
         }
     }
@@ -445,7 +318,8 @@ impl Session<'_> {
         let sender_text = sender.map(EmailAddress::to_string);
         let known = self.helo_spf.clone();
         let spf =
-            verify::spf(&self.inner.verifier, self.peer.ip(), &helo, self.host(), sender_text.as_deref(), known).await;
+            verify::spf(&self.inner.verifier, self.peer().ip(), &helo, self.host(), sender_text.as_deref(), known)
+                .await;
         self.helo_spf = Some(spf.helo.clone());
         let result = spf.mail_from_result();
         if let Some(sender) = sender {
@@ -477,7 +351,7 @@ impl Session<'_> {
         if result == mail_auth::SpfResult::Fail && self.inner.settings.spf_fail == SpfFailAction::Reject {
             // RFC 7372 §3.2: 5.7.23 for SPF validation failures.
             let domain = sender.map_or(helo, |s| s.domain().to_string());
-            let text = format!("SPF: {domain} does not allow {} to send its mail", self.peer.ip());
+            let text = format!("SPF: {domain} does not allow {} to send its mail", self.peer().ip());
             self.reply(550, [5, 7, 23], &text);
             return None;
         }
@@ -543,7 +417,8 @@ impl Session<'_> {
         }
     }
 
-    /// DATA (RFC 5321 §4.1.1.4).
+    /// DATA (RFC 5321 §4.1.1.4): the message goes to a spool file as it arrives, is read
+    /// back under the memory budget and checked once, then stored or queued.
     async fn data(&mut self) -> Flow {
         match &self.tx {
             None => {
@@ -556,24 +431,50 @@ impl Session<'_> {
             }
             Some(_) => {}
         }
+        let spool = match self.inner.services.blobs.spool().await {
+            Ok(spool) => spool,
+            Err(e) => {
+                self.server_error("cannot start a spool file", &e);
+                return Flow::Continue;
+            }
+        };
         self.conn.queue(b"354 Send the message; end it with a line holding only a dot\r\n");
-        let max = usize::try_from(self.inner.settings.max_message_size).unwrap_or(usize::MAX);
-        let data = match self.conn.read_data(max, self.inner.settings.data_timeout).await {
-            Ok(data) => data,
-            Err(Ended::Timeout) => {
+        let max = self.inner.settings.max_message_size;
+        let received = data::receive(&mut self.conn, spool, max, self.inner.settings.data_timeout).await;
+        let Some(tx) = self.tx.take() else { return Flow::Continue };
+        let file = match received {
+            Ok(Received::Message(file)) => file,
+            Ok(Received::TooBig) => {
+                self.reply(552, [5, 3, 4], &format!("Message too big: the limit is {max} bytes"));
+                return Flow::Continue;
+            }
+            Err(data::DataError::Ended(Ended::Timeout)) => {
                 self.reply(421, [4, 4, 2], "Timeout waiting for the message; closing the connection");
                 return Flow::Close;
             }
-            Err(Ended::Closed) => return Flow::Close,
+            Err(data::DataError::Ended(Ended::Closed)) => return Flow::Close,
+            Err(data::DataError::Spool(e)) => {
+                self.server_error("spooling a message failed", &e);
+                return Flow::Continue;
+            }
         };
-        let Some(tx) = self.tx.take() else { return Flow::Continue };
-        if data.too_big {
-            self.reply(552, [5, 3, 4], &format!("Message too big: the limit is {max} bytes"));
+        let received = match intake::load(file, &self.inner.services.budget).await {
+            Ok(received) => received,
+            Err(e) => {
+                self.server_error("reading a spooled message failed", &e);
+                return Flow::Continue;
+            }
+        };
+        let message = Message::parse(&received.bytes);
+        if let Err(error) = check_intake(&message) {
+            tracing::info!(remote = %self.peer(), %error, "message refused at intake");
+            let (code, esc, text) = intake::refusal(&error);
+            self.reply(code, esc, &text);
             return Flow::Continue;
         }
         match self.kind {
-            Kind::Mx => self.deliver_inbound(tx, data.bytes).await,
-            Kind::Submission => self.submit(tx, data.bytes).await,
+            Kind::Mx => self.deliver_inbound(tx, &message).await,
+            Kind::Submission => self.submit(tx, &message).await,
         }
         Flow::Continue
     }
@@ -584,10 +485,10 @@ impl Session<'_> {
         let single = (tx.recipients.len() == 1).then(|| tx.recipients[0].to_string());
         headers::received(&Trace {
             helo: self.helo.as_deref().unwrap_or_default(),
-            remote_ip: self.peer.ip(),
+            remote_ip: self.peer().ip(),
             hostname: self.host(),
             protocol,
-            tls: tls.as_ref(),
+            tls,
             id,
             single_recipient: single.as_deref(),
             at: UnixTime::now(),
@@ -600,17 +501,31 @@ impl Session<'_> {
         Ok(self.inner.services.store.resolve(&probe).await? != Resolution::NotHosted)
     }
 
-    async fn deliver_inbound(&mut self, tx: Transaction, message: Vec<u8>) {
+    async fn deliver_inbound(&mut self, tx: Transaction, message: &Message<'_>) {
+        let raw = message.raw();
         let helo = self.helo.clone().unwrap_or_default();
         let sender = tx.sender.as_ref().map(EmailAddress::to_string);
         let Some(spf) = tx.spf.as_ref() else { return self.reply(451, [4, 3, 0], "Please try again") };
         let results =
-            verify::message(&self.inner.verifier, &message, self.peer.ip(), &helo, self.host(), sender.as_deref(), spf)
+            verify::message(&self.inner.verifier, raw, self.peer().ip(), &helo, self.host(), sender.as_deref(), spf)
                 .await;
+
+        // One header view: the From: domains judged here are the ones IMAP shows. DMARC
+        // (mail-auth) reads the header itself; where it reads another author, the message
+        // cannot be judged and is refused.
+        let from_domains = intake::from_domains(message);
+        if results.from_domains != from_domains {
+            tracing::info!(remote = %self.peer(), ours = ?from_domains, dmarc = ?results.from_domains, "From: read two ways");
+            return self.reply(
+                550,
+                [5, 6, 0],
+                "Message refused: its From: header field cannot be read unambiguously; the sending program must write one plain From: address",
+            );
+        }
 
         // Anti-spoofing of hosted domains in From:.
         let mail_from_domain = tx.sender.as_ref().map_or(helo.clone(), |s| s.domain().to_string());
-        for domain in &results.from_domains {
+        for domain in &from_domains {
             let hosted = match self.is_hosted(domain).await {
                 Ok(hosted) => hosted,
                 Err(e) => return self.server_error("checking the From: domain failed", &e),
@@ -643,16 +558,14 @@ impl Session<'_> {
         };
 
         let id = format!("{:016x}", rand::random::<u64>());
-        let message = headers::crlf_line_endings(&message).unwrap_or(message);
-        let body = headers::strip_forged_results(&message, self.host());
-        let body = body.as_deref().unwrap_or(&message);
+        let body = headers::strip_forged_results(raw, self.host());
+        let body = body.as_deref().unwrap_or(raw);
         let mut stored = Vec::with_capacity(body.len() + 1024);
         stored.extend_from_slice(headers::return_path(sender.as_deref()).as_bytes());
         stored.extend_from_slice(results.authentication_results.as_bytes());
         stored.extend_from_slice(results.received_spf.as_bytes());
         stored.extend_from_slice(self.trace(&tx, &id, false).as_bytes());
         stored.extend_from_slice(body);
-        drop(message);
 
         // Invariant 4: blob fsync'd, then the metadata committed, then 250.
         let size = stored.len() as u64;
@@ -671,28 +584,29 @@ impl Session<'_> {
             tx.mailboxes.iter().map(|&mailbox_id| Delivery { mailbox_id, folder, message: new.clone() }).collect();
         match self.inner.services.deliveries.deliver(deliveries).await {
             Ok(_) => {
-                tracing::info!(remote = %self.peer, id, sender = sender.as_deref().unwrap_or(""), mailboxes = tx.mailboxes.len(), junk = folder == DeliveryFolder::Junk, "message stored");
+                tracing::info!(remote = %self.peer(), id, sender = sender.as_deref().unwrap_or(""), mailboxes = tx.mailboxes.len(), junk = folder == DeliveryFolder::Junk, "message stored");
                 self.reply(250, [2, 0, 0], &format!("Message stored as {id}"));
             }
             Err(e) => {
-                tracing::warn!(remote = %self.peer, error = %e, "storing a message failed");
+                tracing::warn!(remote = %self.peer(), error = %e, "storing a message failed");
                 self.reply(451, [4, 3, 0], "The message could not be stored; please try again later");
             }
         }
     }
 
-    async fn submit(&mut self, tx: Transaction, message: Vec<u8>) {
+    async fn submit(&mut self, tx: Transaction, message: &Message<'_>) {
         let Some(user) = &self.user else { return self.reply(530, [5, 7, 0], "Authentication required") };
-        let fields = AuthorFields::read(&message);
-        if let Some(foreign) = fields.first_foreign(&user.allowed) {
+        let header = message.top();
+        if let Some(foreign) = crate::senders::first_foreign(&header, &user.allowed) {
             let text = format!(
-                "You may not send as <{}>: From: and Sender: must name an address of your mailbox {}",
-                headers::clean(foreign),
+                "You may not send as <{}>: From:, Sender: and Resent-From: must name an address of your mailbox {}",
+                headers::clean(&foreign),
                 user.address
             );
             return self.reply(550, [5, 7, 1], &text);
         }
-        if fields.from.is_empty() && tx.sender.is_none() {
+        let has_from = header.has("From");
+        if !has_from && tx.sender.is_none() {
             return self.reply(
                 550,
                 [5, 7, 1],
@@ -702,26 +616,26 @@ impl Session<'_> {
         // RFC 6409 §8: the MSA may complete the header.
         let host = self.host().to_string();
         let id = format!("{:016x}", rand::random::<u64>());
-        let mut out = Vec::with_capacity(message.len() + 512);
+        let raw = message.raw();
+        let mut out = Vec::with_capacity(raw.len() + 512);
         out.extend_from_slice(self.trace(&tx, &id, true).as_bytes());
-        if !fields.has_from
-            && let Some(sender) = &tx.sender
-        {
+        if !has_from && let Some(sender) = &tx.sender {
             out.extend_from_slice(format!("From: <{sender}>\r\n").as_bytes());
         }
-        if !fields.has_date {
+        if !header.has("Date") {
             out.extend_from_slice(format!("Date: {}\r\n", UnixTime::now().rfc5322()).as_bytes());
         }
-        if !fields.has_message_id {
+        if !header.has("Message-ID") {
             out.extend_from_slice(format!("Message-ID: <{id}.{:08x}@{host}>\r\n", rand::random::<u32>()).as_bytes());
         }
-        out.extend_from_slice(&message);
-        drop(message);
+        out.extend_from_slice(raw);
+        let Some(user) = &self.user else { return };
         let submission =
             Submission { mailbox_id: user.mailbox_id, return_path: tx.sender, recipients: tx.recipients, message: out };
+        let address = user.address.clone();
         match self.inner.services.submissions.submit(submission).await {
             Ok(queue_id) => {
-                tracing::info!(remote = %self.peer, mailbox = %user.address, queue_id, "message submitted");
+                tracing::info!(remote = %self.peer(), mailbox = %address, queue_id, "message submitted");
                 self.reply(250, [2, 0, 0], &format!("Message accepted as {queue_id}"));
             }
             Err(SubmitError::RateLimited { retry_after_secs }) => {
@@ -729,7 +643,7 @@ impl Session<'_> {
                 self.reply(451, [4, 7, 1], &text);
             }
             Err(SubmitError::Unavailable(why)) => {
-                tracing::warn!(remote = %self.peer, reason = %why, "submission not taken");
+                tracing::warn!(remote = %self.peer(), reason = %why, "submission not taken");
                 self.reply(451, [4, 3, 0], &format!("The message was not accepted: {why}"));
             }
         }

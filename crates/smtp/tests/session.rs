@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
 use postfach_blob::BlobStore;
-use postfach_net::TlsAcceptor;
-use postfach_smtp::{LocalDelivery, Services, Settings, Smtp, SpfFailAction};
+use postfach_net::{Admission, Endpoint, Security, Timeouts, TlsAcceptor};
+use postfach_smtp::{Kind, LocalDelivery, Services, Settings, Smtp, SpfFailAction};
 use postfach_store::Store;
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_types::DomainName;
@@ -30,9 +30,10 @@ fn tls() -> TlsAcceptor {
     TlsAcceptor::new(Arc::new(config))
 }
 
-/// An MX with 1-second timeouts on its own listener; every connection gets a slot unless
-/// `refuse` is set.
-async fn server(dir: &std::path::Path, dns: SocketAddr, refuse: bool) -> SocketAddr {
+/// An MX with 1-second timeouts on its own listener, through the one connection layer;
+/// with `refuse`, the per-address limit is already used up by a connection the test
+/// holds open.
+async fn server(dir: &std::path::Path, dns: SocketAddr, refuse: bool) -> (SocketAddr, Option<TcpStream>) {
     let store = Store::open(&format!("sqlite://{}", dir.join("db.sqlite").display())).await.expect("store");
     let blobs = BlobStore::open(&dir.join("blobs")).expect("blobs");
     let deliveries = DeliveryBatcher::start(store.clone());
@@ -44,20 +45,31 @@ async fn server(dir: &std::path::Path, dns: SocketAddr, refuse: bool) -> SocketA
     settings.command_timeout = Duration::from_secs(1);
     settings.data_timeout = Duration::from_secs(1);
     let sink = Arc::new(LocalDelivery { store: store.clone(), blobs: blobs.clone(), deliveries: deliveries.clone() });
-    let services = Services { store, blobs, deliveries, auth, tls: tls(), dns_resolver: Some(dns), submissions: sink };
+    let budget = postfach_net::MemoryBudget::new(1 << 24);
+    let services = Services { store, blobs, deliveries, auth, budget, dns_resolver: Some(dns), submissions: sink };
     let smtp = Smtp::new(settings, services).expect("smtp");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let endpoint = Endpoint {
+        service: "smtp",
+        security: Security::Plain,
+        tls: Some(tls()),
+        admission: Admission::new(1, 100),
+        timeouts: Timeouts::default(),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        loop {
-            let Ok((tcp, peer)) = listener.accept().await else { return };
-            let smtp = smtp.clone();
-            let limiter = postfach_net::ConnectionLimiter::new(1);
-            let slot = if refuse { None } else { limiter.try_acquire(peer.ip()) };
-            tokio::spawn(async move { smtp.serve_mx(tcp, peer, slot).await });
-        }
+        postfach_net::accept_loop(listener, endpoint, smtp.protocol(Kind::Mx), stopped).await;
+        drop(stop);
     });
-    addr
+    let holder = if refuse {
+        let mut first = BufReader::new(TcpStream::connect(addr).await.expect("connect"));
+        assert!(line(&mut first).await.starts_with("220"));
+        Some(first.into_inner())
+    } else {
+        None
+    };
+    (addr, holder)
 }
 
 async fn line(reader: &mut BufReader<TcpStream>) -> String {
@@ -70,7 +82,7 @@ async fn line(reader: &mut BufReader<TcpStream>) -> String {
 async fn an_idle_client_is_told_and_disconnected() {
     let dir = tempfile::tempdir().expect("dir");
     let dns = postfach_testdns::TestDns::start([]);
-    let addr = server(dir.path(), dns.addr(), false).await;
+    let (addr, _) = server(dir.path(), dns.addr(), false).await;
     let mut client = BufReader::new(TcpStream::connect(addr).await.expect("connect"));
     assert!(line(&mut client).await.starts_with("220 mx.postfach.test"));
     // Say nothing: after the timeout the server says why and closes.
@@ -92,7 +104,7 @@ async fn an_idle_client_is_told_and_disconnected() {
 async fn a_connection_over_the_limit_is_refused_with_421() {
     let dir = tempfile::tempdir().expect("dir");
     let dns = postfach_testdns::TestDns::start([]);
-    let addr = server(dir.path(), dns.addr(), true).await;
+    let (addr, _holder) = server(dir.path(), dns.addr(), true).await;
     let mut client = BufReader::new(TcpStream::connect(addr).await.expect("connect"));
     let reply = line(&mut client).await;
     assert!(reply.starts_with("421 4.7.0") && reply.contains("Too many connections"), "{reply}");

@@ -232,11 +232,18 @@ impl Store {
         }
     }
 
-    /// The token with this hash, if its customer is enabled; records its use.
+    /// Revokes every API token of an account (after a password change); returns how many.
+    pub async fn revoke_all_api_tokens(&self, owner: CustomerId) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE customer_id = $1").bind(owner).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The token with this hash, whoever owns it (the authentication gate decides what a
+    /// disabled owner means); its last use is set to now.
     pub async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
         let row = sqlx::query(
             "SELECT t.id, t.customer_id, t.name, t.created_at, t.last_used_at FROM api_tokens t \
-             JOIN customers c ON c.id = t.customer_id WHERE t.token_hash = $1 AND c.disabled = 0",
+             WHERE t.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)

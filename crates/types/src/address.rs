@@ -3,8 +3,14 @@
 //! All names are case-insensitive in Postfach and are kept in one canonical form: lower
 //! case, and domains as IDNA A-labels (`bücher.example` is kept as
 //! `xn--bcher-kva.example`). Comparing two values therefore compares their canonical forms.
+//!
+//! Names with invisible characters (format characters such as a soft hyphen or a
+//! zero-width space, and other default-ignorable code points) are refused rather than
+//! cleaned: IDNA would drop some of them silently and so give one name two spellings.
 
 use std::fmt;
+
+use crate::invisible::is_invisible;
 
 /// Why a name or address was refused. The texts are meant for the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +38,10 @@ impl DomainName {
         let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
         if trimmed.is_empty() {
             return Err(err("it is empty"));
+        }
+        // UTS #46 maps these to nothing; refuse them before it does.
+        if trimmed.chars().any(is_invisible) {
+            return Err(err("it contains an invisible formatting character"));
         }
         let ascii = idna::domain_to_ascii(trimmed).map_err(|_| err("it is not a valid internationalised name"))?;
         if ascii.len() > 253 {
@@ -106,9 +116,12 @@ impl LocalPart {
         if input.len() > 64 {
             return Err(err("the part before the @ is longer than 64 characters"));
         }
-        // RFC 5322 §3.2.3 atext, plus any non-ASCII character (RFC 6531 §3.3).
+        // RFC 5322 §3.2.3 atext, plus the non-ASCII characters of RFC 6531 §3.3 that are
+        // visible: no controls, no white space (U+00A0, U+3000 …), nothing invisible.
         let atext = |c: char| {
-            c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || (!c.is_ascii() && !c.is_control())
+            c.is_ascii_alphanumeric()
+                || "!#$%&'*+-/=?^_`{|}~".contains(c)
+                || (!c.is_ascii() && !c.is_control() && !c.is_whitespace() && !is_invisible(c))
         };
         if input.split('.').any(|atom| atom.is_empty() || !atom.chars().all(atext)) {
             return Err(err("the part before the @ has a character or dot that is not allowed"));
@@ -123,11 +136,17 @@ impl LocalPart {
     /// Whether this local part may name a mailbox or alias hosted here: letters, digits and
     /// `.`, `-`, `_` only. Relay syntax (`%`, `!`), the subaddress separator and other
     /// punctuation can therefore never match a hosted address.
+    ///
+    /// It must also be in Unicode NFKC form: login names are normalised to NFKC before the
+    /// lookup (see [`crate::LoginName`]), so a hosted `ｍａｘ` (full-width) could never be
+    /// logged into, and its login would name the mailbox `max` instead.
     pub fn check_hostable(&self) -> Result<(), &'static str> {
-        if self.0.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-' || c == '_') {
-            Ok(())
-        } else {
+        if !self.0.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-' || c == '_') {
             Err("use only letters, digits, '.', '-' and '_' before the @")
+        } else if !unicode_normalization::is_nfkc(&self.0) {
+            Err("use ordinary letters and digits before the @, not full-width or other compatibility forms")
+        } else {
+            Ok(())
         }
     }
 
@@ -157,6 +176,9 @@ impl EmailAddress {
         let err = |why| AddressError::Address(input.to_string(), why);
         if trimmed.len() > 254 {
             return Err(err("it is longer than 254 characters"));
+        }
+        if trimmed.chars().any(is_invisible) {
+            return Err(err("it contains an invisible formatting character"));
         }
         let (local, domain) = trimmed.rsplit_once('@').ok_or_else(|| err("it has no @"))?;
         if local.contains('@') {
@@ -284,6 +306,49 @@ mod tests {
         ] {
             assert!(EmailAddress::parse(input).is_err(), "{input:?} should be refused");
         }
+    }
+
+    #[test]
+    fn invisible_characters_are_refused_not_dropped() {
+        // UTS #46 maps U+00AD to nothing: without the check this parsed as ceo@example.test.
+        for input in [
+            "ceo@e\u{00AD}xample.test",
+            "ceo@exa\u{200B}mple.test",
+            "ceo@example.te\u{200D}st",
+            "ceo@example.test\u{FEFF}",
+            "ceo@exam\u{034F}ple.test",
+            "ceo@examp\u{FE00}le.test",
+            "ce\u{200B}o@example.test",
+            "ce\u{00AD}o@example.test",
+            "ceo\u{2060}@example.test",
+            "\u{202E}ceo@example.test",
+            "ceo\u{E0041}@example.test",
+            "ceo\u{115F}@example.test",
+            "ce\u{00A0}o@example.test",
+            "ce\u{3000}o@example.test",
+        ] {
+            assert!(EmailAddress::parse(input).is_err(), "{input:?} should be refused");
+        }
+        for input in ["e\u{00AD}xample.test", "exa\u{200B}mple.test", "example.test\u{FEFF}", "bu\u{034F}cher.example"]
+        {
+            assert!(DomainName::parse(input).is_err(), "{input:?} should be refused");
+        }
+        // Visible non-ASCII stays valid (RFC 6531).
+        assert_eq!(
+            EmailAddress::parse("jörg@bücher.example").map(|a| a.to_unicode()),
+            Ok("jörg@bücher.example".into())
+        );
+    }
+
+    #[test]
+    fn hostable_local_parts_are_nfkc() {
+        let hostable = |s: &str| EmailAddress::parse(s).expect("syntax ok").local_part().check_hostable();
+        assert_eq!(hostable("jörg@example.net"), Ok(()));
+        // Full-width letters and a decomposed ü are valid syntax but cannot be hosted:
+        // their login name would be normalised to another mailbox's.
+        assert!(hostable("ｍａｘ@example.net").is_err());
+        assert!(hostable("jo\u{0308}rg@example.net").is_err());
+        assert!(hostable("ﬁnn@example.net").is_err());
     }
 
     #[test]

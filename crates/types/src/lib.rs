@@ -5,11 +5,14 @@
 //! the edge never re-validates. This crate does no I/O.
 
 mod address;
+mod invisible;
+mod login;
 mod secret;
 mod settings;
 mod time;
 
 pub use address::{AddressError, CustomerName, DomainName, EmailAddress, LocalPart};
+pub use login::{LoginName, LoginNameError, LoginTarget, MAX_LOGIN_NAME_BYTES};
 pub use secret::Secret;
 pub use settings::{AccessMode, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};
 pub use time::{UnixTime, format_rfc3339, format_rfc5322};

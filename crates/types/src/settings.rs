@@ -70,7 +70,7 @@ word_enum! {
 
 word_enum! {
     /// The service a login is for.
-    Service { Imap = "imap", Pop3 = "pop3", Submission = "submission", Panel = "panel" }
+    Service { Imap = "imap", Pop3 = "pop3", Submission = "submission", Panel = "panel", Api = "api" }
 }
 
 word_enum! {
@@ -86,6 +86,10 @@ word_enum! {
         SaslLogin = "sasl-login",
         /// The panel's sign-in form.
         WebForm = "web-form",
+        /// A TOTP code, the panel's second factor (RFC 6238).
+        Totp = "totp",
+        /// An API bearer token.
+        ApiToken = "api-token",
     }
 }
 
@@ -103,6 +107,8 @@ word_enum! {
         Throttled = "throttled",
         /// The account (or its customer) is disabled.
         AccountDisabled = "account_disabled",
+        /// The SASL exchange was malformed, or PLAIN named another account to act as.
+        Malformed = "malformed",
     }
 }
 

@@ -16,7 +16,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
-use postfach_auth::accounts::{self, AccountError};
+use postfach_auth::accounts::{self, AccountError, OwnPasswordChange};
+use postfach_auth::tokens::{new_api_token, same_token, token_hash};
+use postfach_auth::{Connection, Principal};
 use postfach_policy::{PasswordVerdict, check_password, user_inputs};
 use postfach_store::domains::Domain;
 use postfach_store::logins::LoginFilter;
@@ -30,7 +32,6 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::context::{Ctx, Proof, Who};
 use crate::i18n::{Tr, localized_verdict, store_message, verdict_reason};
-use crate::security::{new_api_token, same_token, token_hash};
 
 /// One documented operation of the API.
 #[derive(Debug, Clone, Copy)]
@@ -266,6 +267,12 @@ fn account_error(t: &Tr, e: AccountError, password: &Secret<String>) -> ApiError
             details: Some(localized_verdict(t, &verdict, password.expose().chars().count())),
         },
         AccountError::Store(e) => store_error(t, e),
+        AccountError::CurrentPassword(postfach_policy::Refusal::Throttled) => {
+            error(StatusCode::TOO_MANY_REQUESTS, "throttled", t.s("login.throttled"))
+        }
+        AccountError::CurrentPassword(_) => {
+            error(StatusCode::FORBIDDEN, "current_password_wrong", t.s("error.current_password"))
+        }
         AccountError::Auth(e) => {
             tracing::error!(error = %e, "hashing a password failed");
             error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", t.s("error.unavailable"))
@@ -297,6 +304,9 @@ fn parse_id(t: &Tr, id: &str) -> Result<i64, ApiError> {
 /// The caller, checked: signed in, and for cookie sessions the CSRF header on changes.
 fn caller<'a>(ctx: &'a Ctx, method: &Method) -> Result<&'a Who, ApiError> {
     let t = ctx.tr();
+    if ctx.token_throttled {
+        return Err(error(StatusCode::TOO_MANY_REQUESTS, "throttled", t.s("login.throttled")));
+    }
     let who =
         ctx.who.as_ref().ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unauthorized", t.s("error.unauthorized")))?;
     if ctx.proof == Some(Proof::Cookie) && method != Method::GET {
@@ -683,6 +693,9 @@ async fn remove_mailbox(State(app): State<App>, ctx: Ctx, method: Method, Path(i
 #[derive(Deserialize)]
 struct NewPassword {
     password: String,
+    /// Required when mailbox users set their own password.
+    #[serde(default)]
+    current_password: Option<String>,
 }
 
 async fn set_mailbox_password(
@@ -697,11 +710,35 @@ async fn set_mailbox_password(
     let new: NewPassword = parse_body(&t, &body)?;
     let mailbox = visible_mailbox(&app, &ctx, who, &id).await?;
     let password = Secret::new(new.password);
-    accounts::change_mailbox_password(&app.store, app.auth.hasher(), who.scope(), &mailbox.address, &password)
-        .await
-        .map_err(|e| account_error(&t, e, &password))?;
-    let keep = ctx.session.as_ref().map(|s| s.id);
-    app.store.end_panel_sessions(mailbox.customer_id, Some(mailbox.id), keep).await.map_err(|e| store_error(&t, e))?;
+    match who {
+        // Mailbox users change their own password: the current one is required.
+        Who::Mailbox { .. } => {
+            let Some(current) = new.current_password else {
+                let text = t.s("error.current_password");
+                return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "current_password_required", text));
+            };
+            let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+            let own = Principal::Mailbox {
+                id: mailbox.id,
+                customer_id: mailbox.customer_id,
+                address: mailbox.address.clone(),
+            };
+            let current = Secret::new(current);
+            let change = OwnPasswordChange {
+                current: &current,
+                new: &password,
+                keep_api_tokens: false,
+                session: ctx.session.as_ref().map(|s| s.id),
+                connection: &connection,
+            };
+            accounts::change_own_password(&app.auth, &app.store, &own, change)
+                .await
+                .map_err(|e| account_error(&t, e, &password))?;
+        }
+        _ => accounts::change_mailbox_password(&app.store, app.auth.hasher(), who.scope(), &mailbox.address, &password)
+            .await
+            .map_err(|e| account_error(&t, e, &password))?,
+    }
     no_content()
 }
 

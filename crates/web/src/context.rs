@@ -20,8 +20,10 @@ use postfach_store::{CustomerId, Scope, StoreError};
 use postfach_types::{CustomerName, Role};
 
 use crate::i18n::{Lang, Tr};
-use crate::security::{same_token, token_hash};
 use crate::{App, ClientConnection};
+use postfach_auth::tokens::{same_token, token_hash};
+use postfach_auth::{AuthError, Connection, Principal};
+use postfach_types::Secret;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "__Host-postfach-session";
@@ -109,6 +111,8 @@ pub struct Ctx {
     /// Set when fully signed in (by cookie or bearer token).
     pub who: Option<Who>,
     pub proof: Option<Proof>,
+    /// A bearer token was refused because this address made too many failed attempts.
+    pub token_throttled: bool,
     /// Path and query of this request, for the language switch and sign-in redirects.
     pub path: String,
     pub headers: HeaderMap,
@@ -128,18 +132,43 @@ impl FromRequestParts<App> for Ctx {
             .and_then(|v| Lang::from_code(v))
             .unwrap_or_else(|| Lang::negotiate(parts.headers.get(header::ACCEPT_LANGUAGE)));
         let path = parts.uri.path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
-        let mut ctx =
-            Ctx { lang, conn, cookies, session: None, who: None, proof: None, path, headers: parts.headers.clone() };
+        let mut ctx = Ctx {
+            lang,
+            conn,
+            cookies,
+            session: None,
+            who: None,
+            proof: None,
+            token_throttled: false,
+            path,
+            headers: parts.headers.clone(),
+        };
         let fail = |e: StoreError| {
             tracing::error!(error = %e, "looking up the session failed");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         };
         if let Some(token) = bearer(&parts.headers) {
-            // API tokens belong to customer and admin accounts.
-            if let Some(found) = app.store.api_token_by_hash(&token_hash(&token)).await.map_err(fail)? {
-                let account = app.store.customer_by_id(found.customer_id).await.map_err(fail)?;
-                ctx.who = Some(Who::from_account(account));
-                ctx.proof = Some(Proof::Bearer);
+            // API tokens belong to customer and admin accounts; the gate throttles wrong
+            // tokens per address and records their use in the login log.
+            let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+            match app.auth.authenticate_token(&Secret::new(token), &connection).await {
+                Ok(Principal::Account { customer_id, name, role }) => {
+                    ctx.who = Some(match role {
+                        Role::Admin => Who::Admin { id: customer_id, name },
+                        Role::Customer => Who::Customer { id: customer_id, name },
+                    });
+                    ctx.proof = Some(Proof::Bearer);
+                }
+                Ok(Principal::Mailbox { .. }) => {}
+                Err(AuthError::Refused(postfach_policy::Refusal::Throttled)) => {
+                    ctx.token_throttled = true;
+                }
+                Err(AuthError::Refused(_)) => {}
+                Err(AuthError::Unavailable(e)) => return Err(fail(e)),
+                Err(e) => {
+                    tracing::error!(error = %e, "checking an API token failed");
+                    return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+                }
             }
             return Ok(ctx);
         }

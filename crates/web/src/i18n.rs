@@ -8,7 +8,7 @@
 //! shown as they are.
 
 use axum::http::HeaderValue;
-use postfach_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordVerdict};
+use postfach_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordRefusal, PasswordVerdict};
 use postfach_store::StoreError;
 use postfach_types::AccessMode;
 use serde_json::{Value, json};
@@ -119,16 +119,19 @@ pub fn access_key(mode: impl std::borrow::Borrow<AccessMode>) -> &'static str {
 /// Why a password was refused, in the page's language (the rule's own sentence is
 /// English, so it is rebuilt from the verdict).
 pub fn verdict_reason(t: &Tr, verdict: &PasswordVerdict, chars: usize) -> String {
-    if verdict.accepted {
-        return String::new();
-    }
-    if chars < MIN_PASSWORD_CHARS {
-        return t.f("pw.too_short", &[("n", &chars.to_string()), ("min", &MIN_PASSWORD_CHARS.to_string())]);
-    }
-    if chars > MAX_PASSWORD_CHARS {
-        return t.f("pw.too_long", &[("n", &chars.to_string()), ("max", &MAX_PASSWORD_CHARS.to_string())]);
-    }
-    let mut text = t.f("pw.too_easy", &[("score", &verdict.score.to_string()), ("min", &MIN_SCORE.to_string())]);
+    let Some(refusal) = verdict.refusal else { return String::new() };
+    let mut text = match refusal {
+        PasswordRefusal::TooShort => {
+            return t.f("pw.too_short", &[("n", &chars.to_string()), ("min", &MIN_PASSWORD_CHARS.to_string())]);
+        }
+        PasswordRefusal::TooLong => {
+            return t.f("pw.too_long", &[("n", &chars.to_string()), ("max", &MAX_PASSWORD_CHARS.to_string())]);
+        }
+        PasswordRefusal::MostlyUserWords => t.s("pw.user_words").to_string(),
+        PasswordRefusal::TooEasyToGuess => {
+            t.f("pw.too_easy", &[("score", &verdict.score.to_string()), ("min", &MIN_SCORE.to_string())])
+        }
+    };
     if let Some(warning) = verdict.warning.as_ref().and_then(|w| feedback(t, &w.code)) {
         text.push(' ');
         text.push_str(warning);
@@ -156,6 +159,7 @@ pub fn localized_verdict(t: &Tr, verdict: &PasswordVerdict, chars: usize) -> Val
         "score": verdict.score,
         "label": label,
         "reason": if reason.is_empty() { Value::Null } else { Value::String(reason) },
+        "refusal": verdict.refusal.map(PasswordRefusal::code),
         "warning": verdict.warning.as_ref().and_then(|w| feedback(t, &w.code)),
         "warning_code": verdict.warning.as_ref().map(|w| w.code.clone()),
         "suggestions": verdict.suggestions.iter().filter_map(|s| feedback(t, &s.code)).collect::<Vec<_>>(),
@@ -211,7 +215,9 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("access.none", "Kein Abruf – nur senden oder stillgelegt", "No reading – send only, or parked"),
     ("access.pop3", "POP3 – ein Gerät holt die E-Mails ab und löscht sie auf dem Server", "POP3 – one device fetches the mail and removes it from the server"),
     ("account.change_password", "Passwort ändern", "Change password"),
+    ("account.keep_tokens", "API-Tokens weiter gelten lassen", "Keep my API tokens working"),
     ("account.password", "Eigenes Passwort", "Your password"),
+    ("account.password_hint", "Nach der Änderung werden Ihre anderen Sitzungen abgemeldet. API-Tokens werden widerrufen, wenn Sie sie nicht ausdrücklich behalten.", "After the change your other sessions are signed out. API tokens are revoked unless you choose to keep them."),
     ("account.title", "Konto", "Account"),
     ("account.token_create", "Token erstellen", "Create token"),
     ("account.token_created", "Erstellt", "Created"),
@@ -346,6 +352,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.admin_adds_domain", "Domains werden vom Kunden hinzugefügt (oder mit der Kommandozeile).", "Domains are added by the customer (or with the command line)."),
     ("error.code_wrong", "Der Code stimmt nicht. Geben Sie den aktuellen Code aus Ihrer App ein.", "The code is not right. Enter the current code from your app."),
     ("error.csrf", "Das Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es noch einmal.", "The form has expired. Reload the page and try again."),
+    ("error.current_password", "Das bisherige Passwort stimmt nicht. Geben Sie Ihr aktuelles Passwort ein.", "The current password is not right. Enter the password you use now."),
     ("error.customer_name", "Der Kundenname muss 2 bis 64 Zeichen aus a–z, 0–9, Punkt, Binde- oder Unterstrich haben und mit einem Buchstaben oder einer Ziffer beginnen.", "The customer name needs 2 to 64 characters a–z, 0–9, dot, hyphen or underscore, starting with a letter or digit."),
     ("error.disable_self", "Sie können Ihr eigenes Konto nicht sperren.", "You cannot disable your own account."),
     ("error.domain_name", "Das ist kein gültiger Domainname. Verwenden Sie einen Namen wie example.net.", "That is not a valid domain name. Use a name like example.net."),
@@ -361,6 +368,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.token_name", "Geben Sie dem Token einen Namen, zum Beispiel den des Skripts, das es benutzt.", "Give the token a name, for example the script that will use it."),
     ("error.unauthorized", "Melden Sie sich an oder senden Sie ein API-Token (Authorization: Bearer …).", "Sign in, or send an API token (Authorization: Bearer …)."),
     ("error.unavailable", "Das geht gerade nicht. Versuchen Sie es in einer Minute noch einmal.", "This is not possible right now. Try again in a minute."),
+    ("form.current_password", "Bisheriges Passwort", "Current password"),
     ("form.domain", "Domain", "Domain"),
     ("form.local_part", "Name vor dem @", "Name before the @"),
     ("form.new_password", "Neues Passwort", "New password"),
@@ -457,14 +465,17 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("pw.too_easy", "Das Passwort ist zu leicht zu erraten (Stärke {score} von 4, mindestens {min} nötig).", "The password is too easy to guess (strength {score} of 4, at least {min} needed)."),
     ("pw.too_long", "Das Passwort hat {n} Zeichen; erlaubt sind höchstens {max}.", "The password has {n} characters; use at most {max}."),
     ("pw.too_short", "Das Passwort hat {n} Zeichen; verwenden Sie mindestens {min}, zum Beispiel einige Wörter, die nichts miteinander zu tun haben.", "The password has {n} characters; use at least {min}, for example a few unrelated words."),
+    ("pw.user_words", "Das Passwort besteht größtenteils aus Ihrer Adresse, Ihrer Domain oder Ihrem Kundennamen – auch rückwärts, wiederholt oder mit Ziffern und Zeichen ergänzt errät man es schnell. Nehmen Sie Wörter, die nichts mit Ihnen zu tun haben.", "The password is mostly made of your address, your domain or your customer name – reversed, repeated or with digits and symbols added it is still guessed quickly. Use words that have nothing to do with you."),
     ("result.account_disabled", "Konto gesperrt", "account disabled"),
     ("result.bad_credentials", "falsches Passwort", "wrong password"),
+    ("result.malformed", "unlesbare Anmeldung", "unreadable login"),
     ("result.ok", "ok", "ok"),
     ("result.service_disabled", "Dienst ausgeschaltet", "service switched off"),
     ("result.throttled", "gebremst", "throttled"),
     ("result.tls_required", "TLS erforderlich", "TLS required"),
     ("role.admin", "Admin", "Admin"),
     ("role.customer", "Kunde", "Customer"),
+    ("service.api", "API", "API"),
     ("service.imap", "IMAP", "IMAP"),
     ("service.panel", "Kundensystem", "Panel"),
     ("service.pop3", "POP3", "POP3"),
@@ -558,9 +569,9 @@ mod tests {
                 }
             }
         }
-        for word in ["imap", "pop3", "submission", "panel"] {
-            if t.key(&format!("service.{word}")).is_none() {
-                missing.push(format!("service.{word}"));
+        for service in postfach_types::Service::ALL {
+            if t.key(&format!("service.{service}")).is_none() {
+                missing.push(format!("service.{service}"));
             }
         }
         for result in postfach_types::LoginResult::ALL {

@@ -19,10 +19,9 @@ mod context;
 mod i18n;
 mod openapi;
 mod pages;
-mod security;
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,19 +30,20 @@ use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Request, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::future::BoxFuture;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use postfach_auth::Authenticator;
-use postfach_net::{ConnectionGuard, TlsAcceptor};
+use postfach_net::{Busy, Conn, Protocol};
 use postfach_store::Store;
 use postfach_types::{DomainName, TlsInfo};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tower::ServiceExt;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use context::SESSION_COOKIE;
 pub use i18n::Lang;
-pub use security::{token_hash, totp_code};
+pub use postfach_auth::tokens::token_hash;
+pub use postfach_auth::totp::totp_code;
 
 /// The web crate's errors that reach its callers (request handling reports its own
 /// failures as pages or JSON).
@@ -113,8 +113,6 @@ pub struct Web {
 
 /// Longest wait for a request's header (slow clients hold no slot forever).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest a single connection is kept, however busy.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Largest request body (forms and JSON are small).
@@ -137,32 +135,36 @@ impl Web {
         self.http.clone()
     }
 
-    /// Serves one connection accepted on an `https` listener.
-    pub async fn serve_https(
-        &self,
-        tcp: TcpStream,
-        peer: SocketAddr,
-        slot: Option<ConnectionGuard>,
-        acceptor: TlsAcceptor,
-    ) {
-        let Some(_slot) = slot else { return };
-        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                tracing::debug!(remote = %peer, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => return,
-        };
-        let conn = ClientConnection { remote_ip: peer.ip().to_canonical(), tls: stream.tls_info() };
-        serve_connection(stream, conn, self.https.clone()).await;
+    /// The protocol of the `https` listeners (the TLS handshake happened in
+    /// `postfach_net`, under its timeout and after admission).
+    pub fn https_protocol(&self) -> Arc<dyn Protocol> {
+        Arc::new(Listener { router: self.https.clone() })
     }
 
-    /// Serves one connection accepted on an `http` listener.
-    pub async fn serve_http(&self, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnectionGuard>) {
-        let Some(_slot) = slot else { return };
-        let conn = ClientConnection { remote_ip: peer.ip().to_canonical(), tls: None };
-        serve_connection(tcp, conn, self.http.clone()).await;
+    /// The protocol of the plain `http` listeners.
+    pub fn http_protocol(&self) -> Arc<dyn Protocol> {
+        Arc::new(Listener { router: self.http.clone() })
+    }
+}
+
+/// One kind of HTTP listener.
+struct Listener {
+    router: Router,
+}
+
+impl Protocol for Listener {
+    fn busy_reply(&self, _why: Busy) -> Vec<u8> {
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 60\r\nConnection: close\r\nContent-Length: 52\r\n\r\nToo many connections; please try again in a minute.\n".to_vec()
+    }
+
+    fn serve(self: Arc<Self>, conn: Conn) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let remote_ip = conn.peer().ip();
+            let tls = conn.tls_info().cloned();
+            let Some((stream, _slot)) = conn.into_stream() else { return };
+            let connection = ClientConnection { remote_ip, tls };
+            serve_connection(stream, connection, self.router.clone()).await;
+        })
     }
 }
 

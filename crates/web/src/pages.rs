@@ -13,9 +13,11 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use postfach_auth::accounts::{self, AccountError};
+use postfach_auth::accounts::{self, AccountError, OwnPasswordChange};
+use postfach_auth::tokens::{new_api_token, random_hex, same_token, token_hash};
+use postfach_auth::totp::{new_totp_secret, totp_uri};
 use postfach_auth::{Attempt, AuthError, Connection, Principal};
-use postfach_policy::Refusal;
+use postfach_policy::{PublicRefusal, Refusal};
 use postfach_store::domains::Domain;
 use postfach_store::logins::{LoginFilter, LoginRecord};
 use postfach_store::mailboxes::{Alias, Mailbox, MailboxSettings, SettingsChange};
@@ -28,7 +30,6 @@ use serde::Deserialize;
 
 use crate::context::{Ctx, LANG_COOKIE, LIFETIME, LOGIN_COOKIE, SESSION_COOKIE, Who, cookie, render};
 use crate::i18n::{Lang, Tr, store_message, verdict_reason};
-use crate::security::{new_api_token, new_totp_secret, random_hex, same_token, token_hash, totp_step_of, totp_uri};
 use crate::{App, autoconfig};
 
 type PageResult = Result<Response, Response>;
@@ -237,11 +238,13 @@ async fn login(State(app): State<App>, ctx: Ctx, Form(form): Form<LoginForm>) ->
     let principal = match app.auth.authenticate(attempt).await {
         Ok(principal) => principal,
         Err(AuthError::Refused(refusal)) => {
-            let key = match refusal {
-                Refusal::Throttled => "login.throttled",
-                Refusal::Disabled => "login.disabled",
-                Refusal::TlsRequired => "login.tls",
-                Refusal::BadCredentials | Refusal::ServiceNotAllowed => "login.bad",
+            let key = match refusal.public(connection.tls.is_some()) {
+                PublicRefusal::Throttled => "login.throttled",
+                PublicRefusal::Disabled => "login.disabled",
+                PublicRefusal::TlsRequired => "login.tls",
+                PublicRefusal::Failed { .. } | PublicRefusal::ServiceNotAllowed | PublicRefusal::Malformed => {
+                    "login.bad"
+                }
             };
             return login_page(&ctx, Some(t.s(key).into()), form.login);
         }
@@ -301,22 +304,24 @@ async fn code(State(app): State<App>, ctx: Ctx, Form(form): Form<CodeForm>) -> P
     let Some(session) = ctx.session.as_ref().filter(|s| s.second_factor_pending) else {
         return Ok(Redirect::to("/").into_response());
     };
-    let secret = app.store.totp_secret(session.customer_id).await.map_err(|e| ctx.store_failure(e))?;
-    let now = u64::try_from(UnixTime::now().0).unwrap_or(0);
-    let step = secret.filter(|s| s.enabled).and_then(|s| totp_step_of(&s.secret, &form.code, now));
-    let accepted = match step {
-        Some(step) => {
-            app.store.use_totp_step(session.customer_id, step, false).await.map_err(|e| ctx.store_failure(e))?
-        }
-        None => false,
-    };
-    if !accepted {
-        // A wrong code ends the half-open session: the next try needs the password again,
-        // which the sign-in throttle counts.
+    let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+    let checked = app.auth.second_factor(session.customer_id, &form.code, false, &connection).await;
+    if let Err(error) = checked {
+        let key = match error {
+            AuthError::Refused(Refusal::Throttled) => "login.throttled",
+            AuthError::Refused(_) => "login.code_wrong",
+            e => {
+                tracing::error!(error = %e, "checking a second factor failed");
+                "error.unavailable"
+            }
+        };
+        // A wrong code ends the half-open session: the next try needs the password again.
+        // Wrong codes also count toward the account's second-factor lock, which a correct
+        // password does not lift.
         if let Some(token) = ctx.cookies.get(SESSION_COOKIE) {
             app.store.end_panel_session(&token_hash(token)).await.map_err(|e| ctx.store_failure(e))?;
         }
-        let mut response = login_page(&ctx, Some(ctx.tr().s("login.code_wrong").into()), String::new());
+        let mut response = login_page(&ctx, Some(ctx.tr().s(key).into()), String::new());
         response.headers_mut().append(header::SET_COOKIE, cookie(SESSION_COOKIE, "", Some(0)));
         return Ok(response);
     }
@@ -410,6 +415,8 @@ fn account_error(ctx: &Ctx, e: &AccountError, password: &Secret<String>) -> Stri
     match e {
         AccountError::WeakPassword(verdict) => verdict_reason(&t, verdict, password.expose().chars().count()),
         AccountError::Store(e) => store_message(&t, e),
+        AccountError::CurrentPassword(Refusal::Throttled) => t.s("login.throttled").into(),
+        AccountError::CurrentPassword(_) => t.s("error.current_password").into(),
         AccountError::Auth(e) => {
             tracing::error!(error = %e, "hashing a password failed");
             t.s("error.unavailable").into()
@@ -451,6 +458,10 @@ async fn admin_set_disabled(
 struct PasswordForm {
     csrf: String,
     password: String,
+    /// Asked when users change their own password.
+    current_password: String,
+    /// `on` keeps the account's API tokens working after a change of its own password.
+    keep_api_tokens: String,
 }
 
 async fn admin_reset_password(
@@ -1020,17 +1031,33 @@ async fn mailbox_password(
     ctx.check_csrf(&form.csrf)?;
     let mailbox = visible_mailbox(&app, &ctx, &id).await?;
     let password = Secret::new(form.password);
-    match accounts::change_mailbox_password(&app.store, app.auth.hasher(), who.scope(), &mailbox.address, &password)
-        .await
-    {
-        Ok(()) => {
-            let keep = ctx.session.as_ref().map(|s| s.id);
-            app.store
-                .end_panel_sessions(mailbox.customer_id, Some(mailbox.id), keep)
-                .await
-                .map_err(|e| ctx.store_failure(e))?;
-            Ok(done(&format!("/mailboxes/{}", mailbox.id), "password_changed"))
+    let changed = match who {
+        // Mailbox users change their own password: the current one is asked for.
+        Who::Mailbox { .. } => {
+            let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+            let own = Principal::Mailbox {
+                id: mailbox.id,
+                customer_id: mailbox.customer_id,
+                address: mailbox.address.clone(),
+            };
+            let current = Secret::new(form.current_password);
+            let change = OwnPasswordChange {
+                current: &current,
+                new: &password,
+                keep_api_tokens: false,
+                session: ctx.session.as_ref().map(|s| s.id),
+                connection: &connection,
+            };
+            accounts::change_own_password(&app.auth, &app.store, &own, change).await
         }
+        // Customers and admins set the password of a mailbox they manage.
+        _ => {
+            accounts::change_mailbox_password(&app.store, app.auth.hasher(), who.scope(), &mailbox.address, &password)
+                .await
+        }
+    };
+    match changed {
+        Ok(()) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "password_changed")),
         Err(e) => {
             let message = account_error(&ctx, &e, &password);
             mailbox_page(&app, &ctx, mailbox, "", Some(message)).await
@@ -1235,13 +1262,20 @@ async fn account_password(State(app): State<App>, ctx: Ctx, Form(form): Form<Pas
     let (Some(id), Ok(name)) = (who.account_id(), CustomerName::parse(&who.display_name())) else {
         return Err(ctx.not_found());
     };
+    let role = if matches!(who, Who::Admin { .. }) { Role::Admin } else { Role::Customer };
+    let own = Principal::Account { customer_id: id, name, role };
     let password = Secret::new(form.password);
-    match accounts::change_customer_password(&app.store, app.auth.hasher(), &name, &password).await {
-        Ok(()) => {
-            let keep = ctx.session.as_ref().map(|s| s.id);
-            app.store.end_panel_sessions(id, None, keep).await.map_err(|e| ctx.store_failure(e))?;
-            Ok(done("/account", "password_changed"))
-        }
+    let current = Secret::new(form.current_password);
+    let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+    let change = OwnPasswordChange {
+        current: &current,
+        new: &password,
+        keep_api_tokens: form.keep_api_tokens == "on",
+        session: ctx.session.as_ref().map(|s| s.id),
+        connection: &connection,
+    };
+    match accounts::change_own_password(&app.auth, &app.store, &own, change).await {
+        Ok(()) => Ok(done("/account", "password_changed")),
         Err(e) => account_page(&app, &ctx, Some(account_error(&ctx, &e, &password)), None).await,
     }
 }
@@ -1272,16 +1306,20 @@ async fn account_totp(State(app): State<App>, ctx: Ctx, Form(form): Form<TotpFor
             Ok(Redirect::to("/account#totp").into_response())
         }
         "confirm" | "off" => {
-            let secret = app.store.totp_secret(id).await.map_err(fail)?;
-            let now = u64::try_from(UnixTime::now().0).unwrap_or(0);
-            let step = secret.as_ref().and_then(|s| totp_step_of(&s.secret, &form.code, now));
             let enable = form.action == "confirm";
-            let ok = match step {
-                Some(step) => app.store.use_totp_step(id, step, enable).await.map_err(fail)?,
-                None => false,
-            };
-            if !ok {
-                return account_page(&app, &ctx, Some(t.s("error.code_wrong").into()), None).await;
+            let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+            match app.auth.second_factor(id, &form.code, enable, &connection).await {
+                Ok(()) => {}
+                Err(AuthError::Refused(Refusal::Throttled)) => {
+                    return account_page(&app, &ctx, Some(t.s("login.throttled").into()), None).await;
+                }
+                Err(AuthError::Refused(_)) => {
+                    return account_page(&app, &ctx, Some(t.s("error.code_wrong").into()), None).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "checking a second factor failed");
+                    return account_page(&app, &ctx, Some(t.s("error.unavailable").into()), None).await;
+                }
             }
             if enable {
                 Ok(done("/account", "totp_on"))

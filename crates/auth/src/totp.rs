@@ -1,34 +1,10 @@
-//! Secrets of the panel: session and API tokens (random, stored only as a SHA-256 hash),
-//! CSRF tokens, and TOTP codes (RFC 6238).
+//! TOTP codes (RFC 6238), the panel's second factor: secrets, the `otpauth://` URI for
+//! authenticator apps, and which time step a code belongs to. Checking a code at sign-in
+//! goes through [`crate::Authenticator::second_factor`], which throttles and records it.
 
-use aws_lc_rs::constant_time::verify_slices_are_equal;
-use aws_lc_rs::digest::{SHA256, digest};
-use postfach_types::Secret;
 use totp_rs::{Algorithm, TOTP};
 
-/// Prefix of API bearer tokens, so a leaked token is recognisable (secret scanners).
-pub const API_TOKEN_PREFIX: &str = "pfapi_";
-
-/// 256 random bits as 64 lower-case hex digits.
-pub fn random_hex() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The value stored for a token: its SHA-256, hex. Tokens carry 256 random bits, so a
-/// fast hash is enough (nothing to brute-force).
-pub fn token_hash(token: &str) -> String {
-    digest(&SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn new_api_token() -> Secret<String> {
-    Secret::new(format!("{API_TOKEN_PREFIX}{}", random_hex()))
-}
-
-/// Compares two tokens without leaking where they differ.
-pub fn same_token(a: &str, b: &str) -> bool {
-    verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
-}
+use crate::tokens::same_token;
 
 /// TOTP parameters: SHA-1, 6 digits, 30-second steps — what every authenticator app
 /// understands (RFC 6238 §4 defaults).
@@ -143,15 +119,6 @@ mod tests {
         assert_eq!(totp_step_of(&secret, "287 082", 80), Some(1), "one step of drift is accepted");
         assert_eq!(totp_step_of(&secret, "287082", 200), None);
         assert_eq!(totp_step_of(&secret, "12345", 59), None);
-    }
-
-    #[test]
-    fn tokens_are_random_and_hashed() {
-        let token = new_api_token();
-        assert!(token.expose().starts_with(API_TOKEN_PREFIX));
-        assert_ne!(token.expose(), new_api_token().expose());
-        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert!(same_token("abc", "abc") && !same_token("abc", "abd"));
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! The blob folder: writing, reading, deleting and listing message files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("message storage error at {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("'{0}' is not a blob id")]
+    BadId(String),
+    #[error("message storage task failed: {0}")]
+    Task(String),
+}
+
+/// A blob's name: 32 lower-case hex digits (128 random bits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId(String);
+
+impl BlobId {
+    pub fn parse(s: &str) -> Result<Self, BlobError> {
+        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(BlobError::BadId(s.to_string()))
+        }
+    }
+
+    pub(crate) fn random() -> Self {
+        let bytes: [u8; 16] = rand::random();
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The blob folder. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    pub(crate) root: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens (and on first use creates) the store under `root`, with all 256 fan-out
+    /// folders made and synced up front, so a `put` only ever syncs one folder.
+    pub fn open(root: &Path) -> Result<Self, BlobError> {
+        let objects = root.join("objects");
+        for dir in [root.join("tmp"), objects.clone()] {
+            std::fs::create_dir_all(&dir).map_err(|source| BlobError::Io { path: dir.clone(), source })?;
+        }
+        for i in 0..=255u8 {
+            let dir = objects.join(format!("{i:02x}"));
+            // Another process (a CLI call, a restarting server) may create it at the same time.
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => return Err(BlobError::Io { path: dir, source }),
+            }
+        }
+        sync_dir(&objects)?;
+        sync_dir(root)?;
+        Ok(Self { root: root.to_path_buf() })
+    }
+
+    /// Writes `bytes` durably and returns the new blob's id.
+    pub async fn put(&self, bytes: Vec<u8>) -> Result<BlobId, BlobError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.put_blocking(&bytes))
+            .await
+            .map_err(|e| BlobError::Task(e.to_string()))?
+    }
+
+    fn put_blocking(&self, bytes: &[u8]) -> Result<BlobId, BlobError> {
+        let id = BlobId::random();
+        let tmp = self.root.join("tmp").join(id.as_str());
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BlobError::Io { path, source }
+        };
+        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        drop(file);
+        let path = self.path(&id);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(path.parent().unwrap_or(&self.root))?;
+        Ok(id)
+    }
+
+    /// The whole blob.
+    pub async fn get(&self, id: &BlobId) -> Result<Vec<u8>, BlobError> {
+        let path = self.path(id);
+        tokio::fs::read(&path).await.map_err(|source| BlobError::Io { path, source })
+    }
+
+    /// The whole blob, read on the calling thread: for small blobs (from the page cache
+    /// this costs less than a hand-off to the blocking pool) and inside `spawn_blocking`.
+    pub fn get_blocking(&self, id: &BlobId) -> Result<Vec<u8>, BlobError> {
+        let path = self.path(id);
+        std::fs::read(&path).map_err(|source| BlobError::Io { path, source })
+    }
+
+    /// A reader over the blob, for streaming large ones.
+    pub async fn reader(&self, id: &BlobId) -> Result<tokio::fs::File, BlobError> {
+        let path = self.path(id);
+        tokio::fs::File::open(&path).await.map_err(|source| BlobError::Io { path, source })
+    }
+
+    /// Where a blob lives (for streaming reads).
+    pub fn path(&self, id: &BlobId) -> PathBuf {
+        self.root.join("objects").join(&id.0[..2]).join(&id.0)
+    }
+
+    /// Removes a blob; a missing one is not an error.
+    pub async fn delete(&self, id: &BlobId) -> Result<(), BlobError> {
+        let path = self.path(id);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(BlobError::Io { path, source }),
+        }
+    }
+
+    /// Blobs (and leftover temporary files, which are removed right away) older than
+    /// `age`: candidates for the orphan sweep.
+    pub async fn older_than(&self, age: Duration) -> Result<Vec<BlobId>, BlobError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.older_than_blocking(age))
+            .await
+            .map_err(|e| BlobError::Task(e.to_string()))?
+    }
+
+    fn older_than_blocking(&self, age: Duration) -> Result<Vec<BlobId>, BlobError> {
+        let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+        let old = |entry: &std::fs::DirEntry| {
+            entry.metadata().and_then(|m| m.modified()).map(|t| t < cutoff).unwrap_or(false)
+        };
+        let tmp = self.root.join("tmp");
+        for entry in std::fs::read_dir(&tmp).map_err(|source| BlobError::Io { path: tmp.clone(), source })?.flatten() {
+            if old(&entry) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let mut found = Vec::new();
+        let objects = self.root.join("objects");
+        for dir in
+            std::fs::read_dir(&objects).map_err(|source| BlobError::Io { path: objects.clone(), source })?.flatten()
+        {
+            for entry in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+                if let Some(id) = entry.file_name().to_str().and_then(|n| BlobId::parse(n).ok())
+                    && old(&entry)
+                {
+                    found.push(id);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BlobError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| BlobError::Io { path: dir.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_get_delete_and_sweep_candidates() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = BlobStore::open(dir.path()).expect("open");
+        let id = store.put(b"Subject: hi\r\n\r\nbody\r\n".to_vec()).await.expect("put");
+        assert_eq!(store.get(&id).await.expect("get"), b"Subject: hi\r\n\r\nbody\r\n");
+        assert!(store.path(&id).starts_with(dir.path().join("objects").join(&id.as_str()[..2])));
+        let other = store.put(vec![0u8; 100_000]).await.expect("put");
+        assert_ne!(id, other);
+        assert!(store.older_than(Duration::from_secs(3600)).await.expect("list").is_empty());
+        let all = store.older_than(Duration::ZERO).await.expect("list");
+        assert_eq!(all.len(), 2);
+        store.delete(&id).await.expect("delete");
+        store.delete(&id).await.expect("deleting twice is fine");
+        assert!(store.get(&id).await.is_err());
+        // Reopening keeps the data.
+        let again = BlobStore::open(dir.path()).expect("reopen");
+        assert_eq!(again.get(&other).await.expect("get").len(), 100_000);
+    }
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(BlobId::parse("../../etc/passwd").is_err());
+        assert!(BlobId::parse(&"a".repeat(32)).is_ok());
+        assert!(BlobId::parse(&"A".repeat(32)).is_err());
+    }
+}

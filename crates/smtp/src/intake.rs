@@ -1,0 +1,75 @@
+//! What happens between the end of DATA and the reply: the received message is read
+//! back from its spool file under the shared memory budget, put into CRLF form, parsed
+//! once with `postfach_message` (the same parse IMAP shows), and checked — structure and
+//! header (for every message, [`postfach_message::check_intake`]), the authors
+//! (submission: [`crate::senders`]) and the `From:` domains (the MX).
+
+use postfach_blob::SpoolFile;
+use postfach_message::{IntakeError, Message};
+use postfach_net::{MemoryBudget, Reservation};
+
+use crate::headers;
+
+/// A received message in memory, with the budget it holds.
+#[derive(Debug)]
+pub struct Received {
+    /// With CRLF line endings (RFC 5322 §2.1).
+    pub bytes: Vec<u8>,
+    _reservation: Reservation,
+}
+
+/// Reads a spooled message back; waits while other sessions hold the budget.
+pub async fn load(file: SpoolFile, budget: &MemoryBudget) -> Result<Received, postfach_blob::BlobError> {
+    // The bytes, possibly a CRLF copy, and the stored copy with its added fields.
+    let reservation = budget.reserve(file.len().saturating_mul(3)).await;
+    let bytes = file.read_all().await?;
+    let bytes = headers::crlf_line_endings(&bytes).unwrap_or(bytes);
+    Ok(Received { bytes, _reservation: reservation })
+}
+
+/// The reply for a message that fails the intake check: its code, enhanced code and text.
+pub fn refusal(error: &IntakeError) -> (u16, [u8; 3], String) {
+    let code = match error {
+        // RFC 3463 §3.7: 5.6.0 "other or undefined media error".
+        IntakeError::TooDeep { .. } | IntakeError::TooManyParts { .. } | IntakeError::TooManyFields { .. } => 554,
+        IntakeError::HeaderSyntax { .. } | IntakeError::Duplicate { .. } => 550,
+    };
+    let hint = match error {
+        IntakeError::TooDeep { .. } | IntakeError::TooManyParts { .. } | IntakeError::TooManyFields { .. } => {
+            "send the attachments on their own"
+        }
+        IntakeError::HeaderSyntax { .. } => "the sending program writes a broken header",
+        IntakeError::Duplicate { .. } => "RFC 5322 allows this field once; the sending program must merge them",
+    };
+    (code, [5, 6, 0], format!("Message refused: {error}; {hint}"))
+}
+
+/// The domains of the `From:` addresses, lower case, without a trailing dot.
+pub fn from_domains(message: &Message<'_>) -> Vec<String> {
+    let mut domains: Vec<String> =
+        message.top().mailboxes("From").iter().map(|m| m.domain.trim_end_matches('.').to_ascii_lowercase()).collect();
+    domains.sort();
+    domains.dedup();
+    domains
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let (code, esc, text) = refusal(&IntakeError::Duplicate { field: "From" });
+        assert_eq!((code, esc), (550, [5, 6, 0]));
+        assert!(text.contains("more than one From:"), "{text}");
+        let (code, _, text) = refusal(&IntakeError::TooDeep { limit: 50 });
+        assert_eq!(code, 554);
+        assert!(text.contains("50 levels"), "{text}");
+    }
+
+    #[test]
+    fn from_domains_come_from_the_one_parse() {
+        let raw = b"From: CEO <ceo@Hosted.Example.>, x@other.example\r\nSubject: s\r\n\r\nbody";
+        assert_eq!(from_domains(&Message::parse(raw)), ["hosted.example", "other.example"]);
+    }
+}

@@ -1,0 +1,182 @@
+//! AUTH on the submission ports (RFC 4954): PLAIN and LOGIN, decoded by
+//! `postfach_auth::sasl`, decided by the one authentication gate.
+//!
+//! Without TLS, when the operator allows no plaintext logins, no password is ever asked
+//! for: AUTH LOGIN and AUTH PLAIN without an initial response are refused at once (the
+//! attempt is recorded). An AUTH PLAIN that brought its password along in plaintext goes
+//! through the gate anyway, so a correct password is marked as exposed.
+
+use postfach_auth::sasl::{self, SaslError, SaslMechanism};
+use postfach_auth::{Attempt, AuthError, Connection, Principal};
+use postfach_net::Line;
+use postfach_policy::PublicRefusal;
+use postfach_types::{Secret, Service};
+
+use crate::session::{Flow, Kind, Session, User};
+
+impl Session<'_> {
+    fn connection(&self) -> Connection {
+        Connection { remote_ip: self.peer().ip(), tls: self.conn.tls_info().cloned() }
+    }
+
+    /// Sends a `334` challenge and reads the client's response line; `None` when the
+    /// exchange ended (the reply is queued).
+    async fn sasl_response(&mut self, challenge: &str) -> Option<Vec<u8>> {
+        self.conn.queue(format!("334 {challenge}\r\n").as_bytes());
+        match self.read_line().await? {
+            Line::Text(line) => Some(line),
+            Line::TooLong => {
+                self.reply(500, [5, 5, 6], "Authentication response too long");
+                None
+            }
+        }
+    }
+
+    /// AUTH PLAIN and LOGIN (RFC 4954), through the one authentication path.
+    pub(crate) async fn auth(&mut self, mechanism: u64, initial: String) -> Flow {
+        if self.kind == Kind::Mx {
+            self.reply(502, [5, 5, 1], "Logging in is only possible on the submission ports 587 and 465");
+            return Flow::Continue;
+        }
+        if self.helo.is_none() {
+            self.reply(503, [5, 5, 1], "Send EHLO first");
+            return Flow::Continue;
+        }
+        if self.user.is_some() {
+            self.reply(503, [5, 5, 1], "Already logged in");
+            return Flow::Continue;
+        }
+        if self.tx.is_some() {
+            self.reply(503, [5, 5, 1], "AUTH is not allowed during a mail transaction");
+            return Flow::Continue;
+        }
+        let mechanism = match mechanism {
+            smtp_proto::AUTH_PLAIN => SaslMechanism::Plain,
+            smtp_proto::AUTH_LOGIN => SaslMechanism::Login,
+            _ => {
+                self.reply(504, [5, 5, 4], "Unknown authentication mechanism; use PLAIN or LOGIN");
+                return Flow::Continue;
+            }
+        };
+        let gate = self.inner.services.auth.clone();
+        let connection = self.connection();
+        let no_plaintext = !self.conn.is_tls() && !gate.plaintext_auth_allowed();
+        let log = mechanism.mechanism();
+        let credentials = match mechanism {
+            SaslMechanism::Plain => {
+                let response = if !initial.is_empty() {
+                    sasl::decode_initial(initial.as_bytes())
+                } else if no_plaintext {
+                    let refused = gate.refuse_unencrypted(Service::Submission, log, None, &connection).await;
+                    return self.refused(&refused);
+                } else {
+                    match self.sasl_response("").await {
+                        Some(line) => sasl::decode_response(&line),
+                        None => return Flow::Continue,
+                    }
+                };
+                response.and_then(|message| sasl::plain(&message))
+            }
+            SaslMechanism::Login => {
+                let user = if !initial.is_empty() {
+                    sasl::decode_initial(initial.as_bytes())
+                } else if no_plaintext {
+                    let refused = gate.refuse_unencrypted(Service::Submission, log, None, &connection).await;
+                    return self.refused(&refused);
+                } else {
+                    match self.sasl_response(sasl::LOGIN_USERNAME).await {
+                        Some(line) => sasl::decode_response(&line),
+                        None => return Flow::Continue,
+                    }
+                };
+                match user {
+                    // Never ask for a password that would cross the network in plaintext.
+                    Ok(user) if no_plaintext => {
+                        let refused = gate.refuse_unencrypted(Service::Submission, log, Some(&user), &connection).await;
+                        return self.refused(&refused);
+                    }
+                    Ok(user) => match self.sasl_response(sasl::LOGIN_PASSWORD).await {
+                        Some(line) => sasl::decode_response(&line)
+                            .map(|password| sasl::Credentials { login: user, secret: Secret::new(password) }),
+                        None => return Flow::Continue,
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let credentials = match credentials {
+            Ok(credentials) => credentials,
+            Err(SaslError::Cancelled) => {
+                self.reply(501, [5, 7, 0], "Authentication cancelled");
+                return Flow::Continue;
+            }
+            Err(_) => {
+                let refused = gate.refuse_malformed(Service::Submission, log, None, &connection).await;
+                return self.refused(&refused);
+            }
+        };
+        let attempt = Attempt {
+            service: Service::Submission,
+            mechanism: log,
+            login: &credentials.login,
+            secret: &credentials.secret,
+            connection: &connection,
+        };
+        match gate.authenticate(attempt).await {
+            Ok(Principal::Mailbox { id, address, .. }) => match self.inner.services.store.allowed_senders(id).await {
+                Ok(allowed) => {
+                    tracing::info!(remote = %self.peer(), mailbox = %address, "submission login");
+                    self.user = Some(User { mailbox_id: id, address, allowed });
+                    self.reply(235, [2, 7, 0], "Logged in");
+                }
+                Err(e) => self.server_error("reading the sender addresses failed", &e),
+            },
+            Ok(Principal::Account { .. }) => self.reply(535, [5, 7, 8], "Wrong address or password"),
+            Err(error) => {
+                self.refused(&error);
+            }
+        }
+        Flow::Continue
+    }
+
+    /// The reply for a refused login: only what [`postfach_policy::Refusal::public`]
+    /// allows the client to learn.
+    fn refused(&mut self, error: &AuthError) -> Flow {
+        let Some(refusal) = error.refusal() else {
+            tracing::warn!(remote = %self.peer(), error = %error, "authentication failed temporarily");
+            self.reply(454, [4, 7, 0], "Temporary authentication failure; please try again later");
+            return Flow::Continue;
+        };
+        match refusal.public(self.conn.is_tls()) {
+            PublicRefusal::Failed { encrypted: true } => self.reply(535, [5, 7, 8], "Wrong address or password"),
+            // RFC 4954 §6: 538 5.7.11 "Encryption required for requested authentication mechanism".
+            PublicRefusal::Failed { encrypted: false } => self.reply(
+                538,
+                [5, 7, 11],
+                "Login failed: check the address and the password, and log in over an encrypted connection (STARTTLS or port 465), which this mailbox may require",
+            ),
+            PublicRefusal::TlsRequired => self.reply(
+                530,
+                [5, 7, 0],
+                "Encryption required: use STARTTLS (or port 465) before logging in; no password was accepted",
+            ),
+            PublicRefusal::ServiceNotAllowed => self.reply(
+                535,
+                [5, 7, 8],
+                "Sending is switched off for this mailbox; switch it on in the panel under the mailbox's settings",
+            ),
+            PublicRefusal::Disabled => {
+                self.reply(535, [5, 7, 8], "This mailbox is disabled; ask the provider of your mail service")
+            }
+            PublicRefusal::Throttled => {
+                self.reply(454, [4, 7, 0], "Too many failed logins; please wait a while and try again")
+            }
+            PublicRefusal::Malformed => self.reply(
+                535,
+                [5, 7, 8],
+                "Cannot read the login: send base64 of your address and password, for your own mailbox only",
+            ),
+        }
+        Flow::Continue
+    }
+}
