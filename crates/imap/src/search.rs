@@ -1,14 +1,16 @@
-//! SEARCH evaluation (RFC 3501 §6.4.4, every key; MODSEQ from RFC 7162 §3.1.5).
+//! SEARCH evaluation (RFC 9051 §6.4.4, every key; MODSEQ of RFC 7162 §3.1.5, OLDER and
+//! YOUNGER of RFC 5032).
 //!
-//! Criteria are checked against the stored metadata first; keys that look into the
-//! message (headers, body, sent date) make the session load and parse it. Strings match
-//! as case-insensitive substrings of the decoded text (charset UTF-8, RFC 3501 §6.4.4).
+//! Keys are checked against the stored metadata first; keys that look into the message
+//! (headers, body, sent date) need it parsed by `postfach_message`, the same parse FETCH
+//! shows. Strings match as case-insensitive substrings of the raw and the decoded text
+//! (RFC 2047 words, transfer encodings and charsets undone, RFC 9051 §6.4.4).
 
-use chrono::Datelike;
-use imap_codec::imap_types::search::SearchKey;
+use chrono::NaiveDate;
+use postfach_message::{Message as Parsed, PartKind};
 use postfach_store::messages::{Flags, Message};
 
-use crate::mime;
+use crate::protocol::{AString, SearchKey, SequenceSet};
 use crate::seqset;
 
 /// One message as SEARCH sees it.
@@ -16,22 +18,27 @@ use crate::seqset;
 pub struct Candidate<'a> {
     pub seq: u32,
     pub meta: &'a Message,
-    /// The parsed message, when the criteria need it.
-    pub parsed: Option<&'a mail_parser::Message<'a>>,
+    /// The parsed message, when the key needs it.
+    pub parsed: Option<&'a Parsed<'a>>,
+    /// `\Recent` in this session.
+    pub recent: bool,
 }
 
-/// What the whole folder contributes to `*` in sequence sets.
+/// What the whole folder contributes: `*` in sequence sets, `$`, the time for OLDER.
 #[derive(Debug, Clone, Copy)]
-pub struct Context {
+pub struct Context<'a> {
     pub last_seq: u32,
     pub last_uid: u32,
+    /// The saved result (RFC 5182), as UIDs.
+    pub saved: &'a [u32],
+    pub now: i64,
 }
 
 /// Whether evaluating `key` needs the message's bytes.
-pub fn needs_content(key: &SearchKey<'_>) -> bool {
+pub fn needs_content(key: &SearchKey) -> bool {
     use SearchKey::*;
     match key {
-        And(keys) => keys.as_ref().iter().any(needs_content),
+        And(keys) => keys.iter().any(needs_content),
         Not(k) => needs_content(k),
         Or(a, b) => needs_content(a) || needs_content(b),
         Bcc(_) | Body(_) | Cc(_) | From(_) | Header(..) | Subject(_) | Text(_) | To(_) | SentBefore(_) | SentOn(_)
@@ -41,45 +48,80 @@ pub fn needs_content(key: &SearchKey<'_>) -> bool {
 }
 
 /// Whether `key` needs CONDSTORE answers (a MODSEQ key, RFC 7162 §3.1.5).
-pub fn has_modseq(key: &SearchKey<'_>) -> bool {
+pub fn has_modseq(key: &SearchKey) -> bool {
     match key {
-        SearchKey::And(keys) => keys.as_ref().iter().any(has_modseq),
+        SearchKey::And(keys) => keys.iter().any(has_modseq),
         SearchKey::Not(k) => has_modseq(k),
         SearchKey::Or(a, b) => has_modseq(a) || has_modseq(b),
-        SearchKey::ModSequence { .. } => true,
+        SearchKey::ModSeq { .. } => true,
         _ => false,
     }
 }
 
-fn lower(s: &impl AsRef<[u8]>) -> String {
-    String::from_utf8_lossy(s.as_ref()).to_lowercase()
+fn lower(s: &AString) -> String {
+    String::from_utf8_lossy(s.as_bytes()).to_lowercase()
 }
 
-fn day(t: i64) -> (i32, u32, u32) {
-    let d = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
-    (d.year(), d.month(), d.day())
+fn day(t: i64) -> NaiveDate {
+    chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().date_naive()
 }
 
-fn date_of(d: &imap_codec::imap_types::datetime::NaiveDate) -> (i32, u32, u32) {
-    let d = d.as_ref();
-    (d.year(), d.month(), d.day())
+fn sent(c: &Candidate<'_>) -> Option<NaiveDate> {
+    let d = c.parsed?.top().date()?;
+    NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
 }
 
-fn header_contains(c: &Candidate<'_>, name: &str, needle: &str) -> bool {
-    match c.parsed {
-        Some(m) => mime::header_texts(m, name).iter().any(|t| t.contains(needle)),
-        None => false,
+/// Lower-cased texts of every field `name` (raw and decoded) of the top header.
+fn field_texts(m: &Parsed<'_>, name: &str) -> Vec<String> {
+    m.top().all(name).map(|f| format!("{}\n{}", f.text(), f.decoded()).to_lowercase()).collect()
+}
+
+/// Lower-cased text of the whole top header, raw and decoded.
+fn header_text(m: &Parsed<'_>) -> String {
+    let mut text = String::from_utf8_lossy(m.header_bytes()).into_owned();
+    for f in m.top().fields() {
+        text.push('\n');
+        text.push_str(&f.decoded());
+    }
+    text.to_lowercase()
+}
+
+/// Lower-cased decoded text of every text part, and the raw body.
+fn body_text(m: &Parsed<'_>) -> String {
+    let mut text = String::new();
+    for (i, part) in m.parts().iter().enumerate() {
+        if part.kind == PartKind::Leaf
+            && let Some(t) = m.decoded_text(i)
+        {
+            text.push_str(&t);
+            text.push('\n');
+        }
+    }
+    text.push_str(&String::from_utf8_lossy(m.text_bytes()));
+    text.to_lowercase()
+}
+
+fn in_set(set: &SequenceSet, n: u32, star: u32, uid: u32, saved: &[u32]) -> bool {
+    match set {
+        SequenceSet::Ranges(ranges) => seqset::contains(ranges, n, star),
+        SequenceSet::Saved => saved.contains(&uid),
     }
 }
 
-pub fn matches(key: &SearchKey<'_>, c: &Candidate<'_>, ctx: Context) -> bool {
+/// Whether the candidate matches `key`.
+pub fn matches(key: &SearchKey, c: &Candidate<'_>, ctx: Context<'_>) -> bool {
     use SearchKey::*;
     let flags = c.meta.flags;
-    let sent = || c.parsed.and_then(mime::sent_date).map(|(y, m, d)| (i32::from(y), u32::from(m), u32::from(d)));
+    let has_keyword = |k: &str| c.meta.keywords.iter().any(|x| x.eq_ignore_ascii_case(k));
+    let field = |name: &str, s: &AString| {
+        let needle = lower(s);
+        c.parsed.is_some_and(|m| field_texts(m, name).iter().any(|t| t.contains(&needle)))
+    };
+    let age = ctx.now - c.meta.internal_date.0;
     match key {
-        And(keys) => keys.as_ref().iter().all(|k| matches(k, c, ctx)),
-        SequenceSet(set) => seqset::contains(set, c.seq, ctx.last_seq),
-        Uid(set) => seqset::contains(set, c.meta.uid, ctx.last_uid),
+        And(keys) => keys.iter().all(|k| matches(k, c, ctx)),
+        SequenceSet(set) => in_set(set, c.seq, ctx.last_seq, c.meta.uid, ctx.saved),
+        Uid(set) => in_set(set, c.meta.uid, ctx.last_uid, c.meta.uid, ctx.saved),
         All => true,
         Answered => flags.contains(Flags::ANSWERED),
         Deleted => flags.contains(Flags::DELETED),
@@ -91,63 +133,57 @@ pub fn matches(key: &SearchKey<'_>, c: &Candidate<'_>, ctx: Context) -> bool {
         Undraft => !flags.contains(Flags::DRAFT),
         Unflagged => !flags.contains(Flags::FLAGGED),
         Unseen => !flags.contains(Flags::SEEN),
-        // \Recent is not kept: no message is recent (RFC 3501 §2.3.2 allows this).
-        Recent | New => false,
-        Old => true,
-        Keyword(k) => c.meta.keywords.iter().any(|x| x.eq_ignore_ascii_case(k.as_ref())),
-        Unkeyword(k) => !c.meta.keywords.iter().any(|x| x.eq_ignore_ascii_case(k.as_ref())),
-        Larger(n) => c.meta.size > u64::from(*n),
-        Smaller(n) => c.meta.size < u64::from(*n),
-        Before(d) => day(c.meta.internal_date.0) < date_of(d),
-        On(d) => day(c.meta.internal_date.0) == date_of(d),
-        Since(d) => day(c.meta.internal_date.0) >= date_of(d),
-        SentBefore(d) => sent().is_some_and(|s| s < date_of(d)),
-        SentOn(d) => sent().is_some_and(|s| s == date_of(d)),
-        SentSince(d) => sent().is_some_and(|s| s >= date_of(d)),
-        Bcc(s) => header_contains(c, "Bcc", &lower(s)),
-        Cc(s) => header_contains(c, "Cc", &lower(s)),
-        From(s) => header_contains(c, "From", &lower(s)),
-        To(s) => header_contains(c, "To", &lower(s)),
-        Subject(s) => header_contains(c, "Subject", &lower(s)),
+        // RFC 3501 §6.4.4: NEW is RECENT and UNSEEN, OLD is NOT RECENT.
+        Recent => c.recent,
+        New => c.recent && !flags.contains(Flags::SEEN),
+        Old => !c.recent,
+        Keyword(k) => has_keyword(k.as_str()),
+        Unkeyword(k) => !has_keyword(k.as_str()),
+        Larger(n) => c.meta.size > *n,
+        Smaller(n) => c.meta.size < *n,
+        Before(d) => day(c.meta.internal_date.0) < *d,
+        On(d) => day(c.meta.internal_date.0) == *d,
+        Since(d) => day(c.meta.internal_date.0) >= *d,
+        SentBefore(d) => sent(c).is_some_and(|s| s < *d),
+        SentOn(d) => sent(c).is_some_and(|s| s == *d),
+        SentSince(d) => sent(c).is_some_and(|s| s >= *d),
+        Older(secs) => age >= i64::from(secs.get()),
+        Younger(secs) => age <= i64::from(secs.get()),
+        Bcc(s) => field("Bcc", s),
+        Cc(s) => field("Cc", s),
+        From(s) => field("From", s),
+        To(s) => field("To", s),
+        Subject(s) => field("Subject", s),
         Header(name, value) => {
-            let name = String::from_utf8_lossy(name.as_ref()).into_owned();
+            let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
             let value = lower(value);
-            match c.parsed {
-                Some(m) => {
-                    let texts = mime::header_texts(m, &name);
-                    if value.is_empty() { !texts.is_empty() } else { texts.iter().any(|t| t.contains(&value)) }
-                }
-                None => false,
-            }
+            c.parsed.is_some_and(|m| {
+                let texts = field_texts(m, &name);
+                if value.is_empty() { !texts.is_empty() } else { texts.iter().any(|t| t.contains(&value)) }
+            })
         }
-        Body(s) => c.parsed.is_some_and(|m| mime::body_text(m).contains(&lower(s))),
+        Body(s) => c.parsed.is_some_and(|m| body_text(m).contains(&lower(s))),
         Text(s) => c.parsed.is_some_and(|m| {
             let needle = lower(s);
-            mime::all_headers_text(m).contains(&needle) || mime::body_text(m).contains(&needle)
+            header_text(m).contains(&needle) || body_text(m).contains(&needle)
         }),
         Not(k) => !matches(k, c, ctx),
         Or(a, b) => matches(a, c, ctx) || matches(b, c, ctx),
-        ModSequence { modseq, .. } => c.meta.modseq >= *modseq,
-        #[allow(unreachable_patterns)]
-        _ => false,
+        ModSeq { modseq, .. } => c.meta.modseq >= *modseq,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use imap_codec::decode::Decoder;
-    use imap_codec::imap_types::command::CommandBody;
     use postfach_types::UnixTime;
 
-    fn criteria(text: &str) -> SearchKey<'static> {
-        let line = format!("a SEARCH {text}\r\n").into_bytes().leak();
-        let (_, cmd) = imap_codec::CommandCodec::default().decode(line).unwrap_or_else(|e| panic!("{text}: {e:?}"));
-        match cmd.body {
-            CommandBody::Search { criteria, .. } => {
-                let mut keys = criteria.into_inner();
-                if keys.len() == 1 { keys.remove(0) } else { SearchKey::And(keys.try_into().expect("non-empty")) }
-            }
+    use super::*;
+    use crate::protocol::{CommandBody, parse_command};
+
+    fn criteria(text: &str) -> SearchKey {
+        match parse_command(format!("a SEARCH {text}\r\n").as_bytes()).unwrap_or_else(|e| panic!("{text}: {e:?}")).body
+        {
+            CommandBody::Search(s) => s.key,
             other => panic!("{other:?}"),
         }
     }
@@ -164,14 +200,14 @@ mod tests {
         }
     }
 
-    const MAIL: &[u8] = b"From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.org>\r\nTo: max@acme.example\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\nX-Ticket: 4711\r\n\r\nDer Bericht ist fertig.\r\n";
+    const MAIL: &[u8] = b"From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.org>\r\nTo: max@acme.example\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\nX-Ticket: 4711\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nDer Bericht ist fertig: gr=C3=BCn.\r\n";
 
     #[test]
     fn every_kind_of_key() {
-        let parsed = mime::parse(MAIL).expect("parse");
+        let parsed = Parsed::parse(MAIL);
         let m = meta(7, Flags::SEEN.union(Flags::FLAGGED), 2000, 1_700_000_000);
-        let c = Candidate { seq: 3, meta: &m, parsed: Some(&parsed) };
-        let ctx = Context { last_seq: 5, last_uid: 9 };
+        let c = Candidate { seq: 3, meta: &m, parsed: Some(&parsed), recent: false };
+        let ctx = Context { last_seq: 5, last_uid: 9, saved: &[7], now: 1_700_000_100 };
         let yes = |s: &str| assert!(matches(&criteria(s), &c, ctx), "{s} should match");
         let no = |s: &str| assert!(!matches(&criteria(s), &c, ctx), "{s} should not match");
         yes("ALL");
@@ -197,6 +233,7 @@ mod tests {
         yes("HEADER X-Ticket \"\"");
         no("HEADER X-Other \"\"");
         yes("BODY bericht");
+        yes("BODY {5}\r\ngrün");
         no("BODY {7}\r\nGrüße");
         yes("TEXT {7}\r\ngrüße");
         yes("TEXT bericht");
@@ -207,12 +244,18 @@ mod tests {
         yes("UID 5:*");
         no("UID 8:*");
         no("UID 1:6");
+        yes("UID $");
         yes("NOT DELETED");
         yes("OR DELETED SEEN");
         no("OR DELETED DRAFT");
         yes("(SEEN FLAGGED)");
         yes("MODSEQ 70");
         no("MODSEQ 71");
+        yes("OLDER 50");
+        no("YOUNGER 50");
+        let r = Candidate { recent: true, ..c };
+        assert!(matches(&criteria("RECENT"), &r, ctx) && !matches(&criteria("NEW"), &r, ctx));
+        assert!(!matches(&criteria("OLD"), &r, ctx));
     }
 
     #[test]

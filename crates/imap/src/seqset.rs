@@ -1,64 +1,105 @@
 //! Resolving sequence sets (RFC 3501 §9 `sequence-set`) against the selected folder's
 //! UID list: message sequence numbers or UIDs to positions in that list.
 
-use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use crate::protocol::{SeqNumber, SeqRange, SeqRanges, SequenceSet};
 
 /// The message sequence number `0` or one beyond the last message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadSequenceNumber;
 
-fn value(v: &SeqOrUid, star: u32) -> u32 {
+fn value(v: SeqNumber, star: u32) -> u32 {
     match v {
-        SeqOrUid::Value(n) => n.get(),
-        SeqOrUid::Asterisk => star,
+        SeqNumber::Value(n) => n.get(),
+        SeqNumber::Last => star,
     }
 }
 
+fn bounds(r: &SeqRange, star: u32) -> (u32, u32) {
+    let (a, b) = (value(r.from, star), value(r.to, star));
+    (a.min(b), a.max(b))
+}
+
 /// Positions (0-based, ascending, unique) in `uids` that `set` names. With `uid`, the
-/// numbers are UIDs and ones that do not exist are ignored (RFC 3501 §6.4.8); otherwise
-/// they are sequence numbers and one beyond the folder is an error.
-pub fn resolve(set: &SequenceSet, uid: bool, uids: &[u32]) -> Result<Vec<usize>, BadSequenceNumber> {
+/// numbers are UIDs and ones that do not exist are ignored (RFC 9051 §6.4.9); otherwise
+/// they are sequence numbers and one beyond the folder is an error. `$` (RFC 5182) is the
+/// saved search result, kept as UIDs: those still in the folder.
+pub fn resolve(set: &SequenceSet, uid: bool, uids: &[u32], saved: &[u32]) -> Result<Vec<usize>, BadSequenceNumber> {
+    let ranges = match set {
+        SequenceSet::Ranges(r) => r,
+        SequenceSet::Saved => {
+            return Ok(sorted(saved.iter().filter_map(|u| uids.binary_search(u).ok()).collect()));
+        }
+    };
     let mut out = Vec::new();
     if uid {
         let Some(&max) = uids.last() else { return Ok(out) };
-        for seq in set.0.as_ref() {
-            let (a, b) = match seq {
-                Sequence::Single(v) => (value(v, max), value(v, max)),
-                Sequence::Range(x, y) => (value(x, max), value(y, max)),
-            };
-            let (lo, hi) = (a.min(b), a.max(b));
+        for r in ranges.ranges() {
+            let (lo, hi) = bounds(r, max);
             let start = uids.partition_point(|&u| u < lo);
             let end = uids.partition_point(|&u| u <= hi);
             out.extend(start..end);
         }
     } else {
         let n = u32::try_from(uids.len()).unwrap_or(u32::MAX);
-        for seq in set.0.as_ref() {
-            let (a, b) = match seq {
-                Sequence::Single(v) => (value(v, n), value(v, n)),
-                Sequence::Range(x, y) => (value(x, n), value(y, n)),
-            };
-            let (lo, hi) = (a.min(b), a.max(b));
+        for r in ranges.ranges() {
+            let (lo, hi) = bounds(r, n);
             if lo == 0 || hi > n {
                 return Err(BadSequenceNumber);
             }
             out.extend((lo as usize - 1)..(hi as usize));
         }
     }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
+    Ok(sorted(out))
 }
 
-/// Whether `n` (a UID or sequence number) is in `set`, `star` being the value of `*`.
-pub fn contains(set: &SequenceSet, n: u32, star: u32) -> bool {
-    set.0.as_ref().iter().any(|seq| match seq {
-        Sequence::Single(v) => value(v, star) == n,
-        Sequence::Range(x, y) => {
-            let (a, b) = (value(x, star), value(y, star));
-            a.min(b) <= n && n <= a.max(b)
-        }
+fn sorted(mut out: Vec<usize>) -> Vec<usize> {
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Whether `n` (a UID or sequence number) is in `ranges`, `star` being the value of `*`.
+pub fn contains(ranges: &SeqRanges, n: u32, star: u32) -> bool {
+    ranges.ranges().iter().any(|r| {
+        let (lo, hi) = bounds(r, star);
+        lo <= n && n <= hi
     })
+}
+
+/// The ranges of a set as ascending `(lo, hi)` pairs, `star` being the value of `*`.
+pub fn bounds_of(ranges: &SeqRanges, star: u32) -> Vec<(u32, u32)> {
+    ranges.ranges().iter().map(|r| bounds(r, star)).collect()
+}
+
+/// The numbers within `ranges` that are not in `present` (ascending), as a compact set,
+/// without listing them one by one (`1:4000000000` costs no memory).
+pub fn missing(present: &[u32], ranges: &[(u32, u32)]) -> String {
+    let mut gaps: Vec<(u32, u32)> = Vec::new();
+    let mut push = |lo: u32, hi: u32| {
+        if lo > hi || lo == 0 {
+            return;
+        }
+        match gaps.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => gaps.push((lo, hi)),
+        }
+    };
+    let mut sorted = ranges.to_vec();
+    sorted.sort_unstable();
+    for (lo, hi) in sorted {
+        let mut next = lo;
+        let start = present.partition_point(|&u| u < lo);
+        for &u in present[start..].iter().take_while(|&&u| u <= hi) {
+            if u > next {
+                push(next, u - 1);
+            }
+            next = u.saturating_add(1);
+        }
+        if next <= hi {
+            push(next, hi);
+        }
+    }
+    gaps.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}:{b}") }).collect::<Vec<_>>().join(",")
 }
 
 /// Writes ascending numbers as a compact sequence set (`1:3,7`).
@@ -90,30 +131,56 @@ pub fn compact(numbers: impl IntoIterator<Item = u32>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{CommandBody, parse_command};
 
     fn set(s: &str) -> SequenceSet {
-        s.parse().expect("sequence set")
+        match parse_command(format!("t FETCH {s} FLAGS\r\n").as_bytes()).expect("parse").body {
+            CommandBody::Fetch(f) => f.set,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn ranges(s: &str) -> SeqRanges {
+        match set(s) {
+            SequenceSet::Ranges(r) => r,
+            SequenceSet::Saved => panic!("$"),
+        }
     }
 
     #[test]
     fn sequence_numbers() {
         let uids = [3, 5, 9, 10];
-        assert_eq!(resolve(&set("1:*"), false, &uids), Ok(vec![0, 1, 2, 3]));
-        assert_eq!(resolve(&set("*:2"), false, &uids), Ok(vec![1, 2, 3]));
-        assert_eq!(resolve(&set("2,4,2"), false, &uids), Ok(vec![1, 3]));
-        assert_eq!(resolve(&set("5"), false, &uids), Err(BadSequenceNumber));
-        assert_eq!(resolve(&set("1:*"), false, &[]), Err(BadSequenceNumber));
+        assert_eq!(resolve(&set("1:*"), false, &uids, &[]), Ok(vec![0, 1, 2, 3]));
+        assert_eq!(resolve(&set("*:2"), false, &uids, &[]), Ok(vec![1, 2, 3]));
+        assert_eq!(resolve(&set("2,4,2"), false, &uids, &[]), Ok(vec![1, 3]));
+        assert_eq!(resolve(&set("5"), false, &uids, &[]), Err(BadSequenceNumber));
+        assert_eq!(resolve(&set("1:*"), false, &[], &[]), Err(BadSequenceNumber));
     }
 
     #[test]
     fn uids_ignore_missing_and_star_is_the_last() {
         let uids = [3, 5, 9, 10];
-        assert_eq!(resolve(&set("4:9"), true, &uids), Ok(vec![1, 2]));
-        assert_eq!(resolve(&set("100:*"), true, &uids), Ok(vec![3]));
-        assert_eq!(resolve(&set("1,6"), true, &uids), Ok(vec![]));
-        assert_eq!(resolve(&set("1:*"), true, &[]), Ok(vec![]));
-        assert!(contains(&set("2:4,8"), 8, 10));
-        assert!(!contains(&set("2:4"), 5, 10));
+        assert_eq!(resolve(&set("4:9"), true, &uids, &[]), Ok(vec![1, 2]));
+        assert_eq!(resolve(&set("100:*"), true, &uids, &[]), Ok(vec![3]));
+        assert_eq!(resolve(&set("1,6"), true, &uids, &[]), Ok(vec![]));
+        assert_eq!(resolve(&set("1:*"), true, &[], &[]), Ok(vec![]));
+        assert!(contains(&ranges("2:4,8"), 8, 10));
+        assert!(!contains(&ranges("2:4"), 5, 10));
+    }
+
+    #[test]
+    fn saved_results_are_the_uids_still_there() {
+        let uids = [3, 5, 9, 10];
+        assert_eq!(resolve(&set("$"), false, &uids, &[9, 4, 3]), Ok(vec![0, 2]));
+        assert_eq!(resolve(&set("$"), true, &uids, &[]), Ok(vec![]));
+    }
+
+    #[test]
+    fn missing_numbers_as_ranges() {
+        assert_eq!(missing(&[2, 3, 7], &[(1, 10)]), "1,4:6,8:10");
+        assert_eq!(missing(&[], &[(5, 4_000_000_000)]), "5:4000000000");
+        assert_eq!(missing(&[1, 2, 3], &[(1, 3)]), "");
+        assert_eq!(missing(&[5], &[(1, 3), (4, 9)]), "1:4,6:9");
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! The command loop over an in-memory duplex stream: malformed input, literals, a full
-//! login-select-append-fetch round, and random bytes (the fuzz target that runs in CI
-//! without nightly: whatever arrives, the session answers in IMAP syntax or closes, and
-//! never panics).
+//! The command loop over real loopback connections: malformed input, literals (also
+//! before login), a login-select-append-fetch round, CONDSTORE/QRESYNC, and random bytes
+//! (whatever arrives, the session answers in IMAP syntax or closes, and its task ends
+//! without a panic — the task is awaited, not detached).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,19 +9,23 @@ use std::time::Duration;
 
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
 use postfach_blob::BlobStore;
+use postfach_net::{Conn, MaybeTls, MemoryBudget, Protocol, Timeouts};
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::{Scope, Store};
 use postfach_types::{DomainName, EmailAddress, Role, Secret};
 use rand::{Rng, SeedableRng};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
-use crate::ImapServer;
+use crate::{ImapServer, Settings};
 
 const ADDRESS: &str = "max@acme.example";
 const PASSWORD: &str = "violet mango tractor whisper";
 
 struct Fixture {
     server: Arc<ImapServer>,
+    listener: TcpListener,
     _dir: tempfile::TempDir,
 }
 
@@ -54,23 +58,27 @@ async fn fixture(max_message_size: u64) -> Fixture {
     )
     .await
     .expect("mailbox");
-    Fixture { server: ImapServer::new(store, blobs, auth, None, max_message_size), _dir: dir }
+    let server = ImapServer::new(store, blobs, auth, MemoryBudget::new(1 << 26), Settings::new(max_message_size));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    Fixture { server, listener, _dir: dir }
 }
 
-fn peer() -> SocketAddr {
-    "127.0.0.1:40000".parse().expect("addr")
-}
-
-/// Starts a session; returns the client end.
-fn connect(f: &Fixture) -> DuplexStream {
-    let (client, server) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(f.server.clone().run(server, peer(), true));
-    client
+impl Fixture {
+    /// A client connection and the task serving it.
+    async fn connect(&self) -> (TcpStream, JoinHandle<()>) {
+        let addr: SocketAddr = self.listener.local_addr().expect("addr");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (tcp, peer) = self.listener.accept().await.expect("accept");
+        let conn = Conn::new(MaybeTls::Plain(tcp), peer, None, Timeouts::default(), None);
+        let session = tokio::spawn(self.server.clone().serve(conn));
+        (client, session)
+    }
 }
 
 struct Client {
-    io: DuplexStream,
+    io: TcpStream,
     buf: Vec<u8>,
+    session: JoinHandle<()>,
 }
 
 impl Client {
@@ -110,13 +118,26 @@ impl Client {
         self.send(format!("{tag} {line}\r\n").as_bytes()).await;
         self.until(&format!("{tag} ")).await
     }
+
+    /// Waits for the session to end and asserts that it did not panic.
+    async fn finished(self) {
+        drop(self.io);
+        let ended = tokio::time::timeout(Duration::from_secs(20), self.session).await.expect("the session ends");
+        assert!(ended.is_ok(), "the session task panicked: {ended:?}");
+    }
 }
 
 async fn client(f: &Fixture) -> Client {
-    let mut c = Client { io: connect(f), buf: Vec::new() };
+    let (io, session) = f.connect().await;
+    let mut c = Client { io, buf: Vec::new(), session };
     let greeting = c.until("* OK").await;
-    assert!(greeting.contains("IMAP4rev1") && !greeting.contains("STARTTLS"), "{greeting}");
+    assert!(greeting.contains("IMAP4rev1") && greeting.contains("IMAP4rev2"), "{greeting}");
+    assert!(!greeting.contains("STARTTLS"), "no certificate here: {greeting}");
     c
+}
+
+fn login() -> String {
+    format!("LOGIN {ADDRESS} \"{PASSWORD}\"")
 }
 
 #[tokio::test]
@@ -129,25 +150,23 @@ async fn malformed_commands_get_bad_and_the_session_goes_on() {
     assert!(c.until("* BAD").await.starts_with("* BAD"));
     assert!(c.cmd("a3", "SELECT INBOX").await.starts_with("a3 BAD"), "not logged in");
     assert!(c.cmd("a4", "CAPABILITY").await.contains("* CAPABILITY IMAP4rev1"));
-    assert!(c.cmd("a5", &format!("LOGIN {ADDRESS} \"{PASSWORD}\"")).await.contains("a5 OK [CAPABILITY"));
+    assert!(c.cmd("a5", &login()).await.contains("a5 OK [CAPABILITY"));
     assert!(c.cmd("a6", "FETCH 1 FLAGS").await.starts_with("a6 BAD"), "nothing selected");
     let select = c.cmd("a7", "SELECT INBOX").await;
     assert!(select.contains("* 0 EXISTS") && select.contains("a7 OK [READ-WRITE]"), "{select}");
     assert!(c.cmd("a8", "FETCH 1 FLAGS").await.starts_with("a8 BAD"), "no message 1");
     assert!(c.cmd("a9", "UID FETCH 1:* FLAGS").await.starts_with("a9 OK"), "UID ranges may be empty");
     assert!(c.cmd("a10", "SEARCH CHARSET KOI8-R ALL").await.starts_with("a10 NO [BADCHARSET"));
+    c.cmd("a11", "LOGOUT").await;
+    c.finished().await;
 }
 
 #[tokio::test]
 async fn literals_append_fetch_and_size_limit() {
     let f = fixture(4096).await;
     let mut c = client(&f).await;
-    c.cmd(
-        "a1",
-        &format!("LOGIN {{{}}}\r\n{ADDRESS} \"{PASSWORD}\"", ADDRESS.len())
-            .replace(&format!("{{{}}}\r\n", ADDRESS.len()), &format!("{{{}+}}\r\n", ADDRESS.len())),
-    )
-    .await;
+    let logged_in = c.cmd("a1", &format!("LOGIN {{{}+}}\r\n{ADDRESS} \"{PASSWORD}\"", ADDRESS.len())).await;
+    assert!(logged_in.contains("a1 OK"), "{logged_in}");
     let msg = "From: a@example.org\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\nHallo\r\n";
     // A synchronising literal: the server says "+" first.
     c.send(format!("a2 APPEND INBOX (\\Seen) {{{}}}\r\n", msg.len()).as_bytes()).await;
@@ -157,16 +176,50 @@ async fn literals_append_fetch_and_size_limit() {
     assert!(appended.contains("a2 OK [APPENDUID "), "{appended}");
     c.cmd("a3", "SELECT INBOX").await;
     let fetched = c.cmd("a4", "FETCH 1 (FLAGS ENVELOPE BODY[HEADER.FIELDS (SUBJECT)] BODY.PEEK[1])").await;
-    assert!(fetched.contains("FLAGS (\\Seen)"), "{fetched}");
+    assert!(fetched.contains("FLAGS (\\Seen \\Recent)"), "{fetched}");
     assert!(fetched.contains("\"=?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\""), "{fetched}");
     assert!(
         fetched.contains("BODY[HEADER.FIELDS (SUBJECT)] {40}\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\n"),
         "{fetched}"
     );
     assert!(fetched.contains("BODY[1] {7}\r\nHallo\r\n"), "{fetched}");
+    // RFC 7889 §4 / RFC 4469 §4.2: too large for APPEND is a tagged NO [TOOBIG], said
+    // before the client sends the data (no "+").
     let too_big = c.cmd("a5", "APPEND INBOX {100000}").await;
-    assert!(too_big.starts_with("a5 BAD [TOOBIG]"), "{too_big}");
+    assert!(too_big.starts_with("a5 NO [TOOBIG]"), "{too_big}");
     assert!(c.cmd("a6", "NOOP").await.starts_with("a6 OK"));
+    c.finished().await;
+}
+
+#[tokio::test]
+async fn literals_before_login_are_small_and_never_get_a_continuation() {
+    let f = fixture(1 << 20).await;
+    let mut c = client(&f).await;
+    // A synchronising literal over 8 KiB: refused at once, no "+", nothing more is read.
+    c.send(b"a1 LOGIN {52428800}\r\n").await;
+    let refused = c.until("a1 ").await;
+    assert!(refused.starts_with("a1 NO [LIMIT]") && !refused.contains('+'), "{refused}");
+    // A non-synchronising one: its bytes are read and dropped, then it is refused.
+    let mut big = b"a2 LOGIN {20000+}\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 20_000));
+    big.extend_from_slice(b" pw\r\n");
+    c.send(&big).await;
+    assert!(c.until("a2 ").await.starts_with("a2 NO [LIMIT]"));
+    // A small literal works, and after login large APPEND data is accepted.
+    c.send(format!("a3 LOGIN {{{}}}\r\n", ADDRESS.len()).as_bytes()).await;
+    assert!(c.until("+ ").await.starts_with("+ "));
+    c.send(format!("{ADDRESS} \"{PASSWORD}\"\r\n").as_bytes()).await;
+    assert!(c.until("a3 ").await.contains("a3 OK"));
+    let mut message = b"Subject: big\r\n\r\n".to_vec();
+    message.extend(std::iter::repeat_n(b'y', 300_000));
+    c.send(format!("a4 APPEND INBOX {{{}+}}\r\n", message.len()).as_bytes()).await;
+    c.send(&message).await;
+    c.send(b"\r\n").await;
+    assert!(c.until("a4 ").await.contains("a4 OK [APPENDUID"));
+    c.cmd("a5", "SELECT INBOX").await;
+    let size = c.cmd("a6", "FETCH 1 RFC822.SIZE").await;
+    assert!(size.contains(&format!("RFC822.SIZE {}", message.len())), "{size}");
+    c.finished().await;
 }
 
 /// Command fragments the random generator combines, so that random input reaches past the
@@ -186,6 +239,7 @@ const WORDS: &[&str] = &[
     "APPEND",
     "EXPUNGE",
     "LIST",
+    "LSUB",
     "STATUS",
     "IDLE",
     "DONE",
@@ -196,20 +250,24 @@ const WORDS: &[&str] = &[
     "ENABLE",
     "CONDSTORE",
     "QRESYNC",
+    "IMAP4rev2",
     "INBOX",
     "1:*",
     "*",
+    "$",
     "1",
     "2:4",
     "(FLAGS)",
     "(BODY[1.2.MIME])",
     "BODY.PEEK[]<0.10>",
+    "BINARY[1]",
     "(\\Seen)",
     "+FLAGS",
     "-FLAGS.SILENT",
     "\"\"",
     "{3}",
     "{5+}",
+    "~{4}",
     "\r\n",
     "\r\n",
     "\r\n",
@@ -233,6 +291,10 @@ const WORDS: &[&str] = &[
     "PLAIN",
     "=",
     "AGFAAGI=",
+    "RETURN",
+    "(SAVE MIN)",
+    "(SUBSCRIBED)",
+    "RETURN (STATUS (MESSAGES))",
 ];
 
 #[tokio::test]
@@ -242,11 +304,11 @@ async fn random_input_never_panics_and_is_answered_in_imap_syntax() {
     for round in 0..60 {
         let mut c = client(&f).await;
         if round % 2 == 1 {
-            c.cmd("l", &format!("LOGIN {ADDRESS} \"{PASSWORD}\"")).await;
+            c.cmd("l", &login()).await;
             c.cmd("s", "SELECT INBOX").await;
             c.cmd("p", "APPEND INBOX {24+}\r\nSubject: x\r\n\r\nhello\r\n\r\n").await;
         }
-        let mut input = Vec::new();
+        let mut input = b"t0 NOOP\r\n".to_vec();
         for _ in 0..rng.random_range(1..80) {
             if rng.random_bool(0.15) {
                 let n = rng.random_range(1..20);
@@ -256,16 +318,21 @@ async fn random_input_never_panics_and_is_answered_in_imap_syntax() {
             }
         }
         input.extend_from_slice(b"\r\nzz LOGOUT\r\n");
-        let (mut reader, mut writer) = tokio::io::split(c.io);
+        let Client { io, mut buf, session } = c;
+        let (mut reader, mut writer) = io.into_split();
+        let sent = input.clone();
         let send = tokio::spawn(async move {
-            let _ = writer.write_all(&input).await;
+            let _ = writer.write_all(&sent).await;
             let _ = writer.shutdown().await;
-            input
         });
-        let mut out = c.buf;
-        let _ = tokio::time::timeout(Duration::from_secs(20), reader.read_to_end(&mut out)).await;
-        let input = send.await.expect("writer");
-        let text = String::from_utf8_lossy(&out);
+        let _ = tokio::time::timeout(Duration::from_secs(20), reader.read_to_end(&mut buf)).await;
+        send.await.expect("writer");
+        // The session's own task ended, without a panic.
+        let ended = tokio::time::timeout(Duration::from_secs(20), session).await.expect("the session ends");
+        assert!(ended.is_ok(), "the session panicked on {:?}", String::from_utf8_lossy(&input));
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.contains("t0 OK"), "the first command was answered: {text}");
+        assert!(text.is_empty() || text.ends_with("\r\n"), "complete lines only: {text:?}");
         // Every response line is untagged, a continuation, or tagged; FETCH literals aside.
         for line in text.split("\r\n").filter(|l| !l.is_empty()) {
             let first = line.split(' ').next().unwrap_or("");
@@ -276,6 +343,16 @@ async fn random_input_never_panics_and_is_answered_in_imap_syntax() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn logout_after_garbage_is_answered() {
+    let f = fixture(4096).await;
+    let mut c = client(&f).await;
+    c.send(b"\x00\x01\xff garbage (((\r\n\r\nzz LOGOUT\r\n").await;
+    let bye = c.until("zz ").await;
+    assert!(bye.contains("* BYE") && bye.contains("zz OK LOGOUT"), "{bye}");
+    c.finished().await;
 }
 
 #[tokio::test]
@@ -301,37 +378,38 @@ async fn pipelined_commands_split_anywhere_are_all_answered() {
     c.send(b"DONE\r\ni2 NOOP\r\n").await;
     let after = c.until("i2 ").await;
     assert!(after.contains("i1 OK") && after.contains("i2 OK"), "{after}");
+    c.finished().await;
 }
 
 #[tokio::test]
 async fn condstore_and_qresync() {
     let f = fixture(4096).await;
     let mut c = client(&f).await;
-    c.cmd("a1", &format!("LOGIN {ADDRESS} \"{PASSWORD}\"")).await;
+    c.cmd("a1", &login()).await;
     for _ in 0..3 {
         c.cmd("ap", "APPEND INBOX {16+}\r\nSubject: c\r\n\r\nhi").await;
     }
     let enabled = c.cmd("a2", "ENABLE QRESYNC").await;
     assert!(enabled.contains("* ENABLED QRESYNC"), "{enabled}");
     let select = c.cmd("a3", "SELECT INBOX (CONDSTORE)").await;
-    let modseq: u64 = select
-        .split("[HIGHESTMODSEQ ")
-        .nth(1)
-        .and_then(|r| r.split(']').next())
-        .and_then(|n| n.parse().ok())
-        .expect("HIGHESTMODSEQ");
-    let uidvalidity: u32 = select
-        .split("[UIDVALIDITY ")
-        .nth(1)
-        .and_then(|r| r.split(']').next())
-        .and_then(|n| n.parse().ok())
-        .expect("UIDVALIDITY");
+    let number = |text: &str, code: &str| -> u64 {
+        text.split(&format!("[{code} "))
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .and_then(|n| n.parse().ok())
+            .expect(code)
+    };
+    let modseq = number(&select, "HIGHESTMODSEQ");
+    let uidvalidity = number(&select, "UIDVALIDITY");
     let stored = c.cmd("a4", &format!("STORE 1 (UNCHANGEDSINCE {modseq}) +FLAGS (\\Seen)")).await;
-    assert!(stored.contains("* 1 FETCH (FLAGS (\\Seen) MODSEQ ("), "{stored}");
+    assert!(stored.contains("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ ("), "{stored}");
     let stale = c.cmd("a5", "STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)").await;
     assert!(stale.contains("a5 OK [MODIFIED 1]"), "{stale}");
     let changed = c.cmd("a6", &format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq})")).await;
-    assert!(changed.contains("* 1 FETCH (FLAGS (\\Seen) MODSEQ (") && !changed.contains("* 2 FETCH"), "{changed}");
+    assert!(
+        changed.contains("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ (") && !changed.contains("* 2 FETCH"),
+        "{changed}"
+    );
     let search = c.cmd("a7", &format!("SEARCH MODSEQ {}", modseq + 1)).await;
     assert!(search.contains("* SEARCH 1 (MODSEQ "), "{search}");
     c.cmd("a8", "STORE 2 +FLAGS.SILENT (\\Deleted)").await;
@@ -343,4 +421,5 @@ async fn condstore_and_qresync() {
     assert!(resync.contains("* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ ("), "{resync}");
     let vanished = c.cmd("a12", &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")).await;
     assert!(vanished.contains("* VANISHED (EARLIER) 2"), "{vanished}");
+    c.finished().await;
 }

@@ -48,11 +48,12 @@ pub fn astring(out: &mut Vec<u8>, s: &str) {
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/// `"dd-Mon-yyyy hh:mm:ss +0000"` (RFC 3501 date-time), in UTC.
+/// `"dd-Mon-yyyy hh:mm:ss +0000"` (RFC 9051 date-time), in UTC.
 pub fn date_time(t: UnixTime) -> String {
-    let d = mail_parser::DateTime::from_timestamp(t.0);
-    let month = MONTHS.get(usize::from(d.month.max(1) - 1)).copied().unwrap_or("Jan");
-    format!("\"{:02}-{month}-{:04} {:02}:{:02}:{:02} +0000\"", d.day, d.year, d.hour, d.minute, d.second)
+    use chrono::{Datelike, Timelike};
+    let d = chrono::DateTime::from_timestamp(t.0, 0).unwrap_or_default();
+    let month = MONTHS.get(d.month0() as usize).copied().unwrap_or("Jan");
+    format!("\"{:02}-{month}-{:04} {:02}:{:02}:{:02} +0000\"", d.day(), d.year(), d.hour(), d.minute(), d.second())
 }
 
 /// Encodes a decoded header text for ENVELOPE/BODYSTRUCTURE: 7-bit text stays as it is,

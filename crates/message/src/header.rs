@@ -165,4 +165,11 @@ impl<'a> HeaderView<'a> {
     pub fn decoded(&self, name: &str) -> Option<String> {
         self.first(name).map(|f| f.decoded())
     }
+
+    /// `Content-Disposition` (RFC 2183 §2): the disposition type lower-cased and its
+    /// parameters, from the first such field.
+    pub fn disposition(&self) -> Option<(String, Vec<(String, String)>)> {
+        let (kind, _, params) = crate::parse::parameterized(self.first("Content-Disposition")?.value())?;
+        (!kind.is_empty()).then_some((kind, params))
+    }
 }

@@ -31,6 +31,7 @@ pub use header::{Field, FieldRef, HeaderView};
 pub use intake::{IntakeError, UNIQUE_FIELDS, check_intake};
 pub use mail_parser::DateTime;
 pub use parse::{ContentType, Message, Part, PartKind};
+pub use text::UnknownEncoding;
 
 /// Nesting levels: each multipart and each message/rfc822 level counts one.
 pub const MAX_DEPTH: usize = 50;
@@ -38,6 +39,9 @@ pub const MAX_DEPTH: usize = 50;
 pub const MAX_PARTS: usize = 5_000;
 /// Header fields kept per header block.
 pub const MAX_FIELDS: usize = 1_000;
+/// Header fields kept in all header blocks of a message together (so a crafted message
+/// costs at most about a megabyte of field positions).
+pub const MAX_TOTAL_FIELDS: usize = 20_000;
 /// Bytes of encoded body read, and of text returned, by [`Message::decoded_text`].
 pub const MAX_TEXT: usize = 1 << 20;
 
@@ -47,12 +51,19 @@ pub struct Limits {
     pub max_depth: usize,
     pub max_parts: usize,
     pub max_fields: usize,
+    pub max_total_fields: usize,
     pub max_text: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: MAX_DEPTH, max_parts: MAX_PARTS, max_fields: MAX_FIELDS, max_text: MAX_TEXT }
+        Limits {
+            max_depth: MAX_DEPTH,
+            max_parts: MAX_PARTS,
+            max_fields: MAX_FIELDS,
+            max_total_fields: MAX_TOTAL_FIELDS,
+            max_text: MAX_TEXT,
+        }
     }
 }
 
@@ -64,7 +75,8 @@ pub enum Problem {
     /// A child of this part could not be created (`max_parts`); its bytes stay in this
     /// part's body. Recorded once per message.
     TooManyParts { part: usize },
-    /// This part's header block has more than `max_fields` fields; the rest are skipped.
+    /// This part's header block has more than `max_fields` fields (or the message more
+    /// than `max_total_fields`); the rest are skipped.
     TooManyFields { part: usize },
     /// The header block of this part has a line at `line_offset` (a byte offset into the
     /// raw message) that is neither `name:` nor a continuation of a field. The line is

@@ -43,18 +43,11 @@ impl ContentType {
 
     /// Parses one field value with mail-parser; `None` when it has no type/subtype.
     fn parse(value: &[u8]) -> Option<Self> {
-        let mut line = unfold(value);
-        line.push(b'\n');
-        let HeaderValue::ContentType(ct) = MessageStream::new(&line).parse_content_type() else {
-            return None;
-        };
-        let ctype = ct.c_type.trim().to_ascii_lowercase();
-        let subtype = ct.c_subtype?.trim().to_ascii_lowercase();
+        let (ctype, subtype, params) = parameterized(value)?;
+        let subtype = subtype?;
         if ctype.is_empty() || subtype.is_empty() {
             return None;
         }
-        let attrs = ct.attributes.unwrap_or_default().into_iter();
-        let params = attrs.map(|a| (a.name.to_ascii_lowercase(), a.value.into_owned())).collect();
         Some(ContentType { ctype, subtype, params })
     }
 
@@ -67,6 +60,25 @@ impl ContentType {
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+}
+
+/// The value, optional subtype and parameters of a parameterized field.
+pub(crate) type Parameterized = (String, Option<String>, Vec<(String, String)>);
+
+/// A `value; name=value; …` field body (Content-Type, Content-Disposition, RFC 2045 §5.1,
+/// RFC 2183 §2) read with mail-parser: the value (and subtype after `/`, if any) lower-cased,
+/// parameter names lower-cased, values decoded (RFC 2231).
+pub(crate) fn parameterized(value: &[u8]) -> Option<Parameterized> {
+    let mut line = unfold(value);
+    line.push(b'\n');
+    let HeaderValue::ContentType(ct) = MessageStream::new(&line).parse_content_type() else {
+        return None;
+    };
+    let ctype = ct.c_type.trim().to_ascii_lowercase();
+    let subtype = ct.c_subtype.map(|s| s.trim().to_ascii_lowercase());
+    let attrs = ct.attributes.unwrap_or_default().into_iter();
+    let params = attrs.map(|a| (a.name.to_ascii_lowercase(), a.value.into_owned())).collect();
+    Some((ctype, subtype, params))
 }
 
 /// What a part contains.
@@ -130,6 +142,7 @@ impl<'a> Message<'a> {
             cur: Cur::None,
             block_problem: (false, false),
             parts_problem: false,
+            total_fields: 0,
         };
         p.run();
         Message { raw, parts: p.parts, problems: p.problems, limits }
@@ -214,6 +227,8 @@ struct Parser<'a> {
     /// (HeaderSyntax, TooManyFields) already recorded for the current header block.
     block_problem: (bool, bool),
     parts_problem: bool,
+    /// Fields kept in all header blocks so far (bounded by `Limits::max_total_fields`).
+    total_fields: usize,
 }
 
 impl Parser<'_> {
@@ -346,7 +361,7 @@ impl Parser<'_> {
         let Some((name_len, colon)) = field_name(line) else {
             return self.syntax(p, start);
         };
-        if self.parts[p].fields.len() >= self.limits.max_fields {
+        if self.parts[p].fields.len() >= self.limits.max_fields || self.total_fields >= self.limits.max_total_fields {
             if !self.block_problem.1 {
                 self.problems.push(Problem::TooManyFields { part: p });
                 self.block_problem.1 = true;
@@ -355,6 +370,7 @@ impl Parser<'_> {
             return;
         }
         self.parts[p].fields.push(Field { name: start..start + name_len, value: start + colon + 1..end });
+        self.total_fields += 1;
         self.cur = Cur::Field;
     }
 

@@ -349,13 +349,8 @@ impl Session {
         }
         let store = &self.server.store;
         match store.remove_messages(maildrop.mailbox_id, maildrop.folder_id, &uids).await {
+            // The files go with the upkeep sweep, after the grace period for IMAP sessions.
             Ok(expunged) => {
-                for orphan in expunged.orphaned_blobs.iter().filter_map(|b| BlobId::parse(b).ok()) {
-                    if let Err(e) = self.server.blobs.delete(&orphan).await {
-                        // The upkeep sweep removes it later.
-                        tracing::warn!(error = %e, "pop3: removing a deleted message's file failed");
-                    }
-                }
                 reply(&mut self.conn, &format!("+OK Goodbye, {} messages deleted.", expunged.uids.len()));
             }
             Err(e) => {

@@ -304,27 +304,60 @@ async fn upkeep(
     }
 }
 
-/// Removes blobs that no message refers to: left by a commit that failed after the blob
-/// was written, or by a removal whose file deletion did not happen. Only blobs older than
-/// an hour are considered, so a delivery between blob write and commit is never touched.
+/// How long the bytes of an expunged message stay readable: longer than an IMAP session
+/// may sit without being told about the expunge (RFC 9051 §5.4 autologout: 30 minutes).
+pub const EXPUNGE_GRACE: Duration = Duration::from_secs(3600);
+/// How long expunged UIDs are remembered for QRESYNC (RFC 7162 §3.2.5).
+pub const EXPUNGED_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+
+/// Removes message files nothing refers to: blobs whose last message went away more than
+/// [`EXPUNGE_GRACE`] ago, and blob files older than an hour that no message ever took
+/// (a commit that failed after the blob was written). Forgets old expunges.
 async fn sweep_orphaned_blobs(store: &Store, blobs: &BlobStore) {
-    let candidates = match blobs.older_than(Duration::from_secs(3600)).await {
-        Ok(c) => c,
-        Err(e) => return tracing::warn!(error = %e, "listing blobs for the sweep failed"),
-    };
-    let names = candidates.iter().map(|b| b.to_string()).collect();
-    match store.unreferenced_blobs(names).await {
-        Ok(orphans) => {
-            for orphan in orphans.iter().filter_map(|o| postfach_blob::BlobId::parse(o).ok()) {
-                if let Err(e) = blobs.delete(&orphan).await {
-                    tracing::warn!(error = %e, "removing an orphaned blob failed");
-                }
+    let grace = i64::try_from(EXPUNGE_GRACE.as_secs()).unwrap_or(i64::MAX);
+    let mut removed = 0;
+    loop {
+        let due = match store.due_orphans(UnixTime(UnixTime::now().0 - grace), 1000).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing orphaned blobs failed");
+                break;
             }
-            if !orphans.is_empty() {
-                tracing::info!(removed = orphans.len(), "removed orphaned message files");
+        };
+        if due.is_empty() {
+            break;
+        }
+        for blob in due.iter().filter_map(|o| postfach_blob::BlobId::parse(o).ok()) {
+            if let Err(e) = blobs.delete(&blob).await {
+                tracing::warn!(error = %e, "removing an orphaned blob failed");
             }
         }
-        Err(e) => tracing::warn!(error = %e, "checking blobs for the sweep failed"),
+        removed += due.len();
+        if let Err(e) = store.forget_orphans(&due).await {
+            tracing::warn!(error = %e, "forgetting removed orphans failed");
+            break;
+        }
+    }
+    match blobs.older_than(Duration::from_secs(3600)).await {
+        Ok(candidates) => match store.sweepable_blobs(candidates.iter().map(|b| b.to_string()).collect()).await {
+            Ok(strays) => {
+                for stray in strays.iter().filter_map(|o| postfach_blob::BlobId::parse(o).ok()) {
+                    if let Err(e) = blobs.delete(&stray).await {
+                        tracing::warn!(error = %e, "removing a stray blob failed");
+                    }
+                }
+                removed += strays.len();
+            }
+            Err(e) => tracing::warn!(error = %e, "checking blobs for the sweep failed"),
+        },
+        Err(e) => tracing::warn!(error = %e, "listing blobs for the sweep failed"),
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed message files nothing refers to");
+    }
+    let retention = i64::try_from(EXPUNGED_RETENTION.as_secs()).unwrap_or(i64::MAX);
+    if let Err(e) = store.prune_expunged(UnixTime(UnixTime::now().0 - retention)).await {
+        tracing::warn!(error = %e, "pruning expunged UIDs failed");
     }
 }
 

@@ -338,6 +338,9 @@ line = m.readline()
 assert line == b"* 2 EXISTS\r\n", line
 m.send(b"DONE\r\n")
 line = m.readline()
+# RFC 3501 §7.3.2: this session sees the new message as \Recent and is told so.
+assert line == b"* 2 RECENT\r\n", line
+line = m.readline()
 assert line.startswith(b"i1 OK"), line
 print("WOKE", flush=True)
 m.logout()
@@ -409,7 +412,11 @@ async fn sessions_see_each_others_flags_expunges_and_appends() {
     let uids = b.cmd("b5", "UID SEARCH ALL").await;
     assert!(uids.contains("* SEARCH 2 3 4\r\n"), "{uids}");
     // SEARCH must not report expunges (RFC 3501 §7.4.1), FETCH afterwards is consistent.
+    // A selected first, so A holds \Recent for the messages (RFC 3501 §2.3.2), B does not.
     let fetched = a.cmd("a7", "FETCH 1:* (UID FLAGS)").await;
+    assert!(fetched.contains("* 1 FETCH (UID 2 FLAGS (\\Seen \\Recent))"), "{fetched}");
+    assert!(fetched.contains("* 3 FETCH (UID 4 FLAGS (\\Recent))"), "{fetched}");
+    let fetched = b.cmd("b5a", "FETCH 1:* (UID FLAGS)").await;
     assert!(fetched.contains("* 1 FETCH (UID 2 FLAGS (\\Seen))"), "{fetched}");
     assert!(fetched.contains("* 3 FETCH (UID 4 FLAGS ())"), "{fetched}");
     a.cmd("a8", "LOGOUT").await;

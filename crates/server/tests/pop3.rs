@@ -171,7 +171,15 @@ print("quit", p.quit().decode())
     assert!(out.contains("stat-after-dele (0, 0)"), "{out}");
     assert!(out.contains("quit +OK"), "{out}");
     assert_eq!(inbox_count(&t, &mailbox).await, 0, "QUIT removed the deleted messages");
-    assert!(blobs.iter().all(|b| !blob_exists(&t, b)), "their files are gone too");
+    // Their files stay for the grace period (an IMAP session may still read them) and are
+    // recorded for the sweep, which would remove them once that has passed.
+    assert!(blobs.iter().all(|b| blob_exists(&t, b)), "files stay readable during the grace period");
+    let later = postfach_types::UnixTime(postfach_types::UnixTime::now().0 + 2 * 3600);
+    let mut due = t.server.store().due_orphans(later, 100).await.expect("orphans");
+    due.sort();
+    let mut expected = blobs.clone();
+    expected.sort();
+    assert_eq!(due, expected, "every file is due for the sweep after the grace period");
     let log = logins(&t, &mailbox).await;
     assert_eq!(log[0].result, LoginResult::Ok);
     assert!(log[0].tls.is_some());

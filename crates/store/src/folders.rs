@@ -1,5 +1,7 @@
 //! Folders (IMAP mailboxes) of a mailbox, with what IMAP needs to keep clients in sync:
-//! UIDVALIDITY, the next UID, the highest modification sequence (RFC 7162).
+//! UIDVALIDITY, the next UID, the highest modification sequence (RFC 7162), the highest
+//! UID claimed as `\Recent` (RFC 3501 §2.3.2), and the subscriptions (names of their own:
+//! a deleted folder stays subscribed, RFC 9051 §6.3.7).
 //!
 //! Every mailbox has INBOX, Sent, Drafts, Trash, Junk and Archive, the last five with
 //! their special-use attribute (RFC 6154). They are created with the mailbox, and for
@@ -11,7 +13,7 @@ use postfach_types::UnixTime;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::{Tx, flag};
+use crate::db::Tx;
 use crate::{MailboxId, Store, StoreError};
 
 pub type FolderId = i64;
@@ -83,6 +85,10 @@ pub struct Folder {
     pub uidvalidity: u32,
     pub uidnext: u32,
     pub highest_modseq: u64,
+    /// Messages with a higher UID have not been seen as `\Recent` by any session yet.
+    pub recent_uid: u32,
+    /// Expunges up to this modseq are forgotten (see [`Store::prune_expunged`]).
+    pub expunged_floor: u64,
     pub subscribed: bool,
 }
 
@@ -92,7 +98,9 @@ impl Folder {
     }
 }
 
-const COLUMNS: &str = "id, mailbox_id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed";
+const COLUMNS: &str = "id, mailbox_id, name, special_use, uidvalidity, uidnext, highest_modseq, recent_uid, \
+     expunged_floor, CAST(CASE WHEN EXISTS (SELECT 1 FROM subscriptions s WHERE s.mailbox_id = folders.mailbox_id \
+     AND s.name = folders.name) THEN 1 ELSE 0 END AS BIGINT) AS subscribed";
 
 pub(crate) fn from_row(row: &AnyRow) -> Result<Folder, StoreError> {
     Ok(Folder {
@@ -106,6 +114,8 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<Folder, StoreError> {
         uidvalidity: u32::try_from(row.try_get::<i64, _>("uidvalidity")?).unwrap_or(u32::MAX),
         uidnext: u32::try_from(row.try_get::<i64, _>("uidnext")?).unwrap_or(u32::MAX),
         highest_modseq: u64::try_from(row.try_get::<i64, _>("highest_modseq")?).unwrap_or(0),
+        recent_uid: u32::try_from(row.try_get::<i64, _>("recent_uid")?).unwrap_or(u32::MAX),
+        expunged_floor: u64::try_from(row.try_get::<i64, _>("expunged_floor")?).unwrap_or(0),
         subscribed: row.try_get::<i64, _>("subscribed")? != 0,
     })
 }
@@ -197,7 +207,9 @@ impl Store {
     }
 
     /// Deletes a folder and its messages; returns the blob ids no message refers to any
-    /// more (the caller deletes those files). INBOX cannot be deleted.
+    /// more. Their files are removed by the upkeep sweep after the grace period, never
+    /// here: another session may still read them. INBOX cannot be deleted; the folder's
+    /// subscription stays (RFC 9051 §6.3.7).
     pub async fn delete_folder(&self, mailbox: MailboxId, name: &str) -> Result<Vec<String>, StoreError> {
         let name = canonical_name(name);
         if name == "INBOX" {
@@ -216,6 +228,7 @@ impl Store {
         sqlx::query("DELETE FROM messages WHERE folder_id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM folders WHERE id = $1").bind(id).execute(&mut *tx).await?;
         let orphans = crate::messages::unreferenced(&mut tx, blobs).await?;
+        crate::messages::record_orphans(&mut tx, &orphans).await?;
         tx.commit().await?;
         self.notify(mailbox, id);
         Ok(orphans)
@@ -260,22 +273,98 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| exists(e, &new))?;
+            // A renamed folder keeps its subscription (as Dovecot does).
+            let subscribed = sqlx::query("DELETE FROM subscriptions WHERE mailbox_id = $1 AND name = $2")
+                .bind(mailbox)
+                .bind(&old)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if subscribed > 0 {
+                subscribe(&mut tx, mailbox, &new).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
     }
 
+    /// SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8). Subscribing needs an existing
+    /// folder; unsubscribing works for any subscribed name (also of a deleted folder).
     pub async fn set_subscribed(&self, mailbox: MailboxId, name: &str, subscribed: bool) -> Result<(), StoreError> {
         let name = canonical_name(name);
         self.folders(mailbox).await?;
-        let done = sqlx::query("UPDATE folders SET subscribed = $1 WHERE mailbox_id = $2 AND name = $3")
-            .bind(flag(subscribed))
-            .bind(mailbox)
-            .bind(&name)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 { Err(no_folder(&name)) } else { Ok(()) }
+        let mut tx = self.begin_write().await?;
+        if subscribed {
+            if folder_id_in(&mut tx, mailbox, &name).await?.is_none() {
+                return Err(no_folder(&name));
+            }
+            subscribe(&mut tx, mailbox, &name).await?;
+        } else {
+            let done = sqlx::query("DELETE FROM subscriptions WHERE mailbox_id = $1 AND name = $2")
+                .bind(mailbox)
+                .bind(&name)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("{name} is not subscribed")));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
+
+    /// The subscribed names, folders or not, sorted.
+    pub async fn subscriptions(&self, mailbox: MailboxId) -> Result<Vec<String>, StoreError> {
+        self.folders(mailbox).await?;
+        let rows = sqlx::query("SELECT name FROM subscriptions WHERE mailbox_id = $1 ORDER BY name")
+            .bind(mailbox)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.try_get::<String, _>("name")).collect::<Result<_, _>>()?)
+    }
+
+    /// Claims the messages no session has seen as `\Recent` yet (RFC 3501 §2.3.2: exactly
+    /// one session sees a message as recent): returns the UID range `(after, upto]` this
+    /// caller got, empty when there was nothing new. Safe against concurrent claims on
+    /// other connections and nodes (compare-and-set).
+    pub async fn claim_recent(&self, mailbox: MailboxId, folder: FolderId) -> Result<(u32, u32), StoreError> {
+        for _ in 0..16 {
+            let Some(f) = self.folder_by_id(mailbox, folder).await? else { return Err(no_folder("(selected)")) };
+            let upto = f.uidnext.saturating_sub(1);
+            if upto <= f.recent_uid {
+                return Ok((f.recent_uid, f.recent_uid));
+            }
+            let done = sqlx::query("UPDATE folders SET recent_uid = $1 WHERE id = $2 AND recent_uid = $3")
+                .bind(i64::from(upto))
+                .bind(folder)
+                .bind(i64::from(f.recent_uid))
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() == 1 {
+                return Ok((f.recent_uid, upto));
+            }
+        }
+        // Lost the race many times in a row: someone else got them.
+        Ok((0, 0))
+    }
+}
+
+async fn folder_id_in(tx: &mut Tx, mailbox: MailboxId, name: &str) -> Result<Option<FolderId>, StoreError> {
+    let row = sqlx::query("SELECT id FROM folders WHERE mailbox_id = $1 AND name = $2")
+        .bind(mailbox)
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(|r| r.try_get("id")).transpose()?)
+}
+
+async fn subscribe(tx: &mut Tx, mailbox: MailboxId, name: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO subscriptions (mailbox_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(mailbox)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn create_default_folders(tx: &mut Tx, mailbox: MailboxId) -> Result<(), StoreError> {
@@ -312,8 +401,8 @@ async fn insert_folder(
         .execute(&mut **tx)
         .await?;
     sqlx::query(
-        "INSERT INTO folders (mailbox_id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed, created_at) \
-         VALUES ($1, $2, $3, $4, 1, 1, 1, $5)",
+        "INSERT INTO folders (mailbox_id, name, special_use, uidvalidity, uidnext, highest_modseq, created_at) \
+         VALUES ($1, $2, $3, $4, 1, 1, $5)",
     )
     .bind(mailbox)
     .bind(name)
@@ -323,7 +412,8 @@ async fn insert_folder(
     .execute(&mut **tx)
     .await
     .map_err(|e| exists(e, name))?;
-    Ok(())
+    // New folders are subscribed, so clients that list only subscribed folders see them.
+    subscribe(tx, mailbox, name).await
 }
 
 async fn blobs_of(tx: &mut Tx, sql: &'static str, id: i64) -> Result<Vec<String>, StoreError> {

@@ -6,6 +6,12 @@
 //! folder's `highest_modseq` and stamps the changed messages with it (RFC 7162 CONDSTORE);
 //! expunged UIDs are remembered with their modseq for QRESYNC. After each commit the
 //! store announces the change on [`Store::subscribe`], which IDLE sessions listen to.
+//!
+//! Message bytes outlive their last message by a grace period: an IMAP session that has
+//! not yet been told about an expunge may still fetch the message (RFC 2180 §4.1.1), so
+//! an expunged message keeps its blob id, size, date and flags in `expunged`, and a blob
+//! no message refers to any more waits in `blob_orphans` until the upkeep sweep removes
+//! it ([`Store::due_orphans`]). Nothing deletes message files on a client's command.
 
 use std::collections::BTreeSet;
 
@@ -125,7 +131,8 @@ pub struct StoreOutcome {
 pub struct Expunged {
     /// The removed UIDs, ascending.
     pub uids: Vec<u32>,
-    /// Blobs no message refers to any more: the caller deletes their files.
+    /// Blobs no message refers to any more. They are recorded for the upkeep sweep, which
+    /// removes them after the grace period; callers never delete them.
     pub orphaned_blobs: Vec<String>,
 }
 
@@ -236,6 +243,106 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// The messages with UIDs from `lo` to `hi`, by UID (a FETCH of a few messages in a
+    /// large folder reads only those).
+    pub async fn messages_between(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        lo: u32,
+        hi: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM messages WHERE mailbox_id = $1 AND folder_id = $2 AND uid >= $3 AND uid <= $4 \
+             ORDER BY uid"
+        )))
+        .bind(mailbox)
+        .bind(folder)
+        .bind(i64::from(lo))
+        .bind(i64::from(hi))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Expunged messages among `uids`, as they were when expunged (for sessions not yet
+    /// told about the expunge, RFC 2180 §4.1.1). Their bytes may already be gone after
+    /// the grace period.
+    pub async fn expunged_messages(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: &[u32],
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut out = Vec::new();
+        for &uid in uids {
+            let row = sqlx::query(
+                "SELECT e.uid, e.modseq, e.blob_id, e.size, e.internal_date, e.flags, e.keywords FROM expunged e \
+                 JOIN folders f ON f.id = e.folder_id \
+                 WHERE f.mailbox_id = $1 AND e.folder_id = $2 AND e.uid = $3 AND e.blob_id IS NOT NULL",
+            )
+            .bind(mailbox)
+            .bind(folder)
+            .bind(i64::from(uid))
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                out.push(from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Blobs that became orphans before `before` and still are: the upkeep sweep deletes
+    /// their files, then calls [`Store::forget_orphans`].
+    pub async fn due_orphans(&self, before: UnixTime, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.blob_id FROM blob_orphans o WHERE o.since < $1 \
+             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_id = o.blob_id) ORDER BY o.since LIMIT $2",
+        )
+        .bind(before.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| r.try_get::<String, _>("blob_id")).collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets orphan records (after their files were deleted), and orphans that a message
+    /// refers to again.
+    pub async fn forget_orphans(&self, blobs: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for blob in blobs {
+            sqlx::query("DELETE FROM blob_orphans WHERE blob_id = $1").bind(blob).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Of the given blob files, those the age-based sweep may delete: no message refers to
+    /// them and they are not waiting out the grace period as recorded orphans.
+    pub async fn sweepable_blobs(&self, candidates: Vec<String>) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(crate::db::unreferenced_blobs(&mut conn, BLOB_IN_USE_OR_WAITING, candidates).await?)
+    }
+
+    /// Forgets expunges that happened before `before` (QRESYNC keeps them this long); each
+    /// folder's floor rises to the highest modseq forgotten, so a client that synced before
+    /// it gets every missing UID as VANISHED instead of an exact list.
+    pub async fn prune_expunged(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE folders SET expunged_floor = (SELECT MAX(e.modseq) FROM expunged e \
+             WHERE e.folder_id = folders.id AND e.expunged_at < $1) \
+             WHERE id IN (SELECT folder_id FROM expunged WHERE expunged_at < $1)",
+        )
+        .bind(before.0)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM expunged WHERE expunged_at < $1").bind(before.0).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     /// The UIDs of a folder, ascending.
@@ -555,17 +662,27 @@ async fn remove(tx: &mut Tx, folder: FolderId, uids: &[u32]) -> Result<Expunged,
             .bind(i64::from(m.uid))
             .execute(&mut **tx)
             .await?;
-        sqlx::query("INSERT INTO expunged (folder_id, uid, modseq) VALUES ($1, $2, $3)")
-            .bind(folder)
-            .bind(i64::from(m.uid))
-            .bind(i64::try_from(modseq).unwrap_or(i64::MAX))
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO expunged (folder_id, uid, modseq, expunged_at, blob_id, size, internal_date, flags, keywords) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(folder)
+        .bind(i64::from(m.uid))
+        .bind(i64::try_from(modseq).unwrap_or(i64::MAX))
+        .bind(UnixTime::now().0)
+        .bind(&m.blob)
+        .bind(i64::try_from(m.size).unwrap_or(i64::MAX))
+        .bind(m.internal_date.0)
+        .bind(i64::from(m.flags.0))
+        .bind(keywords_text(&m.keywords))
+        .execute(&mut **tx)
+        .await?;
         blobs.push(m.blob.clone());
         removed.push(m.uid);
     }
     removed.sort_unstable();
     let orphaned_blobs = unreferenced(tx, blobs).await?;
+    record_orphans(tx, &orphaned_blobs).await?;
     Ok(Expunged { uids: removed, orphaned_blobs })
 }
 
@@ -603,4 +720,18 @@ pub(crate) async fn unreferenced(tx: &mut Tx, mut blobs: Vec<String>) -> Result<
     Ok(crate::db::unreferenced_blobs(tx, MESSAGE_USES_BLOB, blobs).await?)
 }
 
+/// Records blobs that just lost their last message, for the grace-period sweep.
+pub(crate) async fn record_orphans(tx: &mut Tx, blobs: &[String]) -> Result<(), StoreError> {
+    for blob in blobs {
+        sqlx::query("INSERT INTO blob_orphans (blob_id, since) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(blob)
+            .bind(UnixTime::now().0)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 const MESSAGE_USES_BLOB: &str = "SELECT 1 AS one FROM messages WHERE blob_id = $1 LIMIT 1";
+const BLOB_IN_USE_OR_WAITING: &str = "SELECT 1 AS one FROM messages WHERE blob_id = $1 \
+     UNION ALL SELECT 1 AS one FROM blob_orphans WHERE blob_id = $1 LIMIT 1";

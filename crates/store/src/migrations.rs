@@ -256,6 +256,38 @@ CREATE INDEX queue_recipients_message ON queue_recipients (message_id);
 CREATE INDEX queue_recipients_notify ON queue_recipients (notify)
 "#,
     },
+    Migration {
+        version: 6,
+        name: "imap conformance",
+        // \Recent: the highest UID some session has claimed as recent (RFC 3501 §2.3.2).
+        // Expunged messages keep what an untold session still needs to FETCH them during
+        // the grace period; blobs no message refers to wait in `blob_orphans` until that
+        // period has passed. Subscriptions are names of their own (RFC 9051 §6.3.7: a
+        // deleted mailbox stays subscribed). `expunged_floor`: the highest modseq whose
+        // expunges were pruned (QRESYNC clients older than it get a full VANISHED).
+        sql: r#"
+ALTER TABLE folders ADD COLUMN recent_uid BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE folders ADD COLUMN expunged_floor BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE expunged ADD COLUMN expunged_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE expunged ADD COLUMN blob_id TEXT;
+ALTER TABLE expunged ADD COLUMN size BIGINT;
+ALTER TABLE expunged ADD COLUMN internal_date BIGINT;
+ALTER TABLE expunged ADD COLUMN flags BIGINT;
+ALTER TABLE expunged ADD COLUMN keywords TEXT;
+CREATE INDEX expunged_at ON expunged (expunged_at);
+CREATE TABLE blob_orphans (
+    blob_id TEXT PRIMARY KEY,
+    since BIGINT NOT NULL
+);
+CREATE TABLE subscriptions (
+    mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    PRIMARY KEY (mailbox_id, name)
+);
+INSERT INTO subscriptions (mailbox_id, name) SELECT mailbox_id, name FROM folders WHERE subscribed = 1;
+ALTER TABLE folders DROP COLUMN subscribed
+"#,
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -279,14 +311,19 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     )
     .execute(&mut *tx)
     .await?;
-    let current: i64 = sqlx::query("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM schema_migrations")
-        .fetch_one(&mut *tx)
+    // Applied versions are tracked one by one: a version missing below the newest one
+    // (merged from parallel work) is still applied.
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
         .await?
-        .try_get("v")?;
+        .iter()
+        .map(|r| r.try_get::<i64, _>("version"))
+        .collect::<Result<_, _>>()?;
+    let current = applied.iter().copied().max().unwrap_or(0);
     if current > latest() {
         return Err(StoreError::SchemaTooNew { found: current, known: latest() });
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         for statement in migration.sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             let statement = statement.replace("{id}", id);
             sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await?;

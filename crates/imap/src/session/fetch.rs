@@ -1,0 +1,405 @@
+//! FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY, RFC 7162 CHANGEDSINCE and
+//! VANISHED).
+//!
+//! Metadata comes from the store for the UIDs asked for; a message another session
+//! expunged that this session has not been told about yet is served from what the store
+//! kept of it (RFC 2180 §4.1.1), its bytes being readable for the grace period; only when
+//! they are gone is the answer `NO [EXPUNGEISSUED]` (RFC 5530). Message files are read a
+//! batch ahead on the blocking pool while the previous batch is written out; large
+//! messages reserve their size in the shared memory budget first.
+
+use std::borrow::Cow;
+
+use futures_util::StreamExt;
+use postfach_blob::{BlobError, BlobId};
+use postfach_message::Message as Parsed;
+use postfach_store::messages::{FlagChange, Flags, Message};
+
+use super::{Failure, Outcome, Session, bad, no};
+use crate::protocol::{Fetch, FetchAttr, Partial, Section, SectionText};
+use crate::render::{self, BinaryError};
+use crate::{seqset, wire};
+
+/// Message files read per hand-off to the blocking pool.
+const READ_BATCH: usize = 16;
+/// Bytes read per batch (a larger message is a batch of its own).
+const BATCH_BYTES: u64 = 2 * 1024 * 1024;
+/// Messages above this size reserve their size in the memory budget while they are sent.
+const RESERVE_ABOVE: u64 = 1024 * 1024;
+
+/// Appends `FLAGS (…)`; `recent` adds `\Recent` (IMAP4rev1 sessions only).
+pub(crate) fn flags_item(out: &mut Vec<u8>, m: &Message, recent: bool) {
+    out.extend_from_slice(b"FLAGS (");
+    let mut names: Vec<&str> = m.flags.names().collect();
+    if recent {
+        names.push("\\Recent");
+    }
+    names.extend(m.keywords.iter().map(String::as_str));
+    out.extend_from_slice(names.join(" ").as_bytes());
+    out.push(b')');
+}
+
+/// One message to answer for.
+struct Wanted {
+    seq: usize,
+    meta: Message,
+    /// Known only from the expunged record (another session removed it).
+    expunged: bool,
+}
+
+/// BINARY of a part in a transfer encoding we cannot undo.
+struct UnknownCte;
+
+fn needs_bytes(attr: &FetchAttr) -> bool {
+    !matches!(
+        attr,
+        FetchAttr::Flags | FetchAttr::InternalDate | FetchAttr::Rfc822Size | FetchAttr::Uid | FetchAttr::ModSeq
+    )
+}
+
+fn sets_seen(attr: &FetchAttr) -> bool {
+    matches!(
+        attr,
+        FetchAttr::BodySection { peek: false, .. }
+            | FetchAttr::Binary { peek: false, .. }
+            | FetchAttr::Rfc822
+            | FetchAttr::Rfc822Text
+    )
+}
+
+impl Session {
+    pub(crate) async fn fetch(&mut self, fetch: Fetch) -> Outcome {
+        let store = self.server.store.clone();
+        let enabled = self.enabled;
+        let (mailbox, sel) = self.selected()?;
+        let Ok(positions) = seqset::resolve(&fetch.set, fetch.uid, &sel.uids, &sel.saved) else {
+            return bad("the message sequence numbers are not in this folder");
+        };
+        let (folder, read_only) = (sel.folder, sel.read_only);
+        let pairs: Vec<(usize, u32)> = positions.iter().map(|&i| (i + 1, sel.uids[i])).collect();
+        let recent = sel.recent.clone();
+        let mut attrs = fetch.attrs;
+        if fetch.uid && !attrs.contains(&FetchAttr::Uid) {
+            // RFC 9051 §6.4.9: UID FETCH always reports the UID.
+            attrs.insert(0, FetchAttr::Uid);
+        }
+        let mut condstore = enabled.condstore;
+        if fetch.changed_since.is_some() || attrs.contains(&FetchAttr::ModSeq) {
+            condstore = true;
+            if !attrs.contains(&FetchAttr::ModSeq) {
+                attrs.push(FetchAttr::ModSeq);
+            }
+        }
+        self.enabled.condstore = condstore;
+        if fetch.vanished {
+            if !enabled.qresync {
+                return bad("VANISHED needs ENABLE QRESYNC first");
+            }
+            // RFC 7162 §3.2.6: expunged UIDs in the set, changed after the modseq.
+            let since = fetch.changed_since.unwrap_or(0);
+            let mut gone = store.expunged_since(mailbox, folder, since).await?;
+            if let crate::protocol::SequenceSet::Ranges(ranges) = &fetch.set {
+                gone.retain(|&u| seqset::contains(ranges, u, u32::MAX));
+            }
+            if !gone.is_empty() {
+                self.line(&format!("* VANISHED (EARLIER) {}", seqset::compact(gone)));
+            }
+        }
+        if pairs.is_empty() {
+            return Ok(if fetch.uid { "UID FETCH done".into() } else { "FETCH done".into() });
+        }
+        let mut wanted = self.load(mailbox, folder, &pairs).await?;
+
+        // Fetching a body without PEEK sets \Seen (RFC 9051 §6.4.5).
+        let mut seen_now = Vec::new();
+        if !read_only && attrs.iter().any(sets_seen) {
+            let unseen: Vec<u32> = wanted
+                .iter()
+                .filter(|w| !w.expunged && !w.meta.flags.contains(Flags::SEEN))
+                .map(|w| w.meta.uid)
+                .collect();
+            if !unseen.is_empty() {
+                let outcome =
+                    store.store_flags(mailbox, folder, &unseen, FlagChange::Add, Flags::SEEN, &[], None).await?;
+                for changed in outcome.changed {
+                    if let Some(w) = wanted.iter_mut().find(|w| w.meta.uid == changed.uid) {
+                        seen_now.push(changed.uid);
+                        w.meta = changed;
+                    }
+                }
+            }
+        }
+        if !seen_now.is_empty() {
+            let (_, sel) = self.selected()?;
+            for w in wanted.iter().filter(|w| seen_now.contains(&w.meta.uid)) {
+                sel.told.insert(w.meta.uid, w.meta.modseq);
+            }
+        }
+        if let Some(since) = fetch.changed_since {
+            wanted.retain(|w| w.meta.modseq > since);
+        }
+
+        let bytes_needed = attrs.iter().any(needs_bytes);
+        let mut skipped_expunged = false;
+        let mut unknown_cte = false;
+        let mut batches: Vec<Vec<(String, u64)>> = Vec::new();
+        if bytes_needed {
+            let mut current: Vec<(String, u64)> = Vec::new();
+            let mut bytes = 0;
+            for w in &wanted {
+                if !current.is_empty() && (current.len() >= READ_BATCH || bytes + w.meta.size > BATCH_BYTES) {
+                    batches.push(std::mem::take(&mut current));
+                    bytes = 0;
+                }
+                bytes += w.meta.size;
+                current.push((w.meta.blob.clone(), w.meta.size));
+            }
+            if !current.is_empty() {
+                batches.push(current);
+            }
+        }
+        let blobs = self.server.blobs.clone();
+        let budget = self.server.budget.clone();
+        let mut bodies = futures_util::stream::iter(batches.into_iter().map(move |batch| {
+            let (blobs, budget) = (blobs.clone(), budget.clone());
+            async move {
+                let total: u64 = batch.iter().map(|(_, size)| size).sum();
+                let reservation = if total > RESERVE_ABOVE { Some(budget.reserve(total).await) } else { None };
+                let read = tokio::task::spawn_blocking(move || {
+                    batch.iter().map(|(blob, _)| BlobId::parse(blob).and_then(|id| blobs.get_blocking(&id))).collect()
+                })
+                .await
+                .unwrap_or_else(|e| vec![Err(BlobError::Task(e.to_string()))]);
+                (read, reservation)
+            }
+        }))
+        .buffered(2)
+        .flat_map(|(read, reservation): (Vec<Result<Vec<u8>, BlobError>>, _)| {
+            // Each message holds the batch's reservation until it has been written.
+            let reservation = reservation.map(std::sync::Arc::new);
+            futures_util::stream::iter(read.into_iter().map(move |r| (r, reservation.clone())))
+        });
+
+        for w in &wanted {
+            let mut _held = None;
+            let raw = if bytes_needed {
+                match bodies.next().await {
+                    Some((Ok(bytes), reservation)) => {
+                        _held = reservation;
+                        Some(bytes)
+                    }
+                    Some((Err(e), _)) if w.expunged => {
+                        tracing::debug!(error = %e, uid = w.meta.uid, "expunged message already swept");
+                        skipped_expunged = true;
+                        continue;
+                    }
+                    Some((Err(e), _)) => return Err(e.into()),
+                    None => None,
+                }
+            } else {
+                None
+            };
+            let is_recent = !enabled.rev2 && recent.binary_search(&w.meta.uid).is_ok();
+            let mut item = Vec::with_capacity(256 + raw.as_ref().map_or(0, Vec::len));
+            item.extend_from_slice(format!("* {} FETCH (", w.seq).as_bytes());
+            if render_items(&mut item, &attrs, &w.meta, raw.as_deref(), is_recent, enabled.rev2).is_err() {
+                unknown_cte = true;
+                continue;
+            }
+            if seen_now.contains(&w.meta.uid) && !attrs.contains(&FetchAttr::Flags) {
+                item.push(b' ');
+                flags_item(&mut item, &w.meta, is_recent);
+            }
+            item.extend_from_slice(b")\r\n");
+            self.out().extend_from_slice(&item);
+            self.maybe_flush().await?;
+        }
+        drop(bodies);
+        if unknown_cte {
+            // RFC 3516 §4.3
+            return no(Some("UNKNOWN-CTE"), "a part is in a transfer encoding the server cannot decode");
+        }
+        if skipped_expunged {
+            return no(
+                Some("EXPUNGEISSUED"),
+                "some of the messages were deleted by another program; the folder's list will be updated",
+            );
+        }
+        Ok(if fetch.uid { "UID FETCH done".into() } else { "FETCH done".into() })
+    }
+
+    /// The metadata of the messages at (sequence number, UID), in that order; messages
+    /// expunged by another session come from the expunged record.
+    async fn load(&self, mailbox: i64, folder: i64, pairs: &[(usize, u32)]) -> Result<Vec<Wanted>, Failure> {
+        let store = &self.server.store;
+        let lo = pairs.first().map_or(0, |p| p.1);
+        let hi = pairs.last().map_or(0, |p| p.1);
+        let found = store.messages_between(mailbox, folder, lo, hi).await?;
+        let mut out = Vec::with_capacity(pairs.len());
+        let mut missing = Vec::new();
+        for &(seq, uid) in pairs {
+            match found.binary_search_by_key(&uid, |m| m.uid) {
+                Ok(i) => out.push(Wanted { seq, meta: found[i].clone(), expunged: false }),
+                Err(_) => missing.push((seq, uid)),
+            }
+        }
+        if !missing.is_empty() {
+            let uids: Vec<u32> = missing.iter().map(|m| m.1).collect();
+            let gone = store.expunged_messages(mailbox, folder, &uids).await?;
+            for (seq, uid) in missing {
+                if let Some(meta) = gone.iter().find(|m| m.uid == uid) {
+                    out.push(Wanted { seq, meta: meta.clone(), expunged: true });
+                }
+            }
+            out.sort_by_key(|w| w.seq);
+        }
+        Ok(out)
+    }
+}
+
+/// The section spec as it is echoed: `1.2.HEADER.FIELDS (From To)`.
+fn section_spec(section: &Section) -> String {
+    let mut spec = section.part.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(".");
+    let text = match &section.text {
+        None => return spec,
+        Some(SectionText::Header) => "HEADER".to_string(),
+        Some(SectionText::Text) => "TEXT".to_string(),
+        Some(SectionText::Mime) => "MIME".to_string(),
+        Some(SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names)) => {
+            let not = matches!(section.text, Some(SectionText::HeaderFieldsNot(_)));
+            let mut list = Vec::new();
+            for (i, n) in names.iter().enumerate() {
+                if i > 0 {
+                    list.push(b' ');
+                }
+                wire::astring(&mut list, &String::from_utf8_lossy(n.as_bytes()));
+            }
+            format!("HEADER.FIELDS{} ({})", if not { ".NOT" } else { "" }, String::from_utf8_lossy(&list))
+        }
+    };
+    if !spec.is_empty() {
+        spec.push('.');
+    }
+    spec.push_str(&text);
+    spec
+}
+
+/// The slice a `<start.length>` partial asks for, and its origin (RFC 9051 §6.4.5).
+fn partial<'a>(bytes: &'a [u8], partial: Option<&Partial>) -> (&'a [u8], Option<u32>) {
+    match partial {
+        Some(p) => {
+            let start = (p.start as usize).min(bytes.len());
+            let end = start.saturating_add(p.length.get() as usize).min(bytes.len());
+            (&bytes[start..end], Some(p.start))
+        }
+        None => (bytes, None),
+    }
+}
+
+fn render_items(
+    out: &mut Vec<u8>,
+    attrs: &[FetchAttr],
+    meta: &Message,
+    raw: Option<&[u8]>,
+    recent: bool,
+    rev2: bool,
+) -> Result<(), UnknownCte> {
+    let raw = raw.unwrap_or(&[]);
+    let mut parsed: Option<Parsed<'_>> = None;
+    let mut parse = || Parsed::parse(raw);
+    for (i, attr) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        match attr {
+            FetchAttr::Uid => out.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
+            FetchAttr::Flags => flags_item(out, meta, recent),
+            FetchAttr::InternalDate => {
+                out.extend_from_slice(format!("INTERNALDATE {}", wire::date_time(meta.internal_date)).as_bytes())
+            }
+            FetchAttr::Rfc822Size => out.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes()),
+            FetchAttr::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes()),
+            FetchAttr::Rfc822 => {
+                out.extend_from_slice(b"RFC822 ");
+                wire::literal(out, raw);
+            }
+            FetchAttr::Rfc822Header => {
+                let m = parsed.get_or_insert_with(&mut parse);
+                out.extend_from_slice(b"RFC822.HEADER ");
+                wire::literal(out, m.header_bytes());
+            }
+            FetchAttr::Rfc822Text => {
+                let m = parsed.get_or_insert_with(&mut parse);
+                out.extend_from_slice(b"RFC822.TEXT ");
+                wire::literal(out, m.text_bytes());
+            }
+            FetchAttr::Envelope => {
+                let m = parsed.get_or_insert_with(&mut parse);
+                out.extend_from_slice(b"ENVELOPE ");
+                render::envelope(out, m, 0);
+            }
+            FetchAttr::Body | FetchAttr::BodyStructure => {
+                let extended = matches!(attr, FetchAttr::BodyStructure);
+                let m = parsed.get_or_insert_with(&mut parse);
+                out.extend_from_slice(if extended { b"BODYSTRUCTURE " } else { b"BODY " });
+                render::body_structure(out, m, 0, extended, rev2);
+            }
+            FetchAttr::BodySection { section, partial: part, .. } => {
+                let bytes: Option<Cow<'_, [u8]>> = if section.part.is_empty() && section.text.is_none() {
+                    Some(Cow::Borrowed(raw))
+                } else {
+                    let m = parsed.get_or_insert_with(&mut parse);
+                    render::section(m, section).map(|c| Cow::Owned(c.into_owned()))
+                };
+                out.extend_from_slice(format!("BODY[{}]", section_spec(section)).as_bytes());
+                match bytes {
+                    Some(bytes) => {
+                        let (slice, origin) = partial(&bytes, part.as_ref());
+                        if let Some(origin) = origin {
+                            out.extend_from_slice(format!("<{origin}>").as_bytes());
+                        }
+                        out.push(b' ');
+                        wire::literal(out, slice);
+                    }
+                    // RFC 9051 §4.5: a part that does not exist is NIL.
+                    None => out.extend_from_slice(b" NIL"),
+                }
+            }
+            FetchAttr::Binary { part, partial: p, .. } => {
+                let m = parsed.get_or_insert_with(&mut parse);
+                let path: Vec<u32> = part.iter().map(|n| n.get()).collect();
+                let spec = path.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+                out.extend_from_slice(format!("BINARY[{spec}]").as_bytes());
+                match render::binary(m, &path) {
+                    Ok(bytes) => {
+                        let (slice, origin) = partial(&bytes, p.as_ref());
+                        if let Some(origin) = origin {
+                            out.extend_from_slice(format!("<{origin}>").as_bytes());
+                        }
+                        out.push(b' ');
+                        // RFC 3516 §4.2: literal8 when the data holds NUL.
+                        if slice.contains(&0) {
+                            out.extend_from_slice(format!("~{{{}}}\r\n", slice.len()).as_bytes());
+                            out.extend_from_slice(slice);
+                        } else {
+                            wire::literal(out, slice);
+                        }
+                    }
+                    Err(BinaryError::NoSuchPart) => out.extend_from_slice(b" NIL"),
+                    Err(BinaryError::Unknown(_)) => return Err(UnknownCte),
+                }
+            }
+            FetchAttr::BinarySize { part } => {
+                let m = parsed.get_or_insert_with(&mut parse);
+                let path: Vec<u32> = part.iter().map(|n| n.get()).collect();
+                let spec = path.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+                match render::binary(m, &path) {
+                    Ok(bytes) => out.extend_from_slice(format!("BINARY.SIZE[{spec}] {}", bytes.len()).as_bytes()),
+                    Err(BinaryError::NoSuchPart) => out.extend_from_slice(format!("BINARY.SIZE[{spec}] 0").as_bytes()),
+                    Err(BinaryError::Unknown(_)) => return Err(UnknownCte),
+                }
+            }
+        }
+    }
+    Ok(())
+}
