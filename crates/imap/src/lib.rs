@@ -22,6 +22,46 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+/// Entry points for the fuzz targets in `fuzz/` (built with `--cfg fuzzing` only).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    use std::num::NonZeroU32;
+
+    use postfach_message::Message;
+
+    use crate::protocol::{AString, Section, SectionText};
+    use crate::render;
+
+    /// Everything FETCH can render from a message's bytes.
+    pub fn render_everything(raw: &[u8]) {
+        let msg = Message::parse(raw);
+        let mut out = Vec::new();
+        for rev2 in [false, true] {
+            render::envelope(&mut out, &msg, 0);
+            render::body_structure(&mut out, &msg, 0, true, rev2);
+            render::body_structure(&mut out, &msg, 0, false, rev2);
+        }
+        let texts = [
+            None,
+            Some(SectionText::Header),
+            Some(SectionText::Text),
+            Some(SectionText::Mime),
+            Some(SectionText::HeaderFields(vec![AString(b"From".to_vec()), AString(b"Subject".to_vec())])),
+            Some(SectionText::HeaderFieldsNot(vec![AString(b"Received".to_vec())])),
+        ];
+        for a in 0..4u32 {
+            for b in 0..3u32 {
+                let path: Vec<u32> = [a, b].into_iter().filter(|&n| n > 0).collect();
+                let part: Vec<NonZeroU32> = path.iter().filter_map(|&n| NonZeroU32::new(n)).collect();
+                for text in &texts {
+                    let _ = render::section(&msg, &Section { part: part.clone(), text: text.clone() });
+                }
+                let _ = render::binary(&msg, &path);
+            }
+        }
+    }
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -302,6 +302,26 @@ fn serve_demo_creates_everything_and_stops_on_sigterm() {
     assert_eq!(exit.and_then(|s| s.code()), Some(0), "clean exit on SIGTERM");
 
     // A second --demo run creates nothing new and prints no passwords.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_postfach"))
+        .args(["--config".as_ref(), env.config().as_os_str(), "serve".as_ref(), "--demo".as_ref()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start again");
+    let stdout = again.stdout.take().expect("stdout");
+    // The server is up when its store accepts a CLI call; then stop it and read what it printed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !env.data().join("postfach.sqlite").exists() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let status = Command::new("kill").args(["-TERM", &again.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exit = wait_with_timeout(&mut again, Duration::from_secs(30));
+    assert_eq!(exit.and_then(|s| s.code()), Some(0), "clean exit on SIGTERM");
+    let printed: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
+    assert_eq!(printed.len(), 3, "{printed:?}");
+    assert!(printed.iter().all(|l| l.contains("exists already") && !l.contains("password: ")), "{printed:?}");
     let domains = env.json(&["domain", "list", "--json"]);
     assert_eq!(addresses(&domains, "name"), ["example.test"]);
     assert_eq!(domains[0]["verified"], true);

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::Command;
 
 use common::{PASSWORD, TestServer};
@@ -18,8 +17,7 @@ use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
 use postfach_testdns::{Data, Rr, TestDns};
 use postfach_types::{DomainName, EmailAddress, LoginResult};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 
 /// A test key (RSA-2048) for DKIM-signing test messages; its public half is published in
 /// the test zone at `sel._domainkey.signed.test`.
@@ -49,70 +47,7 @@ async fn start(dns: &TestDns) -> TestServer {
     TestServer::start_with(|c| c.dns.resolver = Some(addr)).await
 }
 
-/// A line-by-line SMTP client.
-struct Client {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> (Client, String) {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        let (read, writer) = stream.into_split();
-        let mut client = Client { reader: BufReader::new(read), writer };
-        let greeting = client.reply().await;
-        (client, greeting)
-    }
-
-    /// One reply, all its lines joined with '\n'.
-    async fn reply(&mut self) -> String {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).await.expect("read") == 0 {
-                lines.push("<closed>".to_string());
-                break;
-            }
-            let line = line.trim_end().to_string();
-            let last = line.as_bytes().get(3) != Some(&b'-');
-            lines.push(line);
-            if last {
-                break;
-            }
-        }
-        lines.join("\n")
-    }
-
-    async fn cmd(&mut self, line: &str) -> String {
-        self.writer.write_all(format!("{line}\r\n").as_bytes()).await.expect("write");
-        self.reply().await
-    }
-
-    /// EHLO, MAIL, RCPTs, DATA; returns the RCPT replies and the final reply (or the
-    /// MAIL reply when MAIL failed).
-    async fn transaction(&mut self, from: &str, to: &[&str], message: &str) -> (Vec<String>, String) {
-        let mail = self.cmd(&format!("MAIL FROM:<{from}>")).await;
-        if !mail.starts_with("250") {
-            return (Vec::new(), mail);
-        }
-        let mut rcpts = Vec::new();
-        for rcpt in to {
-            rcpts.push(self.cmd(&format!("RCPT TO:<{rcpt}>")).await);
-        }
-        if !rcpts.iter().any(|r| r.starts_with("250")) {
-            self.cmd("RSET").await;
-            return (rcpts, String::new());
-        }
-        let data = self.cmd("DATA").await;
-        assert!(data.starts_with("354"), "{data}");
-        let body = message.replace("\r\n", "\n").replace('\n', "\r\n");
-        self.writer.write_all(body.as_bytes()).await.expect("write");
-        if !body.ends_with("\r\n") {
-            self.writer.write_all(b"\r\n").await.expect("write");
-        }
-        (rcpts, self.cmd(".").await)
-    }
-}
+use common::clients::SmtpClient as Client;
 
 /// Delivers one message over a fresh connection with HELO `helo`.
 async fn deliver(ts: &TestServer, helo: &str, from: &str, to: &[&str], message: &str) -> (Vec<String>, String) {

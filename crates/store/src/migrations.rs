@@ -290,6 +290,16 @@ ALTER TABLE folders DROP COLUMN subscribed
     },
 ];
 
+impl Store {
+    /// The applied migrations as (version, applied at), oldest first.
+    pub async fn applied_migrations(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get::<i64, _>("version")?, r.try_get::<i64, _>("applied_at")?))).collect()
+    }
+}
+
 /// The newest schema version this build knows.
 pub(crate) fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)

@@ -441,10 +441,14 @@ async fn concurrent_claims_of_one_address_let_exactly_one_win(store: Store) {
 
 async fn reopen_keeps_data_and_migrates_nothing(url: &str, store: Store) {
     acme(&store).await;
+    let before = store.applied_migrations().await.expect("migrations");
+    assert!(!before.is_empty());
     store.close().await;
     let again = Store::open(url).await.expect("reopen");
     let m = again.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("data kept");
     assert_eq!(m.address.to_string(), "max@acme.example");
+    // The same migrations, applied at the same time: reopening applied none again.
+    assert_eq!(again.applied_migrations().await.expect("migrations"), before);
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ fn schemas() -> Value {
             "address": string, "password": string, "access": access, "submission": boolean, "tls_required": boolean } },
         "MailboxChange": { "type": "object", "properties": {
             "access": access, "submission": boolean, "tls_required": boolean } },
-        "NewPassword": { "type": "object", "required": ["password"], "properties": { "password": string } },
+        "NewPassword": { "type": "object", "required": ["password"], "properties": { "password": string, "current_password": string } },
         "NewAlias": { "type": "object", "required": ["address", "mailbox"], "properties": {
             "address": string, "mailbox": string } },
         "NewToken": { "type": "object", "required": ["name"], "properties": { "name": string } },

@@ -5,6 +5,8 @@
 //! helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod clients;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
