@@ -20,16 +20,18 @@ use tokio::task::JoinHandle;
 
 use crate::{ImapServer, Settings};
 
-const ADDRESS: &str = "max@acme.example";
+pub(crate) const ADDRESS: &str = "max@acme.example";
 const PASSWORD: &str = "violet mango tractor whisper";
 
-struct Fixture {
-    server: Arc<ImapServer>,
+mod conformance;
+
+pub(crate) struct Fixture {
+    pub server: Arc<ImapServer>,
     listener: TcpListener,
     _dir: tempfile::TempDir,
 }
 
-async fn fixture(max_message_size: u64) -> Fixture {
+pub(crate) async fn fixture(max_message_size: u64) -> Fixture {
     let dir = tempfile::tempdir().expect("tmp");
     let store = Store::open(&format!("sqlite://{}", dir.path().join("db.sqlite").display())).await.expect("store");
     let blobs = BlobStore::open(&dir.path().join("blobs")).expect("blobs");
@@ -64,6 +66,31 @@ async fn fixture(max_message_size: u64) -> Fixture {
 }
 
 impl Fixture {
+    /// The test mailbox.
+    pub async fn mailbox(&self) -> postfach_store::MailboxId {
+        let address = EmailAddress::parse(ADDRESS).expect("address");
+        self.server.store.mailbox(Scope::Platform, &address).await.expect("mailbox").id
+    }
+
+    /// Puts a message into the INBOX the way the MX does.
+    pub async fn deliver(&self, bytes: &[u8]) {
+        use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
+        let blob = self.server.blobs.put(bytes.to_vec()).await.expect("blob");
+        let message = NewMessage {
+            blob: blob.to_string(),
+            size: bytes.len() as u64,
+            internal_date: postfach_types::UnixTime::now(),
+            flags: Flags::default(),
+            keywords: Vec::new(),
+        };
+        let mailbox_id = self.mailbox().await;
+        self.server
+            .store
+            .deliver(&[Delivery { mailbox_id, folder: DeliveryFolder::Inbox, message }])
+            .await
+            .expect("deliver");
+    }
+
     /// A client connection and the task serving it.
     async fn connect(&self) -> (TcpStream, JoinHandle<()>) {
         let addr: SocketAddr = self.listener.local_addr().expect("addr");
@@ -75,7 +102,7 @@ impl Fixture {
     }
 }
 
-struct Client {
+pub(crate) struct Client {
     io: TcpStream,
     buf: Vec<u8>,
     session: JoinHandle<()>,
@@ -94,40 +121,50 @@ impl Client {
         }
     }
 
-    /// Reads until a line starting with `prefix` has arrived; returns everything.
-    async fn until(&mut self, prefix: &str) -> String {
+    /// Reads until a line starting with `prefix` has arrived; returns everything (bytes
+    /// that are not UTF-8 shown as U+FFFD).
+    pub async fn until(&mut self, prefix: &str) -> String {
+        let prefix = prefix.as_bytes();
         loop {
-            let text = String::from_utf8_lossy(&self.buf).into_owned();
-            if let Some(pos) =
-                text.find(&format!("\r\n{prefix}")).map(|p| p + 2).or(text.starts_with(prefix).then_some(0))
-                && let Some(end) = text[pos..].find("\r\n")
-            {
-                let all = text[..pos + end + 2].to_string();
-                self.buf.drain(..pos + end + 2);
+            let mut start = 0;
+            let mut found = None;
+            while start <= self.buf.len() {
+                let line_end = self.buf[start..].windows(2).position(|w| w == b"\r\n").map(|p| start + p + 2);
+                let Some(end) = line_end else { break };
+                if self.buf[start..].starts_with(prefix) {
+                    found = Some(end);
+                    break;
+                }
+                start = end;
+            }
+            if let Some(end) = found {
+                let all = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end);
                 return all;
             }
-            assert!(self.read_more().await, "closed; so far: {text}");
+            let so_far = String::from_utf8_lossy(&self.buf).into_owned();
+            assert!(self.read_more().await, "closed; so far: {so_far}");
         }
     }
 
-    async fn send(&mut self, s: &[u8]) {
+    pub async fn send(&mut self, s: &[u8]) {
         self.io.write_all(s).await.expect("write");
     }
 
-    async fn cmd(&mut self, tag: &str, line: &str) -> String {
+    pub async fn cmd(&mut self, tag: &str, line: &str) -> String {
         self.send(format!("{tag} {line}\r\n").as_bytes()).await;
         self.until(&format!("{tag} ")).await
     }
 
     /// Waits for the session to end and asserts that it did not panic.
-    async fn finished(self) {
+    pub async fn finished(self) {
         drop(self.io);
         let ended = tokio::time::timeout(Duration::from_secs(20), self.session).await.expect("the session ends");
         assert!(ended.is_ok(), "the session task panicked: {ended:?}");
     }
 }
 
-async fn client(f: &Fixture) -> Client {
+pub(crate) async fn client(f: &Fixture) -> Client {
     let (io, session) = f.connect().await;
     let mut c = Client { io, buf: Vec::new(), session };
     let greeting = c.until("* OK").await;
@@ -136,7 +173,7 @@ async fn client(f: &Fixture) -> Client {
     c
 }
 
-fn login() -> String {
+pub(crate) fn login() -> String {
     format!("LOGIN {ADDRESS} \"{PASSWORD}\"")
 }
 
