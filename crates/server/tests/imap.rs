@@ -13,7 +13,7 @@ use common::{PASSWORD, TestServer};
 use postfach_store::Scope;
 use postfach_store::logins::{LoginFilter, LoginRecord};
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
-use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
+use postfach_store::messages::{Delivery, DeliveryFolder, FlagChange, Flags, NewMessage};
 use postfach_types::{AccessMode, LoginResult, UnixTime};
 
 const ADDRESS: &str = "max@acme.example";
@@ -233,6 +233,81 @@ async fn mbsync_pulls_the_mailbox_and_pushes_flags() {
     let flags = folder_flags(&t, &mailbox, "INBOX").await;
     assert_eq!(flags[0], Flags::SEEN.union(Flags::FLAGGED), "{flags:?}");
     assert!(flags[1..].iter().all(|f| !f.contains(Flags::SEEN)), "{flags:?}");
+}
+
+/// offlineimap3: a full two-way sync, flags both ways, a message added locally, and a
+/// folder renamed on the server.
+#[tokio::test]
+async fn offlineimap_syncs_both_ways_with_flags_and_a_renamed_folder() {
+    let t = TestServer::start().await;
+    let mailbox = t.mailbox(ADDRESS, MailboxSettings::default()).await;
+    deliver(&t, &mailbox, 1, 5).await;
+    let store = t.server.store();
+    let projects = store.create_folder(mailbox.id, "Projects", None).await.expect("folder");
+    for i in 0..2 {
+        let blob = t.server.blobs().put(message(10 + i)).await.expect("blob");
+        let new = NewMessage {
+            blob: blob.to_string(),
+            size: message(10 + i).len() as u64,
+            internal_date: UnixTime::now(),
+            flags: Flags::default(),
+            keywords: Vec::new(),
+        };
+        store.append(mailbox.id, projects.id, &new).await.expect("append");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let maildir = dir.path().join("mail");
+    std::fs::create_dir_all(&maildir).expect("maildir");
+    let rc = dir.path().join("offlineimaprc");
+    std::fs::write(
+        &rc,
+        format!(
+            "[general]\naccounts = A\nmetadata = {meta}\n\n[Account A]\nlocalrepository = L\nremoterepository = R\n\n\
+             [Repository L]\ntype = Maildir\nlocalfolders = {mail}\n\n\
+             [Repository R]\ntype = IMAP\nremotehost = localhost\nremoteport = {port}\nremoteuser = {ADDRESS}\n\
+             remotepass = {PASSWORD}\nssl = yes\nsslcacertfile = {cert}\ncreatefolders = False\n\
+             folderfilter = lambda f: f in ['INBOX', 'Projects', 'Archive2026']\n",
+            meta = dir.path().join("meta").display(),
+            mail = maildir.display(),
+            port = t.port("imaps"),
+            cert = t.cert().display(),
+        ),
+    )
+    .expect("rc");
+    let sync = || async {
+        let out = run(Command::new("offlineimap").arg("-c").arg(&rc).args(["-o", "-u", "basic"]).env("HOME", dir.path())).await;
+        assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    };
+    let files = |folder: &str| -> Vec<std::path::PathBuf> {
+        ["new", "cur"]
+            .iter()
+            .flat_map(|sub| std::fs::read_dir(maildir.join(folder).join(sub)).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .collect()
+    };
+    sync().await;
+    assert_eq!((files("INBOX").len(), files("Projects").len()), (5, 2));
+    // Locally: message 1 read and flagged, and a new message in Projects.
+    let first = files("INBOX")
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|b| b.contains("Subject: message 1\r\n") || b.contains("Subject: message 1\n")))
+        .expect("message 1");
+    let name = first.file_name().and_then(|n| n.to_str()).expect("name").split(":2,").next().expect("base").to_string();
+    std::fs::rename(&first, maildir.join("INBOX/cur").join(format!("{name}:2,FS"))).expect("flag locally");
+    std::fs::write(maildir.join("Projects/new/1700000000.local.host"), "From: max@acme.example\r\nSubject: local\r\n\r\nwritten offline\r\n")
+        .expect("local message");
+    sync().await;
+    let flags = folder_flags(&t, &mailbox, "INBOX").await;
+    assert_eq!(flags[0], Flags::SEEN.union(Flags::FLAGGED), "{flags:?}");
+    assert_eq!(folder_flags(&t, &mailbox, "Projects").await.len(), 3, "the local message was uploaded");
+    // On the server: message 2 flagged, and Projects renamed.
+    let inbox = store.folder(mailbox.id, "INBOX").await.expect("f").expect("inbox");
+    store.store_flags(mailbox.id, inbox.id, &[2], FlagChange::Add, Flags::FLAGGED, &[], None).await.expect("flag");
+    store.rename_folder(mailbox.id, "Projects", "Archive2026").await.expect("rename");
+    sync().await;
+    assert_eq!(files("Archive2026").len(), 3, "the renamed folder arrived with its messages");
+    let flagged: Vec<_> = files("INBOX").into_iter().filter(|p| p.to_string_lossy().contains(":2,F")).collect();
+    assert_eq!(flagged.len(), 2, "message 1 and message 2 are flagged locally: {flagged:?}");
 }
 
 #[tokio::test]
