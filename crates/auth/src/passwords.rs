@@ -3,12 +3,13 @@
 //! Parameters are OWASP's minimum for argon2id (m = 19 MiB, t = 2, p = 1). Each hash
 //! costs ~19 MiB and tens of milliseconds of one core, so hashes run on tokio's blocking
 //! pool behind a semaphore: a burst of logins queues instead of exhausting memory.
+//!
+//! The 19 MiB working area is given back to the system after every hash (see
+//! [`work_area`]), so a server that verified a password once does not keep it.
 
 use std::sync::Arc;
 
-use std::sync::Mutex;
-
-use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use postfach_policy::MAX_PASSWORD_CHARS;
 use postfach_types::Secret;
@@ -27,16 +28,12 @@ pub const LANES: u32 = 1;
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
-    /// argon2 working memory (19 MiB each), reused: at most one per permit. Allocating it
-    /// per verification would leave freed 19 MiB chunks in every malloc arena of every
-    /// blocking thread, hundreds of MiB a busy server never gets back.
-    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl PasswordHasher {
     /// `concurrency` hashes run at once at most (at least one).
     pub fn new(concurrency: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), memory: Arc::default() }
+        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
     }
 
     /// One hash per core.
@@ -47,15 +44,7 @@ impl PasswordHasher {
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) for the password.
     pub async fn hash(&self, password: &Secret<String>) -> Result<String, AuthError> {
         let password = password.clone();
-        self.run(move || {
-            let salt =
-                SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| AuthError::Hashing(e.to_string()))?;
-            hasher()
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(|e| AuthError::Hashing(e.to_string()))
-        })
-        .await?
+        self.run(move || hash_with(&mut work_area(), password.expose().as_bytes())).await?
     }
 
     /// Whether `password` matches the PHC string `hash`. Overlong secrets are refused
@@ -64,14 +53,8 @@ impl PasswordHasher {
         if password.expose().chars().count() > MAX_PASSWORD_CHARS {
             return Ok(false);
         }
-        let (hash, password, pool) = (hash.to_string(), password.clone(), self.memory.clone());
-        self.run(move || {
-            let mut memory = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default();
-            let matches = verify_with(&mut memory, &hash, password.expose().as_bytes());
-            pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(memory);
-            matches
-        })
-        .await
+        let (hash, password) = (hash.to_string(), password.clone());
+        self.run(move || verify_with(&mut work_area(), &hash, password.expose().as_bytes())).await
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
@@ -100,10 +83,35 @@ fn verify_with(memory: &mut Vec<Block>, phc: &str, password: &[u8]) -> bool {
     Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
-fn hasher() -> Argon2<'static> {
-    // The parameters are constants known to be valid.
-    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// A new PHC string for `password`, computed in `memory`.
+fn hash_with(memory: &mut Vec<Block>, password: &[u8]) -> Result<String, AuthError> {
+    let failed = |e: &dyn std::fmt::Display| AuthError::Hashing(e.to_string());
+    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).map_err(|e| failed(&e))?;
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| failed(&e))?;
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| failed(&e))?;
+    memory.resize(params.block_count(), Block::default());
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    argon.hash_password_into_with_memory(password, salt_bytes, &mut out, &mut memory[..]).map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// An empty argon2 working area. Its capacity (never touched beyond the blocks a hash
+/// uses) is above glibc's largest dynamic mmap threshold (32 MiB), so the allocation is
+/// always its own mapping and freeing it returns the memory to the system at once. A
+/// 19 MiB allocation would instead raise that threshold and then be served from, and
+/// kept in, the malloc arena of whichever blocking thread ran the hash.
+fn work_area() -> Vec<Block> {
+    const BLOCKS: usize = 40 * 1024; // 40 MiB of 1 KiB blocks
+    Vec::with_capacity(BLOCKS.max(MEMORY_KIB as usize))
 }
 
 #[cfg(test)]

@@ -30,14 +30,14 @@ pub fn resolve(set: &SequenceSet, uid: bool, uids: &[u32], saved: &[u32]) -> Res
             return Ok(sorted(saved.iter().filter_map(|u| uids.binary_search(u).ok()).collect()));
         }
     };
-    let mut out = Vec::new();
+    // Index spans first, merged, so that a set naming the same messages many times
+    // (`1:*,1:*,…`) costs no more than naming them once.
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(ranges.ranges().len());
     if uid {
-        let Some(&max) = uids.last() else { return Ok(out) };
+        let Some(&max) = uids.last() else { return Ok(Vec::new()) };
         for r in ranges.ranges() {
             let (lo, hi) = bounds(r, max);
-            let start = uids.partition_point(|&u| u < lo);
-            let end = uids.partition_point(|&u| u <= hi);
-            out.extend(start..end);
+            spans.push((uids.partition_point(|&u| u < lo), uids.partition_point(|&u| u <= hi)));
         }
     } else {
         let n = u32::try_from(uids.len()).unwrap_or(u32::MAX);
@@ -46,10 +46,20 @@ pub fn resolve(set: &SequenceSet, uid: bool, uids: &[u32], saved: &[u32]) -> Res
             if lo == 0 || hi > n {
                 return Err(BadSequenceNumber);
             }
-            out.extend((lo as usize - 1)..(hi as usize));
+            spans.push((lo as usize - 1, hi as usize));
         }
     }
-    Ok(sorted(out))
+    spans.sort_unstable();
+    let mut out = Vec::new();
+    let mut next = 0;
+    for (start, end) in spans {
+        let start = start.max(next);
+        if start < end {
+            out.extend(start..end);
+            next = end;
+        }
+    }
+    Ok(out)
 }
 
 fn sorted(mut out: Vec<usize>) -> Vec<usize> {
@@ -166,6 +176,16 @@ mod tests {
         assert_eq!(resolve(&set("1:*"), true, &[], &[]), Ok(vec![]));
         assert!(contains(&ranges("2:4,8"), 8, 10));
         assert!(!contains(&ranges("2:4"), 5, 10));
+    }
+
+    #[test]
+    fn a_set_repeating_itself_costs_no_more_than_once() {
+        let uids: Vec<u32> = (1..=50_000).collect();
+        let repeated = vec!["1:*"; 2000].join(",");
+        let positions = resolve(&set(&repeated), false, &uids, &[]).expect("resolve");
+        assert_eq!(positions.len(), 50_000);
+        assert!(positions.capacity() < 100_000, "the overlapping ranges were expanded one by one");
+        assert_eq!(resolve(&set("3:5,1:4,9"), true, &uids, &[]), Ok(vec![0, 1, 2, 3, 4, 8]));
     }
 
     #[test]

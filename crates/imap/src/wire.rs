@@ -4,6 +4,8 @@
 //! Responses are written straight into the session's output buffer: FETCH streams many
 //! messages and building typed response values for each would only add copies.
 
+use std::io::Write as _;
+
 use postfach_types::UnixTime;
 
 /// Appends `s` as an IMAP string: quoted when it is short 7-bit text without CR/LF,
@@ -26,7 +28,7 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// Appends a literal `{n}\r\n<bytes>`.
 pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    let _ = write!(out, "{{{}}}\r\n", s.len());
     out.extend_from_slice(s);
 }
 

@@ -489,7 +489,7 @@ const READ_IN_PLACE: u64 = 64 * 1024;
 
 async fn read_message(server: &Pop3Server, entry: &Entry) -> Option<Vec<u8>> {
     let read = match BlobId::parse(&entry.blob) {
-        Ok(id) if entry.size <= READ_IN_PLACE => server.blobs.get_blocking(&id),
+        Ok(id) if entry.size <= READ_IN_PLACE => server.blobs.get_blocking(&id, entry.size),
         Ok(id) => server.blobs.get(&id).await,
         Err(e) => Err(e),
     };

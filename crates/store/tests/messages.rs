@@ -162,6 +162,17 @@ async fn flags_keywords_and_condstore(store: Store) {
     assert!(cond.changed.is_empty());
     let changed = store.messages_changed_since(mb, inbox, after).await.expect("since");
     assert_eq!(changed.iter().map(|m| m.uid).collect::<Vec<_>>(), [1, 3]);
+    // A range read gives what the whole-folder read gives: every field, keywords with
+    // IMAP's odd atom characters intact, nothing outside the range.
+    store
+        .store_flags(mb, inbox, &[2], FlagChange::Add, Flags::default(), &["a,b;c".into(), "$Ärger".into()], None)
+        .await
+        .expect("store");
+    let all = store.messages(mb, inbox).await.expect("messages");
+    assert_eq!(store.messages_between(mb, inbox, 1, 3).await.expect("between"), all);
+    assert_eq!(store.messages_between(mb, inbox, 2, 2).await.expect("between"), all[1..2]);
+    assert_eq!(all[1].keywords, ["$Work", "$Ärger", "a,b;c"]);
+    assert!(store.messages_between(mb, inbox, 4, 100).await.expect("between").is_empty());
 }
 
 async fn expunge_copy_move_and_vanished(store: Store) {

@@ -9,6 +9,7 @@
 //! messages reserve their size in the shared memory budget first.
 
 use std::borrow::Cow;
+use std::io::Write as _;
 
 use futures_util::StreamExt;
 use postfach_blob::{BlobError, BlobId};
@@ -20,8 +21,9 @@ use crate::protocol::{Fetch, FetchAttr, Partial, Section, SectionText};
 use crate::render::{self, BinaryError};
 use crate::{seqset, wire};
 
-/// Message files read per hand-off to the blocking pool.
-const READ_BATCH: usize = 16;
+/// Message files read per hand-off to the blocking pool (each hand-off wakes a thread,
+/// which costs as much as reading a few small files from the page cache).
+const READ_BATCH: usize = 64;
 /// Bytes read per batch (a larger message is a batch of its own).
 const BATCH_BYTES: u64 = 2 * 1024 * 1024;
 /// Messages above this size reserve their size in the memory budget while they are sent.
@@ -30,12 +32,15 @@ const RESERVE_ABOVE: u64 = 1024 * 1024;
 /// Appends `FLAGS (…)`; `recent` adds `\Recent` (IMAP4rev1 sessions only).
 pub(crate) fn flags_item(out: &mut Vec<u8>, m: &Message, recent: bool) {
     out.extend_from_slice(b"FLAGS (");
-    let mut names: Vec<&str> = m.flags.names().collect();
-    if recent {
-        names.push("\\Recent");
+    let recent = recent.then_some("\\Recent");
+    let system = m.flags.names().chain(recent);
+    let names = system.map(|n| -> &str { n }).chain(m.keywords.iter().map(String::as_str));
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(name.as_bytes());
     }
-    names.extend(m.keywords.iter().map(String::as_str));
-    out.extend_from_slice(names.join(" ").as_bytes());
     out.push(b')');
 }
 
@@ -166,7 +171,10 @@ impl Session {
                 let total: u64 = batch.iter().map(|(_, size)| size).sum();
                 let reservation = if total > RESERVE_ABOVE { Some(budget.reserve(total).await) } else { None };
                 let read = tokio::task::spawn_blocking(move || {
-                    batch.iter().map(|(blob, _)| BlobId::parse(blob).and_then(|id| blobs.get_blocking(&id))).collect()
+                    batch
+                        .iter()
+                        .map(|(blob, size)| BlobId::parse(blob).and_then(|id| blobs.get_blocking(&id, *size)))
+                        .collect()
                 })
                 .await
                 .unwrap_or_else(|e| vec![Err(BlobError::Task(e.to_string()))]);
@@ -200,18 +208,20 @@ impl Session {
                 None
             };
             let is_recent = !enabled.rev2 && recent.binary_search(&w.meta.uid).is_ok();
-            let mut item = Vec::with_capacity(256 + raw.as_ref().map_or(0, Vec::len));
-            item.extend_from_slice(format!("* {} FETCH (", w.seq).as_bytes());
-            if render_items(&mut item, &attrs, &w.meta, raw.as_deref(), is_recent, enabled.rev2).is_err() {
+            let out = self.out();
+            let start = out.len();
+            let _ = write!(out, "* {} FETCH (", w.seq);
+            if render_items(out, &attrs, &w.meta, raw.as_deref(), is_recent, enabled.rev2).is_err() {
+                // Nothing of a message that cannot be rendered is sent.
+                out.truncate(start);
                 unknown_cte = true;
                 continue;
             }
             if seen_now.contains(&w.meta.uid) && !attrs.contains(&FetchAttr::Flags) {
-                item.push(b' ');
-                flags_item(&mut item, &w.meta, is_recent);
+                out.push(b' ');
+                flags_item(out, &w.meta, is_recent);
             }
-            item.extend_from_slice(b")\r\n");
-            self.out().extend_from_slice(&item);
+            out.extend_from_slice(b")\r\n");
             self.maybe_flush().await?;
         }
         drop(bodies);
@@ -234,13 +244,15 @@ impl Session {
         let store = &self.server.store;
         let lo = pairs.first().map_or(0, |p| p.1);
         let hi = pairs.last().map_or(0, |p| p.1);
-        let found = store.messages_between(mailbox, folder, lo, hi).await?;
+        let mut found = store.messages_between(mailbox, folder, lo, hi).await?.into_iter().peekable();
         let mut out = Vec::with_capacity(pairs.len());
         let mut missing = Vec::new();
+        // Both are in ascending UID order.
         for &(seq, uid) in pairs {
-            match found.binary_search_by_key(&uid, |m| m.uid) {
-                Ok(i) => out.push(Wanted { seq, meta: found[i].clone(), expunged: false }),
-                Err(_) => missing.push((seq, uid)),
+            while found.next_if(|m| m.uid < uid).is_some() {}
+            match found.next_if(|m| m.uid == uid) {
+                Some(meta) => out.push(Wanted { seq, meta, expunged: false }),
+                None => missing.push((seq, uid)),
             }
         }
         if !missing.is_empty() {
@@ -312,13 +324,13 @@ fn render_items(
             out.push(b' ');
         }
         match attr {
-            FetchAttr::Uid => out.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
+            FetchAttr::Uid => _ = write!(out, "UID {}", meta.uid),
             FetchAttr::Flags => flags_item(out, meta, recent),
             FetchAttr::InternalDate => {
                 out.extend_from_slice(format!("INTERNALDATE {}", wire::date_time(meta.internal_date)).as_bytes())
             }
-            FetchAttr::Rfc822Size => out.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes()),
-            FetchAttr::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes()),
+            FetchAttr::Rfc822Size => _ = write!(out, "RFC822.SIZE {}", meta.size),
+            FetchAttr::ModSeq => _ = write!(out, "MODSEQ ({})", meta.modseq),
             FetchAttr::Rfc822 => {
                 out.extend_from_slice(b"RFC822 ");
                 wire::literal(out, raw);
