@@ -244,8 +244,7 @@ impl Authenticator {
         login: Option<&str>,
         connection: &Connection,
     ) -> AuthError {
-        let name = login.and_then(|l| LoginName::parse(l).ok());
-        let key = throttle_key(name.as_ref(), login.unwrap_or_default());
+        let (_, key) = login_key(login);
         let record = self.record(service, mechanism, &key, connection);
         let now = Instant::now();
         let refusal = if self.throttle.is_throttled(connection.remote_ip, &key, now) {
@@ -258,10 +257,7 @@ impl Authenticator {
             }
             Refusal::Malformed
         };
-        match self.refuse::<()>(record, refusal).await {
-            Err(e) => e,
-            Ok(()) => AuthError::Refused(refusal),
-        }
+        self.refused(record, refusal).await
     }
 
     /// A login refused before a password was asked for, because the connection is not
@@ -274,8 +270,7 @@ impl Authenticator {
         login: Option<&str>,
         connection: &Connection,
     ) -> AuthError {
-        let name = login.and_then(|l| LoginName::parse(l).ok());
-        let key = throttle_key(name.as_ref(), login.unwrap_or_default());
+        let (name, key) = login_key(login);
         let mut record = self.record(service, mechanism, &key, connection);
         if let Some(name) = &name
             && let Ok(Some(account)) = self.find_account(service, name).await
@@ -283,7 +278,11 @@ impl Authenticator {
             record.customer_id = Some(account.customer_id);
             record.mailbox_id = mailbox_id(&account);
         }
-        let refusal = Refusal::TlsRequired { by: TlsRequiredBy::Operator };
+        self.refused(record, Refusal::TlsRequired { by: TlsRequiredBy::Operator }).await
+    }
+
+    /// Records a refusal and returns it as the error to give the caller.
+    async fn refused(&self, record: LoginRecord, refusal: Refusal) -> AuthError {
         match self.refuse::<()>(record, refusal).await {
             Err(e) => e,
             Ok(()) => AuthError::Refused(refusal),
@@ -435,6 +434,13 @@ impl Authenticator {
 
 /// The key failures are counted under: the canonical login, or (for input that is not a
 /// valid login) the trimmed, lower-cased input, which matches no account.
+/// The canonical name of what a client sent as login, if it is one, and its throttle key.
+fn login_key(login: Option<&str>) -> (Option<LoginName>, String) {
+    let name = login.and_then(|l| LoginName::parse(l).ok());
+    let key = throttle_key(name.as_ref(), login.unwrap_or_default());
+    (name, key)
+}
+
 fn throttle_key(name: Option<&LoginName>, input: &str) -> String {
     match name {
         Some(name) => name.key().to_string(),

@@ -21,6 +21,8 @@ mod address;
 mod header;
 mod intake;
 mod parse;
+#[doc(hidden)]
+pub mod samples;
 mod section;
 #[cfg(test)]
 mod tests;

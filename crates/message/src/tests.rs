@@ -6,43 +6,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::{AddressItem, IntakeError, MAX_DEPTH, Message, PartKind, Problem, check_intake};
 
-const NESTED: &[u8] = b"From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <juergen@example.org>\r\n\
-To: Max <max@acme.example>, team: a@x.example, b@y.example;\r\n\
-Subject: =?UTF-8?B?R3LDvMOfZQ==?= and more\r\n\
-Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n\
-Message-ID: <m1@example.org>\r\n\
-MIME-Version: 1.0\r\n\
-Content-Type: multipart/mixed; boundary=\"outer\"\r\n\
-\r\n\
-preamble\r\n\
---outer\r\n\
-Content-Type: multipart/alternative; boundary=\"inner\"\r\n\
-\r\n\
---inner\r\n\
-Content-Type: text/plain; charset=utf-8\r\n\
-Content-Transfer-Encoding: quoted-printable\r\n\
-\r\n\
-Hallo Welt=0A\r\n\
-zweite Zeile\r\n\
---inner\r\n\
-Content-Type: text/html; charset=utf-8\r\n\
-\r\n\
-<p>Hallo</p>\r\n\
---inner--\r\n\
---outer\r\n\
-Content-Type: message/rfc822\r\n\
-Content-Disposition: attachment; filename=\"fwd.eml\"\r\n\
-\r\n\
-From: Anna <anna@example.net>\r\n\
-Subject: inner\r\n\
-\r\n\
-inner body\r\n\
---outer\r\n\
-Content-Type: application/pdf; name=\"a.pdf\"\r\n\
-Content-Transfer-Encoding: base64\r\n\
-\r\n\
-JVBERi0=\r\n\
---outer--\r\n";
+use crate::samples::NESTED;
 
 fn s(b: &[u8]) -> &str {
     std::str::from_utf8(b).expect("utf-8")
@@ -79,7 +43,7 @@ fn nested_structure_and_part_numbers() {
     assert_eq!(part(&[3]).content_type.param("name"), Some("a.pdf"));
     assert_eq!(msg.children(0).len(), 3);
     assert_eq!(msg.depth(), 2);
-    assert!(msg.text_bytes().starts_with(b"preamble\r\n") && msg.text_bytes().ends_with(b"--outer--\r\n"));
+    assert!(msg.text_bytes().starts_with(b"preamble\r\n") && msg.text_bytes().ends_with(b"--outer--\r\nepilogue\r\n"));
     assert!(msg.header_bytes().ends_with(b"boundary=\"outer\"\r\n\r\n"));
 }
 

@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::clients::{ImapClient, SmtpClient, run};
+use common::clients::{ImapClient, SmtpClient, run, run_ok};
 use common::{PASSWORD, TestServer};
 use postfach_store::Scope;
 use postfach_store::logins::LoginFilter;
@@ -58,14 +58,7 @@ async fn python(t: &TestServer, script: &str, env: &[(&str, String)]) -> String 
     for (k, v) in env {
         command.env(k, v);
     }
-    let output = run(&mut command).await;
-    assert!(
-        output.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    run_ok(&mut command).await
 }
 
 /// Sends `message` over implicit-TLS submission as the test mailbox; prints the outcome.

@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::clients::{ImapClient as Raw, run};
+use common::clients::{ImapClient as Raw, run, run_ok};
 use common::{PASSWORD, TestServer};
 use postfach_store::Scope;
 use postfach_store::logins::{LoginFilter, LoginRecord};
@@ -44,22 +44,17 @@ async fn last_login(t: &TestServer) -> LoginRecord {
 
 /// Runs a Python script with PORT (imap), TLS_PORT (imaps), CERT, USER and PASS set.
 async fn python(t: &TestServer, script: &str) -> String {
-    let output = run(Command::new("python3")
-        .arg("-c")
-        .arg(format!("import os, imaplib, ssl, socket, base64, re\n{script}"))
-        .env("PORT", t.port("imap").to_string())
-        .env("TLS_PORT", t.port("imaps").to_string())
-        .env("CERT", t.cert())
-        .env("USER", ADDRESS)
-        .env("PASS", PASSWORD))
-    .await;
-    assert!(
-        output.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    run_ok(
+        Command::new("python3")
+            .arg("-c")
+            .arg(format!("import os, imaplib, ssl, socket, base64, re\n{script}"))
+            .env("PORT", t.port("imap").to_string())
+            .env("TLS_PORT", t.port("imaps").to_string())
+            .env("CERT", t.cert())
+            .env("USER", ADDRESS)
+            .env("PASS", PASSWORD),
+    )
+    .await
 }
 
 fn plaintext_allowed(config: &mut postfach_server::config::Config) {

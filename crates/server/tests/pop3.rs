@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
+use common::clients::{run, run_ok};
 use common::{PASSWORD, TestServer};
 use postfach_blob::BlobId;
 use postfach_store::Scope;
@@ -54,22 +55,17 @@ async fn logins(t: &TestServer, mailbox: &Mailbox) -> Vec<LoginRecord> {
 /// Runs a Python script with PORT (pop3), TLS_PORT (pop3s), CERT, USER and PASS set;
 /// returns its stdout, failing the test when it fails.
 async fn python(t: &TestServer, script: &str) -> String {
-    let output = run(Command::new("python3")
-        .arg("-c")
-        .arg(format!("import os, poplib, ssl, socket, base64\n{script}"))
-        .env("PORT", t.port("pop3").to_string())
-        .env("TLS_PORT", t.port("pop3s").to_string())
-        .env("CERT", t.cert())
-        .env("USER", ADDRESS)
-        .env("PASS", PASSWORD))
-    .await;
-    assert!(output.status.success(), "python failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-async fn run(command: &mut Command) -> std::process::Output {
-    let mut command = std::mem::replace(command, Command::new("true"));
-    tokio::task::spawn_blocking(move || command.output().expect("the client program runs")).await.expect("client task")
+    run_ok(
+        Command::new("python3")
+            .arg("-c")
+            .arg(format!("import os, poplib, ssl, socket, base64\n{script}"))
+            .env("PORT", t.port("pop3").to_string())
+            .env("TLS_PORT", t.port("pop3s").to_string())
+            .env("CERT", t.cert())
+            .env("USER", ADDRESS)
+            .env("PASS", PASSWORD),
+    )
+    .await
 }
 
 /// A line-by-line plaintext client (blocking, run from a blocking task).

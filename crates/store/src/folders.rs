@@ -349,7 +349,8 @@ impl Store {
     }
 }
 
-async fn folder_id_in(tx: &mut Tx, mailbox: MailboxId, name: &str) -> Result<Option<FolderId>, StoreError> {
+/// The id of the folder stored under `name` (its exact stored spelling), in a transaction.
+pub(crate) async fn folder_id_in(tx: &mut Tx, mailbox: MailboxId, name: &str) -> Result<Option<FolderId>, StoreError> {
     let row = sqlx::query("SELECT id FROM folders WHERE mailbox_id = $1 AND name = $2")
         .bind(mailbox)
         .bind(name)

@@ -585,25 +585,16 @@ fn apply(message: &Message, change: FlagChange, flags: Flags, keywords: &[String
 }
 
 async fn folder_for_delivery(tx: &mut Tx, mailbox: MailboxId, name: &str) -> Result<FolderId, StoreError> {
-    if let Some(id) = folder_id(tx, mailbox, name).await? {
+    if let Some(id) = crate::folders::folder_id_in(tx, mailbox, name).await? {
         return Ok(id);
     }
     crate::folders::create_default_folders(tx, mailbox).await?;
-    match folder_id(tx, mailbox, name).await? {
+    match crate::folders::folder_id_in(tx, mailbox, name).await? {
         Some(id) => Ok(id),
         // A customer deleted Junk: deliver to INBOX rather than lose the message.
         None if name != "INBOX" => Box::pin(folder_for_delivery(tx, mailbox, "INBOX")).await,
         None => Err(no_folder(name)),
     }
-}
-
-async fn folder_id(tx: &mut Tx, mailbox: MailboxId, name: &str) -> Result<Option<FolderId>, StoreError> {
-    let row = sqlx::query("SELECT id FROM folders WHERE mailbox_id = $1 AND name = $2")
-        .bind(mailbox)
-        .bind(name)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(row.map(|r| r.try_get("id")).transpose()?)
 }
 
 async fn check_folder(tx: &mut Tx, mailbox: MailboxId, folder: FolderId) -> Result<(), StoreError> {

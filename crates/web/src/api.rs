@@ -16,9 +16,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
-use postfach_auth::accounts::{self, AccountError, OwnPasswordChange};
+use postfach_auth::accounts::{self, AccountError};
 use postfach_auth::tokens::{new_api_token, same_token, token_hash};
-use postfach_auth::{Connection, Principal};
 use postfach_policy::{PasswordVerdict, check_password, user_inputs};
 use postfach_store::domains::Domain;
 use postfach_store::logins::LoginFilter;
@@ -710,35 +709,14 @@ async fn set_mailbox_password(
     let new: NewPassword = parse_body(&t, &body)?;
     let mailbox = visible_mailbox(&app, &ctx, who, &id).await?;
     let password = Secret::new(new.password);
-    match who {
-        // Mailbox users change their own password: the current one is required.
-        Who::Mailbox { .. } => {
-            let Some(current) = new.current_password else {
-                let text = t.s("error.current_password");
-                return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "current_password_required", text));
-            };
-            let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
-            let own = Principal::Mailbox {
-                id: mailbox.id,
-                customer_id: mailbox.customer_id,
-                address: mailbox.address.clone(),
-            };
-            let current = Secret::new(current);
-            let change = OwnPasswordChange {
-                current: &current,
-                new: &password,
-                keep_api_tokens: false,
-                session: ctx.session.as_ref().map(|s| s.id),
-                connection: &connection,
-            };
-            accounts::change_own_password(&app.auth, &app.store, &own, change)
-                .await
-                .map_err(|e| account_error(&t, e, &password))?;
-        }
-        _ => accounts::change_mailbox_password(&app.store, app.auth.hasher(), who.scope(), &mailbox.address, &password)
-            .await
-            .map_err(|e| account_error(&t, e, &password))?,
+    // Mailbox users change their own password: the current one is required.
+    if matches!(who, Who::Mailbox { .. }) && new.current_password.is_none() {
+        let text = t.s("error.current_password");
+        return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "current_password_required", text));
     }
+    ctx.set_mailbox_password(&app, who, &mailbox, new.current_password, &password)
+        .await
+        .map_err(|e| account_error(&t, e, &password))?;
     no_content()
 }
 

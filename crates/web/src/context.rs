@@ -21,6 +21,7 @@ use postfach_types::{CustomerName, Role};
 
 use crate::i18n::{Lang, Tr};
 use crate::{App, ClientConnection};
+use postfach_auth::accounts::{self, AccountError, OwnPasswordChange};
 use postfach_auth::tokens::{same_token, token_hash};
 use postfach_auth::{AuthError, Connection, Principal};
 use postfach_types::Secret;
@@ -150,7 +151,7 @@ impl FromRequestParts<App> for Ctx {
         if let Some(token) = bearer(&parts.headers) {
             // API tokens belong to customer and admin accounts; the gate throttles wrong
             // tokens per address and records their use in the login log.
-            let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+            let connection = ctx.auth_connection();
             match app.auth.authenticate_token(&Secret::new(token), &connection).await {
                 Ok(Principal::Account { customer_id, name, role }) => {
                     ctx.who = Some(match role {
@@ -200,6 +201,47 @@ impl FromRequestParts<App> for Ctx {
 // an error page); it is returned once per request, so boxing it would gain nothing.
 #[allow(clippy::result_large_err)]
 impl Ctx {
+    /// This request's connection, as the authentication gate records it.
+    pub fn auth_connection(&self) -> Connection {
+        Connection { remote_ip: self.conn.remote_ip, tls: self.conn.tls.clone() }
+    }
+
+    /// Sets a mailbox's password. A mailbox user changes their own: `current` must be
+    /// right, and their other panel sessions end. A customer or admin sets the password of
+    /// a mailbox they manage (`current` is not asked for).
+    pub async fn set_mailbox_password(
+        &self,
+        app: &App,
+        who: &Who,
+        mailbox: &Mailbox,
+        current: Option<String>,
+        new: &Secret<String>,
+    ) -> Result<(), AccountError> {
+        match who {
+            Who::Mailbox { .. } => {
+                let own = Principal::Mailbox {
+                    id: mailbox.id,
+                    customer_id: mailbox.customer_id,
+                    address: mailbox.address.clone(),
+                };
+                let current = Secret::new(current.unwrap_or_default());
+                let connection = self.auth_connection();
+                let change = OwnPasswordChange {
+                    current: &current,
+                    new,
+                    keep_api_tokens: false,
+                    session: self.session.as_ref().map(|s| s.id),
+                    connection: &connection,
+                };
+                accounts::change_own_password(&app.auth, &app.store, &own, change).await
+            }
+            _ => {
+                accounts::change_mailbox_password(&app.store, app.auth.hasher(), who.scope(), &mailbox.address, new)
+                    .await
+            }
+        }
+    }
+
     pub fn tr(&self) -> Tr {
         Tr::new(self.lang)
     }

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use postfach_auth::accounts::{self, AccountError, OwnPasswordChange};
 use postfach_auth::tokens::{new_api_token, random_hex, same_token, token_hash};
 use postfach_auth::totp::{new_totp_secret, totp_uri};
-use postfach_auth::{Attempt, AuthError, Connection, Principal};
+use postfach_auth::{Attempt, AuthError, Principal};
 use postfach_policy::{PublicRefusal, Refusal};
 use postfach_store::domains::Domain;
 use postfach_store::logins::{LoginFilter, LoginRecord};
@@ -226,7 +226,7 @@ async fn login(State(app): State<App>, ctx: Ctx, Form(form): Form<LoginForm>) ->
     if form.login_token.is_empty() || !same_token(cookie_token, &form.login_token) {
         return login_page(&ctx, Some(t.s("login.expired").into()), form.login);
     }
-    let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+    let connection = ctx.auth_connection();
     let secret = Secret::new(form.password);
     let attempt = Attempt {
         service: Service::Panel,
@@ -304,7 +304,7 @@ async fn code(State(app): State<App>, ctx: Ctx, Form(form): Form<CodeForm>) -> P
     let Some(session) = ctx.session.as_ref().filter(|s| s.second_factor_pending) else {
         return Ok(Redirect::to("/").into_response());
     };
-    let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+    let connection = ctx.auth_connection();
     let checked = app.auth.second_factor(session.customer_id, &form.code, false, &connection).await;
     if let Err(error) = checked {
         let key = match error {
@@ -1031,31 +1031,7 @@ async fn mailbox_password(
     ctx.check_csrf(&form.csrf)?;
     let mailbox = visible_mailbox(&app, &ctx, &id).await?;
     let password = Secret::new(form.password);
-    let changed = match who {
-        // Mailbox users change their own password: the current one is asked for.
-        Who::Mailbox { .. } => {
-            let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
-            let own = Principal::Mailbox {
-                id: mailbox.id,
-                customer_id: mailbox.customer_id,
-                address: mailbox.address.clone(),
-            };
-            let current = Secret::new(form.current_password);
-            let change = OwnPasswordChange {
-                current: &current,
-                new: &password,
-                keep_api_tokens: false,
-                session: ctx.session.as_ref().map(|s| s.id),
-                connection: &connection,
-            };
-            accounts::change_own_password(&app.auth, &app.store, &own, change).await
-        }
-        // Customers and admins set the password of a mailbox they manage.
-        _ => {
-            accounts::change_mailbox_password(&app.store, app.auth.hasher(), who.scope(), &mailbox.address, &password)
-                .await
-        }
-    };
+    let changed = ctx.set_mailbox_password(&app, who, &mailbox, Some(form.current_password), &password).await;
     match changed {
         Ok(()) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "password_changed")),
         Err(e) => {
@@ -1266,7 +1242,7 @@ async fn account_password(State(app): State<App>, ctx: Ctx, Form(form): Form<Pas
     let own = Principal::Account { customer_id: id, name, role };
     let password = Secret::new(form.password);
     let current = Secret::new(form.current_password);
-    let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+    let connection = ctx.auth_connection();
     let change = OwnPasswordChange {
         current: &current,
         new: &password,
@@ -1307,7 +1283,7 @@ async fn account_totp(State(app): State<App>, ctx: Ctx, Form(form): Form<TotpFor
         }
         "confirm" | "off" => {
             let enable = form.action == "confirm";
-            let connection = Connection { remote_ip: ctx.conn.remote_ip, tls: ctx.conn.tls.clone() };
+            let connection = ctx.auth_connection();
             match app.auth.second_factor(id, &form.code, enable, &connection).await {
                 Ok(()) => {}
                 Err(AuthError::Refused(Refusal::Throttled)) => {

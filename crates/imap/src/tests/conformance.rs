@@ -3,7 +3,7 @@
 //! messages, ENVELOPE groups, LSUB, LIST-EXTENDED and LIST-STATUS, QRESYNC, IMAP4rev2,
 //! ESEARCH and SEARCHRES, BINARY, STATUS SIZE, and messages expunged by another session.
 
-use super::{Client, client, fixture, login};
+use super::{Client, client, code_number, fixture, login};
 
 /// Two clients, both logged in, both with INBOX selected.
 async fn two(f: &super::Fixture) -> (Client, Client) {
@@ -212,14 +212,7 @@ async fn qresync_with_known_uids_many_expunges_and_a_client_older_than_what_is_k
     c.cmd("c", &login()).await;
     c.cmd("e", "ENABLE QRESYNC").await;
     let select = c.cmd("s", "SELECT INBOX").await;
-    let number = |text: &str, code: &str| -> u64 {
-        text.split(&format!("[{code} "))
-            .nth(1)
-            .and_then(|r| r.split(']').next())
-            .and_then(|n| n.parse().ok())
-            .expect(code)
-    };
-    let (validity, modseq) = (number(&select, "UIDVALIDITY"), number(&select, "HIGHESTMODSEQ"));
+    let (validity, modseq) = (code_number(&select, "UIDVALIDITY"), code_number(&select, "HIGHESTMODSEQ"));
     // Every third message goes.
     c.cmd("d", "UID STORE 3,6,9,12,15,18,21,24,27,30,33,36,39 +FLAGS.SILENT (\\Deleted)").await;
     let gone = c.cmd("x", "EXPUNGE").await;

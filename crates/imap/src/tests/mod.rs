@@ -102,6 +102,11 @@ impl Fixture {
     }
 }
 
+/// The number in a response code such as `[HIGHESTMODSEQ 42]`.
+pub(crate) fn code_number(text: &str, code: &str) -> u64 {
+    text.split(&format!("[{code} ")).nth(1).and_then(|r| r.split(']').next()).and_then(|n| n.parse().ok()).expect(code)
+}
+
 pub(crate) struct Client {
     io: TcpStream,
     buf: Vec<u8>,
@@ -429,15 +434,8 @@ async fn condstore_and_qresync() {
     let enabled = c.cmd("a2", "ENABLE QRESYNC").await;
     assert!(enabled.contains("* ENABLED QRESYNC"), "{enabled}");
     let select = c.cmd("a3", "SELECT INBOX (CONDSTORE)").await;
-    let number = |text: &str, code: &str| -> u64 {
-        text.split(&format!("[{code} "))
-            .nth(1)
-            .and_then(|r| r.split(']').next())
-            .and_then(|n| n.parse().ok())
-            .expect(code)
-    };
-    let modseq = number(&select, "HIGHESTMODSEQ");
-    let uidvalidity = number(&select, "UIDVALIDITY");
+    let modseq = code_number(&select, "HIGHESTMODSEQ");
+    let uidvalidity = code_number(&select, "UIDVALIDITY");
     let stored = c.cmd("a4", &format!("STORE 1 (UNCHANGEDSINCE {modseq}) +FLAGS (\\Seen)")).await;
     assert!(stored.contains("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ ("), "{stored}");
     let stale = c.cmd("a5", "STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)").await;

@@ -121,3 +121,15 @@ pub async fn run(command: &mut Command) -> std::process::Output {
     let mut command = std::mem::replace(command, Command::new("true"));
     tokio::task::spawn_blocking(move || command.output().expect("the client program runs")).await.expect("client task")
 }
+
+/// Runs a client program that must succeed; returns its standard output.
+pub async fn run_ok(command: &mut Command) -> String {
+    let output = run(command).await;
+    assert!(
+        output.status.success(),
+        "the client program failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
