@@ -156,6 +156,20 @@ impl<'a> HeaderView<'a> {
         items.filter_map(|i| if let AddressItem::Mailbox(m) = i { Some(m) } else { None }).collect()
     }
 
+    /// The domains of the authors (the `From:` mailboxes, RFC 5322 §3.6.2), lower case,
+    /// without a trailing dot, each once, in the order they appear. What DMARC aligns, the
+    /// hosted-domain rule protects and DKIM signs for.
+    pub fn author_domains(&self) -> Vec<String> {
+        let mut domains: Vec<String> = Vec::new();
+        for mailbox in self.mailboxes("From") {
+            let domain = mailbox.domain.trim_end_matches('.').to_ascii_lowercase();
+            if !domains.contains(&domain) {
+                domains.push(domain);
+            }
+        }
+        domains
+    }
+
     /// The first Date field (RFC 5322 §3.3), if it parses.
     pub fn date(&self) -> Option<DateTime> {
         DateTime::parse_rfc822(&self.first("Date")?.text())

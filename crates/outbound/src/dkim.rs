@@ -64,12 +64,11 @@ pub fn sign_with(private_key_pem: &str, domain: &str, selector: &str, message: &
     Ok(signature.to_header())
 }
 
-/// The domain of the first `From:` address.
+/// The domain of the first author, read as every other check reads it
+/// (`postfach_message`: submission has already required that From: is ours).
 pub fn from_domain(message: &[u8]) -> Option<DomainName> {
-    let parsed = mail_parser::MessageParser::new().parse_headers(message)?;
-    let address = parsed.from()?.first()?.address()?;
-    let (_, domain) = address.rsplit_once('@')?;
-    DomainName::parse(domain).ok()
+    let domain = postfach_message::Message::parse(message).top().author_domains().into_iter().next()?;
+    DomainName::parse(&domain).ok()
 }
 
 /// The message with a `DKIM-Signature:` in front, when its `From:` domain (or the target

@@ -164,6 +164,10 @@ async fn doubled_and_junk_header_fields_are_refused() {
     assert!(submit(&t, clean).await.contains("ACCEPTED"));
     let clean = b"From: a@pass.test\r\nTo: max@acme.example\r\nSubject: fine\r\n\r\nx\r\n";
     assert!(mx(&t, clean).await.starts_with("250"));
+    // Two authors of one domain in one From: field read the same both ways: accepted.
+    let authors = b"From: a@pass.test, b@pass.test\r\nSender: a@pass.test\r\nSubject: two\r\n\r\nx\r\n";
+    let reply = mx(&t, authors).await;
+    assert!(reply.starts_with("250"), "{reply}");
 }
 
 /// LOGIN with the name as a literal (it may hold 8-bit characters).

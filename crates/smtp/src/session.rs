@@ -513,8 +513,8 @@ impl Session<'_> {
         // One header view: the From: domains judged here are the ones IMAP shows. DMARC
         // (mail-auth) reads the header itself; where it reads another author, the message
         // cannot be judged and is refused.
-        let from_domains = intake::from_domains(message);
-        if results.from_domains != from_domains {
+        let from_domains = message.top().author_domains();
+        if !intake::same_domains(&results.from_domains, &from_domains) {
             tracing::info!(remote = %self.peer(), ours = ?from_domains, dmarc = ?results.from_domains, "From: read two ways");
             return self.reply(
                 550,
