@@ -29,24 +29,17 @@ pub fn normalize_line_endings(message: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The header section, without the empty line that ends it.
+/// The header section, without the empty line that ends it, as the one message view
+/// delimits it.
 pub fn header_section(message: &[u8]) -> &[u8] {
-    if message.starts_with(b"\r\n") {
-        return &[];
-    }
-    match message.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(end) => &message[..end + 2],
-        None => message,
-    }
+    let header = postfach_message::Message::parse(message).header_bytes();
+    header.strip_suffix(b"\r\n").filter(|h| h.is_empty() || h.ends_with(b"\r\n")).unwrap_or(header)
 }
 
-/// Whether the header section has a field called `name` (case-insensitive).
+/// Whether the header section has a field called `name` (case-insensitive), as the one
+/// message view reads it.
 pub fn has_header(message: &[u8], name: &str) -> bool {
-    header_section(message).split(|&b| b == b'\n').any(|line| {
-        line.len() > name.len()
-            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
-            && line[name.len()..].trim_ascii_start().starts_with(b":")
-    })
+    postfach_message::Message::parse(message).top().has(name)
 }
 
 /// Adds `Date:` and `Message-ID:` when the client left them out.
@@ -89,6 +82,9 @@ mod tests {
         let message = b"From: a@b.example\r\nSubject: hi\r\n\r\nDate: in the body\r\n".to_vec();
         assert!(has_header(&message, "from") && has_header(&message, "SUBJECT"));
         assert!(!has_header(&message, "Date"), "a body line is no header");
+        assert_eq!(header_section(&message), b"From: a@b.example\r\nSubject: hi\r\n");
+        assert_eq!(header_section(b"\r\nbody\r\n"), b"");
+        assert_eq!(header_section(b"Subject: only a header\r\n"), b"Subject: only a header\r\n");
         let host = DomainName::parse("mail.postfach.test").expect("name");
         let done = complete_headers(message, &host, UnixTime(1_795_752_484));
         let text = String::from_utf8(done).expect("utf-8");

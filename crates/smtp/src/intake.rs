@@ -5,7 +5,7 @@
 //! (submission: [`crate::senders`]) and the `From:` domains (the MX).
 
 use postfach_blob::SpoolFile;
-use postfach_message::{IntakeError, Message};
+use postfach_message::IntakeError;
 use postfach_net::{MemoryBudget, Reservation};
 
 use crate::headers;
@@ -54,6 +54,7 @@ pub fn same_domains(a: &[String], b: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postfach_message::Message;
 
     #[test]
     fn refusals_name_the_problem() {
