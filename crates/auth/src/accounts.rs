@@ -6,7 +6,11 @@
 //! account's other panel sessions and revokes its API tokens unless the user keeps them.
 //! A customer or admin setting the password of a mailbox they manage
 //! ([`change_mailbox_password`]) needs no current password; the mailbox's panel sessions
-//! end.
+//! end. An admin or the CLI resetting a panel account's password
+//! ([`change_customer_password`]) needs none either; the account's panel sessions end and
+//! its API tokens are revoked, since whoever held them may be why it is reset. The web
+//! refuses that path for the admin's own account, which goes through
+//! [`change_own_password`].
 
 use postfach_policy::{PasswordVerdict, Refusal, check_password, user_inputs};
 use postfach_store::customers::Customer;
@@ -139,16 +143,21 @@ pub async fn create_customer(
     Ok(store.add_customer(name, &hash, role).await?)
 }
 
+/// Resets a panel account's password (by an admin or the CLI): ends all its panel
+/// sessions and revokes all its API tokens.
 pub async fn change_customer_password(
     store: &Store,
     hasher: &PasswordHasher,
     name: &CustomerName,
     password: &Secret<String>,
 ) -> Result<(), AccountError> {
-    store.customer(name).await?;
+    let customer = store.customer(name).await?;
     require(verdict(password, None, Some(name.as_str())))?;
     let hash = hasher.hash(password).await?;
-    Ok(store.set_customer_password(name, &hash).await?)
+    store.set_customer_password(name, &hash).await?;
+    store.end_panel_sessions(customer.id, None, None).await?;
+    store.revoke_all_api_tokens(customer.id).await?;
+    Ok(())
 }
 
 fn verdict(password: &Secret<String>, address: Option<&EmailAddress>, customer: Option<&str>) -> PasswordVerdict {

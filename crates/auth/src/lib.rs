@@ -10,8 +10,10 @@
 //! lookup and the login log all use it), throttles, looks the account up, verifies the
 //! secret (in constant-ish time for unknown accounts too), applies the pure rules of
 //! `postfach_policy::login`, marks a password that crossed the network in plaintext as
-//! exposed (also when the attempt is refused for throttling), and records the attempt in
-//! the login log, whatever its outcome.
+//! exposed (also when the attempt is refused for throttling, within a budget), and records
+//! the attempt in the login log, whatever its outcome. Input that is not a valid login
+//! name names no account: it counts against the address only, and the log shows a
+//! bounded form of it ([`LoginName::lossy`]).
 
 pub mod accounts;
 mod passwords;
@@ -170,8 +172,8 @@ impl Authenticator {
         let ip = attempt.connection.remote_ip;
         let encrypted = attempt.connection.tls.is_some();
         let name = LoginName::parse(attempt.login).ok();
-        let key = throttle_key(name.as_ref(), attempt.login);
-        let mut record = self.record(attempt.service, attempt.mechanism, &key, attempt.connection);
+        let logged = logged_login(name.as_ref(), attempt.login);
+        let mut record = self.record(attempt.service, attempt.mechanism, &logged, attempt.connection);
         let account = match &name {
             Some(name) => self.find_account(attempt.service, name).await?,
             None => None,
@@ -181,22 +183,22 @@ impl Authenticator {
             record.mailbox_id = mailbox_id(account);
         }
 
-        if self.throttle.is_throttled(ip, &key, Instant::now()) {
+        let now = Instant::now();
+        if self.is_throttled(ip, name.as_ref(), now) {
             // A correct password that just crossed the network in plaintext is exposed,
-            // refused or not.
+            // refused or not; checking costs hashing, so a throttled login gets a budget.
             if !encrypted
-                && let Some(account) = &account
-                && mailbox_id(account).is_some()
-                && self.password_matches(&key, account, attempt.secret).await?
+                && let Some(name) = &name
+                && self.throttle.take_exposure_check(name.key(), now)
             {
-                self.mark_exposed(account, attempt.service, ip).await?;
+                self.mark_if_exposed(account.as_ref(), attempt).await?;
             }
             return self.refuse(record, Refusal::Throttled).await;
         }
 
-        let password_matches = match &account {
-            Some(account) => self.password_matches(&key, account, attempt.secret).await?,
-            None => {
+        let password_matches = match (&name, &account) {
+            (Some(name), Some(account)) => self.password_matches(name.key(), account, attempt.secret).await?,
+            _ => {
                 let _ = self.hasher.verify(&self.dummy_hash, attempt.secret).await?;
                 false
             }
@@ -215,12 +217,12 @@ impl Authenticator {
         {
             self.mark_exposed(account, attempt.service, ip).await?;
         }
-        if password_matches {
-            if decision == LoginDecision::Allow {
-                self.throttle.record_success(&key);
-            }
-        } else {
-            self.throttle.record_failure(ip, &key, Instant::now());
+        if !password_matches {
+            self.record_failure(ip, name.as_ref(), now);
+        } else if decision == LoginDecision::Allow
+            && let Some(name) = &name
+        {
+            self.throttle.record_success(name.key());
         }
         match (decision, account) {
             (LoginDecision::Allow, Some(account)) => {
@@ -229,32 +231,22 @@ impl Authenticator {
                 Ok(principal(account))
             }
             (LoginDecision::Deny(refusal), _) => self.refuse(record, refusal).await,
-            // `decide` never allows without an account.
+            // Unreachable (`decide` never allows without an account), but the match must
+            // be exhaustive; refusing is the safe answer.
             (LoginDecision::Allow, None) => self.refuse(record, Refusal::BadCredentials).await,
         }
     }
 
     /// A SASL exchange that produced no usable credentials (bad base64, wrong form,
     /// another account as authorization identity): counted like a wrong password for the
-    /// address (and the login, when one could be read) and recorded.
-    pub async fn refuse_malformed(
-        &self,
-        service: Service,
-        mechanism: Mechanism,
-        login: Option<&str>,
-        connection: &Connection,
-    ) -> AuthError {
-        let (_, key) = login_key(login);
-        let record = self.record(service, mechanism, &key, connection);
+    /// address and recorded.
+    pub async fn refuse_malformed(&self, service: Service, mechanism: Mechanism, connection: &Connection) -> AuthError {
+        let record = self.record(service, mechanism, "", connection);
         let now = Instant::now();
-        let refusal = if self.throttle.is_throttled(connection.remote_ip, &key, now) {
+        let refusal = if self.throttle.is_ip_throttled(connection.remote_ip, now) {
             Refusal::Throttled
         } else {
-            if key.is_empty() {
-                self.throttle.record_ip_failure(connection.remote_ip, now);
-            } else {
-                self.throttle.record_failure(connection.remote_ip, &key, now);
-            }
+            self.throttle.record_ip_failure(connection.remote_ip, now);
             Refusal::Malformed
         };
         self.refused(record, refusal).await
@@ -270,8 +262,9 @@ impl Authenticator {
         login: Option<&str>,
         connection: &Connection,
     ) -> AuthError {
-        let (name, key) = login_key(login);
-        let mut record = self.record(service, mechanism, &key, connection);
+        let name = login.and_then(|l| LoginName::parse(l).ok());
+        let logged = login.map(|l| logged_login(name.as_ref(), l)).unwrap_or_default();
+        let mut record = self.record(service, mechanism, &logged, connection);
         if let Some(name) = &name
             && let Ok(Some(account)) = self.find_account(service, name).await
         {
@@ -290,7 +283,8 @@ impl Authenticator {
     }
 
     /// An API bearer token. A wrong token names no account, so it counts against the
-    /// address only (tokens carry 256 random bits: guessing one is hopeless anyway).
+    /// address only (tokens carry 256 random bits: guessing one is hopeless anyway). A
+    /// token not of our form is refused like a wrong one, without a database lookup.
     pub async fn authenticate_token(
         &self,
         token: &Secret<String>,
@@ -302,7 +296,11 @@ impl Authenticator {
         if self.throttle.is_ip_throttled(ip, now) {
             return self.refuse(record, Refusal::Throttled).await;
         }
-        let found = self.store.api_token_by_hash(&tokens::token_hash(token.expose())).await?;
+        let found = if tokens::is_api_token_form(token.expose()) {
+            self.store.api_token_by_hash(&tokens::token_hash(token.expose())).await?
+        } else {
+            None
+        };
         let Some(found) = found else {
             self.throttle.record_ip_failure(ip, now);
             return self.refuse(record, Refusal::BadCredentials).await;
@@ -383,6 +381,37 @@ impl Authenticator {
         }
     }
 
+    /// Throttling by the login when the input is a valid login name, else by the address
+    /// alone (input that names no account gets no key of its own).
+    fn is_throttled(&self, ip: IpAddr, name: Option<&LoginName>, now: Instant) -> bool {
+        match name {
+            Some(name) => self.throttle.is_throttled(ip, name.key(), now),
+            None => self.throttle.is_ip_throttled(ip, now),
+        }
+    }
+
+    fn record_failure(&self, ip: IpAddr, name: Option<&LoginName>, now: Instant) {
+        match name {
+            Some(name) => self.throttle.record_failure(ip, name.key(), now),
+            None => self.throttle.record_ip_failure(ip, now),
+        }
+    }
+
+    /// For a throttled plaintext attempt: marks the mailbox's password exposed if this is
+    /// it. Verified with the hasher directly, never through the verified cache (a repeat
+    /// would answer faster), and against the dummy hash when no mailbox matches, so the
+    /// time tells nothing either way.
+    async fn mark_if_exposed(&self, account: Option<&LoginAccount>, attempt: Attempt<'_>) -> Result<(), AuthError> {
+        let mailbox = account.filter(|a| mailbox_id(a).is_some());
+        let hash = mailbox.map_or(&self.dummy_hash, |a| &a.password_hash);
+        if self.hasher.verify(hash, attempt.secret).await?
+            && let Some(account) = mailbox
+        {
+            self.mark_exposed(account, attempt.service, attempt.connection.remote_ip).await?;
+        }
+        Ok(())
+    }
+
     /// Verifies `secret` against the account's hash (remembering a success briefly).
     async fn password_matches(
         &self,
@@ -432,20 +461,10 @@ impl Authenticator {
     }
 }
 
-/// The key failures are counted under: the canonical login, or (for input that is not a
-/// valid login) the trimmed, lower-cased input, which matches no account.
-/// The canonical name of what a client sent as login, if it is one, and its throttle key.
-fn login_key(login: Option<&str>) -> (Option<LoginName>, String) {
-    let name = login.and_then(|l| LoginName::parse(l).ok());
-    let key = throttle_key(name.as_ref(), login.unwrap_or_default());
-    (name, key)
-}
-
-fn throttle_key(name: Option<&LoginName>, input: &str) -> String {
-    match name {
-        Some(name) => name.key().to_string(),
-        None => input.trim().to_lowercase(),
-    }
+/// How the login log shows what a client sent: the canonical name, or a bounded, lossy
+/// form of input that is not one.
+fn logged_login(name: Option<&LoginName>, input: &str) -> String {
+    name.map_or_else(|| LoginName::lossy(input), |name| name.key().to_string())
 }
 
 fn mailbox_id(account: &LoginAccount) -> Option<MailboxId> {

@@ -7,7 +7,9 @@
 //! - an `=` initial response is an empty response (RFC 4954 §4, RFC 9051 §6.2.2);
 //! - PLAIN's authorization identity must be empty or name the same account as the
 //!   authentication identity, compared as canonical logins: nobody acts as another
-//!   account. A mismatch is a refused login like a wrong password, not a syntax error.
+//!   account. A mismatch is refused as malformed ([`SaslError::ForeignAuthorization`],
+//!   answered with `Refusal::Malformed`): counted against the address and recorded, but
+//!   no password is checked.
 //!
 //! The credentials and every malformed attempt go to [`crate::Authenticator`], which
 //! throttles and records them.

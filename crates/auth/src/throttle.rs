@@ -3,9 +3,13 @@
 //! factor.
 //!
 //! When either key has reached its limit within the window, further attempts are refused
-//! without checking the password (so a guesser learns nothing and costs no hashing). The
-//! second-factor count is separate: a correct password never clears it, only a correct
-//! code does, so knowing the password does not buy more guesses at the code.
+//! without the password deciding anything (so a guesser learns nothing). The one
+//! exception costs hashing but answers nothing: a password sent in plaintext for a
+//! throttled login is still verified to mark it exposed, at most `max_per_login` times per
+//! login and window ([`Throttle::take_exposure_check`]); beyond that, refused attempts
+//! cost no hashing at all. The second-factor count is separate: a correct password never
+//! clears it, only a correct code does, so knowing the password does not buy more guesses
+//! at the code.
 //! IPv6 addresses are counted per /64, the smallest block one user usually holds. Old
 //! failures are dropped as keys are touched, and the whole map is swept regularly, so
 //! memory stays bounded by the number of keys that failed within one window.
@@ -20,6 +24,8 @@ enum Key {
     Ip(IpAddr),
     Login(String),
     SecondFactor(i64),
+    /// Plaintext passwords verified for a throttled login, only to mark them exposed.
+    ExposureCheck(String),
 }
 
 #[derive(Debug)]
@@ -32,7 +38,8 @@ pub struct Throttle {
 
 #[derive(Debug, Default)]
 struct State {
-    failures: HashMap<Key, VecDeque<Instant>>,
+    /// When each key was counted (a failure, or an exposure check), oldest first.
+    events: HashMap<Key, VecDeque<Instant>>,
     touches_since_sweep: usize,
 }
 
@@ -82,29 +89,34 @@ impl Throttle {
 
     /// A correct code forgets the account's wrong codes.
     pub fn record_second_factor_success(&self, account: i64) {
-        self.lock().failures.remove(&Key::SecondFactor(account));
+        self.lock().events.remove(&Key::SecondFactor(account));
+    }
+
+    /// Takes one of the `max_per_login` exposure checks a throttled login gets per window
+    /// (see the module documentation); `false` when they are used up.
+    pub fn take_exposure_check(&self, login: &str, now: Instant) -> bool {
+        let key = Key::ExposureCheck(login.to_string());
+        let mut state = self.lock();
+        if state.recent(&key, now, self.window) >= self.max_per_login {
+            return false;
+        }
+        state.record(&[key], now, self.window);
+        true
     }
 
     fn record(&self, keys: &[Key], now: Instant) {
-        let mut state = self.lock();
-        for key in keys {
-            state.failures.entry(key.clone()).or_default().push_back(now);
-        }
-        state.touches_since_sweep += 1;
-        if state.touches_since_sweep >= SWEEP_EVERY {
-            state.sweep(now, self.window);
-        }
+        self.lock().record(keys, now, self.window);
     }
 
     /// A successful login forgets the login name's failures (not the address's, not the
     /// second factor's).
     pub fn record_success(&self, login: &str) {
-        self.lock().failures.remove(&Key::Login(login.to_string()));
+        self.lock().events.remove(&Key::Login(login.to_string()));
     }
 
     /// Number of keys currently tracked (for tests and metrics).
     pub fn tracked_keys(&self) -> usize {
-        self.lock().failures.len()
+        self.lock().events.len()
     }
 
     /// Drops every failure older than the window.
@@ -119,20 +131,30 @@ impl Throttle {
 }
 
 impl State {
+    fn record(&mut self, keys: &[Key], now: Instant, window: Duration) {
+        for key in keys {
+            self.events.entry(key.clone()).or_default().push_back(now);
+        }
+        self.touches_since_sweep += 1;
+        if self.touches_since_sweep >= SWEEP_EVERY {
+            self.sweep(now, window);
+        }
+    }
+
     fn recent(&mut self, key: &Key, now: Instant, window: Duration) -> usize {
-        let Some(times) = self.failures.get_mut(key) else { return 0 };
+        let Some(times) = self.events.get_mut(key) else { return 0 };
         while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
             times.pop_front();
         }
         let n = times.len();
         if n == 0 {
-            self.failures.remove(key);
+            self.events.remove(key);
         }
         n
     }
 
     fn sweep(&mut self, now: Instant, window: Duration) {
-        self.failures.retain(|_, times| {
+        self.events.retain(|_, times| {
             times.retain(|t| now.duration_since(*t) < window);
             !times.is_empty()
         });
@@ -209,6 +231,21 @@ mod tests {
         assert!(!t.is_second_factor_locked(8, now));
         t.record_second_factor_success(7);
         assert!(!t.is_second_factor_locked(7, now));
+    }
+
+    #[test]
+    fn exposure_checks_are_counted_per_login_and_window() {
+        let t = Throttle::new(Duration::from_secs(60), 100, 2);
+        let now = Instant::now();
+        assert!(t.take_exposure_check("a@example.net", now));
+        assert!(t.take_exposure_check("a@example.net", now));
+        assert!(!t.take_exposure_check("a@example.net", now), "the budget is used up");
+        assert!(t.take_exposure_check("b@example.net", now), "another login has its own");
+        // Checks are not failures: they throttle nothing.
+        assert!(!t.is_throttled(ip("192.0.2.1"), "a@example.net", now));
+        t.record_success("a@example.net");
+        assert!(!t.take_exposure_check("a@example.net", now), "a success does not refill it");
+        assert!(t.take_exposure_check("a@example.net", now + Duration::from_secs(60)), "the window does");
     }
 
     #[test]

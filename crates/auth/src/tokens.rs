@@ -10,9 +10,12 @@ use postfach_types::Secret;
 /// Prefix of API bearer tokens, so a leaked token is recognisable (secret scanners).
 pub const API_TOKEN_PREFIX: &str = "pfapi_";
 
+/// Random bytes in every token: 256 bits.
+const RANDOM_BYTES: usize = 32;
+
 /// 256 random bits as 64 lower-case hex digits.
 pub fn random_hex() -> String {
-    let bytes: [u8; 32] = rand::random();
+    let bytes: [u8; RANDOM_BYTES] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -24,6 +27,14 @@ pub fn token_hash(token: &str) -> String {
 
 pub fn new_api_token() -> Secret<String> {
     Secret::new(format!("{API_TOKEN_PREFIX}{}", random_hex()))
+}
+
+/// Whether `token` has the exact form [`new_api_token`] makes, so that anything else is
+/// refused without a database lookup.
+pub fn is_api_token_form(token: &str) -> bool {
+    token.strip_prefix(API_TOKEN_PREFIX).is_some_and(|hex| {
+        hex.len() == 2 * RANDOM_BYTES && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Compares two tokens without leaking where they differ.
@@ -42,5 +53,24 @@ mod tests {
         assert_ne!(token.expose(), new_api_token().expose());
         assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert!(same_token("abc", "abc") && !same_token("abc", "abd"));
+    }
+
+    #[test]
+    fn only_tokens_of_our_form_are_looked_up() {
+        assert!(is_api_token_form(new_api_token().expose()));
+        let hex = random_hex();
+        assert!(is_api_token_form(&format!("{API_TOKEN_PREFIX}{hex}")));
+        for junk in [
+            String::new(),
+            hex.clone(),
+            format!("{API_TOKEN_PREFIX}guess"),
+            format!("{API_TOKEN_PREFIX}{}", hex.to_uppercase()),
+            format!("{API_TOKEN_PREFIX}{hex}0"),
+            format!("{API_TOKEN_PREFIX}{}", &hex[1..]),
+            format!("{API_TOKEN_PREFIX}{}g", &hex[1..]),
+            format!("PFAPI_{hex}"),
+        ] {
+            assert!(!is_api_token_form(&junk), "{junk}");
+        }
     }
 }

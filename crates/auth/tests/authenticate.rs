@@ -341,3 +341,50 @@ async fn a_remembered_password_stops_working_when_it_is_changed() {
         Refusal::ServiceNotAllowed
     );
 }
+
+#[tokio::test]
+async fn a_throttled_login_still_marks_a_plaintext_password_exposed_within_a_budget() {
+    let w = world().await;
+    let settings = AuthSettings { max_failures_per_login: 2, ..AuthSettings::default() };
+    let auth = Authenticator::new(w.store.clone(), settings, PasswordHasher::new(2)).await.expect("auth");
+    let user = "legacy@acme.example";
+    for _ in 0..2 {
+        assert_eq!(refusal(login(&auth, Service::Imap, user, "guess", &tls()).await), Refusal::BadCredentials);
+    }
+    // Throttled: the right password in plaintext is refused, and marked all the same
+    // (exposure check 1 of 2).
+    assert_eq!(refusal(login(&auth, Service::Imap, user, PASSWORD, &plain()).await), Refusal::Throttled);
+    assert!(exposed(&w.store, user).await);
+    let new = "another long passphrase here";
+    change_mailbox_password(&w.store, auth.hasher(), Scope::Platform, &addr(user), &secret(new)).await.expect("change");
+    assert!(!exposed(&w.store, user).await, "a new password clears the mark");
+    // Check 2 of 2: a wrong password marks nothing.
+    assert_eq!(refusal(login(&auth, Service::Imap, user, "guess again", &plain()).await), Refusal::Throttled);
+    assert!(!exposed(&w.store, user).await);
+    // The budget is used up: even the right password is not verified any more.
+    assert_eq!(refusal(login(&auth, Service::Imap, user, new, &plain()).await), Refusal::Throttled);
+    assert!(!exposed(&w.store, user).await, "no verification beyond the budget");
+    assert_eq!(last_log(&w.store).await.result, LoginResult::Throttled);
+}
+
+#[tokio::test]
+async fn input_that_is_no_login_name_counts_against_the_address_only_and_is_logged_bounded() {
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    let junk = format!("No Such\u{7}Name {}", "x".repeat(5000));
+    // From many addresses: no key of its own, so the name is never throttled.
+    for i in 0..6 {
+        let conn = Connection { remote_ip: format!("198.51.100.{i}").parse().expect("ip"), ..tls() };
+        assert_eq!(refusal(login(&auth, Service::Imap, &junk, "guess", &conn).await), Refusal::BadCredentials, "{i}");
+    }
+    let entry = last_log(&w.store).await;
+    assert_eq!(entry.login.chars().count(), 100, "bounded");
+    assert!(entry.login.starts_with("No Such\u{fffd}Name xxx"), "{}", entry.login);
+    assert_eq!((entry.mailbox_id, entry.customer_id), (None, None));
+    // From one address, the failures add up.
+    for _ in 0..10 {
+        assert_eq!(refusal(login(&auth, Service::Imap, &junk, "guess", &tls()).await), Refusal::BadCredentials);
+    }
+    assert_eq!(refusal(login(&auth, Service::Imap, &junk, "guess", &tls()).await), Refusal::Throttled);
+    assert_eq!(refusal(login(&auth, Service::Imap, "max@acme.example", PASSWORD, &tls()).await), Refusal::Throttled);
+}

@@ -194,7 +194,11 @@ pub fn check_password(password: &str, user_inputs: &[&str]) -> PasswordVerdict {
             format!("The password has {chars} characters; use at most {MAX_PASSWORD_CHARS}."),
         );
     }
-    let lowered: Vec<String> = user_inputs.iter().map(|s| s.to_lowercase()).filter(|s| s.len() >= 3).collect();
+    let lowered: Vec<String> = user_inputs
+        .iter()
+        .map(|s| s.chars().take(user_words::MAX_INPUT_CHARS).collect::<String>().to_lowercase())
+        .filter(|s| s.len() >= 3)
+        .collect();
     let inputs: Vec<&str> = lowered.iter().map(String::as_str).chain(COMMON_GERMAN_WORDS.iter().copied()).collect();
     let cover = user_words::cover(password, &user_words::user_words(user_inputs));
     let has_user_words = cover.user > 0;
@@ -499,6 +503,13 @@ mod tests {
         // 12 two-byte characters are 12 characters.
         let verdict = check_password("äöüßéèñçøåæœ", &[]);
         assert!(!verdict.reason.unwrap_or_default().contains("characters;"));
+    }
+
+    #[test]
+    fn a_huge_user_input_counts_by_its_start() {
+        let customer = format!("globexcorp-{}", "q".repeat(60_000));
+        let verdict = check_password("Globexcorp2024!globexcorp", &[&customer]);
+        assert_eq!(verdict.refusal, Some(PasswordRefusal::MostlyUserWords));
     }
 
     #[test]

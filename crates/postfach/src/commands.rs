@@ -137,7 +137,7 @@ async fn customer(cmd: CustomerCommand, store: &Store, hasher: &PasswordHasher) 
         CustomerCommand::Password { name, password } => {
             let password = read_password(&password, true)?;
             accounts::change_customer_password(store, hasher, &name.0, &password).await.map_err(explain)?;
-            println!("changed the password of {}", name.0);
+            println!("changed the password of {}; its panel sessions ended and its API tokens were revoked", name.0);
         }
     }
     Ok(())

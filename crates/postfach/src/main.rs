@@ -111,7 +111,7 @@ enum CustomerCommand {
     Enable {
         name: Name,
     },
-    /// Set a new panel password
+    /// Set a new panel password (ends the account's panel sessions, revokes its API tokens)
     Password {
         name: Name,
         #[command(flatten)]

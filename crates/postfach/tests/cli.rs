@@ -277,17 +277,9 @@ fn serve_demo_creates_everything_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut demo = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while demo.len() < 3 && Instant::now() < deadline {
-        match lines.next() {
-            Some(Ok(line)) if line.starts_with("demo login:") => demo.push(line),
-            Some(_) => {}
-            None => break,
-        }
-    }
-    assert_eq!(demo.len(), 3, "three demo accounts printed: {demo:?}");
+    let printed = Printed::of(&mut child).demo_logins(Duration::from_secs(60));
+    let demo: Vec<&String> = printed.iter().filter(|l| l.starts_with("demo login:")).collect();
+    wait_for_stop_handler(&child, Duration::from_secs(10));
     assert!(demo.iter().all(|l| l.contains("password: ")), "{demo:?}");
     assert!(demo[1].starts_with("demo login: alice@example.test"), "{demo:?}");
     assert!(env.data().join("tls/cert.pem").exists() && env.data().join("tls/key.pem").exists());
@@ -308,18 +300,15 @@ fn serve_demo_creates_everything_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start again");
-    let stdout = again.stdout.take().expect("stdout");
-    // The server is up when its store accepts a CLI call; then stop it and read what it printed.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && !env.data().join("postfach.sqlite").exists() {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_secs(2));
+    // The demo objects are there once it says so; then stop it and read the rest.
+    let output = Printed::of(&mut again);
+    let mut printed = output.demo_logins(Duration::from_secs(60));
+    wait_for_stop_handler(&again, Duration::from_secs(10));
     let status = Command::new("kill").args(["-TERM", &again.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let exit = wait_with_timeout(&mut again, Duration::from_secs(30));
     assert_eq!(exit.and_then(|s| s.code()), Some(0), "clean exit on SIGTERM");
-    let printed: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
+    printed.extend(output.rest(Duration::from_secs(10)));
     assert_eq!(printed.len(), 3, "{printed:?}");
     assert!(printed.iter().all(|l| l.contains("exists already") && !l.contains("password: ")), "{printed:?}");
     let domains = env.json(&["domain", "list", "--json"]);
@@ -329,6 +318,67 @@ fn serve_demo_creates_everything_and_stops_on_sigterm() {
     assert_eq!(addresses(&mailboxes, "address"), ["alice@example.test", "bob@example.test"]);
     assert_eq!(mailboxes[1]["access"], "pop3");
     assert_key_is_private(&env.data().join("tls/key.pem"));
+}
+
+/// A child's stdout, read line by line on a thread of its own so that waits can time out.
+struct Printed(std::sync::mpsc::Receiver<String>);
+
+impl Printed {
+    fn of(child: &mut std::process::Child) -> Self {
+        let stdout = child.stdout.take().expect("stdout");
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Printed(receive)
+    }
+
+    /// The lines up to the third `demo login:` one (printed once the demo objects exist);
+    /// fails the test after `limit` or when the output ends first.
+    fn demo_logins(&self, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        let mut lines = Vec::new();
+        while lines.iter().filter(|l: &&String| l.starts_with("demo login:")).count() < 3 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(e) => panic!("three demo logins within {limit:?} ({e}); printed: {lines:?}"),
+            }
+        }
+        lines
+    }
+
+    /// Whatever else is printed until the output ends, which must be within `limit`.
+    fn rest(&self, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        let mut lines = Vec::new();
+        loop {
+            match self.0.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => lines.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(e) => panic!("the output did not end within {limit:?} ({e}); printed: {lines:?}"),
+            }
+        }
+    }
+}
+
+/// Waits until the process catches SIGTERM (the server sets up its handler right after
+/// printing the demo logins; a signal before that would kill it uncleanly).
+fn wait_for_stop_handler(child: &std::process::Child, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+        let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).map(str::trim).unwrap_or("0");
+        if u64::from_str_radix(caught, 16).is_ok_and(|mask| mask & (1 << (15 - 1)) != 0) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no SIGTERM handler within {limit:?}: {status}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn assert_key_is_private(path: &Path) {

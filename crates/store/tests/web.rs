@@ -98,7 +98,7 @@ async fn api_tokens_are_scoped_and_revocable(store: Store) {
     assert_eq!(store.api_token_by_hash("th-1").await.expect("lookup"), None);
     store.set_customer_disabled(&CustomerName::parse("globex").expect("name"), true).await.expect("disable");
     // Whether a disabled customer's token lets anyone in is the authentication gate's
-    // decision (auth/tests/authenticate.rs); the store still finds it.
+    // decision (server/tests/hostile.rs, a_disabled_customers_api_token_is_refused_and_logged); the store finds it.
     assert!(store.api_token_by_hash("th-2").await.expect("lookup").is_some());
     assert_eq!(store.revoke_all_api_tokens(globex).await.expect("revoke all"), 1);
     assert_eq!(store.api_token_by_hash("th-2").await.expect("lookup"), None);

@@ -12,7 +12,7 @@ mod settings;
 mod time;
 
 pub use address::{AddressError, CustomerName, DomainName, EmailAddress, LocalPart};
-pub use login::{LoginName, LoginNameError, LoginTarget, MAX_LOGIN_NAME_BYTES};
+pub use login::{LOSSY_LOGIN_CHARS, LoginName, LoginNameError, LoginTarget, MAX_LOGIN_NAME_BYTES};
 pub use secret::Secret;
 pub use settings::{AccessMode, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};
 pub use time::{UnixTime, format_rfc3339, format_rfc5322};

@@ -116,7 +116,22 @@ impl LoginName {
     pub fn into_target(self) -> LoginTarget {
         self.target
     }
+
+    /// How the login log shows input that is *not* a valid login name, so operators see
+    /// what was tried: its first [`LOSSY_LOGIN_CHARS`] characters, with control and
+    /// invisible characters replaced by U+FFFD. Not a key: it names no account, and
+    /// nothing but the log may use it.
+    pub fn lossy(input: &str) -> String {
+        input
+            .chars()
+            .take(LOSSY_LOGIN_CHARS)
+            .map(|c| if c.is_control() || is_invisible(c) { char::REPLACEMENT_CHARACTER } else { c })
+            .collect()
+    }
 }
+
+/// At most this many characters of an invalid login name reach the login log.
+pub const LOSSY_LOGIN_CHARS: usize = 100;
 
 impl fmt::Display for LoginName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -170,6 +185,13 @@ mod tests {
 
     fn key(input: &str) -> Result<String, LoginNameError> {
         LoginName::parse(input).map(|l| l.key().to_string())
+    }
+
+    #[test]
+    fn invalid_input_is_logged_bounded_and_visible() {
+        assert_eq!(LoginName::lossy("bad\u{0}name\u{202e}\r\n"), "bad\u{fffd}name\u{fffd}\u{fffd}\u{fffd}");
+        assert_eq!(LoginName::lossy(&"ä".repeat(5000)).chars().count(), LOSSY_LOGIN_CHARS);
+        assert_eq!(LoginName::lossy(" Spaced Out "), " Spaced Out ", "nothing else is changed");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use postfach_auth::accounts::{self, AccountError};
 use postfach_auth::tokens::{new_api_token, same_token, token_hash};
-use postfach_policy::{PasswordVerdict, check_password, user_inputs};
+use postfach_policy::{PasswordVerdict, Refusal, check_password, user_inputs};
 use postfach_store::domains::Domain;
 use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::{Alias, Mailbox, MailboxSettings, SettingsChange};
@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use crate::App;
 use crate::context::{Ctx, Proof, Who};
-use crate::i18n::{Tr, localized_verdict, store_message, verdict_reason};
+use crate::i18n::{Tr, current_password_refused, localized_verdict, store_message, verdict_reason};
 
 /// One documented operation of the API.
 #[derive(Debug, Clone, Copy)]
@@ -266,11 +266,15 @@ fn account_error(t: &Tr, e: AccountError, password: &Secret<String>) -> ApiError
             details: Some(localized_verdict(t, &verdict, password.expose().chars().count())),
         },
         AccountError::Store(e) => store_error(t, e),
-        AccountError::CurrentPassword(postfach_policy::Refusal::Throttled) => {
-            error(StatusCode::TOO_MANY_REQUESTS, "throttled", t.s("login.throttled"))
-        }
-        AccountError::CurrentPassword(_) => {
-            error(StatusCode::FORBIDDEN, "current_password_wrong", t.s("error.current_password"))
+        AccountError::CurrentPassword(refusal) => {
+            let (status, code) = match refusal {
+                Refusal::Throttled => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+                Refusal::Disabled => (StatusCode::FORBIDDEN, "disabled"),
+                Refusal::TlsRequired { .. } => (StatusCode::FORBIDDEN, "tls_required"),
+                Refusal::ServiceNotAllowed => (StatusCode::FORBIDDEN, "forbidden"),
+                Refusal::BadCredentials | Refusal::Malformed => (StatusCode::FORBIDDEN, "current_password_wrong"),
+            };
+            error(status, code, t.s(current_password_refused(refusal)))
         }
         AccountError::Auth(e) => {
             tracing::error!(error = %e, "hashing a password failed");
@@ -372,7 +376,10 @@ async fn password_check(State(app): State<App>, ctx: Ctx, method: Method, body: 
         Who::Mailbox { mailbox } => Some(mailbox.address.clone()),
         _ => check.address.as_deref().and_then(|a| EmailAddress::parse(a).ok()),
     };
-    let verdict: PasswordVerdict = match (&own_address, &check.customer) {
+    // Like the address: a name that is not a valid customer name (yet, while it is typed)
+    // is left out.
+    let customer = check.customer.as_deref().and_then(|c| CustomerName::parse(c).ok());
+    let verdict: PasswordVerdict = match (&own_address, &customer) {
         (Some(address), _) => {
             match accounts::check_mailbox_password(&app.store, who.scope(), address, &password).await {
                 Ok(verdict) => verdict,
@@ -380,7 +387,7 @@ async fn password_check(State(app): State<App>, ctx: Ctx, method: Method, body: 
                 Err(_) => score(&password, Some(address), Some(&who.display_name())),
             }
         }
-        (None, Some(customer)) => score(&password, None, Some(customer)),
+        (None, Some(customer)) => score(&password, None, Some(customer.as_str())),
         (None, None) => score(&password, None, who.account_id().map(|_| who.display_name()).as_deref()),
     };
     ok(localized_verdict(&t, &verdict, chars))
@@ -441,17 +448,22 @@ async fn update_customer(
     let t = ctx.tr();
     let change: CustomerChange = parse_body(&t, &body)?;
     let customer = app.store.customer_by_id(parse_id(&t, &id)?).await.map_err(|e| store_error(&t, e))?;
+    // Checked before anything changes, so a refused request changes nothing.
+    if Some(customer.id) == me {
+        if change.password.is_some() {
+            return Err(error(StatusCode::CONFLICT, "conflict", t.s("error.reset_self")));
+        }
+        if change.disabled == Some(true) {
+            return Err(error(StatusCode::CONFLICT, "conflict", t.s("error.disable_self")));
+        }
+    }
     if let Some(password) = change.password {
         let password = Secret::new(password);
         accounts::change_customer_password(&app.store, app.auth.hasher(), &customer.name, &password)
             .await
             .map_err(|e| account_error(&t, e, &password))?;
-        app.store.end_panel_sessions(customer.id, None, None).await.map_err(|e| store_error(&t, e))?;
     }
     if let Some(disabled) = change.disabled {
-        if disabled && Some(customer.id) == me {
-            return Err(error(StatusCode::CONFLICT, "conflict", t.s("error.disable_self")));
-        }
         app.store.set_customer_disabled(&customer.name, disabled).await.map_err(|e| store_error(&t, e))?;
     }
     ok(app.store.customer_by_id(customer.id).await.map_err(|e| store_error(&t, e))?)
@@ -711,7 +723,7 @@ async fn set_mailbox_password(
     let password = Secret::new(new.password);
     // Mailbox users change their own password: the current one is required.
     if matches!(who, Who::Mailbox { .. }) && new.current_password.is_none() {
-        let text = t.s("error.current_password");
+        let text = t.s("error.current_password_missing");
         return Err(error(StatusCode::UNPROCESSABLE_ENTITY, "current_password_required", text));
     }
     ctx.set_mailbox_password(&app, who, &mailbox, new.current_password, &password)

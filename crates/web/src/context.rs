@@ -87,9 +87,29 @@ impl Who {
     }
 
     pub fn from_account(customer: Customer) -> Who {
-        match customer.role {
-            Role::Admin => Who::Admin { id: customer.id, name: customer.name },
-            Role::Customer => Who::Customer { id: customer.id, name: customer.name },
+        Who::account(customer.id, customer.name, customer.role)
+    }
+
+    /// A panel account (customer or admin) by its role.
+    pub fn account(id: CustomerId, name: CustomerName, role: Role) -> Who {
+        match role {
+            Role::Admin => Who::Admin { id, name },
+            Role::Customer => Who::Customer { id, name },
+        }
+    }
+
+    /// This user as the authentication gate names them (for changing their own password).
+    pub fn principal(&self) -> Principal {
+        match self {
+            Who::Admin { id, name } => Principal::Account { customer_id: *id, name: name.clone(), role: Role::Admin },
+            Who::Customer { id, name } => {
+                Principal::Account { customer_id: *id, name: name.clone(), role: Role::Customer }
+            }
+            Who::Mailbox { mailbox } => Principal::Mailbox {
+                id: mailbox.id,
+                customer_id: mailbox.customer_id,
+                address: mailbox.address.clone(),
+            },
         }
     }
 }
@@ -154,10 +174,7 @@ impl FromRequestParts<App> for Ctx {
             let connection = ctx.auth_connection();
             match app.auth.authenticate_token(&Secret::new(token), &connection).await {
                 Ok(Principal::Account { customer_id, name, role }) => {
-                    ctx.who = Some(match role {
-                        Role::Admin => Who::Admin { id: customer_id, name },
-                        Role::Customer => Who::Customer { id: customer_id, name },
-                    });
+                    ctx.who = Some(Who::account(customer_id, name, role));
                     ctx.proof = Some(Proof::Bearer);
                 }
                 Ok(Principal::Mailbox { .. }) => {}
@@ -218,12 +235,9 @@ impl Ctx {
         new: &Secret<String>,
     ) -> Result<(), AccountError> {
         match who {
+            // `mailbox` is the user's own (the handlers show a mailbox user no other).
             Who::Mailbox { .. } => {
-                let own = Principal::Mailbox {
-                    id: mailbox.id,
-                    customer_id: mailbox.customer_id,
-                    address: mailbox.address.clone(),
-                };
+                let own = who.principal();
                 let current = Secret::new(current.unwrap_or_default());
                 let connection = self.auth_connection();
                 let change = OwnPasswordChange {

@@ -8,7 +8,7 @@
 //! shown as they are.
 
 use axum::http::HeaderValue;
-use postfach_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordRefusal, PasswordVerdict};
+use postfach_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordRefusal, PasswordVerdict, Refusal};
 use postfach_store::StoreError;
 use postfach_types::AccessMode;
 use serde_json::{Value, json};
@@ -113,6 +113,18 @@ pub fn access_key(mode: impl std::borrow::Borrow<AccessMode>) -> &'static str {
         AccessMode::Imap => "access.imap",
         AccessMode::Pop3 => "access.pop3",
         AccessMode::None => "access.none",
+    }
+}
+
+/// The catalogue key saying why the current password given with a change was refused:
+/// the user is signed in already, so the real reason is told.
+pub fn current_password_refused(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::BadCredentials | Refusal::Malformed => "error.current_password",
+        Refusal::Throttled => "login.throttled",
+        Refusal::Disabled => "login.disabled",
+        Refusal::TlsRequired { .. } => "login.tls",
+        Refusal::ServiceNotAllowed => "error.forbidden",
     }
 }
 
@@ -284,6 +296,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("customers.enable", "Entsperren", "Enable"),
     ("customers.name", "Kundenname", "Customer name"),
     ("customers.new", "Neuer Kunde", "New customer"),
+    ("customers.own_password", "Eigenes Passwort ändern", "Change your own password"),
     ("customers.reset_password", "Passwort neu setzen", "Reset password"),
     ("customers.role", "Rolle", "Role"),
     ("customers.set_password", "Passwort setzen", "Set password"),
@@ -353,6 +366,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.code_wrong", "Der Code stimmt nicht. Geben Sie den aktuellen Code aus Ihrer App ein.", "The code is not right. Enter the current code from your app."),
     ("error.csrf", "Das Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es noch einmal.", "The form has expired. Reload the page and try again."),
     ("error.current_password", "Das bisherige Passwort stimmt nicht. Geben Sie Ihr aktuelles Passwort ein.", "The current password is not right. Enter the password you use now."),
+    ("error.current_password_missing", "Geben Sie Ihr aktuelles Passwort ein, um es zu ändern.", "Enter your current password to change it."),
     ("error.customer_name", "Der Kundenname muss 2 bis 64 Zeichen aus a–z, 0–9, Punkt, Binde- oder Unterstrich haben und mit einem Buchstaben oder einer Ziffer beginnen.", "The customer name needs 2 to 64 characters a–z, 0–9, dot, hyphen or underscore, starting with a letter or digit."),
     ("error.disable_self", "Sie können Ihr eigenes Konto nicht sperren.", "You cannot disable your own account."),
     ("error.domain_name", "Das ist kein gültiger Domainname. Verwenden Sie einen Namen wie example.net.", "That is not a valid domain name. Use a name like example.net."),
@@ -363,6 +377,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.mobileconfig_none", "Dieses Postfach ist auf „kein Abruf“ gestellt. Wählen Sie zuerst IMAP oder POP3.", "This mailbox is set to “no reading”. Choose IMAP or POP3 first."),
     ("error.no_operation", "Diese Aktion gibt es in der API nicht. Siehe /api/v1/openapi.json.", "The API has no such operation. See /api/v1/openapi.json."),
     ("error.not_found", "Das gibt es hier nicht (oder nicht für Ihr Konto).", "That does not exist here (or not for your account)."),
+    ("error.reset_self", "Ihr eigenes Passwort ändern Sie auf Ihrer Kontoseite; dort wird das bisherige Passwort abgefragt.", "Change your own password on your account page, which asks for the current one."),
     ("error.role", "Die Rolle muss customer oder admin sein.", "The role must be customer or admin."),
     ("error.title", "Das hat nicht geklappt", "That did not work"),
     ("error.token_name", "Geben Sie dem Token einen Namen, zum Beispiel den des Skripts, das es benutzt.", "Give the token a name, for example the script that will use it."),

@@ -8,8 +8,9 @@
 //! protocols. Everything a signed-in customer reaches goes through a
 //! `Scope::Customer`, so another customer's objects look like they do not exist.
 //!
-//! The server hands each accepted TCP connection to [`Web::serve_https`] or
-//! [`Web::serve_http`]; plain HTTP only redirects to HTTPS, except for Thunderbird's
+//! The server runs [`Web::https_protocol`] on its HTTPS listeners and
+//! [`Web::http_protocol`] on its plain ones (`postfach_net` accepts the connections and
+//! does the TLS handshake); plain HTTP only redirects to HTTPS, except for Thunderbird's
 //! autoconfig URLs, which Thunderbird fetches over plain HTTP too (see [`autoconfig`]).
 
 mod api;

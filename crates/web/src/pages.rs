@@ -29,7 +29,7 @@ use postfach_types::{
 use serde::Deserialize;
 
 use crate::context::{Ctx, LANG_COOKIE, LIFETIME, LOGIN_COOKIE, SESSION_COOKIE, Who, cookie, render};
-use crate::i18n::{Lang, Tr, store_message, verdict_reason};
+use crate::i18n::{Lang, Tr, current_password_refused, store_message, verdict_reason};
 use crate::{App, autoconfig};
 
 type PageResult = Result<Response, Response>;
@@ -415,8 +415,7 @@ fn account_error(ctx: &Ctx, e: &AccountError, password: &Secret<String>) -> Stri
     match e {
         AccountError::WeakPassword(verdict) => verdict_reason(&t, verdict, password.expose().chars().count()),
         AccountError::Store(e) => store_message(&t, e),
-        AccountError::CurrentPassword(Refusal::Throttled) => t.s("login.throttled").into(),
-        AccountError::CurrentPassword(_) => t.s("error.current_password").into(),
+        AccountError::CurrentPassword(refusal) => t.s(current_password_refused(*refusal)).into(),
         AccountError::Auth(e) => {
             tracing::error!(error = %e, "hashing a password failed");
             t.s("error.unavailable").into()
@@ -470,15 +469,15 @@ async fn admin_reset_password(
     Path(id): Path<String>,
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
-    ctx.admin()?;
+    let me = ctx.admin()?.account_id();
     ctx.check_csrf(&form.csrf)?;
     let customer = customer_by_id(&app, &ctx, &id).await?;
+    if Some(customer.id) == me {
+        return customers_page(&app, &ctx, Some(ctx.tr().s("error.reset_self").into()), String::new()).await;
+    }
     let password = Secret::new(form.password);
     match accounts::change_customer_password(&app.store, app.auth.hasher(), &customer.name, &password).await {
-        Ok(()) => {
-            app.store.end_panel_sessions(customer.id, None, None).await.map_err(|e| ctx.store_failure(e))?;
-            Ok(done("/admin/customers", "password_changed"))
-        }
+        Ok(()) => Ok(done("/admin/customers", "password_changed")),
         Err(e) => customers_page(&app, &ctx, Some(account_error(&ctx, &e, &password)), String::new()).await,
     }
 }
@@ -1235,11 +1234,7 @@ async fn account_page(app: &App, ctx: &Ctx, error: Option<String>, new_token: Op
 async fn account_password(State(app): State<App>, ctx: Ctx, Form(form): Form<PasswordForm>) -> PageResult {
     let who = ctx.manager()?;
     ctx.check_csrf(&form.csrf)?;
-    let (Some(id), Ok(name)) = (who.account_id(), CustomerName::parse(&who.display_name())) else {
-        return Err(ctx.not_found());
-    };
-    let role = if matches!(who, Who::Admin { .. }) { Role::Admin } else { Role::Customer };
-    let own = Principal::Account { customer_id: id, name, role };
+    let own = who.principal();
     let password = Secret::new(form.password);
     let current = Secret::new(form.current_password);
     let connection = ctx.auth_connection();

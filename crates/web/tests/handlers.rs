@@ -61,7 +61,7 @@ async fn world() -> World {
     }
     let mut tokens = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let token = format!("pfapi_test_token_{i}");
+        let token = format!("pfapi_{i:064x}");
         store.create_api_token(*id, "test", &token_hash(&token)).await.expect("token");
         tokens.push(token);
     }
@@ -462,6 +462,83 @@ async fn a_mailbox_user_sees_only_their_own_mailbox() {
     )
     .await;
     assert_eq!(settings.status, StatusCode::NOT_FOUND, "mailbox users cannot change settings");
+}
+
+#[tokio::test]
+async fn an_admin_resets_other_accounts_passwords_but_not_their_own() {
+    let w = world().await;
+    let router = w.web.router();
+    let id = |name: &'static str| {
+        let store = w.store.clone();
+        async move { store.customer(&CustomerName::parse(name).expect("name")).await.expect("customer").id }
+    };
+    let (root, acme, globex) = (id("root").await, id("acme").await, id("globex").await);
+    let new = "quartz lantern meadow 2041 orbit";
+    let form = |session: &Session| format!("csrf={}&password={}", session.csrf, new.replace(' ', "+"));
+
+    // Their own account through the manager path: refused, nothing changed.
+    let own =
+        api(&w, Method::PATCH, &format!("/customers/{root}"), &w.admin_token, Some(json!({ "password": new }))).await;
+    assert_eq!((own.status, own.json()["code"].clone()), (StatusCode::CONFLICT, json!("conflict")), "{}", own.body);
+    assert!(own.json()["message"].as_str().is_some_and(|m| m.contains("account page")), "{}", own.body);
+    let admin = sign_in(&router, "root", STRONG).await;
+    let own = page(&router, &admin, Method::POST, &format!("/admin/customers/{root}/password"), &form(&admin)).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.body.contains("Change your own password on your account page"), "{}", own.body);
+    assert_eq!(api(&w, Method::GET, "/me", &w.admin_token, None).await.status, StatusCode::OK, "nothing revoked");
+    assert_eq!(page(&router, &admin, Method::GET, "/admin/customers", "").await.status, StatusCode::OK);
+    sign_in(&router, "root", STRONG).await;
+
+    // Another account, through the API and the page: the password changes, the account's
+    // panel sessions end and its API tokens are revoked.
+    for (customer, name, token, by_page) in
+        [(acme, "acme", &w.acme_token, false), (globex, "globex", &w.globex_token, true)]
+    {
+        let theirs = sign_in(&router, name, STRONG).await;
+        let path = format!("/customers/{customer}");
+        if by_page {
+            let reply = page(&router, &admin, Method::POST, &format!("/admin{path}/password"), &form(&admin)).await;
+            assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        } else {
+            let reply = api(&w, Method::PATCH, &path, &w.admin_token, Some(json!({ "password": new }))).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        }
+        assert_eq!(api(&w, Method::GET, "/me", token, None).await.status, StatusCode::UNAUTHORIZED, "{name}");
+        let ended = page(&router, &theirs, Method::GET, "/account", "").await;
+        assert_eq!(ended.headers.get(header::LOCATION).and_then(|l| l.to_str().ok()), Some("/login"), "{name}");
+        sign_in(&router, name, new).await;
+    }
+}
+
+#[tokio::test]
+async fn a_mailbox_user_is_told_to_give_the_current_password() {
+    let w = world().await;
+    let router = w.web.router();
+    let max = sign_in(&router, "max@acme.example", STRONG).await;
+    let request = Request::put(format!("/api/v1/mailboxes/{}/password", w.acme_mailbox))
+        .header(header::COOKIE, &max.cookie)
+        .header("X-CSRF-Token", &max.csrf)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({ "password": "quartz lantern meadow 2041 orbit" }).to_string()))
+        .expect("request");
+    let reply = send(&router, request).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let error = reply.json();
+    assert_eq!(error["code"], "current_password_required");
+    assert_eq!(error["message"], "Enter your current password to change it.");
+}
+
+#[tokio::test]
+async fn the_password_check_takes_only_a_valid_customer_name() {
+    let w = world().await;
+    let huge = "x".repeat(60_000);
+    for customer in [huge.as_str(), "Not a name!", "globexcorp"] {
+        let body = json!({ "password": "Globexcorp2024!globexcorp", "customer": customer });
+        let reply = api(&w, Method::POST, "/password-check", &w.admin_token, Some(body)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let refused_for_the_name = reply.json()["refusal"] == "mostly-user-words";
+        assert_eq!(refused_for_the_name, customer == "globexcorp", "{customer:.20}: {}", reply.body);
+    }
 }
 
 /// A small XML reader for the checks: (element path, text) pairs and attributes.

@@ -7,7 +7,9 @@
 //! takes the password apart instead:
 //!
 //! 1. Both the password and the user inputs are normalised: NFKC, then lower case (for
-//!    comparing only: the remainder keeps the password's case).
+//!    comparing only: the remainder keeps the password's case). Only the first
+//!    [`MAX_INPUT_CHARS`] characters of each input count: its words grow with the square
+//!    of its length, and a caller may pass anything (the password is bounded by the rule).
 //! 2. The user words are the letter runs of every input (split at anything that is not a
 //!    letter, so at `.`, `-`, `_`, `+`, `@` and digits) that have at least
 //!    [`MIN_WORD_CHARS`] letters, with their prefixes and suffixes of at least
@@ -32,6 +34,9 @@ use unicode_normalization::UnicodeNormalization;
 pub(super) const MIN_WORD_CHARS: usize = 3;
 /// Prefixes and suffixes of a user word of at least this many letters are user words too.
 pub(super) const MIN_AFFIX_CHARS: usize = 4;
+/// Characters of each user input (normalised) that are considered: a local part has at
+/// most 64, a domain label 63, a customer name 64.
+pub(super) const MAX_INPUT_CHARS: usize = 64;
 
 /// The result of taking a password apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +83,7 @@ fn lower(c: char) -> char {
 pub(super) fn user_words(inputs: &[&str]) -> Vec<Vec<char>> {
     let mut words = BTreeSet::new();
     for input in inputs {
-        let folded: String = input.nfkc().map(lower).collect();
+        let folded: String = input.nfkc().map(lower).take(MAX_INPUT_CHARS).collect();
         let runs = folded
             .split(['.', '@'])
             .filter(|segment| !segment.starts_with("xn--"))
@@ -173,6 +178,17 @@ mod tests {
         for absent in ["de", "xn", "bcher", "kva", "2024", "ma", "mas"] {
             assert!(!w.iter().any(|x| x == absent), "{absent} should not be a word: {w:?}");
         }
+    }
+
+    #[test]
+    fn long_inputs_are_cut_to_a_bounded_number_of_words() {
+        let long = "abcdefghijklmnopqrstuvwxyz".repeat(60_000 / 26 + 1);
+        let w = user_words(&[&long[..60_000]]);
+        // One run of MAX_INPUT_CHARS letters: its prefixes and suffixes, itself, reversed.
+        let most = 2 * (2 * (MAX_INPUT_CHARS - MIN_AFFIX_CHARS) + 1);
+        assert!(w.len() <= most, "{} words", w.len());
+        assert!(w.iter().all(|word| word.len() <= MAX_INPUT_CHARS));
+        assert!(w.iter().any(|word| word.len() == MAX_INPUT_CHARS), "the first characters still count");
     }
 
     #[test]
