@@ -6,6 +6,10 @@
 //! and trailing commas, a missing `;` at the end of a group, words before a bare address
 //! (taken as its display name), and an element without `@` (a mailbox with an empty
 //! domain, which never matches an owned address).
+//!
+//! Linear: tokens are made on demand, each is looked at a bounded number of times, and the
+//! parse stops after a maximum number of items (`Limits::max_addresses`), so the rest of
+//! a huge list is never even tokenized.
 
 /// One mailbox. `local` is the local part with quoting removed, `domain` as written
 /// (a domain literal keeps its brackets).
@@ -59,73 +63,102 @@ struct Tok {
     space: bool,
 }
 
-/// RFC 5322 §3.2: words, specials, CFWS (folding whitespace and comments) skipped.
-fn tokenize(v: &[u8]) -> Vec<Tok> {
-    let mut toks = Vec::new();
-    let (mut i, mut space) = (0, false);
-    while let Some(&c) = v.get(i) {
-        let mut push = |kind, text| {
-            toks.push(Tok { kind, text, space });
-            space = false;
-        };
-        match c {
-            b' ' | b'\t' | b'\r' | b'\n' | b')' => {
-                space = true;
-                i += 1;
-            }
-            // RFC 5322 §3.2.2: comments nest; a counter keeps the depth without recursion.
-            b'(' => {
-                let mut depth = 0usize;
-                while let Some(&b) = v.get(i) {
-                    i += 1;
-                    match b {
-                        b'\\' => i += 1,
-                        b'(' => depth += 1,
-                        b')' => depth -= 1,
-                        _ => {}
-                    }
-                    if depth == 0 {
-                        break;
-                    }
+/// RFC 5322 §3.2: words, specials, CFWS (folding whitespace and comments) skipped; one
+/// token at a time.
+#[derive(Debug)]
+struct Tokenizer<'v> {
+    v: &'v [u8],
+    i: usize,
+}
+
+impl Iterator for Tokenizer<'_> {
+    type Item = Tok;
+
+    fn next(&mut self) -> Option<Tok> {
+        let v = self.v;
+        let mut space = false;
+        loop {
+            let c = *v.get(self.i)?;
+            let (kind, text) = match c {
+                b' ' | b'\t' | b'\r' | b'\n' | b')' => {
+                    space = true;
+                    self.i += 1;
+                    continue;
                 }
-                space = true;
-            }
-            // RFC 5322 §3.2.4: quoted-string with quoted-pairs; folding removed.
-            b'"' => {
-                let mut text = Vec::new();
-                i += 1;
-                while let Some(&b) = v.get(i) {
-                    i += 1;
-                    match b {
-                        b'"' => break,
-                        b'\\' => {
-                            text.extend(v.get(i));
-                            i += 1;
+                // RFC 5322 §3.2.2: comments nest; a counter keeps the depth without recursion.
+                b'(' => {
+                    let mut depth = 0usize;
+                    while let Some(&b) = v.get(self.i) {
+                        self.i += 1;
+                        match b {
+                            b'\\' => self.i += 1,
+                            b'(' => depth += 1,
+                            b')' => depth -= 1,
+                            _ => {}
                         }
-                        b'\r' | b'\n' => {}
-                        _ => text.push(b),
+                        if depth == 0 {
+                            break;
+                        }
                     }
+                    space = true;
+                    continue;
                 }
-                push(WORD, text);
-            }
-            // RFC 5322 §3.4.1: domain-literal, kept with its brackets.
-            b'[' => {
-                let len = v[i..].iter().position(|&b| b == b']').map_or(v.len() - i, |n| n + 1);
-                push(WORD, v[i..i + len].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect());
-                i += len;
-            }
-            b'<' | b'>' | b',' | b':' | b';' | b'@' | b'.' => {
-                push(c, Vec::new());
-                i += 1;
-            }
-            _ => {
-                let len = v[i..].iter().position(|&b| b" \t\r\n()\"[<>,:;@.".contains(&b)).unwrap_or(v.len() - i);
-                push(WORD, v[i..i + len].to_vec());
-                i += len;
-            }
+                // RFC 5322 §3.2.4: quoted-string with quoted-pairs; folding removed.
+                b'"' => {
+                    let mut text = Vec::new();
+                    self.i += 1;
+                    while let Some(&b) = v.get(self.i) {
+                        self.i += 1;
+                        match b {
+                            b'"' => break,
+                            b'\\' => {
+                                text.extend(v.get(self.i));
+                                self.i += 1;
+                            }
+                            b'\r' | b'\n' => {}
+                            _ => text.push(b),
+                        }
+                    }
+                    (WORD, text)
+                }
+                // RFC 5322 §3.4.1: domain-literal, kept with its brackets.
+                b'[' => {
+                    let rest = &v[self.i..];
+                    let len = rest.iter().position(|&b| b == b']').map_or(rest.len(), |n| n + 1);
+                    self.i += len;
+                    (WORD, rest[..len].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect())
+                }
+                b'<' | b'>' | b',' | b':' | b';' | b'@' | b'.' => {
+                    self.i += 1;
+                    (c, Vec::new())
+                }
+                _ => {
+                    let rest = &v[self.i..];
+                    let len = rest.iter().position(|&b| b" \t\r\n()\"[<>,:;@.".contains(&b)).unwrap_or(rest.len());
+                    self.i += len;
+                    (WORD, rest[..len].to_vec())
+                }
+            };
+            return Some(Tok { kind, text, space });
         }
     }
-    toks
+}
+
+/// The tokens of a value, made as far as they are asked for.
+#[derive(Debug)]
+struct Toks<'v> {
+    tokenizer: Tokenizer<'v>,
+    made: Vec<Tok>,
+}
+
+impl Toks<'_> {
+    /// The kind of token `i`, if the value has that many.
+    fn kind(&mut self, i: usize) -> Option<u8> {
+        while self.made.len() <= i {
+            self.made.push(self.tokenizer.next()?);
+        }
+        Some(self.made[i].kind)
+    }
 }
 
 fn text(toks: &[Tok], spaces: bool) -> String {
@@ -187,20 +220,31 @@ fn flush(buf: &mut Vec<Tok>, out: &mut Vec<AddressItem>) {
     buf.clear();
 }
 
-/// Parses an address-list (RFC 5322 §3.4) from a raw field value (folding allowed).
+/// Parses an address-list (RFC 5322 §3.4) from a raw field value (folding allowed): at
+/// most [`crate::MAX_ADDRESSES`] items (and a closing group marker).
 pub fn parse_address_list(value: &[u8]) -> Vec<AddressItem> {
-    let toks = tokenize(value);
+    address_list(value, crate::MAX_ADDRESSES).0
+}
+
+/// At most `max` items of the address list (and a `GroupEnd` when the cut falls inside a
+/// group), and whether there were more.
+pub(crate) fn address_list(value: &[u8], max: usize) -> (Vec<AddressItem>, bool) {
+    let mut toks = Toks { tokenizer: Tokenizer { v: value, i: 0 }, made: Vec::new() };
     let mut out = Vec::new();
     let mut buf: Vec<Tok> = Vec::new();
     let (mut in_group, mut done) = (false, false);
     let mut i = 0;
-    while let Some(t) = toks.get(i) {
+    // Items are only ever added, at most two at a time: once there are more than `max`,
+    // the list has more than `max` whatever follows.
+    while out.len() <= max
+        && let Some(kind) = toks.kind(i)
+    {
         i += 1;
-        match t.kind {
+        match kind {
             b',' | b';' => {
                 flush(&mut buf, &mut out);
                 done = false;
-                if t.kind == b';' && in_group {
+                if kind == b';' && in_group {
                     out.push(AddressItem::GroupEnd);
                     in_group = false;
                 }
@@ -220,15 +264,16 @@ pub fn parse_address_list(value: &[u8]) -> Vec<AddressItem> {
             // angle-addr; a missing `>` ends at a separator not followed by an obs-route `@`.
             b'<' => {
                 let start = i;
-                while let Some(t) = toks.get(i) {
-                    let route = toks.get(i + 1).is_some_and(|n| n.kind == b'@');
-                    if t.kind == b'>' || t.kind == b'<' || (matches!(t.kind, b',' | b';') && !route) {
+                while let Some(k) = toks.kind(i) {
+                    let route = toks.kind(i + 1) == Some(b'@');
+                    if k == b'>' || k == b'<' || (matches!(k, b',' | b';') && !route) {
                         break;
                     }
                     i += 1;
                 }
-                let mut spec = &toks[start..i];
-                if toks.get(i).is_some_and(|t| t.kind == b'>') {
+                let closed = toks.kind(i) == Some(b'>');
+                let mut spec = &toks.made[start..i];
+                if closed {
                     i += 1;
                 }
                 // RFC 5322 §4.4 obs-route: `@a,@b:` before the addr-spec is dropped.
@@ -239,14 +284,29 @@ pub fn parse_address_list(value: &[u8]) -> Vec<AddressItem> {
                 buf.clear();
                 done = true;
             }
-            _ => buf.push(t.clone()),
+            _ => buf.push(toks.made[i - 1].clone()),
         }
     }
-    flush(&mut buf, &mut out);
-    if in_group {
-        out.push(AddressItem::GroupEnd);
+    if out.len() <= max {
+        // The whole value is read: the list is complete.
+        flush(&mut buf, &mut out);
+        if in_group {
+            out.push(AddressItem::GroupEnd);
+        }
     }
-    out
+    let more = out.len() > max;
+    if more {
+        out.truncate(max);
+        let open = out.iter().fold(false, |open, item| match item {
+            AddressItem::GroupStart { .. } => true,
+            AddressItem::GroupEnd => false,
+            AddressItem::Mailbox(_) => open,
+        });
+        if open {
+            out.push(AddressItem::GroupEnd);
+        }
+    }
+    (out, more)
 }
 
 #[cfg(test)]

@@ -10,13 +10,25 @@
 //! line also ends a header block that has no empty line; a header line that is neither a
 //! field nor a continuation is skipped and recorded; after its close delimiter a
 //! multipart's own boundary is no longer recognised (the epilogue is plain bytes).
+//!
+//! Complexity. Linear in the message: the line walk, the field positions, the checks of
+//! each header block at its end (value lengths, [`parse_work_fits`] of Content-Type and
+//! Content-Disposition), our own readers (address lists, Content-Transfer-Encoding,
+//! unfolding, transfer decoding) and the pre-scan itself. Bounded, not linear:
+//! mail-parser (0.11.9) reading a value, since it tries an encoded word at every `=?` and
+//! goes back when one fails (quadratic in unterminated `=?…` runs) and searches all
+//! parameters by name for every RFC 2231 continuation (quadratic in parameters). It only
+//! gets values of at most `max_field_value` bytes for which [`parse_work_fits`] bounds
+//! its work by `MAX_PARSE_WORK_PER_BYTE` per byte; everything else is read as absent or,
+//! for unstructured text, left as written. Upgrading mail-parser means checking the
+//! pre-scan against its parsers again.
 
 use std::ops::Range;
 
 use mail_parser::{HeaderValue, parsers::MessageStream};
 
 use crate::{
-    Limits, Problem,
+    Limits, MAX_PARSE_WORK_PER_BYTE, PARSE_WORK_SLACK, Problem,
     header::{Field, HeaderView, unfold},
 };
 
@@ -41,9 +53,9 @@ impl ContentType {
         ContentType { ctype: "message".to_owned(), subtype: "rfc822".to_owned(), params: Vec::new() }
     }
 
-    /// Parses one field value with mail-parser; `None` when it has no type/subtype.
-    fn parse(value: &[u8]) -> Option<Self> {
-        let (ctype, subtype, params) = parameterized(value)?;
+    /// Reads a line from [`parameterized_line`]; `None` when it has no type/subtype.
+    fn from_line(line: &[u8]) -> Option<Self> {
+        let (ctype, subtype, params) = read_parameterized(line)?;
         let subtype = subtype?;
         if ctype.is_empty() || subtype.is_empty() {
             return None;
@@ -67,11 +79,16 @@ pub(crate) type Parameterized = (String, Option<String>, Vec<(String, String)>);
 
 /// A `value; name=value; …` field body (Content-Type, Content-Disposition, RFC 2045 §5.1,
 /// RFC 2183 §2) read with mail-parser: the value (and subtype after `/`, if any) lower-cased,
-/// parameter names lower-cased, values decoded (RFC 2231).
+/// parameter names lower-cased, values decoded (RFC 2231). `None` when unreadable, also
+/// when mail-parser would need more than linear time for it ([`parse_work_fits`]); the
+/// caller bounds the length.
 pub(crate) fn parameterized(value: &[u8]) -> Option<Parameterized> {
-    let mut line = unfold(value);
-    line.push(b'\n');
-    let HeaderValue::ContentType(ct) = MessageStream::new(&line).parse_content_type() else {
+    read_parameterized(&parameterized_line(value)?)
+}
+
+/// mail-parser's reading of a line from [`parameterized_line`].
+fn read_parameterized(line: &[u8]) -> Option<Parameterized> {
+    let HeaderValue::ContentType(ct) = MessageStream::new(line).parse_content_type() else {
         return None;
     };
     let ctype = ct.c_type.trim().to_ascii_lowercase();
@@ -79,6 +96,60 @@ pub(crate) fn parameterized(value: &[u8]) -> Option<Parameterized> {
     let attrs = ct.attributes.unwrap_or_default().into_iter();
     let params = attrs.map(|a| (a.name.to_ascii_lowercase(), a.value.into_owned())).collect();
     Some((ctype, subtype, params))
+}
+
+/// The unfolded value with its line end as mail-parser reads it, if the pre-scan allows.
+fn parameterized_line(value: &[u8]) -> Option<Vec<u8>> {
+    let mut line = unfold(value);
+    line.push(b'\n');
+    parse_work_fits(&line, true).then_some(line)
+}
+
+/// Whether mail-parser may read `line` (one unfolded value ending in its `\n`): one linear
+/// pass bounds the bytes its parsers would read by `MAX_PARSE_WORK_PER_BYTE × len +
+/// PARSE_WORK_SLACK`. Real values need less than four per byte (a 255-character CJK file
+/// name in 39 RFC 2231 pieces: 3.6; runs of encoded words: 1 to 2).
+///
+/// - Encoded words (RFC 2047), in unstructured text and in parameter values: at every `=?`
+///   mail-parser tries one and, if it fails, starts again at the byte after the `=`. An
+///   attempt stops at the latest at the *second* `?=` at or after the byte after its `=?`
+///   (the first may end the charset or be the `?` before the encoded text), or at the
+///   end. Summed over every `=?`, that bounds the re-reading.
+/// - Parameters (`parameterized`): every RFC 2231 continuation (it has a `*`) and every
+///   language part (a `'`) makes mail-parser search all parameters by name, and a
+///   continuation copies the value merged so far. Every parameter needs a `=` or a `'`, so
+///   a search compares at most that many names, whose bytes (like a copy) are at most the
+///   line; those run at memcpy speed and count one per 32 bytes.
+pub(crate) fn parse_work_fits(line: &[u8], parameterized: bool) -> bool {
+    let len = line.len();
+    let budget = MAX_PARSE_WORK_PER_BYTE.saturating_mul(len).saturating_add(PARSE_WORK_SLACK);
+    let mut work = 0usize;
+    if parameterized {
+        let count = |c: u8| line.iter().filter(|&&b| b == c).count();
+        let (stars, quotes, assignments) = (count(b'*'), count(b'\''), count(b'='));
+        let per_search = (assignments + quotes).saturating_add(len / 32);
+        work = (stars + quotes).saturating_mul(per_search);
+    }
+    // `first`: the first `?=` at or after p + 2; `second`: the one after it. Both only move
+    // forward, and each scan starts past the end of the previous one: linear.
+    let next_end = |from: usize| {
+        let found = line.get(from..).and_then(|rest| rest.windows(2).position(|w| w == b"?="));
+        found.map_or(len, |n| from + n)
+    };
+    let (mut first, mut second) = (0, 0);
+    for p in (0..len.saturating_sub(1)).filter(|&p| line[p] == b'=' && line[p + 1] == b'?') {
+        if first < p + 2 {
+            first = next_end(p + 2);
+        }
+        if second <= first {
+            second = next_end(first + 1);
+        }
+        work = work.saturating_add((second + 2).min(len) - p);
+        if work > budget {
+            return false;
+        }
+    }
+    work <= budget
 }
 
 /// What a part contains.
@@ -181,7 +252,7 @@ impl<'a> Message<'a> {
     /// The header fields of a part: the message header for index 0 and for enclosed
     /// messages' roots, the MIME header for other parts. Empty for an unknown index.
     pub fn header(&self, part: usize) -> HeaderView<'_> {
-        HeaderView::new(self.raw, self.parts.get(part).map_or(&[][..], |p| &p.fields))
+        HeaderView::new(self.raw, self.parts.get(part).map_or(&[][..], |p| &p.fields), self.limits)
     }
 
     /// The top-level message header.
@@ -361,9 +432,10 @@ impl Parser<'_> {
         let Some((name_len, colon)) = field_name(line) else {
             return self.syntax(p, start);
         };
-        if self.parts[p].fields.len() >= self.limits.max_fields || self.total_fields >= self.limits.max_total_fields {
+        let whole_message = self.total_fields >= self.limits.max_total_fields;
+        if whole_message || self.parts[p].fields.len() >= self.limits.max_fields {
             if !self.block_problem.1 {
-                self.problems.push(Problem::TooManyFields { part: p });
+                self.problems.push(Problem::TooManyFields { part: p, whole_message });
                 self.block_problem.1 = true;
             }
             self.cur = Cur::Skip;
@@ -415,20 +487,37 @@ impl Parser<'_> {
     }
 
     /// Content-Type (first field; RFC 2045 §5.2 / RFC 2046 §5.1.5 defaults) and
-    /// Content-Transfer-Encoding (first field, RFC 2045 §6.1) of part `p`.
+    /// Content-Transfer-Encoding (first field, RFC 2045 §6.1) of part `p`, read when its
+    /// header block ends (once per part); also records the block's fields that the views
+    /// will not read (too long, or a Content-Type/-Disposition too costly to parse).
     fn classify(&mut self, p: usize) {
         let parent = self.parts[p].parent.and_then(|q| self.parts.get(q));
         let digest = parent
             .is_some_and(|q| matches!(q.kind, PartKind::Multipart { .. }) && q.content_type.is("multipart", "digest"));
-        let view = HeaderView::new(self.raw, &self.parts[p].fields);
-        let content_type = view.first("Content-Type").and_then(|f| ContentType::parse(f.value()));
+        let view = HeaderView::new(self.raw, &self.parts[p].fields, self.limits);
+        let mut problems = Vec::new();
+        if let Some(field) = self.parts[p].fields.iter().position(|f| f.value.len() > self.limits.max_field_value) {
+            problems.push(Problem::FieldTooLong { part: p, field });
+        }
+        let mut content_type = None;
+        for name in ["Content-Type", "Content-Disposition"] {
+            let Some(field) = view.readable_index(name) else { continue };
+            let Some(line) = view.field_at(field).and_then(|f| parameterized_line(f.value())) else {
+                problems.push(Problem::FieldTooComplex { part: p, field });
+                continue;
+            };
+            if name == "Content-Type" {
+                content_type = ContentType::from_line(&line);
+            }
+        }
         let content_type = content_type
             .unwrap_or_else(|| if digest { ContentType::digest_default() } else { ContentType::text_default() });
-        let encoding = view.first("Content-Transfer-Encoding").map(|f| {
+        let encoding = view.readable("Content-Transfer-Encoding").map(|f| {
             let v = f.unfolded();
             let token = v.split(|&b| b.is_ascii_whitespace() || b == b';' || b == b'(').next().unwrap_or_default();
             String::from_utf8_lossy(token).to_ascii_lowercase()
         });
+        self.problems.extend(problems);
         let part = &mut self.parts[p];
         part.content_type = content_type;
         part.encoding = encoding.filter(|e| !e.is_empty()).unwrap_or_else(|| "7bit".to_owned());

@@ -4,7 +4,10 @@
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use crate::{AddressItem, IntakeError, MAX_DEPTH, Message, PartKind, Problem, check_intake};
+use crate::{
+    AddressItem, FieldsScope, IntakeError, Limits, MAX_ADDRESSES, MAX_DEPTH, MAX_FIELD_VALUE, Message, PartKind,
+    Problem, check_intake, parse_address_list,
+};
 
 use crate::samples::NESTED;
 
@@ -205,7 +208,25 @@ fn part_field_and_line_limits() {
     let msg = Message::parse(&raw);
     assert_eq!(msg.top().fields().count(), crate::MAX_FIELDS);
     assert_eq!(msg.text_bytes(), b"body");
-    assert_eq!(check_intake(&msg), Err(IntakeError::TooManyFields { limit: crate::MAX_FIELDS }));
+    let err = check_intake(&msg).expect_err("too many fields");
+    assert_eq!(err, IntakeError::TooManyFields { limit: crate::MAX_FIELDS, scope: FieldsScope::HeaderBlock });
+    assert!(err.to_string().starts_with("one header of the message"), "{err}");
+
+    // Every block below its limit, all of them together above the message's.
+    let mut raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+    for _ in 0..25 {
+        raw.extend_from_slice(b"--b\r\n");
+        raw.extend_from_slice(&b"X-A: 1\r\n".repeat(900));
+        raw.extend_from_slice(b"\r\nx\r\n");
+    }
+    raw.extend_from_slice(b"--b--\r\n");
+    let msg = Message::parse(&raw);
+    assert_eq!(msg.parts().iter().map(|p| p.fields.len()).sum::<usize>(), crate::MAX_TOTAL_FIELDS);
+    assert!(msg.problems().contains(&Problem::TooManyFields { part: 23, whole_message: true }), "{:?}", msg.problems());
+    let err = check_intake(&msg).expect_err("too many fields");
+    let scope = FieldsScope::WholeMessage;
+    assert_eq!(err, IntakeError::TooManyFields { limit: crate::MAX_TOTAL_FIELDS, scope });
+    assert!(err.to_string().starts_with("all headers of the message"), "{err}");
 
     let mut raw = b"Subject: ".to_vec();
     raw.extend(std::iter::repeat_n(b'a', 3 << 20));
@@ -328,4 +349,228 @@ fn degenerate_parts_stay_ordered() {
     let one = msg.locate(&[1]).expect("1");
     assert_eq!((s(msg.mime_header_bytes(one)), msg.body_bytes(one)), ("Content-Type: message/rfc822\r\n", &b""[..]));
     assert_eq!(msg.enclosed_header_bytes(one), Some(&b""[..]));
+}
+
+/// A message with ordinary From, To, Subject and Date fields, one of them replaced by
+/// (or, for another name, followed by) `name: value`, and a body.
+fn with_field(name: &str, value: &[u8]) -> Vec<u8> {
+    let mut fields: Vec<(&str, &[u8])> = vec![
+        ("From", b"Max <max@acme.example>"),
+        ("To", b"team@acme.example"),
+        ("Subject", b"hi"),
+        ("Date", b"Tue, 14 Nov 2023 22:13:20 +0000"),
+    ];
+    match fields.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        Some(field) => field.1 = value,
+        None => fields.insert(2, (name, value)),
+    }
+    let mut raw = Vec::new();
+    for (name, value) in fields {
+        raw.extend_from_slice(format!("{name}: ").as_bytes());
+        raw.extend_from_slice(value);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"\r\nbody\r\n");
+    raw
+}
+
+/// Repeats `piece(i)` for i = 0, 1, … until at least `len` bytes.
+fn repeated(len: usize, piece: impl Fn(usize) -> String) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 64);
+    let mut i = 0;
+    while out.len() < len {
+        out.extend_from_slice(piece(i).as_bytes());
+        i += 1;
+    }
+    out
+}
+
+/// The other fields of a message built by [`with_field`] still read normally.
+fn others_still_read(msg: &Message<'_>) {
+    let top = msg.top();
+    assert_eq!(top.mailboxes("from")[0].address(), "max@acme.example");
+    assert_eq!(top.author_domains(), ["acme.example"]);
+    assert_eq!(top.addresses("to").len(), 1);
+    assert_eq!(top.decoded("subject").as_deref(), Some("hi"));
+    assert_eq!(top.date().expect("date").year, 2023);
+    assert_eq!(msg.text_bytes(), b"body\r\n");
+}
+
+#[test]
+fn huge_content_type_is_refused_and_read_as_the_default() {
+    // 4 MiB, some 200,000 RFC 2231 continuations of one parameter and of distinct ones.
+    let mut value = b"multipart/mixed; boundary=b".to_vec();
+    value.extend(repeated(4 << 20, |i| format!("; name*{i}*=x; p{i}*1=y")));
+    let raw = with_field("Content-Type", &value);
+    let msg = Message::parse(&raw);
+    assert_eq!(msg.problems(), [Problem::FieldTooLong { part: 0, field: 2 }]);
+    // Stored: the RFC 2045 §5.2 default, a single leaf; the other fields as ever.
+    let root = &msg.parts()[0];
+    assert!(root.content_type.is("text", "plain") && root.kind == PartKind::Leaf, "{root:?}");
+    assert_eq!(root.content_type.param("charset"), Some("us-ascii"));
+    others_still_read(&msg);
+    assert_eq!(msg.top().first("content-type").expect("field").value().len(), value.len() + 1);
+    let err = check_intake(&msg).expect_err("too long");
+    assert_eq!(err, IntakeError::FieldTooLong { field: "Content-Type".into(), limit: MAX_FIELD_VALUE });
+    assert_eq!(err.to_string(), "the Content-Type: header field is longer than 65536 bytes");
+}
+
+#[test]
+fn costly_parameters_within_the_length_are_refused_too() {
+    // Below the length bound, but thousands of distinct continuations (quadratic in
+    // mail-parser), or unfinished encoded words in a quoted value (quadratic re-reading).
+    let distinct = repeated(60_000, |i| format!("; a{i}*1=x"));
+    let words = repeated(60_000, |_| "=?ab?q?x ".to_owned());
+    for (name, params) in [("Content-Type", distinct), ("Content-Disposition", words)] {
+        let mut value = b"multipart/mixed; boundary=b; x=\"".to_vec();
+        value.extend_from_slice(&params);
+        value.push(b'"');
+        let raw = with_field(name, &value);
+        let msg = Message::parse(&raw);
+        assert_eq!(msg.problems(), [Problem::FieldTooComplex { part: 0, field: 2 }], "{name}");
+        assert!(msg.parts()[0].content_type.is("text", "plain"), "{name}");
+        assert!(msg.top().disposition().is_none(), "{name}");
+        others_still_read(&msg);
+        let err = check_intake(&msg).expect_err(name);
+        assert_eq!(err, IntakeError::FieldTooComplex { field: name }, "{name}");
+        assert!(err.to_string().starts_with(&format!("the {name}: header field has too many")), "{err}");
+    }
+    // In a MIME part's header as well.
+    let mut raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Disposition: attachment".to_vec();
+    raw.extend(repeated(30_000, |i| format!("; a{i}*1=x")));
+    raw.extend_from_slice(b"\r\n\r\nx\r\n--b--\r\n");
+    let msg = Message::parse(&raw);
+    let one = msg.locate(&[1]).expect("1");
+    assert_eq!(msg.problems(), [Problem::FieldTooComplex { part: one, field: 0 }]);
+    assert!(msg.header(one).disposition().is_none());
+    assert_eq!(check_intake(&msg), Err(IntakeError::FieldTooComplex { field: "Content-Disposition" }));
+}
+
+#[test]
+fn long_real_parameters_still_parse() {
+    // A 255-character file name (765 bytes of UTF-8) in RFC 2231 pieces of 27 and of 63
+    // percent-encoded bytes (whole characters: mail-parser decodes each piece on its
+    // own), as mailers write them, and in encoded words (RFC 2047).
+    let name = "ファイル名".repeat(51);
+    let encoded: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+    for size in [27, 63] {
+        let pieces = encoded.as_bytes().chunks(size).map(|c| std::str::from_utf8(c).expect("ascii"));
+        let mut value = String::from("attachment");
+        for (i, piece) in pieces.enumerate() {
+            let charset = if i == 0 { "UTF-8''" } else { "" };
+            value.push_str(&format!(";\r\n filename*{i}*={charset}{piece}"));
+        }
+        let raw = format!(
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Disposition: {value}\r\n\r\nx\r\n--b--\r\n"
+        );
+        let msg = Message::parse(raw.as_bytes());
+        assert!(msg.problems().is_empty(), "{:?}", msg.problems());
+        let (kind, params) = msg.header(msg.locate(&[1]).expect("1")).disposition().expect("disposition");
+        assert_eq!((kind.as_str(), params), ("attachment", vec![("filename".to_owned(), name.clone())]));
+    }
+    let words: Vec<String> = name.as_bytes().chunks(15).map(|c| format!("=?utf-8?Q?{}?=", q(c))).collect();
+    let raw = format!("Subject: {}\r\n\r\n", words.join("\r\n "));
+    let msg = Message::parse(raw.as_bytes());
+    assert_eq!(msg.top().decoded("subject"), Some(name));
+    assert_eq!(check_intake(&msg), Ok(()));
+}
+
+/// RFC 2047 Q-encoding of every byte.
+fn q(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("={b:02X}")).collect()
+}
+
+#[test]
+fn huge_subject_of_encoded_words_is_refused_and_shown_as_written() {
+    // 4 MiB of encoded words, unfinished ones (each one mail-parser would read to the end)
+    // and proper ones.
+    for word in ["=?ab?q?x ", "=?utf-8?q?=C3=BC?= "] {
+        let value = repeated(4 << 20, |_| word.to_owned());
+        let raw = with_field("Subject", &value);
+        let msg = Message::parse(&raw);
+        assert_eq!(msg.problems(), [Problem::FieldTooLong { part: 0, field: 2 }]);
+        let subject = msg.top().first("subject").expect("subject");
+        let decoded = subject.decoded();
+        assert_eq!((decoded.len(), decoded == subject.text()), (value.len() - 1, true), "{word}");
+        let top = msg.top();
+        assert_eq!(top.mailboxes("from")[0].address(), "max@acme.example");
+        assert_eq!(top.addresses("to").len(), 1);
+        assert_eq!((top.date().expect("date").year, msg.text_bytes()), (2023, &b"body\r\n"[..]));
+        let err = check_intake(&msg).expect_err("too long");
+        assert_eq!(err, IntakeError::FieldTooLong { field: "Subject".into(), limit: MAX_FIELD_VALUE });
+    }
+    // Within the length bound unfinished words are left as written (the check of the work
+    // is linear), and accepted: nothing depends on decoded text. Proper words decode.
+    let value = repeated(60_000, |_| "=?ab?q?x ".to_owned());
+    let raw = with_field("Comments", &value);
+    let msg = Message::parse(&raw);
+    let subject = msg.top().first("comments").expect("comments");
+    assert!(subject.readable());
+    assert_eq!(subject.decoded(), subject.text());
+    assert_eq!(check_intake(&msg), Ok(()));
+    let value = repeated(60_000, |_| "=?utf-8?q?=C3=BC?= ".to_owned());
+    let raw = with_field("X-Long", &value);
+    let msg = Message::parse(&raw);
+    let decoded = msg.top().decoded("x-long").expect("x-long");
+    assert_eq!(decoded, "ü".repeat(value.len() / 19));
+    assert_eq!(check_intake(&msg), Ok(()));
+}
+
+#[test]
+fn huge_address_lists_are_refused_and_read_bounded() {
+    // 500,000 addresses (some 6 MiB): too long to be read at all.
+    let mut value = Vec::new();
+    for i in 0..500_000 {
+        value.extend_from_slice(format!("u{i}@x.example, ").as_bytes());
+    }
+    let raw = with_field("Cc", &value);
+    let msg = Message::parse(&raw);
+    assert!(msg.top().addresses("cc").is_empty());
+    others_still_read(&msg);
+    assert_eq!(check_intake(&msg), Err(IntakeError::FieldTooLong { field: "Cc".into(), limit: MAX_FIELD_VALUE }));
+    // The parser itself stops after MAX_ADDRESSES items, without reading the rest.
+    let items = parse_address_list(&value);
+    assert_eq!(items.len(), MAX_ADDRESSES);
+    assert!(matches!(&items[999], AddressItem::Mailbox(m) if m.address() == "u999@x.example"));
+
+    // 5,000 short addresses fit the length: the view reads 1,000, intake refuses.
+    let value: String = (0..5_000).map(|i| format!("{i}@x,")).collect();
+    let raw = with_field("Resent-To", value.as_bytes());
+    let msg = Message::parse(&raw);
+    assert_eq!(msg.top().addresses("resent-to").len(), MAX_ADDRESSES);
+    let err = check_intake(&msg).expect_err("too many");
+    assert_eq!(err, IntakeError::TooManyAddresses { field: "Resent-To", limit: MAX_ADDRESSES });
+    assert_eq!(err.to_string(), "the Resent-To: header field has more than 1000 addresses");
+    // Exactly the limit is fine; a cut inside a group still closes it.
+    let value: String = (0..MAX_ADDRESSES).map(|i| format!("{i}@x,")).collect();
+    assert_eq!(check_intake(&Message::parse(&with_field("Bcc", value.as_bytes()))), Ok(()));
+    let value = format!("team: {};", (0..2_000).map(|i| format!("{i}@x")).collect::<Vec<_>>().join(", "));
+    let items = parse_address_list(value.as_bytes());
+    assert_eq!(items.len(), MAX_ADDRESSES + 1);
+    assert!(matches!(items[0], AddressItem::GroupStart { .. }) && items[MAX_ADDRESSES] == AddressItem::GroupEnd);
+}
+
+#[test]
+fn smaller_limits_and_long_field_names() {
+    let limits = Limits { max_field_value: 100, max_addresses: 2, ..Limits::default() };
+    let name = "X".repeat(200);
+    let raw = with_field(&name, &[b'v'; 101]);
+    let msg = Message::parse_with(&raw, limits);
+    // The name in the refusal is cut; the 101-byte value (102 with its space) is too long.
+    assert_eq!(check_intake(&msg), Err(IntakeError::FieldTooLong { field: "X".repeat(64), limit: 100 }));
+    assert!(!msg.top().first(&name).expect("field").readable());
+    let raw = b"From: a@x, b@y, c@z\r\nTo: d@x, e@y\r\n\r\n";
+    let msg = Message::parse_with(raw, limits);
+    assert_eq!(msg.top().addresses("to").len(), 2);
+    assert_eq!(msg.top().author_domains(), ["x", "y"]);
+    assert_eq!(check_intake(&msg), Err(IntakeError::TooManyAddresses { field: "From", limit: 2 }));
+}
+
+#[test]
+fn author_domains_are_each_once_in_order() {
+    let from: String = (0..MAX_ADDRESSES).map(|i| format!("a{i}@D{}.example.,", i % 3)).collect();
+    let raw = with_field("From", from.as_bytes());
+    let msg = Message::parse(&raw);
+    assert_eq!(msg.top().author_domains(), ["d0.example", "d1.example", "d2.example"]);
+    assert_eq!(check_intake(&msg), Ok(()));
 }
