@@ -6,12 +6,19 @@
 //! shows. Strings match as case-insensitive substrings of the raw and the decoded text
 //! (RFC 2047 words, transfer encodings and charsets undone, RFC 9051 §6.4.4).
 
+use std::cell::OnceCell;
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use postfach_message::{Message as Parsed, PartKind};
 use postfach_store::messages::{Flags, Message};
 
-use crate::protocol::{AString, SearchKey, SequenceSet};
+use crate::protocol::{AString, SearchKey, SeqRanges, SequenceSet};
 use crate::seqset;
+
+/// Search keys that look into a message's content, at most, in one search program (each
+/// costs a pass over the message's text).
+pub const MAX_CONTENT_KEYS: usize = 64;
 
 /// One message as SEARCH sees it.
 #[derive(Debug)]
@@ -22,16 +29,70 @@ pub struct Candidate<'a> {
     pub parsed: Option<&'a Parsed<'a>>,
     /// `\Recent` in this session.
     pub recent: bool,
+    /// The lower-cased texts, made once per message however many keys ask.
+    pub texts: Texts,
+}
+
+/// A message's lower-cased header and body text, made when first needed.
+#[derive(Debug, Default)]
+pub struct Texts {
+    header: OnceCell<String>,
+    body: OnceCell<String>,
 }
 
 /// What the whole folder contributes: `*` in sequence sets, `$`, the time for OLDER.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
-    pub last_seq: u32,
-    pub last_uid: u32,
-    /// The saved result (RFC 5182), as UIDs.
+    /// The sequence sets of the program, resolved once.
+    pub sets: &'a Sets,
+    /// The saved result (RFC 5182), as sorted UIDs.
     pub saved: &'a [u32],
     pub now: i64,
+}
+
+/// The sequence sets of a search program resolved for membership tests (`*` is the last
+/// sequence number or UID), found by the set's place in the program.
+#[derive(Debug, Default)]
+pub struct Sets(HashMap<usize, seqset::Membership>);
+
+impl Sets {
+    pub fn of(key: &SearchKey, last_seq: u32, last_uid: u32) -> Sets {
+        fn walk(key: &SearchKey, last_seq: u32, last_uid: u32, out: &mut Sets) {
+            match key {
+                SearchKey::And(keys) => keys.iter().for_each(|k| walk(k, last_seq, last_uid, out)),
+                SearchKey::Not(k) => walk(k, last_seq, last_uid, out),
+                SearchKey::Or(a, b) => {
+                    walk(a, last_seq, last_uid, out);
+                    walk(b, last_seq, last_uid, out);
+                }
+                SearchKey::SequenceSet(SequenceSet::Ranges(r)) => {
+                    out.0.insert(std::ptr::from_ref(r).addr(), seqset::Membership::new(r, last_seq));
+                }
+                SearchKey::Uid(SequenceSet::Ranges(r)) => {
+                    out.0.insert(std::ptr::from_ref(r).addr(), seqset::Membership::new(r, last_uid));
+                }
+                _ => {}
+            }
+        }
+        let mut sets = Sets::default();
+        walk(key, last_seq, last_uid, &mut sets);
+        sets
+    }
+
+    fn contains(&self, ranges: &SeqRanges, n: u32) -> bool {
+        self.0.get(&std::ptr::from_ref(ranges).addr()).is_some_and(|m| m.contains(n))
+    }
+}
+
+/// How many keys of the program look into message content.
+pub fn content_keys(key: &SearchKey) -> usize {
+    use SearchKey::*;
+    match key {
+        And(keys) => keys.iter().map(content_keys).sum(),
+        Not(k) => content_keys(k),
+        Or(a, b) => content_keys(a) + content_keys(b),
+        k => usize::from(needs_content(k)),
+    }
 }
 
 /// Whether evaluating `key` needs the message's bytes.
@@ -101,10 +162,10 @@ fn body_text(m: &Parsed<'_>) -> String {
     text.to_lowercase()
 }
 
-fn in_set(set: &SequenceSet, n: u32, star: u32, uid: u32, saved: &[u32]) -> bool {
+fn in_set(set: &SequenceSet, n: u32, uid: u32, ctx: Context<'_>) -> bool {
     match set {
-        SequenceSet::Ranges(ranges) => seqset::contains(ranges, n, star),
-        SequenceSet::Saved => saved.contains(&uid),
+        SequenceSet::Ranges(ranges) => ctx.sets.contains(ranges, n),
+        SequenceSet::Saved => ctx.saved.binary_search(&uid).is_ok(),
     }
 }
 
@@ -120,8 +181,8 @@ pub fn matches(key: &SearchKey, c: &Candidate<'_>, ctx: Context<'_>) -> bool {
     let age = ctx.now - c.meta.internal_date.0;
     match key {
         And(keys) => keys.iter().all(|k| matches(k, c, ctx)),
-        SequenceSet(set) => in_set(set, c.seq, ctx.last_seq, c.meta.uid, ctx.saved),
-        Uid(set) => in_set(set, c.meta.uid, ctx.last_uid, c.meta.uid, ctx.saved),
+        SequenceSet(set) => in_set(set, c.seq, c.meta.uid, ctx),
+        Uid(set) => in_set(set, c.meta.uid, c.meta.uid, ctx),
         All => true,
         Answered => flags.contains(Flags::ANSWERED),
         Deleted => flags.contains(Flags::DELETED),
@@ -162,10 +223,11 @@ pub fn matches(key: &SearchKey, c: &Candidate<'_>, ctx: Context<'_>) -> bool {
                 if value.is_empty() { !texts.is_empty() } else { texts.iter().any(|t| t.contains(&value)) }
             })
         }
-        Body(s) => c.parsed.is_some_and(|m| body_text(m).contains(&lower(s))),
+        Body(s) => c.parsed.is_some_and(|m| c.texts.body.get_or_init(|| body_text(m)).contains(&lower(s))),
         Text(s) => c.parsed.is_some_and(|m| {
             let needle = lower(s);
-            header_text(m).contains(&needle) || body_text(m).contains(&needle)
+            c.texts.header.get_or_init(|| header_text(m)).contains(&needle)
+                || c.texts.body.get_or_init(|| body_text(m)).contains(&needle)
         }),
         Not(k) => !matches(k, c, ctx),
         Or(a, b) => matches(a, c, ctx) || matches(b, c, ctx),
@@ -206,10 +268,14 @@ mod tests {
     fn every_kind_of_key() {
         let parsed = Parsed::parse(MAIL);
         let m = meta(7, Flags::SEEN.union(Flags::FLAGGED), 2000, 1_700_000_000);
-        let c = Candidate { seq: 3, meta: &m, parsed: Some(&parsed), recent: false };
-        let ctx = Context { last_seq: 5, last_uid: 9, saved: &[7], now: 1_700_000_100 };
-        let yes = |s: &str| assert!(matches(&criteria(s), &c, ctx), "{s} should match");
-        let no = |s: &str| assert!(!matches(&criteria(s), &c, ctx), "{s} should not match");
+        let c = Candidate { seq: 3, meta: &m, parsed: Some(&parsed), recent: false, texts: Texts::default() };
+        let check = |s: &str, c: &Candidate<'_>| {
+            let key = criteria(s);
+            let sets = Sets::of(&key, 5, 9);
+            matches(&key, c, Context { sets: &sets, saved: &[7], now: 1_700_000_100 })
+        };
+        let yes = |s: &str| assert!(check(s, &c), "{s} should match");
+        let no = |s: &str| assert!(!check(s, &c), "{s} should not match");
         yes("ALL");
         yes("SEEN FLAGGED UNANSWERED UNDELETED UNDRAFT OLD");
         no("UNSEEN");
@@ -253,9 +319,11 @@ mod tests {
         no("MODSEQ 71");
         yes("OLDER 50");
         no("YOUNGER 50");
+        yes("1:2,3,5:4");
+        no("1:2,4:*");
         let r = Candidate { recent: true, ..c };
-        assert!(matches(&criteria("RECENT"), &r, ctx) && !matches(&criteria("NEW"), &r, ctx));
-        assert!(!matches(&criteria("OLD"), &r, ctx));
+        assert!(check("RECENT", &r) && !check("NEW", &r));
+        assert!(!check("OLD", &r));
     }
 
     #[test]
@@ -263,5 +331,6 @@ mod tests {
         assert!(needs_content(&criteria("OR SEEN BODY x")));
         assert!(!needs_content(&criteria("SEEN UID 1:4 NOT DELETED")));
         assert!(has_modseq(&criteria("NOT MODSEQ 4")));
+        assert_eq!(content_keys(&criteria("OR BODY a TEXT b (SEEN SUBJECT c) NOT FROM d")), 4);
     }
 }

@@ -68,15 +68,33 @@ fn sorted(mut out: Vec<usize>) -> Vec<usize> {
     out
 }
 
-/// Whether `n` (a UID or sequence number) is in `ranges`, `star` being the value of `*`.
-pub fn contains(ranges: &SeqRanges, n: u32, star: u32) -> bool {
-    ranges.ranges().iter().any(|r| {
-        let (lo, hi) = bounds(r, star);
-        lo <= n && n <= hi
-    })
+/// A set resolved for membership tests: its ranges with `*` known, sorted and merged, so
+/// each test is a binary search however many ranges the client sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership(Vec<(u32, u32)>);
+
+impl Membership {
+    pub fn new(ranges: &SeqRanges, star: u32) -> Self {
+        let mut spans = bounds_of(ranges, star);
+        spans.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(spans.len());
+        for (lo, hi) in spans {
+            match merged.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        Membership(merged)
+    }
+
+    /// Whether `n` (a UID or sequence number) is in the set.
+    pub fn contains(&self, n: u32) -> bool {
+        let i = self.0.partition_point(|&(lo, _)| lo <= n);
+        i > 0 && n <= self.0[i - 1].1
+    }
 }
 
-/// The ranges of a set as ascending `(lo, hi)` pairs, `star` being the value of `*`.
+/// The ranges of a set as `(lo, hi)` pairs (each ascending), `star` being the value of `*`.
 pub fn bounds_of(ranges: &SeqRanges, star: u32) -> Vec<(u32, u32)> {
     ranges.ranges().iter().map(|r| bounds(r, star)).collect()
 }
@@ -174,8 +192,10 @@ mod tests {
         assert_eq!(resolve(&set("100:*"), true, &uids, &[]), Ok(vec![3]));
         assert_eq!(resolve(&set("1,6"), true, &uids, &[]), Ok(vec![]));
         assert_eq!(resolve(&set("1:*"), true, &[], &[]), Ok(vec![]));
-        assert!(contains(&ranges("2:4,8"), 8, 10));
-        assert!(!contains(&ranges("2:4"), 5, 10));
+        let set = Membership::new(&ranges("8,2:4,3,*:9"), 10);
+        assert!(set.contains(8) && set.contains(2) && set.contains(10) && set.contains(9));
+        assert!(!set.contains(5) && !set.contains(1) && !set.contains(11));
+        assert!(!Membership::new(&ranges("2:4"), 10).contains(5));
     }
 
     #[test]

@@ -48,6 +48,19 @@ pub fn astring(out: &mut Vec<u8>, s: &str) {
     if atom { out.extend_from_slice(s.as_bytes()) } else { string(out, s.as_bytes()) }
 }
 
+/// A reply text as the wire allows it: one line, with control characters (a folder name
+/// a client sent as a literal may hold CR LF) as spaces, and 7-bit for clients that did
+/// not enable UTF-8 (RFC 3501 §9 `TEXT-CHAR`; RFC 9051 allows UTF-8).
+pub fn response_text(text: &str, utf8: bool) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_control() => ' ',
+            c if !c.is_ascii() && !utf8 => '?',
+            c => c,
+        })
+        .collect()
+}
+
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// `"dd-Mon-yyyy hh:mm:ss +0000"` (RFC 9051 date-time), in UTC.
@@ -85,6 +98,13 @@ mod tests {
         out.push(b' ');
         astring(&mut out, "My Folder");
         assert_eq!(out, b"INBOX \"My Folder\"");
+    }
+
+    #[test]
+    fn response_texts_stay_one_line() {
+        assert_eq!(response_text("NO there is no folder named a\r\nb x", false), "NO there is no folder named a  b x");
+        assert_eq!(response_text("NO Grüße", false), "NO Gr??e");
+        assert_eq!(response_text("NO Grüße", true), "NO Grüße");
     }
 
     #[test]

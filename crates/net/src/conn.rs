@@ -10,6 +10,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use postfach_types::TlsInfo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -25,6 +27,10 @@ pub enum Ended {
     /// Nothing arrived (or nothing could be sent) within the timeout.
     #[error("the connection timed out")]
     Timeout,
+    /// The client did not log in before the login deadline
+    /// ([`Conn::set_login_deadline`]), however busy it kept the connection.
+    #[error("the client did not log in in time")]
+    LoginTimeout,
 }
 
 /// A line from the client, or the news that it was longer than allowed (it has been
@@ -69,6 +75,9 @@ pub struct Conn {
     input: Vec<u8>,
     pos: usize,
     out: Vec<u8>,
+    /// When the client must have logged in: no read waits past it (see
+    /// [`Conn::set_login_deadline`]).
+    login_deadline: Option<Instant>,
     _slot: Option<Slot>,
 }
 
@@ -93,8 +102,16 @@ impl Conn {
             input: Vec::new(),
             pos: 0,
             out: Vec::new(),
+            login_deadline: None,
             _slot: slot,
         }
+    }
+
+    /// Until the client logs in, no read waits past `after` from now, however often the
+    /// client sends something (a NOOP every minute keeps no unauthenticated connection
+    /// open). `None` (after a login) lifts it.
+    pub fn set_login_deadline(&mut self, after: Option<Duration>) {
+        self.login_deadline = after.map(|d| Instant::now() + d);
     }
 
     pub fn peer(&self) -> SocketAddr {
@@ -136,11 +153,18 @@ impl Conn {
             return Ok(());
         }
         let stream = self.stream.as_mut().ok_or(Ended::Closed)?;
-        let write = async {
-            stream.write_all(&self.out).await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(self.timeouts.write, write).await {
+        // Each write must make progress within the timeout; a slow client downloading a
+        // large message is not cut off, one that stopped reading is.
+        let limit = self.timeouts.write;
+        let mut sent = 0;
+        while sent < self.out.len() {
+            match tokio::time::timeout(limit, stream.write(&self.out[sent..])).await {
+                Err(_) => return Err(Ended::Timeout),
+                Ok(Err(_)) | Ok(Ok(0)) => return Err(Ended::Closed),
+                Ok(Ok(n)) => sent += n,
+            }
+        }
+        match tokio::time::timeout(limit, stream.flush()).await {
             Err(_) => return Err(Ended::Timeout),
             Ok(Err(_)) => return Err(Ended::Closed),
             Ok(Ok(())) => {}
@@ -180,8 +204,13 @@ impl Conn {
         let want = if self.input.is_empty() { SMALL_READ } else { LARGE_READ };
         self.input.reserve(want);
         let stream = self.stream.as_mut().ok_or(Ended::Closed)?;
-        match tokio::time::timeout(timeout, stream.read_buf(&mut self.input)).await {
-            Err(_) => Err(Ended::Timeout),
+        let idle_until = Instant::now() + timeout;
+        let (until, ended) = match self.login_deadline {
+            Some(deadline) if deadline < idle_until => (deadline, Ended::LoginTimeout),
+            _ => (idle_until, Ended::Timeout),
+        };
+        match tokio::time::timeout_at(until, stream.read_buf(&mut self.input)).await {
+            Err(_) => Err(ended),
             Ok(Ok(0)) | Ok(Err(_)) => Err(Ended::Closed),
             Ok(Ok(n)) => Ok(n),
         }

@@ -33,6 +33,8 @@ pub enum Pop3Error {
     Io(#[from] std::io::Error),
     #[error("the client was idle for too long")]
     Idle,
+    #[error("the client did not log in in time")]
+    LoginTimeout,
     #[error("the client sent a line longer than {0} bytes")]
     LineTooLong(usize),
     #[error("the client closed the connection")]
@@ -43,6 +45,7 @@ impl From<postfach_net::Ended> for Pop3Error {
     fn from(ended: postfach_net::Ended) -> Self {
         match ended {
             postfach_net::Ended::Timeout => Pop3Error::Idle,
+            postfach_net::Ended::LoginTimeout => Pop3Error::LoginTimeout,
             postfach_net::Ended::Closed => Pop3Error::Closed,
         }
     }

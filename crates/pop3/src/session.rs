@@ -18,7 +18,7 @@ use std::sync::Arc;
 use postfach_auth::sasl::{self, SaslError};
 use postfach_auth::{Attempt, AuthError, Connection, Principal};
 use postfach_blob::BlobId;
-use postfach_net::{Conn, Ended, Line};
+use postfach_net::{Conn, Line};
 use postfach_policy::PublicRefusal;
 use postfach_store::MailboxId;
 use postfach_types::{Mechanism, Secret, Service};
@@ -26,7 +26,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::command::{Command, MsgNum, ParseError};
 use crate::maildrop::{Entry, Lock, Maildrop, NoMessage};
-use crate::stuffing::{Stuffer, top};
+use crate::stuffing::{Stuffer, TopCut};
 use crate::{Pop3Error, Pop3Server};
 
 /// Messages up to this size are read in one go; larger ones are streamed.
@@ -39,7 +39,8 @@ const TRY_LATER: &str = "-ERR [SYS/TEMP] The server cannot check your login righ
 const STORE_TROUBLE: &str = "-ERR [SYS/TEMP] Your mailbox cannot be read right now. Please try again later.";
 
 /// Serves one admitted connection until it ends.
-pub(crate) async fn run(server: Arc<Pop3Server>, conn: Conn) {
+pub(crate) async fn run(server: Arc<Pop3Server>, mut conn: Conn) {
+    conn.set_login_deadline(Some(server.limits.login_timeout));
     let remote_ip = conn.peer().ip();
     let mut session = Session {
         server,
@@ -101,6 +102,11 @@ impl Session {
                     reply(&mut self.conn, "-ERR No command for too long. Closing the connection.");
                     self.conn.flush().await?;
                     return Err(Pop3Error::Idle);
+                }
+                Err(Pop3Error::LoginTimeout) => {
+                    reply(&mut self.conn, "-ERR You did not log in in time. Closing the connection.");
+                    self.conn.flush().await?;
+                    return Err(Pop3Error::LoginTimeout);
                 }
                 Err(e) => return Err(e),
             };
@@ -194,8 +200,7 @@ impl Session {
                 Ok(line)
             }
             Ok(Line::TooLong) => Err(Pop3Error::LineTooLong(limits.max_line)),
-            Err(Ended::Timeout) => Err(Pop3Error::Idle),
-            Err(Ended::Closed) => Err(Pop3Error::Closed),
+            Err(ended) => Err(ended.into()),
         }
     }
 
@@ -269,7 +274,7 @@ impl Session {
                 Ok(Flow::Continue)
             }
             Err(_) => {
-                let refused = gate.refuse_malformed(Service::Pop3, Mechanism::Plain, None, &connection).await;
+                let refused = gate.refuse_malformed(Service::Pop3, Mechanism::Plain, &connection).await;
                 self.refused(&refused)
             }
         }
@@ -326,6 +331,7 @@ impl Session {
                 reply(&mut self.conn, &format!("+OK Logged in, {count} messages ({size} octets)."));
                 tracing::debug!(mailbox = id, messages = count, "pop3 login");
                 self.state = State::Transaction { maildrop, _lock: lock };
+                self.conn.set_login_deadline(None);
             }
             Err(e) => {
                 tracing::warn!(mailbox = id, error = %e, "pop3: cannot open the inbox");
@@ -413,19 +419,11 @@ async fn transaction(
             reply(conn, &format!("+OK {count} messages ({size} octets)."));
         }
         Command::Retr(n) => match maildrop.get(n) {
-            Ok(entry) => return retr(server, conn, entry).await,
+            Ok(entry) => return send(server, conn, entry, None).await,
             Err(e) => reply(conn, &no_message(n, e)),
         },
         Command::Top(n, lines) => match maildrop.get(n) {
-            Ok(entry) => match read_message(server, entry).await {
-                Some(bytes) => {
-                    conn.queue(b"+OK\r\n");
-                    let mut stuffer = Stuffer::default();
-                    stuffer.feed(top(&bytes, lines), conn.output());
-                    stuffer.finish(conn.output());
-                }
-                None => reply(conn, STORE_TROUBLE),
-            },
+            Ok(entry) => return send(server, conn, entry, Some(lines)).await,
             Err(e) => reply(conn, &no_message(n, e)),
         },
         Command::Noop => reply(conn, "+OK"),
@@ -437,15 +435,22 @@ async fn transaction(
     Ok(Flow::Continue)
 }
 
-/// RFC 1939 §7 RETR: the whole message, dot-stuffed; large messages are streamed from
-/// their file in [`CHUNK`]-sized pieces.
-async fn retr(server: &Pop3Server, conn: &mut Conn, entry: &Entry) -> Result<Flow, Pop3Error> {
+/// RFC 1939 §7 RETR (`top` is `None`: the whole message) and TOP (the header and the
+/// first `top` body lines), dot-stuffed; large messages are streamed from their file in
+/// [`CHUNK`]-sized pieces, so TOP of a large message costs no more memory than RETR.
+async fn send(server: &Pop3Server, conn: &mut Conn, entry: &Entry, top: Option<u64>) -> Result<Flow, Pop3Error> {
+    let status = |size: u64| match top {
+        None => format!("+OK {size} octets\r\n"),
+        Some(_) => "+OK\r\n".to_owned(),
+    };
+    let mut cut = top.map(TopCut::new);
     if entry.size <= READ_WHOLE {
         match read_message(server, entry).await {
             Some(bytes) => {
-                conn.queue(format!("+OK {} octets\r\n", bytes.len()).as_bytes());
+                conn.queue(status(bytes.len() as u64).as_bytes());
+                let n = cut.as_mut().map_or(bytes.len(), |cut| cut.take(&bytes));
                 let mut stuffer = Stuffer::default();
-                stuffer.feed(&bytes, conn.output());
+                stuffer.feed(&bytes[..n], conn.output());
                 stuffer.finish(conn.output());
             }
             None => reply(conn, STORE_TROUBLE),
@@ -464,7 +469,7 @@ async fn retr(server: &Pop3Server, conn: &mut Conn, entry: &Entry) -> Result<Flo
             return Ok(Flow::Continue);
         }
     };
-    conn.queue(format!("+OK {} octets\r\n", entry.size).as_bytes());
+    conn.queue(status(entry.size).as_bytes());
     let mut stuffer = Stuffer::default();
     let mut chunk = vec![0u8; CHUNK];
     loop {
@@ -473,9 +478,13 @@ async fn retr(server: &Pop3Server, conn: &mut Conn, entry: &Entry) -> Result<Flo
         if n == 0 {
             break;
         }
+        let n = cut.as_mut().map_or(n, |cut| cut.take(&chunk[..n]));
         stuffer.feed(&chunk[..n], conn.output());
         if conn.queued() >= CHUNK {
             conn.flush().await?;
+        }
+        if cut.as_ref().is_some_and(TopCut::is_done) {
+            break;
         }
     }
     stuffer.finish(conn.output());

@@ -69,30 +69,69 @@ impl Stuffer {
 }
 
 /// The part of a message TOP sends (RFC 1939 §7): the header, the blank line, and the
-/// first `lines` lines of the body.
-pub fn top(message: &[u8], lines: u64) -> &[u8] {
-    // The header ends at the first empty line.
-    let mut pos = 0;
-    let body_start = loop {
-        match memchr(b'\n', &message[pos..]) {
-            Some(i) => {
-                let line = &message[pos..pos + i];
-                pos += i + 1;
-                if line.is_empty() || line == b"\r" {
-                    break pos;
-                }
-            }
-            None => return message,
-        }
-    };
-    let mut end = body_start;
-    for _ in 0..lines {
-        match memchr(b'\n', &message[end..]) {
-            Some(i) => end += i + 1,
-            None => return message,
-        }
+/// first `lines` lines of the body, found chunk by chunk so that TOP of a large message
+/// streams like RETR.
+#[derive(Debug, Clone)]
+pub struct TopCut {
+    in_header: bool,
+    /// Body lines still to send.
+    left: u64,
+    /// Bytes of the current line so far, and whether they are exactly one CR.
+    line_len: usize,
+    line_is_cr: bool,
+    done: bool,
+}
+
+impl TopCut {
+    pub fn new(lines: u64) -> Self {
+        Self { in_header: true, left: lines, line_len: 0, line_is_cr: false, done: false }
     }
-    &message[..end]
+
+    /// How many bytes of `chunk` (the next bytes of the message) belong to the answer.
+    pub fn take(&mut self, chunk: &[u8]) -> usize {
+        let mut pos = 0;
+        while !self.done && pos < chunk.len() {
+            if !self.in_header && self.left == 0 {
+                self.done = true;
+                break;
+            }
+            let Some(i) = memchr(b'\n', &chunk[pos..]) else {
+                let part = &chunk[pos..];
+                self.line_is_cr = self.line_len + part.len() == 1 && part == b"\r";
+                self.line_len += part.len();
+                return chunk.len();
+            };
+            let part = &chunk[pos..pos + i];
+            let empty = match self.line_len + part.len() {
+                0 => true,
+                1 => part == b"\r" || (part.is_empty() && self.line_is_cr),
+                _ => false,
+            };
+            pos += i + 1;
+            (self.line_len, self.line_is_cr) = (0, false);
+            if self.in_header {
+                // The header ends at the first empty line.
+                self.in_header = !empty;
+            } else {
+                self.left -= 1;
+            }
+        }
+        if !self.in_header && self.left == 0 {
+            self.done = true;
+        }
+        pos
+    }
+
+    /// Whether the answer is complete (nothing more of the message belongs to it).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+/// [`TopCut`] over a whole message.
+pub fn top(message: &[u8], lines: u64) -> &[u8] {
+    let n = TopCut::new(lines).take(message);
+    &message[..n]
 }
 
 #[cfg(test)]
@@ -134,5 +173,26 @@ mod tests {
         assert_eq!(top(msg, 2), b"Subject: x\r\nFrom: a\r\n\r\none\r\ntwo\r\n");
         assert_eq!(top(msg, 99), msg);
         assert_eq!(top(b"Subject: no body", 3), b"Subject: no body");
+        assert_eq!(top(b"A: b\n\nx\ny\n", 1), b"A: b\n\nx\n");
+    }
+
+    #[test]
+    fn top_cuts_the_same_whatever_the_chunks() {
+        let msg = b"Subject: x\r\nFrom: a\r\n\r\none\r\n\r\nthree\r\nfour";
+        for lines in 0..6 {
+            let whole = top(msg, lines).to_vec();
+            for size in 1..msg.len() {
+                let mut cut = TopCut::new(lines);
+                let mut got = Vec::new();
+                for chunk in msg.chunks(size) {
+                    let n = cut.take(chunk);
+                    got.extend_from_slice(&chunk[..n]);
+                    if cut.is_done() {
+                        break;
+                    }
+                }
+                assert_eq!(got, whole, "lines {lines}, chunks of {size}");
+            }
+        }
     }
 }

@@ -180,7 +180,7 @@ pub struct Limits {
     pub login_timeout_secs: u64,
     /// Bytes of message data all sessions together may hold in memory while checking and
     /// storing messages; messages arrive into spool files first. Default 268435456
-    /// (256 MiB), at least `max_message_size`.
+    /// (256 MiB), at least four times `max_message_size`.
     pub message_memory: u64,
 }
 
@@ -491,10 +491,12 @@ fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, ConfigError
     if let Some(n) = walk.number(&mut limits, "limits", "message_memory", 1024) {
         l.message_memory = n;
     }
-    if l.message_memory < l.max_message_size {
+    // A message being checked holds up to four times its size (postfach_smtp::intake).
+    let least = l.max_message_size.saturating_mul(postfach_smtp::RESERVE_FACTOR);
+    if l.message_memory < least {
         walk.problem(
             "limits.message_memory".to_string(),
-            format!("must be at least limits.max_message_size ({} bytes)", l.max_message_size),
+            format!("must be at least four times limits.max_message_size ({least} bytes)"),
         );
     }
     walk.unknown_keys(limits, "limits");
@@ -942,6 +944,16 @@ mod tests {
             config.tls,
             TlsSource::Files { cert: "/etc/postfach/tls/cert.pem".into(), key: "/etc/postfach/tls/key.pem".into() }
         );
+    }
+
+    #[test]
+    fn the_message_memory_holds_four_messages_being_checked() {
+        let found = problems("[limits]\nmax_message_size = 10485760\nmessage_memory = 41943039\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "limits.message_memory");
+        assert!(found[0].1.contains("four times"), "{found:?}");
+        let ok = parse_ok("[limits]\nmax_message_size = 10485760\nmessage_memory = 41943040\n");
+        assert_eq!(ok.limits.message_memory, 41_943_040);
     }
 
     #[test]

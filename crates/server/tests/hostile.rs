@@ -1,8 +1,9 @@
 //! Hostile input against the real server on 127.0.0.1 (issue 11): messages nested tens of
 //! thousands of levels deep through every door and when already stored, doubled and junk
 //! header fields, login spellings against the throttle, silent TLS connections, wrong
-//! TOTP codes, password changes without the current password, wrong API tokens and
-//! malformed SASL. Every refusal is checked on the wire and in what changed (nothing).
+//! TOTP codes, password changes without the current password, wrong API tokens, a
+//! disabled customer's API token and malformed SASL. Every refusal is checked on the wire
+//! and in what changed (nothing).
 
 mod common;
 
@@ -157,7 +158,8 @@ async fn doubled_and_junk_header_fields_are_refused() {
     let reply = mx(&t, junk).await;
     assert!(reply.starts_with("550 5.6.0") && reply.contains("line 1"), "{reply}");
     let double = b"From: a@pass.test\r\nFrom: CEO <ceo@acme.example>\r\n\r\nx\r\n";
-    assert!(mx(&t, double).await.starts_with("550 5.6.0"));
+    let reply = mx(&t, double).await;
+    assert!(reply.starts_with("550 5.6.0") && reply.contains("more than one From:"), "{reply}");
     assert_eq!(inbox_count(&t, &mailbox).await, 0);
     // A clean message still passes both doors.
     let clean = b"From: max@acme.example\r\nTo: max@acme.example\r\nSubject: fine\r\n\r\nx\r\n";
@@ -234,7 +236,8 @@ async fn the_login_throttle_holds_against_other_spellings() {
 async fn silent_connections_to_the_tls_ports_are_closed_after_the_handshake_timeout() {
     let t = TestServer::start_with(|c| {
         c.limits.handshake_timeout_secs = 1;
-        c.limits.max_connections_per_ip = 60;
+        // Exactly the silent ones: the real client below gets in only if they were closed.
+        c.limits.max_connections_per_ip = 50;
     })
     .await;
     t.mailbox(ADDRESS, MailboxSettings::default()).await;
@@ -372,18 +375,23 @@ print("DONE")
     assert!(out.contains("DONE"), "{out}");
 }
 
+/// The HTTP status of `GET /api/v1/mailboxes` with `token`, asked with curl.
+async fn api_status(t: &TestServer, token: &str) -> String {
+    let url = format!("https://localhost:{}/api/v1/mailboxes", t.port("https"));
+    let output = run(Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(t.cert())
+        .args(["-H", &format!("Authorization: Bearer {token}"), &url]))
+    .await;
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_api_tokens_are_throttled_and_logged() {
     let t = TestServer::start_with(|c| c.security.max_failures_per_ip = 3).await;
-    let url = format!("https://localhost:{}/api/v1/mailboxes", t.port("https"));
     let mut codes = Vec::new();
     for i in 0..5 {
-        let output = run(Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
-            .arg(t.cert())
-            .args(["-H", &format!("Authorization: Bearer pfapi_guess{i}"), &url]))
-        .await;
-        codes.push(String::from_utf8_lossy(&output.stdout).into_owned());
+        codes.push(api_status(&t, &format!("pfapi_guess{i}")).await);
     }
     assert_eq!(codes, ["401", "401", "401", "429", "429"]);
     let log = t.server.store().logins(Scope::Platform, LoginFilter::default()).await.expect("log");
@@ -393,38 +401,208 @@ async fn wrong_api_tokens_are_throttled_and_logged() {
     assert!(tokens.iter().all(|r| r.tls.is_some()));
 }
 
+/// The store still finds a disabled customer's tokens; the authentication gate refuses them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_customers_api_token_is_refused_and_logged() {
+    let t = TestServer::start().await;
+    let customer = t.customer().await;
+    let store = t.server.store();
+    let token = postfach_auth::tokens::new_api_token();
+    store
+        .create_api_token(customer, "script", &postfach_auth::tokens::token_hash(token.expose()))
+        .await
+        .expect("token");
+    assert_eq!(api_status(&t, token.expose()).await, "200", "the token works");
+    let name = postfach_types::CustomerName::parse("acme").expect("name");
+    store.set_customer_disabled(&name, true).await.expect("disable");
+    assert_eq!(api_status(&t, token.expose()).await, "401", "a disabled customer's token lets no one in");
+    let log = store.logins(Scope::Platform, LoginFilter::default()).await.expect("log");
+    let tokens: Vec<_> = log.iter().filter(|r| r.mechanism == Mechanism::ApiToken).collect();
+    let seen: Vec<_> = tokens.iter().map(|r| (r.result, r.customer_id, r.login.as_str())).collect();
+    assert_eq!(
+        seen,
+        [(LoginResult::AccountDisabled, Some(customer), "acme"), (LoginResult::Ok, Some(customer), "acme")],
+        "{log:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_sasl_is_logged_and_throttled_and_no_password_is_asked_for_in_plaintext() {
     let t = TestServer::start_with(|c| c.security.max_failures_per_ip = 3).await;
-    t.mailbox(ADDRESS, MailboxSettings::default()).await;
-    // Plaintext logins are off: AUTH LOGIN on 587 before STARTTLS asks for no password.
+    let mailbox = t.mailbox(ADDRESS, MailboxSettings::default()).await;
+    // Plaintext logins are off: AUTH LOGIN on 587 before STARTTLS asks for no password
+    // (and counts no failure).
     let (mut c, _) = SmtpClient::connect(t.addr("submission")).await;
     c.cmd("EHLO client.test").await;
     let reply = c.cmd("AUTH LOGIN").await;
     assert!(reply.starts_with("530 5.7.0"), "refused before any 334 prompt: {reply}");
-    // Over TLS (imaps): the right password, but another mailbox as authorization
-    // identity; then a response that is not base64.
+    // Over TLS (imaps), one connection each: the right password with another mailbox as
+    // authorization identity, a response that is not base64, one without a password;
+    // then one more malformed attempt, and the right password, once the address is
+    // throttled. Prints the tagged reply of each.
     let script = r#"
-import socket
+import socket, base64
 ctx = ssl.create_default_context(cafile=os.environ["CERT"])
 port = int(os.environ["IMAPS"])
-m = imaplib.IMAP4_SSL("localhost", port, ssl_context=ctx)
-try:
-    m.authenticate("PLAIN", lambda _: b"eve@acme.example\x00max@acme.example\x00" + os.environ["PASS"].encode())
-    print("LOGGED IN")
-except imaplib.IMAP4.error as e:
-    print("REFUSED", e)
-s = ctx.wrap_socket(socket.create_connection(("localhost", port)), server_hostname="localhost")
-f = s.makefile("rb")
-f.readline()
-s.sendall(b"a AUTHENTICATE PLAIN\r\n")
-assert f.readline().startswith(b"+")
-s.sendall(b"not!base64\r\n")
-print("REFUSED", f.readline().decode())
+def reply(lines):
+    s = ctx.wrap_socket(socket.create_connection(("localhost", port)), server_hostname="localhost")
+    f = s.makefile("rb")
+    f.readline()
+    for line in lines:
+        s.sendall(line + b"\r\n")
+        answer = f.readline().decode().strip()
+    s.close()
+    return answer
+def sasl(response):
+    return reply([b"a AUTHENTICATE PLAIN", response])
+password = os.environ["PASS"].encode()
+print(sasl(base64.b64encode(b"eve@acme.example\x00max@acme.example\x00" + password)))
+print(sasl(b"not!base64"))
+print(sasl(base64.b64encode(b"max@acme.example\x00")))
+print(sasl(b"not!base64"))
+print(reply([b'a LOGIN max@acme.example "' + password + b'"']))
 "#;
     let out = python(&t, script, &[("IMAPS", t.port("imaps").to_string())]).await;
-    assert_eq!(out.matches("REFUSED").count(), 2, "{out}");
+    let replies: Vec<&str> = out.lines().collect();
+    assert_eq!(replies.len(), 5, "{out}");
+    for reply in &replies[..3] {
+        assert!(reply.starts_with("a NO [AUTHENTICATIONFAILED] the login could not be read"), "{out}");
+    }
+    // Three malformed attempts are the limit: the address is throttled, the right password too.
+    for reply in &replies[3..] {
+        assert!(reply.starts_with("a NO [UNAVAILABLE] too many failed logins"), "{out}");
+    }
     let log = t.server.store().logins(Scope::Platform, LoginFilter::default()).await.expect("log");
-    assert!(log.iter().any(|r| r.result == LoginResult::Malformed && r.tls.is_some()), "{log:?}");
-    assert!(log.iter().any(|r| r.result == LoginResult::TlsRequired && r.tls.is_none()), "{log:?}");
+    let results: Vec<_> = log.iter().map(|r| (r.result, r.tls.is_some())).collect();
+    assert_eq!(
+        results,
+        [
+            (LoginResult::Throttled, true),
+            (LoginResult::Throttled, true),
+            (LoginResult::Malformed, true),
+            (LoginResult::Malformed, true),
+            (LoginResult::Malformed, true),
+            (LoginResult::TlsRequired, false),
+        ],
+        "{log:?}"
+    );
+    assert_eq!((log[0].login.as_str(), log[0].mailbox_id), (ADDRESS, Some(mailbox.id)), "{log:?}");
+}
+
+/// Sends `command` once a second on a plaintext connection and never logs in. Returns the
+/// last line the server sent and when it closed the connection (`None`: still open after
+/// 20 s).
+async fn keep_busy(addr: std::net::SocketAddr, command: &str) -> (String, Option<Duration>) {
+    use tokio::io::AsyncBufReadExt;
+    let (read, mut write) = TcpStream::connect(addr).await.expect("connect").into_split();
+    let mut reader = tokio::io::BufReader::new(read);
+    let started = tokio::time::Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        let _ = write.write_all(command.as_bytes()).await;
+        let next = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let mut line = String::new();
+            match tokio::time::timeout_at(next, reader.read_line(&mut line)).await {
+                Err(_) => break,
+                Ok(Ok(0)) | Ok(Err(_)) => return (last, Some(started.elapsed())),
+                Ok(Ok(_)) => last = line,
+            }
+        }
+    }
+    (last, None)
+}
+
+/// The login deadline counts from the connection, not from the last command: a client
+/// that keeps a connection busy without logging in is closed all the same, and told why.
+#[tokio::test(flavor = "multi_thread")]
+async fn busy_connections_that_never_log_in_are_closed_at_the_login_timeout() {
+    let t = TestServer::start_with(|c| {
+        c.limits.login_timeout_secs = 5;
+        c.security.allow_plaintext_auth = true;
+    })
+    .await;
+    t.mailbox(ADDRESS, MailboxSettings { tls_required: false, ..MailboxSettings::default() }).await;
+    let (imap, pop3, submission) = tokio::join!(
+        keep_busy(t.addr("imap"), "a NOOP\r\n"),
+        keep_busy(t.addr("pop3"), "NOOP\r\n"),
+        keep_busy(t.addr("submission"), "NOOP\r\n"),
+    );
+    for ((last, closed), said) in [
+        (imap, "* BYE you did not log in in time"),
+        (pop3, "-ERR You did not log in in time."),
+        (submission, "421 4.4.2 mail.postfach.test You did not log in in time"),
+    ] {
+        let closed = closed.unwrap_or_else(|| panic!("still open after 20 s; last said {last:?}"));
+        assert!(closed >= Duration::from_secs(4) && closed < Duration::from_secs(15), "{said}: {closed:?}");
+        assert!(last.starts_with(said), "{last:?}");
+    }
+    // Once logged in, the deadline no longer applies.
+    let mut c = ImapClient::connect(t.addr("imap")).await;
+    c.line().await;
+    assert!(c.cmd("a", &format!("LOGIN {ADDRESS} \"{PASSWORD}\"")).await.contains("a OK"));
+    for i in 0..7 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let noop = c.cmd(&format!("n{i}"), "NOOP").await;
+        assert!(noop.contains(&format!("n{i} OK")), "{noop}");
+    }
+}
+
+/// A client that only sends NOOP, RSET, VRFY or HELP keeps a connection slot for nothing:
+/// after 100 such commands without a message it is closed; a message starts the count anew.
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_clients_that_send_no_mail_are_closed_after_100_idle_commands() {
+    let dns = zones();
+    let addr = dns.addr();
+    let t = TestServer::start_with(|c| c.dns.resolver = Some(addr)).await;
+    let mailbox = t.mailbox(ADDRESS, MailboxSettings::default()).await;
+    let (mut c, _) = SmtpClient::connect(t.addr("smtp")).await;
+    c.cmd("EHLO client.test").await;
+    for _ in 0..60 {
+        assert!(c.cmd("NOOP").await.starts_with("250"));
+    }
+    let (_, sent) = c.transaction("a@pass.test", &[ADDRESS], "From: a@pass.test\r\nSubject: hi\r\n\r\nx\r\n").await;
+    assert!(sent.starts_with("250"), "{sent}");
+    for i in 0..100 {
+        let reply = c.cmd(["NOOP", "RSET", "VRFY max", "HELP"][i % 4]).await;
+        assert!(reply.starts_with('2'), "command {i}: {reply}");
+    }
+    let closed = c.reply().await;
+    assert!(closed.starts_with("421 4.7.0 Too many commands without a message"), "{closed}");
+    assert_eq!(c.reply().await, "<closed>");
+    assert_eq!(inbox_count(&t, &mailbox).await, 1);
+}
+
+/// DATA over the size limit is read to its end and refused; more than twice the limit is
+/// not read further: the refusal comes at once and the connection ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn far_too_big_messages_end_the_connection() {
+    let dns = zones();
+    let addr = dns.addr();
+    let t = TestServer::start_with(|c| {
+        c.dns.resolver = Some(addr);
+        c.limits.max_message_size = 10_000;
+    })
+    .await;
+    let mailbox = t.mailbox(ADDRESS, MailboxSettings::default()).await;
+    let body = |bytes: usize| {
+        format!(
+            "From: a@pass.test\r\n\r\n{}",
+            "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n".repeat(bytes / 64)
+        )
+    };
+    let (mut c, _) = SmtpClient::connect(t.addr("smtp")).await;
+    c.cmd("EHLO client.test").await;
+    let (_, reply) = c.transaction("a@pass.test", &[ADDRESS], &body(15_000)).await;
+    assert!(reply.starts_with("552 5.3.4"), "{reply}");
+    assert!(c.cmd("NOOP").await.starts_with("250"), "over the limit, under twice: the session goes on");
+    c.cmd("MAIL FROM:<a@pass.test>").await;
+    c.cmd(&format!("RCPT TO:<{ADDRESS}>")).await;
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    // No end-of-data: the server stops reading before it.
+    c.writer.write_all(body(25_000).as_bytes()).await.expect("write");
+    let reply = c.reply().await;
+    assert!(reply.starts_with("552 5.3.4") && reply.contains("closing the connection"), "{reply}");
+    assert_eq!(c.reply().await, "<closed>");
+    assert_eq!(inbox_count(&t, &mailbox).await, 0);
 }

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::clients::{run, run_ok};
 use common::{PASSWORD, TestServer};
@@ -76,7 +77,7 @@ struct Raw {
 impl Raw {
     fn connect(addr: SocketAddr) -> Self {
         let stream = std::net::TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
         Raw { stream }
     }
 
@@ -84,10 +85,33 @@ impl Raw {
         self.stream.write_all(text.as_bytes()).expect("send");
     }
 
-    /// Reads until the server closes the connection.
+    /// Reads until the server closes the connection (a reset counts as closed); fails the
+    /// test when it has not closed within 10 s.
     fn read_to_end(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
         let mut all = Vec::new();
-        let _ = self.stream.read_to_end(&mut all);
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let read = if left.is_zero() {
+                Err(std::io::ErrorKind::TimedOut.into())
+            } else {
+                self.stream.set_read_timeout(Some(left)).expect("timeout");
+                self.stream.read(&mut buf)
+            };
+            match read {
+                Ok(0) => break,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    panic!(
+                        "the server did not close the connection within 10 s; got: {}",
+                        String::from_utf8_lossy(&all)
+                    );
+                }
+                Err(_) => break,
+            }
+        }
         String::from_utf8_lossy(&all).into_owned()
     }
 

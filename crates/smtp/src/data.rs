@@ -15,6 +15,8 @@ pub enum Received {
     Message(SpoolFile),
     /// More than the limit arrived; it was read to the end and thrown away.
     TooBig,
+    /// More than twice the limit arrived: the rest is not read, the connection ends.
+    FarTooBig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +27,8 @@ pub enum DataError {
     Spool(#[from] BlobError),
 }
 
-/// Reads the message into `spool`; more than `max` bytes are read but not kept.
+/// Reads the message into `spool`; more than `max` bytes are read but not kept, and at
+/// twice `max` reading stops (a client that sends without end is not read forever).
 pub async fn receive(conn: &mut Conn, mut spool: Spool, max: u64, timeout: Duration) -> Result<Received, DataError> {
     let mut receiver = DataReceiver::new();
     // The receiver only recognises the final dot after a CRLF: start it as if one had just
@@ -34,18 +37,22 @@ pub async fn receive(conn: &mut Conn, mut spool: Spool, max: u64, timeout: Durat
     receiver.ingest(&mut b"\r\n".iter(), &mut primer);
     let mut chunk = Vec::new();
     let mut too_big = false;
+    let mut seen: u64 = 0;
     loop {
         let pending = conn.buffered();
         let mut iter = pending.iter();
         let done = receiver.ingest(&mut iter, &mut chunk);
         let used = pending.len() - iter.as_slice().len();
         conn.consume(used);
+        seen += chunk.len() as u64;
         if !too_big {
-            if spool.len() + chunk.len() as u64 > max {
+            if seen > max {
                 too_big = true;
             } else {
                 spool.write(&chunk).await?;
             }
+        } else if seen > max.saturating_mul(2) {
+            return Ok(Received::FarTooBig);
         }
         chunk.clear();
         if done {

@@ -5,6 +5,8 @@
 //! (submission: [`crate::senders`]) and the `From:` domains (the MX).
 
 use postfach_blob::SpoolFile;
+use std::time::Duration;
+
 use postfach_message::IntakeError;
 use postfach_net::{MemoryBudget, Reservation};
 
@@ -18,10 +20,27 @@ pub struct Received {
     _reservation: Reservation,
 }
 
-/// Reads a spooled message back; waits while other sessions hold the budget.
-pub async fn load(file: SpoolFile, budget: &MemoryBudget) -> Result<Received, postfach_blob::BlobError> {
-    // The bytes, possibly a CRLF copy, and the stored copy with its added fields.
-    let reservation = budget.reserve(file.len().saturating_mul(3)).await;
+/// Memory reserved per byte of a spooled message: the bytes, their CRLF copy (bare LFs
+/// double, at most), and the stored copy with its added fields.
+pub const RESERVE_FACTOR: u64 = 4;
+/// How long a finished message waits for its share of the budget before the client is
+/// asked to try again (other sessions may hold it while slow clients read).
+const BUDGET_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("the memory budget stayed spent for {0:?}")]
+    Busy(Duration),
+    #[error(transparent)]
+    Spool(#[from] postfach_blob::BlobError),
+}
+
+/// Reads a spooled message back; waits (a bounded time) while other sessions hold the
+/// budget.
+pub async fn load(file: SpoolFile, budget: &MemoryBudget) -> Result<Received, LoadError> {
+    let want = file.len().saturating_mul(RESERVE_FACTOR);
+    let reservation =
+        tokio::time::timeout(BUDGET_WAIT, budget.reserve(want)).await.map_err(|_| LoadError::Busy(BUDGET_WAIT))?;
     let bytes = file.read_all().await?;
     let bytes = headers::crlf_line_endings(&bytes).unwrap_or(bytes);
     Ok(Received { bytes, _reservation: reservation })
@@ -31,14 +50,23 @@ pub async fn load(file: SpoolFile, budget: &MemoryBudget) -> Result<Received, po
 pub fn refusal(error: &IntakeError) -> (u16, [u8; 3], String) {
     let code = match error {
         // RFC 3463 §3.7: 5.6.0 "other or undefined media error".
-        IntakeError::TooDeep { .. } | IntakeError::TooManyParts { .. } | IntakeError::TooManyFields { .. } => 554,
+        IntakeError::TooDeep { .. }
+        | IntakeError::TooManyParts { .. }
+        | IntakeError::TooManyFields { .. }
+        | IntakeError::FieldTooLong { .. }
+        | IntakeError::FieldTooComplex { .. }
+        | IntakeError::TooManyAddresses { .. } => 554,
         IntakeError::HeaderSyntax { .. } | IntakeError::Duplicate { .. } => 550,
     };
     let hint = match error {
         IntakeError::TooDeep { .. } | IntakeError::TooManyParts { .. } | IntakeError::TooManyFields { .. } => {
             "send the attachments on their own"
         }
-        IntakeError::HeaderSyntax { .. } => "the sending program writes a broken header",
+        IntakeError::FieldTooLong { .. } => "the sending program must write it shorter or leave it out",
+        IntakeError::FieldTooComplex { .. } | IntakeError::HeaderSyntax { .. } => {
+            "the sending program writes a broken header"
+        }
+        IntakeError::TooManyAddresses { .. } => "split the recipients over several messages or use a mailing list",
         IntakeError::Duplicate { .. } => "RFC 5322 allows this field once; the sending program must merge them",
     };
     (code, [5, 6, 0], format!("Message refused: {error}; {hint}"))
@@ -64,6 +92,11 @@ mod tests {
         let (code, _, text) = refusal(&IntakeError::TooDeep { limit: 50 });
         assert_eq!(code, 554);
         assert!(text.contains("50 levels"), "{text}");
+        let (code, _, text) = refusal(&IntakeError::FieldTooLong { field: "Subject".into(), limit: 65_536 });
+        assert_eq!(code, 554);
+        assert!(text.starts_with("Message refused: the Subject: header field is longer than 65536 bytes;"), "{text}");
+        let (_, _, text) = refusal(&IntakeError::TooManyAddresses { field: "To", limit: 1_000 });
+        assert!(text.contains("To: header field has more than 1000 addresses; split"), "{text}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod address;
 mod data;
 pub mod headers;
 mod intake;
+pub use intake::RESERVE_FACTOR;
 mod login;
 pub mod senders;
 mod session;

@@ -111,7 +111,7 @@ impl Session<'_> {
                 return Flow::Continue;
             }
             Err(_) => {
-                let refused = gate.refuse_malformed(Service::Submission, log, None, &connection).await;
+                let refused = gate.refuse_malformed(Service::Submission, log, &connection).await;
                 return self.refused(&refused);
             }
         };
@@ -127,6 +127,7 @@ impl Session<'_> {
                 Ok(allowed) => {
                     tracing::info!(remote = %self.peer(), mailbox = %address, "submission login");
                     self.user = Some(User { mailbox_id: id, address, allowed });
+                    self.conn.set_login_deadline(None);
                     self.reply(235, [2, 7, 0], "Logged in");
                 }
                 Err(e) => self.server_error("reading the sender addresses failed", &e),

@@ -40,6 +40,8 @@ pub(crate) const MAX_LINE: usize = 4096;
 
 /// Errors after which the session is closed (RFC 5321 §4.3.2 allows closing on abuse).
 const MAX_ERRORS: u32 = 20;
+/// Commands that do nothing towards a message, before the connection is closed.
+const MAX_JUNK: u32 = 100;
 
 pub(crate) enum Flow {
     Continue,
@@ -73,13 +75,29 @@ pub(crate) struct Session<'a> {
     /// The SPF result of the HELO identity, once checked (RFC 7208 §2.3).
     pub helo_spf: Option<mail_auth::SpfOutput>,
     pub errors: u32,
+    /// NOOP, RSET, VRFY and HELP since the last accepted message (Postfix's
+    /// `smtpd_junk_command_limit`): a client that only keeps the line busy is closed.
+    pub junk: u32,
 }
 
 pub(crate) async fn run(inner: &Inner, kind: Kind, mut conn: Conn) {
     let host = inner.settings.hostname.as_str();
     conn.queue(format!("220 {host} ESMTP Postfach\r\n").as_bytes());
-    let mut session =
-        Session { inner, kind, conn, helo: None, esmtp: false, tx: None, user: None, helo_spf: None, errors: 0 };
+    if kind == Kind::Submission {
+        conn.set_login_deadline(Some(inner.settings.login_timeout));
+    }
+    let mut session = Session {
+        inner,
+        kind,
+        conn,
+        helo: None,
+        esmtp: false,
+        tx: None,
+        user: None,
+        helo_spf: None,
+        errors: 0,
+        junk: 0,
+    };
     session.serve().await;
     session.conn.close().await;
 }
@@ -124,6 +142,11 @@ impl Session<'_> {
                 self.reply(421, [4, 4, 2], &text);
                 None
             }
+            Err(Ended::LoginTimeout) => {
+                let text = format!("{} You did not log in in time; closing the connection", self.host());
+                self.reply(421, [4, 4, 2], &text);
+                None
+            }
             Err(Ended::Closed) => None,
         }
     }
@@ -134,10 +157,15 @@ impl Session<'_> {
                 self.reply(421, [4, 7, 0], "Too many errors; closing the connection");
                 return;
             }
+            if self.junk >= MAX_JUNK {
+                self.reply(421, [4, 7, 0], "Too many commands without a message; closing the connection");
+                return;
+            }
             let line = match self.read_line().await {
                 Some(Line::Text(line)) => line,
                 Some(Line::TooLong) => {
-                    self.reply(500, [5, 5, 2], "Line too long: a command may have at most 4096 characters");
+                    let text = format!("Line too long: a command may have at most {MAX_LINE} characters");
+                    self.reply(500, [5, 5, 2], &text);
                     continue;
                 }
                 None => return,
@@ -170,16 +198,24 @@ impl Session<'_> {
             Ok(Request::Rcpt { .. }) => self.rcpt(None).await,
             Ok(Request::Data) => return self.data().await,
             Ok(Request::Rset) => {
+                self.junk += 1;
                 self.tx = None;
                 self.reply(250, [2, 0, 0], "OK");
             }
-            Ok(Request::Noop { .. }) => self.reply(250, [2, 0, 0], "OK"),
+            Ok(Request::Noop { .. }) => {
+                self.junk += 1;
+                self.reply(250, [2, 0, 0], "OK");
+            }
             // RFC 5321 §3.5.3: 252 when the server will not verify; it discloses nothing.
             Ok(Request::Vrfy { .. }) => {
+                self.junk += 1;
                 self.reply(252, [2, 5, 0], "Cannot verify addresses; send the message and delivery will be attempted")
             }
             Ok(Request::Expn { .. }) => self.reply(502, [5, 5, 1], "EXPN is not available"),
-            Ok(Request::Help { .. }) => self.reply(214, [2, 0, 0], "See RFC 5321; this server speaks ESMTP"),
+            Ok(Request::Help { .. }) => {
+                self.junk += 1;
+                self.reply(214, [2, 0, 0], "See RFC 5321; this server speaks ESMTP");
+            }
             Ok(Request::Quit) => {
                 self.reply(221, [2, 0, 0], "Goodbye");
                 return Flow::Close;
@@ -448,7 +484,15 @@ impl Session<'_> {
                 self.reply(552, [5, 3, 4], &format!("Message too big: the limit is {max} bytes"));
                 return Flow::Continue;
             }
-            Err(data::DataError::Ended(Ended::Timeout)) => {
+            Ok(Received::FarTooBig) => {
+                self.reply(
+                    552,
+                    [5, 3, 4],
+                    &format!("Message too big: the limit is {max} bytes; closing the connection"),
+                );
+                return Flow::Close;
+            }
+            Err(data::DataError::Ended(Ended::Timeout | Ended::LoginTimeout)) => {
                 self.reply(421, [4, 4, 2], "Timeout waiting for the message; closing the connection");
                 return Flow::Close;
             }
@@ -460,11 +504,21 @@ impl Session<'_> {
         };
         let received = match intake::load(file, &self.inner.services.budget).await {
             Ok(received) => received,
-            Err(e) => {
+            Err(e @ intake::LoadError::Busy(_)) => {
+                tracing::warn!(remote = %self.peer(), error = %e, "message not taken: server busy");
+                self.reply(451, [4, 3, 1], "The server is busy; please send the message again later");
+                return Flow::Continue;
+            }
+            Err(intake::LoadError::Spool(e)) => {
                 self.server_error("reading a spooled message failed", &e);
                 return Flow::Continue;
             }
         };
+        // Bare line ends became CRLF: the limit holds for the message as it is stored.
+        if received.bytes.len() as u64 > max {
+            self.reply(552, [5, 3, 4], &format!("Message too big: the limit is {max} bytes"));
+            return Flow::Continue;
+        }
         let message = Message::parse(&received.bytes);
         if let Err(error) = check_intake(&message) {
             tracing::info!(remote = %self.peer(), %error, "message refused at intake");
@@ -585,6 +639,7 @@ impl Session<'_> {
         match self.inner.services.deliveries.deliver(deliveries).await {
             Ok(_) => {
                 tracing::info!(remote = %self.peer(), id, sender = sender.as_deref().unwrap_or(""), mailboxes = tx.mailboxes.len(), junk = folder == DeliveryFolder::Junk, "message stored");
+                self.junk = 0;
                 self.reply(250, [2, 0, 0], &format!("Message stored as {id}"));
             }
             Err(e) => {
@@ -636,6 +691,7 @@ impl Session<'_> {
         match self.inner.services.submissions.submit(submission).await {
             Ok(queue_id) => {
                 tracing::info!(remote = %self.peer(), mailbox = %address, queue_id, "message submitted");
+                self.junk = 0;
                 self.reply(250, [2, 0, 0], &format!("Message accepted as {queue_id}"));
             }
             Err(SubmitError::RateLimited { retry_after_secs }) => {

@@ -184,8 +184,13 @@ fn to_u32(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+/// Keywords as stored: sorted, each once, space-separated. A keyword is an IMAP atom; one
+/// with a space or a control character (which no IMAP client can send) is dropped here, so
+/// the stored text always splits back into the same keywords (and `messages_between` can
+/// pack rows into lines).
 fn keywords_text(keywords: &[String]) -> String {
-    let set: BTreeSet<&str> = keywords.iter().map(String::as_str).filter(|k| !k.is_empty()).collect();
+    let storable = |k: &&str| !k.is_empty() && !k.bytes().any(|b| b <= b' ' || b == 0x7f);
+    let set: BTreeSet<&str> = keywords.iter().map(String::as_str).filter(storable).collect();
     set.into_iter().collect::<Vec<_>>().join(" ")
 }
 
@@ -356,11 +361,13 @@ impl Store {
 
     /// Forgets expunges that happened before `before` (QRESYNC keeps them this long); each
     /// folder's floor rises to the highest modseq forgotten, so a client that synced before
-    /// it gets every missing UID as VANISHED instead of an exact list.
+    /// it gets every missing UID as VANISHED instead of an exact list. The floor never
+    /// falls, not even when the clock went back and a later prune forgets only lower modseqs.
     pub async fn prune_expunged(&self, before: UnixTime) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "UPDATE folders SET expunged_floor = (SELECT MAX(e.modseq) FROM expunged e \
+            "UPDATE folders SET expunged_floor = (SELECT CASE WHEN MAX(e.modseq) > folders.expunged_floor \
+             THEN MAX(e.modseq) ELSE folders.expunged_floor END FROM expunged e \
              WHERE e.folder_id = folders.id AND e.expunged_at < $1) \
              WHERE id IN (SELECT folder_id FROM expunged WHERE expunged_at < $1)",
         )
@@ -509,6 +516,8 @@ impl Store {
 
     /// Copies messages to another folder of the same mailbox (RFC 3501 §6.4.7); returns
     /// (source UID, new UID) pairs for COPYUID (RFC 4315 §3). The copies share the blobs.
+    /// All or nothing: when one of `uids` (unique) is no longer in the folder, nothing is
+    /// copied and the result is empty.
     pub async fn copy_messages(
         &self,
         mailbox: MailboxId,
@@ -518,6 +527,10 @@ impl Store {
     ) -> Result<Vec<(u32, u32)>, StoreError> {
         let mut tx = self.begin_write().await?;
         let pairs = copy(&mut tx, mailbox, from, uids, to).await?;
+        if pairs.len() < uids.len() {
+            // All or nothing: some are gone (expunged by another session).
+            return Ok(Vec::new());
+        }
         tx.commit().await?;
         if !pairs.is_empty() {
             self.notify(mailbox, to);
@@ -525,7 +538,8 @@ impl Store {
         Ok(pairs)
     }
 
-    /// MOVE (RFC 6851): copy and remove in one transaction.
+    /// MOVE (RFC 6851): copy and remove in one transaction; all or nothing like
+    /// [`Store::copy_messages`].
     pub async fn move_messages(
         &self,
         mailbox: MailboxId,
@@ -535,6 +549,9 @@ impl Store {
     ) -> Result<Vec<(u32, u32)>, StoreError> {
         let mut tx = self.begin_write().await?;
         let pairs = copy(&mut tx, mailbox, from, uids, to).await?;
+        if pairs.len() < uids.len() {
+            return Ok(Vec::new());
+        }
         let moved: Vec<u32> = pairs.iter().map(|(src, _)| *src).collect();
         remove(&mut tx, from, &moved).await?;
         tx.commit().await?;

@@ -15,6 +15,7 @@ on_both_backends!(
     deliveries_land_in_inbox_or_junk_in_one_transaction,
     flags_keywords_and_condstore,
     expunge_copy_move_and_vanished,
+    pruning_expunges_raises_the_floor,
     folders_create_rename_delete,
     a_mailbox_cannot_touch_another_mailboxs_folders,
     changes_are_announced,
@@ -163,11 +164,10 @@ async fn flags_keywords_and_condstore(store: Store) {
     let changed = store.messages_changed_since(mb, inbox, after).await.expect("since");
     assert_eq!(changed.iter().map(|m| m.uid).collect::<Vec<_>>(), [1, 3]);
     // A range read gives what the whole-folder read gives: every field, keywords with
-    // IMAP's odd atom characters intact, nothing outside the range.
-    store
-        .store_flags(mb, inbox, &[2], FlagChange::Add, Flags::default(), &["a,b;c".into(), "$Ärger".into()], None)
-        .await
-        .expect("store");
+    // IMAP's odd atom characters intact, nothing outside the range. Keywords no IMAP
+    // client can send (space, line break) are not stored.
+    let keywords = ["a,b;c".into(), "$Ärger".into(), "two\nlines".into(), "a space".into()];
+    store.store_flags(mb, inbox, &[2], FlagChange::Add, Flags::default(), &keywords, None).await.expect("store");
     let all = store.messages(mb, inbox).await.expect("messages");
     assert_eq!(store.messages_between(mb, inbox, 1, 3).await.expect("between"), all);
     assert_eq!(store.messages_between(mb, inbox, 2, 2).await.expect("between"), all[1..2]);
@@ -187,6 +187,11 @@ async fn expunge_copy_move_and_vanished(store: Store) {
     let moved = store.move_messages(mb, inbox, &[3], archive).await.expect("move");
     assert_eq!(moved, [(3, 3)]);
     assert_eq!(store.uids(mb, inbox).await.expect("uids"), [1, 2, 4]);
+    // All or nothing: 3 is gone from INBOX, so neither copies nor moves 4 along with it.
+    assert!(store.copy_messages(mb, inbox, &[3, 4], archive).await.expect("copy").is_empty());
+    assert!(store.move_messages(mb, inbox, &[3, 4], archive).await.expect("move").is_empty());
+    assert_eq!(store.uids(mb, inbox).await.expect("uids"), [1, 2, 4]);
+    assert_eq!(store.uids(mb, archive).await.expect("uids"), [1, 2, 3]);
     let modseq = store.folder(mb, "INBOX").await.expect("f").expect("f").highest_modseq;
     store.store_flags(mb, inbox, &[1, 4], FlagChange::Add, Flags::DELETED, &[], None).await.expect("flag");
     // UID EXPUNGE of 4 only.
@@ -207,6 +212,72 @@ async fn expunge_copy_move_and_vanished(store: Store) {
         .await
         .expect("orphans");
     assert_eq!(orphans, ["0000000000000000000000000000000d"]);
+}
+
+async fn floor(store: &Store, mb: MailboxId) -> u64 {
+    store.folder(mb, "INBOX").await.expect("f").expect("f").expunged_floor
+}
+
+async fn pruning_expunges_raises_the_floor(store: Store) {
+    let mb = mailbox(&store, "max").await;
+    let inbox = inbox(&store, mb).await;
+    for b in ["a", "b", "c", "d"] {
+        store.append(mb, inbox, &msg(b, 1)).await.expect("append");
+    }
+    store.remove_messages(mb, inbox, &[1, 2]).await.expect("remove");
+    let first = store.folder(mb, "INBOX").await.expect("f").expect("f").highest_modseq;
+    // Nothing is old enough yet.
+    assert_eq!(store.prune_expunged(UnixTime(UnixTime::now().0 - 3600)).await.expect("prune"), 0);
+    assert_eq!(floor(&store, mb).await, 0);
+    // Everything so far is: forgotten, and the floor rises to its modseq.
+    let soon = || UnixTime(UnixTime::now().0 + 10);
+    assert_eq!(store.prune_expunged(soon()).await.expect("prune"), 2);
+    assert_eq!(floor(&store, mb).await, first);
+    assert!(store.expunged_since(mb, inbox, 0).await.expect("vanished").is_empty());
+    store.remove_messages(mb, inbox, &[3]).await.expect("remove");
+    assert_eq!(store.expunged_since(mb, inbox, 0).await.expect("vanished"), [3]);
+    // A prune with nothing to forget leaves the floor; the next one raises it again.
+    assert_eq!(store.prune_expunged(UnixTime(0)).await.expect("prune"), 0);
+    assert_eq!(floor(&store, mb).await, first);
+    assert_eq!(store.prune_expunged(soon()).await.expect("prune"), 1);
+    let second = store.folder(mb, "INBOX").await.expect("f").expect("f");
+    assert!(second.expunged_floor > first && second.expunged_floor == second.highest_modseq);
+    assert!(store.expunged_since(mb, inbox, 0).await.expect("vanished").is_empty());
+}
+
+/// After the clock went back, a later prune can forget only expunges with lower modseqs
+/// than an earlier one did; the floor stays. Dating an expunge back needs a connection of
+/// its own (the store has no call for it), so this runs outside `on_both_backends!`.
+async fn the_floor_never_falls(store: Store, url: &str) {
+    let mb = mailbox(&store, "max").await;
+    let inbox = inbox(&store, mb).await;
+    for b in ["a", "b"] {
+        store.append(mb, inbox, &msg(b, 1)).await.expect("append");
+    }
+    store.remove_messages(mb, inbox, &[1]).await.expect("remove");
+    store.remove_messages(mb, inbox, &[2]).await.expect("remove");
+    let high = store.folder(mb, "INBOX").await.expect("f").expect("f").highest_modseq;
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await.expect("connect");
+    sqlx::query("UPDATE expunged SET expunged_at = 100 WHERE uid = 2").execute(&mut conn).await.expect("backdate");
+    assert_eq!(store.prune_expunged(UnixTime(1000)).await.expect("prune"), 1);
+    assert_eq!(floor(&store, mb).await, high);
+    assert_eq!(store.expunged_since(mb, inbox, 0).await.expect("vanished"), [1]);
+    assert_eq!(store.prune_expunged(UnixTime(UnixTime::now().0 + 10)).await.expect("prune"), 1);
+    assert_eq!(floor(&store, mb).await, high, "the floor does not fall to the lower modseq of UID 1");
+    assert!(store.expunged_since(mb, inbox, 0).await.expect("vanished").is_empty());
+}
+
+#[tokio::test]
+async fn the_floor_never_falls_sqlite() {
+    let (store, dir) = backends::sqlite().await;
+    the_floor_never_falls(store, &format!("sqlite://{}/postfach.sqlite", dir.path().display())).await;
+}
+
+#[tokio::test]
+async fn the_floor_never_falls_postgres() {
+    let (store, url) = backends::postgres().await;
+    the_floor_never_falls(store, &url).await;
 }
 
 async fn folders_create_rename_delete(store: Store) {

@@ -163,9 +163,11 @@ impl Framer {
         self.input.extend_from_slice(bytes);
     }
 
-    /// Switches RFC 7888 LITERAL- rules on or off.
-    pub fn set_literal_minus(&mut self, on: bool) {
-        self.config.literal_minus = on;
+    /// Changes the size limits (a session uses small ones before login); the command in
+    /// progress is judged by the new ones from its next byte.
+    pub fn set_limits(&mut self, max_line: usize, max_command: usize) {
+        self.config.max_line = max_line;
+        self.config.max_command = max_command;
     }
 
     /// The command received so far (while a literal waits for a decision: up to and
@@ -246,12 +248,15 @@ impl Framer {
     }
 
     /// Answers the pending [`Event::Literal`]; ignored when none is pending.
-    pub fn decide(&mut self, decision: LiteralDecision) {
+    /// Returns whether the literal is taken (its bytes are to come): only then may a
+    /// synchronizing client be told to send them. A decision the framer cannot keep
+    /// (accepting beyond `max_command`, a second stream) is a refusal.
+    pub fn decide(&mut self, decision: LiteralDecision) -> bool {
         let a = match mem::replace(&mut self.state, State::Line) {
             State::Decide(a) => a,
             other => {
                 self.state = other;
-                return;
+                return false;
             }
         };
         let fits = (self.cmd.len() as u64).saturating_add(a.len) <= self.config.max_command as u64;
@@ -260,13 +265,21 @@ impl Framer {
             LiteralDecision::Accept if fits => {
                 self.cmd.reserve(clamp(a.len, self.config.max_command));
                 self.state = State::Literal { remaining: a.len, stream: false };
+                true
             }
             LiteralDecision::Stream if self.spooled.is_none() => {
                 self.spooled = Some(SpooledLiteral { offset: self.cmd.len(), len: a.len, binary: a.binary });
                 self.state = State::Literal { remaining: a.len, stream: true };
+                true
             }
-            LiteralDecision::Accept => self.reject(a.tag.clone(), Rejection::CommandTooLarge, refuse(&a)),
-            _ => self.reject(a.tag.clone(), Rejection::LiteralRefused, refuse(&a)),
+            LiteralDecision::Accept => {
+                self.reject(a.tag.clone(), Rejection::CommandTooLarge, refuse(&a));
+                false
+            }
+            _ => {
+                self.reject(a.tag.clone(), Rejection::LiteralRefused, refuse(&a));
+                false
+            }
         }
     }
 

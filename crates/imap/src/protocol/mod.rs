@@ -8,26 +8,26 @@
 //! A session drives it like this (responses and the spool file are the session's):
 //!
 //! ```ignore
-//! let mut framer = Framer::new(FramerConfig { literal_minus: true, ..Default::default() });
+//! let mut framer = Framer::new(FramerConfig { max_line: 8192, max_command: 16384, ..Default::default() });
 //! loop {
 //!     match framer.next_event() {
 //!         None => framer.push(&read_some(&mut socket).await?),
 //!         Some(Event::Literal(lit)) => {
-//!             let decision = if lit.append_data && lit.len > IN_MEMORY_APPEND {
+//!             let decision = if !logged_in && lit.len > PRE_LOGIN_LITERAL {
+//!                 LiteralDecision::Refuse // remember to answer NO [LIMIT]
+//!             } else if lit.append_data && lit.len > IN_MEMORY_APPEND {
 //!                 spool = Some(Spool::create()?);
 //!                 LiteralDecision::Stream
-//!             } else if !logged_in && lit.len > PRE_AUTH_LITERAL {
-//!                 LiteralDecision::Refuse // remember to answer NO [TOOBIG] / BAD
 //!             } else {
 //!                 LiteralDecision::Accept
 //!             };
-//!             framer.decide(decision);
-//!             if lit.sync && decision != LiteralDecision::Refuse {
-//!                 write(b"+ Ready\r\n").await?;
+//!             // `decide` says whether the literal was taken; only then may `+` go out.
+//!             if framer.decide(decision) && lit.sync {
+//!                 write(b"+ go ahead\r\n").await?;
 //!             }
 //!         }
 //!         Some(Event::LiteralChunk(bytes)) => spool.write_all(&bytes)?,
-//!         Some(Event::Rejected { tag, reason }) => answer_bad_or_toobig(tag, reason).await?,
+//!         Some(Event::Rejected { tag, reason }) => answer_no_or_bad(tag, reason).await?,
 //!         Some(Event::Command(input)) => match input.parse() {
 //!             Ok(command) => run(command, spool.take()).await?, // AppendData::Spooled -> file
 //!             Err(e) => write_tagged(e.tag, "BAD", e.reason).await?,
@@ -110,11 +110,13 @@ mod tests {
                 while let Some(event) = framer.next_event() {
                     assert!(framer.pending_command().len() <= config.max_line + config.max_command);
                     match event {
-                        Event::Literal(_) => framer.decide(match rng.random_range(0..3) {
-                            0 => LiteralDecision::Accept,
-                            1 => LiteralDecision::Stream,
-                            _ => LiteralDecision::Refuse,
-                        }),
+                        Event::Literal(_) => {
+                            framer.decide(match rng.random_range(0..3) {
+                                0 => LiteralDecision::Accept,
+                                1 => LiteralDecision::Stream,
+                                _ => LiteralDecision::Refuse,
+                            });
+                        }
                         Event::Command(input) => drop(input.parse()),
                         Event::LiteralChunk(_) | Event::Rejected { .. } => {}
                     }

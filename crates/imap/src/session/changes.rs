@@ -6,7 +6,7 @@
 
 use postfach_store::messages::FlagChange;
 
-use super::fetch::flags_item;
+use super::fetch::{FlagsLine, flags_line};
 use super::mailboxes::{flag_list, split_flags};
 use super::{Outcome, Session, State, bad, no, ok};
 use crate::protocol::{SequenceSet, Store, StoreMode, Transfer};
@@ -63,15 +63,9 @@ impl Session {
         let mut lines = Vec::new();
         for m in outcome.changed.iter().filter(|_| report) {
             let Ok(pos) = sel.uids.binary_search(&m.uid) else { continue };
-            let mut line = format!("* {} FETCH (", pos + 1).into_bytes();
-            if store.uid {
-                line.extend_from_slice(format!("UID {} ", m.uid).as_bytes());
-            }
-            flags_item(&mut line, m, !rev2 && sel.recent.binary_search(&m.uid).is_ok());
-            if condstore {
-                line.extend_from_slice(format!(" MODSEQ ({})", m.modseq).as_bytes());
-            }
-            line.extend_from_slice(b")\r\n");
+            let mut line = Vec::new();
+            let recent = !rev2 && sel.recent.binary_search(&m.uid).is_ok();
+            flags_line(&mut line, pos + 1, m, FlagsLine { uid: store.uid, modseq: condstore, recent });
             lines.push(line);
         }
         let modified: Vec<u32> = if store.uid {
@@ -117,8 +111,15 @@ impl Session {
             db.copy_messages(mailbox, from, &uids, to.id).await?
         };
         let verb = if moving { "MOVE" } else { "COPY" };
-        if pairs.is_empty() {
+        if uids.is_empty() {
             return ok(&format!("{verb} done (nothing to do)"));
+        }
+        if pairs.is_empty() {
+            // RFC 2180 §4.4.1, RFC 5530: another session expunged some; nothing was done.
+            return no(
+                Some("EXPUNGEISSUED"),
+                "some of the messages were deleted by another program, so none were copied; check the folder and try again",
+            );
         }
         let code = format!(
             "COPYUID {} {} {}",
@@ -171,19 +172,23 @@ impl Session {
     pub(crate) fn report_expunged(&mut self, uids: &[u32]) {
         let qresync = self.enabled.qresync;
         let State::Selected { sel, .. } = &mut self.state else { return };
+        let mut asked = uids.to_vec();
+        asked.sort_unstable();
+        let is_asked = |u: &u32| asked.binary_search(u).is_ok();
+        // In UID order; each EXPUNGE's number counts the ones already reported.
         let mut lines = Vec::new();
         let mut gone = Vec::new();
-        for uid in uids {
-            if let Ok(pos) = sel.uids.binary_search(uid) {
-                sel.uids.remove(pos);
-                gone.push(*uid);
+        for (i, uid) in sel.uids.iter().enumerate() {
+            if is_asked(uid) {
                 if !qresync {
-                    lines.push(format!("* {} EXPUNGE", pos + 1));
+                    lines.push(format!("* {} EXPUNGE", i - gone.len() + 1));
                 }
+                gone.push(*uid);
             }
         }
-        sel.recent.retain(|u| !gone.contains(u));
-        sel.saved.retain(|u| !gone.contains(u));
+        sel.uids.retain(|u| !is_asked(u));
+        sel.recent.retain(|u| !is_asked(u));
+        sel.saved.retain(|u| !is_asked(u));
         for u in &gone {
             sel.told.remove(u);
         }

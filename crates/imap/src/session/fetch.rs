@@ -44,6 +44,32 @@ pub(crate) fn flags_item(out: &mut Vec<u8>, m: &Message, recent: bool) {
     out.push(b')');
 }
 
+/// How a flags-only FETCH response is written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlagsLine {
+    /// With the UID: unsolicited responses (RFC 9051 §7.5.2), UID STORE, QRESYNC.
+    pub uid: bool,
+    /// With MODSEQ: once CONDSTORE is on (RFC 7162 §3.1.4, §3.2).
+    pub modseq: bool,
+    /// `\Recent` belongs to this session (IMAP4rev1 only).
+    pub recent: bool,
+}
+
+/// A whole untagged FETCH that tells a message's flags (after STORE, on a change another
+/// session made, for QRESYNC).
+pub(crate) fn flags_line(out: &mut Vec<u8>, seq: usize, m: &Message, how: FlagsLine) {
+    let _ = write!(out, "* {seq} FETCH (");
+    if how.uid {
+        let _ = write!(out, "UID {} ", m.uid);
+    }
+    flags_item(out, m, how.recent);
+    let condstore = how.modseq;
+    if condstore {
+        let _ = write!(out, " MODSEQ ({})", m.modseq);
+    }
+    out.extend_from_slice(b")\r\n");
+}
+
 /// One message to answer for.
 struct Wanted {
     seq: usize,
@@ -52,8 +78,20 @@ struct Wanted {
     expunged: bool,
 }
 
-/// BINARY of a part in a transfer encoding we cannot undo.
-struct UnknownCte;
+/// Whether a BINARY item asks for a part in a transfer encoding we cannot undo (checked
+/// before anything of the message is sent: RFC 3516 §4.3 fails the whole command).
+fn binary_impossible(msg: &Parsed<'_>, attrs: &[FetchAttr]) -> bool {
+    attrs.iter().any(|attr| match attr {
+        FetchAttr::Binary { part, .. } | FetchAttr::BinarySize { part } => {
+            let path: Vec<u32> = part.iter().map(|n| n.get()).collect();
+            matches!(render::binary(msg, &path), Err(BinaryError::Unknown(_)))
+        }
+        _ => false,
+    })
+}
+
+/// Items that send message content; a FETCH may ask for this many at most.
+const MAX_CONTENT_ITEMS: usize = 32;
 
 fn needs_bytes(attr: &FetchAttr) -> bool {
     !matches!(
@@ -83,7 +121,16 @@ impl Session {
         let (folder, read_only) = (sel.folder, sel.read_only);
         let pairs: Vec<(usize, u32)> = positions.iter().map(|&i| (i + 1, sel.uids[i])).collect();
         let recent = sel.recent.clone();
-        let mut attrs = fetch.attrs;
+        // The same item twice is answered once; a response holds at most a few contents.
+        let mut attrs: Vec<FetchAttr> = Vec::with_capacity(fetch.attrs.len());
+        for attr in fetch.attrs {
+            if !attrs.contains(&attr) {
+                attrs.push(attr);
+            }
+        }
+        if attrs.iter().filter(|a| needs_bytes(a)).count() > MAX_CONTENT_ITEMS {
+            return bad(&format!("a FETCH may ask for at most {MAX_CONTENT_ITEMS} message sections at once"));
+        }
         if fetch.uid && !attrs.contains(&FetchAttr::Uid) {
             // RFC 9051 §6.4.9: UID FETCH always reports the UID.
             attrs.insert(0, FetchAttr::Uid);
@@ -104,7 +151,8 @@ impl Session {
             let since = fetch.changed_since.unwrap_or(0);
             let mut gone = store.expunged_since(mailbox, folder, since).await?;
             if let crate::protocol::SequenceSet::Ranges(ranges) = &fetch.set {
-                gone.retain(|&u| seqset::contains(ranges, u, u32::MAX));
+                let set = seqset::Membership::new(ranges, u32::MAX);
+                gone.retain(|&u| set.contains(u));
             }
             if !gone.is_empty() {
                 self.line(&format!("* VANISHED (EARLIER) {}", seqset::compact(gone)));
@@ -126,17 +174,19 @@ impl Session {
             if !unseen.is_empty() {
                 let outcome =
                     store.store_flags(mailbox, folder, &unseen, FlagChange::Add, Flags::SEEN, &[], None).await?;
+                // `wanted` is in UID order (sequence order).
                 for changed in outcome.changed {
-                    if let Some(w) = wanted.iter_mut().find(|w| w.meta.uid == changed.uid) {
+                    if let Ok(i) = wanted.binary_search_by_key(&changed.uid, |w| w.meta.uid) {
                         seen_now.push(changed.uid);
-                        w.meta = changed;
+                        wanted[i].meta = changed;
                     }
                 }
             }
         }
+        seen_now.sort_unstable();
         if !seen_now.is_empty() {
             let (_, sel) = self.selected()?;
-            for w in wanted.iter().filter(|w| seen_now.contains(&w.meta.uid)) {
+            for w in wanted.iter().filter(|w| seen_now.binary_search(&w.meta.uid).is_ok()) {
                 sel.told.insert(w.meta.uid, w.meta.modseq);
             }
         }
@@ -208,18 +258,32 @@ impl Session {
                 None
             };
             let is_recent = !enabled.rev2 && recent.binary_search(&w.meta.uid).is_ok();
-            let out = self.out();
-            let start = out.len();
-            let _ = write!(out, "* {} FETCH (", w.seq);
-            if render_items(out, &attrs, &w.meta, raw.as_deref(), is_recent, enabled.rev2).is_err() {
-                // Nothing of a message that cannot be rendered is sent.
-                out.truncate(start);
+            let raw = raw.unwrap_or_default();
+            let mut parsed: Option<Parsed<'_>> = None;
+            if attrs.iter().any(|a| matches!(a, FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. }))
+                && binary_impossible(parsed.get_or_insert_with(|| Parsed::parse(&raw)), &attrs)
+            {
                 unknown_cte = true;
                 continue;
             }
-            if seen_now.contains(&w.meta.uid) && !attrs.contains(&FetchAttr::Flags) {
+            let _ = write!(self.out(), "* {} FETCH (", w.seq);
+            for (i, attr) in attrs.iter().enumerate() {
+                let out = self.out();
+                if i > 0 {
+                    out.push(b' ');
+                }
+                render_item(out, attr, &w.meta, &raw, &mut parsed, is_recent, enabled.rev2);
+                // Sent item by item: a response asking for several large sections is never
+                // held whole.
+                self.maybe_flush().await?;
+            }
+            let out = self.out();
+            if seen_now.binary_search(&w.meta.uid).is_ok() && !attrs.contains(&FetchAttr::Flags) {
                 out.push(b' ');
                 flags_item(out, &w.meta, is_recent);
+                if condstore && !attrs.contains(&FetchAttr::ModSeq) {
+                    let _ = write!(out, " MODSEQ ({})", w.meta.modseq);
+                }
             }
             out.extend_from_slice(b")\r\n");
             self.maybe_flush().await?;
@@ -308,110 +372,106 @@ fn partial<'a>(bytes: &'a [u8], partial: Option<&Partial>) -> (&'a [u8], Option<
     }
 }
 
-fn render_items(
+/// Appends one FETCH item of a message. `parsed` is the parse of `raw`, made the first
+/// time an item needs it.
+fn render_item<'a>(
     out: &mut Vec<u8>,
-    attrs: &[FetchAttr],
+    attr: &FetchAttr,
     meta: &Message,
-    raw: Option<&[u8]>,
+    raw: &'a [u8],
+    parsed: &mut Option<Parsed<'a>>,
     recent: bool,
     rev2: bool,
-) -> Result<(), UnknownCte> {
-    let raw = raw.unwrap_or(&[]);
-    let mut parsed: Option<Parsed<'_>> = None;
+) {
     let mut parse = || Parsed::parse(raw);
-    for (i, attr) in attrs.iter().enumerate() {
-        if i > 0 {
-            out.push(b' ');
+    match attr {
+        FetchAttr::Uid => _ = write!(out, "UID {}", meta.uid),
+        FetchAttr::Flags => flags_item(out, meta, recent),
+        FetchAttr::InternalDate => {
+            out.extend_from_slice(format!("INTERNALDATE {}", wire::date_time(meta.internal_date)).as_bytes())
         }
-        match attr {
-            FetchAttr::Uid => _ = write!(out, "UID {}", meta.uid),
-            FetchAttr::Flags => flags_item(out, meta, recent),
-            FetchAttr::InternalDate => {
-                out.extend_from_slice(format!("INTERNALDATE {}", wire::date_time(meta.internal_date)).as_bytes())
-            }
-            FetchAttr::Rfc822Size => _ = write!(out, "RFC822.SIZE {}", meta.size),
-            FetchAttr::ModSeq => _ = write!(out, "MODSEQ ({})", meta.modseq),
-            FetchAttr::Rfc822 => {
-                out.extend_from_slice(b"RFC822 ");
-                wire::literal(out, raw);
-            }
-            FetchAttr::Rfc822Header => {
+        FetchAttr::Rfc822Size => _ = write!(out, "RFC822.SIZE {}", meta.size),
+        FetchAttr::ModSeq => _ = write!(out, "MODSEQ ({})", meta.modseq),
+        FetchAttr::Rfc822 => {
+            out.extend_from_slice(b"RFC822 ");
+            wire::literal(out, raw);
+        }
+        FetchAttr::Rfc822Header => {
+            let m = parsed.get_or_insert_with(&mut parse);
+            out.extend_from_slice(b"RFC822.HEADER ");
+            wire::literal(out, m.header_bytes());
+        }
+        FetchAttr::Rfc822Text => {
+            let m = parsed.get_or_insert_with(&mut parse);
+            out.extend_from_slice(b"RFC822.TEXT ");
+            wire::literal(out, m.text_bytes());
+        }
+        FetchAttr::Envelope => {
+            let m = parsed.get_or_insert_with(&mut parse);
+            out.extend_from_slice(b"ENVELOPE ");
+            render::envelope(out, m, 0);
+        }
+        FetchAttr::Body | FetchAttr::BodyStructure => {
+            let extended = matches!(attr, FetchAttr::BodyStructure);
+            let m = parsed.get_or_insert_with(&mut parse);
+            out.extend_from_slice(if extended { b"BODYSTRUCTURE " } else { b"BODY " });
+            render::body_structure(out, m, 0, extended, rev2);
+        }
+        FetchAttr::BodySection { section, partial: part, .. } => {
+            let bytes: Option<Cow<'_, [u8]>> = if section.part.is_empty() && section.text.is_none() {
+                Some(Cow::Borrowed(raw))
+            } else {
                 let m = parsed.get_or_insert_with(&mut parse);
-                out.extend_from_slice(b"RFC822.HEADER ");
-                wire::literal(out, m.header_bytes());
+                render::section(m, section).map(|c| Cow::Owned(c.into_owned()))
+            };
+            out.extend_from_slice(format!("BODY[{}]", section_spec(section)).as_bytes());
+            match bytes {
+                Some(bytes) => {
+                    let (slice, origin) = partial(&bytes, part.as_ref());
+                    if let Some(origin) = origin {
+                        out.extend_from_slice(format!("<{origin}>").as_bytes());
+                    }
+                    out.push(b' ');
+                    wire::literal(out, slice);
+                }
+                // RFC 9051 §4.5: a part that does not exist is NIL.
+                None => out.extend_from_slice(b" NIL"),
             }
-            FetchAttr::Rfc822Text => {
-                let m = parsed.get_or_insert_with(&mut parse);
-                out.extend_from_slice(b"RFC822.TEXT ");
-                wire::literal(out, m.text_bytes());
-            }
-            FetchAttr::Envelope => {
-                let m = parsed.get_or_insert_with(&mut parse);
-                out.extend_from_slice(b"ENVELOPE ");
-                render::envelope(out, m, 0);
-            }
-            FetchAttr::Body | FetchAttr::BodyStructure => {
-                let extended = matches!(attr, FetchAttr::BodyStructure);
-                let m = parsed.get_or_insert_with(&mut parse);
-                out.extend_from_slice(if extended { b"BODYSTRUCTURE " } else { b"BODY " });
-                render::body_structure(out, m, 0, extended, rev2);
-            }
-            FetchAttr::BodySection { section, partial: part, .. } => {
-                let bytes: Option<Cow<'_, [u8]>> = if section.part.is_empty() && section.text.is_none() {
-                    Some(Cow::Borrowed(raw))
-                } else {
-                    let m = parsed.get_or_insert_with(&mut parse);
-                    render::section(m, section).map(|c| Cow::Owned(c.into_owned()))
-                };
-                out.extend_from_slice(format!("BODY[{}]", section_spec(section)).as_bytes());
-                match bytes {
-                    Some(bytes) => {
-                        let (slice, origin) = partial(&bytes, part.as_ref());
-                        if let Some(origin) = origin {
-                            out.extend_from_slice(format!("<{origin}>").as_bytes());
-                        }
-                        out.push(b' ');
+        }
+        FetchAttr::Binary { part, partial: p, .. } => {
+            let m = parsed.get_or_insert_with(&mut parse);
+            let path: Vec<u32> = part.iter().map(|n| n.get()).collect();
+            let spec = path.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+            out.extend_from_slice(format!("BINARY[{spec}]").as_bytes());
+            match render::binary(m, &path) {
+                Ok(bytes) => {
+                    let (slice, origin) = partial(&bytes, p.as_ref());
+                    if let Some(origin) = origin {
+                        out.extend_from_slice(format!("<{origin}>").as_bytes());
+                    }
+                    out.push(b' ');
+                    // RFC 3516 §4.2: literal8 when the data holds NUL.
+                    if slice.contains(&0) {
+                        out.extend_from_slice(format!("~{{{}}}\r\n", slice.len()).as_bytes());
+                        out.extend_from_slice(slice);
+                    } else {
                         wire::literal(out, slice);
                     }
-                    // RFC 9051 §4.5: a part that does not exist is NIL.
-                    None => out.extend_from_slice(b" NIL"),
                 }
+                Err(BinaryError::NoSuchPart) => out.extend_from_slice(b" NIL"),
+                // Checked before the message was started (`binary_impossible`).
+                Err(BinaryError::Unknown(_)) => out.extend_from_slice(b" NIL"),
             }
-            FetchAttr::Binary { part, partial: p, .. } => {
-                let m = parsed.get_or_insert_with(&mut parse);
-                let path: Vec<u32> = part.iter().map(|n| n.get()).collect();
-                let spec = path.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
-                out.extend_from_slice(format!("BINARY[{spec}]").as_bytes());
-                match render::binary(m, &path) {
-                    Ok(bytes) => {
-                        let (slice, origin) = partial(&bytes, p.as_ref());
-                        if let Some(origin) = origin {
-                            out.extend_from_slice(format!("<{origin}>").as_bytes());
-                        }
-                        out.push(b' ');
-                        // RFC 3516 §4.2: literal8 when the data holds NUL.
-                        if slice.contains(&0) {
-                            out.extend_from_slice(format!("~{{{}}}\r\n", slice.len()).as_bytes());
-                            out.extend_from_slice(slice);
-                        } else {
-                            wire::literal(out, slice);
-                        }
-                    }
-                    Err(BinaryError::NoSuchPart) => out.extend_from_slice(b" NIL"),
-                    Err(BinaryError::Unknown(_)) => return Err(UnknownCte),
-                }
-            }
-            FetchAttr::BinarySize { part } => {
-                let m = parsed.get_or_insert_with(&mut parse);
-                let path: Vec<u32> = part.iter().map(|n| n.get()).collect();
-                let spec = path.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
-                match render::binary(m, &path) {
-                    Ok(bytes) => out.extend_from_slice(format!("BINARY.SIZE[{spec}] {}", bytes.len()).as_bytes()),
-                    Err(BinaryError::NoSuchPart) => out.extend_from_slice(format!("BINARY.SIZE[{spec}] 0").as_bytes()),
-                    Err(BinaryError::Unknown(_)) => return Err(UnknownCte),
-                }
+        }
+        FetchAttr::BinarySize { part } => {
+            let m = parsed.get_or_insert_with(&mut parse);
+            let path: Vec<u32> = part.iter().map(|n| n.get()).collect();
+            let spec = path.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+            match render::binary(m, &path) {
+                Ok(bytes) => out.extend_from_slice(format!("BINARY.SIZE[{spec}] {}", bytes.len()).as_bytes()),
+                Err(BinaryError::NoSuchPart) => out.extend_from_slice(format!("BINARY.SIZE[{spec}] 0").as_bytes()),
+                Err(BinaryError::Unknown(_)) => out.extend_from_slice(format!("BINARY.SIZE[{spec}] 0").as_bytes()),
             }
         }
     }
-    Ok(())
 }

@@ -5,9 +5,11 @@
 //!   refused without `+` (a synchronizing client then sends nothing more; the bytes of a
 //!   non-synchronizing one are read and dropped, never kept);
 //! - APPEND data larger than the message limit is refused with `NO [TOOBIG]`;
-//! - APPEND data larger than [`IN_MEMORY_APPEND`] goes to a spool file chunk by chunk,
-//!   so memory per connection stays a read buffer whatever the message size;
-//! - anything else is held in memory, bounded by the framer's command limit.
+//! - APPEND data larger than [`IN_MEMORY_APPEND`] goes to a spool file chunk by chunk
+//!   (reading it back for the intake checks is bounded by the shared memory budget);
+//! - anything else is held in memory, bounded by the framer's command limit, which is
+//!   small before login ([`PRE_LOGIN_LINE`], [`PRE_LOGIN_COMMAND`]);
+//! - `+` is sent only for a literal the framer really takes.
 
 use postfach_blob::{Spool, SpoolFile};
 
@@ -16,6 +18,10 @@ use crate::protocol::{Command, Event, LiteralAnnouncement, LiteralDecision, Reje
 
 /// Largest literal accepted before login (a LOGIN password fits many times).
 pub const PRE_LOGIN_LITERAL: u64 = 8 * 1024;
+/// Longest command text before login.
+pub const PRE_LOGIN_LINE: usize = 8 * 1024;
+/// Most bytes one command may hold before login, literals included.
+pub const PRE_LOGIN_COMMAND: usize = 16 * 1024;
 /// APPEND data up to this size is held in memory; larger data is spooled to disk.
 pub const IN_MEMORY_APPEND: u64 = 64 * 1024;
 
@@ -52,8 +58,7 @@ impl Session {
                 None => self.read_more().await?,
                 Some(Event::Literal(literal)) => {
                     let decision = self.decide(&literal).await;
-                    self.framer.decide(decision);
-                    if literal.sync && decision != LiteralDecision::Refuse {
+                    if self.framer.decide(decision) && literal.sync {
                         self.line("+ go ahead");
                         self.conn.flush().await?;
                     }

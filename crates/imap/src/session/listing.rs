@@ -63,10 +63,16 @@ pub(crate) fn entries(folders: &[Folder], subscriptions: &[String], request: &Re
             nodes.entry(prefix.to_string()).or_default();
         }
     }
-    let matches = |name: &str| request.patterns.iter().any(|p| wildcard_match(p, name));
+    // Every name is matched once; descendants are a range of the sorted map.
+    let matched: BTreeMap<&str, bool> =
+        nodes.keys().map(|n| (n.as_str(), request.patterns.iter().any(|p| wildcard_match(p, n)))).collect();
+    let matches = |name: &str| matched.get(name).copied().unwrap_or(false);
     let descendants = |name: &str| {
         let prefix = format!("{name}{SEPARATOR}");
-        nodes.iter().filter(move |(n, _)| n.starts_with(&prefix)).map(|(n, node)| (n.as_str(), node))
+        nodes
+            .range(prefix.clone()..)
+            .take_while(move |(n, _)| n.starts_with(&prefix))
+            .map(|(n, node)| (n.as_str(), node))
     };
     let meets = |node: &Node<'_>| {
         (!request.selection.subscribed || node.subscribed)
@@ -82,13 +88,13 @@ pub(crate) fn entries(folders: &[Folder], subscriptions: &[String], request: &Re
     let mut out = Vec::new();
     for (name, node) in &nodes {
         if !matches(name) {
-            // LSUB's `%` rule (RFC 3501 §6.3.9): a level above subscribed names that the
-            // pattern stops at is listed as \Noselect, whether it exists or not.
             continue;
         }
         let exists = node.folder.is_some();
         let has_children = descendants(name).any(|(_, d)| d.folder.is_some());
         if request.lsub {
+            // LSUB's `%` rule (RFC 3501 §6.3.9): a level above subscribed names that the
+            // pattern stops at is listed as \Noselect, whether it exists or not.
             let subscribed_below = descendants(name).any(|(n, d)| d.subscribed && !matches(n));
             if node.subscribed {
                 let mut attributes = Vec::new();
@@ -137,28 +143,42 @@ pub(crate) fn entries(folders: &[Folder], subscriptions: &[String], request: &Re
 }
 
 /// LIST patterns (RFC 9051 §6.3.9): `*` matches anything, `%` anything but the separator;
-/// `INBOX` in any case matches the inbox.
+/// the INBOX level (of INBOX and the names below it) matches in any case. Time is
+/// O(pattern × name) whatever the wildcards (a set of reachable name positions is carried
+/// through the pattern, no backtracking).
 pub(crate) fn wildcard_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('%', rest)) => {
-                let stop = n.iter().position(|&c| c == SEPARATOR).unwrap_or(n.len());
-                (0..=stop).any(|i| go(rest, &n[i..]))
+    let inbox_level = if name == "INBOX" || name.starts_with(&format!("INBOX{SEPARATOR}")) { 5 } else { 0 };
+    let name: Vec<char> = name.chars().collect();
+    let same = |j: usize, c: char| if j < inbox_level { name[j].eq_ignore_ascii_case(&c) } else { name[j] == c };
+    // reach[j]: the pattern so far can match the first j characters of the name.
+    let mut reach = vec![false; name.len() + 1];
+    reach[0] = true;
+    for pc in pattern.chars() {
+        let mut next = vec![false; name.len() + 1];
+        match pc {
+            '*' | '%' => {
+                let mut open = false;
+                for j in 0..=name.len() {
+                    // `%` does not reach across a separator.
+                    if pc == '%' && j > 0 && name[j - 1] == SEPARATOR {
+                        open = false;
+                    }
+                    open |= reach[j];
+                    next[j] = open;
+                }
             }
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+            c => {
+                for j in 0..name.len() {
+                    next[j + 1] = reach[j] && same(j, c);
+                }
+            }
         }
+        if !next.contains(&true) {
+            return false;
+        }
+        reach = next;
     }
-    let pattern = if pattern.len() >= 5 && pattern.is_char_boundary(5) && pattern[..5].eq_ignore_ascii_case("INBOX") {
-        format!("INBOX{}", &pattern[5..])
-    } else {
-        pattern.to_string()
-    };
-    // Patterns have at most a few wildcards; names at most 255 bytes (bounded work).
-    let p: Vec<char> = pattern.chars().take(1024).collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
+    reach[name.len()]
 }
 
 impl Session {
@@ -408,5 +428,12 @@ mod tests {
         assert!(wildcard_match("inbox", "INBOX"));
         assert!(wildcard_match("Inbox/%", "INBOX/x"));
         assert!(!wildcard_match("a", "ab"));
+        assert!(wildcard_match("inbox*", "INBOX") && wildcard_match("I%x", "INBOX"));
+        // Only the INBOX level folds case: another folder keeps its own spelling.
+        assert!(wildcard_match("Inboxes", "Inboxes") && !wildcard_match("inboxes", "Inboxes"));
+        // Many wildcards cost pattern × name, not an exponential search.
+        let hostile = format!("{}x", "%*".repeat(500));
+        assert!(!wildcard_match(&hostile, &"a".repeat(255)));
+        assert!(wildcard_match(&format!("{}a", "%".repeat(1000)), &"a".repeat(255)));
     }
 }

@@ -80,8 +80,7 @@ impl Session {
         let (Ok(login), Ok(secret)) =
             (String::from_utf8(username.0), String::from_utf8(password.expose().clone()).map(Secret::new))
         else {
-            let refused =
-                self.server.auth.refuse_malformed(Service::Imap, Mechanism::ImapLogin, None, &connection).await;
+            let refused = self.server.auth.refuse_malformed(Service::Imap, Mechanism::ImapLogin, &connection).await;
             return self.refused(&refused);
         };
         self.log_in(Mechanism::ImapLogin, &login, &secret).await
@@ -95,8 +94,11 @@ impl Session {
         let attempt = Attempt { service: Service::Imap, mechanism, login, secret, connection: &connection };
         match self.server.auth.authenticate(attempt).await {
             Ok(Principal::Mailbox { id, address, .. }) => {
-                tracing::info!(remote = %self.conn.peer(), mailbox = %address, "IMAP login");
+                tracing::info!(remote = %self.conn.peer(), mailbox = %address, client = ?self.client, "IMAP login");
                 self.state = State::Authenticated { mailbox: id, address };
+                self.conn.set_login_deadline(None);
+                let limits = crate::protocol::FramerConfig::default();
+                self.framer.set_limits(limits.max_line, limits.max_command);
                 self.changes = Some(self.server.store.subscribe());
                 self.failures = 0;
                 let caps = self.capabilities();
@@ -188,7 +190,7 @@ impl Session {
         match credentials {
             Ok(c) => self.log_in(log, &c.login, &c.secret).await,
             Err(SaslError::Cancelled) => bad("authentication cancelled"),
-            Err(_) => self.refused(&gate.refuse_malformed(Service::Imap, log, None, &connection).await),
+            Err(_) => self.refused(&gate.refuse_malformed(Service::Imap, log, &connection).await),
         }
     }
 
@@ -202,7 +204,9 @@ impl Session {
                 None => self.read_more().await?,
                 Some(Event::Command(input)) => return Ok(sasl::decode_response(&input.bytes)),
                 // A SASL response is one line; a literal has no place in it.
-                Some(Event::Literal(_)) => self.framer.decide(LiteralDecision::Refuse),
+                Some(Event::Literal(_)) => {
+                    self.framer.decide(LiteralDecision::Refuse);
+                }
                 Some(Event::LiteralChunk(_)) => {}
                 Some(Event::Rejected { .. }) => return bad("the authentication data is too long"),
             }

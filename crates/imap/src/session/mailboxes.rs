@@ -124,7 +124,8 @@ impl Session {
                 let mut gone = store.expunged_since(mailbox, folder.id, q.modseq).await?;
                 if let Some(known) = &q.known_uids {
                     let max = gone.last().copied().unwrap_or(0);
-                    gone.retain(|u| seqset::contains(known, *u, max));
+                    let known = seqset::Membership::new(known, max);
+                    gone.retain(|&u| known.contains(u));
                 }
                 seqset::compact(gone)
             } else {
@@ -140,10 +141,9 @@ impl Session {
                 self.line(&format!("* VANISHED (EARLIER) {vanished}"));
             }
             for (i, m) in messages.iter().enumerate().filter(|(_, m)| m.modseq > q.modseq) {
-                let mut line = format!("* {} FETCH (UID {} ", i + 1, m.uid).into_bytes();
-                super::fetch::flags_item(&mut line, m, recent.binary_search(&m.uid).is_ok() && !self.enabled.rev2);
-                line.extend_from_slice(format!(" MODSEQ ({}))\r\n", m.modseq).as_bytes());
-                self.out().extend_from_slice(&line);
+                let recent = recent.binary_search(&m.uid).is_ok() && !self.enabled.rev2;
+                let how = super::fetch::FlagsLine { uid: true, modseq: true, recent };
+                super::fetch::flags_line(self.out(), i + 1, m, how);
             }
         }
         let State::Authenticated { mailbox, address } = std::mem::replace(&mut self.state, State::NotAuthenticated)
@@ -203,12 +203,13 @@ impl Session {
     pub(crate) async fn delete(&mut self, mailbox: Mailbox) -> Outcome {
         let id = self.mailbox()?;
         let name = self.folder_name(&mailbox)?;
+        self.server.store.delete_folder(id, &name).await?;
+        // Only a folder that is really gone is left (a refused DELETE changes nothing).
         if let State::Selected { sel, .. } = &self.state
             && sel.name == name
         {
             self.unselect();
         }
-        self.server.store.delete_folder(id, &name).await?;
         ok("DELETE done")
     }
 
@@ -300,11 +301,19 @@ impl Session {
                 None => return no(Some("UNAVAILABLE"), "the message was not received; please try again"),
             },
         };
-        if let Err(
-            e @ (IntakeError::TooDeep { .. } | IntakeError::TooManyParts { .. } | IntakeError::TooManyFields { .. }),
-        ) = check_intake(&Message::parse(&bytes))
-        {
-            return Err(Failure::No(Some("LIMIT"), format!("{e}; store the attachments on their own")));
+        // The structure limits hold for every way in; a header that is merely unusual
+        // (doubled fields, a first line that is no field) is stored as the client has it.
+        match check_intake(&Message::parse(&bytes)) {
+            Err(e @ (IntakeError::TooDeep { .. } | IntakeError::TooManyParts { .. })) => {
+                return Err(Failure::No(Some("LIMIT"), format!("{e}; store the attachments on their own")));
+            }
+            Err(
+                e @ (IntakeError::TooManyFields { .. }
+                | IntakeError::FieldTooLong { .. }
+                | IntakeError::FieldTooComplex { .. }
+                | IntakeError::TooManyAddresses { .. }),
+            ) => return Err(Failure::No(Some("LIMIT"), format!("{e}; this message cannot be stored"))),
+            _ => {}
         }
         let (flags, keywords) = split_flags(&append.flags);
         let size = bytes.len() as u64;

@@ -29,8 +29,8 @@ use postfach_store::{MailboxId, StoreError};
 use postfach_types::EmailAddress;
 use tokio::sync::broadcast;
 
-use crate::ImapServer;
 use crate::protocol::{Command, CommandBody, Framer, FramerConfig, Tag};
+use crate::{ImapServer, wire};
 
 /// Failed logins before the connection is closed.
 const MAX_FAILURES: u32 = 3;
@@ -53,6 +53,7 @@ impl From<Ended> for End {
         match ended {
             Ended::Closed => End::Quiet,
             Ended::Timeout => End::Bye("the connection was idle too long; please reconnect"),
+            Ended::LoginTimeout => End::Bye("you did not log in in time; please reconnect and log in"),
         }
     }
 }
@@ -200,8 +201,11 @@ impl std::fmt::Debug for Session {
 }
 
 /// Serves one admitted connection until it ends.
-pub(crate) async fn run(server: Arc<ImapServer>, conn: Conn) {
-    let framer = Framer::new(FramerConfig::default());
+pub(crate) async fn run(server: Arc<ImapServer>, mut conn: Conn) {
+    conn.set_login_deadline(Some(server.settings.login_timeout));
+    let before_login =
+        FramerConfig { max_line: input::PRE_LOGIN_LINE, max_command: input::PRE_LOGIN_COMMAND, ..Default::default() };
+    let framer = Framer::new(before_login);
     let mut session = Session {
         server,
         conn,
@@ -305,6 +309,7 @@ impl Session {
             Err(Failure::End(end)) => return Err(end),
             Err(Failure::Answered) => return Ok(()),
         };
+        let reply = wire::response_text(&reply, self.enabled.utf8_names());
         self.line(&format!("{} {reply}", tag.as_str()));
         Ok(())
     }

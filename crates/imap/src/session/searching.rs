@@ -8,7 +8,7 @@ use postfach_types::UnixTime;
 
 use super::{Failure, Outcome, Session, bad, no};
 use crate::protocol::{Search, SearchReturn, Tag};
-use crate::search::{self, Candidate, Context};
+use crate::search::{self, Candidate, Context, Texts};
 use crate::seqset;
 
 impl Session {
@@ -28,14 +28,15 @@ impl Session {
         let rev2 = self.enabled.rev2;
         let (mailbox, sel) = self.selected()?;
         let (folder, known, recent, saved) = (sel.folder, sel.uids.clone(), sel.recent.clone(), sel.saved.clone());
+        if search::content_keys(&search.key) > search::MAX_CONTENT_KEYS {
+            let limit = search::MAX_CONTENT_KEYS;
+            return bad(&format!("a SEARCH may look into the messages with at most {limit} keys; split it up"));
+        }
         let messages = store.messages(mailbox, folder).await?;
         let need_content = search::needs_content(&search.key);
-        let ctx = Context {
-            last_seq: u32::try_from(known.len()).unwrap_or(u32::MAX),
-            last_uid: known.last().copied().unwrap_or(0),
-            saved: &saved,
-            now: UnixTime::now().0,
-        };
+        let last_seq = u32::try_from(known.len()).unwrap_or(u32::MAX);
+        let sets = search::Sets::of(&search.key, last_seq, known.last().copied().unwrap_or(0));
+        let ctx = Context { sets: &sets, saved: &saved, now: UnixTime::now().0 };
         // (sequence number, UID, modseq) of every match.
         let mut hits: Vec<(u32, u32, u64)> = Vec::new();
         for (i, &uid) in known.iter().enumerate() {
@@ -46,9 +47,12 @@ impl Session {
             let matched = if need_content {
                 let bytes = blobs.get(&BlobId::parse(&meta.blob)?).await.map_err(Failure::from)?;
                 let parsed = Parsed::parse(&bytes);
-                search::matches(&search.key, &Candidate { seq, meta, parsed: Some(&parsed), recent: is_recent }, ctx)
+                let candidate =
+                    Candidate { seq, meta, parsed: Some(&parsed), recent: is_recent, texts: Texts::default() };
+                search::matches(&search.key, &candidate, ctx)
             } else {
-                search::matches(&search.key, &Candidate { seq, meta, parsed: None, recent: is_recent }, ctx)
+                let candidate = Candidate { seq, meta, parsed: None, recent: is_recent, texts: Texts::default() };
+                search::matches(&search.key, &candidate, ctx)
             };
             if matched {
                 hits.push((seq, uid, meta.modseq));

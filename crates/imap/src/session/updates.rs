@@ -10,7 +10,7 @@
 use postfach_store::messages::MailboxChange;
 use tokio::sync::broadcast;
 
-use super::fetch::flags_item;
+use super::fetch::{FlagsLine, flags_line};
 use super::{Outcome, Session, State, bad, ok};
 use crate::protocol::{Event, LiteralDecision};
 
@@ -70,6 +70,10 @@ impl Session {
         self.line("+ idling");
         self.refresh(true).await;
         self.conn.flush().await?;
+        // The idle timeout counts from the client's last word; news sent to it (which any
+        // delivery to any mailbox may cause) does not extend it.
+        let idle = self.server.settings.idle_timeout;
+        let mut heard = tokio::time::Instant::now();
         loop {
             while let Some(event) = self.framer.next_event() {
                 match event {
@@ -80,21 +84,26 @@ impl Session {
                             bad("IDLE ends with DONE")
                         };
                     }
-                    Event::Literal(_) => self.framer.decide(LiteralDecision::Refuse),
+                    Event::Literal(_) => {
+                        self.framer.decide(LiteralDecision::Refuse);
+                    }
                     Event::LiteralChunk(_) => {}
                     Event::Rejected { .. } => return bad("IDLE ends with DONE"),
                 }
             }
-            let timeout = self.server.settings.idle_timeout;
+            let left = (heard + idle).saturating_duration_since(tokio::time::Instant::now());
             let wake = {
                 let Session { conn, changes, .. } = &mut *self;
                 tokio::select! {
-                    read = conn.fill(timeout) => Wake::Read(read),
+                    // Nothing is queued here (every update is flushed at once), so `fill`
+                    // only reads, which may be cancelled safely.
+                    read = conn.fill(left) => Wake::Read(read),
                     change = recv(changes.as_mut()) => Wake::Change(change),
                 }
             };
             match wake {
                 Wake::Read(Ok(_)) => {
+                    heard = tokio::time::Instant::now();
                     let n = self.conn.buffered().len();
                     self.framer.push(self.conn.buffered());
                     self.conn.consume(n);
@@ -161,14 +170,8 @@ impl Session {
                 continue;
             }
             if let Ok(pos) = sel.uids.binary_search(&m.uid) {
-                // RFC 9051 §7.5.2: an unsolicited FETCH carries the UID.
-                let mut line = format!("* {} FETCH (UID {} ", pos + 1, m.uid).into_bytes();
-                flags_item(&mut line, m, !enabled.rev2 && sel.recent.binary_search(&m.uid).is_ok());
-                if enabled.condstore {
-                    line.extend_from_slice(format!(" MODSEQ ({})", m.modseq).as_bytes());
-                }
-                line.extend_from_slice(b")\r\n");
-                out.extend_from_slice(&line);
+                let recent = !enabled.rev2 && sel.recent.binary_search(&m.uid).is_ok();
+                flags_line(&mut out, pos + 1, m, FlagsLine { uid: true, modseq: enabled.condstore, recent });
             }
         }
         if complete {

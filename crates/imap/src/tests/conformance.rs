@@ -265,11 +265,12 @@ async fn imap4rev2_changes_the_responses_it_specifies() {
 #[tokio::test]
 async fn esearch_searchres_binary_and_status_size() {
     let f = fixture(1 << 20).await;
-    for i in 0..5 {
-        f.deliver(format!("Subject: m{i}\r\n\r\nbody {i}\r\n").as_bytes()).await;
+    let mut messages: Vec<Vec<u8>> =
+        (0..5).map(|i| format!("Subject: m{i}\r\n\r\nbody {i}\r\n").into_bytes()).collect();
+    messages.push(b"Subject: bin\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-secret\r\n\r\nzzz\r\n--b--\r\n".to_vec());
+    for m in &messages {
+        f.deliver(m).await;
     }
-    let attachment = b"Subject: bin\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-secret\r\n\r\nzzz\r\n--b--\r\n";
-    f.deliver(attachment).await;
     let mut c = client(&f).await;
     c.cmd("c", &login()).await;
     c.cmd("s", "SELECT INBOX").await;
@@ -294,8 +295,10 @@ async fn esearch_searchres_binary_and_status_size() {
     assert!(binary.contains("BINARY.SIZE[1] 4"), "{binary}");
     let unknown = c.cmd("b2", "FETCH 5 BINARY.PEEK[2]").await;
     assert!(unknown.contains("b2 NO [UNKNOWN-CTE]"), "{unknown}");
+    // SIZE (RFC 8438) is the sum of the sizes of the five left (message 2 is expunged).
+    let left: usize = messages.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, m)| m.len()).sum();
     let size = c.cmd("st", "STATUS INBOX (SIZE MESSAGES)").await;
-    assert!(size.contains("* STATUS INBOX (SIZE "), "{size}");
+    assert!(size.contains(&format!("* STATUS INBOX (SIZE {left} MESSAGES 5)\r\n")), "{left}: {size}");
 }
 
 #[tokio::test]
@@ -321,6 +324,12 @@ async fn a_message_expunged_by_another_session_can_still_be_fetched_until_its_by
     }
     let refused = a.cmd("a2", "FETCH 1 BODY.PEEK[]").await;
     assert!(refused.contains("a2 NO [EXPUNGEISSUED]"), "{refused}");
+    // COPY of messages A still sees but another session removed: nothing is copied, and
+    // the answer says why (RFC 2180 §4.4.1); UID COPY does not carry the expunges either.
+    let copy = a.cmd("a2c", "UID COPY 1:5 Archive").await;
+    assert!(copy.contains("a2c NO [EXPUNGEISSUED]") && !copy.contains("EXPUNGE\r\n"), "{copy}");
+    let archive = f.server.store.folder(mailbox, "Archive").await.expect("folder").expect("archive");
+    assert!(f.server.store.uids(mailbox, archive.id).await.expect("uids").is_empty(), "nothing was copied");
     // The next command that may carry expunges tells A.
     let noop = a.cmd("a3", "NOOP").await;
     assert_eq!(noop.matches("EXPUNGE").count(), 5, "{noop}");

@@ -264,6 +264,45 @@ async fn literals_before_login_are_small_and_never_get_a_continuation() {
     c.finished().await;
 }
 
+#[tokio::test]
+async fn one_command_cannot_ask_for_too_much_or_break_the_reply_lines() {
+    let f = fixture(1 << 20).await;
+    f.deliver(b"Subject: one\r\n\r\nbody\r\n").await;
+    let mut c = client(&f).await;
+    c.cmd("a0", &login()).await;
+    // After login too, a literal over the command limit (1 MiB) gets no "+".
+    c.send(b"a1 SELECT {2000000}\r\n").await;
+    let refused = c.until("a1 ").await;
+    assert!(refused.starts_with("a1 NO [TOOBIG]") && !refused.contains('+'), "{refused}");
+    // A folder name sent as a literal may hold CR LF; the reply that echoes it stays one line.
+    let name = "x\r\n* BYE fake";
+    c.send(format!("a2 CREATE {{{}}}\r\n", name.len()).as_bytes()).await;
+    assert!(c.until("+ ").await.starts_with("+ "));
+    c.send(format!("{name}\r\n").as_bytes()).await;
+    let created = c.until("a2 ").await;
+    assert!(created.starts_with("a2 NO 'x  * BYE fake' is not a usable folder name"), "{created}");
+    assert_eq!(c.cmd("a3", "NOOP").await, "a3 OK NOOP done\r\n");
+    // At most 32 sections in one FETCH, at most 64 content keys in one SEARCH.
+    c.cmd("a4", "SELECT INBOX").await;
+    let sections =
+        |n: usize| (1..=n).map(|i| format!("BODY.PEEK[HEADER.FIELDS (X-{i})]")).collect::<Vec<_>>().join(" ");
+    let fetched = c.cmd("a5", &format!("FETCH 1 ({})", sections(32))).await;
+    assert!(fetched.contains("BODY[HEADER.FIELDS (X-32)] {2}") && fetched.contains("a5 OK"), "{fetched}");
+    let refused = c.cmd("a6", &format!("FETCH 1 ({})", sections(33))).await;
+    assert!(refused.starts_with("a6 BAD a FETCH may ask for at most 32 message sections"), "{refused}");
+    let keys = |n: usize| (0..n).map(|i| format!("BODY word{i}")).collect::<Vec<_>>().join(" ");
+    assert!(c.cmd("a7", &format!("SEARCH {}", keys(64))).await.contains("a7 OK"));
+    let refused = c.cmd("a8", &format!("SEARCH {}", keys(65))).await;
+    assert!(refused.starts_with("a8 BAD a SEARCH may look into the messages with at most 64 keys"), "{refused}");
+    // APPEND applies the message limits: a header field of 70 KB is refused, nothing stored.
+    let message = format!("Subject: {}\r\n\r\nbody\r\n", "word ".repeat(14_000));
+    c.send(format!("a9 APPEND INBOX {{{}+}}\r\n{message}\r\n", message.len()).as_bytes()).await;
+    let refused = c.until("a9 ").await;
+    assert!(refused.starts_with("a9 NO [LIMIT] the Subject: header field is longer than 65536 bytes"), "{refused}");
+    assert!(c.cmd("a10", "STATUS INBOX (MESSAGES)").await.contains("(MESSAGES 1)"));
+    c.finished().await;
+}
+
 /// Command fragments the random generator combines, so that random input reaches past the
 /// parser into the handlers too.
 const WORDS: &[&str] = &[

@@ -23,12 +23,17 @@ impl SmtpClient {
         (client, greeting)
     }
 
-    /// One reply, all its lines joined with '\n'.
+    /// One reply, all its lines joined with '\n'. Fails the test when a line takes longer
+    /// than 30 s.
     pub async fn reply(&mut self) -> String {
         let mut lines = Vec::new();
         loop {
             let mut line = String::new();
-            if self.reader.read_line(&mut line).await.expect("read") == 0 {
+            let read = tokio::time::timeout(Duration::from_secs(30), self.reader.read_line(&mut line)).await;
+            let Ok(read) = read else {
+                panic!("no complete SMTP reply within 30 s; got so far: {lines:?} and {line:?}");
+            };
+            if read.expect("read") == 0 {
                 lines.push("<closed>".to_string());
                 break;
             }
