@@ -1,0 +1,437 @@
+//! The one validating pass over the configuration file: the TOML table is taken apart
+//! key by key, starting from the defaults, and every problem is collected with its dotted
+//! key path before anything is reported.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use postfach_types::DomainName;
+use toml::{Table, Value};
+
+use super::{Config, ConfigError, Listen, LogFormat, Problem, SERVICES, SpfFail, TlsSource, default_database};
+
+/// The one validation pass: start from the defaults and overwrite what the file sets.
+pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, ConfigError> {
+    let mut root: Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+        path: label.to_string(),
+        message: syntax_message(text, &e),
+    })?;
+    let mut walk = Walk { base_dir, problems: Vec::new() };
+    let mut config = Config::defaults();
+
+    if let Some(hostname) = walk.parsed(&mut root, "", "hostname", |s| DomainName::parse(s).map_err(|e| e.to_string()))
+    {
+        config.hostname = hostname;
+    }
+    if let Some(data_dir) = walk.path(&mut root, "", "data_dir") {
+        config.data_dir = data_dir;
+    }
+    config.database = walk
+        .parsed(&mut root, "", "database", |url| parse_database(url, base_dir))
+        .unwrap_or_else(|| default_database(&config.data_dir));
+
+    let mut tls = walk.section(&mut root, "tls");
+    let (has_cert, has_key) = (tls.contains_key("cert"), tls.contains_key("key"));
+    let cert = walk.path(&mut tls, "tls", "cert");
+    let key = walk.path(&mut tls, "tls", "key");
+    if let (Some(cert), Some(key)) = (cert, key) {
+        config.tls = TlsSource::Files { cert, key };
+    } else if has_cert && !has_key {
+        walk.problem(
+            "tls.key",
+            "missing: set it to the private key of tls.cert, or remove tls.cert to use a self-signed certificate",
+        );
+    } else if has_key && !has_cert {
+        walk.problem(
+            "tls.cert",
+            "missing: set it to the certificate of tls.key, or remove tls.key to use a self-signed certificate",
+        );
+    }
+    walk.unknown_keys(tls, "tls");
+
+    let mut listen = walk.section(&mut root, "listen");
+    for (list, (key, port)) in config.listen.lists_mut().into_iter().zip(SERVICES) {
+        if let Some(addresses) = walk.addresses(&mut listen, key, port) {
+            *list = addresses;
+        }
+    }
+    walk.unknown_keys(listen, "listen");
+    walk.check_shared_addresses(&config.listen);
+
+    let mut security = walk.section(&mut root, "security");
+    let s = &mut config.security;
+    if let Some(allow) = walk.boolean(&mut security, "security", "allow_plaintext_auth") {
+        s.allow_plaintext_auth = allow;
+    }
+    if let Some(n) = walk.number(&mut security, "security", "max_failures_per_ip", 1) {
+        s.max_failures_per_ip = n;
+    }
+    if let Some(n) = walk.number(&mut security, "security", "max_failures_per_login", 1) {
+        s.max_failures_per_login = n;
+    }
+    if let Some(n) = walk.number(&mut security, "security", "failure_window_secs", 1) {
+        s.failure_window_secs = n;
+    }
+    if let Some(n) = walk.number(&mut security, "security", "login_log_retention_days", 1) {
+        s.login_log_retention_days = n;
+    }
+    walk.unknown_keys(security, "security");
+
+    let mut limits = walk.section(&mut root, "limits");
+    let l = &mut config.limits;
+    if let Some(n) = walk.number(&mut limits, "limits", "max_message_size", 1024) {
+        l.max_message_size = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "max_connections_per_ip", 1) {
+        l.max_connections_per_ip = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "max_recipients", 1) {
+        l.max_recipients = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "max_connections_per_service", 1) {
+        l.max_connections_per_service = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "handshake_timeout", 1) {
+        l.handshake_timeout_secs = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "login_timeout", 5) {
+        l.login_timeout_secs = n;
+    }
+    if let Some(n) = walk.number(&mut limits, "limits", "message_memory", 1024) {
+        l.message_memory = n;
+    }
+    // A message being checked holds up to four times its size (postfach_smtp::intake).
+    let least = l.max_message_size.saturating_mul(postfach_smtp::RESERVE_FACTOR);
+    if l.message_memory < least {
+        walk.problem(
+            "limits.message_memory".to_string(),
+            format!("must be at least four times limits.max_message_size ({least} bytes)"),
+        );
+    }
+    walk.unknown_keys(limits, "limits");
+
+    let mut dns = walk.section(&mut root, "dns");
+    if let Some(resolver) = walk.parsed(&mut dns, "dns", "resolver", |s| {
+        s.parse::<SocketAddr>()
+            .map_err(|_| format!("'{s}' is not a socket address like 127.0.0.1:53 or [2001:db8::53]:53"))
+    }) {
+        config.dns.resolver = Some(resolver);
+    }
+    walk.unknown_keys(dns, "dns");
+
+    let mut outbound = walk.section(&mut root, "outbound");
+    if let Some(items) =
+        walk.take(&mut outbound, "outbound", "ips", "a list like [\"192.0.2.25\", \"2001:db8::25\"]", |v| match v {
+            Value::Array(items) => Ok(items),
+            other => Err(other),
+        })
+    {
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("outbound.ips[{i}]");
+            match item {
+                Value::String(s) => match s.parse::<IpAddr>() {
+                    Ok(ip) => config.outbound.ips.push(ip),
+                    Err(_) => walk.problem(path, format!("'{s}' is not an IP address like 192.0.2.25 or 2001:db8::25")),
+                },
+                other => walk.problem(path, format!("expected a string, found {}", kind(&other))),
+            }
+        }
+    }
+    if let Some(name) = walk.parsed(&mut outbound, "outbound", "spf_name", parse_spf_name) {
+        config.outbound.spf_name = Some(name);
+    }
+
+    let o = &mut config.outbound;
+    if let Some(n) = walk.number(&mut outbound, "outbound", "queue_lifetime_secs", 60) {
+        o.queue_lifetime_secs = n;
+    }
+    if let Some(n) = walk.number(&mut outbound, "outbound", "rate_limit_per_hour", 1) {
+        o.rate_limit_per_hour = n;
+    }
+    if let Some(n) = walk.number(&mut outbound, "outbound", "delay_warning_secs", 60) {
+        o.delay_warning_secs = Some(n);
+    }
+    if let Some(n) = walk.number(&mut outbound, "outbound", "smtp_port", 1) {
+        o.smtp_port = n;
+    }
+    walk.unknown_keys(outbound, "outbound");
+
+    let mut smtp = walk.section(&mut root, "smtp");
+    if let Some(action) = walk.parsed(&mut smtp, "smtp", "spf_fail", |s| match s {
+        "tag" => Ok(SpfFail::Tag),
+        "reject" => Ok(SpfFail::Reject),
+        other => Err(format!("'{other}' is not an SPF action: use \"tag\" or \"reject\"")),
+    }) {
+        config.smtp.spf_fail = action;
+    }
+    walk.unknown_keys(smtp, "smtp");
+
+    let mut log = walk.section(&mut root, "log");
+    if let Some(format) = walk.parsed(&mut log, "log", "format", |s| match s {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("'{other}' is not a log format: use \"text\" or \"json\"")),
+    }) {
+        config.log.format = format;
+    }
+    if let Some(level) = walk.parsed(&mut log, "log", "level", |s| match s.trim() {
+        "" => Err("must not be empty: use a filter like \"info\" or \"info,postfach_smtp=debug\"".to_string()),
+        level => Ok(level.to_string()),
+    }) {
+        config.log.level = level;
+    }
+    walk.unknown_keys(log, "log");
+
+    walk.unknown_keys(root, "");
+    if walk.problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid { path: label.to_string(), problems: walk.problems })
+    }
+}
+
+/// Collects problems while the table is taken apart. Every `take`-like method removes its
+/// key, so whatever is left in a table afterwards is unknown.
+struct Walk<'a> {
+    base_dir: &'a Path,
+    problems: Vec<Problem>,
+}
+
+impl Walk<'_> {
+    fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem { key: key.into(), message: message.into() });
+    }
+
+    /// Removes `key` from `table`; reports it if it is there but not of the expected type.
+    fn take<T>(
+        &mut self,
+        table: &mut Table,
+        prefix: &str,
+        key: &str,
+        expected: &str,
+        convert: impl FnOnce(Value) -> Result<T, Value>,
+    ) -> Option<T> {
+        let value = table.remove(key)?;
+        convert(value)
+            .map_err(|other| self.problem(join(prefix, key), format!("expected {expected}, found {}", kind(&other))))
+            .ok()
+    }
+
+    fn string(&mut self, table: &mut Table, prefix: &str, key: &str) -> Option<String> {
+        self.take(table, prefix, key, "a string", |v| match v {
+            Value::String(s) => Ok(s),
+            other => Err(other),
+        })
+    }
+
+    /// A string checked by `parse`; its error message is reported under the key.
+    fn parsed<T>(
+        &mut self,
+        table: &mut Table,
+        prefix: &str,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let text = self.string(table, prefix, key)?;
+        parse(&text).map_err(|message| self.problem(join(prefix, key), message)).ok()
+    }
+
+    /// A non-empty path, made absolute against the config file's folder.
+    fn path(&mut self, table: &mut Table, prefix: &str, key: &str) -> Option<PathBuf> {
+        let base_dir = self.base_dir;
+        self.parsed(table, prefix, key, |s| match s {
+            "" => Err("must not be empty: name a file or folder".to_string()),
+            s => Ok(resolve(base_dir, s)),
+        })
+    }
+
+    fn boolean(&mut self, table: &mut Table, prefix: &str, key: &str) -> Option<bool> {
+        self.take(table, prefix, key, "true or false", |v| match v {
+            Value::Boolean(b) => Ok(b),
+            other => Err(other),
+        })
+    }
+
+    /// A whole number of at least `min` that fits `T`.
+    fn number<T: TryFrom<i64> + PartialOrd + fmt::Display>(
+        &mut self,
+        table: &mut Table,
+        prefix: &str,
+        key: &str,
+        min: T,
+    ) -> Option<T> {
+        let n = self.take(table, prefix, key, "a whole number", |v| match v {
+            Value::Integer(n) => Ok(n),
+            other => Err(other),
+        })?;
+        match T::try_from(n) {
+            Ok(value) if value >= min => Some(value),
+            Err(_) if n > 0 => {
+                self.problem(join(prefix, key), format!("{n} is too large"));
+                None
+            }
+            _ => {
+                self.problem(join(prefix, key), format!("must be at least {min}, found {n}"));
+                None
+            }
+        }
+    }
+
+    /// A top-level section; missing is an empty section.
+    fn section(&mut self, root: &mut Table, key: &str) -> Table {
+        self.take(root, "", key, &format!("a section [{key}]"), |v| match v {
+            Value::Table(t) => Ok(t),
+            other => Err(other),
+        })
+        .unwrap_or_default()
+    }
+
+    /// A `[listen]` list of socket addresses; every bad element is reported by its index.
+    fn addresses(&mut self, listen: &mut Table, key: &str, port: u16) -> Option<Vec<SocketAddr>> {
+        let expected = format!("a list like [\"[::]:{port}\"]");
+        let items = self.take(listen, "listen", key, &expected, |v| match v {
+            Value::Array(items) => Ok(items),
+            other => Err(other),
+        })?;
+        let before = self.problems.len();
+        let mut addresses = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("listen.{key}[{i}]");
+            match item {
+                Value::String(s) => match s.parse() {
+                    Ok(address) => addresses.push(address),
+                    Err(_) => self
+                        .problem(path, format!("'{s}' is not a socket address like [::]:{port} or 127.0.0.1:{port}")),
+                },
+                other => self.problem(path, format!("expected a string, found {}", kind(&other))),
+            }
+        }
+        (self.problems.len() == before).then_some(addresses)
+    }
+
+    /// Two services cannot listen on the same address.
+    fn check_shared_addresses(&mut self, listen: &Listen) {
+        let mut seen: HashMap<SocketAddr, String> = HashMap::new();
+        for (key, addresses) in listen.services() {
+            // Port 0 lets the system pick a free port each time: never shared.
+            for (i, address) in addresses.iter().enumerate().filter(|(_, a)| a.port() != 0) {
+                let path = format!("listen.{key}[{i}]");
+                if let Some(first) = seen.get(address) {
+                    self.problem(path, format!("{address} is already used by {first}"));
+                } else {
+                    seen.insert(*address, path);
+                }
+            }
+        }
+    }
+
+    /// Reports every key left in `table`.
+    fn unknown_keys(&mut self, table: Table, prefix: &str) {
+        for (key, value) in table {
+            let what = if prefix.is_empty() && value.is_table() { "unknown section" } else { "unknown key" };
+            self.problem(join(prefix, &key), what);
+        }
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+}
+
+/// A value's type for messages: "found an integer".
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a decimal number",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "a list",
+        Value::Table(_) => "a table",
+    }
+}
+
+/// `path` made absolute: relative paths are taken from `base_dir` (itself made absolute
+/// against the working directory if needed).
+fn resolve(base_dir: &Path, path: &str) -> PathBuf {
+    let joined = base_dir.join(path);
+    std::path::absolute(&joined).unwrap_or(joined)
+}
+
+/// A DNS name that may hold underscore labels (`_spf.mail.example.net`), lower-cased.
+fn parse_spf_name(name: &str) -> Result<String, String> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let labels_ok = name.split('.').all(|l| {
+        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
+    if labels_ok && name.len() <= 253 && name.contains('.') {
+        Ok(name)
+    } else {
+        Err(format!("'{name}' is not a DNS name like _spf.mail.example.net"))
+    }
+}
+
+/// Checks the database URL; a relative SQLite path is made absolute.
+fn parse_database(url: &str, base_dir: &Path) -> Result<String, String> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let (file, query) = match rest.split_once('?') {
+            Some((file, query)) => (file, Some(query)),
+            None => (rest, None),
+        };
+        if file.is_empty() {
+            return Err(format!("'{url}' names no database file: use sqlite:///var/lib/postfach/postfach.sqlite"));
+        }
+        let mut absolute = format!("sqlite://{}", resolve(base_dir, file).display());
+        if let Some(query) = query {
+            absolute.push('?');
+            absolute.push_str(query);
+        }
+        Ok(absolute)
+    } else if ["postgres://", "postgresql://"].iter().any(|scheme| url.len() > scheme.len() && url.starts_with(scheme))
+    {
+        Ok(url.to_string())
+    } else {
+        Err(format!(
+            "'{}' is not a supported database URL: use sqlite:///path/to/postfach.sqlite or postgres://user:password@host/database",
+            redact_url(url)
+        ))
+    }
+}
+
+/// The URL with the password of its user info (`user:****@`) and any `password=` query
+/// parameter replaced. When in doubt it hides too much rather than too little.
+pub(super) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let mut rest = match rest.rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _password)) => format!("{user}:****{}", &rest[at..]),
+            None => rest.to_string(),
+        },
+        None => rest.to_string(),
+    };
+    if let Some((head, query)) = rest.split_once('?') {
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=****"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        rest = format!("{head}?{}", query.join("&"));
+    }
+    format!("{scheme}://{rest}")
+}
+
+/// toml's message with the line and column, but without the source line it would quote:
+/// that line could hold a database password.
+fn syntax_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    let Some(before) = error.span().and_then(|span| text.get(..span.start)) else {
+        return message.to_string();
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |s| s.chars().count()) + 1;
+    format!("line {line}, column {column}: {message}")
+}

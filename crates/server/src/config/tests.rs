@@ -1,0 +1,332 @@
+use super::*;
+
+fn parse_ok(text: &str) -> Config {
+    Config::from_toml_str(text, Path::new("/etc/postfach")).expect("valid configuration")
+}
+
+fn problems(text: &str) -> Vec<(String, String)> {
+    match Config::from_toml_str(text, Path::new("/etc/postfach")) {
+        Err(ConfigError::Invalid { problems, .. }) => problems.into_iter().map(|p| (p.key, p.message)).collect(),
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("socket address")
+}
+
+#[test]
+fn empty_text_gives_the_defaults() {
+    let config = parse_ok("");
+    assert_eq!(config, Config::defaults());
+    assert_eq!(config.hostname.as_str(), "localhost");
+    assert_eq!(config.data_dir, Path::new("/var/lib/postfach"));
+    assert_eq!(config.database, "sqlite:///var/lib/postfach/postfach.sqlite");
+    assert_eq!(config.tls, TlsSource::SelfSigned);
+    assert_eq!(config.listen.smtp, [addr("[::]:25")]);
+    assert_eq!(config.listen.submission, [addr("[::]:587")]);
+    assert_eq!(config.listen.submissions, [addr("[::]:465")]);
+    assert_eq!(config.listen.imap, [addr("[::]:143")]);
+    assert_eq!(config.listen.imaps, [addr("[::]:993")]);
+    assert_eq!(config.listen.pop3, [addr("[::]:110")]);
+    assert_eq!(config.listen.pop3s, [addr("[::]:995")]);
+    assert_eq!(config.listen.https, [addr("[::]:443")]);
+    assert_eq!(config.listen.http, [addr("[::]:80")]);
+    assert_eq!(config.security, Security::default());
+    assert!(!config.security.allow_plaintext_auth);
+    assert_eq!(config.log, Log { format: LogFormat::Text, level: "info".into() });
+    assert_eq!(config.config_file, None);
+}
+
+#[test]
+fn every_key_is_read() {
+    let config = parse_ok(
+        r#"
+        hostname = "Mail.Example.NET"
+        data_dir = "/srv/postfach"
+        database = "postgresql://postfach@db.internal/postfach"
+
+        [tls]
+        cert = "/etc/ssl/mail.pem"
+        key = "/etc/ssl/mail.key"
+
+        [listen]
+        smtp = ["0.0.0.0:2525", "[::1]:2525"]
+        submission = ["127.0.0.1:1587"]
+        submissions = []
+        imap = ["127.0.0.1:1143"]
+        imaps = ["127.0.0.1:1993"]
+        pop3 = ["127.0.0.1:1110"]
+        pop3s = ["127.0.0.1:1995"]
+        https = ["127.0.0.1:8443"]
+        http = ["127.0.0.1:8080"]
+
+        [security]
+        allow_plaintext_auth = true
+        max_failures_per_ip = 20
+        max_failures_per_login = 3
+        failure_window_secs = 600
+        login_log_retention_days = 30
+
+        [log]
+        format = "json"
+        level = "info,postfach_smtp=debug"
+        "#,
+    );
+    assert_eq!(config.hostname.as_str(), "mail.example.net");
+    assert_eq!(config.data_dir, Path::new("/srv/postfach"));
+    assert_eq!(config.database, "postgresql://postfach@db.internal/postfach");
+    assert_eq!(config.tls, TlsSource::Files { cert: "/etc/ssl/mail.pem".into(), key: "/etc/ssl/mail.key".into() });
+    assert_eq!(config.listen.smtp, [addr("0.0.0.0:2525"), addr("[::1]:2525")]);
+    assert_eq!(config.listen.submission, [addr("127.0.0.1:1587")]);
+    assert!(config.listen.submissions.is_empty(), "an empty list switches the service off");
+    assert_eq!(config.listen.imap, [addr("127.0.0.1:1143")]);
+    assert_eq!(config.listen.imaps, [addr("127.0.0.1:1993")]);
+    assert_eq!(config.listen.pop3, [addr("127.0.0.1:1110")]);
+    assert_eq!(config.listen.pop3s, [addr("127.0.0.1:1995")]);
+    assert_eq!(config.listen.https, [addr("127.0.0.1:8443")]);
+    assert_eq!(config.listen.http, [addr("127.0.0.1:8080")]);
+    assert_eq!(
+        config.security,
+        Security {
+            allow_plaintext_auth: true,
+            max_failures_per_ip: 20,
+            max_failures_per_login: 3,
+            failure_window_secs: 600,
+            login_log_retention_days: 30,
+        }
+    );
+    assert_eq!(config.log, Log { format: LogFormat::Json, level: "info,postfach_smtp=debug".into() });
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_folder() {
+    let config = parse_ok(
+        r#"
+        data_dir = "data"
+        [tls]
+        cert = "tls/cert.pem"
+        key = "./tls/key.pem"
+        "#,
+    );
+    assert_eq!(config.data_dir, Path::new("/etc/postfach/data"));
+    assert_eq!(config.database, "sqlite:///etc/postfach/data/postfach.sqlite", "default follows data_dir");
+    assert_eq!(
+        config.tls,
+        TlsSource::Files { cert: "/etc/postfach/tls/cert.pem".into(), key: "/etc/postfach/tls/key.pem".into() }
+    );
+}
+
+#[test]
+fn the_message_memory_holds_four_messages_being_checked() {
+    let found = problems("[limits]\nmax_message_size = 10485760\nmessage_memory = 41943039\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "limits.message_memory");
+    assert!(found[0].1.contains("four times"), "{found:?}");
+    let ok = parse_ok("[limits]\nmax_message_size = 10485760\nmessage_memory = 41943040\n");
+    assert_eq!(ok.limits.message_memory, 41_943_040);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let found = problems(
+        r#"
+        hostname = 42
+        database = "mysql://root:hunter2@db/mail"
+        colour = "blue"
+
+        [listen]
+        imap = ["[::]:143", "1.2.3.4", 7]
+        imapp = ["[::]:1143"]
+        pop3 = "[::]:110"
+
+        [security]
+        max_failures_per_ip = 0
+        failure_window_secs = -5
+        login_log_retention_days = 99999999999
+        allow_plaintext_auth = "yes"
+
+        [log]
+        format = "xml"
+        level = ""
+
+        [metrics]
+        port = 9100
+        "#,
+    );
+    let expected = [
+        ("hostname", "expected a string, found an integer"),
+        (
+            "database",
+            "'mysql://root:****@db/mail' is not a supported database URL: use sqlite:///path/to/postfach.sqlite or postgres://user:password@host/database",
+        ),
+        ("listen.imap[1]", "'1.2.3.4' is not a socket address like [::]:143 or 127.0.0.1:143"),
+        ("listen.imap[2]", "expected a string, found an integer"),
+        ("listen.pop3", "expected a list like [\"[::]:110\"], found a string"),
+        ("listen.imapp", "unknown key"),
+        ("security.allow_plaintext_auth", "expected true or false, found a string"),
+        ("security.max_failures_per_ip", "must be at least 1, found 0"),
+        ("security.failure_window_secs", "must be at least 1, found -5"),
+        ("security.login_log_retention_days", "99999999999 is too large"),
+        ("log.format", "'xml' is not a log format: use \"text\" or \"json\""),
+        ("log.level", "must not be empty: use a filter like \"info\" or \"info,postfach_smtp=debug\""),
+        ("colour", "unknown key"),
+        ("metrics", "unknown section"),
+    ];
+    let expected: Vec<(String, String)> = expected.iter().map(|(k, m)| (k.to_string(), m.to_string())).collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn invalid_display_lists_every_problem() {
+    let error = Config::from_toml_str("hostname = \"a_b\"\n[listen]\nimapp = []\n", Path::new("/"))
+        .expect_err("two problems");
+    assert_eq!(
+        error.to_string(),
+        "configuration: 2 problems:\n  \
+         hostname: 'a_b' is not a valid domain name: only letters, digits, hyphens and dots are allowed\n  \
+         listen.imapp: unknown key"
+    );
+}
+
+#[test]
+fn wrong_section_type_and_shared_addresses_are_reported() {
+    assert_eq!(
+        problems("tls = \"self-signed\"\n[listen]\nimap = [\"[::]:993\"]\n"),
+        [
+            ("tls".to_string(), "expected a section [tls], found a string".to_string()),
+            ("listen.imaps[0]".to_string(), "[::]:993 is already used by listen.imap[0]".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn tls_with_only_one_file_is_refused() {
+    assert_eq!(
+        problems("[tls]\ncert = \"cert.pem\"\n"),
+        [(
+            "tls.key".to_string(),
+            "missing: set it to the private key of tls.cert, or remove tls.cert to use a self-signed certificate"
+                .to_string()
+        )]
+    );
+    assert_eq!(problems("[tls]\nkey = \"key.pem\"\n")[0].0, "tls.cert");
+}
+
+#[test]
+fn relative_sqlite_url_is_made_absolute() {
+    let config = parse_ok("database = \"sqlite://db/postfach.sqlite?mode=rwc\"");
+    assert_eq!(config.database, "sqlite:///etc/postfach/db/postfach.sqlite?mode=rwc");
+    let config = parse_ok("database = \"sqlite:///srv/mail.sqlite\"");
+    assert_eq!(config.database, "sqlite:///srv/mail.sqlite");
+    assert_eq!(problems("database = \"sqlite://\"")[0].0, "database");
+}
+
+#[test]
+fn postgres_url_passes_through_and_debug_hides_its_password() {
+    let url = "postgres://postfach:s3cr3t-pw@db.example.net:5432/postfach?sslmode=require&password=other-pw";
+    let config = parse_ok(&format!("database = \"{url}\""));
+    assert_eq!(config.database, url);
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("s3cr3t-pw") && !debug.contains("other-pw"), "{debug}");
+    assert!(debug.contains("postgres://postfach:****@db.example.net:5432/postfach?sslmode=require&password=****"));
+}
+
+#[test]
+fn syntax_errors_name_line_and_column_without_quoting_the_line() {
+    let error = Config::from_toml_str("hostname = \"a\"\ndatabase = \"postgres://u:pw@h/db\" x\n", Path::new("/"))
+        .expect_err("syntax error");
+    let ConfigError::Syntax { message, .. } = &error else { panic!("expected a syntax error: {error:?}") };
+    assert!(message.starts_with("line 2, column "), "{message}");
+    assert!(!error.to_string().contains("pw@"), "{error}");
+}
+
+#[test]
+fn the_documented_example_is_the_defaults() {
+    let doc = include_str!("../../../../docs/configuration.md");
+    let example = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/configuration.md has a TOML example");
+    assert_eq!(parse_ok(example), Config::defaults());
+}
+
+#[test]
+fn outbound_keys_are_read_and_checked() {
+    let config = parse_ok(
+        "[outbound]\nqueue_lifetime_secs = 3600\nrate_limit_per_hour = 20\ndelay_warning_secs = 600\nsmtp_port = 2525\n",
+    );
+    assert_eq!(
+        config.outbound,
+        Outbound {
+            queue_lifetime_secs: 3600,
+            rate_limit_per_hour: 20,
+            delay_warning_secs: Some(600),
+            smtp_port: 2525,
+            ..Outbound::default()
+        }
+    );
+    assert_eq!(Config::defaults().outbound.delay_warning_secs, None, "no delay warning unless asked for");
+    assert_eq!(
+        problems("[outbound]\nqueue_lifetime_secs = 5\nsmtp_port = 70000\nrate_limit_per_hour = 0\n"),
+        [
+            ("outbound.queue_lifetime_secs".to_string(), "must be at least 60, found 5".to_string()),
+            ("outbound.rate_limit_per_hour".to_string(), "must be at least 1, found 0".to_string()),
+            ("outbound.smtp_port".to_string(), "70000 is too large".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn smtp_keys_are_read_and_checked() {
+    assert_eq!(Config::defaults().smtp.spf_fail, SpfFail::Tag);
+    assert_eq!(parse_ok("[smtp]\nspf_fail = \"reject\"\n").smtp.spf_fail, SpfFail::Reject);
+    assert_eq!(
+        problems("[smtp]\nspf_fail = \"drop\"\n"),
+        [("smtp.spf_fail".to_string(), "'drop' is not an SPF action: use \"tag\" or \"reject\"".to_string())]
+    );
+}
+
+#[test]
+fn load_reads_a_file_and_reports_a_missing_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("postfach.toml");
+    std::fs::write(&file, "data_dir = \"data\"\n").expect("write config");
+    let config = Config::load(Some(&file)).expect("valid file");
+    assert_eq!(config.data_dir, dir.path().join("data"));
+    assert_eq!(config.config_file.as_deref(), Some(file.as_path()));
+
+    let missing = dir.path().join("missing.toml");
+    let error = Config::load(Some(&missing)).expect_err("missing file");
+    assert!(matches!(error, ConfigError::Io { .. }));
+    assert!(error.to_string().contains(&missing.display().to_string()), "{error}");
+}
+
+#[test]
+fn outbound_ips_and_spf_name() {
+    let config =
+        parse_ok("hostname = \"mail.example.net\"\n[outbound]\nips = [\"192.0.2.25\", \"2001:db8::25\"]\n");
+    assert_eq!(
+        config.outbound.ips,
+        ["192.0.2.25".parse::<IpAddr>().expect("ip"), "2001:db8::25".parse().expect("ip")]
+    );
+    assert_eq!(config.spf_name(), "_spf.mail.example.net", "the default follows the hostname");
+    let config = parse_ok("[outbound]\nspf_name = \"_SPF.Example.NET.\"\n");
+    assert_eq!(config.spf_name(), "_spf.example.net");
+    assert_eq!(
+        problems("[outbound]\nips = [\"192.0.2.300\", 7]\nspf_name = \"no spaces.example\"\nport = 1\n"),
+        [
+            (
+                "outbound.ips[0]".to_string(),
+                "'192.0.2.300' is not an IP address like 192.0.2.25 or 2001:db8::25".to_string()
+            ),
+            ("outbound.ips[1]".to_string(), "expected a string, found an integer".to_string()),
+            (
+                "outbound.spf_name".to_string(),
+                "'no spaces.example' is not a DNS name like _spf.mail.example.net".to_string()
+            ),
+            ("outbound.port".to_string(), "unknown key".to_string()),
+        ]
+    );
+}
