@@ -39,6 +39,7 @@
 //! - A multipart with no boundary parameter or without any delimiter line is a leaf.
 
 mod address;
+mod crlf;
 mod header;
 mod intake;
 mod parse;
@@ -50,6 +51,7 @@ mod tests;
 mod text;
 
 pub use address::{AddressItem, Mailbox, parse_address_list};
+pub use crlf::crlf_line_endings;
 pub use header::{Field, FieldRef, HeaderView};
 pub use intake::{ADDRESS_FIELDS, FieldsScope, IntakeError, UNIQUE_FIELDS, check_intake};
 pub use mail_parser::DateTime;

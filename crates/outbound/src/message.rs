@@ -4,26 +4,12 @@
 
 use postfach_types::{DomainName, UnixTime};
 
-/// The message with every line ending as CRLF (RFC 5322 §2.1, RFC 5321 §2.3.8) and a
-/// final line ending.
+/// The message as it is queued: every bare LF and bare CR written as CRLF (the one rule,
+/// [`postfach_message::crlf_line_endings`]), and a final line ending, so the DKIM body
+/// hash and the DATA terminator see the same last line.
 pub fn normalize_line_endings(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 50 + 2);
-    let mut previous = 0u8;
-    for &b in message {
-        match b {
-            b'\n' if previous != b'\r' => out.extend_from_slice(b"\r\n"),
-            _ if previous == b'\r' && b != b'\n' => {
-                // A bare CR: make it a line ending.
-                out.push(b'\n');
-                out.push(b);
-            }
-            _ => out.push(b),
-        }
-        previous = b;
-    }
-    if previous == b'\r' {
-        out.push(b'\n');
-    } else if !out.ends_with(b"\r\n") {
+    let mut out = postfach_message::crlf_line_endings(message).into_owned();
+    if !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
     out

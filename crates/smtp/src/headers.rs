@@ -63,33 +63,6 @@ pub fn clean(text: &str) -> String {
     text.chars().take(255).map(|c| if c.is_control() || "()<>;\\\"".contains(c) { '_' } else { c }).collect()
 }
 
-/// The message with every bare LF (and bare CR) written as CRLF, the line ending RFC 5322
-/// §2.1 requires and IMAP clients expect; `None` when it already has only CRLFs.
-pub fn crlf_line_endings(message: &[u8]) -> Option<Vec<u8>> {
-    let bare = message.iter().enumerate().any(|(i, &b)| match b {
-        b'\n' => i == 0 || message[i - 1] != b'\r',
-        b'\r' => message.get(i + 1) != Some(&b'\n'),
-        _ => false,
-    });
-    if !bare {
-        return None;
-    }
-    let mut out = Vec::with_capacity(message.len() + message.len() / 32);
-    let mut i = 0;
-    while i < message.len() {
-        match message[i] {
-            b'\r' if message.get(i + 1) == Some(&b'\n') => {
-                out.extend_from_slice(b"\r\n");
-                i += 1;
-            }
-            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    Some(out)
-}
-
 /// Where the header ends: the offset of the body (after the empty line), or the
 /// message length when there is no body.
 pub fn header_len(message: &[u8]) -> usize {
@@ -181,13 +154,6 @@ mod tests {
         );
         assert_eq!(return_path(None), "Return-Path: <>\r\n");
         assert_eq!(return_path(Some("a@b.example")), "Return-Path: <a@b.example>\r\n");
-    }
-
-    #[test]
-    fn line_endings_become_crlf() {
-        assert_eq!(crlf_line_endings(b"a\r\nb\r\n"), None);
-        assert_eq!(crlf_line_endings(b"a\nb\r\nc\rd\n").as_deref(), Some(&b"a\r\nb\r\nc\r\nd\r\n"[..]));
-        assert_eq!(crlf_line_endings(b"\n").as_deref(), Some(&b"\r\n"[..]));
     }
 
     #[test]

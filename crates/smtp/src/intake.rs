@@ -10,7 +10,6 @@ use std::time::Duration;
 use postfach_message::IntakeError;
 use postfach_net::{MemoryBudget, Reservation};
 
-use crate::headers;
 
 /// A received message in memory, with the budget it holds.
 #[derive(Debug)]
@@ -42,7 +41,11 @@ pub async fn load(file: SpoolFile, budget: &MemoryBudget) -> Result<Received, Lo
     let reservation =
         tokio::time::timeout(BUDGET_WAIT, budget.reserve(want)).await.map_err(|_| LoadError::Busy(BUDGET_WAIT))?;
     let bytes = file.read_all().await?;
-    let bytes = headers::crlf_line_endings(&bytes).unwrap_or(bytes);
+    let crlf = match postfach_message::crlf_line_endings(&bytes) {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(crlf) => Some(crlf),
+    };
+    let bytes = crlf.unwrap_or(bytes);
     Ok(Received { bytes, _reservation: reservation })
 }
 
