@@ -6,6 +6,13 @@
 //!
 //! One connection carries one message to the recipients at one domain; every recipient
 //! gets its own result.
+//!
+//! The remote server may be hostile: every read and write has the RFC 5321 §4.5.3.2
+//! timeout of its phase, a reply (all its lines together) is at most [`MAX_REPLY`] bytes,
+//! reply text is stripped of control characters before it reaches logs, the queue and
+//! DSNs, the answer to QUIT is waited for only briefly, and one delivery attempt over all
+//! of a domain's hosts ends after [`Timeouts::attempt`], so a server that answers each
+//! command just in time cannot hold one of the few delivery slots for hours.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,15 +29,51 @@ use tokio_rustls::client::TlsStream;
 
 use crate::mx::Host;
 
-/// RFC 5321 §4.5.3.2 timeouts.
-const CONNECT: Duration = Duration::from_secs(30);
-const GREETING: Duration = Duration::from_secs(300);
-const COMMAND: Duration = Duration::from_secs(300);
-const DATA_INIT: Duration = Duration::from_secs(120);
-const DATA_BLOCK: Duration = Duration::from_secs(180);
-const DATA_END: Duration = Duration::from_secs(600);
-/// The longest reply accepted (all lines together).
-const MAX_REPLY: usize = 64 * 1024;
+/// How long each phase of a delivery may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the TCP connection.
+    pub connect: Duration,
+    /// The greeting (RFC 5321 §4.5.3.2.1: 5 minutes).
+    pub greeting: Duration,
+    /// Each command's reply, and the TLS handshake (§4.5.3.2.2-3: 5 minutes).
+    pub command: Duration,
+    /// The reply to DATA (§4.5.3.2.4: 2 minutes).
+    pub data_init: Duration,
+    /// Sending the message (§4.5.3.2.5: 3 minutes; here for the whole message).
+    pub data_block: Duration,
+    /// The reply after the final dot (§4.5.3.2.6: 10 minutes).
+    pub data_end: Duration,
+    /// The reply to QUIT: the outcome is known by then, so it is not waited for long.
+    pub quit: Duration,
+    /// One whole delivery attempt, over every host and address of the domain.
+    pub attempt: Duration,
+}
+
+impl Timeouts {
+    /// The RFC 5321 §4.5.3.2 values, and a 30-minute bound on one attempt (which a
+    /// well-behaved server never comes near: the sum of one session's waits is larger
+    /// only when a server answers every command at the last moment).
+    pub const RFC_5321: Timeouts = Timeouts {
+        connect: Duration::from_secs(30),
+        greeting: Duration::from_secs(300),
+        command: Duration::from_secs(300),
+        data_init: Duration::from_secs(120),
+        data_block: Duration::from_secs(180),
+        data_end: Duration::from_secs(600),
+        quit: Duration::from_secs(10),
+        attempt: Duration::from_secs(30 * 60),
+    };
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts::RFC_5321
+    }
+}
+
+/// The longest reply accepted (all lines together, line endings included).
+pub const MAX_REPLY: usize = 64 * 1024;
 
 /// A server's reply: code, enhanced status code (RFC 2034) if given, and the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +165,19 @@ pub async fn deliver(
     envelope: Envelope<'_>,
     tls: &TlsConnector,
 ) -> Attempt {
+    deliver_within(hosts, port, sources, envelope, tls, &Timeouts::RFC_5321).await
+}
+
+/// [`deliver`] with other timeouts (tests shorten them).
+pub async fn deliver_within(
+    hosts: &[Host],
+    port: u16,
+    sources: &[IpAddr],
+    envelope: Envelope<'_>,
+    tls: &TlsConnector,
+    timeouts: &Timeouts,
+) -> Attempt {
+    let deadline = tokio::time::Instant::now() + timeouts.attempt;
     let mut last = Attempt {
         remote_mta: None,
         tls: None,
@@ -130,10 +186,15 @@ pub async fn deliver(
     for host in hosts {
         for ip in &host.addresses {
             let remote = format!("{}[{}]", host.name, ip);
-            let mut outcome = session(host, *ip, port, sources, envelope, Some(tls)).await;
+            let within = |tls| async move {
+                tokio::time::timeout_at(deadline, session(host, *ip, port, sources, envelope, tls, timeouts))
+                    .await
+                    .unwrap_or(Err(Failure::Io("the delivery attempt took too long".into())))
+            };
+            let mut outcome = within(Some(tls)).await;
             if let Err(Failure::Tls(e)) = &outcome {
                 tracing::info!(server = %remote, error = %e, "TLS handshake failed; delivering without TLS");
-                outcome = session(host, *ip, port, sources, envelope, None).await;
+                outcome = within(None).await;
             }
             match outcome {
                 Ok(attempt) => return attempt,
@@ -167,10 +228,14 @@ pub async fn deliver(
                     };
                 }
             }
+            if tokio::time::Instant::now() >= deadline {
+                return last;
+            }
         }
     }
     last
 }
+
 
 #[derive(Debug)]
 enum Failure {
@@ -229,17 +294,20 @@ impl Connection {
         }
     }
 
+    /// At most [`MAX_REPLY`] bytes over all lines; the text keeps no control characters.
     async fn read_reply(&mut self) -> Result<Reply, Failure> {
+        let mut left = MAX_REPLY;
         let mut lines: Vec<String> = Vec::new();
         let code = loop {
-            let line = self.read_line().await?;
-            let bytes = line.as_bytes();
-            if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
-                return Err(Failure::Io(format!("the server sent something that is not an SMTP reply: {line:?}")));
+            let (line, used) = self.read_line(left).await?;
+            left -= used;
+            if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
+                let start = printable(&line[..line.len().min(80)]);
+                return Err(Failure::Io(format!("the server sent something that is not an SMTP reply: {start:?}")));
             }
-            let code: u16 = line[..3].parse().unwrap_or(0);
-            let last = bytes.get(3) != Some(&b'-');
-            lines.push(line.get(4..).unwrap_or("").to_string());
+            let code = line[..3].iter().fold(0u16, |code, digit| code * 10 + u16::from(digit - b'0'));
+            let last = line.get(3) != Some(&b'-');
+            lines.push(printable(line.get(4..).unwrap_or_default()));
             if last {
                 break code;
             }
@@ -247,15 +315,25 @@ impl Connection {
         Ok(Reply { code, text: lines.join("\n") })
     }
 
-    async fn read_line(&mut self) -> Result<String, Failure> {
+    /// One line without its line ending, and the bytes it took from the stream (at most
+    /// `max`, its line ending included).
+    async fn read_line(&mut self, max: usize) -> Result<(Vec<u8>, usize), Failure> {
+        let too_long = || Failure::Io("the server's reply is too long".into());
         loop {
             if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
-                return Ok(line);
+                if end >= max {
+                    return Err(too_long());
+                }
+                let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let used = line.len();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok((line, used));
             }
-            if self.buffer.len() > MAX_REPLY {
-                return Err(Failure::Io("the server's reply is too long".into()));
+            if self.buffer.len() >= max {
+                return Err(too_long());
             }
             let mut chunk = [0u8; 4096];
             let n = match &mut self.stream {
@@ -287,6 +365,12 @@ impl Connection {
             _ => None,
         }
     }
+}
+
+/// Reply text as it may go into logs, the queue and DSNs: valid UTF-8 (invalid bytes
+/// replaced), every control character (CR, NUL, ESC, ...) written as `?`.
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// The EHLO keywords that matter here (RFC 5321 §4.1.1.1).
@@ -321,23 +405,24 @@ async fn session(
     sources: &[IpAddr],
     envelope: Envelope<'_>,
     tls: Option<&TlsConnector>,
+    t: &Timeouts,
 ) -> Result<Attempt, Failure> {
     let remote = format!("{}[{}]", host.name, ip);
-    let tcp = match tokio::time::timeout(CONNECT, connect(SocketAddr::new(ip, port), sources)).await {
+    let tcp = match tokio::time::timeout(t.connect, connect(SocketAddr::new(ip, port), sources)).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => return Err(Failure::Io(format!("cannot connect: {e}"))),
         Err(_) => return Err(Failure::Io("connecting timed out".into())),
     };
     let mut conn = Connection { stream: Some(Stream::Plain(tcp)), buffer: Vec::new() };
-    let greeting = conn.reply(GREETING).await?;
+    let greeting = conn.reply(t.greeting).await?;
     if greeting.code != 220 {
         return Err(Failure::Refused(greeting));
     }
-    let mut ehlo = hello(&mut conn, envelope.helo).await?;
+    let mut ehlo = hello(&mut conn, envelope.helo, t.command).await?;
     let mut ext = extensions(&ehlo);
     if let (true, Some(connector)) = (ext.starttls, tls) {
         // RFC 3207 §4.
-        let reply = conn.command("STARTTLS", COMMAND).await?;
+        let reply = conn.command("STARTTLS", t.command).await?;
         if reply.code == 220 {
             if !conn.buffer.is_empty() {
                 return Err(Failure::Io("the server sent data before the TLS handshake".into()));
@@ -346,14 +431,14 @@ async fn session(
                 return Err(Failure::Io("not connected".into()));
             };
             let name = ServerName::try_from(host.name.clone()).unwrap_or(ServerName::IpAddress(ip.into()));
-            let tls_stream = match tokio::time::timeout(COMMAND, connector.connect(name, tcp)).await {
+            let tls_stream = match tokio::time::timeout(t.command, connector.connect(name, tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return Err(Failure::Tls(e.to_string())),
                 Err(_) => return Err(Failure::Tls("the TLS handshake timed out".into())),
             };
             conn.stream = Some(Stream::Tls(Box::new(tls_stream)));
             // RFC 3207 §4.2: forget everything learnt before TLS and greet again.
-            ehlo = hello(&mut conn, envelope.helo).await?;
+            ehlo = hello(&mut conn, envelope.helo, t.command).await?;
             ext = extensions(&ehlo);
         }
     }
@@ -363,7 +448,7 @@ async fn session(
         || envelope.recipients.iter().any(|a| !a.to_string().is_ascii());
     if needs_utf8 && !ext.smtputf8 {
         // RFC 6531 §3.2: without SMTPUTF8 the addresses cannot be given.
-        let _ = conn.command("QUIT", COMMAND).await;
+        let _ = conn.command("QUIT", t.quit).await;
         return Err(Failure::Impossible {
             status: "5.6.7",
             text: format!("{remote} does not accept internationalised addresses (no SMTPUTF8)"),
@@ -371,7 +456,7 @@ async fn session(
     }
     let size = u64::try_from(envelope.message.len()).unwrap_or(u64::MAX);
     if ext.size.is_some_and(|limit| size > limit) {
-        let _ = conn.command("QUIT", COMMAND).await;
+        let _ = conn.command("QUIT", t.quit).await;
         return Err(Failure::Impossible {
             status: "5.3.4",
             text: format!("the message is larger than {remote} accepts ({size} bytes)"),
@@ -387,38 +472,38 @@ async fn session(
     if needs_utf8 {
         mail.push_str(" SMTPUTF8"); // RFC 6531 §3.4
     }
-    let reply = conn.command(&mail, COMMAND).await?;
+    let reply = conn.command(&mail, t.command).await?;
     if !reply.is_positive() {
-        let _ = conn.command("QUIT", COMMAND).await;
+        let _ = conn.command("QUIT", t.quit).await;
         return Err(Failure::Refused(reply));
     }
     let mut results = Vec::with_capacity(envelope.recipients.len());
     let mut accepted = Vec::new();
     for (i, rcpt) in envelope.recipients.iter().enumerate() {
-        let reply = conn.command(&format!("RCPT TO:<{rcpt}>"), COMMAND).await?;
+        let reply = conn.command(&format!("RCPT TO:<{rcpt}>"), t.command).await?;
         results.push(classify(reply.clone()));
         if reply.is_positive() {
             accepted.push(i);
         }
     }
     if accepted.is_empty() {
-        let _ = conn.command("QUIT", COMMAND).await;
+        let _ = conn.command("QUIT", t.quit).await;
         return Ok(Attempt { remote_mta: Some(remote), tls: tls_state, results });
     }
-    let reply = conn.command("DATA", DATA_INIT).await?;
+    let reply = conn.command("DATA", t.data_init).await?;
     if reply.code != 354 {
         for &i in &accepted {
             results[i] = classify(reply.clone());
         }
-        let _ = conn.command("QUIT", COMMAND).await;
+        let _ = conn.command("QUIT", t.quit).await;
         return Ok(Attempt { remote_mta: Some(remote), tls: tls_state, results });
     }
-    conn.write(&dot_stuff(envelope.message), DATA_BLOCK).await?;
-    let reply = conn.reply(DATA_END).await?;
+    conn.write(&dot_stuff(envelope.message), t.data_block).await?;
+    let reply = conn.reply(t.data_end).await?;
     for &i in &accepted {
         results[i] = if reply.is_positive() { RcptResult::Delivered } else { classify(reply.clone()) };
     }
-    let _ = conn.command("QUIT", COMMAND).await;
+    let _ = conn.command("QUIT", t.quit).await;
     Ok(Attempt { remote_mta: Some(remote), tls: tls_state, results })
 }
 
@@ -443,12 +528,12 @@ async fn connect(target: SocketAddr, sources: &[IpAddr]) -> std::io::Result<TcpS
 }
 
 /// EHLO, or HELO for a server that does not know EHLO (RFC 5321 §4.1.4).
-async fn hello(conn: &mut Connection, helo: &str) -> Result<Reply, Failure> {
-    let reply = conn.command(&format!("EHLO {helo}"), COMMAND).await?;
+async fn hello(conn: &mut Connection, helo: &str, limit: Duration) -> Result<Reply, Failure> {
+    let reply = conn.command(&format!("EHLO {helo}"), limit).await?;
     if reply.code == 250 {
         return Ok(reply);
     }
-    let reply = conn.command(&format!("HELO {helo}"), COMMAND).await?;
+    let reply = conn.command(&format!("HELO {helo}"), limit).await?;
     if reply.code == 250 { Ok(Reply { code: 250, text: String::new() }) } else { Err(Failure::Refused(reply)) }
 }
 
