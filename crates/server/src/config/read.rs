@@ -25,9 +25,7 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
     {
         config.hostname = hostname;
     }
-    if let Some(data_dir) = walk.path(&mut root, "", "data_dir") {
-        config.data_dir = data_dir;
-    }
+    set(&mut config.data_dir, walk.path(&mut root, "", "data_dir"));
     config.database = walk
         .parsed(&mut root, "", "database", |url| parse_database(url, base_dir))
         .unwrap_or_else(|| default_database(&config.data_dir));
@@ -62,46 +60,22 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
 
     let mut security = walk.section(&mut root, "security");
     let s = &mut config.security;
-    if let Some(allow) = walk.boolean(&mut security, "security", "allow_plaintext_auth") {
-        s.allow_plaintext_auth = allow;
-    }
-    if let Some(n) = walk.number(&mut security, "security", "max_failures_per_ip", 1) {
-        s.max_failures_per_ip = n;
-    }
-    if let Some(n) = walk.number(&mut security, "security", "max_failures_per_login", 1) {
-        s.max_failures_per_login = n;
-    }
-    if let Some(n) = walk.number(&mut security, "security", "failure_window_secs", 1) {
-        s.failure_window_secs = n;
-    }
-    if let Some(n) = walk.number(&mut security, "security", "login_log_retention_days", 1) {
-        s.login_log_retention_days = n;
-    }
+    set(&mut s.allow_plaintext_auth, walk.boolean(&mut security, "security", "allow_plaintext_auth"));
+    set(&mut s.max_failures_per_ip, walk.number(&mut security, "security", "max_failures_per_ip", 1));
+    set(&mut s.max_failures_per_login, walk.number(&mut security, "security", "max_failures_per_login", 1));
+    set(&mut s.failure_window_secs, walk.number(&mut security, "security", "failure_window_secs", 1));
+    set(&mut s.login_log_retention_days, walk.number(&mut security, "security", "login_log_retention_days", 1));
     walk.unknown_keys(security, "security");
 
     let mut limits = walk.section(&mut root, "limits");
     let l = &mut config.limits;
-    if let Some(n) = walk.number(&mut limits, "limits", "max_message_size", 1024) {
-        l.max_message_size = n;
-    }
-    if let Some(n) = walk.number(&mut limits, "limits", "max_connections_per_ip", 1) {
-        l.max_connections_per_ip = n;
-    }
-    if let Some(n) = walk.number(&mut limits, "limits", "max_recipients", 1) {
-        l.max_recipients = n;
-    }
-    if let Some(n) = walk.number(&mut limits, "limits", "max_connections_per_service", 1) {
-        l.max_connections_per_service = n;
-    }
-    if let Some(n) = walk.number(&mut limits, "limits", "handshake_timeout", 1) {
-        l.handshake_timeout_secs = n;
-    }
-    if let Some(n) = walk.number(&mut limits, "limits", "login_timeout", 5) {
-        l.login_timeout_secs = n;
-    }
-    if let Some(n) = walk.number(&mut limits, "limits", "message_memory", 1024) {
-        l.message_memory = n;
-    }
+    set(&mut l.max_message_size, walk.number(&mut limits, "limits", "max_message_size", 1024));
+    set(&mut l.max_connections_per_ip, walk.number(&mut limits, "limits", "max_connections_per_ip", 1));
+    set(&mut l.max_recipients, walk.number(&mut limits, "limits", "max_recipients", 1));
+    set(&mut l.max_connections_per_service, walk.number(&mut limits, "limits", "max_connections_per_service", 1));
+    set(&mut l.handshake_timeout_secs, walk.number(&mut limits, "limits", "handshake_timeout", 1));
+    set(&mut l.login_timeout_secs, walk.number(&mut limits, "limits", "login_timeout", 5));
+    set(&mut l.message_memory, walk.number(&mut limits, "limits", "message_memory", 1024));
     // A message being checked holds up to four times its size (postfach_smtp::intake).
     let least = l.max_message_size.saturating_mul(postfach_smtp::RESERVE_FACTOR);
     if l.message_memory < least {
@@ -144,18 +118,12 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
     }
 
     let o = &mut config.outbound;
-    if let Some(n) = walk.number(&mut outbound, "outbound", "queue_lifetime_secs", 60) {
-        o.queue_lifetime_secs = n;
-    }
-    if let Some(n) = walk.number(&mut outbound, "outbound", "rate_limit_per_hour", 1) {
-        o.rate_limit_per_hour = n;
-    }
+    set(&mut o.queue_lifetime_secs, walk.number(&mut outbound, "outbound", "queue_lifetime_secs", 60));
+    set(&mut o.rate_limit_per_hour, walk.number(&mut outbound, "outbound", "rate_limit_per_hour", 1));
     if let Some(n) = walk.number(&mut outbound, "outbound", "delay_warning_secs", 60) {
         o.delay_warning_secs = Some(n);
     }
-    if let Some(n) = walk.number(&mut outbound, "outbound", "smtp_port", 1) {
-        o.smtp_port = n;
-    }
+    set(&mut o.smtp_port, walk.number(&mut outbound, "outbound", "smtp_port", 1));
     walk.unknown_keys(outbound, "outbound");
 
     let mut smtp = walk.section(&mut root, "smtp");
@@ -189,6 +157,13 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
         Ok(config)
     } else {
         Err(ConfigError::Invalid { path: label.to_string(), problems: walk.problems })
+    }
+}
+
+/// Overwrites a default with the value read, when there is one.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
     }
 }
 

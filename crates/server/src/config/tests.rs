@@ -179,8 +179,8 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn invalid_display_lists_every_problem() {
-    let error = Config::from_toml_str("hostname = \"a_b\"\n[listen]\nimapp = []\n", Path::new("/"))
-        .expect_err("two problems");
+    let error =
+        Config::from_toml_str("hostname = \"a_b\"\n[listen]\nimapp = []\n", Path::new("/")).expect_err("two problems");
     assert_eq!(
         error.to_string(),
         "configuration: 2 problems:\n  \
@@ -305,12 +305,8 @@ fn load_reads_a_file_and_reports_a_missing_one() {
 
 #[test]
 fn outbound_ips_and_spf_name() {
-    let config =
-        parse_ok("hostname = \"mail.example.net\"\n[outbound]\nips = [\"192.0.2.25\", \"2001:db8::25\"]\n");
-    assert_eq!(
-        config.outbound.ips,
-        ["192.0.2.25".parse::<IpAddr>().expect("ip"), "2001:db8::25".parse().expect("ip")]
-    );
+    let config = parse_ok("hostname = \"mail.example.net\"\n[outbound]\nips = [\"192.0.2.25\", \"2001:db8::25\"]\n");
+    assert_eq!(config.outbound.ips, ["192.0.2.25".parse::<IpAddr>().expect("ip"), "2001:db8::25".parse().expect("ip")]);
     assert_eq!(config.spf_name(), "_spf.mail.example.net", "the default follows the hostname");
     let config = parse_ok("[outbound]\nspf_name = \"_SPF.Example.NET.\"\n");
     assert_eq!(config.spf_name(), "_spf.example.net");
