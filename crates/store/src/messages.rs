@@ -488,12 +488,7 @@ impl Store {
             let only: BTreeSet<u32> = only.iter().copied().collect();
             uids.retain(|u| only.contains(u));
         }
-        let expunged = remove(&mut tx, folder, &uids).await?;
-        tx.commit().await?;
-        if !expunged.uids.is_empty() {
-            self.notify(mailbox, folder);
-        }
-        Ok(expunged)
+        self.remove_and_commit(tx, mailbox, folder, &uids).await
     }
 
     /// Removes the given messages whatever their flags (POP3 deletions at QUIT,
@@ -506,6 +501,18 @@ impl Store {
     ) -> Result<Expunged, StoreError> {
         let mut tx = self.begin_write().await?;
         check_folder(&mut tx, mailbox, folder).await?;
+        self.remove_and_commit(tx, mailbox, folder, uids).await
+    }
+
+    /// The end of every removal: remove `uids` in `tx`, commit, and only then tell the
+    /// folder's sessions (when something was removed).
+    async fn remove_and_commit(
+        &self,
+        mut tx: Tx,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: &[u32],
+    ) -> Result<Expunged, StoreError> {
         let expunged = remove(&mut tx, folder, uids).await?;
         tx.commit().await?;
         if !expunged.uids.is_empty() {
