@@ -67,12 +67,7 @@ mod tests {
             (b"a\r", b"a\r\n"),
         ];
         for &(input, expected) in cases {
-            assert_eq!(
-                crlf_line_endings(input).as_ref(),
-                expected,
-                "{:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(crlf_line_endings(input).as_ref(), expected, "{:?}", String::from_utf8_lossy(input));
         }
     }
 

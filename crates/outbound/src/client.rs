@@ -236,7 +236,6 @@ pub async fn deliver_within(
     last
 }
 
-
 #[derive(Debug)]
 enum Failure {
     /// Connection, timeout or protocol trouble.

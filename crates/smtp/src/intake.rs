@@ -10,7 +10,6 @@ use std::time::Duration;
 use postfach_message::IntakeError;
 use postfach_net::{MemoryBudget, Reservation};
 
-
 /// A received message in memory, with the budget it holds.
 #[derive(Debug)]
 pub struct Received {
