@@ -93,6 +93,8 @@ pub struct ClientConnection {
 
 pub(crate) struct AppState {
     pub store: Store,
+    /// Every administrative operation, as the signed-in caller.
+    pub admin: postfach_admin::Admin,
     pub auth: Arc<Authenticator>,
     pub settings: WebSettings,
 }
@@ -121,7 +123,8 @@ const MAX_BODY: usize = 64 * 1024;
 
 impl Web {
     pub fn new(store: Store, auth: Arc<Authenticator>, settings: WebSettings) -> Web {
-        let app: App = Arc::new(AppState { store, auth, settings });
+        let admin = postfach_admin::Admin::new(store.clone(), auth.clone(), settings.dns.clone());
+        let app: App = Arc::new(AppState { store, admin, auth, settings });
         Web { https: https_router(app.clone()), http: http_router(app) }
     }
 
