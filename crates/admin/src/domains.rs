@@ -134,3 +134,14 @@ impl Admin {
         Ok(DomainRecords { published: Some(published), report })
     }
 }
+
+impl Admin {
+    /// Gives a domain its DKIM key if it has none (every new domain gets one).
+    pub async fn ensure_dkim_key(
+        &self,
+        who: &Who,
+        name: &DomainName,
+    ) -> Result<postfach_store::dkim::DkimKey, AdminError> {
+        Ok(postfach_dns::dkim::ensure_key(&self.store, manager(who)?, name).await?)
+    }
+}
