@@ -212,9 +212,7 @@ async fn insert_domain(
     .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e) if StoreError::is_unique_violation(&e) => {
-            Err(Conflict::DomainTaken { name: name.clone() }.into())
-        }
+        Err(e) if StoreError::is_unique_violation(&e) => Err(Conflict::DomainTaken { name: name.clone() }.into()),
         Err(e) if matches!(&e, sqlx::Error::Database(d) if d.is_foreign_key_violation()) => {
             Err(StoreError::NotFound(format!("there is no customer with id {owner}")))
         }

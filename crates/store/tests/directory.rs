@@ -475,7 +475,8 @@ async fn lookups_by_id_are_scoped(store: Store) {
     let a = store.domain(Scope::Platform, &dom("acme.example")).await.expect("acme");
     let alias_domain =
         store.add_domain_alias(Scope::Platform, &dom("acme.net"), &dom("acme.example"), true).await.expect("alias");
-    let alias = store.add_alias(Scope::Platform, &addr("info@acme.example"), &addr("max@acme.example")).await.expect("a");
+    let alias =
+        store.add_alias(Scope::Platform, &addr("info@acme.example"), &addr("max@acme.example")).await.expect("a");
 
     // The owner and the platform see the object; another customer sees nothing.
     for scope in [Scope::Platform, Scope::Customer(acme_id)] {
