@@ -55,16 +55,6 @@ impl Admin {
     pub fn new(store: Store, auth: Arc<Authenticator>, dns: Option<Checker>) -> Admin {
         Admin { store, auth, dns: dns.map(Arc::new) }
     }
-
-    /// Whether DNS checks can run.
-    pub fn can_check_dns(&self) -> bool {
-        self.dns.is_some()
-    }
-
-    /// The DNS checker, if configured.
-    pub fn dns_checker(&self) -> Option<&Checker> {
-        self.dns.as_deref()
-    }
 }
 
 /// A customer or admin account (or the operator): who manages domains, mailboxes and

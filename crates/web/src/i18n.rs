@@ -3,9 +3,10 @@
 //!
 //! The language comes from the switch (a cookie) or else from `Accept-Language`
 //! (RFC 9110 §12.5.4); English when neither names German. A page is rendered in one
-//! language only: texts from other crates (the store's and the password rule's English
-//! sentences, zxcvbn's feedback) are mapped to catalogue entries here instead of being
-//! shown as they are.
+//! language only: refusals are translated by their `AdminError` variant
+//! ([`admin_message`], one `match`, never by their text), the password rule's verdict and
+//! zxcvbn's feedback by their codes. The panel and the API show the same text for the
+//! same refusal.
 
 use axum::http::HeaderValue;
 use postfach_admin::{AdminError, Conflict};

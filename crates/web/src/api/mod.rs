@@ -3,9 +3,12 @@
 //! Callers authenticate with a bearer token (`Authorization: Bearer pfapi_…`, created and
 //! revoked on the account page or through `/tokens`) or with the panel's session cookie;
 //! cookie-authenticated calls that change something must repeat the session's CSRF token
-//! in `X-CSRF-Token`. Errors are JSON `{"code": …, "message": …}` with the message in the
-//! caller's language. The routes are built from [`OPERATIONS`], the same table the
-//! OpenAPI document at `/api/v1/openapi.json` is generated from, so the two cannot drift.
+//! in `X-CSRF-Token`. Handlers (`handlers.rs`) are adapters over `postfach-admin`; request
+//! and response bodies are this crate's own types (`types.rs`). Errors are JSON
+//! `{"code": …, "message": …}`: the code from the refusal's `AdminError` variant
+//! ([`status_and_code`]), the message the panel's text for it in the caller's language.
+//! The routes are built from [`OPERATIONS`], the same table the OpenAPI document at
+//! `/api/v1/openapi.json` is generated from, so the two cannot drift.
 
 mod handlers;
 pub mod types;

@@ -1,8 +1,10 @@
 //! The panel's pages: sign-in, the admin's customers and domains, the customer's domains,
 //! mailboxes and aliases, the mailbox page, the login list and the account settings.
 //!
-//! Every handler starts from [`Ctx`], asks for the role it needs, and reaches the store
-//! only through the signed-in user's scope. State-changing forms are POSTs that carry the
+//! One module per resource. Every handler starts from [`Ctx`], parses its form with
+//! `postfach_admin::input` and calls one `postfach_admin` operation as the signed-in user,
+//! which checks role and scope; a refusal is shown above the form, or as its own page
+//! for not found, forbidden (shown as not found) and unavailable. State-changing forms are POSTs that carry the
 //! session's CSRF token; after a change the browser is redirected (POST/redirect/GET) with
 //! a `done=` key that names a message from the catalogue. Destructive actions go through a
 //! confirmation page first.
