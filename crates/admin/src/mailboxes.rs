@@ -13,12 +13,13 @@ use crate::{Admin, AdminError, Who, manager};
 /// A new password for a mailbox. Mailbox users change their own and must give the
 /// current one; customers and admins set it for a mailbox they manage.
 #[derive(Debug)]
-pub struct MailboxPassword<'a> {
-    pub new: &'a Secret<String>,
-    pub current: Option<&'a Secret<String>>,
+pub struct MailboxPassword {
+    pub new: Secret<String>,
+    pub current: Option<Secret<String>>,
     /// The panel session that asks (it stays signed in).
     pub session: Option<i64>,
-    pub connection: &'a Connection,
+    /// Where the request comes from, for the gate's throttle and log.
+    pub connection: Connection,
 }
 
 impl Admin {
@@ -89,33 +90,33 @@ impl Admin {
         &self,
         who: &Who,
         id: MailboxId,
-        change: MailboxPassword<'_>,
+        change: MailboxPassword,
     ) -> Result<(), AdminError> {
         let mailbox = self.mailbox(who, id).await?;
         match who {
             Who::Mailbox { .. } => {
-                let current = change.current.ok_or(AdminError::CurrentPasswordMissing)?;
+                let current = change.current.as_ref().ok_or(AdminError::CurrentPasswordMissing)?;
                 let own = who.principal().ok_or(AdminError::Forbidden)?;
                 let own_change = AuthChange {
                     current,
-                    new: change.new,
+                    new: &change.new,
                     keep_api_tokens: false,
                     session: change.session,
-                    connection: change.connection,
+                    connection: &change.connection,
                 };
                 accounts::change_own_password(&self.auth, &self.store, &own, own_change)
                     .await
-                    .map_err(|e| AdminError::account(e, change.new))
+                    .map_err(|e| AdminError::account(e, &change.new))
             }
             _ => accounts::change_mailbox_password(
                 &self.store,
                 self.auth.hasher(),
                 who.scope(),
                 &mailbox.address,
-                change.new,
+                &change.new,
             )
             .await
-            .map_err(|e| AdminError::account(e, change.new)),
+            .map_err(|e| AdminError::account(e, &change.new)),
         }
     }
 

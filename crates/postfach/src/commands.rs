@@ -275,12 +275,8 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
             let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
             let password = read_password(&password, true)?;
             let connection = postfach_auth::Connection { remote_ip: std::net::Ipv6Addr::LOCALHOST.into(), tls: None };
-            let change = postfach_admin::MailboxPassword {
-                new: &password,
-                current: None,
-                session: None,
-                connection: &connection,
-            };
+            // The operator needs no current password; the connection is not used then.
+            let change = postfach_admin::MailboxPassword { new: password, current: None, session: None, connection };
             admin.set_mailbox_password(OPERATOR, m.id, change).await.map_err(explain)?;
             println!("changed the password of {}", address.0);
         }

@@ -13,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use postfach_admin::AdminError;
+use postfach_admin::{AdminError, MailboxPassword};
 use postfach_store::sessions::{PanelSession, SessionLifetime};
 use postfach_store::{Scope, StoreError};
 
@@ -142,6 +142,17 @@ impl Ctx {
     /// This request's connection, as the authentication gate records it.
     pub fn auth_connection(&self) -> Connection {
         Connection { remote_ip: self.conn.remote_ip, tls: self.conn.tls.clone() }
+    }
+
+    /// A new mailbox password from a form or request body, as this request asks for it.
+    /// An empty current password is a missing one.
+    pub fn mailbox_password(&self, new: String, current: Option<String>) -> MailboxPassword {
+        MailboxPassword {
+            new: Secret::new(new),
+            current: current.filter(|c| !c.is_empty()).map(Secret::new),
+            session: self.session.as_ref().map(|s| s.id),
+            connection: self.auth_connection(),
+        }
     }
 
     pub fn tr(&self) -> Tr {

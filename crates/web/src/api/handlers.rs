@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use postfach_admin::{CustomerChange as Change, MailboxPassword, input};
+use postfach_admin::{CustomerChange as Change, input};
 use postfach_store::mailboxes::SettingsChange;
 use postfach_types::Secret;
 use serde_json::{Value, json};
@@ -237,15 +237,7 @@ pub(super) async fn set_mailbox_password(
     let new: NewPassword = parse_body(&t, &body)?;
     let fail = |e| refused(&t, e);
     let id = input::id(&id).map_err(fail)?;
-    let password = Secret::new(new.password);
-    let current = new.current_password.map(Secret::new);
-    let connection = ctx.auth_connection();
-    let change = MailboxPassword {
-        new: &password,
-        current: current.as_ref(),
-        session: ctx.session.as_ref().map(|s| s.id),
-        connection: &connection,
-    };
+    let change = ctx.mailbox_password(new.password, new.current_password);
     app.admin.set_mailbox_password(who, id, change).await.map_err(fail)?;
     no_content()
 }

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use postfach_admin::{AdminError, LoginQuery, MailboxPassword, input};
+use postfach_admin::{AdminError, LoginQuery, input};
 use postfach_store::domains::Domain;
 use postfach_store::logins::LoginRecord;
 use postfach_store::mailboxes::{Alias, Mailbox, SettingsChange};
@@ -296,16 +296,7 @@ pub(super) async fn mailbox_password(
     let who = ctx.signed_in()?;
     ctx.check_csrf(&form.csrf)?;
     let mailbox = visible_mailbox(&app, &ctx, &id).await?;
-    let password = Secret::new(form.password);
-    // An empty field is a missing current password, as in the API.
-    let current = Some(form.current_password).filter(|c| !c.is_empty()).map(Secret::new);
-    let connection = ctx.auth_connection();
-    let change = MailboxPassword {
-        new: &password,
-        current: current.as_ref(),
-        session: ctx.session.as_ref().map(|s| s.id),
-        connection: &connection,
-    };
+    let change = ctx.mailbox_password(form.password, Some(form.current_password));
     match app.admin.set_mailbox_password(who, mailbox.id, change).await {
         Ok(()) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "password_changed")),
         Err(e) => refused_on_page(&app, &ctx, mailbox, e).await,
