@@ -1,18 +1,19 @@
-//! Runs one parsed command against the store, through the same library calls the servers
-//! and the panel use. The CLI acts as the operator: its scope is the whole platform.
+//! Runs one parsed command through `postfach-admin`, the same operations the panel and the
+//! API call. The CLI acts as the operator ([`Who::Operator`]): its scope is the whole
+//! platform.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
-use postfach_auth::PasswordHasher;
-use postfach_auth::accounts::{self, AccountError};
+use postfach_admin::{Admin, AdminError, LoginQuery, Unavailable, Who};
+use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
 use postfach_policy::{PasswordVerdict, check_password, user_inputs};
 use postfach_server::config::Config;
-use postfach_store::Scope;
-use postfach_store::logins::LoginFilter;
+use postfach_store::Store;
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
-use postfach_store::{Store, StoreError};
 use postfach_types::{Role, Secret};
 
 use crate::output::{json, on_off, table, yes_no};
@@ -20,7 +21,15 @@ use crate::{
     AliasCommand, Cli, Command, CustomerCommand, DomainAliasCommand, DomainCommand, MailboxCommand, PasswordSource,
 };
 
-const PLATFORM: Scope = Scope::Platform;
+/// The CLI's caller: the operator.
+const OPERATOR: &Who = &Who::Operator;
+
+/// The admin layer over `store`; `dns`: the configured DNS checker, for the commands that
+/// look records up.
+pub async fn admin(store: &Store, dns: Option<postfach_dns::checks::Checker>) -> anyhow::Result<Admin> {
+    let auth = Authenticator::new(store.clone(), AuthSettings::default(), PasswordHasher::new(1)).await?;
+    Ok(Admin::new(store.clone(), Arc::new(auth), dns))
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
@@ -42,33 +51,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command if crate::dns_commands::handles(&command) => {
                 crate::dns_commands::run(command, &config, &store).await
             }
-            Command::Queue(command) => crate::queue_commands::run(command, &config, &store).await,
-            command => dispatch(command, &store).await,
+            Command::Queue(command) => crate::queue_commands::run(command, &config, &admin(&store, None).await?).await,
+            command => dispatch(command, &admin(&store, None).await?).await,
         };
         store.close().await;
         result
     })
 }
 
-async fn dispatch(command: Command, store: &Store) -> anyhow::Result<ExitCode> {
-    let hasher = PasswordHasher::new(1);
+async fn dispatch(command: Command, admin: &Admin) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { .. } => unreachable!("handled by run"),
         Command::Dns { .. } => unreachable!("handled by dns_commands"),
         Command::Queue(_) => unreachable!("handled by queue_commands"),
-        Command::Customer(cmd) => customer(cmd, store, &hasher).await?,
-        Command::Domain(cmd) => domain(cmd, store).await?,
-        Command::DomainAlias(cmd) => domain_alias(cmd, store).await?,
-        Command::Mailbox(cmd) => mailbox(cmd, store, &hasher).await?,
-        Command::Alias(cmd) => alias(cmd, store).await?,
+        Command::Customer(cmd) => customer(cmd, admin).await?,
+        Command::Domain(cmd) => domain(cmd, admin).await?,
+        Command::DomainAlias(cmd) => domain_alias(cmd, admin).await?,
+        Command::Mailbox(cmd) => mailbox(cmd, admin).await?,
+        Command::Alias(cmd) => alias(cmd, admin).await?,
         Command::Logins { address, limit, unencrypted, failed, json: as_json } => {
-            let mailbox = match address {
-                Some(a) => Some(store.mailbox(PLATFORM, &a.0).await?.id),
-                None => None,
+            let query = LoginQuery { only_unencrypted: unencrypted, only_failed: failed, limit: limit.into() };
+            let entries = match address {
+                Some(a) => {
+                    let mailbox = admin.mailbox_named(OPERATOR, &a.0).await.map_err(explain)?;
+                    admin.mailbox_logins(OPERATOR, mailbox.id, query).await.map_err(explain)?
+                }
+                None => admin.logins(OPERATOR, query).await.map_err(explain)?,
             };
-            let filter =
-                LoginFilter { mailbox, only_unencrypted: unencrypted, only_failed: failed, limit: limit.into() };
-            let entries = store.logins(PLATFORM, filter).await?;
             if as_json {
                 json(&entries)?;
             } else {
@@ -93,7 +102,7 @@ async fn dispatch(command: Command, store: &Store) -> anyhow::Result<ExitCode> {
             let password = read_password(&password, false)?;
             let inputs = match &address {
                 Some(a) => {
-                    let owner = store.domain(PLATFORM, a.0.domain()).await?.customer;
+                    let owner = admin.domain_named(OPERATOR, a.0.domain()).await.map_err(explain)?.customer;
                     user_inputs(Some(&a.0), Some(owner.as_str()))
                 }
                 None => Vec::new(),
@@ -104,62 +113,74 @@ async fn dispatch(command: Command, store: &Store) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn customer(cmd: CustomerCommand, store: &Store, hasher: &PasswordHasher) -> anyhow::Result<()> {
+async fn customer(cmd: CustomerCommand, admin: &Admin) -> anyhow::Result<()> {
     match cmd {
-        CustomerCommand::Add { name, admin, password } => {
-            let role = if admin { Role::Admin } else { Role::Customer };
+        CustomerCommand::Add { name, admin: is_admin, password } => {
+            let role = if is_admin { Role::Admin } else { Role::Customer };
             let password = read_password(&password, true)?;
-            let customer = accounts::create_customer(store, hasher, &name.0, &password, role).await.map_err(explain)?;
+            let customer = admin.create_customer(OPERATOR, &name.0, &password, role).await.map_err(explain)?;
             println!("created {} {}", customer.role, customer.name);
         }
-        CustomerCommand::List { json: true } => json(&store.customers().await?)?,
+        CustomerCommand::List { json: true } => json(&admin.customers(OPERATOR).await.map_err(explain)?)?,
         CustomerCommand::List { json: false } => {
-            let rows = store
-                .customers()
-                .await?
+            let rows = admin
+                .customers(OPERATOR)
+                .await
+                .map_err(explain)?
                 .into_iter()
                 .map(|c| vec![c.name.to_string(), c.role.to_string(), yes_no(c.disabled), c.created_at.rfc3339()])
                 .collect::<Vec<_>>();
             table(&["NAME", "ROLE", "DISABLED", "CREATED"], &rows);
         }
         CustomerCommand::Remove { name } => {
-            store.remove_customer(&name.0).await?;
+            admin.remove_customer(OPERATOR, &name.0).await.map_err(explain)?;
             println!("removed customer {}", name.0);
         }
         CustomerCommand::Disable { name } => {
-            store.set_customer_disabled(&name.0, true).await?;
+            set_customer(admin, &name.0, Some(true), None).await.map_err(explain)?;
             println!("disabled customer {} and all its mailboxes", name.0);
         }
         CustomerCommand::Enable { name } => {
-            store.set_customer_disabled(&name.0, false).await?;
+            set_customer(admin, &name.0, Some(false), None).await.map_err(explain)?;
             println!("enabled customer {}", name.0);
         }
         CustomerCommand::Password { name, password } => {
             let password = read_password(&password, true)?;
-            accounts::change_customer_password(store, hasher, &name.0, &password).await.map_err(explain)?;
+            set_customer(admin, &name.0, None, Some(password)).await.map_err(explain)?;
             println!("changed the password of {}; its panel sessions ended and its API tokens were revoked", name.0);
         }
     }
     Ok(())
 }
 
-async fn domain(cmd: DomainCommand, store: &Store) -> anyhow::Result<()> {
+async fn set_customer(
+    admin: &Admin,
+    name: &postfach_types::CustomerName,
+    disabled: Option<bool>,
+    password: Option<Secret<String>>,
+) -> Result<(), AdminError> {
+    let customer = admin.customer_named(OPERATOR, name).await?;
+    admin.update_customer(OPERATOR, customer.id, postfach_admin::CustomerChange { disabled, password }).await?;
+    Ok(())
+}
+
+async fn domain(cmd: DomainCommand, admin: &Admin) -> anyhow::Result<()> {
     match cmd {
         DomainCommand::Add { domain, customer, verified } => {
-            let owner = store.customer(&customer.0).await?;
-            let d = store.add_domain(owner.id, &domain.0, verified).await?;
+            let d = admin.add_domain(OPERATOR, &domain.0, Some(&customer.0), verified).await.map_err(explain)?;
             println!("added {} for {}", d.name, d.customer);
-            crate::dns_commands::created_domain(store, &d.name).await?;
+            crate::dns_commands::created_domain(admin, &d.name).await?;
             if !d.verified {
                 let (name, value) = d.ownership_record();
                 println!("it stays inactive until its ownership is verified: publish TXT \"{value}\" at {name}");
             }
         }
-        DomainCommand::List { json: true } => json(&store.domains(PLATFORM).await?)?,
+        DomainCommand::List { json: true } => json(&admin.domains(OPERATOR).await.map_err(explain)?)?,
         DomainCommand::List { json: false } => {
-            let rows = store
-                .domains(PLATFORM)
-                .await?
+            let rows = admin
+                .domains(OPERATOR)
+                .await
+                .map_err(explain)?
                 .into_iter()
                 .map(|d| {
                     vec![
@@ -177,7 +198,8 @@ async fn domain(cmd: DomainCommand, store: &Store) -> anyhow::Result<()> {
             unreachable!("handled by dns_commands")
         }
         DomainCommand::Remove { domain, cascade } => {
-            let removed = store.remove_domain(PLATFORM, &domain.0, cascade).await?;
+            let d = admin.domain_named(OPERATOR, &domain.0).await.map_err(explain)?;
+            let removed = admin.remove_domain(OPERATOR, d.id, cascade).await.map_err(explain)?;
             println!(
                 "removed {} with {} mailbox(es), {} alias(es) and {} alias domain(s)",
                 domain.0, removed.mailboxes, removed.aliases, removed.alias_domains
@@ -187,12 +209,12 @@ async fn domain(cmd: DomainCommand, store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn domain_alias(cmd: DomainAliasCommand, store: &Store) -> anyhow::Result<()> {
+async fn domain_alias(cmd: DomainAliasCommand, admin: &Admin) -> anyhow::Result<()> {
     match cmd {
         DomainAliasCommand::Add { alias_domain, target, verified } => {
-            let d = store.add_domain_alias(PLATFORM, &alias_domain.0, &target.0, verified).await?;
+            let d = admin.add_domain_alias(OPERATOR, &alias_domain.0, &target.0, verified).await.map_err(explain)?;
             println!("every address at {} now also works at {}", target.0, d.name);
-            crate::dns_commands::created_domain(store, &d.name).await?;
+            crate::dns_commands::created_domain(admin, &d.name).await?;
             if !d.verified {
                 let (name, value) = d.ownership_record();
                 println!(
@@ -202,22 +224,18 @@ async fn domain_alias(cmd: DomainAliasCommand, store: &Store) -> anyhow::Result<
             }
         }
         DomainAliasCommand::Remove { alias_domain } => {
-            let d = store.domain(PLATFORM, &alias_domain.0).await?;
-            if d.alias_of.is_none() {
-                bail!("{} is a domain, not an alias domain; remove it with: postfach domain remove {}", d.name, d.name);
-            }
-            store.remove_domain(PLATFORM, &alias_domain.0, false).await?;
+            admin.remove_alias_domain(OPERATOR, &alias_domain.0).await.map_err(explain)?;
             println!("removed alias domain {}", alias_domain.0);
         }
     }
     Ok(())
 }
 
-async fn mailbox(cmd: MailboxCommand, store: &Store, hasher: &PasswordHasher) -> anyhow::Result<()> {
+async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
     match cmd {
         MailboxCommand::Add { address, password, settings } => {
             // Fail on a missing domain before asking for a password.
-            store.domain(PLATFORM, address.0.domain()).await?;
+            admin.domain_named(OPERATOR, address.0.domain()).await.map_err(explain)?;
             let password = read_password(&password, true)?;
             let defaults = MailboxSettings::default();
             let settings = MailboxSettings {
@@ -225,9 +243,7 @@ async fn mailbox(cmd: MailboxCommand, store: &Store, hasher: &PasswordHasher) ->
                 submission: settings.submission.unwrap_or(defaults.submission),
                 tls_required: settings.tls_required.unwrap_or(defaults.tls_required),
             };
-            let m = accounts::create_mailbox(store, hasher, PLATFORM, &address.0, &password, settings)
-                .await
-                .map_err(explain)?;
+            let m = admin.create_mailbox(OPERATOR, &address.0, &password, settings).await.map_err(explain)?;
             println!(
                 "created mailbox {} (access {}, submission {}, TLS only {})",
                 m.address,
@@ -245,7 +261,8 @@ async fn mailbox(cmd: MailboxCommand, store: &Store, hasher: &PasswordHasher) ->
             if change == SettingsChange::default() {
                 bail!("nothing to change: give --access, --submission or --tls-required");
             }
-            let m = store.set_mailbox_settings(PLATFORM, &address.0, change).await?;
+            let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
+            let m = admin.update_mailbox(OPERATOR, m.id, change).await.map_err(explain)?;
             println!(
                 "{}: access {}, submission {}, TLS only {}",
                 m.address,
@@ -255,13 +272,16 @@ async fn mailbox(cmd: MailboxCommand, store: &Store, hasher: &PasswordHasher) ->
             );
         }
         MailboxCommand::Password { address, password } => {
-            store.mailbox(PLATFORM, &address.0).await?;
+            let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
             let password = read_password(&password, true)?;
-            accounts::change_mailbox_password(store, hasher, PLATFORM, &address.0, &password).await.map_err(explain)?;
+            let connection = postfach_auth::Connection { remote_ip: std::net::Ipv6Addr::LOCALHOST.into(), tls: None };
+            // The operator needs no current password; the connection is not used then.
+            let change = postfach_admin::MailboxPassword { new: password, current: None, session: None, connection };
+            admin.set_mailbox_password(OPERATOR, m.id, change).await.map_err(explain)?;
             println!("changed the password of {}", address.0);
         }
         MailboxCommand::List { domain, json: as_json } => {
-            let mailboxes = store.mailboxes(PLATFORM, domain.as_ref().map(|d| &d.0)).await?;
+            let mailboxes = admin.mailboxes(OPERATOR, domain.as_ref().map(|d| &d.0)).await.map_err(explain)?;
             if as_json {
                 json(&mailboxes)?;
             } else {
@@ -282,7 +302,8 @@ async fn mailbox(cmd: MailboxCommand, store: &Store, hasher: &PasswordHasher) ->
             }
         }
         MailboxCommand::Remove { address } => {
-            let aliases = store.remove_mailbox(PLATFORM, &address.0).await?;
+            let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
+            let aliases = admin.remove_mailbox(OPERATOR, m.id).await.map_err(explain)?;
             println!("removed mailbox {}", address.0);
             for alias in aliases {
                 println!("removed its alias {alias}");
@@ -292,18 +313,18 @@ async fn mailbox(cmd: MailboxCommand, store: &Store, hasher: &PasswordHasher) ->
     Ok(())
 }
 
-async fn alias(cmd: AliasCommand, store: &Store) -> anyhow::Result<()> {
+async fn alias(cmd: AliasCommand, admin: &Admin) -> anyhow::Result<()> {
     match cmd {
         AliasCommand::Add { address, mailbox } => {
-            let a = store.add_alias(PLATFORM, &address.0, &mailbox.0).await?;
+            let a = admin.add_alias(OPERATOR, &address.0, &mailbox.0).await.map_err(explain)?;
             println!("{} now delivers to {}", a.address, a.mailbox);
         }
         AliasCommand::Remove { address } => {
-            store.remove_alias(PLATFORM, &address.0).await?;
+            admin.remove_alias_named(OPERATOR, &address.0).await.map_err(explain)?;
             println!("removed alias {}", address.0);
         }
         AliasCommand::List { domain, json: as_json } => {
-            let aliases = store.aliases(PLATFORM, domain.as_ref().map(|d| &d.0)).await?;
+            let aliases = admin.aliases(OPERATOR, domain.as_ref().map(|d| &d.0)).await.map_err(explain)?;
             if as_json {
                 json(&aliases)?;
             } else {
@@ -339,17 +360,20 @@ fn print_verdict(verdict: &PasswordVerdict) {
     }
 }
 
-/// Turns a refused password into an error that says why and how to do better.
-fn explain(e: AccountError) -> anyhow::Error {
+/// A refusal as the operator reads it: the rule's English text; a refused password with
+/// the rule's tips; a failure underneath with its cause.
+pub fn explain(e: AdminError) -> anyhow::Error {
     match e {
-        AccountError::WeakPassword(verdict) => {
+        AdminError::WeakPassword { verdict, .. } => {
             let mut text = verdict.reason.clone().unwrap_or_else(|| "the password is too weak".into());
             for suggestion in &verdict.suggestions {
                 text.push_str(&format!("\n  tip: {}", suggestion.text));
             }
             anyhow::anyhow!(text)
         }
-        AccountError::Store(StoreError::Database(e)) => anyhow::Error::new(e).context("database error"),
+        AdminError::Unavailable(Unavailable::Store(postfach_store::StoreError::Database(e))) => {
+            anyhow::Error::new(e).context("database error")
+        }
         other => anyhow::Error::new(other),
     }
 }

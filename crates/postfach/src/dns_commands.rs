@@ -12,10 +12,12 @@ use postfach_store::dkim::DkimKey;
 use postfach_store::{Scope, Store};
 use postfach_types::DomainName;
 
+use crate::commands::explain;
 use crate::output::json;
 use crate::{Command, DomainCommand};
 
 const PLATFORM: Scope = Scope::Platform;
+const OPERATOR: &postfach_admin::Who = &postfach_admin::Who::Operator;
 
 /// Whether `command` is one of the commands run here.
 pub fn handles(command: &Command) -> bool {
@@ -53,9 +55,14 @@ pub async fn run(command: Command, config: &Config, store: &Store) -> anyhow::Re
             if as_json { json(&list)? } else { print_records(&list) }
         }
         Command::Dns { domain: None, .. } => anyhow::bail!("name a domain, or give --platform"),
-        Command::Domain(DomainCommand::Verify { domain }) => return verify(config, store, &domain.0).await,
+        Command::Domain(DomainCommand::Verify { domain }) => {
+            let admin = crate::commands::admin(store, Some(checker(config)?)).await?;
+            return verify(&admin, &domain.0).await;
+        }
         Command::Domain(DomainCommand::Check { domain, json: as_json }) => {
-            let done = checks::refresh(&checker(config)?, store, PLATFORM, &domain.0).await?;
+            let admin = crate::commands::admin(store, Some(checker(config)?)).await?;
+            let found = admin.domain_named(OPERATOR, &domain.0).await.map_err(explain)?;
+            let done = admin.check_domain(OPERATOR, &found).await.map_err(explain)?;
             if as_json {
                 json(&done.report)?;
             } else {
@@ -80,8 +87,8 @@ pub async fn run(command: Command, config: &Config, store: &Store) -> anyhow::Re
 }
 
 /// Gives a domain that was just added its DKIM key, and says where to find its records.
-pub async fn created_domain(store: &Store, domain: &DomainName) -> anyhow::Result<()> {
-    let key = dkim::ensure_key(store, PLATFORM, domain).await?;
+pub async fn created_domain(admin: &postfach_admin::Admin, domain: &DomainName) -> anyhow::Result<()> {
+    let key = admin.ensure_dkim_key(&postfach_admin::Who::Operator, domain).await.map_err(crate::commands::explain)?;
     println!(
         "created the DKIM key {} for {domain}; show every record to publish with: postfach dns {domain}",
         key.selector
@@ -89,8 +96,8 @@ pub async fn created_domain(store: &Store, domain: &DomainName) -> anyhow::Resul
     Ok(())
 }
 
-async fn verify(config: &Config, store: &Store, domain: &DomainName) -> anyhow::Result<ExitCode> {
-    match checks::verify_ownership(&checker(config)?, store, PLATFORM, domain).await? {
+async fn verify(admin: &postfach_admin::Admin, domain: &DomainName) -> anyhow::Result<ExitCode> {
+    match admin.verify_domain(OPERATOR, domain).await.map_err(explain)? {
         Ownership::AlreadyVerified => println!("{domain} is already verified"),
         Ownership::Found => println!("{domain} is verified: its ownership record was found; the domain is live"),
         Ownership::Missing { name, value } => {

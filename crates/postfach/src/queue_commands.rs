@@ -5,19 +5,21 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use postfach_admin::{Admin, Who};
 use postfach_blob::{BlobId, BlobStore};
 use postfach_server::config::Config;
 use postfach_store::queue::RecipientState;
-use postfach_store::{Scope, Store};
 
 use crate::QueueCommand;
+use crate::commands::explain;
 use crate::output::{json, table};
 
-pub async fn run(command: QueueCommand, config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
+pub async fn run(command: QueueCommand, config: &Config, admin: &Admin) -> anyhow::Result<ExitCode> {
+    let operator = &Who::Operator;
     match command {
-        QueueCommand::List { json: true } => json(&store.queue_list(Scope::Platform).await?)?,
+        QueueCommand::List { json: true } => json(&admin.queue(operator).await.map_err(explain)?)?,
         QueueCommand::List { json: false } => {
-            let messages = store.queue_list(Scope::Platform).await?;
+            let messages = admin.queue(operator).await.map_err(explain)?;
             let mut rows = Vec::new();
             for m in &messages {
                 for (i, r) in m.recipients.iter().enumerate() {
@@ -56,7 +58,7 @@ pub async fn run(command: QueueCommand, config: &Config, store: &Store) -> anyho
             }
         }
         QueueCommand::Retry { id } => {
-            let n = store.queue_retry(Scope::Platform, &id).await?;
+            let n = admin.retry_queued(operator, &id).await.map_err(explain)?;
             if n == 0 {
                 println!("{id} has no recipient waiting; nothing to retry");
             } else {
@@ -64,7 +66,7 @@ pub async fn run(command: QueueCommand, config: &Config, store: &Store) -> anyho
             }
         }
         QueueCommand::Remove { id } => {
-            let blob = store.queue_remove(Scope::Platform, &id).await?;
+            let blob = admin.remove_queued(operator, &id).await.map_err(explain)?;
             if let Ok(blob) = BlobId::parse(&blob) {
                 let spool = BlobStore::open(&postfach_outbound::spool_dir(&config.data_dir))
                     .context("cannot open the queue folder")?;

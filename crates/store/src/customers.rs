@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::db::{decode, flag};
-use crate::{CustomerId, Store, StoreError};
+use crate::{Conflict, CustomerId, Store, StoreError};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Customer {
@@ -51,7 +51,7 @@ impl Store {
         match result {
             Ok(row) => Ok(from_row(&row)?),
             Err(e) if StoreError::is_unique_violation(&e) => {
-                Err(StoreError::Conflict(format!("a customer named {name} already exists; choose another name")))
+                Err(Conflict::CustomerExists { name: name.clone() }.into())
             }
             Err(e) => Err(e.into()),
         }
@@ -101,9 +101,7 @@ impl Store {
             .await?
             .try_get("n")?;
         if domains > 0 {
-            return Err(StoreError::Conflict(format!(
-                "customer {name} still owns {domains} domain(s); remove them first (postfach domain remove DOMAIN --cascade)"
-            )));
+            return Err(Conflict::CustomerOwnsDomains { name: name.clone(), domains }.into());
         }
         sqlx::query("DELETE FROM customers WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;

@@ -10,7 +10,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::db::{Tx, decode, flag, random_token};
-use crate::{CustomerId, DomainId, Scope, Store, StoreError};
+use crate::{Conflict, CustomerId, DomainId, Scope, Store, StoreError};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Domain {
@@ -85,10 +85,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let target = find(&mut tx, scope, target).await?;
         if let Some(real) = &target.alias_of {
-            return Err(StoreError::Conflict(format!(
-                "{} is itself an alias domain of {real}; point the new alias domain at {real}",
-                target.name
-            )));
+            return Err(Conflict::AliasChain { target: target.name.clone(), real: real.clone() }.into());
         }
         insert_domain(&mut tx, target.customer_id, alias, Some(target.id), verified).await?;
         let domain = find(&mut tx, scope, alias).await?;
@@ -99,6 +96,31 @@ impl Store {
     pub async fn domains(&self, scope: Scope) -> Result<Vec<Domain>, StoreError> {
         let sql = format!("{SELECT} WHERE ($1 IS NULL OR d.customer_id = $1) ORDER BY d.name");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(scope.customer_filter()).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The domain or alias domain with this id, if it is in scope.
+    pub async fn domain_by_id(&self, scope: Scope, id: DomainId) -> Result<Domain, StoreError> {
+        let sql = format!("{SELECT} WHERE d.id = $1 AND ($2 IS NULL OR d.customer_id = $2)");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(scope.customer_filter())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(from_row(&row)?),
+            None => Err(StoreError::NotFound(format!("there is no domain with id {id}"))),
+        }
+    }
+
+    /// The alias domains that mirror `target`, by name.
+    pub async fn alias_domains_of(&self, scope: Scope, target: &DomainName) -> Result<Vec<Domain>, StoreError> {
+        let sql = format!("{SELECT} WHERE t.name = $1 AND ($2 IS NULL OR d.customer_id = $2) ORDER BY d.name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(target.as_str())
+            .bind(scope.customer_filter())
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
@@ -144,10 +166,7 @@ impl Store {
             .await?,
         };
         if removed != Removed::default() && !cascade {
-            return Err(StoreError::Conflict(format!(
-                "{name} still has {} mailbox(es), {} alias(es) and {} alias domain(s); remove them first, or remove the domain with everything in it (--cascade)",
-                removed.mailboxes, removed.aliases, removed.alias_domains
-            )));
+            return Err(Conflict::DomainNotEmpty { name: name.clone(), contents: removed }.into());
         }
         for sql in [
             "DELETE FROM addresses WHERE domain_id = $1 OR mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
@@ -178,7 +197,7 @@ async fn insert_domain(
     verified: bool,
 ) -> Result<(), StoreError> {
     if !name.has_parent() {
-        return Err(StoreError::Conflict(format!("{name} is not a full domain name; use a name like example.net")));
+        return Err(Conflict::NotFullDomain { name: name.clone() }.into());
     }
     let result = sqlx::query(
         "INSERT INTO domains (customer_id, name, alias_of, verified, verify_token, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -193,9 +212,7 @@ async fn insert_domain(
     .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e) if StoreError::is_unique_violation(&e) => {
-            Err(StoreError::Conflict(format!("{name} is already set up here (as a domain or alias domain)")))
-        }
+        Err(e) if StoreError::is_unique_violation(&e) => Err(Conflict::DomainTaken { name: name.clone() }.into()),
         Err(e) if matches!(&e, sqlx::Error::Database(d) if d.is_foreign_key_violation()) => {
             Err(StoreError::NotFound(format!("there is no customer with id {owner}")))
         }

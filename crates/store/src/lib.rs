@@ -29,7 +29,7 @@ pub mod resolve;
 pub mod sessions;
 
 pub use db::{Backend, Store};
-pub use error::StoreError;
+pub use error::{Conflict, StoreError};
 
 /// Ids are database row ids.
 pub type CustomerId = i64;

@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::{Tx, decode, flag};
 use crate::domains::{Domain, find as find_domain};
-use crate::{CustomerId, MailboxId, Scope, Store, StoreError};
+use crate::{Conflict, CustomerId, MailboxId, Scope, Store, StoreError};
 
 /// The switches a customer sets per mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -247,10 +247,7 @@ impl Store {
         let target = find_mailbox(&mut tx, scope, mailbox).await?;
         let domain = hosting_domain(&mut tx, scope, address).await?;
         if domain.customer_id != target.customer_id {
-            return Err(StoreError::Conflict(format!(
-                "{mailbox} belongs to another customer than {}; an alias can only point at a mailbox of the same customer",
-                domain.name
-            )));
+            return Err(Conflict::OtherCustomer { mailbox: mailbox.clone(), domain: domain.name.clone() }.into());
         }
         insert_address(&mut tx, &domain, address, target.id, true).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("{ALIAS_SELECT} WHERE a.address = $1")))
@@ -260,6 +257,20 @@ impl Store {
         let alias = alias_from_row(&row)?;
         tx.commit().await?;
         Ok(alias)
+    }
+
+    /// The alias with this id, if it is in scope.
+    pub async fn alias_by_id(&self, scope: Scope, id: i64) -> Result<Alias, StoreError> {
+        let sql = format!("{ALIAS_SELECT} WHERE a.id = $1 AND a.is_alias = 1 AND ($2 IS NULL OR a.customer_id = $2)");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(scope.customer_filter())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(alias_from_row(&row)?),
+            None => Err(StoreError::NotFound(format!("there is no alias with id {id}"))),
+        }
     }
 
     /// The aliases in scope, optionally only those at one domain, ordered by address.
@@ -321,15 +332,15 @@ async fn hosting_domain(tx: &mut Tx, scope: Scope, address: &EmailAddress) -> Re
     address
         .local_part()
         .check_hostable()
-        .map_err(|why| StoreError::Conflict(format!("{address} cannot be created: {why}")))?;
+        .map_err(|why| Conflict::NotHostable { address: address.clone(), why: why.to_string() })?;
     let domain = find_domain(tx, scope, address.domain()).await?;
     if let Some(real) = &domain.alias_of {
-        return Err(StoreError::Conflict(format!(
-            "{} is an alias domain of {real}: every address at {real} already works at {}; create {} instead",
-            domain.name,
-            domain.name,
-            address.at_domain(real)
-        )));
+        return Err(Conflict::InAliasDomain {
+            domain: domain.name.clone(),
+            real: real.clone(),
+            instead: address.at_domain(real),
+        }
+        .into());
     }
     Ok(domain)
 }
@@ -360,7 +371,7 @@ async fn insert_address(
 
 fn address_taken(e: sqlx::Error, address: &EmailAddress) -> StoreError {
     if StoreError::is_unique_violation(&e) {
-        StoreError::Conflict(format!("{address} is already in use as a mailbox or alias"))
+        Conflict::AddressTaken { address: address.clone() }.into()
     } else {
         e.into()
     }

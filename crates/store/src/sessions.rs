@@ -13,7 +13,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::db::flag;
-use crate::{CustomerId, MailboxId, Scope, Store, StoreError};
+use crate::{Conflict, CustomerId, MailboxId, Scope, Store, StoreError};
 
 /// A signed-in panel user: a customer or admin account, or a mailbox user (then
 /// `mailbox_id` is set and `customer_id` is the mailbox's customer).
@@ -282,7 +282,7 @@ impl Store {
             .map(|row| row.try_get::<i64, _>("enabled"))
             .transpose()?;
         if enabled == Some(1) {
-            return Err(StoreError::Conflict("two-factor sign-in is already on; switch it off first".into()));
+            return Err(Conflict::TotpOn.into());
         }
         sqlx::query("DELETE FROM totp_secrets WHERE customer_id = $1").bind(customer_id).execute(&mut *tx).await?;
         sqlx::query(

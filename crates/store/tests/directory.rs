@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use postfach_store::logins::{LoginFilter, LoginRecord};
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
 use postfach_store::resolve::Resolution;
-use postfach_store::{Scope, Store, StoreError};
+use postfach_store::{Conflict, Scope, Store, StoreError};
 use postfach_types::{
     AccessMode, CustomerName, DomainName, EmailAddress, LoginResult, Mechanism, Role, Service, TlsInfo, UnixTime,
 };
@@ -26,6 +26,7 @@ on_both_backends!(
     customers_cannot_reach_each_other,
     login_log_records_filters_and_prunes,
     concurrent_claims_of_one_address_let_exactly_one_win,
+    lookups_by_id_are_scoped,
 );
 
 fn addr(s: &str) -> EmailAddress {
@@ -52,7 +53,10 @@ async fn acme(store: &Store) -> i64 {
 
 fn conflict(result: Result<impl std::fmt::Debug, StoreError>, needle: &str) {
     match result {
-        Err(StoreError::Conflict(text)) => assert!(text.contains(needle), "{text:?} should mention {needle:?}"),
+        Err(StoreError::Refused(rule)) => {
+            let text = rule.to_string();
+            assert!(text.contains(needle), "{text:?} should mention {needle:?}")
+        }
         other => panic!("expected a conflict mentioning {needle:?}, got {other:?}"),
     }
 }
@@ -434,7 +438,7 @@ async fn concurrent_claims_of_one_address_let_exactly_one_win(store: Store) {
         let wins = [a.is_ok(), b.is_ok(), c.is_ok()].iter().filter(|ok| **ok).count();
         assert_eq!(wins, 1, "round {round}: {a:?} {b:?} {c:?}");
         for loser in [a.err(), b.err(), c.err()].into_iter().flatten() {
-            assert!(matches!(&loser, StoreError::Conflict(t) if t.contains("already in use")), "{loser:?}");
+            assert!(matches!(&loser, StoreError::Refused(Conflict::AddressTaken { .. })), "{loser:?}");
         }
     }
 }
@@ -462,4 +466,33 @@ async fn reopen_sqlite() {
 async fn reopen_postgres() {
     let (store, url) = backends::postgres().await;
     reopen_keeps_data_and_migrates_nothing(&url, store).await;
+}
+
+async fn lookups_by_id_are_scoped(store: Store) {
+    let acme_id = acme(&store).await;
+    let globex = store.add_customer(&name("globex"), HASH, Role::Customer).await.expect("customer");
+    let g = store.add_domain(globex.id, &dom("globex.example"), true).await.expect("domain");
+    let a = store.domain(Scope::Platform, &dom("acme.example")).await.expect("acme");
+    let alias_domain =
+        store.add_domain_alias(Scope::Platform, &dom("acme.net"), &dom("acme.example"), true).await.expect("alias");
+    let alias =
+        store.add_alias(Scope::Platform, &addr("info@acme.example"), &addr("max@acme.example")).await.expect("a");
+
+    // The owner and the platform see the object; another customer sees nothing.
+    for scope in [Scope::Platform, Scope::Customer(acme_id)] {
+        assert_eq!(store.domain_by_id(scope, a.id).await.expect("domain").name, a.name);
+        assert_eq!(store.alias_by_id(scope, alias.id).await.expect("alias").address, alias.address);
+        let mirrors = store.alias_domains_of(scope, &a.name).await.expect("alias domains");
+        assert_eq!(mirrors.iter().map(|d| d.id).collect::<Vec<_>>(), [alias_domain.id]);
+    }
+    not_found(store.domain_by_id(Scope::Customer(globex.id), a.id).await);
+    not_found(store.alias_by_id(Scope::Customer(globex.id), alias.id).await);
+    assert!(store.alias_domains_of(Scope::Customer(globex.id), &a.name).await.expect("none").is_empty());
+    assert_eq!(store.domain_by_id(Scope::Customer(globex.id), g.id).await.expect("own").name, g.name);
+    // Unknown ids, and a mailbox's own address row, are not aliases or domains.
+    not_found(store.domain_by_id(Scope::Platform, i64::MAX).await);
+    not_found(store.alias_by_id(Scope::Platform, i64::MAX).await);
+    let max = store.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("max");
+    let own_row = store.aliases(Scope::Platform, None).await.expect("aliases");
+    assert!(own_row.iter().all(|x| x.address != max.address));
 }

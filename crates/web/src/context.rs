@@ -13,15 +13,12 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use postfach_store::customers::Customer;
-use postfach_store::mailboxes::Mailbox;
+use postfach_admin::{AdminError, MailboxPassword};
 use postfach_store::sessions::{PanelSession, SessionLifetime};
-use postfach_store::{CustomerId, Scope, StoreError};
-use postfach_types::{CustomerName, Role};
+use postfach_store::{Scope, StoreError};
 
 use crate::i18n::{Lang, Tr};
 use crate::{App, ClientConnection};
-use postfach_auth::accounts::{self, AccountError, OwnPasswordChange};
 use postfach_auth::tokens::{same_token, token_hash};
 use postfach_auth::{AuthError, Connection, Principal};
 use postfach_types::Secret;
@@ -36,83 +33,7 @@ pub const LANG_COOKIE: &str = "__Host-postfach-lang";
 /// Sessions end after 30 minutes without a request, and 12 hours after sign-in.
 pub const LIFETIME: SessionLifetime = SessionLifetime { idle_secs: 30 * 60, max_secs: 12 * 3600 };
 
-/// A signed-in user.
-#[derive(Debug, Clone)]
-pub enum Who {
-    Admin {
-        id: CustomerId,
-        name: CustomerName,
-    },
-    Customer {
-        id: CustomerId,
-        name: CustomerName,
-    },
-    /// A mailbox user: sees and changes only their own mailbox.
-    Mailbox {
-        mailbox: Mailbox,
-    },
-}
-
-impl Who {
-    /// The store scope of everything this user may reach.
-    pub fn scope(&self) -> Scope {
-        match self {
-            Who::Admin { .. } => Scope::Platform,
-            Who::Customer { id, .. } => Scope::Customer(*id),
-            Who::Mailbox { mailbox } => Scope::Customer(mailbox.customer_id),
-        }
-    }
-
-    pub fn role(&self) -> &'static str {
-        match self {
-            Who::Admin { .. } => "admin",
-            Who::Customer { .. } => "customer",
-            Who::Mailbox { .. } => "mailbox",
-        }
-    }
-
-    pub fn display_name(&self) -> String {
-        match self {
-            Who::Admin { name, .. } | Who::Customer { name, .. } => name.to_string(),
-            Who::Mailbox { mailbox } => mailbox.address.to_unicode(),
-        }
-    }
-
-    /// The panel account (customer or admin) behind this user; `None` for mailbox users.
-    pub fn account_id(&self) -> Option<CustomerId> {
-        match self {
-            Who::Admin { id, .. } | Who::Customer { id, .. } => Some(*id),
-            Who::Mailbox { .. } => None,
-        }
-    }
-
-    pub fn from_account(customer: Customer) -> Who {
-        Who::account(customer.id, customer.name, customer.role)
-    }
-
-    /// A panel account (customer or admin) by its role.
-    pub fn account(id: CustomerId, name: CustomerName, role: Role) -> Who {
-        match role {
-            Role::Admin => Who::Admin { id, name },
-            Role::Customer => Who::Customer { id, name },
-        }
-    }
-
-    /// This user as the authentication gate names them (for changing their own password).
-    pub fn principal(&self) -> Principal {
-        match self {
-            Who::Admin { id, name } => Principal::Account { customer_id: *id, name: name.clone(), role: Role::Admin },
-            Who::Customer { id, name } => {
-                Principal::Account { customer_id: *id, name: name.clone(), role: Role::Customer }
-            }
-            Who::Mailbox { mailbox } => Principal::Mailbox {
-                id: mailbox.id,
-                customer_id: mailbox.customer_id,
-                address: mailbox.address.clone(),
-            },
-        }
-    }
-}
+pub use postfach_admin::Who;
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,36 +144,14 @@ impl Ctx {
         Connection { remote_ip: self.conn.remote_ip, tls: self.conn.tls.clone() }
     }
 
-    /// Sets a mailbox's password. A mailbox user changes their own: `current` must be
-    /// right, and their other panel sessions end. A customer or admin sets the password of
-    /// a mailbox they manage (`current` is not asked for).
-    pub async fn set_mailbox_password(
-        &self,
-        app: &App,
-        who: &Who,
-        mailbox: &Mailbox,
-        current: Option<String>,
-        new: &Secret<String>,
-    ) -> Result<(), AccountError> {
-        match who {
-            // `mailbox` is the user's own (the handlers show a mailbox user no other).
-            Who::Mailbox { .. } => {
-                let own = who.principal();
-                let current = Secret::new(current.unwrap_or_default());
-                let connection = self.auth_connection();
-                let change = OwnPasswordChange {
-                    current: &current,
-                    new,
-                    keep_api_tokens: false,
-                    session: self.session.as_ref().map(|s| s.id),
-                    connection: &connection,
-                };
-                accounts::change_own_password(&app.auth, &app.store, &own, change).await
-            }
-            _ => {
-                accounts::change_mailbox_password(&app.store, app.auth.hasher(), who.scope(), &mailbox.address, new)
-                    .await
-            }
+    /// A new mailbox password from a form or request body, as this request asks for it.
+    /// An empty current password is a missing one.
+    pub fn mailbox_password(&self, new: String, current: Option<String>) -> MailboxPassword {
+        MailboxPassword {
+            new: Secret::new(new),
+            current: current.filter(|c| !c.is_empty()).map(Secret::new),
+            session: self.session.as_ref().map(|s| s.id),
+            connection: self.auth_connection(),
         }
     }
 
@@ -263,21 +162,6 @@ impl Ctx {
     /// The signed-in user, or a redirect to the sign-in page.
     pub fn signed_in(&self) -> Result<&Who, Response> {
         self.who.as_ref().ok_or_else(|| Redirect::to("/login").into_response())
-    }
-
-    /// A customer or admin (who manage domains, mailboxes and aliases).
-    pub fn manager(&self) -> Result<&Who, Response> {
-        match self.signed_in()? {
-            who @ (Who::Admin { .. } | Who::Customer { .. }) => Ok(who),
-            Who::Mailbox { .. } => Err(self.not_found()),
-        }
-    }
-
-    pub fn admin(&self) -> Result<&Who, Response> {
-        match self.signed_in()? {
-            who @ Who::Admin { .. } => Ok(who),
-            _ => Err(self.not_found()),
-        }
     }
 
     pub fn csrf_token(&self) -> &str {
@@ -309,8 +193,43 @@ impl Ctx {
     }
 
     pub fn error_page(&self, status: StatusCode, key: &'static str) -> Response {
-        let page = crate::pages::ErrorPage { l: crate::pages::Layout::new(self, "", None), message: key };
+        self.error_text(status, self.tr().s(key).to_string())
+    }
+
+    fn error_text(&self, status: StatusCode, message: String) -> Response {
+        let page = crate::pages::ErrorPage { l: crate::pages::Layout::new(self, "", None), message };
         (status, render(&page)).into_response()
+    }
+
+    /// A refused operation as its own page, with the API's status and the same text as
+    /// the API's message. Unavailable is logged here.
+    pub fn refused(&self, e: AdminError) -> Response {
+        if let AdminError::Unavailable(cause) = &e {
+            tracing::error!(error = %cause, "a panel operation failed");
+        }
+        let (status, _) = crate::api::status_and_code(&e);
+        // The panel hides what a role may not reach, as if it did not exist.
+        let status = if status == StatusCode::FORBIDDEN && matches!(e, AdminError::Forbidden) {
+            StatusCode::NOT_FOUND
+        } else {
+            status
+        };
+        let message = match e {
+            AdminError::Forbidden => self.tr().s("error.not_found").to_string(),
+            e => crate::i18n::admin_message(&self.tr(), &e),
+        };
+        self.error_text(status, message)
+    }
+
+    /// A refusal that the form's page shows above the form (`Ok(text)`), or one that ends
+    /// the request with its own page (`Err`): not found, forbidden, unavailable.
+    pub fn form_refusal(&self, e: AdminError) -> Result<String, Response> {
+        match e {
+            AdminError::Forbidden | AdminError::NotFound(_) | AdminError::Unavailable(_) | AdminError::DnsChecksOff => {
+                Err(self.refused(e))
+            }
+            e => Ok(crate::i18n::admin_message(&self.tr(), &e)),
+        }
     }
 }
 

@@ -3,13 +3,14 @@
 //!
 //! The language comes from the switch (a cookie) or else from `Accept-Language`
 //! (RFC 9110 §12.5.4); English when neither names German. A page is rendered in one
-//! language only: texts from other crates (the store's and the password rule's English
-//! sentences, zxcvbn's feedback) are mapped to catalogue entries here instead of being
-//! shown as they are.
+//! language only: refusals are translated by their `AdminError` variant
+//! ([`admin_message`], one `match`, never by their text), the password rule's verdict and
+//! zxcvbn's feedback by their codes. The panel and the API show the same text for the
+//! same refusal.
 
 use axum::http::HeaderValue;
-use postfach_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordRefusal, PasswordVerdict, Refusal};
-use postfach_store::StoreError;
+use postfach_admin::{AdminError, Conflict};
+use postfach_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordRefusal, PasswordVerdict};
 use postfach_types::AccessMode;
 use serde_json::{Value, json};
 
@@ -116,18 +117,6 @@ pub fn access_key(mode: impl std::borrow::Borrow<AccessMode>) -> &'static str {
     }
 }
 
-/// The catalogue key saying why the current password given with a change was refused:
-/// the user is signed in already, so the real reason is told.
-pub fn current_password_refused(refusal: Refusal) -> &'static str {
-    match refusal {
-        Refusal::BadCredentials | Refusal::Malformed => "error.current_password",
-        Refusal::Throttled => "login.throttled",
-        Refusal::Disabled => "login.disabled",
-        Refusal::TlsRequired { .. } => "login.tls",
-        Refusal::ServiceNotAllowed => "error.forbidden",
-    }
-}
-
 /// Why a password was refused, in the page's language (the rule's own sentence is
 /// English, so it is rebuilt from the verdict).
 pub fn verdict_reason(t: &Tr, verdict: &PasswordVerdict, chars: usize) -> String {
@@ -179,36 +168,51 @@ pub fn localized_verdict(t: &Tr, verdict: &PasswordVerdict, chars: usize) -> Val
     })
 }
 
-/// A refused directory change in the page's language. The store words its refusals in
-/// English for the CLI; in German the common ones are mapped, the rest get a general
-/// sentence (never an English one on a German page).
-pub fn store_message(t: &Tr, e: &StoreError) -> String {
-    if t.lang() == Lang::En {
-        return match e {
-            StoreError::NotFound(text) | StoreError::Conflict(text) => capitalise(text),
-            _ => t.s("error.unavailable").to_string(),
-        };
-    }
-    let text = match e {
-        StoreError::NotFound(_) => return t.s("error.not_found").to_string(),
-        StoreError::Conflict(text) => text.as_str(),
-        _ => return t.s("error.unavailable").to_string(),
+/// Why an administrative operation was refused, in the page's language: one text per
+/// [`AdminError`] variant, the same for the panel and the API. Rules of the directory
+/// are told with their objects in English (the store's sentence names the address or
+/// domain); in German from the catalogue.
+pub fn admin_message(t: &Tr, e: &AdminError) -> String {
+    let key = match e {
+        AdminError::Forbidden => "error.forbidden",
+        AdminError::NotFound(_) => "error.not_found",
+        AdminError::InvalidCustomerName => "error.customer_name",
+        AdminError::InvalidRole => "error.role",
+        AdminError::InvalidDomainName => "error.domain_name",
+        AdminError::InvalidAddress => "error.address",
+        AdminError::InvalidAccessMode => "error.access",
+        AdminError::InvalidFilter => "error.filter",
+        AdminError::TokenNameMissing => "error.token_name",
+        AdminError::TokenNameTooLong => {
+            return t.f("error.token_name_long", &[("max", &postfach_admin::input::MAX_TOKEN_NAME.to_string())]);
+        }
+        AdminError::WeakPassword { verdict, chars } => return verdict_reason(t, verdict, *chars),
+        AdminError::CurrentPasswordMissing => "error.current_password_missing",
+        AdminError::CurrentPasswordWrong => "error.current_password",
+        AdminError::CodeWrong => "error.code_wrong",
+        AdminError::Throttled => "login.throttled",
+        AdminError::Disabled => "login.disabled",
+        AdminError::TlsRequired => "login.tls",
+        AdminError::DisableSelf => "error.disable_self",
+        AdminError::ResetOwnPassword => "error.reset_self",
+        AdminError::AdminAddsDomain => "error.admin_adds_domain",
+        AdminError::NotAnAliasDomain(_) => "error.not_alias_domain",
+        AdminError::DnsChecksOff | AdminError::Unavailable(_) => "error.unavailable",
+        AdminError::Conflict(rule) if t.lang() == Lang::En => return capitalise(&rule.to_string()),
+        AdminError::Conflict(rule) => match rule {
+            Conflict::AddressTaken { .. } => "store.address_taken",
+            Conflict::DomainTaken { .. } => "store.domain_taken",
+            Conflict::NotFullDomain { .. } => "store.not_full_domain",
+            Conflict::InAliasDomain { .. } => "store.in_alias_domain",
+            Conflict::AliasChain { .. } => "store.alias_chain",
+            Conflict::DomainNotEmpty { .. } => "store.domain_not_empty",
+            Conflict::OtherCustomer { .. } => "store.other_customer",
+            Conflict::NotHostable { .. } => "store.local_part",
+            Conflict::CustomerExists { .. } => "store.customer_taken",
+            Conflict::CustomerOwnsDomains { .. } => "store.customer_has_domains",
+            Conflict::TotpOn => "store.totp_on",
+        },
     };
-    let key = [
-        ("is already in use as a mailbox or alias", "store.address_taken"),
-        ("is already set up here", "store.domain_taken"),
-        ("is an alias domain of", "store.in_alias_domain"),
-        ("is itself an alias domain", "store.alias_chain"),
-        ("still has", "store.domain_not_empty"),
-        ("is not a full domain name", "store.not_full_domain"),
-        ("cannot be created", "store.local_part"),
-        ("belongs to another customer", "store.other_customer"),
-        ("two-factor sign-in is already on", "store.totp_on"),
-        ("give the token a name", "error.token_name"),
-    ]
-    .iter()
-    .find(|(needle, _)| text.contains(needle))
-    .map_or("store.refused", |(_, key)| key);
     t.s(key).to_string()
 }
 
@@ -376,11 +380,13 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.invalid_json", "Die Anfrage ist kein gültiges JSON für diese Aktion.", "The request is not valid JSON for this operation."),
     ("error.mobileconfig_none", "Dieses Postfach ist auf „kein Abruf“ gestellt. Wählen Sie zuerst IMAP oder POP3.", "This mailbox is set to “no reading”. Choose IMAP or POP3 first."),
     ("error.no_operation", "Diese Aktion gibt es in der API nicht. Siehe /api/v1/openapi.json.", "The API has no such operation. See /api/v1/openapi.json."),
+    ("error.not_alias_domain", "Das ist eine Domain, keine Alias-Domain.", "That is a domain, not an alias domain."),
     ("error.not_found", "Das gibt es hier nicht (oder nicht für Ihr Konto).", "That does not exist here (or not for your account)."),
     ("error.reset_self", "Ihr eigenes Passwort ändern Sie auf Ihrer Kontoseite; dort wird das bisherige Passwort abgefragt.", "Change your own password on your account page, which asks for the current one."),
     ("error.role", "Die Rolle muss customer oder admin sein.", "The role must be customer or admin."),
     ("error.title", "Das hat nicht geklappt", "That did not work"),
     ("error.token_name", "Geben Sie dem Token einen Namen, zum Beispiel den des Skripts, das es benutzt.", "Give the token a name, for example the script that will use it."),
+    ("error.token_name_long", "Der Name eines Tokens hat höchstens {max} Zeichen.", "A token name has at most {max} characters."),
     ("error.unauthorized", "Melden Sie sich an oder senden Sie ein API-Token (Authorization: Bearer …).", "Sign in, or send an API token (Authorization: Bearer …)."),
     ("error.unavailable", "Das geht gerade nicht. Versuchen Sie es in einer Minute noch einmal.", "This is not possible right now. Try again in a minute."),
     ("form.current_password", "Bisheriges Passwort", "Current password"),
@@ -497,6 +503,8 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("service.submission", "Versand (SMTP)", "Sending (SMTP)"),
     ("store.address_taken", "Diese Adresse ist schon als Postfach oder Alias vergeben.", "This address is already in use as a mailbox or alias."),
     ("store.alias_chain", "Die Ziel-Domain ist selbst eine Alias-Domain. Wählen Sie deren Ziel-Domain.", "The target domain is itself an alias domain. Choose its target domain."),
+    ("store.customer_has_domains", "Dem Kunden gehören noch Domains. Entfernen Sie sie zuerst.", "The customer still owns domains. Remove them first."),
+    ("store.customer_taken", "Diesen Kundennamen gibt es schon. Wählen Sie einen anderen.", "A customer with this name exists already. Choose another name."),
     ("store.domain_not_empty", "Die Domain hat noch Postfächer, Aliase oder Alias-Domains.", "The domain still has mailboxes, aliases or alias domains."),
     ("store.domain_taken", "Diese Domain ist hier schon eingerichtet.", "This domain is already set up here."),
     ("store.in_alias_domain", "In einer Alias-Domain werden keine Adressen angelegt: Legen Sie die Adresse in der Ziel-Domain an, sie gilt dann auch hier.", "Addresses are not created in an alias domain: create the address in its target domain and it works here too."),
@@ -528,8 +536,20 @@ mod tests {
         include_str!("../templates/account.html"),
         include_str!("../templates/meter.html"),
     ];
-    const SOURCES: &[&str] =
-        &[include_str!("pages.rs"), include_str!("api.rs"), include_str!("context.rs"), include_str!("i18n.rs")];
+    const SOURCES: &[&str] = &[
+        include_str!("pages/mod.rs"),
+        include_str!("pages/login.rs"),
+        include_str!("pages/customers.rs"),
+        include_str!("pages/domains.rs"),
+        include_str!("pages/mailboxes.rs"),
+        include_str!("pages/aliases.rs"),
+        include_str!("pages/logins.rs"),
+        include_str!("pages/account.rs"),
+        include_str!("api/mod.rs"),
+        include_str!("api/handlers.rs"),
+        include_str!("context.rs"),
+        include_str!("i18n.rs"),
+    ];
 
     #[test]
     fn catalogue_is_sorted_unique_and_complete() {
@@ -641,14 +661,11 @@ mod tests {
     #[test]
     fn german_pages_never_show_the_stores_english() {
         let de = Tr::new(Lang::De);
-        let e = StoreError::Conflict("max@acme.example is already in use as a mailbox or alias".into());
-        assert_eq!(store_message(&de, &e), "Diese Adresse ist schon als Postfach oder Alias vergeben.");
-        assert_eq!(
-            store_message(&de, &StoreError::Conflict("something new".into())),
-            "Diese Änderung ist nicht möglich."
-        );
+        let address = postfach_types::EmailAddress::parse("max@acme.example").expect("address");
+        let e = AdminError::Conflict(Conflict::AddressTaken { address });
+        assert_eq!(admin_message(&de, &e), "Diese Adresse ist schon als Postfach oder Alias vergeben.");
         let en = Tr::new(Lang::En);
-        assert_eq!(store_message(&en, &e), "Max@acme.example is already in use as a mailbox or alias.");
+        assert_eq!(admin_message(&en, &e), "Max@acme.example is already in use as a mailbox or alias.");
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! English; the CSS and the one small script are compiled into the binary
 //! ([`assets`]). Everyone signs in through [`Authenticator::authenticate`] with
 //! `Service::Panel`, so the panel shares the throttle and the login log with the mail
-//! protocols. Everything a signed-in customer reaches goes through a
-//! `Scope::Customer`, so another customer's objects look like they do not exist.
+//! protocols. Pages and API handlers are adapters over `postfach-admin`: they parse input
+//! with `postfach_admin::input`, call one operation as the signed-in `Who` (whose
+//! scope the operation checks) and show its refusal in the caller's language, the same
+//! for a form and for the API call. Another customer's objects look like they do not
+//! exist.
 //!
 //! The server runs [`Web::https_protocol`] on its HTTPS listeners and
 //! [`Web::http_protocol`] on its plain ones (`postfach_net` accepts the connections and
@@ -93,6 +96,8 @@ pub struct ClientConnection {
 
 pub(crate) struct AppState {
     pub store: Store,
+    /// Every administrative operation, as the signed-in caller.
+    pub admin: postfach_admin::Admin,
     pub auth: Arc<Authenticator>,
     pub settings: WebSettings,
 }
@@ -121,7 +126,8 @@ const MAX_BODY: usize = 64 * 1024;
 
 impl Web {
     pub fn new(store: Store, auth: Arc<Authenticator>, settings: WebSettings) -> Web {
-        let app: App = Arc::new(AppState { store, auth, settings });
+        let admin = postfach_admin::Admin::new(store.clone(), auth.clone(), settings.dns.clone());
+        let app: App = Arc::new(AppState { store, admin, auth, settings });
         Web { https: https_router(app.clone()), http: http_router(app) }
     }
 

@@ -1,0 +1,143 @@
+//! Why an operation was refused: one variant per rule, per validation failure, and the
+//! few general outcomes (not found, forbidden, unavailable). The English texts are for the
+//! CLI; the panel and the API translate by variant (`postfach-web`'s `i18n`).
+
+use postfach_auth::AuthError;
+use postfach_auth::accounts::AccountError;
+use postfach_dns::DnsError;
+use postfach_policy::{PasswordVerdict, Refusal};
+use postfach_store::{Conflict, StoreError};
+use postfach_types::{DomainName, Secret};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The caller's role may not do this at all.
+    #[error("this account may not do this")]
+    Forbidden,
+    /// The object does not exist, or not in the caller's scope.
+    #[error("{0}")]
+    NotFound(String),
+
+    // Validation of input.
+    #[error(
+        "a customer name needs 2 to 64 characters a-z, 0-9, dot, hyphen or underscore, starting with a letter or digit"
+    )]
+    InvalidCustomerName,
+    #[error("the role must be customer or admin")]
+    InvalidRole,
+    #[error("that is not a valid domain name; use a name like example.net")]
+    InvalidDomainName,
+    #[error("that is not a valid e-mail address")]
+    InvalidAddress,
+    #[error("the access mode must be imap, pop3 or none")]
+    InvalidAccessMode,
+    #[error("the filter must be unencrypted or failed")]
+    InvalidFilter,
+    #[error("give the token a name, for example the script that will use it")]
+    TokenNameMissing,
+    #[error("a token name has at most {} characters", crate::input::MAX_TOKEN_NAME)]
+    TokenNameTooLong,
+    /// The password breaks the rule; the verdict says why and carries the feedback.
+    /// `chars`: the password's length, which the verdict's translations name.
+    #[error("{}", .verdict.reason.as_deref().unwrap_or("the password is too weak"))]
+    WeakPassword { verdict: PasswordVerdict, chars: usize },
+
+    // Proving who one is again, for a change of one's own account.
+    #[error("enter your current password to change it")]
+    CurrentPasswordMissing,
+    #[error("the current password is not right")]
+    CurrentPasswordWrong,
+    #[error("the TOTP code is not right")]
+    CodeWrong,
+    #[error("too many failed attempts; wait a quarter of an hour, then try again")]
+    Throttled,
+    #[error("this account is disabled")]
+    Disabled,
+    #[error("this needs an encrypted connection")]
+    TlsRequired,
+
+    // Rules of the operations themselves.
+    #[error("an admin cannot disable their own account")]
+    DisableSelf,
+    #[error("change your own password as yourself (it asks for the current one), not by a reset")]
+    ResetOwnPassword,
+    #[error("domains are added by the customer who owns them (or with the command line)")]
+    AdminAddsDomain,
+    #[error("{0} is a domain, not an alias domain; remove it with: postfach domain remove {0}")]
+    NotAnAliasDomain(DomainName),
+    #[error("no DNS checks are configured")]
+    DnsChecksOff,
+    /// A rule of the directory, checked by the store in the changing transaction.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+
+    /// The database, the password hasher or DNS failed; try again later.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// What failed underneath an operation (logged once by the adapters, never shown).
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Auth(AuthError),
+    #[error(transparent)]
+    Dns(DnsError),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> AdminError {
+        match e {
+            StoreError::NotFound(what) => AdminError::NotFound(what),
+            StoreError::Refused(rule) => AdminError::Conflict(rule),
+            e => AdminError::Unavailable(Unavailable::Store(e)),
+        }
+    }
+}
+
+impl From<AuthError> for AdminError {
+    fn from(e: AuthError) -> AdminError {
+        match e {
+            AuthError::Unavailable(e) => e.into(),
+            AuthError::Refused(refusal) => refused(refusal, AdminError::CodeWrong),
+            e => AdminError::Unavailable(Unavailable::Auth(e)),
+        }
+    }
+}
+
+impl From<DnsError> for AdminError {
+    fn from(e: DnsError) -> AdminError {
+        match e {
+            DnsError::Store(e) => e.into(),
+            e => AdminError::Unavailable(Unavailable::Dns(e)),
+        }
+    }
+}
+
+impl AdminError {
+    /// A refused account change; `password` is the new password it was about.
+    pub(crate) fn account(e: AccountError, password: &Secret<String>) -> AdminError {
+        match e {
+            AccountError::WeakPassword(verdict) => {
+                AdminError::WeakPassword { verdict, chars: password.expose().chars().count() }
+            }
+            AccountError::Store(e) => e.into(),
+            AccountError::CurrentPassword(refusal) => refused(refusal, AdminError::CurrentPasswordWrong),
+            AccountError::Auth(e) => e.into(),
+        }
+    }
+}
+
+/// A refusal of the gate when a signed-in user proves themselves again: the user is known,
+/// so the real reason is told. `wrong` is what a wrong secret means here.
+fn refused(refusal: Refusal, wrong: AdminError) -> AdminError {
+    match refusal {
+        Refusal::BadCredentials | Refusal::Malformed => wrong,
+        Refusal::Throttled => AdminError::Throttled,
+        Refusal::Disabled => AdminError::Disabled,
+        Refusal::TlsRequired { .. } => AdminError::TlsRequired,
+        Refusal::ServiceNotAllowed => AdminError::Forbidden,
+    }
+}

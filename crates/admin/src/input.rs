@@ -1,0 +1,142 @@
+//! Input as every adapter receives it (form fields, JSON strings, argv), parsed once into
+//! the typed values the operations take. The panel, the API and the CLI call the same
+//! parser, so the same bad value is refused with the same [`AdminError`] everywhere.
+
+use postfach_store::MailboxId;
+use postfach_store::logins::LoginFilter;
+use postfach_store::mailboxes::MailboxSettings;
+use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, Role};
+
+use crate::AdminError;
+
+/// The longest API token name.
+pub const MAX_TOKEN_NAME: usize = 100;
+
+pub fn customer_name(text: &str) -> Result<CustomerName, AdminError> {
+    CustomerName::parse(text).map_err(|_| AdminError::InvalidCustomerName)
+}
+
+/// `customer` (also when not given) or `admin`.
+pub fn role(text: Option<&str>) -> Result<Role, AdminError> {
+    match text {
+        None | Some("customer") => Ok(Role::Customer),
+        Some("admin") => Ok(Role::Admin),
+        Some(_) => Err(AdminError::InvalidRole),
+    }
+}
+
+pub fn domain_name(text: &str) -> Result<DomainName, AdminError> {
+    DomainName::parse(text.trim()).map_err(|_| AdminError::InvalidDomainName)
+}
+
+pub fn address(text: &str) -> Result<EmailAddress, AdminError> {
+    EmailAddress::parse(text.trim()).map_err(|_| AdminError::InvalidAddress)
+}
+
+/// An address from its two halves, as the panel's forms send them.
+pub fn address_at(local: &str, domain: &str) -> Result<EmailAddress, AdminError> {
+    address(&format!("{}@{}", local.trim(), domain.trim()))
+}
+
+/// `imap`, `pop3` or `none`; `None` (not given) keeps the default or the current value.
+pub fn access_mode(text: Option<&str>) -> Result<Option<AccessMode>, AdminError> {
+    text.map(|t| t.parse().map_err(|_| AdminError::InvalidAccessMode)).transpose()
+}
+
+/// A new mailbox's settings: what is not given is the default.
+pub fn mailbox_settings(
+    access: Option<&str>,
+    submission: Option<bool>,
+    tls_required: Option<bool>,
+) -> Result<MailboxSettings, AdminError> {
+    let defaults = MailboxSettings::default();
+    Ok(MailboxSettings {
+        access: access_mode(access)?.unwrap_or(defaults.access),
+        submission: submission.unwrap_or(defaults.submission),
+        tls_required: tls_required.unwrap_or(defaults.tls_required),
+    })
+}
+
+/// A token's name: trimmed, without control characters, 1 to [`MAX_TOKEN_NAME`]
+/// characters.
+pub fn token_name(text: &str) -> Result<String, AdminError> {
+    let name: String = text.trim().chars().filter(|c| !c.is_control()).collect();
+    match name.chars().count() {
+        0 => Err(AdminError::TokenNameMissing),
+        n if n > MAX_TOKEN_NAME => Err(AdminError::TokenNameTooLong),
+        _ => Ok(name),
+    }
+}
+
+/// Which login attempts to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginQuery {
+    pub only_unencrypted: bool,
+    pub only_failed: bool,
+    pub limit: i64,
+}
+
+impl LoginQuery {
+    /// The default page: the last `limit` attempts.
+    pub fn all(limit: i64) -> LoginQuery {
+        LoginQuery { only_unencrypted: false, only_failed: false, limit }
+    }
+
+    pub(crate) fn filter(self, mailbox: Option<MailboxId>) -> LoginFilter {
+        LoginFilter {
+            mailbox,
+            only_unencrypted: self.only_unencrypted,
+            only_failed: self.only_failed,
+            limit: self.limit.clamp(1, 1000),
+        }
+    }
+}
+
+/// A login filter by name: empty or `all`, `unencrypted` or `failed`.
+pub fn login_query(filter: Option<&str>, limit: i64) -> Result<LoginQuery, AdminError> {
+    let (only_unencrypted, only_failed) = match filter {
+        None | Some("" | "all") => (false, false),
+        Some("unencrypted") => (true, false),
+        Some("failed") => (false, true),
+        Some(_) => return Err(AdminError::InvalidFilter),
+    };
+    Ok(LoginQuery { only_unencrypted, only_failed, limit })
+}
+
+/// A row id from a URL: a positive number, or else nothing that exists.
+pub fn id(text: &str) -> Result<i64, AdminError> {
+    text.parse()
+        .ok()
+        .filter(|id: &i64| *id > 0)
+        .ok_or_else(|| AdminError::NotFound(format!("there is no object {text}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bad_value_has_its_own_refusal() {
+        assert!(matches!(customer_name("-x"), Err(AdminError::InvalidCustomerName)));
+        assert!(matches!(role(Some("root")), Err(AdminError::InvalidRole)));
+        assert!(matches!(domain_name("bad_domain.example"), Err(AdminError::InvalidDomainName)));
+        assert!(matches!(address("no-at-sign"), Err(AdminError::InvalidAddress)));
+        assert!(matches!(access_mode(Some("smtp")), Err(AdminError::InvalidAccessMode)));
+        assert!(matches!(login_query(Some("odd"), 10), Err(AdminError::InvalidFilter)));
+        assert!(matches!(token_name(" \t"), Err(AdminError::TokenNameMissing)));
+        assert!(matches!(token_name(&"x".repeat(101)), Err(AdminError::TokenNameTooLong)));
+        assert!(matches!(id("0"), Err(AdminError::NotFound(_))));
+    }
+
+    #[test]
+    fn good_values_parse() {
+        assert_eq!(role(None).ok(), Some(Role::Customer));
+        assert_eq!(access_mode(None).ok(), Some(None));
+        assert_eq!(access_mode(Some("pop3")).ok(), Some(Some(AccessMode::Pop3)));
+        assert_eq!(token_name("  deploy\u{7}  ").ok().as_deref(), Some("deploy"));
+        assert_eq!(token_name(&"x".repeat(100)).ok().map(|n| n.len()), Some(100));
+        let q = login_query(Some("failed"), 5000).expect("query");
+        assert_eq!(q.filter(Some(3)).limit, 1000);
+        assert!(q.only_failed && !q.only_unencrypted);
+    }
+}

@@ -1,0 +1,22 @@
+//! The outbound queue: list, retry, remove.
+
+use postfach_store::queue::QueuedMessage;
+
+use crate::{Admin, AdminError, Who, manager};
+
+impl Admin {
+    pub async fn queue(&self, who: &Who) -> Result<Vec<QueuedMessage>, AdminError> {
+        Ok(self.store.queue_list(manager(who)?).await?)
+    }
+
+    /// Tries a queued message's waiting recipients again soon; returns how many.
+    pub async fn retry_queued(&self, who: &Who, queue_id: &str) -> Result<u64, AdminError> {
+        Ok(self.store.queue_retry(manager(who)?, queue_id).await?)
+    }
+
+    /// Removes a message from the queue (it is not delivered); returns its blob id, whose
+    /// file in the queue spool the caller deletes.
+    pub async fn remove_queued(&self, who: &Who, queue_id: &str) -> Result<String, AdminError> {
+        Ok(self.store.queue_remove(manager(who)?, queue_id).await?)
+    }
+}

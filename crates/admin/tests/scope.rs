@@ -1,0 +1,211 @@
+//! Every operation checks its caller: a mailbox user manages nothing, a customer reaches
+//! nothing of another customer's (it answers as if the object did not exist) and nothing
+//! of the platform's, and the rules of the operations hold whoever calls.
+
+use std::sync::Arc;
+
+use postfach_admin::{Admin, AdminError, Conflict, CustomerChange, LoginQuery, Who};
+use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
+use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
+use postfach_store::{Scope, Store};
+use postfach_types::{CustomerName, DomainName, EmailAddress, Role, Secret};
+
+const STRONG: &str = "violet mango tractor whisper";
+
+fn addr(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).expect("address")
+}
+
+fn dom(s: &str) -> DomainName {
+    DomainName::parse(s).expect("domain")
+}
+
+fn name(s: &str) -> CustomerName {
+    CustomerName::parse(s).expect("name")
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Store,
+    admin: Admin,
+    acme: Who,
+    root: Who,
+    max: Who,
+    globex_domain: i64,
+    globex_mailbox: i64,
+    globex_alias: i64,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&format!("sqlite://{}/p.sqlite", dir.path().display())).await.expect("store");
+    let auth = Authenticator::new(store.clone(), AuthSettings::default(), PasswordHasher::new(1)).await.expect("auth");
+    let admin = Admin::new(store.clone(), Arc::new(auth), None);
+    let op = &Who::Operator;
+    let strong = Secret::new(STRONG.to_string());
+    let mut accounts = Vec::new();
+    for (n, role) in [("acme", Role::Customer), ("globex", Role::Customer), ("root", Role::Admin)] {
+        accounts.push(Who::from_account(admin.create_customer(op, &name(n), &strong, role).await.expect("customer")));
+    }
+    admin.add_domain(op, &dom("acme.example"), Some(&name("acme")), true).await.expect("domain");
+    let globex_domain = admin.add_domain(op, &dom("globex.example"), Some(&name("globex")), true).await.expect("d").id;
+    let max = admin
+        .create_mailbox(op, &addr("max@acme.example"), &strong, MailboxSettings::default())
+        .await
+        .expect("mailbox");
+    let eva = admin
+        .create_mailbox(op, &addr("eva@globex.example"), &strong, MailboxSettings::default())
+        .await
+        .expect("mailbox");
+    let alias = admin.add_alias(op, &addr("info@globex.example"), &eva.address).await.expect("alias");
+    let [acme, _, root] = <[Who; 3]>::try_from(accounts).expect("three");
+    World {
+        _dir: dir,
+        store,
+        admin,
+        acme,
+        root,
+        max: Who::Mailbox { mailbox: max },
+        globex_domain,
+        globex_mailbox: eva.id,
+        globex_alias: alias.id,
+    }
+}
+
+fn refused_as<T: std::fmt::Debug>(result: Result<T, AdminError>, expected: fn(&AdminError) -> bool, what: &str) {
+    match result {
+        Err(e) if expected(&e) => {}
+        other => panic!("{what}: {other:?}"),
+    }
+}
+
+fn forbidden(e: &AdminError) -> bool {
+    matches!(e, AdminError::Forbidden)
+}
+
+fn not_found(e: &AdminError) -> bool {
+    matches!(e, AdminError::NotFound(_))
+}
+
+#[tokio::test]
+async fn a_mailbox_user_manages_nothing() {
+    let w = world().await;
+    let (a, who) = (&w.admin, &w.max);
+    let strong = Secret::new(STRONG.into());
+    refused_as(a.domains(who).await, forbidden, "domains");
+    refused_as(a.mailboxes(who, None).await, forbidden, "mailboxes");
+    refused_as(a.aliases(who, None).await, forbidden, "aliases");
+    refused_as(a.logins(who, LoginQuery::all(10)).await, forbidden, "logins");
+    refused_as(a.customers(who).await, forbidden, "customers");
+    refused_as(a.tokens(who).await, forbidden, "tokens");
+    refused_as(a.create_token(who, "x").await, forbidden, "create token");
+    refused_as(a.start_totp(who).await, forbidden, "totp");
+    refused_as(
+        a.create_mailbox(who, &addr("new@acme.example"), &strong, MailboxSettings::default()).await,
+        forbidden,
+        "create mailbox",
+    );
+    let own = match who {
+        Who::Mailbox { mailbox } => mailbox.id,
+        _ => unreachable!(),
+    };
+    refused_as(a.update_mailbox(who, own, SettingsChange::default()).await, forbidden, "own settings");
+    refused_as(a.remove_mailbox(who, own).await, forbidden, "remove own mailbox");
+    refused_as(a.add_domain(who, &dom("new.example"), None, false).await, forbidden, "add domain");
+    // Their own mailbox they see, with its logins.
+    assert_eq!(a.mailbox(who, own).await.expect("own").id, own);
+    a.mailbox_logins(who, own, LoginQuery::all(10)).await.expect("own logins");
+}
+
+#[tokio::test]
+async fn a_customer_reaches_nothing_of_another_customer() {
+    let w = world().await;
+    let (a, who) = (&w.admin, &w.acme);
+    let strong = Secret::new(STRONG.into());
+    refused_as(a.domain(who, w.globex_domain).await, not_found, "domain");
+    refused_as(a.remove_domain(who, w.globex_domain, true).await, not_found, "remove domain");
+    refused_as(a.mailbox(who, w.globex_mailbox).await, not_found, "mailbox");
+    refused_as(a.update_mailbox(who, w.globex_mailbox, SettingsChange::default()).await, not_found, "settings");
+    refused_as(a.remove_mailbox(who, w.globex_mailbox).await, not_found, "remove mailbox");
+    refused_as(a.mailbox_logins(who, w.globex_mailbox, LoginQuery::all(5)).await, not_found, "logins");
+    refused_as(a.alias(who, w.globex_alias).await, not_found, "alias");
+    refused_as(a.remove_alias(who, w.globex_alias).await, not_found, "remove alias");
+    refused_as(
+        a.create_mailbox(who, &addr("spy@globex.example"), &strong, MailboxSettings::default()).await,
+        not_found,
+        "mailbox at a foreign domain",
+    );
+    refused_as(a.add_alias(who, &addr("spy@acme.example"), &addr("eva@globex.example")).await, not_found, "alias");
+    refused_as(
+        a.add_domain_alias(who, &dom("spy.example"), &dom("globex.example"), false).await,
+        not_found,
+        "alias domain",
+    );
+    // Platform operations are the admins'.
+    refused_as(a.customers(who).await, forbidden, "customers");
+    refused_as(a.set_domain_verified(who, w.globex_domain, false).await, forbidden, "verify");
+    // A customer adds its own domains, never verified by itself.
+    refused_as(a.add_domain(who, &dom("new.example"), None, true).await, forbidden, "self-verified domain");
+    refused_as(a.add_domain(who, &dom("new.example"), Some(&name("globex")), false).await, forbidden, "for another");
+    assert_eq!(a.domains(who).await.expect("own").len(), 1);
+    assert_eq!(w.store.mailboxes(Scope::Platform, None).await.expect("all").len(), 2, "nothing changed");
+}
+
+#[tokio::test]
+async fn the_rules_of_the_operations_hold() {
+    let w = world().await;
+    let a = &w.admin;
+    let root_id = w.root.account_id().expect("account");
+    let reset =
+        CustomerChange { disabled: None, password: Some(Secret::new("quartz lantern meadow 2041 orbit".into())) };
+    refused_as(
+        a.update_customer(&w.root, root_id, reset).await,
+        |e| matches!(e, AdminError::ResetOwnPassword),
+        "reset",
+    );
+    let disable = CustomerChange { disabled: Some(true), password: None };
+    refused_as(a.update_customer(&w.root, root_id, disable).await, |e| matches!(e, AdminError::DisableSelf), "disable");
+    refused_as(
+        a.add_domain(&w.root, &dom("new.example"), None, false).await,
+        |e| matches!(e, AdminError::AdminAddsDomain),
+        "admin adds",
+    );
+    let weak = Secret::new("Sommer2024!!".into());
+    refused_as(
+        a.create_mailbox(&w.acme, &addr("new@acme.example"), &weak, MailboxSettings::default()).await,
+        |e| matches!(e, AdminError::WeakPassword { chars: 12, .. }),
+        "weak password",
+    );
+    refused_as(
+        a.add_alias(&w.acme, &addr("max@acme.example"), &addr("max@acme.example")).await,
+        |e| matches!(e, AdminError::Conflict(Conflict::AddressTaken { .. })),
+        "address taken",
+    );
+    refused_as(
+        a.add_domain_alias(&w.acme, &dom("acme.example"), &dom("acme.example"), false).await,
+        |e| matches!(e, AdminError::Conflict(Conflict::DomainTaken { .. })),
+        "alias domain onto itself",
+    );
+    refused_as(
+        a.remove_alias_domain(&Who::Operator, &dom("acme.example")).await,
+        |e| matches!(e, AdminError::NotAnAliasDomain(_)),
+        "not alias",
+    );
+    refused_as(
+        a.create_token(&w.acme, &"x".repeat(101)).await,
+        |e| matches!(e, AdminError::TokenNameTooLong),
+        "long name",
+    );
+    refused_as(
+        a.check_domain(&w.acme, &a.domain_named(&w.acme, &dom("acme.example")).await.expect("d")).await,
+        |e| matches!(e, AdminError::DnsChecksOff),
+        "dns off",
+    );
+    // A reset of another account ends its sessions and revokes its tokens.
+    let acme_id = w.acme.account_id().expect("account");
+    let (token, _) = a.create_token(&w.acme, "script").await.expect("token");
+    let reset =
+        CustomerChange { disabled: None, password: Some(Secret::new("quartz lantern meadow 2041 orbit".into())) };
+    a.update_customer(&w.root, acme_id, reset).await.expect("reset");
+    assert!(a.tokens(&w.acme).await.expect("tokens").iter().all(|t| t.id != token.id), "tokens revoked");
+}

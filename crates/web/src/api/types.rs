@@ -1,0 +1,265 @@
+//! The API's request and response bodies. Responses are built from the admin layer's
+//! values here, so the JSON is the API's decision, not the store's row layout; the
+//! OpenAPI document (`openapi.rs`) describes these shapes.
+
+use postfach_store::customers::Customer;
+use postfach_store::domains::{Domain, Removed};
+use postfach_store::logins::LoginRecord;
+use postfach_store::mailboxes::{Alias, Mailbox};
+use postfach_store::sessions::ApiToken;
+use postfach_types::{
+    AccessMode, CustomerName, DomainName, EmailAddress, LoginResult, Mechanism, Role, Service, TlsInfo, UnixTime,
+};
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------- requests
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordCheck {
+    pub password: String,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub customer: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewCustomer {
+    pub name: String,
+    pub password: String,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CustomerChange {
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewDomain {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DomainChange {
+    pub verified: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct CascadeQuery {
+    pub cascade: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewDomainAlias {
+    pub name: String,
+    pub target: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewMailbox {
+    pub address: String,
+    pub password: String,
+    #[serde(default)]
+    pub access: Option<String>,
+    #[serde(default)]
+    pub submission: Option<bool>,
+    #[serde(default)]
+    pub tls_required: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MailboxChange {
+    #[serde(default)]
+    pub access: Option<String>,
+    #[serde(default)]
+    pub submission: Option<bool>,
+    #[serde(default)]
+    pub tls_required: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewPassword {
+    pub password: String,
+    /// Required when mailbox users set their own password.
+    #[serde(default)]
+    pub current_password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct FilterQuery {
+    pub filter: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewAlias {
+    pub address: String,
+    pub mailbox: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewToken {
+    pub name: String,
+}
+
+// ---------------------------------------------------------------- responses
+
+#[derive(Debug, Serialize)]
+pub struct CustomerView {
+    pub id: i64,
+    pub name: CustomerName,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: UnixTime,
+}
+
+impl From<Customer> for CustomerView {
+    fn from(c: Customer) -> Self {
+        CustomerView { id: c.id, name: c.name, role: c.role, disabled: c.disabled, created_at: c.created_at }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DomainView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub customer: CustomerName,
+    pub name: DomainName,
+    pub alias_of: Option<DomainName>,
+    pub verified: bool,
+    pub verify_token: String,
+    pub created_at: UnixTime,
+}
+
+impl From<&Domain> for DomainView {
+    fn from(d: &Domain) -> Self {
+        DomainView {
+            id: d.id,
+            customer_id: d.customer_id,
+            customer: d.customer.clone(),
+            name: d.name.clone(),
+            alias_of: d.alias_of.clone(),
+            verified: d.verified,
+            verify_token: d.verify_token.clone(),
+            created_at: d.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RemovedView {
+    pub mailboxes: i64,
+    pub aliases: i64,
+    pub alias_domains: i64,
+}
+
+impl From<Removed> for RemovedView {
+    fn from(r: Removed) -> Self {
+        RemovedView { mailboxes: r.mailboxes, aliases: r.aliases, alias_domains: r.alias_domains }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MailboxView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub address: EmailAddress,
+    pub access: AccessMode,
+    pub submission: bool,
+    pub tls_required: bool,
+    pub password_exposed: bool,
+    pub created_at: UnixTime,
+    pub changed_at: UnixTime,
+}
+
+impl From<Mailbox> for MailboxView {
+    fn from(m: Mailbox) -> Self {
+        MailboxView {
+            id: m.id,
+            customer_id: m.customer_id,
+            address: m.address,
+            access: m.settings.access,
+            submission: m.settings.submission,
+            tls_required: m.settings.tls_required,
+            password_exposed: m.password_exposed,
+            created_at: m.created_at,
+            changed_at: m.changed_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AliasView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub address: EmailAddress,
+    pub mailbox: EmailAddress,
+}
+
+impl From<Alias> for AliasView {
+    fn from(a: Alias) -> Self {
+        AliasView { id: a.id, customer_id: a.customer_id, address: a.address, mailbox: a.mailbox }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoginView {
+    pub at: UnixTime,
+    pub customer_id: Option<i64>,
+    pub mailbox_id: Option<i64>,
+    pub login: String,
+    pub service: Service,
+    pub remote_ip: std::net::IpAddr,
+    pub tls: Option<TlsInfo>,
+    pub mechanism: Mechanism,
+    pub result: LoginResult,
+}
+
+impl From<LoginRecord> for LoginView {
+    fn from(r: LoginRecord) -> Self {
+        LoginView {
+            at: r.at,
+            customer_id: r.customer_id,
+            mailbox_id: r.mailbox_id,
+            login: r.login,
+            service: r.service,
+            remote_ip: r.remote_ip,
+            tls: r.tls,
+            mechanism: r.mechanism,
+            result: r.result,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub name: String,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}
+
+impl From<ApiToken> for TokenView {
+    fn from(t: ApiToken) -> Self {
+        TokenView {
+            id: t.id,
+            customer_id: t.customer_id,
+            name: t.name,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+/// Converts a list.
+pub fn all<T, V: From<T>>(items: Vec<T>) -> Vec<V> {
+    items.into_iter().map(V::from).collect()
+}

@@ -1,0 +1,133 @@
+//! The signed-in account's own settings: password, two-factor sign-in, API tokens.
+
+use askama::Template;
+use axum::extract::{Form, Path, State};
+use axum::response::{IntoResponse, Redirect};
+use postfach_admin::{AdminError, OwnPasswordChange, TotpStatus};
+use postfach_store::sessions::ApiToken;
+use postfach_types::Secret;
+use serde::Deserialize;
+
+use super::customers::PasswordForm;
+use super::{CsrfForm, Layout, PageResult, done, parse_id};
+use crate::App;
+use crate::context::{Ctx, render};
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    l: Layout,
+    name: String,
+    totp_enabled: bool,
+    /// A secret being set up: (base32, otpauth URI).
+    totp_setup: Option<(String, String)>,
+    tokens: Vec<ApiToken>,
+    new_token: Option<String>,
+}
+
+pub(super) async fn account(State(app): State<App>, ctx: Ctx) -> PageResult {
+    account_page(&app, &ctx, None, None).await
+}
+
+async fn account_page(app: &App, ctx: &Ctx, error: Option<String>, new_token: Option<String>) -> PageResult {
+    let who = ctx.signed_in()?;
+    let fail = |e| ctx.refused(e);
+    let issuer = format!("Postfach {}", app.settings.hostname);
+    let status = app.admin.totp_status(who, &issuer).await.map_err(fail)?;
+    let tokens = app.admin.tokens(who).await.map_err(fail)?;
+    let (totp_enabled, totp_setup) = match status {
+        TotpStatus::Off => (false, None),
+        TotpStatus::Pending { secret, uri } => (false, Some((secret, uri))),
+        TotpStatus::On => (true, None),
+    };
+    Ok(render(&AccountPage {
+        l: Layout::new(ctx, "account", error),
+        name: who.display_name(),
+        totp_enabled,
+        totp_setup,
+        tokens,
+        new_token,
+    }))
+}
+
+/// Shows a refusal on the account page, or ends the request with its own page.
+async fn refused(app: &App, ctx: &Ctx, e: AdminError) -> PageResult {
+    let message = ctx.form_refusal(e)?;
+    account_page(app, ctx, Some(message), None).await
+}
+
+pub(super) async fn account_password(State(app): State<App>, ctx: Ctx, Form(form): Form<PasswordForm>) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let password = Secret::new(form.password);
+    let current = Secret::new(form.current_password);
+    let connection = ctx.auth_connection();
+    let change = OwnPasswordChange {
+        current: &current,
+        new: &password,
+        keep_api_tokens: form.keep_api_tokens == "on",
+        session: ctx.session.as_ref().map(|s| s.id),
+        connection: &connection,
+    };
+    // Mailbox users change their password on their mailbox page.
+    if who.account_id().is_none() {
+        return Err(ctx.not_found());
+    }
+    match app.admin.change_own_password(who, change).await {
+        Ok(()) => Ok(done("/account", "password_changed")),
+        Err(e) => refused(&app, &ctx, e).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct TotpForm {
+    csrf: String,
+    action: String,
+    code: String,
+}
+
+pub(super) async fn account_totp(State(app): State<App>, ctx: Ctx, Form(form): Form<TotpForm>) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let connection = ctx.auth_connection();
+    let (result, key) = match form.action.as_str() {
+        "start" => (app.admin.start_totp(who).await, None),
+        "confirm" => (app.admin.confirm_totp(who, &form.code, &connection).await, Some("totp_on")),
+        "off" => (app.admin.disable_totp(who, &form.code, &connection).await, Some("totp_off")),
+        _ => return Err(ctx.not_found()),
+    };
+    match (result, key) {
+        (Ok(()), None) => Ok(Redirect::to("/account#totp").into_response()),
+        (Ok(()), Some(key)) => Ok(done("/account", key)),
+        (Err(e), _) => refused(&app, &ctx, e).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct TokenForm {
+    csrf: String,
+    name: String,
+}
+
+pub(super) async fn create_token(State(app): State<App>, ctx: Ctx, Form(form): Form<TokenForm>) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    match app.admin.create_token(who, &form.name).await {
+        Ok((_, token)) => account_page(&app, &ctx, None, Some(token.expose().clone())).await,
+        Err(e) => refused(&app, &ctx, e).await,
+    }
+}
+
+pub(super) async fn revoke_token(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    app.admin.revoke_token(who, parse_id(&ctx, &id)?).await.map_err(|e| ctx.refused(e))?;
+    Ok(done("/account", "token_revoked"))
+}

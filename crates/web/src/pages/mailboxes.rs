@@ -1,0 +1,349 @@
+//! Mailboxes: the list and the form to create one, the mailbox page (settings, password,
+//! aliases, the security checklist and its logins), removal and the Apple profile.
+
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use postfach_admin::{AdminError, LoginQuery, input};
+use postfach_store::domains::Domain;
+use postfach_store::logins::LoginRecord;
+use postfach_store::mailboxes::{Alias, Mailbox, SettingsChange};
+use postfach_types::{AccessMode, LoginResult, Secret, UnixTime};
+use serde::Deserialize;
+
+use super::customers::PasswordForm;
+use super::{ConfirmPage, CsrfForm, Layout, PageResult, done, parse_id, when};
+use crate::context::{Ctx, Who, render};
+use crate::i18n::Tr;
+use crate::{App, autoconfig};
+
+#[derive(Template)]
+#[template(path = "mailboxes.html")]
+struct MailboxesPage {
+    l: Layout,
+    mailboxes: Vec<Mailbox>,
+    domains: Vec<Domain>,
+    local: String,
+    domain: String,
+    access: String,
+}
+
+pub(super) async fn mailboxes(State(app): State<App>, ctx: Ctx) -> PageResult {
+    mailboxes_page(&app, &ctx, None, NewMailboxForm::default()).await
+}
+
+async fn mailboxes_page(app: &App, ctx: &Ctx, error: Option<String>, form: NewMailboxForm) -> PageResult {
+    let who = ctx.signed_in()?;
+    let mailboxes = app.admin.mailboxes(who, None).await.map_err(|e| ctx.refused(e))?;
+    let domains = app.admin.domains(who).await.map_err(|e| ctx.refused(e))?;
+    let domains = domains.into_iter().filter(|d| d.alias_of.is_none()).collect();
+    Ok(render(&MailboxesPage {
+        l: Layout::new(ctx, "mailboxes", error),
+        mailboxes,
+        domains,
+        local: form.local,
+        domain: form.domain,
+        access: if form.access.is_empty() { "imap".into() } else { form.access },
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct NewMailboxForm {
+    csrf: String,
+    local: String,
+    domain: String,
+    password: String,
+    access: String,
+}
+
+pub(super) async fn create_mailbox(
+    State(app): State<App>,
+    ctx: Ctx,
+    Form(mut form): Form<NewMailboxForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let password = Secret::new(std::mem::take(&mut form.password));
+    let parsed = input::address_at(&form.local, &form.domain)
+        .and_then(|a| Ok((a, input::mailbox_settings(Some(form.access.as_str()), None, None)?)));
+    let created = match parsed {
+        Ok((address, settings)) => app.admin.create_mailbox(who, &address, &password, settings).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(mailbox) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "mailbox_created")),
+        Err(e) => {
+            let message = ctx.form_refusal(e)?;
+            mailboxes_page(&app, &ctx, Some(message), form).await
+        }
+    }
+}
+
+/// The mailbox `id` if the caller may see it.
+// The error is the finished response that ends the request.
+#[allow(clippy::result_large_err)]
+async fn visible_mailbox(app: &App, ctx: &Ctx, id: &str) -> Result<Mailbox, Response> {
+    let who = ctx.signed_in()?;
+    app.admin.mailbox(who, parse_id(ctx, id)?).await.map_err(|e| ctx.refused(e))
+}
+
+#[derive(Template)]
+#[template(path = "mailbox.html")]
+struct MailboxPage {
+    l: Layout,
+    mailbox: Mailbox,
+    manage: bool,
+    aliases: Vec<Alias>,
+    domains: Vec<Domain>,
+    checklist: Vec<CheckItem>,
+    logins: Vec<LoginRow>,
+    filter: String,
+}
+
+/// One point of the security checklist.
+#[derive(Debug, Clone)]
+pub struct CheckItem {
+    /// `ok`, `warning` or `error`.
+    pub status: &'static str,
+    pub text: String,
+    pub fix: String,
+    pub fix_label: &'static str,
+}
+
+/// One row of the login list, ready to show.
+#[derive(Debug, Clone)]
+pub struct LoginRow {
+    pub at: String,
+    pub service: &'static str,
+    pub login: String,
+    pub ip: String,
+    /// TLS version, or `None` when unencrypted.
+    pub tls: Option<String>,
+    pub result: &'static str,
+    pub ok: bool,
+}
+
+pub fn login_row(t: &Tr, record: &LoginRecord) -> LoginRow {
+    LoginRow {
+        at: when(record.at),
+        service: t.s(&format!("service.{}", record.service.as_str())),
+        login: record.login.clone(),
+        ip: record.remote_ip.to_string(),
+        tls: record.tls.as_ref().map(|tls| tls.version.clone()),
+        result: t.s(&format!("result.{}", record.result.as_str())),
+        ok: record.result == LoginResult::Ok,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct FilterQuery {
+    pub(super) filter: String,
+}
+
+/// How many login attempts a page lists.
+pub(super) const PAGE_LOGINS: i64 = 200;
+
+pub(super) async fn mailbox(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(q): Query<FilterQuery>,
+) -> PageResult {
+    let mailbox = visible_mailbox(&app, &ctx, &id).await?;
+    mailbox_page(&app, &ctx, mailbox, &q.filter, None).await
+}
+
+async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, error: Option<String>) -> PageResult {
+    let who = ctx.signed_in()?;
+    let t = ctx.tr();
+    let fail = |e| ctx.refused(e);
+    let (query, error, filter) = match input::login_query(Some(filter), PAGE_LOGINS) {
+        Ok(query) => (query, error, filter),
+        Err(e) => (LoginQuery::all(PAGE_LOGINS), Some(ctx.form_refusal(e)?), ""),
+    };
+    let aliases = app.admin.aliases_of(who, &mailbox).await.map_err(fail)?;
+    let domain = app.admin.mailbox_domain(who, &mailbox).await.map_err(fail)?;
+    let records = app.admin.mailbox_logins(who, mailbox.id, query).await.map_err(fail)?;
+    let recent = app.admin.mailbox_logins(who, mailbox.id, LoginQuery::all(PAGE_LOGINS)).await.map_err(fail)?;
+    let report = app.admin.mailbox_dns_report(who, &mailbox).await.map_err(fail)?;
+    let checklist = checklist(&t, &mailbox, &recent, &domain, report.as_ref());
+    let manage = !matches!(who, Who::Mailbox { .. });
+    let domains = if manage {
+        let all = app.admin.domains(who).await.map_err(fail)?;
+        all.into_iter().filter(|d| d.alias_of.is_none()).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(render(&MailboxPage {
+        l: Layout::new(ctx, if manage { "mailboxes" } else { "mailbox" }, error),
+        logins: records.iter().map(|r| login_row(&t, r)).collect(),
+        mailbox,
+        manage,
+        aliases,
+        domains,
+        checklist,
+        filter: filter.to_string(),
+    }))
+}
+
+/// The security checklist of a mailbox: each point green or red, with where to fix it.
+fn checklist(
+    t: &Tr,
+    mailbox: &Mailbox,
+    recent: &[LoginRecord],
+    domain: &Domain,
+    report: Option<&postfach_store::dns_checks::DomainReport>,
+) -> Vec<CheckItem> {
+    let since = UnixTime::now().0 - 30 * 86_400;
+    let recent: Vec<&LoginRecord> = recent.iter().filter(|r| r.at.0 >= since).collect();
+    let item = |ok: bool, good: &str, bad: &str, fix: &str, label: &'static str| CheckItem {
+        status: if ok { "ok" } else { "error" },
+        text: t.s(if ok { good } else { bad }).to_string(),
+        fix: if ok { String::new() } else { fix.to_string() },
+        fix_label: t.s(label),
+    };
+    let wrong_protocol = recent.iter().any(|r| r.result == LoginResult::ServiceDisabled);
+    let unencrypted = recent.iter().any(|r| r.tls.is_none());
+    let refused = recent.iter().any(|r| r.result != LoginResult::Ok);
+    let mut items = vec![
+        item(mailbox.settings.tls_required, "check.tls_on", "check.tls_off", "#settings", "check.fix_settings"),
+        item(!wrong_protocol, "check.access_ok", "check.access_wrong", "?filter=failed#logins", "check.fix_logins"),
+        item(
+            !mailbox.password_exposed,
+            "check.password_ok",
+            "check.password_exposed",
+            "#password",
+            "check.fix_password",
+        ),
+        item(
+            !unencrypted,
+            "check.no_unencrypted",
+            "check.unencrypted",
+            "?filter=unencrypted#logins",
+            "check.fix_logins",
+        ),
+        item(!refused, "check.no_refused", "check.refused", "?filter=failed#logins", "check.fix_logins"),
+    ];
+    // SPF, DKIM and DMARC of the domain, from its last DNS check (issue 8).
+    use postfach_store::dns_checks::{Check, Level};
+    let worst = report.map(|r| [Check::Spf, Check::Dkim, Check::Dmarc].iter().filter_map(|c| r.level_of(*c)).max());
+    let (status, key) = match (domain.verified, worst) {
+        (false, _) => ("error", "check.domain_unverified"),
+        (true, None | Some(None)) => ("warning", "check.dns_unchecked"),
+        (true, Some(Some(Level::Ok))) => ("ok", "check.dns_ok"),
+        (true, Some(Some(Level::Warning))) => ("warning", "check.dns_warning"),
+        (true, Some(Some(Level::Error))) => ("error", "check.dns_error"),
+    };
+    items.push(CheckItem {
+        status,
+        text: t.s(key).to_string(),
+        fix: if status == "ok" { String::new() } else { format!("/domains/{}#dns", domain.id) },
+        fix_label: t.s("check.fix_domain"),
+    });
+    items
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct SettingsForm {
+    csrf: String,
+    access: String,
+    tls_required: String,
+    submission: String,
+}
+
+pub(super) async fn mailbox_settings(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<SettingsForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let mailbox = visible_mailbox(&app, &ctx, &id).await?;
+    let changed = match input::access_mode(Some(form.access.as_str())) {
+        Ok(access) => {
+            let change = SettingsChange {
+                access,
+                tls_required: Some(form.tls_required == "on"),
+                submission: Some(form.submission == "on"),
+            };
+            app.admin.update_mailbox(who, mailbox.id, change).await
+        }
+        Err(e) => Err(e),
+    };
+    match changed {
+        Ok(_) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "settings_saved")),
+        Err(e) => refused_on_page(&app, &ctx, mailbox, e).await,
+    }
+}
+
+/// Shows a refusal on the mailbox page, or ends the request with its own page.
+async fn refused_on_page(app: &App, ctx: &Ctx, mailbox: Mailbox, e: AdminError) -> PageResult {
+    let message = ctx.form_refusal(e)?;
+    mailbox_page(app, ctx, mailbox, "", Some(message)).await
+}
+
+pub(super) async fn mailbox_password(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let mailbox = visible_mailbox(&app, &ctx, &id).await?;
+    let change = ctx.mailbox_password(form.password, Some(form.current_password));
+    match app.admin.set_mailbox_password(who, mailbox.id, change).await {
+        Ok(()) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "password_changed")),
+        Err(e) => refused_on_page(&app, &ctx, mailbox, e).await,
+    }
+}
+
+pub(super) async fn confirm_remove_mailbox(State(app): State<App>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let mailbox = visible_mailbox(&app, &ctx, &id).await?;
+    if matches!(ctx.signed_in()?, Who::Mailbox { .. }) {
+        return Err(ctx.not_found());
+    }
+    let t = ctx.tr();
+    Ok(render(&ConfirmPage {
+        l: Layout::new(&ctx, "mailboxes", None),
+        question: t.f("confirm.mailbox", &[("name", &mailbox.address.to_unicode())]),
+        detail: t.s("confirm.mailbox_detail").into(),
+        action: format!("/mailboxes/{}/remove", mailbox.id),
+        cancel: format!("/mailboxes/{}", mailbox.id),
+        cascade: false,
+    }))
+}
+
+pub(super) async fn remove_mailbox(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    app.admin.remove_mailbox(who, parse_id(&ctx, &id)?).await.map_err(|e| ctx.refused(e))?;
+    Ok(done("/mailboxes", "mailbox_removed"))
+}
+
+pub(super) async fn mobileconfig(State(app): State<App>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let mailbox = visible_mailbox(&app, &ctx, &id).await?;
+    if mailbox.settings.access == AccessMode::None {
+        return Err(ctx.error_page(StatusCode::CONFLICT, "error.mobileconfig_none"));
+    }
+    let body = autoconfig::mobileconfig(&app.settings, &mailbox);
+    let filename = format!("{}.mobileconfig", mailbox.address.local_part());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-apple-aspen-config".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", filename.replace('"', ""))),
+        ],
+        body,
+    )
+        .into_response())
+}
