@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use postfach_auth::sasl::{Exchange, SaslMechanism, Step};
 use postfach_auth::{Attempt, AuthError, Connection, Principal};
-use postfach_blob::BlobId;
 use postfach_net::{Conn, Line};
 use postfach_policy::PublicRefusal;
 use postfach_store::MailboxId;
@@ -462,10 +461,7 @@ async fn send(server: &Pop3Server, conn: &mut Conn, entry: &Entry, top: Option<u
         }
         return Ok(Flow::Continue);
     }
-    let file = match BlobId::parse(&entry.blob) {
-        Ok(id) => server.blobs.reader(&id).await,
-        Err(e) => Err(e),
-    };
+    let file = server.blobs.reader(&entry.blob).await;
     let mut file = match file {
         Ok(file) => file,
         Err(e) => {
@@ -502,10 +498,10 @@ async fn send(server: &Pop3Server, conn: &mut Conn, entry: &Entry, top: Option<u
 const READ_IN_PLACE: u64 = 64 * 1024;
 
 async fn read_message(server: &Pop3Server, entry: &Entry) -> Option<Vec<u8>> {
-    let read = match BlobId::parse(&entry.blob) {
-        Ok(id) if entry.size <= READ_IN_PLACE => server.blobs.get_blocking(&id, entry.size),
-        Ok(id) => server.blobs.get(&id).await,
-        Err(e) => Err(e),
+    let read = if entry.size <= READ_IN_PLACE {
+        server.blobs.get_blocking(&entry.blob, entry.size)
+    } else {
+        server.blobs.get(&entry.blob).await
     };
     read.map_err(|e| tracing::warn!(uid = entry.uid, error = %e, "pop3: cannot read a message")).ok()
 }

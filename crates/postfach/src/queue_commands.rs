@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use postfach_blob::{BlobId, BlobStore};
+use postfach_blob::BlobStore;
 use postfach_server::config::Config;
 use postfach_store::queue::RecipientState;
 use postfach_store::{Scope, Store};
@@ -65,11 +65,9 @@ pub async fn run(command: QueueCommand, config: &Config, store: &Store) -> anyho
         }
         QueueCommand::Remove { id } => {
             let blob = store.queue_remove(Scope::Platform, &id).await?;
-            if let Ok(blob) = BlobId::parse(&blob) {
-                let spool = BlobStore::open(&postfach_outbound::spool_dir(&config.data_dir))
-                    .context("cannot open the queue folder")?;
-                spool.delete(&blob).await.context("cannot delete the queued message file")?;
-            }
+            let spool = BlobStore::open(&postfach_outbound::spool_dir(&config.data_dir))
+                .context("cannot open the queue folder")?;
+            spool.delete(&blob).await.context("cannot delete the queued message file")?;
             println!("removed {id} from the queue; it will not be delivered");
         }
     }

@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use postfach_message::{Message, check_intake};
 use postfach_net::{Conn, Ended, Line};
 use postfach_store::MailboxId;
-use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
+use postfach_store::local::{LocalError, LocalTarget, deliver_local};
+use postfach_store::messages::DeliveryFolder;
 use postfach_store::resolve::Resolution;
 use postfach_types::{EmailAddress, UnixTime};
 use smtp_proto::{EhloResponse, Error as ParseError, MailFrom, Request};
@@ -621,28 +622,18 @@ impl Session<'_> {
         stored.extend_from_slice(self.trace(&tx, &id, false).as_bytes());
         stored.extend_from_slice(body);
 
-        // Invariant 4: blob fsync'd, then the metadata committed, then 250.
-        let size = stored.len() as u64;
-        let blob = match self.inner.services.blobs.put(stored).await {
-            Ok(blob) => blob,
-            Err(e) => return self.server_error("writing a message failed", &e),
-        };
-        let new = NewMessage {
-            blob: blob.to_string(),
-            size,
-            internal_date: UnixTime::now(),
-            flags: Flags::default(),
-            keywords: Vec::new(),
-        };
-        let deliveries =
-            tx.mailboxes.iter().map(|&mailbox_id| Delivery { mailbox_id, folder, message: new.clone() }).collect();
-        match self.inner.services.deliveries.deliver(deliveries).await {
+        // Invariant 8: blob fsync'd, then the metadata committed, then 250.
+        let services = &self.inner.services;
+        let mailboxes: Vec<MailboxId> = tx.mailboxes.iter().copied().collect();
+        let target = LocalTarget::Mailboxes { batcher: &services.deliveries, mailboxes: &mailboxes, folder };
+        match deliver_local(&services.blobs, stored, target).await {
             Ok(_) => {
                 tracing::info!(remote = %self.peer(), id, sender = sender.as_deref().unwrap_or(""), mailboxes = tx.mailboxes.len(), junk = folder == DeliveryFolder::Junk, "message stored");
                 self.junk = 0;
                 self.reply(250, [2, 0, 0], &format!("Message stored as {id}"));
             }
-            Err(e) => {
+            Err(LocalError::Blob(e)) => self.server_error("writing a message failed", &e),
+            Err(LocalError::Store(e)) => {
                 tracing::warn!(remote = %self.peer(), error = %e, "storing a message failed");
                 self.reply(451, [4, 3, 0], "The message could not be stored; please try again later");
             }

@@ -106,6 +106,15 @@ impl From<postfach_blob::BlobError> for Failure {
     }
 }
 
+impl From<postfach_store::local::LocalError> for Failure {
+    fn from(e: postfach_store::local::LocalError) -> Self {
+        match e {
+            postfach_store::local::LocalError::Blob(e) => e.into(),
+            postfach_store::local::LocalError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// What the tagged OK says: an optional response code and a text.
 pub(crate) type Outcome = Result<String, Failure>;
 
