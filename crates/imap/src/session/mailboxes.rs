@@ -149,7 +149,7 @@ impl Session {
         }
         let State::Authenticated { mailbox, address } = std::mem::replace(&mut self.state, State::NotAuthenticated)
         else {
-            return bad("please log in first");
+            return Err(super::ungated());
         };
         let sel = Selected {
             folder: folder.id,
