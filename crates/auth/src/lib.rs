@@ -1,7 +1,8 @@
 //! The one gate for every credential: every protocol server and the panel call
 //! [`Authenticator`] and nothing else to let someone in — passwords
-//! ([`Authenticator::authenticate`]), malformed SASL exchanges
-//! ([`Authenticator::refuse_malformed`]), logins refused before a password was asked for
+//! ([`Authenticator::authenticate`]), the end of every SASL exchange
+//! ([`Authenticator::finish_sasl`], over the state machine in [`sasl`]), malformed SASL
+//! exchanges ([`Authenticator::refuse_malformed`]), logins refused before a password was asked for
 //! ([`Authenticator::refuse_unencrypted`]), API bearer tokens
 //! ([`Authenticator::authenticate_token`]) and TOTP codes
 //! ([`Authenticator::second_factor`]).

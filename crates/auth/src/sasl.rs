@@ -271,6 +271,9 @@ mod tests {
         }
     }
 
+    /// mechanism, initial response, may prompt, client lines => steps
+    type Row<'a> = (&'a str, Option<&'a [u8]>, bool, Vec<&'a [u8]>, Vec<Seen>);
+
     fn creds(login: &str, password: &str) -> Seen {
         Seen::Credentials(login.into(), password.into())
     }
@@ -291,7 +294,7 @@ mod tests {
         let ask_pw = Challenge(LOGIN_PASSWORD);
         let login = |s: &str| Some(s.to_string());
         #[rustfmt::skip]
-        let table: Vec<(&str, Option<&[u8]>, bool, Vec<&[u8]>, Vec<Seen>)> = vec![
+        let table: Vec<Row> = vec![
             // mechanism, initial response, may prompt, client lines => steps
             ("PLAIN", Some(&max),           true,  vec![],              vec![creds("max@acme.example", "secret pw")]),
             ("plain", None,                 true,  vec![&max],          vec![Challenge(""), creds("max@acme.example", "secret pw")]),

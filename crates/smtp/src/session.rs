@@ -3,8 +3,12 @@
 //! Replies carry enhanced status codes (RFC 2034, RFC 3463). Failures are classified
 //! where they happen (syntax 5.5.x, address 5.1.x, policy 5.7.x, media 5.6.x, server
 //! 4.3.0) and turned into a reply in one place, [`Session::reply`]; details go to the
-//! log, the wire gets a plain text that tells the client what to do. AUTH is in `login`,
-//! the message checks in `intake`.
+//! log, the wire gets a plain text that tells the client what to do. The only lines
+//! written elsewhere are those that carry no enhanced code by their RFCs: the `220`
+//! greeting, the `250` answers to HELO and EHLO (RFC 2034 §3, RFC 5321 §4.1.1.1), `354`
+//! (RFC 5321 §4.1.1.4) and AUTH's `334` challenges (RFC 4954 §4). AUTH is in `login`, the
+//! message checks in `intake`, the accept/Junk/refuse rules of the MX in
+//! `postfach_policy::inbound`.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
