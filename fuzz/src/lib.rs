@@ -164,7 +164,7 @@ impl Harness {
         self.rt.block_on(async {
             let blob = self.blobs.put(bytes.to_vec()).await.expect("blob");
             let message = NewMessage {
-                blob: blob.to_string(),
+                blob,
                 size: bytes.len() as u64,
                 internal_date: postfach_types::UnixTime::now(),
                 flags: Flags::default(),

@@ -1,6 +1,7 @@
 //! The outbound queue: list, retry, remove.
 
 use postfach_store::queue::QueuedMessage;
+use postfach_types::BlobId;
 
 use crate::{Admin, AdminError, Who, manager};
 
@@ -16,7 +17,7 @@ impl Admin {
 
     /// Removes a message from the queue (it is not delivered); returns its blob id, whose
     /// file in the queue spool the caller deletes.
-    pub async fn remove_queued(&self, who: &Who, queue_id: &str) -> Result<String, AdminError> {
+    pub async fn remove_queued(&self, who: &Who, queue_id: &str) -> Result<BlobId, AdminError> {
         Ok(self.store.queue_remove(manager(who)?, queue_id).await?)
     }
 }

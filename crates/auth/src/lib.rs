@@ -1,7 +1,8 @@
 //! The one gate for every credential: every protocol server and the panel call
 //! [`Authenticator`] and nothing else to let someone in — passwords
-//! ([`Authenticator::authenticate`]), malformed SASL exchanges
-//! ([`Authenticator::refuse_malformed`]), logins refused before a password was asked for
+//! ([`Authenticator::authenticate`]), the end of every SASL exchange
+//! ([`Authenticator::finish_sasl`], over the state machine in [`sasl`]), malformed SASL
+//! exchanges ([`Authenticator::refuse_malformed`]), logins refused before a password was asked for
 //! ([`Authenticator::refuse_unencrypted`]), API bearer tokens
 //! ([`Authenticator::authenticate_token`]) and TOTP codes
 //! ([`Authenticator::second_factor`]).
@@ -235,6 +236,37 @@ impl Authenticator {
             // be exhaustive; refusing is the safe answer.
             (LoginDecision::Allow, None) => self.refuse(record, Refusal::BadCredentials).await,
         }
+    }
+
+    /// The end of a SASL exchange ([`sasl::Exchange`]): credentials are authenticated, an
+    /// exchange that produced none is refused through [`Self::refuse_malformed`] or
+    /// [`Self::refuse_unencrypted`]. `None` when the client cancelled: nothing to record,
+    /// the protocol answers the cancel in its own words.
+    pub async fn finish_sasl(
+        &self,
+        service: Service,
+        mechanism: sasl::SaslMechanism,
+        end: sasl::End,
+        connection: &Connection,
+    ) -> Option<Result<Principal, AuthError>> {
+        let logged = mechanism.mechanism();
+        Some(match end {
+            sasl::End::Cancelled => return None,
+            sasl::End::Credentials(credentials) => {
+                let attempt = Attempt {
+                    service,
+                    mechanism: logged,
+                    login: &credentials.login,
+                    secret: &credentials.secret,
+                    connection,
+                };
+                self.authenticate(attempt).await
+            }
+            sasl::End::Malformed(_) => Err(self.refuse_malformed(service, logged, connection).await),
+            sasl::End::Unencrypted { login } => {
+                Err(self.refuse_unencrypted(service, logged, login.as_deref(), connection).await)
+            }
+        })
     }
 
     /// A SASL exchange that produced no usable credentials (bad base64, wrong form,

@@ -15,4 +15,4 @@ mod spool;
 mod store;
 
 pub use spool::{Spool, SpoolFile};
-pub use store::{BlobError, BlobId, BlobStore};
+pub use store::{BlobError, BlobId, BlobIdError, BlobReader, BlobStore};

@@ -39,7 +39,7 @@ impl Drop for Removed {
 impl BlobStore {
     /// Starts a spool file.
     pub async fn spool(&self) -> Result<Spool, BlobError> {
-        let path = self.root.join("tmp").join(format!("spool-{}", BlobId::random()));
+        let path = self.root.join("tmp").join(format!("spool-{}", BlobId::from_bytes(rand::random())));
         let file =
             tokio::fs::File::create(&path).await.map_err(|source| BlobError::Io { path: path.clone(), source })?;
         Ok(Spool { file: Some(BufWriter::with_capacity(BUFFER, file)), path: Removed(path), len: 0 })

@@ -254,7 +254,7 @@ mod tests {
         Message {
             uid,
             modseq: u64::from(uid) * 10,
-            blob: String::new(),
+            blob: postfach_blob::BlobId::from_bytes([0; 16]),
             size,
             internal_date: UnixTime(date),
             flags,

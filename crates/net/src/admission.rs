@@ -88,7 +88,7 @@ impl Drop for Slot {
 
 /// IPv4 (also when mapped into IPv6) as it is; other IPv6 addresses by their /64.
 fn counting_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
+    match crate::peer::canonical_ip(ip) {
         IpAddr::V6(v6) => {
             let mut segments = v6.segments();
             segments[4..].fill(0);

@@ -91,7 +91,7 @@ impl Conn {
         timeouts: Timeouts,
         slot: Option<Slot>,
     ) -> Self {
-        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+        let peer = crate::peer::canonical(peer);
         let tls = stream.tls_info();
         Self {
             stream: Some(stream),

@@ -5,7 +5,8 @@
 //! - [`Conn`]: the session's connection, with limited line reads, timed reads and
 //!   writes, and the STARTTLS upgrade that discards buffered plaintext in one place;
 //! - [`MemoryBudget`]: the bound on message bytes held in memory across sessions;
-//! - [`tls_info`]: what TLS negotiated, for the login log and trace fields.
+//! - [`tls_info`]: what TLS negotiated, for the login log and trace fields;
+//! - [`canonical`]: the one canonical form of a client's address.
 //!
 //! Protocol crates depend on this crate, never on each other. Only `server` binds sockets.
 
@@ -13,10 +14,12 @@ mod admission;
 mod budget;
 mod conn;
 pub mod listen;
+mod peer;
 mod stream;
 
 pub use admission::{Admission, Busy, Slot};
 pub use budget::{MemoryBudget, Reservation};
 pub use conn::{Conn, Ended, Line, Timeouts};
 pub use listen::{Endpoint, Protocol, Security, accept_loop};
+pub use peer::{canonical, canonical_ip};
 pub use stream::{MaybeTls, TlsAcceptor, tls_info};

@@ -73,7 +73,7 @@ pub async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
-                    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+                    let peer = crate::peer::canonical(peer);
                     match endpoint.admission.admit(peer.ip()) {
                         Ok(slot) => {
                             sessions.spawn(start(endpoint.clone(), protocol.clone(), tcp, peer, slot));

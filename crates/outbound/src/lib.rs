@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use postfach_blob::BlobStore;
 use postfach_store::delivery::DeliveryBatcher;
-use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
+use postfach_store::local::{LocalTarget, deliver_local};
+use postfach_store::messages::DeliveryFolder;
 use postfach_store::queue::NewQueuedMessage;
 use postfach_store::resolve::Resolution;
 use postfach_store::{MailboxId, Scope, Store};
@@ -196,7 +197,7 @@ impl Outbound {
             customer_id,
             mailbox_id: Some(submission.mailbox_id),
             return_path: submission.return_path.clone(),
-            blob: blob.to_string(),
+            blob: blob.clone(),
             size,
             created_at: now,
             expires_at: UnixTime(now.0.saturating_add(lifetime)),
@@ -236,23 +237,8 @@ impl Outbound {
         let mut bytes =
             format!("Return-Path: <{}>\r\n", return_path.map(ToString::to_string).unwrap_or_default()).into_bytes();
         bytes.extend_from_slice(message);
-        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-        let blob = inner.blobs.put(bytes).await.map_err(|e| e.to_string())?;
-        let deliveries = mailboxes
-            .iter()
-            .map(|&mailbox_id| Delivery {
-                mailbox_id,
-                folder: DeliveryFolder::Inbox,
-                message: NewMessage {
-                    blob: blob.to_string(),
-                    size,
-                    internal_date: UnixTime::now(),
-                    flags: Flags::default(),
-                    keywords: Vec::new(),
-                },
-            })
-            .collect();
-        inner.deliveries.deliver(deliveries).await.map_err(|e| e.to_string())?;
+        let target = LocalTarget::Mailboxes { batcher: &inner.deliveries, mailboxes, folder: DeliveryFolder::Inbox };
+        deliver_local(&inner.blobs, bytes, target).await.map_err(|e| e.to_string())?;
         Ok(())
     }
 }

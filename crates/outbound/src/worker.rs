@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_resolver::TokioResolver;
-use postfach_blob::BlobId;
 use postfach_store::MailboxId;
 use postfach_store::queue::{DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
 use postfach_store::resolve::Resolution;
@@ -114,10 +113,7 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
     if recipients.is_empty() {
         return;
     }
-    let bytes = match BlobId::parse(&message.blob) {
-        Ok(id) => inner.spool.get(&id).await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
+    let bytes = inner.spool.get(&message.blob).await.map_err(|e| e.to_string());
     let now = UnixTime::now();
     let notify = message.return_path.is_some();
     let bytes = match bytes {
@@ -325,10 +321,7 @@ async fn send_notices(outbound: &Outbound) {
         let owed: Vec<&QueuedRecipient> = message.recipients.iter().filter(|r| r.notify.is_some()).collect();
         let ids: Vec<i64> = owed.iter().map(|r| r.id).collect();
         if let Some(to) = &message.return_path {
-            let original = match BlobId::parse(&message.blob) {
-                Ok(id) => inner.spool.get(&id).await.ok(),
-                Err(_) => None,
-            };
+            let original = inner.spool.get(&message.blob).await.ok();
             let recipients: Vec<NoticeRecipient> = owed
                 .iter()
                 .map(|r| NoticeRecipient {
@@ -378,7 +371,7 @@ async fn send_notice(outbound: &Outbound, to: &EmailAddress, report: Vec<u8>) ->
         customer_id: None,
         mailbox_id: None,
         return_path: None,
-        blob: blob.to_string(),
+        blob: blob.clone(),
         size,
         created_at: now,
         expires_at: UnixTime(now.0.saturating_add(lifetime)),
@@ -403,9 +396,7 @@ async fn remove_finished(outbound: &Outbound) {
             tracing::warn!(error = %e, "removing a finished queue entry failed");
             continue;
         }
-        if let Ok(blob) = BlobId::parse(&blob)
-            && let Err(e) = inner.spool.delete(&blob).await
-        {
+        if let Err(e) = inner.spool.delete(&blob).await {
             tracing::warn!(error = %e, "removing a finished queue file failed");
         }
     }
@@ -421,10 +412,10 @@ async fn sweep_spool(outbound: &Outbound) {
         Ok(c) => c,
         Err(e) => return tracing::warn!(error = %e, "listing the queue spool failed"),
     };
-    match inner.store.queue_unreferenced_blobs(candidates.iter().map(ToString::to_string).collect()).await {
+    match inner.store.queue_unreferenced_blobs(candidates).await {
         Ok(orphans) => {
-            for orphan in orphans.iter().filter_map(|o| BlobId::parse(o).ok()) {
-                let _ = inner.spool.delete(&orphan).await;
+            for orphan in &orphans {
+                let _ = inner.spool.delete(orphan).await;
             }
             if !orphans.is_empty() {
                 tracing::info!(removed = orphans.len(), "removed orphaned queue files");

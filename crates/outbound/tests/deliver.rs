@@ -113,7 +113,7 @@ async fn inbox(world: &World, mailbox: MailboxId) -> Vec<String> {
     let blobs = BlobStore::open(&world._dir.path().join("blobs")).expect("blobs");
     let mut texts = Vec::new();
     for m in world.store.messages(mailbox, inbox.id).await.expect("messages") {
-        let bytes = blobs.get(&postfach_blob::BlobId::parse(&m.blob).expect("id")).await.expect("blob");
+        let bytes = blobs.get(&m.blob).await.expect("blob");
         texts.push(String::from_utf8_lossy(&bytes).into_owned());
     }
     texts

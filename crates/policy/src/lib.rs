@@ -1,9 +1,10 @@
-//! Pure policy decisions: who may log in to what over which connection, and which
-//! passwords are strong enough.
+//! Pure policy decisions: who may log in to what over which connection, which passwords
+//! are strong enough, and whether inbound mail is accepted and into which folder.
 //!
 //! No I/O happens here. Every protocol server and the panel reach these rules only through
 //! the `auth` crate, so each rule lives in exactly one place and is tested as a table.
 
+pub mod inbound;
 pub mod login;
 pub mod password;
 

@@ -19,7 +19,7 @@ use crate::command::MsgNum;
 pub struct Entry {
     pub uid: u32,
     pub size: u64,
-    pub blob: String,
+    pub blob: postfach_blob::BlobId,
     pub deleted: bool,
 }
 
@@ -125,7 +125,12 @@ mod tests {
         let entries = sizes
             .iter()
             .enumerate()
-            .map(|(i, &size)| Entry { uid: (i as u32 + 1) * 10, size, blob: String::new(), deleted: false })
+            .map(|(i, &size)| Entry {
+                uid: (i as u32 + 1) * 10,
+                size,
+                blob: postfach_blob::BlobId::from_bytes([0; 16]),
+                deleted: false,
+            })
             .collect();
         Maildrop::new(1, 1, 7, entries)
     }

@@ -15,9 +15,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use postfach_auth::sasl::{self, SaslError};
+use postfach_auth::sasl::{Exchange, SaslMechanism, Step};
 use postfach_auth::{Attempt, AuthError, Connection, Principal};
-use postfach_blob::BlobId;
 use postfach_net::{Conn, Line};
 use postfach_policy::PublicRefusal;
 use postfach_store::MailboxId;
@@ -237,46 +236,44 @@ impl Session {
         Ok(Flow::Continue)
     }
 
-    /// RFC 5034 §4: AUTH with or without an initial response; only PLAIN (RFC 4616).
+    /// RFC 5034 §4: AUTH with or without an initial response; PLAIN (RFC 4616) only, the
+    /// exchange of `postfach_auth::sasl` in `+` lines.
     async fn auth(&mut self, mechanism: Option<String>, initial: Option<String>) -> Result<Flow, Pop3Error> {
         if let State::Transaction { .. } = self.state {
             reply(&mut self.conn, "-ERR You are already logged in.");
             return Ok(Flow::Continue);
         }
         let Some(mechanism) = mechanism else {
-            // The bare AUTH that some clients send to list the mechanisms.
-            self.conn.queue(b"+OK\r\nPLAIN\r\n.\r\n");
+            // The bare AUTH that some clients send to list the mechanisms: the same list
+            // as CAPA's SASL line, so empty where no login is offered (RFC 2595 §4).
+            let list: &[u8] = if self.login_offered() { b"+OK\r\nPLAIN\r\n.\r\n" } else { b"+OK\r\n.\r\n" };
+            self.conn.queue(list);
             return Ok(Flow::Continue);
         };
-        if mechanism != "PLAIN" {
+        let Some(mechanism @ SaslMechanism::Plain) = SaslMechanism::parse(&mechanism) else {
             reply(&mut self.conn, "-ERR This server offers AUTH PLAIN only (or USER and PASS).");
             return Ok(Flow::Continue);
-        }
-        let gate = self.server.auth.clone();
-        let connection = self.connection();
-        let response = match initial {
-            Some(initial) => sasl::decode_initial(initial.as_bytes()),
-            // No password prompt over plaintext when plaintext logins are off.
-            None if !self.login_offered() => {
-                let refused = gate.refuse_unencrypted(Service::Pop3, Mechanism::Plain, None, &connection).await;
-                return self.refused(&refused);
-            }
-            None => {
-                reply(&mut self.conn, "+ ");
-                let line = self.read_line().await?;
-                sasl::decode_response(&line)
+        };
+        let (mut exchange, mut step) =
+            Exchange::start(mechanism, initial.as_ref().map(|i| i.as_bytes()), self.login_offered());
+        let end = loop {
+            match step {
+                Step::End(end) => break end,
+                Step::Challenge(challenge) => {
+                    reply(&mut self.conn, &format!("+ {challenge}"));
+                    let line = self.read_line().await?;
+                    step = exchange.respond(&line);
+                }
             }
         };
-        match response.and_then(|message| sasl::plain(&message)) {
-            Ok(credentials) => self.login(&credentials.login, &credentials.secret, Mechanism::Plain).await,
-            Err(SaslError::Cancelled) => {
+        let connection = self.connection();
+        let gate = self.server.auth.clone();
+        match gate.finish_sasl(Service::Pop3, mechanism, end, &connection).await {
+            None => {
                 reply(&mut self.conn, "-ERR Authentication cancelled.");
                 Ok(Flow::Continue)
             }
-            Err(_) => {
-                let refused = gate.refuse_malformed(Service::Pop3, Mechanism::Plain, &connection).await;
-                self.refused(&refused)
-            }
+            Some(result) => self.logged_in(result).await,
         }
     }
 
@@ -306,7 +303,14 @@ impl Session {
     async fn login(&mut self, login: &str, secret: &Secret<String>, mechanism: Mechanism) -> Result<Flow, Pop3Error> {
         let connection = self.connection();
         let attempt = Attempt { service: Service::Pop3, mechanism, login, secret, connection: &connection };
-        let id = match self.server.auth.authenticate(attempt).await {
+        let result = self.server.auth.authenticate(attempt).await;
+        self.logged_in(result).await
+    }
+
+    /// The gate's answer to a login: lock the maildrop and take the snapshot, or answer
+    /// the refusal.
+    async fn logged_in(&mut self, result: Result<Principal, AuthError>) -> Result<Flow, Pop3Error> {
+        let id = match result {
             Ok(Principal::Mailbox { id, .. }) => id,
             // The policy lets only mailboxes use POP3; kept total anyway.
             Ok(Principal::Account { .. }) => {
@@ -457,10 +461,7 @@ async fn send(server: &Pop3Server, conn: &mut Conn, entry: &Entry, top: Option<u
         }
         return Ok(Flow::Continue);
     }
-    let file = match BlobId::parse(&entry.blob) {
-        Ok(id) => server.blobs.reader(&id).await,
-        Err(e) => Err(e),
-    };
+    let file = server.blobs.reader(&entry.blob).await;
     let mut file = match file {
         Ok(file) => file,
         Err(e) => {
@@ -497,10 +498,10 @@ async fn send(server: &Pop3Server, conn: &mut Conn, entry: &Entry, top: Option<u
 const READ_IN_PLACE: u64 = 64 * 1024;
 
 async fn read_message(server: &Pop3Server, entry: &Entry) -> Option<Vec<u8>> {
-    let read = match BlobId::parse(&entry.blob) {
-        Ok(id) if entry.size <= READ_IN_PLACE => server.blobs.get_blocking(&id, entry.size),
-        Ok(id) => server.blobs.get(&id).await,
-        Err(e) => Err(e),
+    let read = if entry.size <= READ_IN_PLACE {
+        server.blobs.get_blocking(&entry.blob, entry.size)
+    } else {
+        server.blobs.get(&entry.blob).await
     };
     read.map_err(|e| tracing::warn!(uid = entry.uid, error = %e, "pop3: cannot read a message")).ok()
 }

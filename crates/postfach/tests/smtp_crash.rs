@@ -188,7 +188,10 @@ fn acknowledged_messages_survive_sigkill_exactly_once() {
         let inbox = store.folder(mailbox.id, "INBOX").await.expect("folder").expect("INBOX");
         let messages = store.messages(mailbox.id, inbox.id).await.expect("messages");
         store.close().await;
-        messages.iter().map(|m| std::fs::read(blob_path(&data, &m.blob)).expect("blob of a stored message")).collect()
+        messages
+            .iter()
+            .map(|m| std::fs::read(blob_path(&data, m.blob.as_str())).expect("blob of a stored message"))
+            .collect()
     });
 
     eprintln!("{} messages acknowledged, {} stored", acknowledged.len(), stored.len());

@@ -327,8 +327,8 @@ async fn sweep_orphaned_blobs(store: &Store, blobs: &BlobStore) {
         if due.is_empty() {
             break;
         }
-        for blob in due.iter().filter_map(|o| postfach_blob::BlobId::parse(o).ok()) {
-            if let Err(e) = blobs.delete(&blob).await {
+        for blob in &due {
+            if let Err(e) = blobs.delete(blob).await {
                 tracing::warn!(error = %e, "removing an orphaned blob failed");
             }
         }
@@ -339,10 +339,10 @@ async fn sweep_orphaned_blobs(store: &Store, blobs: &BlobStore) {
         }
     }
     match blobs.older_than(Duration::from_secs(3600)).await {
-        Ok(candidates) => match store.sweepable_blobs(candidates.iter().map(|b| b.to_string()).collect()).await {
+        Ok(candidates) => match store.sweepable_blobs(candidates).await {
             Ok(strays) => {
-                for stray in strays.iter().filter_map(|o| postfach_blob::BlobId::parse(o).ok()) {
-                    if let Err(e) = blobs.delete(&stray).await {
+                for stray in &strays {
+                    if let Err(e) = blobs.delete(stray).await {
                         tracing::warn!(error = %e, "removing a stray blob failed");
                     }
                 }

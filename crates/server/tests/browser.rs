@@ -410,7 +410,7 @@ async fn flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
     let messages = store.messages(max.id, inbox.id).await.expect("messages");
     let mut subjects = Vec::new();
     for m in &messages {
-        let bytes = server.blobs().get(&postfach_blob::BlobId::parse(&m.blob).expect("id")).await.expect("blob");
+        let bytes = server.blobs().get(&m.blob).await.expect("blob");
         let text = String::from_utf8_lossy(&bytes).to_string();
         subjects.extend(text.lines().filter_map(|l| l.strip_prefix("Subject: ").map(str::to_string)));
     }

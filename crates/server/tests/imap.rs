@@ -242,7 +242,7 @@ async fn offlineimap_syncs_both_ways_with_flags_and_a_renamed_folder() {
     for i in 0..2 {
         let blob = t.server.blobs().put(message(10 + i)).await.expect("blob");
         let new = NewMessage {
-            blob: blob.to_string(),
+            blob,
             size: message(10 + i).len() as u64,
             internal_date: UnixTime::now(),
             flags: Flags::default(),
@@ -669,7 +669,7 @@ async fn uid_fetch_of_many_messages_streams_them_all() {
         let bytes = format!("Subject: m{i}\r\n\r\n{body}\r\n").into_bytes();
         let blob = t.server.blobs().put(bytes.clone()).await.expect("blob");
         let message = NewMessage {
-            blob: blob.to_string(),
+            blob,
             size: bytes.len() as u64,
             internal_date: UnixTime::now(),
             flags: Flags::default(),

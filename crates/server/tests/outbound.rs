@@ -91,8 +91,7 @@ async fn inbox(server: &Server, mailbox: &Mailbox, n: usize) -> Vec<String> {
         if messages.len() >= n {
             let mut texts = Vec::new();
             for m in messages {
-                let blob = postfach_blob::BlobId::parse(&m.blob).expect("blob id");
-                texts.push(String::from_utf8_lossy(&server.blobs().get(&blob).await.expect("blob")).into_owned());
+                texts.push(String::from_utf8_lossy(&server.blobs().get(&m.blob).await.expect("blob")).into_owned());
             }
             return texts;
         }

@@ -146,8 +146,8 @@ async fn raw<T: Send + 'static>(addr: SocketAddr, talk: impl FnOnce(&mut Raw) ->
     tokio::task::spawn_blocking(move || talk(&mut Raw::connect(addr))).await.expect("raw client")
 }
 
-fn blob_exists(t: &TestServer, blob: &str) -> bool {
-    t.server.blobs().path(&BlobId::parse(blob).expect("blob id")).exists()
+async fn blob_exists(t: &TestServer, blob: &BlobId) -> bool {
+    t.server.blobs().exists(blob).await.expect("blob store")
 }
 
 #[tokio::test]
@@ -157,7 +157,7 @@ async fn poplib_downloads_and_deletes_over_pop3s() {
     let sent = deliver(&t, &mailbox, 3).await;
     let store = t.server.store();
     let inbox = store.folder(mailbox.id, "INBOX").await.expect("folder").expect("inbox");
-    let blobs: Vec<String> =
+    let blobs: Vec<BlobId> =
         store.messages(mailbox.id, inbox.id).await.expect("messages").into_iter().map(|m| m.blob).collect();
 
     let out = python(
@@ -193,7 +193,9 @@ print("quit", p.quit().decode())
     assert_eq!(inbox_count(&t, &mailbox).await, 0, "QUIT removed the deleted messages");
     // Their files stay for the grace period (an IMAP session may still read them) and are
     // recorded for the sweep, which would remove them once that has passed.
-    assert!(blobs.iter().all(|b| blob_exists(&t, b)), "files stay readable during the grace period");
+    for b in &blobs {
+        assert!(blob_exists(&t, b).await, "files stay readable during the grace period");
+    }
     let later = postfach_types::UnixTime(postfach_types::UnixTime::now().0 + 2 * 3600);
     let mut due = t.server.store().due_orphans(later, 100).await.expect("orphans");
     due.sort();

@@ -11,7 +11,6 @@ use common::{PASSWORD, TestServer};
 use mail_auth::common::crypto::{RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
-use postfach_blob::BlobId;
 use postfach_store::Scope;
 use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
@@ -66,7 +65,7 @@ async fn folder(ts: &TestServer, address: &str, name: &str) -> Vec<String> {
     let folder = store.folder(mailbox.id, name).await.expect("folder").expect("exists");
     let mut out = Vec::new();
     for message in store.messages(mailbox.id, folder.id).await.expect("messages") {
-        let blob = ts.server.blobs().get(&BlobId::parse(&message.blob).expect("id")).await.expect("blob");
+        let blob = ts.server.blobs().get(&message.blob).await.expect("blob");
         out.push(String::from_utf8_lossy(&blob).into_owned());
     }
     out

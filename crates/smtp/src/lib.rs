@@ -2,15 +2,17 @@
 //! authenticated submission on the `submission` (STARTTLS) and `submissions` (implicit
 //! TLS) listeners (RFC 6409, RFC 8314).
 //!
-//! One session type serves both; [`Smtp::serve_mx`], [`Smtp::serve_submission`] and
-//! [`Smtp::serve_submissions`] are what the server's listeners call for each connection.
+//! One session type serves both; [`Smtp::protocol`] gives the `postfach_net::Protocol`
+//! the server's listeners serve each connection with, for the MX or for submission.
 //!
 //! - The MX accepts mail only for mailboxes hosted here (no relaying, ever), checks SPF,
-//!   DKIM and DMARC ([`verify`]), refuses mail that spoofs a hosted domain, and acknowledges
-//!   a message with `250` only after its bytes are fsync'd in the blob store and its
-//!   metadata is committed (through the group-committing delivery batcher).
+//!   DKIM and DMARC ([`verify`]), lets `postfach_policy::inbound` decide whether a sender
+//!   and a message are accepted and into which folder, and acknowledges a message with
+//!   `250` only after `postfach_store::local::deliver_local` made its bytes durable and
+//!   committed its metadata (through the group-committing delivery batcher).
 //! - Submission lets a mailbox log in through the one authentication path
-//!   ([`postfach_auth::Authenticator::authenticate`]), enforces the sender-address rule
+//!   (the SASL exchange of `postfach_auth::sasl`, ended by
+//!   [`postfach_auth::Authenticator::finish_sasl`]), enforces the sender-address rule
 //!   ([`senders`]) and hands the message to a [`SubmissionSink`]: the outbound queue.
 //!
 //! Module map: [`address`] (paths and relay tricks), [`senders`] (sender rule),

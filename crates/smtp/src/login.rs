@@ -1,16 +1,16 @@
-//! AUTH on the submission ports (RFC 4954): PLAIN and LOGIN, decoded by
-//! `postfach_auth::sasl`, decided by the one authentication gate.
+//! AUTH on the submission ports (RFC 4954): PLAIN and LOGIN, the exchange of
+//! `postfach_auth::sasl` in `334` lines, decided by the one authentication gate.
 //!
 //! Without TLS, when the operator allows no plaintext logins, no password is ever asked
 //! for: AUTH LOGIN and AUTH PLAIN without an initial response are refused at once (the
 //! attempt is recorded). An AUTH PLAIN that brought its password along in plaintext goes
 //! through the gate anyway, so a correct password is marked as exposed.
 
-use postfach_auth::sasl::{self, SaslError, SaslMechanism};
-use postfach_auth::{Attempt, AuthError, Connection, Principal};
+use postfach_auth::sasl::{Exchange, SaslMechanism, Step};
+use postfach_auth::{AuthError, Connection, Principal};
 use postfach_net::Line;
 use postfach_policy::PublicRefusal;
-use postfach_types::{Secret, Service};
+use postfach_types::Service;
 
 use crate::session::{Flow, Kind, Session, User};
 
@@ -19,20 +19,8 @@ impl Session<'_> {
         Connection { remote_ip: self.peer().ip(), tls: self.conn.tls_info().cloned() }
     }
 
-    /// Sends a `334` challenge and reads the client's response line; `None` when the
-    /// exchange ended (the reply is queued).
-    async fn sasl_response(&mut self, challenge: &str) -> Option<Vec<u8>> {
-        self.conn.queue(format!("334 {challenge}\r\n").as_bytes());
-        match self.read_line().await? {
-            Line::Text(line) => Some(line),
-            Line::TooLong => {
-                self.reply(500, [5, 5, 6], "Authentication response too long");
-                None
-            }
-        }
-    }
-
-    /// AUTH PLAIN and LOGIN (RFC 4954), through the one authentication path.
+    /// AUTH PLAIN and LOGIN (RFC 4954): the exchange of `postfach_auth::sasl` in `334`
+    /// lines, ended by the one authentication gate.
     pub(crate) async fn auth(&mut self, mechanism: u64, initial: String) -> Flow {
         if self.kind == Kind::Mx {
             self.reply(502, [5, 5, 1], "Logging in is only possible on the submission ports 587 and 465");
@@ -59,81 +47,41 @@ impl Session<'_> {
             }
         };
         let gate = self.inner.services.auth.clone();
+        let may_prompt = self.conn.is_tls() || gate.plaintext_auth_allowed();
+        let initial = (!initial.is_empty()).then_some(initial.as_bytes());
+        let (mut exchange, mut step) = Exchange::start(mechanism, initial, may_prompt);
+        let end = loop {
+            match step {
+                Step::End(end) => break end,
+                Step::Challenge(challenge) => {
+                    self.conn.queue(format!("334 {challenge}\r\n").as_bytes());
+                    match self.read_line().await {
+                        Some(Line::Text(line)) => step = exchange.respond(&line),
+                        Some(Line::TooLong) => {
+                            self.reply(500, [5, 5, 6], "Authentication response too long");
+                            return Flow::Continue;
+                        }
+                        None => return Flow::Continue,
+                    }
+                }
+            }
+        };
         let connection = self.connection();
-        let no_plaintext = !self.conn.is_tls() && !gate.plaintext_auth_allowed();
-        let log = mechanism.mechanism();
-        let credentials = match mechanism {
-            SaslMechanism::Plain => {
-                let response = if !initial.is_empty() {
-                    sasl::decode_initial(initial.as_bytes())
-                } else if no_plaintext {
-                    let refused = gate.refuse_unencrypted(Service::Submission, log, None, &connection).await;
-                    return self.refused(&refused);
-                } else {
-                    match self.sasl_response("").await {
-                        Some(line) => sasl::decode_response(&line),
-                        None => return Flow::Continue,
+        match gate.finish_sasl(Service::Submission, mechanism, end, &connection).await {
+            None => self.reply(501, [5, 7, 0], "Authentication cancelled"),
+            Some(Ok(Principal::Mailbox { id, address, .. })) => {
+                match self.inner.services.store.allowed_senders(id).await {
+                    Ok(allowed) => {
+                        tracing::info!(remote = %self.peer(), mailbox = %address, "submission login");
+                        self.user = Some(User { mailbox_id: id, address, allowed });
+                        self.conn.set_login_deadline(None);
+                        self.reply(235, [2, 7, 0], "Logged in");
                     }
-                };
-                response.and_then(|message| sasl::plain(&message))
-            }
-            SaslMechanism::Login => {
-                let user = if !initial.is_empty() {
-                    sasl::decode_initial(initial.as_bytes())
-                } else if no_plaintext {
-                    let refused = gate.refuse_unencrypted(Service::Submission, log, None, &connection).await;
-                    return self.refused(&refused);
-                } else {
-                    match self.sasl_response(sasl::LOGIN_USERNAME).await {
-                        Some(line) => sasl::decode_response(&line),
-                        None => return Flow::Continue,
-                    }
-                };
-                match user {
-                    // Never ask for a password that would cross the network in plaintext.
-                    Ok(user) if no_plaintext => {
-                        let refused = gate.refuse_unencrypted(Service::Submission, log, Some(&user), &connection).await;
-                        return self.refused(&refused);
-                    }
-                    Ok(user) => match self.sasl_response(sasl::LOGIN_PASSWORD).await {
-                        Some(line) => sasl::decode_response(&line)
-                            .map(|password| sasl::Credentials { login: user, secret: Secret::new(password) }),
-                        None => return Flow::Continue,
-                    },
-                    Err(e) => Err(e),
+                    Err(e) => self.server_error("reading the sender addresses failed", &e),
                 }
             }
-        };
-        let credentials = match credentials {
-            Ok(credentials) => credentials,
-            Err(SaslError::Cancelled) => {
-                self.reply(501, [5, 7, 0], "Authentication cancelled");
-                return Flow::Continue;
-            }
-            Err(_) => {
-                let refused = gate.refuse_malformed(Service::Submission, log, &connection).await;
-                return self.refused(&refused);
-            }
-        };
-        let attempt = Attempt {
-            service: Service::Submission,
-            mechanism: log,
-            login: &credentials.login,
-            secret: &credentials.secret,
-            connection: &connection,
-        };
-        match gate.authenticate(attempt).await {
-            Ok(Principal::Mailbox { id, address, .. }) => match self.inner.services.store.allowed_senders(id).await {
-                Ok(allowed) => {
-                    tracing::info!(remote = %self.peer(), mailbox = %address, "submission login");
-                    self.user = Some(User { mailbox_id: id, address, allowed });
-                    self.conn.set_login_deadline(None);
-                    self.reply(235, [2, 7, 0], "Logged in");
-                }
-                Err(e) => self.server_error("reading the sender addresses failed", &e),
-            },
-            Ok(Principal::Account { .. }) => self.reply(535, [5, 7, 8], "Wrong address or password"),
-            Err(error) => {
+            Some(Ok(Principal::Account { .. })) => self.reply(535, [5, 7, 8], "Wrong address or password"),
+            Some(Err(error)) => {
                 self.refused(&error);
             }
         }

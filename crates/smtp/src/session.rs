@@ -3,16 +3,22 @@
 //! Replies carry enhanced status codes (RFC 2034, RFC 3463). Failures are classified
 //! where they happen (syntax 5.5.x, address 5.1.x, policy 5.7.x, media 5.6.x, server
 //! 4.3.0) and turned into a reply in one place, [`Session::reply`]; details go to the
-//! log, the wire gets a plain text that tells the client what to do. AUTH is in `login`,
-//! the message checks in `intake`.
+//! log, the wire gets a plain text that tells the client what to do. The only lines
+//! written elsewhere are those that carry no enhanced code by their RFCs: the `220`
+//! greeting, the `250` answers to HELO and EHLO (RFC 2034 §3, RFC 5321 §4.1.1.1), `354`
+//! (RFC 5321 §4.1.1.4) and AUTH's `334` challenges (RFC 4954 §4). AUTH is in `login`, the
+//! message checks in `intake`, the accept/Junk/refuse rules of the MX in
+//! `postfach_policy::inbound`.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use postfach_message::{Message, check_intake};
 use postfach_net::{Conn, Ended, Line};
+use postfach_policy::inbound::{Folder, FromDomain, InboundDecision, InboundFacts, InboundRefusal, SenderFacts};
 use postfach_store::MailboxId;
-use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
+use postfach_store::local::{LocalError, LocalTarget, deliver_local};
+use postfach_store::messages::DeliveryFolder;
 use postfach_store::resolve::Resolution;
 use postfach_types::{EmailAddress, UnixTime};
 use smtp_proto::{EhloResponse, Error as ParseError, MailFrom, Request};
@@ -22,7 +28,7 @@ use crate::data::{self, Received};
 use crate::headers::{self, Trace};
 use crate::intake;
 use crate::sink::{Submission, SubmitError};
-use crate::verify::{self, DmarcVerdict, FailPolicy, SpfResults};
+use crate::verify::{self, SpfResults};
 use crate::{Inner, SpfFailAction};
 
 /// Which server a session belongs to.
@@ -358,40 +364,41 @@ impl Session<'_> {
                 .await;
         self.helo_spf = Some(spf.helo.clone());
         let result = spf.mail_from_result();
-        if let Some(sender) = sender {
-            // Anti-spoofing: a hosted domain's mail comes from its own servers only.
-            let hosted = match self.inner.services.store.resolve(sender).await {
+        let sender_hosted = match sender {
+            Some(sender) => match self.inner.services.store.resolve(sender).await {
                 Ok(resolution) => resolution != Resolution::NotHosted,
                 Err(e) => {
                     self.server_error("resolving the sender failed", &e);
                     return None;
                 }
-            };
-            if hosted && result != mail_auth::SpfResult::Pass {
-                if result == mail_auth::SpfResult::TempError {
-                    self.reply(
-                        451,
-                        [4, 4, 3],
-                        "Cannot check the sender's SPF record right now; please try again later",
-                    );
-                } else {
-                    let text = format!(
-                        "{} is hosted here: mail from it is accepted only from its own servers (SPF {result})",
-                        sender.domain()
-                    );
-                    self.reply(550, [5, 7, 1], &text);
-                }
-                return None;
+            },
+            None => false,
+        };
+        let facts = SenderFacts {
+            spf: verify::spf_verdict(result),
+            sender_hosted,
+            reject_spf_fail: self.inner.settings.spf_fail == SpfFailAction::Reject,
+        };
+        match facts.decide() {
+            InboundDecision::Deliver(_) => return Some(spf),
+            InboundDecision::Defer(_) => {
+                self.reply(451, [4, 4, 3], "Cannot check the sender's SPF record right now; please try again later")
+            }
+            InboundDecision::Refuse(InboundRefusal::SpfFail) => {
+                // RFC 7372 §3.2: 5.7.23 for SPF validation failures.
+                let domain = sender.map_or(helo, |s| s.domain().to_string());
+                let text = format!("SPF: {domain} does not allow {} to send its mail", self.peer().ip());
+                self.reply(550, [5, 7, 23], &text);
+            }
+            InboundDecision::Refuse(_) => {
+                let domain = sender.map(|s| s.domain().to_string()).unwrap_or_default();
+                let text = format!(
+                    "{domain} is hosted here: mail from it is accepted only from its own servers (SPF {result})"
+                );
+                self.reply(550, [5, 7, 1], &text);
             }
         }
-        if result == mail_auth::SpfResult::Fail && self.inner.settings.spf_fail == SpfFailAction::Reject {
-            // RFC 7372 §3.2: 5.7.23 for SPF validation failures.
-            let domain = sender.map_or(helo, |s| s.domain().to_string());
-            let text = format!("SPF: {domain} does not allow {} to send its mail", self.peer().ip());
-            self.reply(550, [5, 7, 23], &text);
-            return None;
-        }
-        Some(spf)
+        None
     }
 
     /// RCPT TO (RFC 5321 §4.1.1.3); `raw` is the path from the raw line.
@@ -568,47 +575,61 @@ impl Session<'_> {
         // (mail-auth) reads the header itself; where it reads another author, the message
         // cannot be judged and is refused.
         let from_domains = message.top().author_domains();
-        if !intake::same_domains(&results.from_domains, &from_domains) {
+        let from_unambiguous = intake::same_domains(&results.from_domains, &from_domains);
+        if !from_unambiguous {
             tracing::info!(remote = %self.peer(), ours = ?from_domains, dmarc = ?results.from_domains, "From: read two ways");
-            return self.reply(
-                550,
-                [5, 6, 0],
-                "Message refused: its From: header field cannot be read unambiguously; the sending program must write one plain From: address",
-            );
         }
 
-        // Anti-spoofing of hosted domains in From:.
+        // Anti-spoofing of hosted domains in From:, then DMARC: decided by
+        // `postfach_policy::inbound` on the facts gathered here.
         let mail_from_domain = tx.sender.as_ref().map_or(helo.clone(), |s| s.domain().to_string());
-        for domain in &from_domains {
+        let mut from = Vec::with_capacity(from_domains.len());
+        // An ambiguous From: is refused whatever its domains: no need to look them up.
+        for domain in from_domains.iter().filter(|_| from_unambiguous) {
             let hosted = match self.is_hosted(domain).await {
                 Ok(hosted) => hosted,
                 Err(e) => return self.server_error("checking the From: domain failed", &e),
             };
-            if !hosted {
-                continue;
-            }
-            let spf_aligned =
-                spf.mail_from_result() == mail_auth::SpfResult::Pass && verify::aligned(&mail_from_domain, domain);
-            let dkim_aligned = results.dkim_pass_domains.iter().any(|d| verify::aligned(d, domain));
-            if results.dmarc == DmarcVerdict::Pass || spf_aligned || dkim_aligned {
-                continue;
-            }
-            if results.dmarc == DmarcVerdict::TempError {
+            from.push(FromDomain {
+                domain: domain.clone(),
+                hosted,
+                mail_from_aligned: verify::aligned(&mail_from_domain, domain),
+                dkim_aligned: results.dkim_pass_domains.iter().any(|d| verify::aligned(d, domain)),
+            });
+        }
+        let facts = InboundFacts {
+            from_unambiguous,
+            from,
+            spf_pass: spf.mail_from_result() == mail_auth::SpfResult::Pass,
+            dmarc: results.dmarc.clone(),
+        };
+        let folder = match facts.decide() {
+            InboundDecision::Deliver(Folder::Inbox) => DeliveryFolder::Inbox,
+            InboundDecision::Deliver(Folder::Junk) => DeliveryFolder::Junk,
+            InboundDecision::Defer(_) => {
                 return self.reply(451, [4, 4, 3], "Cannot check the sender right now; please try again later");
             }
-            let text = format!(
-                "Mail from {domain} is accepted only from its own servers; this message failed its SPF and DKIM checks"
-            );
-            return self.reply(550, [5, 7, 1], &text);
-        }
-
-        let folder = match &results.dmarc {
-            DmarcVerdict::Fail { domain, policy: FailPolicy::Reject } => {
+            InboundDecision::Refuse(InboundRefusal::AmbiguousFrom) => {
+                return self.reply(
+                    550,
+                    [5, 6, 0],
+                    "Message refused: its From: header field cannot be read unambiguously; the sending program must write one plain From: address",
+                );
+            }
+            InboundDecision::Refuse(InboundRefusal::DmarcReject { domain }) => {
                 let text = format!("The DMARC policy of {domain} asks to refuse this message: it failed SPF and DKIM");
                 return self.reply(550, [5, 7, 1], &text);
             }
-            DmarcVerdict::Fail { policy: FailPolicy::Quarantine, .. } => DeliveryFolder::Junk,
-            _ => DeliveryFolder::Inbox,
+            InboundDecision::Refuse(refusal) => {
+                let domain = match refusal {
+                    InboundRefusal::HostedFromNotAuthenticated { domain } => domain,
+                    _ => String::new(),
+                };
+                let text = format!(
+                    "Mail from {domain} is accepted only from its own servers; this message failed its SPF and DKIM checks"
+                );
+                return self.reply(550, [5, 7, 1], &text);
+            }
         };
 
         let id = format!("{:016x}", rand::random::<u64>());
@@ -621,28 +642,18 @@ impl Session<'_> {
         stored.extend_from_slice(self.trace(&tx, &id, false).as_bytes());
         stored.extend_from_slice(body);
 
-        // Invariant 4: blob fsync'd, then the metadata committed, then 250.
-        let size = stored.len() as u64;
-        let blob = match self.inner.services.blobs.put(stored).await {
-            Ok(blob) => blob,
-            Err(e) => return self.server_error("writing a message failed", &e),
-        };
-        let new = NewMessage {
-            blob: blob.to_string(),
-            size,
-            internal_date: UnixTime::now(),
-            flags: Flags::default(),
-            keywords: Vec::new(),
-        };
-        let deliveries =
-            tx.mailboxes.iter().map(|&mailbox_id| Delivery { mailbox_id, folder, message: new.clone() }).collect();
-        match self.inner.services.deliveries.deliver(deliveries).await {
+        // Invariant 8: blob fsync'd, then the metadata committed, then 250.
+        let services = &self.inner.services;
+        let mailboxes: Vec<MailboxId> = tx.mailboxes.iter().copied().collect();
+        let target = LocalTarget::Mailboxes { batcher: &services.deliveries, mailboxes: &mailboxes, folder };
+        match deliver_local(&services.blobs, stored, target).await {
             Ok(_) => {
                 tracing::info!(remote = %self.peer(), id, sender = sender.as_deref().unwrap_or(""), mailboxes = tx.mailboxes.len(), junk = folder == DeliveryFolder::Junk, "message stored");
                 self.junk = 0;
                 self.reply(250, [2, 0, 0], &format!("Message stored as {id}"));
             }
-            Err(e) => {
+            Err(LocalError::Blob(e)) => self.server_error("writing a message failed", &e),
+            Err(LocalError::Store(e)) => {
                 tracing::warn!(remote = %self.peer(), error = %e, "storing a message failed");
                 self.reply(451, [4, 3, 0], "The message could not be stored; please try again later");
             }

@@ -12,10 +12,11 @@ use std::pin::Pin;
 
 use postfach_blob::BlobStore;
 use postfach_store::delivery::DeliveryBatcher;
-use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
+use postfach_store::local::{LocalTarget, deliver_local};
+use postfach_store::messages::DeliveryFolder;
 use postfach_store::resolve::Resolution;
 use postfach_store::{MailboxId, Store};
-use postfach_types::{EmailAddress, UnixTime};
+use postfach_types::EmailAddress;
 
 /// One accepted submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,20 +78,13 @@ impl SubmissionSink for LocalDelivery {
                     }
                 }
             }
-            let size = submission.message.len() as u64;
-            let blob = self.blobs.put(submission.message).await.map_err(|e| unavailable(&e))?;
-            let message = NewMessage {
-                blob: blob.to_string(),
-                size,
-                internal_date: UnixTime::now(),
-                flags: Flags::default(),
-                keywords: Vec::new(),
+            let mailboxes: Vec<_> = mailboxes.into_iter().collect();
+            let target = LocalTarget::Mailboxes {
+                batcher: &self.deliveries,
+                mailboxes: &mailboxes,
+                folder: DeliveryFolder::Inbox,
             };
-            let deliveries = mailboxes
-                .into_iter()
-                .map(|mailbox_id| Delivery { mailbox_id, folder: DeliveryFolder::Inbox, message: message.clone() })
-                .collect();
-            self.deliveries.deliver(deliveries).await.map_err(|e| unavailable(&e))?;
+            let blob = deliver_local(&self.blobs, submission.message, target).await.map_err(|e| unavailable(&e))?.blob;
             Ok(blob.to_string())
         })
     }

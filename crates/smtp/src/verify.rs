@@ -17,6 +17,8 @@ use mail_auth::{
     SpfResult,
 };
 
+use postfach_policy::inbound::{Dmarc, DmarcPolicy, Spf};
+
 use crate::SmtpError;
 
 /// Builds mail-auth's verifier (with a TTL-honouring cache) on the resolver at `address`,
@@ -30,6 +32,19 @@ pub fn authenticator(address: Option<SocketAddr>) -> Result<MessageAuthenticator
             postfach_dns::resolver::caching_authenticator(Some(SocketAddr::from(([127, 0, 0, 1], 53))))
         })
         .map_err(|e| SmtpError::Resolver(e.to_string()))
+}
+
+/// mail-auth's SPF result as the inbound policy names it.
+pub fn spf_verdict(result: SpfResult) -> Spf {
+    match result {
+        SpfResult::Pass => Spf::Pass,
+        SpfResult::Fail => Spf::Fail,
+        SpfResult::SoftFail => Spf::SoftFail,
+        SpfResult::Neutral => Spf::Neutral,
+        SpfResult::None => Spf::None,
+        SpfResult::TempError => Spf::TempError,
+        SpfResult::PermError => Spf::PermError,
+    }
 }
 
 /// SPF results of one transaction, taken at `MAIL FROM`.
@@ -67,26 +82,6 @@ pub async fn spf(
     SpfResults { helo: helo_output, mail_from }
 }
 
-/// What DMARC says about a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DmarcVerdict {
-    /// Aligned SPF or DKIM passed.
-    Pass,
-    /// The `From:` domain publishes a policy and the message fails it.
-    Fail { domain: String, policy: FailPolicy },
-    /// No policy applies (no record, no single `From:` domain).
-    None,
-    /// A DNS lookup failed: neither pass nor fail.
-    TempError,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailPolicy {
-    None,
-    Quarantine,
-    Reject,
-}
-
 /// Everything the inbound server learns about one message.
 #[derive(Debug, Clone)]
 pub struct MessageResults {
@@ -94,7 +89,7 @@ pub struct MessageResults {
     pub authentication_results: String,
     /// `Received-SPF: …\r\n`.
     pub received_spf: String,
-    pub dmarc: DmarcVerdict,
+    pub dmarc: Dmarc,
     /// Domains of passing DKIM signatures (`d=`).
     pub dkim_pass_domains: Vec<String>,
     /// The domains of the `From:` addresses.
@@ -121,7 +116,7 @@ pub async fn message(
         return MessageResults {
             authentication_results: results.to_header(),
             received_spf,
-            dmarc: DmarcVerdict::None,
+            dmarc: Dmarc::None,
             dkim_pass_domains: Vec::new(),
             from_domains: Vec::new(),
         };
@@ -137,18 +132,18 @@ pub async fn message(
     let passed = |r: &DmarcResult| *r == DmarcResult::Pass;
     let temp = |r: &DmarcResult| matches!(r, DmarcResult::TempError(_));
     let verdict = if passed(dmarc.spf_result()) || passed(dmarc.dkim_result()) {
-        DmarcVerdict::Pass
+        Dmarc::Pass
     } else if temp(dmarc.spf_result()) || temp(dmarc.dkim_result()) {
-        DmarcVerdict::TempError
+        Dmarc::TempError
     } else if dmarc.dmarc_record().is_some() {
         let policy = match dmarc.policy() {
-            Policy::Reject => FailPolicy::Reject,
-            Policy::Quarantine => FailPolicy::Quarantine,
-            Policy::None | Policy::Unspecified => FailPolicy::None,
+            Policy::Reject => DmarcPolicy::Reject,
+            Policy::Quarantine => DmarcPolicy::Quarantine,
+            Policy::None | Policy::Unspecified => DmarcPolicy::None,
         };
-        DmarcVerdict::Fail { domain: dmarc.domain().to_string(), policy }
+        Dmarc::Fail { domain: dmarc.domain().to_string(), policy }
     } else {
-        DmarcVerdict::None
+        Dmarc::None
     };
     let dkim_pass_domains = dkim
         .iter()

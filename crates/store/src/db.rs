@@ -6,6 +6,8 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Transaction};
 
+use postfach_types::BlobId;
+
 use crate::StoreError;
 
 /// Which database is behind the pool.
@@ -113,11 +115,11 @@ where
 pub(crate) async fn unreferenced_blobs(
     conn: &mut sqlx::AnyConnection,
     used: &'static str,
-    candidates: Vec<String>,
-) -> Result<Vec<String>, sqlx::Error> {
+    candidates: Vec<BlobId>,
+) -> Result<Vec<BlobId>, sqlx::Error> {
     let mut orphans = Vec::new();
     for blob in candidates {
-        if sqlx::query(used).bind(&blob).fetch_optional(&mut *conn).await?.is_none() {
+        if sqlx::query(used).bind(blob.as_str()).fetch_optional(&mut *conn).await?.is_none() {
             orphans.push(blob);
         }
     }

@@ -9,7 +9,7 @@
 //! larger than that of any folder the mailbox had before, so a folder deleted and created
 //! again never reuses a (UIDVALIDITY, UID) pair.
 
-use postfach_types::UnixTime;
+use postfach_types::{BlobId, UnixTime};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -210,7 +210,7 @@ impl Store {
     /// more. Their files are removed by the upkeep sweep after the grace period, never
     /// here: another session may still read them. INBOX cannot be deleted; the folder's
     /// subscription stays (RFC 9051 §6.3.7).
-    pub async fn delete_folder(&self, mailbox: MailboxId, name: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn delete_folder(&self, mailbox: MailboxId, name: &str) -> Result<Vec<BlobId>, StoreError> {
         let name = canonical_name(name);
         if name == "INBOX" {
             return Err(StoreError::Conflict("INBOX cannot be deleted".into()));
@@ -417,9 +417,12 @@ async fn insert_folder(
     subscribe(tx, mailbox, name).await
 }
 
-async fn blobs_of(tx: &mut Tx, sql: &'static str, id: i64) -> Result<Vec<String>, StoreError> {
+async fn blobs_of(tx: &mut Tx, sql: &'static str, id: i64) -> Result<Vec<BlobId>, StoreError> {
     let rows = sqlx::query(sql).bind(id).fetch_all(&mut **tx).await?;
-    Ok(rows.iter().map(|r| r.try_get::<String, _>("blob_id")).collect::<Result<_, _>>()?)
+    Ok(rows
+        .iter()
+        .map(|r| crate::db::decode(r.try_get("blob_id")?, BlobId::parse))
+        .collect::<Result<_, sqlx::Error>>()?)
 }
 
 fn exists(e: sqlx::Error, name: &str) -> StoreError {

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 
-use postfach_types::UnixTime;
+use postfach_types::{BlobId, UnixTime};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -69,7 +69,7 @@ pub struct Message {
     pub uid: u32,
     pub modseq: u64,
     /// The blob holding the bytes.
-    pub blob: String,
+    pub blob: BlobId,
     pub size: u64,
     pub internal_date: UnixTime,
     pub flags: Flags,
@@ -80,7 +80,7 @@ pub struct Message {
 /// A message about to be stored; its blob is already durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
-    pub blob: String,
+    pub blob: BlobId,
     pub size: u64,
     pub internal_date: UnixTime,
     pub flags: Flags,
@@ -133,7 +133,7 @@ pub struct Expunged {
     pub uids: Vec<u32>,
     /// Blobs no message refers to any more. They are recorded for the upkeep sweep, which
     /// removes them after the grace period; callers never delete them.
-    pub orphaned_blobs: Vec<String>,
+    pub orphaned_blobs: Vec<BlobId>,
 }
 
 /// A change in one folder of one mailbox, announced after commit.
@@ -150,7 +150,7 @@ fn from_row(row: &AnyRow) -> Result<Message, StoreError> {
     Ok(Message {
         uid: to_u32(row.try_get("uid")?),
         modseq: u64::try_from(row.try_get::<i64, _>("modseq")?).unwrap_or(0),
-        blob: row.try_get("blob_id")?,
+        blob: crate::db::decode(row.try_get("blob_id")?, BlobId::parse)?,
         size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
         internal_date: UnixTime(row.try_get("internal_date")?),
         flags: Flags(u8::try_from(row.try_get::<i64, _>("flags")?).unwrap_or(0)),
@@ -168,7 +168,7 @@ fn unpack(packed: &str) -> Result<Vec<Message>, StoreError> {
             let mut number = || fields.next().and_then(|f| f.parse::<i64>().ok()).ok_or_else(bad);
             let uid = to_u32(number()?);
             let modseq = u64::try_from(number()?).unwrap_or(0);
-            let blob = fields.next().ok_or_else(bad)?.to_string();
+            let blob = fields.next().and_then(|f| BlobId::parse(f).ok()).ok_or_else(bad)?;
             let mut number = || fields.next().and_then(|f| f.parse::<i64>().ok()).ok_or_else(bad);
             let size = u64::try_from(number()?).unwrap_or(0);
             let internal_date = UnixTime(number()?);
@@ -329,7 +329,7 @@ impl Store {
 
     /// Blobs that became orphans before `before` and still are: the upkeep sweep deletes
     /// their files, then calls [`Store::forget_orphans`].
-    pub async fn due_orphans(&self, before: UnixTime, limit: i64) -> Result<Vec<String>, StoreError> {
+    pub async fn due_orphans(&self, before: UnixTime, limit: i64) -> Result<Vec<BlobId>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.blob_id FROM blob_orphans o WHERE o.since < $1 \
              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_id = o.blob_id) ORDER BY o.since LIMIT $2",
@@ -338,15 +338,18 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(|r| r.try_get::<String, _>("blob_id")).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| crate::db::decode(r.try_get("blob_id")?, BlobId::parse))
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// Forgets orphan records (after their files were deleted), and orphans that a message
     /// refers to again.
-    pub async fn forget_orphans(&self, blobs: &[String]) -> Result<(), StoreError> {
+    pub async fn forget_orphans(&self, blobs: &[BlobId]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for blob in blobs {
-            sqlx::query("DELETE FROM blob_orphans WHERE blob_id = $1").bind(blob).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM blob_orphans WHERE blob_id = $1").bind(blob.as_str()).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -354,7 +357,7 @@ impl Store {
 
     /// Of the given blob files, those the age-based sweep may delete: no message refers to
     /// them and they are not waiting out the grace period as recorded orphans.
-    pub async fn sweepable_blobs(&self, candidates: Vec<String>) -> Result<Vec<String>, StoreError> {
+    pub async fn sweepable_blobs(&self, candidates: Vec<BlobId>) -> Result<Vec<BlobId>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         Ok(crate::db::unreferenced_blobs(&mut conn, BLOB_IN_USE_OR_WAITING, candidates).await?)
     }
@@ -581,7 +584,7 @@ impl Store {
     }
 
     /// Of the given blob ids, those no message refers to (for the orphan sweep).
-    pub async fn unreferenced_blobs(&self, candidates: Vec<String>) -> Result<Vec<String>, StoreError> {
+    pub async fn unreferenced_blobs(&self, candidates: Vec<BlobId>) -> Result<Vec<BlobId>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         Ok(crate::db::unreferenced_blobs(&mut conn, MESSAGE_USES_BLOB, candidates).await?)
     }
@@ -663,7 +666,7 @@ async fn insert_message(
     .bind(folder)
     .bind(uid)
     .bind(modseq)
-    .bind(&message.blob)
+    .bind(message.blob.as_str())
     .bind(i64::try_from(message.size).unwrap_or(i64::MAX))
     .bind(message.internal_date.0)
     .bind(i64::from(message.flags.0))
@@ -712,7 +715,7 @@ async fn remove(tx: &mut Tx, folder: FolderId, uids: &[u32]) -> Result<Expunged,
         .bind(i64::from(m.uid))
         .bind(i64::try_from(modseq).unwrap_or(i64::MAX))
         .bind(UnixTime::now().0)
-        .bind(&m.blob)
+        .bind(m.blob.as_str())
         .bind(i64::try_from(m.size).unwrap_or(i64::MAX))
         .bind(m.internal_date.0)
         .bind(i64::from(m.flags.0))
@@ -756,17 +759,17 @@ async fn copy(
 }
 
 /// Of `blobs`, those no message row refers to any more (inside the transaction).
-pub(crate) async fn unreferenced(tx: &mut Tx, mut blobs: Vec<String>) -> Result<Vec<String>, StoreError> {
+pub(crate) async fn unreferenced(tx: &mut Tx, mut blobs: Vec<BlobId>) -> Result<Vec<BlobId>, StoreError> {
     blobs.sort();
     blobs.dedup();
     Ok(crate::db::unreferenced_blobs(tx, MESSAGE_USES_BLOB, blobs).await?)
 }
 
 /// Records blobs that just lost their last message, for the grace-period sweep.
-pub(crate) async fn record_orphans(tx: &mut Tx, blobs: &[String]) -> Result<(), StoreError> {
+pub(crate) async fn record_orphans(tx: &mut Tx, blobs: &[BlobId]) -> Result<(), StoreError> {
     for blob in blobs {
         sqlx::query("INSERT INTO blob_orphans (blob_id, since) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(blob)
+            .bind(blob.as_str())
             .bind(UnixTime::now().0)
             .execute(&mut **tx)
             .await?;

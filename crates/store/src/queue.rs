@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use postfach_types::{EmailAddress, UnixTime};
+use postfach_types::{BlobId, EmailAddress, UnixTime};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -97,7 +97,7 @@ pub struct NewQueuedMessage {
     pub mailbox_id: Option<MailboxId>,
     /// `None`: the null reverse-path; no notice is ever sent about this message.
     pub return_path: Option<EmailAddress>,
-    pub blob: String,
+    pub blob: BlobId,
     pub size: u64,
     pub created_at: UnixTime,
     /// When delivery is given up.
@@ -118,7 +118,7 @@ pub struct QueuedMessage {
     pub mailbox_id: Option<MailboxId>,
     pub return_path: Option<EmailAddress>,
     #[serde(skip)]
-    pub blob: String,
+    pub blob: BlobId,
     pub size: u64,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
@@ -197,7 +197,7 @@ fn message_from_row(row: &AnyRow) -> Result<QueuedMessage, sqlx::Error> {
             .try_get::<Option<String>, _>("return_path")?
             .map(|a| decode(a, EmailAddress::parse))
             .transpose()?,
-        blob: row.try_get("blob_id")?,
+        blob: decode(row.try_get("blob_id")?, BlobId::parse)?,
         size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
         created_at: UnixTime(row.try_get("created_at")?),
         expires_at: UnixTime(row.try_get("expires_at")?),
@@ -237,7 +237,7 @@ impl Store {
         .bind(message.customer_id)
         .bind(message.mailbox_id)
         .bind(message.return_path.as_ref().map(ToString::to_string))
-        .bind(&message.blob)
+        .bind(message.blob.as_str())
         .bind(i64::try_from(message.size).unwrap_or(i64::MAX))
         .bind(message.created_at.0)
         .bind(message.expires_at.0)
@@ -407,7 +407,7 @@ impl Store {
     }
 
     /// Messages that are done: no recipient queued, no notice owed. Returns (id, blob).
-    pub async fn queue_finished(&self, limit: u32) -> Result<Vec<(QueueMessageId, String)>, StoreError> {
+    pub async fn queue_finished(&self, limit: u32) -> Result<Vec<(QueueMessageId, BlobId)>, StoreError> {
         let rows = sqlx::query(
             "SELECT m.id, m.blob_id FROM queue_messages m WHERE NOT EXISTS (SELECT 1 FROM queue_recipients r \
              WHERE r.message_id = m.id AND (r.state = 'queued' OR r.notify IS NOT NULL)) ORDER BY m.id LIMIT $1",
@@ -415,7 +415,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("blob_id")?))).collect()
+        rows.iter().map(|r| Ok((r.try_get("id")?, decode(r.try_get("blob_id")?, BlobId::parse)?))).collect()
     }
 
     /// Removes a message and its recipients (the caller deletes the blob afterwards).
@@ -428,7 +428,7 @@ impl Store {
     }
 
     /// Of the given spool blob ids, those no queued message refers to (for the sweep).
-    pub async fn queue_unreferenced_blobs(&self, candidates: Vec<String>) -> Result<Vec<String>, StoreError> {
+    pub async fn queue_unreferenced_blobs(&self, candidates: Vec<BlobId>) -> Result<Vec<BlobId>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let used = "SELECT 1 AS one FROM queue_messages WHERE blob_id = $1 LIMIT 1";
         Ok(crate::db::unreferenced_blobs(&mut conn, used, candidates).await?)
@@ -474,13 +474,14 @@ impl Store {
 
     /// Removes the message `queue_id` without notifying anyone. Returns its spool blob id,
     /// for the caller to delete.
-    pub async fn queue_remove(&self, scope: Scope, queue_id: &str) -> Result<String, StoreError> {
+    pub async fn queue_remove(&self, scope: Scope, queue_id: &str) -> Result<BlobId, StoreError> {
         let id = self.queue_find(scope, queue_id).await?;
         let blob: String = sqlx::query("SELECT blob_id FROM queue_messages WHERE id = $1")
             .bind(id)
             .fetch_one(&self.pool)
             .await?
             .try_get("blob_id")?;
+        let blob = decode(blob, BlobId::parse)?;
         self.queue_delete(id).await?;
         Ok(blob)
     }

@@ -7,7 +7,7 @@ use postfach_store::folders::SpecialUse;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::messages::{Delivery, DeliveryFolder, FlagChange, Flags, NewMessage};
 use postfach_store::{MailboxId, Scope, Store, StoreError};
-use postfach_types::{CustomerName, DomainName, EmailAddress, Role, UnixTime};
+use postfach_types::{BlobId, CustomerName, DomainName, EmailAddress, Role, UnixTime};
 
 on_both_backends!(
     new_mailboxes_have_the_default_folders,
@@ -41,7 +41,7 @@ async fn mailbox(store: &Store, local: &str) -> MailboxId {
 
 fn msg(blob: &str, size: u64) -> NewMessage {
     NewMessage {
-        blob: format!("{blob:0>32}"),
+        blob: BlobId::parse(&format!("{blob:0>32}")).expect("blob id"),
         size,
         internal_date: UnixTime(1_700_000_000),
         flags: Flags::default(),
@@ -208,7 +208,11 @@ async fn expunge_copy_move_and_vanished(store: Store) {
     assert_eq!(gone.uids, [2]);
     assert!(store.uids(mb, inbox).await.expect("uids").is_empty());
     let orphans = store
-        .unreferenced_blobs(vec!["0000000000000000000000000000000a".into(), "0000000000000000000000000000000d".into()])
+        .unreferenced_blobs(
+            ["0000000000000000000000000000000a", "0000000000000000000000000000000d"]
+                .map(|b| BlobId::parse(b).expect("blob id"))
+                .to_vec(),
+        )
         .await
         .expect("orphans");
     assert_eq!(orphans, ["0000000000000000000000000000000d"]);
@@ -315,7 +319,7 @@ async fn a_mailbox_cannot_touch_another_mailboxs_folders(store: Store) {
     let erika = mailbox(&store, "erika").await;
     let erika_inbox = inbox(&store, erika).await;
     store.append(erika, erika_inbox, &msg("a", 1)).await.expect("append");
-    assert!(store.append(max, erika_inbox, &msg("x", 1)).await.is_err());
+    assert!(store.append(max, erika_inbox, &msg("e", 1)).await.is_err());
     assert!(store.messages(max, erika_inbox).await.expect("query").is_empty());
     assert!(store.uids(max, erika_inbox).await.expect("query").is_empty());
     assert!(store.store_flags(max, erika_inbox, &[1], FlagChange::Add, Flags::DELETED, &[], None).await.is_err());

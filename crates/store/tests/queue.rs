@@ -4,7 +4,7 @@ mod backends;
 
 use postfach_store::queue::{NewQueuedMessage, Notice, Outcome, RecipientState};
 use postfach_store::{Scope, Store, StoreError};
-use postfach_types::{CustomerName, DomainName, EmailAddress, Role, UnixTime};
+use postfach_types::{BlobId, CustomerName, DomainName, EmailAddress, Role, UnixTime};
 
 on_both_backends!(
     queued_mail_is_claimed_once_and_its_outcomes_recorded,
@@ -31,7 +31,7 @@ fn message(queue_id: &str, customer_id: Option<i64>, recipients: &[&str], at: i6
         customer_id,
         mailbox_id: None,
         return_path: Some(address("max@acme.example")),
-        blob: format!("{:032x}", at),
+        blob: BlobId::parse(&format!("{:032x}", at)).expect("blob id"),
         size: 1234,
         created_at: UnixTime(at),
         expires_at: UnixTime(at + 432_000),
@@ -159,7 +159,7 @@ async fn notices_are_owed_until_sent_and_finished_messages_are_found(store: Stor
     assert!(store.queue_finished(10).await.expect("finished").is_empty(), "a notice is still owed");
     store.queue_notices_sent(&[b]).await.expect("sent");
     let finished = store.queue_finished(10).await.expect("finished");
-    assert_eq!(finished, [(id, format!("{:032x}", now.0))]);
+    assert_eq!(finished, [(id, BlobId::parse(&format!("{:032x}", now.0)).expect("blob id"))]);
     store.queue_delete(id).await.expect("delete");
     assert_eq!(store.queue_message(id).await.expect("read"), None);
     assert!(store.queue_message(other).await.expect("read").is_some(), "other messages stay");
@@ -213,7 +213,7 @@ async fn operators_list_retry_and_remove_within_their_scope(store: Store) {
 
 async fn spool_blobs_in_use_are_not_orphans(store: Store) {
     store.enqueue(&message("D1", None, &["a@one.example"], 7)).await.expect("q");
-    let used = format!("{:032x}", 7);
-    let unused = format!("{:032x}", 8);
+    let used = BlobId::parse(&format!("{:032x}", 7)).expect("blob id");
+    let unused = BlobId::parse(&format!("{:032x}", 8)).expect("blob id");
     assert_eq!(store.queue_unreferenced_blobs(vec![used, unused.clone()]).await.expect("check"), [unused]);
 }

@@ -5,6 +5,7 @@
 //! the edge never re-validates. This crate does no I/O.
 
 mod address;
+mod blob;
 mod invisible;
 mod login;
 mod secret;
@@ -12,6 +13,7 @@ mod settings;
 mod time;
 
 pub use address::{AddressError, CustomerName, DomainName, EmailAddress, LocalPart};
+pub use blob::{BlobId, BlobIdError};
 pub use login::{LOSSY_LOGIN_CHARS, LoginName, LoginNameError, LoginTarget, MAX_LOGIN_NAME_BYTES};
 pub use secret::Secret;
 pub use settings::{AccessMode, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};

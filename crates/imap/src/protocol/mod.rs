@@ -1,6 +1,7 @@
 //! Our own IMAP command syntax: the framer that cuts the client's byte stream into
 //! commands ([`Framer`], `framing.rs`), the parser that turns one command into a typed
-//! [`Command`] (`parse.rs`) and the command AST itself (`command.rs`). It covers IMAP4rev1
+//! [`Command`] (`parse/`: primitives in `mod.rs`, then the command grammar, SEARCH and
+//! FETCH each in its file) and the command AST itself (`command.rs`). It covers IMAP4rev1
 //! (RFC 3501) and IMAP4rev2 (RFC 9051) with LIST-EXTENDED, LIST-STATUS, SPECIAL-USE,
 //! ESEARCH, SEARCHRES, CONDSTORE/QRESYNC, BINARY, LITERAL+/LITERAL-, STATUS=SIZE, QUOTA,
 //! ID, ENABLE, MOVE and UIDPLUS, and replaces imap-codec on the command side.

@@ -197,9 +197,9 @@ impl Session {
         let bytes_needed = attrs.iter().any(needs_bytes);
         let mut skipped_expunged = false;
         let mut unknown_cte = false;
-        let mut batches: Vec<Vec<(String, u64)>> = Vec::new();
+        let mut batches: Vec<Vec<(BlobId, u64)>> = Vec::new();
         if bytes_needed {
-            let mut current: Vec<(String, u64)> = Vec::new();
+            let mut current: Vec<(BlobId, u64)> = Vec::new();
             let mut bytes = 0;
             for w in &wanted {
                 if !current.is_empty() && (current.len() >= READ_BATCH || bytes + w.meta.size > BATCH_BYTES) {
@@ -221,10 +221,7 @@ impl Session {
                 let total: u64 = batch.iter().map(|(_, size)| size).sum();
                 let reservation = if total > RESERVE_ABOVE { Some(budget.reserve(total).await) } else { None };
                 let read = tokio::task::spawn_blocking(move || {
-                    batch
-                        .iter()
-                        .map(|(blob, size)| BlobId::parse(blob).and_then(|id| blobs.get_blocking(&id, *size)))
-                        .collect()
+                    batch.iter().map(|(blob, size)| blobs.get_blocking(blob, *size)).collect()
                 })
                 .await
                 .unwrap_or_else(|e| vec![Err(BlobError::Task(e.to_string()))]);

@@ -3,7 +3,7 @@
 //! authentication gate; this module only turns its answer into IMAP words (RFC 5530
 //! response codes), never more than `Refusal::public` allows.
 
-use postfach_auth::sasl::{self, SaslError};
+use postfach_auth::sasl::{Exchange, SaslMechanism, Step};
 use postfach_auth::{Attempt, AuthError, Connection, Principal};
 use postfach_policy::PublicRefusal;
 use postfach_types::{Mechanism, Secret, Service};
@@ -92,7 +92,14 @@ impl Session {
     async fn log_in(&mut self, mechanism: Mechanism, login: &str, secret: &Secret<String>) -> Outcome {
         let connection = self.connection();
         let attempt = Attempt { service: Service::Imap, mechanism, login, secret, connection: &connection };
-        match self.server.auth.authenticate(attempt).await {
+        let result = self.server.auth.authenticate(attempt).await;
+        self.logged_in(result)
+    }
+
+    /// The gate's answer to a login: the session enters the authenticated state, or the
+    /// refusal is answered.
+    fn logged_in(&mut self, result: Result<Principal, AuthError>) -> Outcome {
+        match result {
             Ok(Principal::Mailbox { id, address, .. }) => {
                 tracing::info!(remote = %self.conn.peer(), mailbox = %address, client = ?self.client, "IMAP login");
                 self.state = State::Authenticated { mailbox: id, address };
@@ -146,64 +153,38 @@ impl Session {
     }
 
     /// AUTHENTICATE (RFC 9051 §6.2.2) with PLAIN or LOGIN, initial response allowed
-    /// (RFC 4959). Without TLS, when plaintext logins are off, no password is asked for.
+    /// (RFC 4959): the exchange of `postfach_auth::sasl` in `+` continuations. Without
+    /// TLS, when plaintext logins are off, no password is asked for.
     pub(crate) async fn authenticate(&mut self, mechanism: Atom, initial: Option<Secret<Vec<u8>>>) -> Outcome {
-        let Some(mechanism) = sasl::SaslMechanism::parse(mechanism.as_str()) else {
+        let Some(mechanism) = SaslMechanism::parse(mechanism.as_str()) else {
             return no(None, "this authentication mechanism is not supported; use PLAIN or LOGIN");
+        };
+        let may_prompt = !self.no_plaintext();
+        let (mut exchange, mut step) =
+            Exchange::start(mechanism, initial.as_ref().map(|ir| ir.expose().as_slice()), may_prompt);
+        let end = loop {
+            match step {
+                Step::End(end) => break end,
+                Step::Challenge(challenge) => step = exchange.respond(&self.sasl_response(challenge).await?),
+            }
         };
         let connection = self.connection();
         let gate = self.server.auth.clone();
-        let log = mechanism.mechanism();
-        let text = |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|_| SaslError::NotBase64);
-        let credentials = match mechanism {
-            sasl::SaslMechanism::Plain => {
-                let message = match initial {
-                    Some(ir) => text(ir.expose().clone()),
-                    None if self.no_plaintext() => {
-                        return self.refused(&gate.refuse_unencrypted(Service::Imap, log, None, &connection).await);
-                    }
-                    None => self.sasl_response("").await?,
-                };
-                message.and_then(|m| sasl::plain(&m))
-            }
-            sasl::SaslMechanism::Login => {
-                let user = match initial {
-                    Some(ir) => text(ir.expose().clone()),
-                    None if self.no_plaintext() => {
-                        return self.refused(&gate.refuse_unencrypted(Service::Imap, log, None, &connection).await);
-                    }
-                    None => self.sasl_response(sasl::LOGIN_USERNAME).await?,
-                };
-                match user {
-                    Ok(user) if self.no_plaintext() => {
-                        let refused = gate.refuse_unencrypted(Service::Imap, log, Some(&user), &connection).await;
-                        return self.refused(&refused);
-                    }
-                    Ok(user) => self
-                        .sasl_response(sasl::LOGIN_PASSWORD)
-                        .await?
-                        .map(|password| sasl::Credentials { login: user, secret: Secret::new(password) }),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        match credentials {
-            Ok(c) => self.log_in(log, &c.login, &c.secret).await,
-            Err(SaslError::Cancelled) => bad("authentication cancelled"),
-            Err(_) => self.refused(&gate.refuse_malformed(Service::Imap, log, &connection).await),
+        match gate.finish_sasl(Service::Imap, mechanism, end, &connection).await {
+            None => bad("authentication cancelled"),
+            Some(result) => self.logged_in(result),
         }
     }
 
-    /// One SASL exchange: a continuation with `challenge`, the client's line back,
-    /// decoded (RFC 9051 §6.2.2; `*` cancels).
-    async fn sasl_response(&mut self, challenge: &str) -> Result<Result<String, SaslError>, Failure> {
+    /// Sends a continuation with `challenge` and returns the client's line (RFC 9051
+    /// §6.2.2). The line is bounded by the framer; a literal has no place in it.
+    async fn sasl_response(&mut self, challenge: &str) -> Result<Vec<u8>, Failure> {
         self.line(&format!("+ {challenge}"));
         self.conn.flush().await?;
         loop {
             match self.framer.next_event() {
                 None => self.read_more().await?,
-                Some(Event::Command(input)) => return Ok(sasl::decode_response(&input.bytes)),
-                // A SASL response is one line; a literal has no place in it.
+                Some(Event::Command(input)) => return Ok(input.bytes),
                 Some(Event::Literal(_)) => {
                     self.framer.decide(LiteralDecision::Refuse);
                 }

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use postfach_message::{IntakeError, Message, check_intake};
 use postfach_store::MailboxId;
 use postfach_store::folders::{Folder, SEPARATOR};
-use postfach_store::messages::{Flags, NewMessage};
+use postfach_store::local::{LocalTarget, deliver_local};
+use postfach_store::messages::Flags;
 use postfach_types::UnixTime;
 
 use super::{Failure, Outcome, Selected, Session, State, bad, no, ok};
@@ -148,7 +149,7 @@ impl Session {
         }
         let State::Authenticated { mailbox, address } = std::mem::replace(&mut self.state, State::NotAuthenticated)
         else {
-            return bad("please log in first");
+            return Err(super::ungated());
         };
         let sel = Selected {
             folder: folder.id,
@@ -316,11 +317,10 @@ impl Session {
             _ => {}
         }
         let (flags, keywords) = split_flags(&append.flags);
-        let size = bytes.len() as u64;
-        let blob = self.server.blobs.put(bytes).await?;
-        let date = append.date.map_or_else(UnixTime::now, |d| UnixTime(d.timestamp()));
-        let message = NewMessage { blob: blob.to_string(), size, internal_date: date, flags, keywords };
-        let (uid, _) = store.append(mailbox, folder.id, &message).await?;
+        let internal_date = append.date.map_or_else(UnixTime::now, |d| UnixTime(d.timestamp()));
+        let target = LocalTarget::Folder { store: &store, mailbox, folder: folder.id, internal_date, flags, keywords };
+        let delivered = deliver_local(&self.server.blobs, bytes, target).await?;
+        let uid = delivered.placed.first().map_or(0, |p| p.uid);
         Ok(format!("[APPENDUID {} {uid}] APPEND done", folder.uidvalidity))
     }
 

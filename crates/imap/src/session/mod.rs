@@ -106,6 +106,22 @@ impl From<postfach_blob::BlobError> for Failure {
     }
 }
 
+impl From<postfach_store::local::LocalError> for Failure {
+    fn from(e: postfach_store::local::LocalError) -> Self {
+        match e {
+            postfach_store::local::LocalError::Blob(e) => e.into(),
+            postfach_store::local::LocalError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A handler found the session in a state the gate does not let its command into: a
+/// bug, not a client error (the gate answers those). Logged, answered as a server failure.
+pub(crate) fn ungated() -> Failure {
+    tracing::error!("an IMAP command reached its handler in a state the gate does not allow");
+    Failure::No(Some("SERVERBUG"), "the server could not do this; please try again".into())
+}
+
 /// What the tagged OK says: an optional response code and a text.
 pub(crate) type Outcome = Result<String, Failure>;
 
@@ -368,16 +384,17 @@ impl Session {
         }
     }
 
-    /// The mailbox of the signed-in user (the gate made sure there is one).
+    /// The mailbox of the signed-in user. The gate (`gate.rs`) let the command through
+    /// only in a state that has one; handlers never check the state themselves.
     pub fn mailbox(&self) -> Result<MailboxId, Failure> {
-        self.state.mailbox().ok_or_else(|| Failure::Bad("please log in first".into()))
+        self.state.mailbox().ok_or_else(ungated)
     }
 
     /// The selected folder (the gate made sure there is one).
     pub fn selected(&mut self) -> Result<(MailboxId, &mut Selected), Failure> {
         match &mut self.state {
             State::Selected { mailbox, sel, .. } => Ok((*mailbox, sel)),
-            _ => bad("please select a folder first"),
+            _ => Err(ungated()),
         }
     }
 

@@ -2,7 +2,6 @@
 //! `* ESEARCH` (RFC 4731: when RETURN options are given, and always after ENABLE
 //! IMAP4rev2); `RETURN (SAVE)` keeps the result for `$` (RFC 5182).
 
-use postfach_blob::BlobId;
 use postfach_message::Message as Parsed;
 use postfach_types::UnixTime;
 
@@ -45,7 +44,7 @@ impl Session {
             let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let is_recent = recent.binary_search(&uid).is_ok();
             let matched = if need_content {
-                let bytes = blobs.get(&BlobId::parse(&meta.blob)?).await.map_err(Failure::from)?;
+                let bytes = blobs.get(&meta.blob).await.map_err(Failure::from)?;
                 let parsed = Parsed::parse(&bytes);
                 let candidate =
                     Candidate { seq, meta, parsed: Some(&parsed), recent: is_recent, texts: Texts::default() };

@@ -77,7 +77,7 @@ impl Fixture {
         use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
         let blob = self.server.blobs.put(bytes.to_vec()).await.expect("blob");
         let message = NewMessage {
-            blob: blob.to_string(),
+            blob,
             size: bytes.len() as u64,
             internal_date: postfach_types::UnixTime::now(),
             flags: Flags::default(),

@@ -104,7 +104,7 @@ impl TestServer {
     pub async fn put_in_inbox(&self, mailbox: &Mailbox, bytes: Vec<u8>) {
         let blob = self.server.blobs().put(bytes.clone()).await.expect("blob");
         let message = NewMessage {
-            blob: blob.to_string(),
+            blob,
             size: bytes.len() as u64,
             internal_date: UnixTime::now(),
             flags: Flags::default(),
