@@ -30,8 +30,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use postfach_policy::{AccountFacts, AccountKind, LoginDecision, LoginFacts, Refusal, TlsRequiredBy};
+use postfach_store::customers::Customer;
 use postfach_store::logins::{LoginAccount, LoginAccountKind, LoginRecord};
-use postfach_store::{CustomerId, MailboxId, Store, StoreError};
+use postfach_store::mailboxes::Mailbox;
+use postfach_store::sessions::{PanelSession, SessionLifetime};
+use postfach_store::{CustomerId, MailboxId, Scope, Store, StoreError};
 use postfach_types::{
     CustomerName, EmailAddress, LoginName, LoginResult, LoginTarget, Mechanism, Role, Secret, Service, TlsInfo,
     UnixTime,
@@ -39,6 +42,22 @@ use postfach_types::{
 
 pub use passwords::{ITERATIONS, LANES, MEMORY_KIB, PasswordHasher};
 pub use throttle::Throttle;
+
+/// A live panel session and the account that holds it ([`Authenticator::panel_session`]).
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: PanelSession,
+    pub holder: Holder,
+}
+
+/// Who holds a panel session.
+#[derive(Debug, Clone)]
+pub enum Holder {
+    /// A customer or admin account.
+    Account(Customer),
+    /// A mailbox user.
+    Mailbox(Mailbox),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -363,6 +382,53 @@ impl Authenticator {
             self.store.record_login(&record).await?;
         }
         Ok(Principal::Account { customer_id: account.id, name: account.name, role: account.role })
+    }
+
+    /// A panel session cookie: the live session whose token hashes to `token_hash` and who
+    /// holds it, or `None` when it is unknown, expired, or its account may no longer sign
+    /// in. Whether it may is decided by the same rule as a password or token login
+    /// (`policy::LoginFacts::decide`), so disabling a customer locks every credential of
+    /// it at once, and in one place.
+    pub async fn panel_session(
+        &self,
+        token_hash: &str,
+        lifetime: SessionLifetime,
+    ) -> Result<Option<SignedIn>, AuthError> {
+        let Some(session) = self.store.panel_session(token_hash, lifetime).await? else { return Ok(None) };
+        let customer = match self.store.customer_by_id(session.customer_id).await {
+            Ok(customer) => customer,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let (kind, holder) = match session.mailbox_id {
+            Some(id) => match self.store.mailbox_by_id(Scope::Customer(customer.id), id).await {
+                Ok(mailbox) => {
+                    let s = mailbox.settings;
+                    let kind = AccountKind::Mailbox {
+                        access: s.access,
+                        submission: s.submission,
+                        tls_required: s.tls_required,
+                    };
+                    (kind, Holder::Mailbox(mailbox))
+                }
+                Err(StoreError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            },
+            None => (AccountKind::PanelAccount, Holder::Account(customer.clone())),
+        };
+        let facts = LoginFacts {
+            service: Service::Panel,
+            // The cookie only travels over HTTPS (`Secure`), and proved the password when
+            // the session began.
+            encrypted: true,
+            operator_allows_plaintext: self.settings.allow_plaintext_auth,
+            account: Some(AccountFacts { kind, disabled: customer.disabled }),
+            password_matches: true,
+        };
+        Ok(match facts.decide() {
+            LoginDecision::Allow => Some(SignedIn { session, holder }),
+            LoginDecision::Deny(_) => None,
+        })
     }
 
     /// A TOTP code for `account` (at sign-in, or when switching the second factor on or

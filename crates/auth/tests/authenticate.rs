@@ -249,6 +249,38 @@ async fn a_disabled_customer_locks_its_mailboxes_out() {
     );
 }
 
+/// Panel sessions are a credential too: the gate lets a live one in for its holder, and
+/// refuses it once the customer is disabled (the store still finds it) or its mailbox is gone.
+#[tokio::test]
+async fn a_disabled_customers_panel_sessions_stop_working() {
+    use postfach_auth::{Holder, SignedIn};
+    use postfach_store::sessions::SessionLifetime;
+    let w = world().await;
+    let auth = authenticator(&w, false).await;
+    let life = SessionLifetime { idle_secs: 600, max_secs: 3600 };
+    let acme = w.store.customer(&name("acme")).await.expect("customer").id;
+    let max = w.store.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("mailbox");
+    let pop = w.store.mailbox(Scope::Platform, &addr("pop@acme.example")).await.expect("mailbox");
+    w.store.create_panel_session("own", acme, None, "c", false, life).await.expect("session");
+    w.store.create_panel_session("max", acme, Some(max.id), "c", false, life).await.expect("session");
+    w.store.create_panel_session("pop", acme, Some(pop.id), "c", false, life).await.expect("session");
+    let holder = |s: Option<SignedIn>| match s.map(|s| s.holder) {
+        Some(Holder::Account(account)) => Some(account.name.to_string()),
+        Some(Holder::Mailbox(mailbox)) => Some(mailbox.address.to_string()),
+        None => None,
+    };
+    assert_eq!(holder(auth.panel_session("own", life).await.expect("lookup")).as_deref(), Some("acme"));
+    assert_eq!(holder(auth.panel_session("max", life).await.expect("lookup")).as_deref(), Some("max@acme.example"));
+    assert_eq!(holder(auth.panel_session("nobody", life).await.expect("lookup")), None);
+    w.store.remove_mailbox(Scope::Platform, &addr("pop@acme.example")).await.expect("remove");
+    assert_eq!(holder(auth.panel_session("pop", life).await.expect("lookup")), None, "its mailbox is gone");
+    w.store.set_customer_disabled(&name("acme"), true).await.expect("disable");
+    for token in ["own", "max"] {
+        assert!(w.store.panel_session(token, life).await.expect("lookup").is_some());
+        assert_eq!(holder(auth.panel_session(token, life).await.expect("lookup")), None, "{token}");
+    }
+}
+
 #[tokio::test]
 async fn panel_accounts_sign_in_by_name() {
     let w = world().await;

@@ -4,8 +4,8 @@
 //! Session cookies and bearer tokens are random values that only their holder knows; this
 //! module stores and looks up a hash of each (the caller hashes), so a copy of the
 //! database does not let anyone in. Sessions end at a fixed time that each use moves
-//! forward (idle timeout) up to an absolute maximum; a disabled customer's sessions and
-//! tokens stop working at once. TOTP secrets must be stored as they are (the server
+//! forward (idle timeout) up to an absolute maximum. That a disabled customer's sessions
+//! and tokens stop working at once is decided by the authentication gate, not here. TOTP secrets must be stored as they are (the server
 //! computes the codes too); the last accepted time step is kept so a code works only once.
 
 use postfach_types::UnixTime;
@@ -66,7 +66,7 @@ impl std::fmt::Debug for TotpSecret {
 }
 
 const SESSION_SELECT: &str = "SELECT s.id, s.customer_id, s.mailbox_id, s.csrf_token, s.second_factor_pending, \
-     s.created_at, s.expires_at FROM panel_sessions s JOIN customers c ON c.id = s.customer_id";
+     s.created_at, s.expires_at FROM panel_sessions s";
 
 fn session_from_row(row: &AnyRow) -> Result<PanelSession, sqlx::Error> {
     Ok(PanelSession {
@@ -122,15 +122,16 @@ impl Store {
     }
 
     /// The live session with this token hash, its expiry moved forward by the idle time
-    /// (never past the absolute maximum). `None` when it is unknown, expired, or its
-    /// customer is disabled.
+    /// (never past the absolute maximum). `None` when it is unknown or expired. Whether
+    /// its account may still use it (not disabled) is the authentication gate's decision
+    /// (`Authenticator::panel_session`), as for every other credential.
     pub async fn panel_session(
         &self,
         token_hash: &str,
         lifetime: SessionLifetime,
     ) -> Result<Option<PanelSession>, StoreError> {
         let now = UnixTime::now().0;
-        let sql = format!("{SESSION_SELECT} WHERE s.token_hash = $1 AND s.expires_at >= $2 AND c.disabled = 0");
+        let sql = format!("{SESSION_SELECT} WHERE s.token_hash = $1 AND s.expires_at >= $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token_hash).bind(now).fetch_optional(&self.pool).await?;
         let Some(row) = row else { return Ok(None) };
         let mut session = session_from_row(&row)?;

@@ -10,7 +10,7 @@ use postfach_types::{CustomerName, DomainName, EmailAddress, Role};
 
 on_both_backends!(
     sessions_are_found_by_hash_and_end,
-    expired_sessions_and_disabled_customers_are_not_found,
+    expired_sessions_are_not_found,
     second_factor_and_ending_all_sessions,
     mailbox_sessions_go_with_their_mailbox,
     api_tokens_are_scoped_and_revocable,
@@ -36,7 +36,7 @@ async fn sessions_are_found_by_hash_and_end(store: Store) {
     assert_eq!(store.panel_session("hash-1", LIFE).await.expect("lookup"), None);
 }
 
-async fn expired_sessions_and_disabled_customers_are_not_found(store: Store) {
+async fn expired_sessions_are_not_found(store: Store) {
     let acme = customer(&store, "acme").await;
     let gone = SessionLifetime { idle_secs: -10, max_secs: -10 };
     store.create_panel_session("old", acme, None, "c", false, gone).await.expect("create");
@@ -44,7 +44,9 @@ async fn expired_sessions_and_disabled_customers_are_not_found(store: Store) {
     store.create_panel_session("new", acme, None, "c", false, LIFE).await.expect("create");
     assert!(store.panel_session("new", LIFE).await.expect("lookup").is_some());
     store.set_customer_disabled(&CustomerName::parse("acme").expect("name"), true).await.expect("disable");
-    assert_eq!(store.panel_session("new", LIFE).await.expect("lookup"), None, "disabled customers are signed out");
+    // Whether a disabled customer's session lets anyone in is the authentication gate's
+    // decision (auth/tests/authenticate.rs); the store still finds it.
+    assert!(store.panel_session("new", LIFE).await.expect("lookup").is_some());
 }
 
 async fn second_factor_and_ending_all_sessions(store: Store) {

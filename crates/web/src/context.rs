@@ -14,13 +14,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use postfach_admin::{AdminError, MailboxPassword};
+use postfach_store::StoreError;
 use postfach_store::sessions::{PanelSession, SessionLifetime};
-use postfach_store::{Scope, StoreError};
 
 use crate::i18n::{Lang, Tr};
 use crate::{App, ClientConnection};
 use postfach_auth::tokens::{same_token, token_hash};
-use postfach_auth::{AuthError, Connection, Principal};
+use postfach_auth::{AuthError, Connection, Holder, Principal, SignedIn};
 use postfach_types::Secret;
 
 /// The session cookie's name.
@@ -112,23 +112,17 @@ impl FromRequestParts<App> for Ctx {
             return Ok(ctx);
         }
         let Some(token) = ctx.cookies.get(SESSION_COOKIE) else { return Ok(ctx) };
-        let Some(session) = app.store.panel_session(&token_hash(token), LIFETIME).await.map_err(fail)? else {
-            return Ok(ctx);
-        };
+        let signed_in = app.auth.panel_session(&token_hash(token), LIFETIME).await.map_err(|e| {
+            tracing::error!(error = %e, "looking up the session failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        })?;
+        let Some(SignedIn { session, holder }) = signed_in else { return Ok(ctx) };
         if !session.second_factor_pending {
-            ctx.who = match session.mailbox_id {
-                Some(id) => match app.store.mailbox_by_id(Scope::Customer(session.customer_id), id).await {
-                    Ok(mailbox) => Some(Who::Mailbox { mailbox }),
-                    Err(StoreError::NotFound(_)) => None,
-                    Err(e) => return Err(fail(e)),
-                },
-                None => match app.store.customer_by_id(session.customer_id).await {
-                    Ok(account) => Some(Who::from_account(account)),
-                    Err(StoreError::NotFound(_)) => None,
-                    Err(e) => return Err(fail(e)),
-                },
-            };
-            ctx.proof = ctx.who.as_ref().map(|_| Proof::Cookie);
+            ctx.who = Some(match holder {
+                Holder::Mailbox(mailbox) => Who::Mailbox { mailbox },
+                Holder::Account(account) => Who::from_account(account),
+            });
+            ctx.proof = Some(Proof::Cookie);
         }
         ctx.session = Some(session);
         Ok(ctx)
