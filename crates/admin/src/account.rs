@@ -2,7 +2,7 @@
 //! password rule's verdict for the live meter.
 
 use postfach_auth::Connection;
-use postfach_auth::accounts::{self, OwnPasswordChange as AuthChange};
+use postfach_auth::accounts::{self, OwnPasswordChange};
 use postfach_auth::tokens::{new_api_token, token_hash};
 use postfach_auth::totp::{new_totp_secret, totp_uri};
 use postfach_policy::{PasswordVerdict, check_password, user_inputs};
@@ -11,18 +11,6 @@ use postfach_store::{CustomerId, Scope};
 use postfach_types::{CustomerName, EmailAddress, Secret};
 
 use crate::{Admin, AdminError, Who};
-
-/// A change of the caller's own password.
-#[derive(Debug)]
-pub struct OwnPasswordChange<'a> {
-    pub current: &'a Secret<String>,
-    pub new: &'a Secret<String>,
-    /// Keep the account's API tokens working (every form's default is to revoke them).
-    pub keep_api_tokens: bool,
-    /// The panel session that asks; it stays signed in, all others end.
-    pub session: Option<i64>,
-    pub connection: &'a Connection,
-}
 
 /// The state of an account's two-factor sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,13 +34,6 @@ impl Admin {
     pub async fn change_own_password(&self, who: &Who, change: OwnPasswordChange<'_>) -> Result<(), AdminError> {
         let own = who.principal().ok_or(AdminError::Forbidden)?;
         let new = change.new;
-        let change = AuthChange {
-            current: change.current,
-            new,
-            keep_api_tokens: change.keep_api_tokens,
-            session: change.session,
-            connection: change.connection,
-        };
         accounts::change_own_password(&self.auth, &self.store, &own, change)
             .await
             .map_err(|e| AdminError::account(e, new))

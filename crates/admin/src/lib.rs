@@ -26,12 +26,13 @@ use postfach_auth::Authenticator;
 use postfach_dns::checks::Checker;
 use postfach_store::{Scope, Store};
 
-pub use account::{OwnPasswordChange, TotpStatus};
+pub use account::TotpStatus;
 pub use customers::CustomerChange;
 pub use domains::DomainRecords;
 pub use error::{AdminError, Unavailable};
 pub use input::LoginQuery;
 pub use mailboxes::MailboxPassword;
+pub use postfach_auth::accounts::OwnPasswordChange;
 pub use postfach_store::Conflict;
 pub use who::Who;
 

@@ -1,7 +1,7 @@
 //! Mailboxes, their settings and passwords, and aliases.
 
 use postfach_auth::Connection;
-use postfach_auth::accounts::{self, OwnPasswordChange as AuthChange};
+use postfach_auth::accounts::{self, OwnPasswordChange};
 use postfach_store::MailboxId;
 use postfach_store::dns_checks::DomainReport;
 use postfach_store::domains::Domain;
@@ -97,7 +97,7 @@ impl Admin {
             Who::Mailbox { .. } => {
                 let current = change.current.as_ref().ok_or(AdminError::CurrentPasswordMissing)?;
                 let own = who.principal().ok_or(AdminError::Forbidden)?;
-                let own_change = AuthChange {
+                let own_change = OwnPasswordChange {
                     current,
                     new: &change.new,
                     keep_api_tokens: false,
