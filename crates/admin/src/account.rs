@@ -6,9 +6,9 @@ use postfach_auth::accounts::{self, OwnPasswordChange};
 use postfach_auth::tokens::{new_api_token, token_hash};
 use postfach_auth::totp::{new_totp_secret, totp_uri};
 use postfach_policy::{PasswordVerdict, check_password, user_inputs};
+use postfach_store::Scope;
 use postfach_store::sessions::ApiToken;
-use postfach_store::{CustomerId, Scope};
-use postfach_types::{CustomerName, EmailAddress, Secret};
+use postfach_types::{ApiTokenId, CustomerId, CustomerName, EmailAddress, Secret};
 
 use crate::{Admin, AdminError, Who};
 
@@ -84,7 +84,7 @@ impl Admin {
         Ok((stored, token))
     }
 
-    pub async fn revoke_token(&self, who: &Who, id: i64) -> Result<(), AdminError> {
+    pub async fn revoke_token(&self, who: &Who, id: ApiTokenId) -> Result<(), AdminError> {
         Ok(self.store.revoke_api_token(Scope::Customer(account(who)?), id).await?)
     }
 

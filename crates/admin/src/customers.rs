@@ -2,9 +2,8 @@
 //! operator.
 
 use postfach_auth::accounts;
-use postfach_store::CustomerId;
 use postfach_store::customers::Customer;
-use postfach_types::{CustomerName, Role, Secret};
+use postfach_types::{CustomerId, CustomerName, Role, Secret};
 
 use crate::{Admin, AdminError, Who, platform};
 

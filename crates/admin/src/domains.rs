@@ -3,10 +3,10 @@
 
 use postfach_dns::checks::{self, Ownership, Refreshed};
 use postfach_dns::records::{DomainSetup, PublishedRecord, for_domain};
+use postfach_store::Scope;
 use postfach_store::dns_checks::DomainReport;
 use postfach_store::domains::{Domain, Removed};
-use postfach_store::{DomainId, Scope};
-use postfach_types::{CustomerName, DomainName};
+use postfach_types::{CustomerName, DomainId, DomainName};
 
 use crate::{Admin, AdminError, Who, manager, platform};
 

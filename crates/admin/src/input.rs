@@ -2,10 +2,11 @@
 //! the typed values the operations take. The panel, the API and the CLI call the same
 //! parser, so the same bad value is refused with the same [`AdminError`] everywhere.
 
-use postfach_store::MailboxId;
+use std::str::FromStr;
+
 use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::MailboxSettings;
-use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, Role};
+use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, IdError, MailboxId, Role};
 
 use crate::AdminError;
 
@@ -103,12 +104,10 @@ pub fn login_query(filter: Option<&str>, limit: i64) -> Result<LoginQuery, Admin
     Ok(LoginQuery { only_unencrypted, only_failed, limit })
 }
 
-/// A row id from a URL: a positive number, or else nothing that exists.
-pub fn id(text: &str) -> Result<i64, AdminError> {
-    text.parse()
-        .ok()
-        .filter(|id: &i64| *id > 0)
-        .ok_or_else(|| AdminError::NotFound(format!("there is no object {text}")))
+/// A row id from a URL or argv: a positive number (the id types' `FromStr`), or else
+/// nothing that exists.
+pub fn id<I: FromStr<Err = IdError>>(text: &str) -> Result<I, AdminError> {
+    text.parse().map_err(|_| AdminError::NotFound(format!("there is no object {text}")))
 }
 
 #[cfg(test)]
@@ -125,7 +124,7 @@ mod tests {
         assert!(matches!(login_query(Some("odd"), 10), Err(AdminError::InvalidFilter)));
         assert!(matches!(token_name(" \t"), Err(AdminError::TokenNameMissing)));
         assert!(matches!(token_name(&"x".repeat(101)), Err(AdminError::TokenNameTooLong)));
-        assert!(matches!(id("0"), Err(AdminError::NotFound(_))));
+        assert!(matches!(id::<MailboxId>("0"), Err(AdminError::NotFound(_))));
     }
 
     #[test]
@@ -136,7 +135,7 @@ mod tests {
         assert_eq!(token_name("  deploy\u{7}  ").ok().as_deref(), Some("deploy"));
         assert_eq!(token_name(&"x".repeat(100)).ok().map(|n| n.len()), Some(100));
         let q = login_query(Some("failed"), 5000).expect("query");
-        assert_eq!(q.filter(Some(3)).limit, 1000);
+        assert_eq!(q.filter(Some(MailboxId::new(3))).limit, 1000);
         assert!(q.only_failed && !q.only_unencrypted);
     }
 }

@@ -1,7 +1,7 @@
 //! The login list: every attempt on the caller's mailboxes and accounts, newest first.
 
-use postfach_store::MailboxId;
 use postfach_store::logins::LoginRecord;
+use postfach_types::MailboxId;
 
 use crate::input::LoginQuery;
 use crate::{Admin, AdminError, Who, manager};

@@ -2,11 +2,10 @@
 
 use postfach_auth::Connection;
 use postfach_auth::accounts::{self, OwnPasswordChange};
-use postfach_store::MailboxId;
 use postfach_store::dns_checks::DomainReport;
 use postfach_store::domains::Domain;
 use postfach_store::mailboxes::{Alias, Mailbox, MailboxSettings, SettingsChange};
-use postfach_types::{DomainName, EmailAddress, Secret};
+use postfach_types::{AliasId, DomainName, EmailAddress, MailboxId, Secret, SessionId};
 
 use crate::{Admin, AdminError, Who, manager};
 
@@ -17,7 +16,7 @@ pub struct MailboxPassword {
     pub new: Secret<String>,
     pub current: Option<Secret<String>>,
     /// The panel session that asks (it stays signed in).
-    pub session: Option<i64>,
+    pub session: Option<SessionId>,
     /// Where the request comes from, for the gate's throttle and log.
     pub connection: Connection,
 }
@@ -138,7 +137,7 @@ impl Admin {
         Ok(self.store.aliases_of(who.scope(), &mailbox.address).await?)
     }
 
-    pub async fn alias(&self, who: &Who, id: i64) -> Result<Alias, AdminError> {
+    pub async fn alias(&self, who: &Who, id: AliasId) -> Result<Alias, AdminError> {
         Ok(self.store.alias_by_id(manager(who)?, id).await?)
     }
 
@@ -153,7 +152,7 @@ impl Admin {
         Ok(self.store.add_alias(manager(who)?, address, mailbox).await?)
     }
 
-    pub async fn remove_alias(&self, who: &Who, id: i64) -> Result<Alias, AdminError> {
+    pub async fn remove_alias(&self, who: &Who, id: AliasId) -> Result<Alias, AdminError> {
         let alias = self.alias(who, id).await?;
         self.store.remove_alias(who.scope(), &alias.address).await?;
         Ok(alias)

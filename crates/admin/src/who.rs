@@ -1,10 +1,10 @@
 //! The caller of an operation.
 
 use postfach_auth::Principal;
+use postfach_store::Scope;
 use postfach_store::customers::Customer;
 use postfach_store::mailboxes::Mailbox;
-use postfach_store::{CustomerId, Scope};
-use postfach_types::{CustomerName, Role};
+use postfach_types::{CustomerId, CustomerName, Role};
 
 /// Who asks for an operation.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use postfach_admin::{Admin, AdminError, Conflict, CustomerChange, LoginQuery, Wh
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
 use postfach_store::{Scope, Store};
-use postfach_types::{CustomerName, DomainName, EmailAddress, Role, Secret};
+use postfach_types::{AliasId, CustomerName, DomainId, DomainName, EmailAddress, MailboxId, Role, Secret};
 
 const STRONG: &str = "violet mango tractor whisper";
 
@@ -31,9 +31,9 @@ struct World {
     acme: Who,
     root: Who,
     max: Who,
-    globex_domain: i64,
-    globex_mailbox: i64,
-    globex_alias: i64,
+    globex_domain: DomainId,
+    globex_mailbox: MailboxId,
+    globex_alias: AliasId,
 }
 
 async fn world() -> World {

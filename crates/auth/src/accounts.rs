@@ -16,10 +16,9 @@ use postfach_policy::{PasswordVerdict, Refusal, check_password, user_inputs};
 use postfach_store::customers::Customer;
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_store::{Scope, Store, StoreError};
-use postfach_types::{CustomerName, EmailAddress, Role, Secret};
+use postfach_types::{CustomerName, EmailAddress, Mechanism, Role, Secret, Service, SessionId};
 
 use crate::{Attempt, AuthError, Authenticator, Connection, PasswordHasher, Principal};
-use postfach_types::{Mechanism, Service};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -82,7 +81,7 @@ pub struct OwnPasswordChange<'a> {
     /// Keep the account's API tokens working (the default on every form is to revoke).
     pub keep_api_tokens: bool,
     /// The panel session that asks; it stays signed in, all others end.
-    pub session: Option<i64>,
+    pub session: Option<SessionId>,
     pub connection: &'a Connection,
 }
 

@@ -34,10 +34,10 @@ use postfach_store::customers::Customer;
 use postfach_store::logins::{LoginAccount, LoginAccountKind, LoginRecord};
 use postfach_store::mailboxes::Mailbox;
 use postfach_store::sessions::{PanelSession, SessionLifetime};
-use postfach_store::{CustomerId, MailboxId, Scope, Store, StoreError};
+use postfach_store::{Scope, Store, StoreError};
 use postfach_types::{
-    CustomerName, EmailAddress, LoginName, LoginResult, LoginTarget, Mechanism, Role, Secret, Service, TlsInfo,
-    UnixTime,
+    ApiTokenId, CustomerId, CustomerName, EmailAddress, LoginName, LoginResult, LoginTarget, MailboxId, Mechanism,
+    Role, Secret, Service, TlsInfo, UnixTime,
 };
 
 pub use passwords::{ITERATIONS, LANES, MEMORY_KIB, PasswordHasher};
@@ -144,7 +144,7 @@ pub struct Authenticator {
     /// Passwords verified correctly in the last minutes (see `verified`).
     verified: verified::VerifiedCache,
     /// When each (token, address) was last written to the login log.
-    token_logged: Mutex<HashMap<(i64, IpAddr), Instant>>,
+    token_logged: Mutex<HashMap<(ApiTokenId, IpAddr), Instant>>,
 }
 
 impl Authenticator {
@@ -532,7 +532,7 @@ impl Authenticator {
     async fn mark_exposed(&self, account: &LoginAccount, service: Service, ip: IpAddr) -> Result<(), AuthError> {
         if let Some(id) = mailbox_id(account) {
             self.store.mark_password_exposed(id).await?;
-            tracing::warn!(mailbox = id, %service, remote_ip = %ip, "correct password sent without TLS; marked as exposed");
+            tracing::warn!(mailbox = id.get(), %service, remote_ip = %ip, "correct password sent without TLS; marked as exposed");
         }
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! failures are dropped as keys are touched, and the whole map is swept regularly, so
 //! memory stays bounded by the number of keys that failed within one window.
 
+use postfach_types::CustomerId;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 enum Key {
     Ip(IpAddr),
     Login(String),
-    SecondFactor(i64),
+    SecondFactor(CustomerId),
     /// Plaintext passwords verified for a throttled login, only to mark them exposed.
     ExposureCheck(String),
 }
@@ -78,17 +79,17 @@ impl Throttle {
     }
 
     /// Whether the account's second factor is locked by wrong codes.
-    pub fn is_second_factor_locked(&self, account: i64, now: Instant) -> bool {
+    pub fn is_second_factor_locked(&self, account: CustomerId, now: Instant) -> bool {
         self.lock().recent(&Key::SecondFactor(account), now, self.window) >= self.max_per_login
     }
 
     /// A wrong code counts for the account's second factor and for the address.
-    pub fn record_second_factor_failure(&self, ip: IpAddr, account: i64, now: Instant) {
+    pub fn record_second_factor_failure(&self, ip: IpAddr, account: CustomerId, now: Instant) {
         self.record(&[ip_key(ip), Key::SecondFactor(account)], now);
     }
 
     /// A correct code forgets the account's wrong codes.
-    pub fn record_second_factor_success(&self, account: i64) {
+    pub fn record_second_factor_success(&self, account: CustomerId) {
         self.lock().events.remove(&Key::SecondFactor(account));
     }
 
@@ -221,16 +222,17 @@ mod tests {
     fn second_factor_failures_survive_a_correct_password() {
         let t = Throttle::new(Duration::from_secs(60), 100, 3);
         let now = Instant::now();
+        let (seven, eight) = (CustomerId::new(7), CustomerId::new(8));
         for i in 0..3 {
-            assert!(!t.is_second_factor_locked(7, now));
-            t.record_second_factor_failure(ip(&format!("192.0.2.{i}")), 7, now);
+            assert!(!t.is_second_factor_locked(seven, now));
+            t.record_second_factor_failure(ip(&format!("192.0.2.{i}")), seven, now);
         }
-        assert!(t.is_second_factor_locked(7, now));
+        assert!(t.is_second_factor_locked(seven, now));
         t.record_success("boss");
-        assert!(t.is_second_factor_locked(7, now), "a correct password does not unlock the second factor");
-        assert!(!t.is_second_factor_locked(8, now));
-        t.record_second_factor_success(7);
-        assert!(!t.is_second_factor_locked(7, now));
+        assert!(t.is_second_factor_locked(seven, now), "a correct password does not unlock the second factor");
+        assert!(!t.is_second_factor_locked(eight, now));
+        t.record_second_factor_success(seven);
+        assert!(!t.is_second_factor_locked(seven, now));
     }
 
     #[test]

@@ -36,8 +36,8 @@ use postfach_store::local::{LocalTarget, deliver_local};
 use postfach_store::messages::DeliveryFolder;
 use postfach_store::queue::NewQueuedMessage;
 use postfach_store::resolve::Resolution;
-use postfach_store::{MailboxId, Scope, Store};
-use postfach_types::{DomainName, EmailAddress, UnixTime};
+use postfach_store::{Scope, Store};
+use postfach_types::{DomainName, EmailAddress, MailboxId, UnixTime};
 use tokio::sync::Notify;
 
 /// One message handed over by the submission server, after authentication and the
@@ -178,7 +178,7 @@ impl Outbound {
                 tracing::warn!(queue_id = %queue_id, error = %e, "local delivery of a submission failed");
                 OutboundError::Unavailable("the message could not be stored; please try again".into())
             })?;
-            tracing::info!(queue_id = %queue_id, mailbox = submission.mailbox_id, recipients = recipients.len(), "delivered locally");
+            tracing::info!(queue_id = %queue_id, mailbox = submission.mailbox_id.get(), recipients = recipients.len(), "delivered locally");
             return Ok(queue_id);
         }
 
@@ -210,7 +210,7 @@ impl Outbound {
         }
         tracing::info!(
             queue_id = %queue_id,
-            mailbox = submission.mailbox_id,
+            mailbox = submission.mailbox_id.get(),
             from = %submission.return_path.as_ref().map(ToString::to_string).unwrap_or_default(),
             recipients = recipients.len(),
             size,

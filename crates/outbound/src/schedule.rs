@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use postfach_store::MailboxId;
+use postfach_types::MailboxId;
 
 /// The wait after the first failed attempt.
 pub const FIRST_RETRY: Duration = Duration::from_secs(300);
@@ -110,14 +110,15 @@ mod tests {
     fn the_rate_limit_allows_a_burst_then_refills_evenly() {
         let limiter = RateLimiter::new(3);
         let start = Instant::now();
+        let (one, two) = (MailboxId::new(1), MailboxId::new(2));
         for _ in 0..3 {
-            assert_eq!(limiter.check(1, start), Ok(()));
+            assert_eq!(limiter.check(one, start), Ok(()));
         }
-        assert_eq!(limiter.check(1, start), Err(1200), "one message per 20 minutes refills");
-        assert_eq!(limiter.check(2, start), Ok(()), "other mailboxes have their own allowance");
-        assert_eq!(limiter.check(1, start + Duration::from_secs(600)), Err(600));
-        assert_eq!(limiter.check(1, start + Duration::from_secs(1200)), Ok(()));
-        assert!(limiter.check(1, start + Duration::from_secs(1201)).is_err());
-        assert_eq!(limiter.check(1, start + Duration::from_secs(10 * 3600)), Ok(()), "never more than the burst");
+        assert_eq!(limiter.check(one, start), Err(1200), "one message per 20 minutes refills");
+        assert_eq!(limiter.check(two, start), Ok(()), "other mailboxes have their own allowance");
+        assert_eq!(limiter.check(one, start + Duration::from_secs(600)), Err(600));
+        assert_eq!(limiter.check(one, start + Duration::from_secs(1200)), Ok(()));
+        assert!(limiter.check(one, start + Duration::from_secs(1201)).is_err());
+        assert_eq!(limiter.check(one, start + Duration::from_secs(10 * 3600)), Ok(()), "never more than the burst");
     }
 }

@@ -13,10 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_resolver::TokioResolver;
-use postfach_store::MailboxId;
 use postfach_store::queue::{DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
 use postfach_store::resolve::Resolution;
-use postfach_types::{EmailAddress, UnixTime};
+use postfach_types::{EmailAddress, MailboxId, QueueRecipientId, UnixTime};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsConnector;
@@ -107,7 +106,7 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
         Ok(None) => return, // removed meanwhile
         Err(e) => return tracing::warn!(error = %e, "reading a queued message failed"),
     };
-    let wanted: BTreeSet<i64> = group.recipients.iter().copied().collect();
+    let wanted: BTreeSet<QueueRecipientId> = group.recipients.iter().copied().collect();
     let recipients: Vec<&QueuedRecipient> =
         message.recipients.iter().filter(|r| wanted.contains(&r.id) && r.state == RecipientState::Queued).collect();
     if recipients.is_empty() {
@@ -131,7 +130,7 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
     };
 
     let mut outcomes = Vec::new();
-    let mut local: Vec<(i64, MailboxId)> = Vec::new();
+    let mut local: Vec<(QueueRecipientId, MailboxId)> = Vec::new();
     let mut remote: Vec<&QueuedRecipient> = Vec::new();
     for r in &recipients {
         match inner.store.resolve(&r.address).await {
@@ -176,7 +175,7 @@ async fn deliver_remote(
     recipients: &[&QueuedRecipient],
     bytes: &[u8],
     now: UnixTime,
-) -> Vec<(i64, Outcome)> {
+) -> Vec<(QueueRecipientId, Outcome)> {
     let settings = &outbound.inner.settings;
     let notify = message.return_path.is_some();
     let hosts = match mx::route(resolver, domain).await {
@@ -292,7 +291,7 @@ fn host_of(mta: Option<String>) -> Option<String> {
     mta.map(|m| m.split('[').next().unwrap_or(&m).to_string())
 }
 
-async fn record(outbound: &Outbound, message: &QueuedMessage, now: UnixTime, outcomes: &[(i64, Outcome)]) {
+async fn record(outbound: &Outbound, message: &QueuedMessage, now: UnixTime, outcomes: &[(QueueRecipientId, Outcome)]) {
     if outcomes.is_empty() {
         return;
     }
@@ -319,7 +318,7 @@ async fn send_notices(outbound: &Outbound) {
     };
     for message in messages {
         let owed: Vec<&QueuedRecipient> = message.recipients.iter().filter(|r| r.notify.is_some()).collect();
-        let ids: Vec<i64> = owed.iter().map(|r| r.id).collect();
+        let ids: Vec<QueueRecipientId> = owed.iter().map(|r| r.id).collect();
         if let Some(to) = &message.return_path {
             let original = inner.spool.get(&message.blob).await.ok();
             let recipients: Vec<NoticeRecipient> = owed

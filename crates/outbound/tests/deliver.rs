@@ -14,9 +14,9 @@ use postfach_blob::BlobStore;
 use postfach_outbound::{Outbound, OutboundError, OutboundSettings, Submission, spool_dir};
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_store::mailboxes::MailboxSettings;
-use postfach_store::{MailboxId, Scope, Store};
+use postfach_store::{Scope, Store};
 use postfach_testdns::{Data, Rr, TestDns};
-use postfach_types::{CustomerName, DomainName, EmailAddress, Role, UnixTime};
+use postfach_types::{CustomerName, DomainName, EmailAddress, MailboxId, Role, UnixTime};
 use sink::{Behaviour, Sink};
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";

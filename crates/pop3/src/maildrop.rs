@@ -9,8 +9,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use postfach_store::MailboxId;
-use postfach_store::folders::FolderId;
+use postfach_types::{FolderId, MailboxId};
 
 use crate::command::MsgNum;
 
@@ -132,7 +131,7 @@ mod tests {
                 deleted: false,
             })
             .collect();
-        Maildrop::new(1, 1, 7, entries)
+        Maildrop::new(MailboxId::new(1), FolderId::new(1), 7, entries)
     }
 
     #[test]
@@ -170,10 +169,11 @@ mod tests {
     #[test]
     fn one_session_per_mailbox() {
         let locks = Locks::default();
-        let first = locks.try_lock(5).expect("free");
-        assert!(locks.try_lock(5).is_none());
-        assert!(locks.try_lock(6).is_some());
+        let (five, six) = (MailboxId::new(5), MailboxId::new(6));
+        let first = locks.try_lock(five).expect("free");
+        assert!(locks.try_lock(five).is_none());
+        assert!(locks.try_lock(six).is_some());
         drop(first);
-        assert!(locks.try_lock(5).is_some());
+        assert!(locks.try_lock(five).is_some());
     }
 }

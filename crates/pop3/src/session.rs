@@ -19,8 +19,7 @@ use postfach_auth::sasl::{Exchange, SaslMechanism, Step};
 use postfach_auth::{Attempt, AuthError, Connection, Principal};
 use postfach_net::{Conn, Line};
 use postfach_policy::PublicRefusal;
-use postfach_store::MailboxId;
-use postfach_types::{Mechanism, Secret, Service};
+use postfach_types::{MailboxId, Mechanism, Secret, Service};
 use tokio::io::AsyncReadExt;
 
 use crate::command::{Command, MsgNum, ParseError};
@@ -333,12 +332,12 @@ impl Session {
             Ok(maildrop) => {
                 let (count, size) = maildrop.stat();
                 reply(&mut self.conn, &format!("+OK Logged in, {count} messages ({size} octets)."));
-                tracing::debug!(mailbox = id, messages = count, "pop3 login");
+                tracing::debug!(mailbox = id.get(), messages = count, "pop3 login");
                 self.state = State::Transaction { maildrop, _lock: lock };
                 self.conn.set_login_deadline(None);
             }
             Err(e) => {
-                tracing::warn!(mailbox = id, error = %e, "pop3: cannot open the inbox");
+                tracing::warn!(mailbox = id.get(), error = %e, "pop3: cannot open the inbox");
                 reply(&mut self.conn, STORE_TROUBLE);
             }
         }
@@ -364,7 +363,7 @@ impl Session {
                 reply(&mut self.conn, &format!("+OK Goodbye, {} messages deleted.", expunged.uids.len()));
             }
             Err(e) => {
-                tracing::warn!(mailbox = maildrop.mailbox_id, error = %e, "pop3: deleting messages at QUIT failed");
+                tracing::warn!(mailbox = maildrop.mailbox_id.get(), error = %e, "pop3: deleting messages at QUIT failed");
                 reply(
                     &mut self.conn,
                     "-ERR [SYS/TEMP] The messages could not be deleted and are still on the server. \

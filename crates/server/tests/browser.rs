@@ -19,7 +19,7 @@ use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::resolve::Resolution;
 use postfach_store::{Scope, Store};
 use postfach_testdns::TestDns;
-use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, Role, Secret, Service};
+use postfach_types::{AccessMode, CustomerName, DomainId, DomainName, EmailAddress, MailboxId, Role, Secret, Service};
 use serde_json::json;
 
 const STRONG: &str = "violet mango tractor whisper";
@@ -200,8 +200,8 @@ async fn fetch_status(browser: &Client, method: &str, path: &str, body: serde_js
 }
 
 struct Ids {
-    globex_mailbox: i64,
-    globex_domain: i64,
+    globex_mailbox: MailboxId,
+    globex_domain: DomainId,
 }
 
 async fn accounts(server: &Server) -> Ids {

@@ -16,11 +16,10 @@ use std::net::SocketAddr;
 use postfach_message::{Message, check_intake};
 use postfach_net::{Conn, Ended, Line};
 use postfach_policy::inbound::{Folder, FromDomain, InboundDecision, InboundFacts, InboundRefusal, SenderFacts};
-use postfach_store::MailboxId;
 use postfach_store::local::{LocalError, LocalTarget, deliver_local};
 use postfach_store::messages::DeliveryFolder;
 use postfach_store::resolve::Resolution;
-use postfach_types::{EmailAddress, UnixTime};
+use postfach_types::{EmailAddress, MailboxId, UnixTime};
 use smtp_proto::{EhloResponse, Error as ParseError, MailFrom, Request};
 
 use crate::address::{self, PathError};

@@ -11,12 +11,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use postfach_blob::BlobStore;
+use postfach_store::Store;
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_store::local::{LocalTarget, deliver_local};
 use postfach_store::messages::DeliveryFolder;
 use postfach_store::resolve::Resolution;
-use postfach_store::{MailboxId, Store};
-use postfach_types::EmailAddress;
+use postfach_types::{EmailAddress, MailboxId};
 
 /// One accepted submission.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::{Tx, decode};
 use crate::domains::find;
-use crate::{DomainId, Scope, Store, StoreError};
+use crate::{DkimKeyId, DomainId, Scope, Store, StoreError};
 
 /// Where a key is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -62,7 +62,7 @@ impl std::str::FromStr for DkimKeyState {
 /// One DKIM key of a domain. `Debug` and `Serialize` never show the private key.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DkimKey {
-    pub id: i64,
+    pub id: DkimKeyId,
     pub domain_id: DomainId,
     pub domain: DomainName,
     /// The DKIM selector (RFC 6376 §3.1): the record lives at `<selector>._domainkey.<domain>`.

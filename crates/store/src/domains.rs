@@ -185,7 +185,7 @@ impl Store {
     }
 }
 
-async fn count(tx: &mut Tx, sql: &'static str, id: i64) -> Result<i64, sqlx::Error> {
+async fn count(tx: &mut Tx, sql: &'static str, id: DomainId) -> Result<i64, sqlx::Error> {
     sqlx::query(sql).bind(id).fetch_one(&mut **tx).await?.try_get("n")
 }
 

@@ -14,9 +14,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::db::Tx;
-use crate::{MailboxId, Store, StoreError};
-
-pub type FolderId = i64;
+use crate::{FolderId, MailboxId, Store, StoreError};
 
 /// The IMAP hierarchy separator.
 pub const SEPARATOR: char = '/';
@@ -417,7 +415,7 @@ async fn insert_folder(
     subscribe(tx, mailbox, name).await
 }
 
-async fn blobs_of(tx: &mut Tx, sql: &'static str, id: i64) -> Result<Vec<BlobId>, StoreError> {
+async fn blobs_of(tx: &mut Tx, sql: &'static str, id: FolderId) -> Result<Vec<BlobId>, StoreError> {
     let rows = sqlx::query(sql).bind(id).fetch_all(&mut **tx).await?;
     Ok(rows
         .iter()

@@ -32,10 +32,12 @@ pub mod sessions;
 pub use db::{Backend, Store};
 pub use error::{Conflict, StoreError};
 
-/// Ids are database row ids.
-pub type CustomerId = i64;
-pub type DomainId = i64;
-pub type MailboxId = i64;
+// Ids are database row ids, typed per kind of object in `postfach-types` (which gives them
+// sqlx's Encode/Decode, so they bind and decode as the i64 they wrap).
+use postfach_types::{
+    AliasId, ApiTokenId, CustomerId, DkimKeyId, DomainId, FolderId, MailboxId, QueueMessageId, QueueRecipientId,
+    SessionId,
+};
 
 /// Whose objects a call may see and change. Every tenant-scoped function takes one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,9 +15,8 @@ use postfach_blob::{BlobError, BlobId, BlobStore};
 use postfach_types::UnixTime;
 
 use crate::delivery::DeliveryBatcher;
-use crate::folders::FolderId;
 use crate::messages::{Delivery, DeliveryFolder, Flags, NewMessage, Placed};
-use crate::{MailboxId, Store, StoreError};
+use crate::{FolderId, MailboxId, Store, StoreError};
 
 /// Where a message is stored.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::{Tx, decode, flag};
 use crate::domains::{Domain, find as find_domain};
-use crate::{Conflict, CustomerId, MailboxId, Scope, Store, StoreError};
+use crate::{AliasId, Conflict, CustomerId, MailboxId, Scope, Store, StoreError};
 
 /// The switches a customer sets per mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -52,7 +52,7 @@ pub struct Mailbox {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Alias {
-    pub id: i64,
+    pub id: AliasId,
     pub customer_id: CustomerId,
     pub address: EmailAddress,
     /// The mailbox that receives the alias's mail.
@@ -260,7 +260,7 @@ impl Store {
     }
 
     /// The alias with this id, if it is in scope.
-    pub async fn alias_by_id(&self, scope: Scope, id: i64) -> Result<Alias, StoreError> {
+    pub async fn alias_by_id(&self, scope: Scope, id: AliasId) -> Result<Alias, StoreError> {
         let sql = format!("{ALIAS_SELECT} WHERE a.id = $1 AND a.is_alias = 1 AND ($2 IS NULL OR a.customer_id = $2)");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)

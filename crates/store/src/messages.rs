@@ -20,8 +20,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::db::Tx;
-use crate::folders::{FolderId, no_folder};
-use crate::{MailboxId, Store, StoreError};
+use crate::folders::no_folder;
+use crate::{FolderId, MailboxId, Store, StoreError};
 
 /// System flags as bits (RFC 3501 §2.3.2). `\Recent` is not stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

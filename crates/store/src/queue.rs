@@ -18,12 +18,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::db::decode;
-use crate::{CustomerId, MailboxId, Scope, Store, StoreError};
-
-/// The row id of a queued message.
-pub type QueueMessageId = i64;
-/// The row id of one recipient of a queued message.
-pub type QueueRecipientId = i64;
+use crate::{CustomerId, MailboxId, QueueMessageId, QueueRecipientId, Scope, Store, StoreError};
 
 /// Where a recipient is in its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -13,13 +13,13 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::db::flag;
-use crate::{Conflict, CustomerId, MailboxId, Scope, Store, StoreError};
+use crate::{ApiTokenId, Conflict, CustomerId, MailboxId, Scope, SessionId, Store, StoreError};
 
 /// A signed-in panel user: a customer or admin account, or a mailbox user (then
 /// `mailbox_id` is set and `customer_id` is the mailbox's customer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanelSession {
-    pub id: i64,
+    pub id: SessionId,
     pub customer_id: CustomerId,
     pub mailbox_id: Option<MailboxId>,
     /// The per-session token every state-changing form and API call must repeat.
@@ -42,7 +42,7 @@ pub struct SessionLifetime {
 /// An API bearer token (its hash is never returned).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ApiToken {
-    pub id: i64,
+    pub id: ApiTokenId,
     pub customer_id: CustomerId,
     pub name: String,
     pub created_at: UnixTime,
@@ -148,7 +148,7 @@ impl Store {
     }
 
     /// Marks the second factor of a session as given.
-    pub async fn complete_second_factor(&self, session_id: i64) -> Result<(), StoreError> {
+    pub async fn complete_second_factor(&self, session_id: SessionId) -> Result<(), StoreError> {
         sqlx::query("UPDATE panel_sessions SET second_factor_pending = 0 WHERE id = $1")
             .bind(session_id)
             .execute(&self.pool)
@@ -169,7 +169,7 @@ impl Store {
         &self,
         customer_id: CustomerId,
         mailbox_id: Option<MailboxId>,
-        keep: Option<i64>,
+        keep: Option<SessionId>,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "DELETE FROM panel_sessions WHERE customer_id = $1 \
@@ -220,7 +220,7 @@ impl Store {
         Ok(rows.iter().map(token_from_row).collect::<Result<_, _>>()?)
     }
 
-    pub async fn revoke_api_token(&self, scope: Scope, id: i64) -> Result<(), StoreError> {
+    pub async fn revoke_api_token(&self, scope: Scope, id: ApiTokenId) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND ($2 IS NULL OR customer_id = $2)")
             .bind(id)
             .bind(scope.customer_filter())

@@ -9,7 +9,8 @@ use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
 use postfach_store::resolve::Resolution;
 use postfach_store::{Conflict, Scope, Store, StoreError};
 use postfach_types::{
-    AccessMode, CustomerName, DomainName, EmailAddress, LoginResult, Mechanism, Role, Service, TlsInfo, UnixTime,
+    AccessMode, AliasId, CustomerId, CustomerName, DomainId, DomainName, EmailAddress, LoginResult, MailboxId,
+    Mechanism, Role, Service, TlsInfo, UnixTime,
 };
 
 on_both_backends!(
@@ -44,7 +45,7 @@ fn name(s: &str) -> CustomerName {
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";
 
 /// Customer `acme` with verified `acme.example` and mailbox `max@acme.example`.
-async fn acme(store: &Store) -> i64 {
+async fn acme(store: &Store) -> CustomerId {
     let c = store.add_customer(&name("acme"), HASH, Role::Customer).await.expect("customer");
     store.add_domain(c.id, &dom("acme.example"), true).await.expect("domain");
     store.add_mailbox(Scope::Platform, &addr("max@acme.example"), HASH, MailboxSettings::default()).await.expect("mb");
@@ -372,7 +373,13 @@ async fn customers_cannot_reach_each_other(store: Store) {
     assert_eq!(store.aliases(Scope::Platform, Some(&dom("globex.example"))).await.expect("list").len(), 1);
 }
 
-fn record(at: i64, customer: Option<i64>, mailbox: Option<i64>, tls: bool, result: LoginResult) -> LoginRecord {
+fn record(
+    at: i64,
+    customer: Option<CustomerId>,
+    mailbox: Option<MailboxId>,
+    tls: bool,
+    result: LoginResult,
+) -> LoginRecord {
     LoginRecord {
         at: UnixTime(at),
         customer_id: customer,
@@ -410,7 +417,10 @@ async fn login_log_records_filters_and_prunes(store: Store) {
 
     let mine = store.logins(Scope::Customer(acme_id), LoginFilter::default()).await.expect("list");
     assert_eq!(mine.len(), 3, "a customer does not see attempts on unknown names");
-    let other = store.logins(Scope::Customer(acme_id + 1000), LoginFilter::default()).await.expect("list");
+    let other = store
+        .logins(Scope::Customer(CustomerId::new(acme_id.get() + 1000)), LoginFilter::default())
+        .await
+        .expect("list");
     assert!(other.is_empty());
     let unencrypted = LoginFilter { only_unencrypted: true, ..LoginFilter::default() };
     let rows = store.logins(Scope::Customer(acme_id), unencrypted).await.expect("list");
@@ -490,8 +500,8 @@ async fn lookups_by_id_are_scoped(store: Store) {
     assert!(store.alias_domains_of(Scope::Customer(globex.id), &a.name).await.expect("none").is_empty());
     assert_eq!(store.domain_by_id(Scope::Customer(globex.id), g.id).await.expect("own").name, g.name);
     // Unknown ids, and a mailbox's own address row, are not aliases or domains.
-    not_found(store.domain_by_id(Scope::Platform, i64::MAX).await);
-    not_found(store.alias_by_id(Scope::Platform, i64::MAX).await);
+    not_found(store.domain_by_id(Scope::Platform, DomainId::new(i64::MAX)).await);
+    not_found(store.alias_by_id(Scope::Platform, AliasId::new(i64::MAX)).await);
     let max = store.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("max");
     let own_row = store.aliases(Scope::Platform, None).await.expect("aliases");
     assert!(own_row.iter().all(|x| x.address != max.address));

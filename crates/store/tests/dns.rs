@@ -5,7 +5,7 @@ mod backends;
 use postfach_store::dkim::{DkimKeyState, NewDkimKey};
 use postfach_store::dns_checks::{Check, DomainReport, Level, Text, Verdict};
 use postfach_store::{Scope, Store, StoreError};
-use postfach_types::{CustomerName, DomainName, Role, Secret, UnixTime};
+use postfach_types::{CustomerId, CustomerName, DomainName, Role, Secret, UnixTime};
 
 on_both_backends!(
     dkim_keys_rotate_through_pending_active_retired,
@@ -19,7 +19,7 @@ fn dom(s: &str) -> DomainName {
     DomainName::parse(s).expect("valid domain")
 }
 
-async fn customer(store: &Store, name: &str, domain: &str) -> i64 {
+async fn customer(store: &Store, name: &str, domain: &str) -> CustomerId {
     let c =
         store.add_customer(&CustomerName::parse(name).expect("name"), HASH, Role::Customer).await.expect("customer");
     store.add_domain(c.id, &dom(domain), false).await.expect("domain");

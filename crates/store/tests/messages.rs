@@ -6,8 +6,8 @@ use postfach_store::delivery::DeliveryBatcher;
 use postfach_store::folders::SpecialUse;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::messages::{Delivery, DeliveryFolder, FlagChange, Flags, NewMessage};
-use postfach_store::{MailboxId, Scope, Store, StoreError};
-use postfach_types::{BlobId, CustomerName, DomainName, EmailAddress, Role, UnixTime};
+use postfach_store::{Scope, Store, StoreError};
+use postfach_types::{BlobId, CustomerName, DomainName, EmailAddress, FolderId, MailboxId, Role, UnixTime};
 
 on_both_backends!(
     new_mailboxes_have_the_default_folders,
@@ -49,7 +49,7 @@ fn msg(blob: &str, size: u64) -> NewMessage {
     }
 }
 
-async fn inbox(store: &Store, mb: MailboxId) -> i64 {
+async fn inbox(store: &Store, mb: MailboxId) -> FolderId {
     store.folder(mb, "inbox").await.expect("lookup").expect("INBOX exists").id
 }
 
@@ -123,7 +123,7 @@ async fn deliveries_land_in_inbox_or_junk_in_one_transaction(store: Store) {
     let bad = store
         .deliver(&[
             Delivery { mailbox_id: erika, folder: DeliveryFolder::Inbox, message: msg("3", 1) },
-            Delivery { mailbox_id: 999_999, folder: DeliveryFolder::Inbox, message: msg("3", 1) },
+            Delivery { mailbox_id: MailboxId::new(999_999), folder: DeliveryFolder::Inbox, message: msg("3", 1) },
         ])
         .await;
     assert!(bad.is_err());
@@ -359,7 +359,11 @@ async fn the_batcher_commits_concurrent_deliveries_together(store: Store) {
     }
     // One request for a missing mailbox fails alone.
     let bad = batcher
-        .deliver(vec![Delivery { mailbox_id: 999_999, folder: DeliveryFolder::Inbox, message: msg("ff", 1) }])
+        .deliver(vec![Delivery {
+            mailbox_id: MailboxId::new(999_999),
+            folder: DeliveryFolder::Inbox,
+            message: msg("ff", 1),
+        }])
         .await;
     assert!(bad.is_err());
     let mut uids = Vec::new();

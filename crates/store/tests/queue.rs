@@ -4,7 +4,7 @@ mod backends;
 
 use postfach_store::queue::{NewQueuedMessage, Notice, Outcome, RecipientState};
 use postfach_store::{Scope, Store, StoreError};
-use postfach_types::{BlobId, CustomerName, DomainName, EmailAddress, Role, UnixTime};
+use postfach_types::{BlobId, CustomerId, CustomerName, DomainName, EmailAddress, Role, UnixTime};
 
 on_both_backends!(
     queued_mail_is_claimed_once_and_its_outcomes_recorded,
@@ -19,13 +19,13 @@ fn address(s: &str) -> EmailAddress {
     EmailAddress::parse(s).expect("address")
 }
 
-async fn customer(store: &Store, name: &str) -> i64 {
+async fn customer(store: &Store, name: &str) -> CustomerId {
     let c = store.add_customer(&CustomerName::parse(name).expect("name"), HASH, Role::Customer).await.expect("c");
     store.add_domain(c.id, &DomainName::parse(&format!("{name}.example")).expect("d"), true).await.expect("d");
     c.id
 }
 
-fn message(queue_id: &str, customer_id: Option<i64>, recipients: &[&str], at: i64) -> NewQueuedMessage {
+fn message(queue_id: &str, customer_id: Option<CustomerId>, recipients: &[&str], at: i64) -> NewQueuedMessage {
     NewQueuedMessage {
         queue_id: queue_id.into(),
         customer_id,

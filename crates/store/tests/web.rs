@@ -6,7 +6,7 @@ mod backends;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::sessions::SessionLifetime;
 use postfach_store::{Conflict, Scope, Store, StoreError};
-use postfach_types::{CustomerName, DomainName, EmailAddress, Role};
+use postfach_types::{CustomerId, CustomerName, DomainName, EmailAddress, Role};
 
 on_both_backends!(
     sessions_are_found_by_hash_and_end,
@@ -20,7 +20,7 @@ on_both_backends!(
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";
 const LIFE: SessionLifetime = SessionLifetime { idle_secs: 1800, max_secs: 43_200 };
 
-async fn customer(store: &Store, name: &str) -> i64 {
+async fn customer(store: &Store, name: &str) -> CustomerId {
     store.add_customer(&CustomerName::parse(name).expect("name"), HASH, Role::Customer).await.expect("customer").id
 }
 

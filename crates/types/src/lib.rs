@@ -6,6 +6,7 @@
 
 mod address;
 mod blob;
+mod ids;
 mod invisible;
 mod login;
 mod secret;
@@ -14,6 +15,10 @@ mod time;
 
 pub use address::{AddressError, CustomerName, DomainName, EmailAddress, LocalPart};
 pub use blob::{BlobId, BlobIdError};
+pub use ids::{
+    AliasId, ApiTokenId, CustomerId, DkimKeyId, DomainId, FolderId, IdError, MailboxId, QueueMessageId,
+    QueueRecipientId, SessionId,
+};
 pub use login::{LOSSY_LOGIN_CHARS, LoginName, LoginNameError, LoginTarget, MAX_LOGIN_NAME_BYTES};
 pub use secret::Secret;
 pub use settings::{AccessMode, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};

@@ -11,7 +11,9 @@ use postfach_auth::accounts::{create_customer, create_mailbox};
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
 use postfach_store::{Scope, Store};
-use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, Role, Secret, TlsInfo};
+use postfach_types::{
+    AccessMode, AliasId, CustomerName, DomainId, DomainName, EmailAddress, MailboxId, Role, Secret, TlsInfo,
+};
 use postfach_web::{ClientConnection, MailEndpoints, Web, WebSettings, token_hash};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -26,10 +28,10 @@ struct World {
     globex_token: String,
     admin_token: String,
     /// globex's mailbox, domain and alias ids: what acme must not reach.
-    globex_mailbox: i64,
-    globex_domain: i64,
-    globex_alias: i64,
-    acme_mailbox: i64,
+    globex_mailbox: MailboxId,
+    globex_domain: DomainId,
+    globex_alias: AliasId,
+    acme_mailbox: MailboxId,
 }
 
 fn addr(s: &str) -> EmailAddress {

@@ -12,7 +12,7 @@ use postfach_auth::accounts::{create_customer, create_mailbox};
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::{Scope, Store};
-use postfach_types::{CustomerName, DomainName, EmailAddress, Role, Secret, TlsInfo};
+use postfach_types::{CustomerId, CustomerName, DomainId, DomainName, EmailAddress, MailboxId, Role, Secret, TlsInfo};
 use postfach_web::{ClientConnection, MailEndpoints, Web, WebSettings, token_hash};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -124,10 +124,10 @@ struct World {
 
 #[derive(Clone, Copy)]
 struct Ids {
-    root: i64,
-    acme_domain: i64,
-    acme_mailbox: i64,
-    globex_mailbox: i64,
+    root: CustomerId,
+    acme_domain: DomainId,
+    acme_mailbox: MailboxId,
+    globex_mailbox: MailboxId,
 }
 
 async fn world() -> World {
@@ -155,7 +155,7 @@ async fn world() -> World {
     }
     let mut tokens = Vec::new();
     for (actor, id) in [(Actor::Customer, ids[0]), (Actor::Admin, ids[2])] {
-        let token = format!("pfapi_{id:064x}");
+        let token = format!("pfapi_{:064x}", id.get());
         store.create_api_token(id, "test", &token_hash(&token)).await.expect("token");
         tokens.push((actor, token));
     }

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use postfach_blob::{BlobError, BlobId};
 use postfach_message::Message as Parsed;
 use postfach_store::messages::{FlagChange, Flags, Message};
+use postfach_types::{FolderId, MailboxId};
 
 use super::{Failure, Outcome, Session, bad, no};
 use crate::protocol::{Fetch, FetchAttr, Partial, Section, SectionText};
@@ -301,7 +302,7 @@ impl Session {
 
     /// The metadata of the messages at (sequence number, UID), in that order; messages
     /// expunged by another session come from the expunged record.
-    async fn load(&self, mailbox: i64, folder: i64, pairs: &[(usize, u32)]) -> Result<Vec<Wanted>, Failure> {
+    async fn load(&self, mailbox: MailboxId, folder: FolderId, pairs: &[(usize, u32)]) -> Result<Vec<Wanted>, Failure> {
         let store = &self.server.store;
         let lo = pairs.first().map_or(0, |p| p.1);
         let hi = pairs.last().map_or(0, |p| p.1);

@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn the_state_table() {
         let address = EmailAddress::parse("max@acme.example").expect("address");
-        let authed = State::Authenticated { mailbox: 1, address };
+        let authed = State::Authenticated { mailbox: postfach_types::MailboxId::new(1), address };
         let none = State::NotAuthenticated;
         let cases = [
             ("a NOOP", true, true),

@@ -229,7 +229,7 @@ impl Session {
 
     async fn answer(
         &mut self,
-        mailbox: postfach_store::MailboxId,
+        mailbox: postfach_types::MailboxId,
         request: &Request,
         status: Option<&[StatusItem]>,
     ) -> Result<(), super::Failure> {
@@ -266,8 +266,8 @@ mod tests {
 
     fn folder(name: &str, special_use: Option<SpecialUse>) -> Folder {
         Folder {
-            id: 0,
-            mailbox_id: 1,
+            id: postfach_types::FolderId::new(0),
+            mailbox_id: postfach_types::MailboxId::new(1),
             name: name.to_string(),
             special_use,
             uidvalidity: 1,

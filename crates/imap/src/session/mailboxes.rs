@@ -7,11 +7,10 @@
 use std::collections::BTreeSet;
 
 use postfach_message::{IntakeError, Message, check_intake};
-use postfach_store::MailboxId;
 use postfach_store::folders::{Folder, SEPARATOR};
 use postfach_store::local::{LocalTarget, deliver_local};
 use postfach_store::messages::Flags;
-use postfach_types::UnixTime;
+use postfach_types::{MailboxId, UnixTime};
 
 use super::{Failure, Outcome, Selected, Session, State, bad, no, ok};
 use crate::protocol::{Append, AppendData, Flag, Mailbox, Select, SpecialUse, StatusItem};

@@ -23,10 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use postfach_net::{Conn, Ended};
-use postfach_store::folders::FolderId;
+use postfach_store::StoreError;
 use postfach_store::messages::MailboxChange;
-use postfach_store::{MailboxId, StoreError};
-use postfach_types::EmailAddress;
+use postfach_types::{EmailAddress, FolderId, MailboxId};
 use tokio::sync::broadcast;
 
 use crate::protocol::{Command, CommandBody, Framer, FramerConfig, Tag};

@@ -67,7 +67,7 @@ pub(crate) async fn fixture(max_message_size: u64) -> Fixture {
 
 impl Fixture {
     /// The test mailbox.
-    pub async fn mailbox(&self) -> postfach_store::MailboxId {
+    pub async fn mailbox(&self) -> postfach_types::MailboxId {
         let address = EmailAddress::parse(ADDRESS).expect("address");
         self.server.store.mailbox(Scope::Platform, &address).await.expect("mailbox").id
     }

@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use postfach_auth::accounts::{create_customer, create_mailbox};
 use postfach_server::Server;
 use postfach_server::config::Config;
+use postfach_store::Scope;
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
-use postfach_store::{CustomerId, Scope};
-use postfach_types::{CustomerName, DomainName, EmailAddress, Role, Secret, UnixTime};
+use postfach_types::{CustomerId, CustomerName, DomainName, EmailAddress, Role, Secret, UnixTime};
 
 /// The password of every mailbox the helpers create.
 pub const PASSWORD: &str = "violet mango tractor whisper";

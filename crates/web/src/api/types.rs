@@ -8,7 +8,8 @@ use postfach_store::logins::LoginRecord;
 use postfach_store::mailboxes::{Alias, Mailbox};
 use postfach_store::sessions::ApiToken;
 use postfach_types::{
-    AccessMode, CustomerName, DomainName, EmailAddress, LoginResult, Mechanism, Role, Service, TlsInfo, UnixTime,
+    AccessMode, AliasId, ApiTokenId, CustomerId, CustomerName, DomainId, DomainName, EmailAddress, LoginResult,
+    MailboxId, Mechanism, Role, Service, TlsInfo, UnixTime,
 };
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +114,7 @@ pub struct NewToken {
 
 #[derive(Debug, Serialize)]
 pub struct CustomerView {
-    pub id: i64,
+    pub id: CustomerId,
     pub name: CustomerName,
     pub role: Role,
     pub disabled: bool,
@@ -128,8 +129,8 @@ impl From<Customer> for CustomerView {
 
 #[derive(Debug, Serialize)]
 pub struct DomainView {
-    pub id: i64,
-    pub customer_id: i64,
+    pub id: DomainId,
+    pub customer_id: CustomerId,
     pub customer: CustomerName,
     pub name: DomainName,
     pub alias_of: Option<DomainName>,
@@ -168,8 +169,8 @@ impl From<Removed> for RemovedView {
 
 #[derive(Debug, Serialize)]
 pub struct MailboxView {
-    pub id: i64,
-    pub customer_id: i64,
+    pub id: MailboxId,
+    pub customer_id: CustomerId,
     pub address: EmailAddress,
     pub access: AccessMode,
     pub submission: bool,
@@ -197,8 +198,8 @@ impl From<Mailbox> for MailboxView {
 
 #[derive(Debug, Serialize)]
 pub struct AliasView {
-    pub id: i64,
-    pub customer_id: i64,
+    pub id: AliasId,
+    pub customer_id: CustomerId,
     pub address: EmailAddress,
     pub mailbox: EmailAddress,
 }
@@ -212,8 +213,8 @@ impl From<Alias> for AliasView {
 #[derive(Debug, Serialize)]
 pub struct LoginView {
     pub at: UnixTime,
-    pub customer_id: Option<i64>,
-    pub mailbox_id: Option<i64>,
+    pub customer_id: Option<CustomerId>,
+    pub mailbox_id: Option<MailboxId>,
     pub login: String,
     pub service: Service,
     pub remote_ip: std::net::IpAddr,
@@ -240,8 +241,8 @@ impl From<LoginRecord> for LoginView {
 
 #[derive(Debug, Serialize)]
 pub struct TokenView {
-    pub id: i64,
-    pub customer_id: i64,
+    pub id: ApiTokenId,
+    pub customer_id: CustomerId,
     pub name: String,
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Form, Path, State};
 use postfach_admin::{CustomerChange, input};
 use postfach_store::customers::Customer;
-use postfach_types::{Role, Secret};
+use postfach_types::{CustomerId, Role, Secret};
 use serde::Deserialize;
 
 use super::{Layout, PageResult, done, parse_id};
@@ -18,7 +18,14 @@ struct CustomersPage {
     l: Layout,
     customers: Vec<Customer>,
     name: String,
-    me: i64,
+    /// The signed-in account, whose own row has no disable button.
+    me: Option<CustomerId>,
+}
+
+impl CustomersPage {
+    fn is_me(&self, customer: &Customer) -> bool {
+        self.me == Some(customer.id)
+    }
 }
 
 pub(super) async fn admin_customers(State(app): State<App>, ctx: Ctx) -> PageResult {
@@ -28,8 +35,7 @@ pub(super) async fn admin_customers(State(app): State<App>, ctx: Ctx) -> PageRes
 async fn customers_page(app: &App, ctx: &Ctx, error: Option<String>, name: String) -> PageResult {
     let who = ctx.signed_in()?;
     let customers = app.admin.customers(who).await.map_err(|e| ctx.refused(e))?;
-    let page =
-        CustomersPage { l: Layout::new(ctx, "customers", error), customers, name, me: who.account_id().unwrap_or(0) };
+    let page = CustomersPage { l: Layout::new(ctx, "customers", error), customers, name, me: who.account_id() };
     Ok(render(&page))
 }
 

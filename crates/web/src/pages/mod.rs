@@ -193,7 +193,7 @@ fn done(path: &str, key: &str) -> Response {
 /// A row id from the URL; anything else is a page that does not exist.
 // The error is the finished response that ends the request.
 #[allow(clippy::result_large_err)]
-fn parse_id(ctx: &Ctx, text: &str) -> Result<i64, Response> {
+fn parse_id<I: std::str::FromStr<Err = postfach_types::IdError>>(ctx: &Ctx, text: &str) -> Result<I, Response> {
     postfach_admin::input::id(text).map_err(|e| ctx.refused(e))
 }
 
