@@ -1,5 +1,5 @@
 //! The header view's address parser (RFC 5322 §3.4, groups, comments, routes), which the
-//! submission sender rule and IMAP ENVELOPE both read.
+//! submission sender rule and IMAP ENVELOPE both read; and the SASL exchange.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +18,16 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!((0..=1).contains(&depth), "groups do not nest");
     }
-    let _ = postfach_auth::sasl::plain(&String::from_utf8_lossy(data));
-    let _ = postfach_auth::sasl::decode_response(data);
+    // The SASL exchange fed the same bytes as responses, line by line, for both mechanisms.
+    use postfach_auth::sasl::{Exchange, SaslMechanism, Step};
+    for mechanism in [SaslMechanism::Plain, SaslMechanism::Login] {
+        let mut lines = data.split(|&b| b == b'\n');
+        let (mut exchange, mut step) = Exchange::start(mechanism, lines.next(), true);
+        for line in lines {
+            if matches!(step, Step::End(_)) {
+                break;
+            }
+            step = exchange.respond(line);
+        }
+    }
 });
