@@ -1,6 +1,6 @@
 //! The command AST: what a client asked for, as validated values (RFC 9051 §6, RFC 3501 §6
 //! and the extensions named at each type). A [`Command`] is produced only by the parser in
-//! `parse.rs`; values that carry an invariant (tags, atoms, mailbox names, sequence sets)
+//! `parse/`; values that carry an invariant (tags, atoms, mailbox names, sequence sets)
 //! have private fields and are built through checking constructors, so the session never
 //! sees `\Inbox` spelled two ways, a sequence number `0` or an empty set.
 
