@@ -73,11 +73,10 @@ pub enum Purpose {
 }
 
 /// One record to publish.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedRecord {
     /// The owner name, fully qualified, without the final dot.
     pub name: String,
-    #[serde(rename = "type")]
     pub rtype: RecordType,
     /// The value as a DNS provider's form wants it: the whole text of a TXT record
     /// (unquoted), `10 mail.example.net.` for MX, `0 1 993 mail.example.net.` for SRV.

@@ -15,6 +15,7 @@ use postfach_server::config::Config;
 use postfach_store::Store;
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
 use postfach_types::{Role, Secret};
+use postfach_web::types::{self, AliasView, CustomerView, DomainView, LoginView, MailboxView};
 
 use crate::output::{json, on_off, table, yes_no};
 use crate::{
@@ -79,7 +80,7 @@ async fn dispatch(command: Command, admin: &Admin) -> anyhow::Result<ExitCode> {
                 None => admin.logins(OPERATOR, query).await.map_err(explain)?,
             };
             if as_json {
-                json(&entries)?;
+                json(&types::all::<_, LoginView>(entries))?;
             } else {
                 let rows = entries
                     .iter()
@@ -121,7 +122,9 @@ async fn customer(cmd: CustomerCommand, admin: &Admin) -> anyhow::Result<()> {
             let customer = admin.create_customer(OPERATOR, &name.0, &password, role).await.map_err(explain)?;
             println!("created {} {}", customer.role, customer.name);
         }
-        CustomerCommand::List { json: true } => json(&admin.customers(OPERATOR).await.map_err(explain)?)?,
+        CustomerCommand::List { json: true } => {
+            json(&types::all::<_, CustomerView>(admin.customers(OPERATOR).await.map_err(explain)?))?
+        }
         CustomerCommand::List { json: false } => {
             let rows = admin
                 .customers(OPERATOR)
@@ -175,7 +178,9 @@ async fn domain(cmd: DomainCommand, admin: &Admin) -> anyhow::Result<()> {
                 println!("it stays inactive until its ownership is verified: publish TXT \"{value}\" at {name}");
             }
         }
-        DomainCommand::List { json: true } => json(&admin.domains(OPERATOR).await.map_err(explain)?)?,
+        DomainCommand::List { json: true } => {
+            json(&admin.domains(OPERATOR).await.map_err(explain)?.iter().map(DomainView::from).collect::<Vec<_>>())?
+        }
         DomainCommand::List { json: false } => {
             let rows = admin
                 .domains(OPERATOR)
@@ -283,7 +288,7 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
         MailboxCommand::List { domain, json: as_json } => {
             let mailboxes = admin.mailboxes(OPERATOR, domain.as_ref().map(|d| &d.0)).await.map_err(explain)?;
             if as_json {
-                json(&mailboxes)?;
+                json(&types::all::<_, MailboxView>(mailboxes))?;
             } else {
                 let rows = mailboxes
                     .iter()
@@ -326,7 +331,7 @@ async fn alias(cmd: AliasCommand, admin: &Admin) -> anyhow::Result<()> {
         AliasCommand::List { domain, json: as_json } => {
             let aliases = admin.aliases(OPERATOR, domain.as_ref().map(|d| &d.0)).await.map_err(explain)?;
             if as_json {
-                json(&aliases)?;
+                json(&types::all::<_, AliasView>(aliases))?;
             } else {
                 let rows =
                     aliases.iter().map(|a| vec![a.address.to_string(), a.mailbox.to_string()]).collect::<Vec<_>>();

@@ -14,6 +14,7 @@ use postfach_types::DomainName;
 
 use crate::commands::explain;
 use crate::output::json;
+use crate::views::{self, DomainReportView, RecordView};
 use crate::{Command, DomainCommand};
 
 const PLATFORM: Scope = Scope::Platform;
@@ -40,7 +41,7 @@ pub async fn run(command: Command, config: &Config, store: &Store) -> anyhow::Re
             let platform = postfach_server::dns::platform(config);
             let list = records::platform(&platform);
             if as_json {
-                json(&list)?;
+                json(&views::all::<_, RecordView>(&list))?;
             } else {
                 if platform.outbound_ips.is_empty() {
                     eprintln!(
@@ -52,7 +53,7 @@ pub async fn run(command: Command, config: &Config, store: &Store) -> anyhow::Re
         }
         Command::Dns { domain: Some(domain), json: as_json, .. } => {
             let list = checks::published_records(&checker(config)?, store, PLATFORM, &domain.0).await?;
-            if as_json { json(&list)? } else { print_records(&list) }
+            if as_json { json(&views::all::<_, RecordView>(&list))? } else { print_records(&list) }
         }
         Command::Dns { domain: None, .. } => anyhow::bail!("name a domain, or give --platform"),
         Command::Domain(DomainCommand::Verify { domain }) => {
@@ -64,7 +65,7 @@ pub async fn run(command: Command, config: &Config, store: &Store) -> anyhow::Re
             let found = admin.domain_named(OPERATOR, &domain.0).await.map_err(explain)?;
             let done = admin.check_domain(OPERATOR, &found).await.map_err(explain)?;
             if as_json {
-                json(&done.report)?;
+                json(&DomainReportView::from(&done.report))?;
             } else {
                 if done.verified_now {
                     println!("{} is verified: its ownership record was found", domain.0);

@@ -5,6 +5,7 @@ mod commands;
 mod dns_commands;
 mod output;
 mod queue_commands;
+mod views;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

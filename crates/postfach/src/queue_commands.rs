@@ -13,11 +13,14 @@ use postfach_store::queue::RecipientState;
 use crate::QueueCommand;
 use crate::commands::explain;
 use crate::output::{json, table};
+use crate::views::{self, QueuedMessageView};
 
 pub async fn run(command: QueueCommand, config: &Config, admin: &Admin) -> anyhow::Result<ExitCode> {
     let operator = &Who::Operator;
     match command {
-        QueueCommand::List { json: true } => json(&admin.queue(operator).await.map_err(explain)?)?,
+        QueueCommand::List { json: true } => {
+            json(&views::all::<_, QueuedMessageView>(&admin.queue(operator).await.map_err(explain)?))?
+        }
         QueueCommand::List { json: false } => {
             let messages = admin.queue(operator).await.map_err(explain)?;
             let mut rows = Vec::new();

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use crate::db::{decode, flag};
 use crate::{Conflict, CustomerId, Store, StoreError};
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Customer {
     pub id: CustomerId,
     pub name: CustomerName,

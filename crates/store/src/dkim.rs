@@ -16,8 +16,7 @@ use crate::domains::find;
 use crate::{DkimKeyId, DomainId, Scope, Store, StoreError};
 
 /// Where a key is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DkimKeyState {
     /// Created and shown for publishing; not yet used for signing.
     Pending,
@@ -59,8 +58,8 @@ impl std::str::FromStr for DkimKeyState {
     }
 }
 
-/// One DKIM key of a domain. `Debug` and `Serialize` never show the private key.
-#[derive(Debug, Clone, serde::Serialize)]
+/// One DKIM key of a domain. `Debug` never shows the private key.
+#[derive(Debug, Clone)]
 pub struct DkimKey {
     pub id: DkimKeyId,
     pub domain_id: DomainId,
@@ -68,7 +67,6 @@ pub struct DkimKey {
     /// The DKIM selector (RFC 6376 §3.1): the record lives at `<selector>._domainkey.<domain>`.
     pub selector: String,
     /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), RSA-2048.
-    #[serde(skip)]
     pub private_key_pem: Secret<String>,
     /// Base64 of the SubjectPublicKeyInfo DER: the `p=` value of the DKIM record.
     pub public_key: String,

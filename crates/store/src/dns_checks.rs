@@ -15,8 +15,7 @@ use crate::domains::find;
 use crate::{Scope, Store, StoreError};
 
 /// How a check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
     Ok,
     Warning,
@@ -57,8 +56,7 @@ impl std::str::FromStr for Level {
 }
 
 /// Which published thing a verdict is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Check {
     /// The `_postfach-verify` TXT record that proves the customer controls the domain.
     Ownership,
@@ -96,14 +94,14 @@ impl std::str::FromStr for Check {
 }
 
 /// One sentence in German and English; the panel shows the user's language.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text {
     pub de: String,
     pub en: String,
 }
 
 /// One finding of a check.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub check: Check,
     /// A stable code for the finding, like `spf.too_many_lookups`, for scripts and tests.
@@ -114,7 +112,7 @@ pub struct Verdict {
 }
 
 /// The result of one run of the checks of one domain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainReport {
     pub domain: DomainName,
     pub checked_at: UnixTime,
@@ -139,7 +137,7 @@ impl DomainReport {
 }
 
 /// A check whose level changed between two runs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckChange {
     pub domain: DomainName,
     pub at: UnixTime,

@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use crate::db::{Tx, decode, flag, random_token};
 use crate::{Conflict, CustomerId, DomainId, Scope, Store, StoreError};
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Domain {
     pub id: DomainId,
     pub customer_id: CustomerId,
@@ -29,7 +29,7 @@ pub struct Domain {
 }
 
 /// What a cascading removal took with it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Removed {
     pub mailboxes: i64,
     pub aliases: i64,

@@ -31,7 +31,7 @@ pub enum LoginAccountKind {
 }
 
 /// One login attempt.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginRecord {
     pub at: UnixTime,
     pub customer_id: Option<CustomerId>,

@@ -15,7 +15,7 @@ use crate::domains::{Domain, find as find_domain};
 use crate::{AliasId, Conflict, CustomerId, MailboxId, Scope, Store, StoreError};
 
 /// The switches a customer sets per mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxSettings {
     pub access: AccessMode,
     pub submission: bool,
@@ -37,12 +37,11 @@ pub struct SettingsChange {
     pub tls_required: Option<bool>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Mailbox {
     pub id: MailboxId,
     pub customer_id: CustomerId,
     pub address: EmailAddress,
-    #[serde(flatten)]
     pub settings: MailboxSettings,
     /// The current password was once sent without TLS; cleared by a password change.
     pub password_exposed: bool,
@@ -50,7 +49,7 @@ pub struct Mailbox {
     pub changed_at: UnixTime,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct Alias {
     pub id: AliasId,
     pub customer_id: CustomerId,

@@ -21,8 +21,7 @@ use crate::db::decode;
 use crate::{CustomerId, MailboxId, QueueMessageId, QueueRecipientId, Scope, Store, StoreError};
 
 /// Where a recipient is in its delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecipientState {
     /// Waiting for its (next) attempt.
     Queued,
@@ -43,8 +42,7 @@ impl RecipientState {
 }
 
 /// A delivery status notification still owed to the sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     /// The recipient failed for good (RFC 3464 action "failed").
     Failed,
@@ -101,18 +99,13 @@ pub struct NewQueuedMessage {
 }
 
 /// A queued message with all its recipients.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMessage {
-    #[serde(skip)]
     pub id: QueueMessageId,
-    #[serde(rename = "id")]
     pub queue_id: String,
-    #[serde(skip)]
     pub customer_id: Option<CustomerId>,
-    #[serde(skip)]
     pub mailbox_id: Option<MailboxId>,
     pub return_path: Option<EmailAddress>,
-    #[serde(skip)]
     pub blob: BlobId,
     pub size: u64,
     pub created_at: UnixTime,
@@ -121,9 +114,8 @@ pub struct QueuedMessage {
 }
 
 /// One recipient of a queued message and its delivery state.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedRecipient {
-    #[serde(skip)]
     pub id: QueueRecipientId,
     pub address: EmailAddress,
     pub state: RecipientState,

@@ -40,7 +40,7 @@ pub struct SessionLifetime {
 }
 
 /// An API bearer token (its hash is never returned).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiToken {
     pub id: ApiTokenId,
     pub customer_id: CustomerId,

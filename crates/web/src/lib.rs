@@ -24,6 +24,10 @@ mod i18n;
 mod openapi;
 mod pages;
 
+/// The API's request and response bodies. The CLI's `--json` prints the same response
+/// views, so a store row has one JSON shape wherever it is shown.
+pub use api::types;
+
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -279,7 +279,9 @@ fn refused(t: &Tr, e: AdminError) -> ApiError {
     let (status, code) = status_and_code(&e);
     let details = match &e {
         AdminError::WeakPassword { verdict, chars } => Some(localized_verdict(t, verdict, *chars)),
-        AdminError::Conflict(Conflict::DomainNotEmpty { contents, .. }) => Some(json!(contents)),
+        AdminError::Conflict(Conflict::DomainNotEmpty { contents, .. }) => {
+            Some(json!(types::RemovedView::from(contents.clone())))
+        }
         _ => None,
     };
     ApiError { status, code, message: admin_message(t, &e), details }

@@ -1,0 +1,155 @@
+//! The JSON `--json` prints for the rows the API does not show: the outbound queue, the
+//! DNS records to publish and a domain's DNS check report. Rows the API shows too
+//! (customers, domains, mailboxes, aliases, logins) print as the API's views
+//! (`postfach_web::types`). Store rows have no JSON of their own: what a script sees is
+//! decided here, field by field, and nothing a row holds (an internal id, a blob name)
+//! shows unless it is listed.
+
+use postfach_dns::records::{PublishedRecord, Purpose, RecordType};
+use postfach_store::dns_checks::{DomainReport, Text, Verdict};
+use postfach_store::queue::{QueuedMessage, QueuedRecipient};
+use postfach_types::{DomainName, EmailAddress, UnixTime};
+use serde::Serialize;
+
+/// A queued message, by the id people see (`queue_id`), with its recipients.
+#[derive(Debug, Serialize)]
+pub struct QueuedMessageView {
+    pub id: String,
+    pub return_path: Option<EmailAddress>,
+    pub size: u64,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub recipients: Vec<QueuedRecipientView>,
+}
+
+impl From<&QueuedMessage> for QueuedMessageView {
+    fn from(m: &QueuedMessage) -> Self {
+        QueuedMessageView {
+            id: m.queue_id.clone(),
+            return_path: m.return_path.clone(),
+            size: m.size,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            recipients: m.recipients.iter().map(QueuedRecipientView::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueuedRecipientView {
+    pub address: EmailAddress,
+    /// `queued`, `delivered` or `failed`.
+    pub state: &'static str,
+    pub attempts: u32,
+    pub next_attempt_at: UnixTime,
+    pub last_attempt_at: Option<UnixTime>,
+    pub status: Option<String>,
+    pub diagnostic: Option<String>,
+    pub remote_mta: Option<String>,
+    pub tls: Option<String>,
+    /// `failed` or `delayed`: a delivery status notification still owed to the sender.
+    pub notify: Option<&'static str>,
+    pub delay_warned: bool,
+}
+
+impl From<&QueuedRecipient> for QueuedRecipientView {
+    fn from(r: &QueuedRecipient) -> Self {
+        QueuedRecipientView {
+            address: r.address.clone(),
+            state: r.state.as_str(),
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_attempt_at: r.last_attempt_at,
+            status: r.status.clone(),
+            diagnostic: r.diagnostic.clone(),
+            remote_mta: r.remote_mta.clone(),
+            tls: r.tls.clone(),
+            notify: r.notify.map(|n| n.as_str()),
+            delay_warned: r.delay_warned,
+        }
+    }
+}
+
+/// One sentence in German and English.
+#[derive(Debug, Serialize)]
+pub struct TextView {
+    pub de: String,
+    pub en: String,
+}
+
+impl From<&Text> for TextView {
+    fn from(t: &Text) -> Self {
+        TextView { de: t.de.clone(), en: t.en.clone() }
+    }
+}
+
+/// One record to publish.
+#[derive(Debug, Serialize)]
+pub struct RecordView {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: RecordType,
+    pub value: String,
+    pub txt_strings: Vec<String>,
+    pub purpose: Purpose,
+    pub description: TextView,
+    pub optional: bool,
+}
+
+impl From<&PublishedRecord> for RecordView {
+    fn from(r: &PublishedRecord) -> Self {
+        RecordView {
+            name: r.name.clone(),
+            rtype: r.rtype,
+            value: r.value.clone(),
+            txt_strings: r.txt_strings.clone(),
+            purpose: r.purpose,
+            description: TextView::from(&r.description),
+            optional: r.optional,
+        }
+    }
+}
+
+/// The result of one run of a domain's DNS checks.
+#[derive(Debug, Serialize)]
+pub struct DomainReportView {
+    pub domain: DomainName,
+    pub checked_at: UnixTime,
+    pub verdicts: Vec<VerdictView>,
+}
+
+impl From<&DomainReport> for DomainReportView {
+    fn from(r: &DomainReport) -> Self {
+        DomainReportView {
+            domain: r.domain.clone(),
+            checked_at: r.checked_at,
+            verdicts: r.verdicts.iter().map(VerdictView::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerdictView {
+    /// `ownership`, `mx`, `spf`, `dkim` or `dmarc`.
+    pub check: &'static str,
+    pub code: String,
+    /// `ok`, `warning` or `error`.
+    pub level: &'static str,
+    pub message: TextView,
+}
+
+impl From<&Verdict> for VerdictView {
+    fn from(v: &Verdict) -> Self {
+        VerdictView {
+            check: v.check.as_str(),
+            code: v.code.clone(),
+            level: v.level.as_str(),
+            message: TextView::from(&v.message),
+        }
+    }
+}
+
+/// Converts a list of rows.
+pub fn all<'a, T: 'a, V: From<&'a T>>(rows: &'a [T]) -> Vec<V> {
+    rows.iter().map(V::from).collect()
+}
