@@ -153,3 +153,57 @@ impl From<&Verdict> for VerdictView {
 pub fn all<'a, T: 'a, V: From<&'a T>>(rows: &'a [T]) -> Vec<V> {
     rows.iter().map(V::from).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use postfach_store::queue::{Notice, RecipientState};
+    use postfach_types::{BlobId, CustomerId, MailboxId, QueueMessageId, QueueRecipientId};
+
+    use super::*;
+
+    /// What `postfach queue list --json` shows a script: the public queue id as `id`, no
+    /// internal ids, no owner, no blob name; states as words.
+    #[test]
+    fn a_queued_message_shows_only_what_scripts_may_rely_on() {
+        let address = |a: &str| EmailAddress::parse(a).expect("address");
+        let message = QueuedMessage {
+            id: QueueMessageId::new(7),
+            queue_id: "Q1A2B3".into(),
+            customer_id: Some(CustomerId::new(3)),
+            mailbox_id: Some(MailboxId::new(4)),
+            return_path: Some(address("max@acme.example")),
+            blob: BlobId::parse("0000000000000000000000000000000d").expect("blob"),
+            size: 1234,
+            created_at: UnixTime(100),
+            expires_at: UnixTime(200),
+            recipients: vec![QueuedRecipient {
+                id: QueueRecipientId::new(9),
+                address: address("eve@example.org"),
+                state: RecipientState::Queued,
+                attempts: 2,
+                next_attempt_at: UnixTime(150),
+                last_attempt_at: Some(UnixTime(120)),
+                status: Some("4.4.1".into()),
+                diagnostic: Some("no answer".into()),
+                remote_mta: Some("mx.example.org".into()),
+                tls: None,
+                notify: Some(Notice::Delayed),
+                delay_warned: true,
+            }],
+        };
+        let json = serde_json::to_value(QueuedMessageView::from(&message)).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": "Q1A2B3", "return_path": "max@acme.example", "size": 1234,
+                "created_at": 100, "expires_at": 200,
+                "recipients": [{
+                    "address": "eve@example.org", "state": "queued", "attempts": 2,
+                    "next_attempt_at": 150, "last_attempt_at": 120, "status": "4.4.1",
+                    "diagnostic": "no answer", "remote_mta": "mx.example.org", "tls": null,
+                    "notify": "delayed", "delay_warned": true
+                }]
+            })
+        );
+    }
+}
