@@ -29,6 +29,33 @@ pub struct Store {
 pub(crate) type Tx = Transaction<'static, sqlx::Any>;
 
 impl Store {
+    /// The one row `sql` selects by id (`$1`) within `scope` (`$2` is the scope's customer
+    /// filter: `($2 IS NULL OR ….customer_id = $2)`), read by `read`; `NotFound` names
+    /// `what` and the id. Every scoped lookup by id goes through here.
+    pub(crate) async fn one_in_scope<T, I>(
+        &self,
+        sql: String,
+        id: I,
+        scope: crate::Scope,
+        what: &str,
+        read: fn(&sqlx::any::AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<T, StoreError>
+    where
+        I: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + std::fmt::Display + Copy + Send + 'static,
+    {
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(scope.customer_filter())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(read(&row)?),
+            None => Err(StoreError::NotFound(format!("there is no {what} with id {id}"))),
+        }
+    }
+}
+
+impl Store {
     /// Opens (and for SQLite creates) the database at `url` and brings its schema up to
     /// date. `url` is `sqlite:///absolute/path` or `postgres://user:pass@host/db`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {

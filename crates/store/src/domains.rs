@@ -101,16 +101,14 @@ impl Store {
 
     /// The domain or alias domain with this id, if it is in scope.
     pub async fn domain_by_id(&self, scope: Scope, id: DomainId) -> Result<Domain, StoreError> {
-        let sql = format!("{SELECT} WHERE d.id = $1 AND ($2 IS NULL OR d.customer_id = $2)");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(scope.customer_filter())
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(from_row(&row)?),
-            None => Err(StoreError::NotFound(format!("there is no domain with id {id}"))),
-        }
+        self.one_in_scope(
+            format!("{SELECT} WHERE d.id = $1 AND ($2 IS NULL OR d.customer_id = $2)"),
+            id,
+            scope,
+            "domain",
+            from_row,
+        )
+        .await
     }
 
     /// The alias domains that mirror `target`, by name.

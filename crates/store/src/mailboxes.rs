@@ -129,16 +129,14 @@ impl Store {
     }
 
     pub async fn mailbox_by_id(&self, scope: Scope, id: MailboxId) -> Result<Mailbox, StoreError> {
-        let sql = format!("{MAILBOX_SELECT} WHERE m.id = $1 AND ($2 IS NULL OR m.customer_id = $2)");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(scope.customer_filter())
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(mailbox_from_row(&row)?),
-            None => Err(StoreError::NotFound(format!("there is no mailbox with id {id}"))),
-        }
+        self.one_in_scope(
+            format!("{MAILBOX_SELECT} WHERE m.id = $1 AND ($2 IS NULL OR m.customer_id = $2)"),
+            id,
+            scope,
+            "mailbox",
+            mailbox_from_row,
+        )
+        .await
     }
 
     /// The mailboxes in scope, optionally of one domain, ordered by address.
@@ -260,16 +258,14 @@ impl Store {
 
     /// The alias with this id, if it is in scope.
     pub async fn alias_by_id(&self, scope: Scope, id: AliasId) -> Result<Alias, StoreError> {
-        let sql = format!("{ALIAS_SELECT} WHERE a.id = $1 AND a.is_alias = 1 AND ($2 IS NULL OR a.customer_id = $2)");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(scope.customer_filter())
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(alias_from_row(&row)?),
-            None => Err(StoreError::NotFound(format!("there is no alias with id {id}"))),
-        }
+        self.one_in_scope(
+            format!("{ALIAS_SELECT} WHERE a.id = $1 AND a.is_alias = 1 AND ($2 IS NULL OR a.customer_id = $2)"),
+            id,
+            scope,
+            "alias",
+            alias_from_row,
+        )
+        .await
     }
 
     /// The aliases in scope, optionally only those at one domain, ordered by address.
