@@ -258,6 +258,18 @@ async fn the_api_applies_the_password_rule_and_answers_errors_as_json_in_the_cal
     assert_eq!((bad_json.status, bad_json.json()["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_request")));
 }
 
+/// The panel's "check now" is an API call too, scoped like every other.
+#[tokio::test]
+async fn checking_a_domains_dns_records_is_an_api_call() {
+    let w = world().await;
+    let acme = w.store.domain(Scope::Platform, &DomainName::parse("acme.example").expect("d")).await.expect("d");
+    let own = api(&w, Method::POST, &format!("/domains/{}/check", acme.id), &w.acme_token, None).await;
+    // This world runs without DNS checks: the call reaches them and says they are off.
+    assert_eq!((own.status, own.json()["code"].clone()), (StatusCode::SERVICE_UNAVAILABLE, json!("unavailable")));
+    let foreign = api(&w, Method::POST, &format!("/domains/{}/check", w.globex_domain), &w.acme_token, None).await;
+    assert_eq!((foreign.status, foreign.json()["code"].clone()), (StatusCode::NOT_FOUND, json!("not_found")));
+}
+
 #[tokio::test]
 async fn tokens_are_created_listed_and_revoked() {
     let w = world().await;

@@ -92,6 +92,14 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op!("updateDomain", "PATCH", "/domains/{id}", "admin", Some("DomainChange"), "Mark a domain verified or not"),
     op!(
+        "checkDomain",
+        "POST",
+        "/domains/{id}/check",
+        "customer",
+        None,
+        "Check the domain's published DNS records now; answers the domain with the new report"
+    ),
+    op!(
         "removeDomain",
         "DELETE",
         "/domains/{id}",
