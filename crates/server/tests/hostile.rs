@@ -332,16 +332,23 @@ print("LOCKED" if ("Too many" in html or "Zu viele" in html) else html)
     assert!(totp.iter().all(|r| r.tls.is_some() && r.customer_id == Some(customer)));
 }
 
+/// A new API token of `customer`, as the panel would create it.
+async fn api_token(
+    store: &postfach_store::Store,
+    customer: postfach_types::CustomerId,
+) -> postfach_types::Secret<String> {
+    let token = postfach_auth::tokens::new_api_token();
+    let hash = postfach_auth::tokens::token_hash(token.expose());
+    store.create_api_token(customer, "script", &hash).await.expect("token");
+    token
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn changing_a_password_needs_the_current_one_and_ends_other_sessions_and_tokens() {
     let t = TestServer::start().await;
     let customer = t.customer().await;
     let store = t.server.store();
-    let token = postfach_auth::tokens::new_api_token();
-    store
-        .create_api_token(customer, "script", &postfach_auth::tokens::token_hash(token.expose()))
-        .await
-        .expect("token");
+    let token = api_token(store, customer).await;
     let script = format!(
         r#"{PANEL}
 import json
@@ -407,11 +414,7 @@ async fn a_disabled_customers_api_token_is_refused_and_logged() {
     let t = TestServer::start().await;
     let customer = t.customer().await;
     let store = t.server.store();
-    let token = postfach_auth::tokens::new_api_token();
-    store
-        .create_api_token(customer, "script", &postfach_auth::tokens::token_hash(token.expose()))
-        .await
-        .expect("token");
+    let token = api_token(store, customer).await;
     assert_eq!(api_status(&t, token.expose()).await, "200", "the token works");
     let name = postfach_types::CustomerName::parse("acme").expect("name");
     store.set_customer_disabled(&name, true).await.expect("disable");
