@@ -5,6 +5,11 @@
 //! The slot is taken when the TCP connection is accepted, before any TLS handshake, and
 //! released when the [`Slot`] is dropped, however the session ends. IPv6 clients are
 //! counted per /64, the block one subscriber usually holds.
+//!
+//! A connection from a trusted load balancer is for a client named only by the PROXY
+//! header that follows: its slot counts towards the service's total at once
+//! ([`Admission::admit_unattributed`]) and towards the client's address once the header
+//! named it ([`Admission::attribute`]), so the balancer is never counted as one client.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -36,7 +41,8 @@ struct Open {
 /// One admitted connection; dropping it gives the slot back.
 #[derive(Debug)]
 pub struct Slot {
-    ip: IpAddr,
+    /// The counting key of the client's address; `None` while it is not known.
+    ip: Option<IpAddr>,
     open: Arc<Mutex<Open>>,
 }
 
@@ -58,7 +64,40 @@ impl Admission {
         }
         *count += 1;
         open.total += 1;
-        Ok(Slot { ip: key, open: self.open.clone() })
+        Ok(Slot { ip: Some(key), open: self.open.clone() })
+    }
+
+    /// A slot counted towards the service's total only, for a connection whose client is
+    /// not known yet (a load balancer's, before its PROXY header).
+    pub fn admit_unattributed(&self) -> Result<Slot, Busy> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.total >= self.max_per_service {
+            return Err(Busy::Service);
+        }
+        open.total += 1;
+        Ok(Slot { ip: None, open: self.open.clone() })
+    }
+
+    /// Charges an unattributed `slot` to the client at `ip`; a slot already charged is
+    /// returned as it is. When the address holds its share already, the slot is given
+    /// back and the answer is [`Busy::PerAddress`].
+    pub fn attribute(&self, mut slot: Slot, ip: IpAddr) -> Result<Slot, Busy> {
+        if slot.ip.is_some() {
+            return Ok(slot);
+        }
+        let key = counting_key(ip);
+        {
+            let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = open.per_ip.entry(key).or_insert(0);
+            if *count < self.max_per_ip {
+                *count += 1;
+                slot.ip = Some(key);
+                return Ok(slot);
+            }
+        }
+        // Dropped outside the lock: the slot takes it to give its share back.
+        drop(slot);
+        Err(Busy::PerAddress)
     }
 
     /// Open connections from `ip` (counted as [`Admission::admit`] counts them).
@@ -77,10 +116,11 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.total = open.total.saturating_sub(1);
-        if let Some(count) = open.per_ip.get_mut(&self.ip) {
+        let Some(ip) = self.ip else { return };
+        if let Some(count) = open.per_ip.get_mut(&ip) {
             *count -= 1;
             if *count == 0 {
-                open.per_ip.remove(&self.ip);
+                open.per_ip.remove(&ip);
             }
         }
     }
@@ -129,5 +169,27 @@ mod tests {
         drop(c);
         assert_eq!(admission.open_total(), 2);
         assert!(admission.admit(ip("198.51.100.1")).is_ok());
+    }
+
+    #[test]
+    fn a_balancers_slots_count_for_the_clients_they_carry() {
+        let admission = Admission::new(2, 4);
+        let pending = admission.admit_unattributed().expect("pending");
+        assert_eq!(admission.open_total(), 1);
+        assert_eq!(admission.open_from(ip("127.0.0.3")), 0, "the balancer itself is not counted");
+        let first = admission.attribute(pending, ip("203.0.113.9")).expect("1st");
+        let first = admission.attribute(first, ip("198.51.100.1")).expect("already charged");
+        assert_eq!(admission.open_from(ip("203.0.113.9")), 1);
+        assert_eq!(admission.open_from(ip("198.51.100.1")), 0);
+        let _second = admission.admit(ip("203.0.113.9")).expect("2nd, direct");
+        let third = admission.admit_unattributed().expect("pending");
+        assert_eq!(admission.attribute(third, ip("::ffff:203.0.113.9")).err(), Some(Busy::PerAddress));
+        assert_eq!(admission.open_total(), 2, "the refused slot was given back");
+        let _other = admission.attribute(admission.admit_unattributed().expect("pending"), ip("2001:db8::1"));
+        let _fourth = admission.admit_unattributed().expect("pending");
+        assert_eq!(admission.admit_unattributed().err(), Some(Busy::Service), "pending slots count in the total");
+        drop(first);
+        assert_eq!(admission.open_from(ip("203.0.113.9")), 1);
+        assert_eq!(admission.open_total(), 3);
     }
 }
