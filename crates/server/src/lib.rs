@@ -219,6 +219,7 @@ impl Shared<'_> {
                 handshake: Duration::from_secs(self.config.limits.handshake_timeout_secs),
                 ..postfach_net::Timeouts::default()
             },
+            proxies: postfach_net::TrustedProxies::new(&self.config.proxy.trusted_networks),
         }
     }
 }

@@ -56,6 +56,7 @@ async fn server(dir: &std::path::Path, dns: SocketAddr, refuse: bool) -> (Socket
         tls: Some(tls()),
         admission: Admission::new(1, 100),
         timeouts: Timeouts::default(),
+        proxies: postfach_net::TrustedProxies::default(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

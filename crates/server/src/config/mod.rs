@@ -52,6 +52,8 @@ pub struct Config {
     pub outbound: Outbound,
     /// The SMTP servers' sender checks.
     pub smtp: Smtp,
+    /// Load balancers in front of the listeners (the PROXY protocol).
+    pub proxy: Proxy,
     /// Log output.
     pub log: Log,
     /// The file this configuration was read from; `None` for built-in defaults or a string.
@@ -231,6 +233,16 @@ pub enum SpfFail {
     Reject,
 }
 
+/// Load balancers in front of the listeners (`[proxy]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proxy {
+    /// The networks of the load balancers. A connection from one of them, on every
+    /// listener, must begin with a PROXY protocol header (v1 or v2), and the client it
+    /// names is the connection's client; no one else's header is believed. Default: none
+    /// (every connection's peer is its client).
+    pub trusted_networks: Vec<postfach_net::Network>,
+}
+
 /// Outbound mail (`[outbound]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outbound {
@@ -363,6 +375,7 @@ impl Config {
             dns: Dns::default(),
             outbound: Outbound::default(),
             smtp: Smtp::default(),
+            proxy: Proxy::default(),
             log: Log::default(),
             config_file: None,
         }
@@ -398,6 +411,7 @@ impl fmt::Debug for Config {
             .field("dns", &self.dns)
             .field("outbound", &self.outbound)
             .field("smtp", &self.smtp)
+            .field("proxy", &self.proxy)
             .field("log", &self.log)
             .field("config_file", &self.config_file)
             .finish()

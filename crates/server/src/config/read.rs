@@ -136,6 +136,12 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
     }
     walk.unknown_keys(smtp, "smtp");
 
+    let mut proxy = walk.section(&mut root, "proxy");
+    if let Some(networks) = walk.networks(&mut proxy, "proxy", "trusted_networks") {
+        config.proxy.trusted_networks = networks;
+    }
+    walk.unknown_keys(proxy, "proxy");
+
     let mut log = walk.section(&mut root, "log");
     if let Some(format) = walk.parsed(&mut log, "log", "format", |s| match s {
         "text" => Ok(LogFormat::Text),
@@ -284,6 +290,29 @@ impl Walk<'_> {
             }
         }
         (self.problems.len() == before).then_some(addresses)
+    }
+
+    /// A list of IP networks (`"192.0.2.0/24"`, `"2001:db8::/48"`, or a single address);
+    /// every bad element is reported by its index.
+    fn networks(&mut self, table: &mut Table, prefix: &str, key: &str) -> Option<Vec<postfach_net::Network>> {
+        let items =
+            self.take(table, prefix, key, "a list like [\"192.0.2.0/24\", \"2001:db8::/48\"]", |v| match v {
+                Value::Array(items) => Ok(items),
+                other => Err(other),
+            })?;
+        let before = self.problems.len();
+        let mut networks = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("{}[{i}]", join(prefix, key));
+            match item {
+                Value::String(s) => match s.parse::<postfach_net::Network>() {
+                    Ok(network) => networks.push(network),
+                    Err(e) => self.problem(path, e.to_string()),
+                },
+                other => self.problem(path, format!("expected a string, found {}", kind(&other))),
+            }
+        }
+        (self.problems.len() == before).then_some(networks)
     }
 
     /// Two services cannot listen on the same address.

@@ -326,3 +326,44 @@ fn outbound_ips_and_spf_name() {
         ]
     );
 }
+
+#[test]
+fn proxy_trusted_networks_are_read_and_checked() {
+    assert!(Config::defaults().proxy.trusted_networks.is_empty(), "no PROXY header is read unless asked for");
+    let config = parse_ok(
+        "[proxy]\ntrusted_networks = [\"127.0.0.3/32\", \"10.0.0.0/8\", \"2001:db8::/48\", \"::ffff:192.0.2.0/120\", \"192.0.2.77\"]\n",
+    );
+    let shown: Vec<String> = config.proxy.trusted_networks.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["127.0.0.3/32", "10.0.0.0/8", "2001:db8::/48", "192.0.2.0/24", "192.0.2.77/32"]);
+    assert_eq!(parse_ok("[proxy]\ntrusted_networks = []\n").proxy, Proxy::default());
+    assert_eq!(
+        problems(
+            "[proxy]\ntrusted_networks = [\"10.0.0.1/8\", \"10.0.0.0/33\", \"lb.example/32\", 3, \"::ffff:0:0/80\"]\nnetworks = 1\n"
+        ),
+        [
+            ("proxy.trusted_networks[0]".to_string(), "'10.0.0.1/8' has bits set past its prefix: write 10.0.0.0/8".to_string()),
+            (
+                "proxy.trusted_networks[1]".to_string(),
+                "'10.0.0.0/33': the prefix length of an IPv4 network is at most 32".to_string()
+            ),
+            (
+                "proxy.trusted_networks[2]".to_string(),
+                "'lb.example/32' is not a network like 192.0.2.0/24, 2001:db8::/32 or 192.0.2.7".to_string()
+            ),
+            ("proxy.trusted_networks[3]".to_string(), "expected a string, found an integer".to_string()),
+            (
+                "proxy.trusted_networks[4]".to_string(),
+                "'::ffff:0:0/80' covers IPv4-mapped and other IPv6 addresses: write IPv4 networks as IPv4, like 192.0.2.0/24"
+                    .to_string()
+            ),
+            ("proxy.networks".to_string(), "unknown key".to_string()),
+        ]
+    );
+    assert_eq!(
+        problems("[proxy]\ntrusted_networks = \"10.0.0.0/8\"\n"),
+        [(
+            "proxy.trusted_networks".to_string(),
+            "expected a list like [\"192.0.2.0/24\", \"2001:db8::/48\"], found a string".to_string()
+        )]
+    );
+}
