@@ -96,7 +96,8 @@ pub async fn accept_loop(
                     let arrival = Arrival { tcp, peer, proxied };
                     match admitted {
                         Ok(slot) => {
-                            sessions.spawn(start(endpoint.clone(), protocol.clone(), arrival, slot, busy_handshakes.clone()));
+                            let busy = busy_handshakes.clone();
+                            sessions.spawn(start(endpoint.clone(), protocol.clone(), arrival, slot, busy));
                         }
                         Err(why) => {
                             tracing::info!(service = endpoint.service, remote = %peer, ?why, "connection limit reached");

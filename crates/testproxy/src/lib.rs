@@ -32,6 +32,7 @@
 //! the probes never reach a backend.
 
 use std::fmt::Write as _;
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -80,7 +81,23 @@ pub struct HaProxy {
     listening: Vec<SocketAddr>,
     log: PathBuf,
     config: PathBuf,
+    stats: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+/// One backend server as HAProxy's statistics show it (`show stat`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStat {
+    /// The frontend's index, as given to [`HaProxy::start`].
+    pub frontend: usize,
+    /// The server's index in the frontend's `backends`.
+    pub backend: usize,
+    /// `UP`, `DOWN`, `no check`, …
+    pub status: String,
+    /// The last health check: `L4OK`, `L4CON` (refused), `L4TOUT`, … (empty without checks).
+    pub check_status: String,
+    /// Connections HAProxy made to this server so far (health checks not counted).
+    pub connections: u64,
 }
 
 /// Where readiness probes come from; HAProxy refuses them before choosing a backend.
@@ -115,7 +132,8 @@ impl HaProxy {
         let dir = tempfile::tempdir().expect("a temporary folder for HAProxy");
         let listening: Vec<SocketAddr> = frontends.iter().map(|f| with_free_port(f.listen)).collect();
         let config = dir.path().join("haproxy.cfg");
-        std::fs::write(&config, config_text(frontends, &listening, options)).expect("write the HAProxy config");
+        let stats = dir.path().join("stats.sock");
+        std::fs::write(&config, config_text(frontends, &listening, options, &stats)).expect("write the HAProxy config");
         let log = dir.path().join("haproxy.log");
         let stderr = std::fs::File::create(&log).expect("HAProxy's log file");
         let child = Command::new(binary())
@@ -127,7 +145,7 @@ impl HaProxy {
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run haproxy ({e}): install Debian's haproxy package"));
-        let mut haproxy = HaProxy { child, listening, log, config, _dir: dir };
+        let mut haproxy = HaProxy { child, listening, log, config, stats, _dir: dir };
         haproxy.wait_until_listening()?;
         Ok(haproxy)
     }
@@ -162,6 +180,18 @@ impl HaProxy {
     /// What HAProxy wrote so far (its start-up messages and one line per connection).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Every backend server's state, from HAProxy's statistics socket: whether health
+    /// checks find it up, how many connections it got.
+    pub fn servers(&self) -> Vec<ServerStat> {
+        let mut socket = std::os::unix::net::UnixStream::connect(&self.stats)
+            .unwrap_or_else(|e| panic!("HAProxy's statistics socket: {e}\n{}", self.log()));
+        let _ = socket.set_read_timeout(Some(Duration::from_secs(10)));
+        socket.write_all(b"show stat\n").expect("ask HAProxy for its statistics");
+        let mut csv = String::new();
+        socket.read_to_string(&mut csv).expect("HAProxy's statistics");
+        parse_stats(&csv)
     }
 
     /// The configuration file HAProxy runs with.
@@ -215,7 +245,7 @@ pub fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> 
 }
 
 /// The HAProxy configuration for `frontends` listening on `listening`.
-fn config_text(frontends: &[Frontend], listening: &[SocketAddr], options: &Options) -> String {
+fn config_text(frontends: &[Frontend], listening: &[SocketAddr], options: &Options, stats: &Path) -> String {
     let send_proxy = match options.version {
         ProxyVersion::V1 => "send-proxy",
         ProxyVersion::V2 => "send-proxy-v2",
@@ -224,10 +254,11 @@ fn config_text(frontends: &[Frontend], listening: &[SocketAddr], options: &Optio
         Some(every) => format!(" check inter {}ms", every.as_millis().max(100)),
         None => String::new(),
     };
-    let mut text = String::from(
-        "global\n    log stderr format short local0 info\n    maxconn 4000\n\n\
+    let mut text = format!(
+        "global\n    log stderr format short local0 info\n    maxconn 4000\n    stats socket {} level admin\n\n\
          defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 5s\n    \
          timeout client 10m\n    timeout server 10m\n",
+        stats.display()
     );
     for (i, (frontend, listen)) in frontends.iter().zip(listening).enumerate() {
         let _ = write!(
@@ -241,4 +272,30 @@ fn config_text(frontends: &[Frontend], listening: &[SocketAddr], options: &Optio
         }
     }
     text
+}
+
+/// The server rows (`bNAME,sNAME`) of `show stat`'s CSV, columns found by their names.
+fn parse_stats(csv: &str) -> Vec<ServerStat> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().trim_start_matches("# ").split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name);
+    let (Some(px), Some(sv), Some(status), Some(check), Some(total)) =
+        (column("pxname"), column("svname"), column("status"), column("check_status"), column("stot"))
+    else {
+        panic!("unexpected HAProxy statistics:\n{csv}");
+    };
+    lines
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            let frontend = fields.get(px)?.strip_prefix('b')?.parse().ok()?;
+            let backend = fields.get(sv)?.strip_prefix('s')?.parse().ok()?;
+            Some(ServerStat {
+                frontend,
+                backend,
+                status: fields.get(status)?.to_string(),
+                check_status: fields.get(check)?.to_string(),
+                connections: fields.get(total)?.parse().unwrap_or(0),
+            })
+        })
+        .collect()
 }

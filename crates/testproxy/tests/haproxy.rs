@@ -91,6 +91,8 @@ fn clients_arrive_with_their_address_from_the_source_in_turn() {
         seen.push(arrival.backend);
     }
     assert_eq!(seen, [0, 1, 0, 1], "round-robin\n{}", haproxy.log());
+    let connections: Vec<u64> = haproxy.servers().iter().map(|s| s.connections).collect();
+    assert_eq!(connections, [2, 2], "the readiness probe reached no backend");
     let config = std::fs::read_to_string(haproxy.config_file()).expect("config");
     assert!(config.contains("send-proxy-v2") && config.contains("source 127.0.0.3"), "{config}");
 }
@@ -99,11 +101,17 @@ fn clients_arrive_with_their_address_from_the_source_in_turn() {
 fn health_checks_send_local_and_v1_is_a_line() {
     let (addrs, arrivals) = backends(1);
     let options = Options { health_checks: Some(Duration::from_millis(200)), ..Options::new(ip(SOURCE)) };
-    let _haproxy =
+    let haproxy =
         HaProxy::start_with(&[Frontend { listen: "127.0.0.1:0".parse().expect("addr"), backends: addrs }], &options);
     let check = arrivals.recv_timeout(Duration::from_secs(10)).expect("a health check arrives");
     assert_eq!(check.header, Header::Unknown, "{check:?}");
     assert_eq!(check.peer.ip(), ip(SOURCE));
+    let servers = haproxy.servers();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!((servers[0].frontend, servers[0].backend), (0, 0));
+    assert!(servers[0].status.starts_with("UP"), "{servers:?}");
+    assert!(servers[0].check_status.starts_with("L4OK"), "{servers:?}");
+    assert_eq!(servers[0].connections, 0, "checks are not connections");
 
     let (addrs, arrivals) = backends(1);
     let options = Options { version: ProxyVersion::V1, ..Options::new(ip(SOURCE)) };
