@@ -24,6 +24,8 @@ pub mod mx;
 pub mod schedule;
 mod worker;
 
+pub use worker::{CLAIM_HEARTBEAT, CLAIM_LEASE};
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,7 +39,7 @@ use postfach_store::messages::DeliveryFolder;
 use postfach_store::queue::NewQueuedMessage;
 use postfach_store::resolve::Resolution;
 use postfach_store::{Scope, Store};
-use postfach_types::{DomainName, EmailAddress, MailboxId, UnixTime};
+use postfach_types::{DomainName, EmailAddress, MailboxId, NodeName, UnixTime};
 use tokio::sync::Notify;
 
 /// One message handed over by the submission server, after authentication and the
@@ -102,6 +104,25 @@ pub struct OutboundSettings {
     pub rate_limit_per_hour: u32,
     /// After how long a still undelivered message gets a delay warning; `None`: never.
     pub delay_warning: Option<Duration>,
+    /// This node's name (`[cluster] node`): its queue claims carry it.
+    pub node: NodeName,
+    /// How long a claim lasts and how often it is renewed ([`ClaimTiming::default`]).
+    pub claims: ClaimTiming,
+}
+
+/// The lease of a queue claim and the heartbeat that renews it. The server always uses
+/// the default, [`CLAIM_LEASE`] and [`CLAIM_HEARTBEAT`]; tests shorten both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimTiming {
+    pub lease: Duration,
+    /// Shorter than `lease`, with room for a missed renewal.
+    pub heartbeat: Duration,
+}
+
+impl Default for ClaimTiming {
+    fn default() -> Self {
+        ClaimTiming { lease: CLAIM_LEASE, heartbeat: CLAIM_HEARTBEAT }
+    }
 }
 
 /// Where the queue spool lives under the data folder.
@@ -220,9 +241,11 @@ impl Outbound {
         Ok(queue_id)
     }
 
-    /// Runs the delivery workers until `stopped` changes.
-    pub async fn run(self, stopped: tokio::sync::watch::Receiver<bool>) {
-        worker::run(self, stopped).await;
+    /// Runs the delivery workers until `stopped` changes. The jobs that must run once per
+    /// cluster (notices, removing finished messages, the spool sweep) run while `leader`
+    /// says this node leads.
+    pub async fn run(self, leader: postfach_store::leader::Leader, stopped: tokio::sync::watch::Receiver<bool>) {
+        worker::run(self, leader, stopped).await;
     }
 
     /// Stores `message` in the INBOX of each mailbox, with a `Return-Path:` (RFC 5321

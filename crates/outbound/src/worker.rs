@@ -2,17 +2,34 @@
 //! are owed, removes finished messages, and sweeps the spool for blobs no queued message
 //! refers to.
 //!
-//! The runner assumes it is the only one on its database (one server): at start it
-//! releases every claim, so an attempt cut short by a crash or SIGKILL is retried at once
-//! (the recipient may then get the message twice, which RFC 5321 §6.1 prefers to losing
-//! it). New mail wakes it at once; mail made due by another process (`postfach queue
-//! retry`) is found by polling every [`POLL`].
+//! Every node of a cluster runs one, on the shared queue. A node claims the due recipients
+//! of at most as many messages as it has free delivery slots, so that the others get their
+//! share. A claim is a lease of [`CLAIM_LEASE`] that a heartbeat renews every
+//! [`CLAIM_HEARTBEAT`] while the attempt (or its wait for a slot) lasts; outcomes are
+//! recorded only while the node still holds the claim. At start a node releases its own
+//! claims (not other nodes'), so an attempt of its own cut short by a crash is retried at
+//! once; a node that dies for good loses its claims when their lease runs out, and another
+//! node delivers then. Notices, the removal of finished messages and the spool sweep run
+//! on the cluster's leader only ([`Leader`]), so nothing is sent or removed twice.
+//!
+//! **Duplicates.** A node that dies (or is cut off from the database) after the remote
+//! server accepted a message but before the outcome was recorded leaves the recipient
+//! queued: its own restart (same node name) retries it at once, another node after the
+//! lease ran out, at most [`CLAIM_LEASE`] later. Either way the recipient gets the message
+//! twice, which RFC 5321 §6.1 prefers to losing it. A node cut off from the database for
+//! longer than the lease while an attempt runs may likewise deliver beside the node that
+//! took its claim over. The window is one attempt's end per recipient: between the remote
+//! `250` after DATA and the commit of the outcome (usually milliseconds).
+//!
+//! New mail wakes the runner at once; mail made due elsewhere (`postfach queue retry`,
+//! another node's submission, a lease that ran out) is found by polling every [`POLL`].
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_resolver::TokioResolver;
+use postfach_store::leader::Leader;
 use postfach_store::queue::{DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
 use postfach_store::resolve::Resolution;
 use postfach_types::{EmailAddress, MailboxId, QueueRecipientId, UnixTime};
@@ -27,20 +44,57 @@ use crate::{Outbound, QueueId, schedule};
 
 /// How often the queue is looked at when nothing wakes the runner.
 const POLL: Duration = Duration::from_secs(5);
-/// How long a claim lasts: longer than any attempt (RFC 5321 §4.5.3.2 timeouts add up to
-/// well under this for one host; an attempt that takes longer is retried).
-const CLAIM: i64 = 3600;
+/// How long a claim lasts unless renewed: the longest another node waits before it takes
+/// over the recipients of a node that died.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
+/// How often a node renews the claims of its running attempts: a third of the lease, so
+/// two missed renewals in a row are survived.
+pub const CLAIM_HEARTBEAT: Duration = Duration::from_secs(20);
 /// Deliveries running at once.
 const PARALLEL: usize = 8;
 /// How often the spool is swept, and how old a blob must be to be swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
-pub(crate) async fn run(outbound: Outbound, mut stopped: watch::Receiver<bool>) {
+/// The recipients this node's attempts hold claims on (running or waiting for a slot).
+type Held = Arc<Mutex<BTreeSet<QueueRecipientId>>>;
+
+/// Removes an attempt's recipients from [`Held`] when the attempt ends, however it ends.
+struct HeldGuard {
+    held: Held,
+    recipients: Vec<QueueRecipientId>,
+}
+
+impl HeldGuard {
+    fn new(held: &Held, recipients: &[QueueRecipientId]) -> HeldGuard {
+        lock(held).extend(recipients.iter().copied());
+        HeldGuard { held: held.clone(), recipients: recipients.to_vec() }
+    }
+}
+
+impl Drop for HeldGuard {
+    fn drop(&mut self) {
+        let mut held = lock(&self.held);
+        for id in &self.recipients {
+            held.remove(id);
+        }
+    }
+}
+
+fn lock(held: &Held) -> std::sync::MutexGuard<'_, BTreeSet<QueueRecipientId>> {
+    held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn lease_from(now: UnixTime, lease: Duration) -> UnixTime {
+    UnixTime(now.0.saturating_add(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX)))
+}
+
+pub(crate) async fn run(outbound: Outbound, leader: Leader, mut stopped: watch::Receiver<bool>) {
     let inner = outbound.inner.clone();
-    match inner.store.queue_release_claims().await {
+    let node = &inner.settings.node;
+    match inner.store.queue_release_claims(node).await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(recipients = n, "released queue claims left by the previous run"),
-        Err(e) => tracing::warn!(error = %e, "cannot release old queue claims"),
+        Ok(n) => tracing::info!(recipients = n, "released this node's queue claims left by its previous run"),
+        Err(e) => tracing::warn!(error = %e, "cannot release this node's old queue claims"),
     }
     let resolver = loop {
         match mx::resolver(inner.settings.resolver) {
@@ -56,6 +110,8 @@ pub(crate) async fn run(outbound: Outbound, mut stopped: watch::Receiver<bool>) 
     };
     let tls = client::tls_connector();
     let permits = Arc::new(Semaphore::new(PARALLEL));
+    let held: Held = Arc::default();
+    let heartbeat = tokio::spawn(renew_claims(outbound.clone(), held.clone()));
     let mut tasks = JoinSet::new();
     let mut last_sweep: Option<Instant> = None;
     loop {
@@ -65,26 +121,30 @@ pub(crate) async fn run(outbound: Outbound, mut stopped: watch::Receiver<bool>) 
         let free = permits.available_permits();
         if free > 0 {
             let now = UnixTime::now();
-            let limit = u32::try_from(free * 8).unwrap_or(64);
-            match inner.store.queue_claim_due(now, UnixTime(now.0 + CLAIM), limit).await {
+            let lease = lease_from(now, inner.settings.claims.lease);
+            let messages = u32::try_from(free).unwrap_or(1);
+            match inner.store.queue_claim_due(node, now, lease, messages).await {
                 Ok(groups) => {
-                    for group in groups {
+                    let guards: Vec<HeldGuard> = groups.iter().map(|g| HeldGuard::new(&held, &g.recipients)).collect();
+                    for (group, guard) in groups.into_iter().zip(guards) {
                         let Ok(permit) = permits.clone().acquire_owned().await else { break };
                         let (outbound, resolver, tls) = (outbound.clone(), resolver.clone(), tls.clone());
                         tasks.spawn(async move {
                             attempt(&outbound, &resolver, &tls, group).await;
-                            drop(permit);
+                            drop((permit, guard));
                         });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "reading the queue failed"),
             }
         }
-        send_notices(&outbound).await;
-        remove_finished(&outbound).await;
-        if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
-            sweep_spool(&outbound).await;
-            last_sweep = Some(Instant::now());
+        if leader.is_leader() {
+            send_notices(&outbound).await;
+            remove_finished(&outbound).await;
+            if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+                sweep_spool(&outbound).await;
+                last_sweep = Some(Instant::now());
+            }
         }
         tokio::select! {
             _ = inner.wake.notified() => {}
@@ -93,9 +153,33 @@ pub(crate) async fn run(outbound: Outbound, mut stopped: watch::Receiver<bool>) 
             _ = stopped.changed() => break,
         }
     }
-    // Attempts still running are cut short; their claims are released at the next start.
+    // Attempts still running are cut short; their claims run out with their lease (or are
+    // released when this node starts again).
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
+    heartbeat.abort();
+}
+
+/// The heartbeat: renews the claims of this node's attempts every [`CLAIM_HEARTBEAT`].
+async fn renew_claims(outbound: Outbound, held: Held) {
+    let inner = &outbound.inner;
+    let timing = inner.settings.claims;
+    loop {
+        tokio::time::sleep(timing.heartbeat).await;
+        let ids: Vec<QueueRecipientId> = lock(&held).iter().copied().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let lease = lease_from(UnixTime::now(), timing.lease);
+        match inner.store.queue_renew_claims(&inner.settings.node, &ids, lease).await {
+            Ok(n) if n < ids.len() as u64 => {
+                // Recorded meanwhile, or lost: the lease ran out and another node took over.
+                tracing::debug!(held = ids.len(), renewed = n, "some queue claims were not renewed");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "renewing this node's queue claims failed; retrying"),
+        }
+    }
 }
 
 /// One delivery attempt for the recipients of one message at one domain.
@@ -301,8 +385,17 @@ async fn record(outbound: &Outbound, message: &QueuedMessage, now: UnixTime, out
             tracing::info!(queue_id = %message.queue_id, recipient = address.unwrap_or_default(), status, problem = diagnostic, "failed");
         }
     }
-    if let Err(e) = outbound.inner.store.queue_record(now, outcomes).await {
-        tracing::error!(queue_id = %message.queue_id, error = %e, "recording delivery results failed; they will be retried");
+    match outbound.inner.store.queue_record(&outbound.inner.settings.node, now, outcomes).await {
+        Ok(n) if n < outcomes.len() as u64 => tracing::warn!(
+            queue_id = %message.queue_id,
+            recipients = outcomes.len() as u64 - n,
+            "this node lost its claim on recipients during the attempt (its lease ran out); their results are \
+             left to the node that holds them now"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(queue_id = %message.queue_id, error = %e, "recording delivery results failed; they will be retried")
+        }
     }
     if outcomes.iter().any(|(_, o)| !matches!(o, Outcome::Delivered { .. })) {
         outbound.inner.wake.notify_one();

@@ -81,11 +81,13 @@ async fn world_with(
         queue_lifetime: Duration::from_secs(432_000),
         rate_limit_per_hour,
         delay_warning: None,
+        node: postfach_types::NodeName::parse("node-a").expect("node"),
+        claims: postfach_outbound::ClaimTiming::default(),
     };
     adjust(&mut settings);
     let outbound = Outbound::new(store.clone(), blobs, spool, DeliveryBatcher::start(store.clone()), settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(outbound.clone().run(stopped));
+    tokio::spawn(outbound.clone().run(postfach_store::leader::Leader::always(), stopped));
     World { store, outbound, dns, sink, max, erika, stop, _dir: dir }
 }
 

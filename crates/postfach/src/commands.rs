@@ -37,13 +37,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         if let Command::Serve { demo } = cli.command {
-            postfach_server::logging::init(&config.log);
+            postfach_server::logging::init(&config.log, &config.cluster.node);
             postfach_server::run(&config, demo).await?;
             return Ok(ExitCode::SUCCESS);
         }
         let mut quiet = config.log.clone();
         quiet.level = "warn".into();
-        postfach_server::logging::init(&quiet);
+        postfach_server::logging::init(&quiet, &config.cluster.node);
         if let Command::PasswordCheck { password, address: None, json } = &cli.command {
             return password_check(&read_password(password, false)?, &[], *json);
         }

@@ -23,6 +23,7 @@ pub async fn run(command: QueueCommand, config: &Config, admin: &Admin) -> anyho
         }
         QueueCommand::List { json: false } => {
             let messages = admin.queue(operator).await.map_err(explain)?;
+            let now = postfach_types::UnixTime::now();
             let mut rows = Vec::new();
             for m in &messages {
                 for (i, r) in m.recipients.iter().enumerate() {
@@ -42,6 +43,13 @@ pub async fn run(command: QueueCommand, config: &Config, admin: &Admin) -> anyho
                         }
                         _ => String::new(),
                     };
+                    // The node delivering it now; a lease that ran out means that node
+                    // stopped (another node takes the recipient over).
+                    let claimed_by = match &r.claim {
+                        Some(claim) if claim.holds_at(now) => claim.node.to_string(),
+                        Some(claim) => format!("{} (lease ran out)", claim.node),
+                        None => "-".into(),
+                    };
                     rows.push(vec![
                         id,
                         queued,
@@ -50,12 +58,27 @@ pub async fn run(command: QueueCommand, config: &Config, admin: &Admin) -> anyho
                         r.state.as_str().to_string(),
                         r.attempts.to_string(),
                         next,
+                        claimed_by,
                         r.tls.clone().unwrap_or_else(|| "-".into()),
                         problem,
                     ]);
                 }
             }
-            table(&["ID", "QUEUED", "FROM", "TO", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "TLS", "LAST PROBLEM"], &rows);
+            table(
+                &[
+                    "ID",
+                    "QUEUED",
+                    "FROM",
+                    "TO",
+                    "STATE",
+                    "ATTEMPTS",
+                    "NEXT ATTEMPT",
+                    "CLAIMED BY",
+                    "TLS",
+                    "LAST PROBLEM",
+                ],
+                &rows,
+            );
             if messages.is_empty() {
                 println!("the queue is empty");
             }

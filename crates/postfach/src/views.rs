@@ -50,6 +50,12 @@ pub struct QueuedRecipientView {
     /// `failed` or `delayed`: a delivery status notification still owed to the sender.
     pub notify: Option<&'static str>,
     pub delay_warned: bool,
+    /// The node whose delivery attempt holds this recipient (`[cluster] node`); `null` when
+    /// none does.
+    pub claimed_by: Option<String>,
+    /// When that claim's lease runs out unless renewed (afterwards another node may take
+    /// the recipient).
+    pub claim_expires_at: Option<UnixTime>,
 }
 
 impl From<&QueuedRecipient> for QueuedRecipientView {
@@ -66,6 +72,8 @@ impl From<&QueuedRecipient> for QueuedRecipientView {
             tls: r.tls.clone(),
             notify: r.notify.map(|n| n.as_str()),
             delay_warned: r.delay_warned,
+            claimed_by: r.claim.as_ref().map(|c| c.node.to_string()),
+            claim_expires_at: r.claim.as_ref().map(|c| c.until),
         }
     }
 }
@@ -156,8 +164,8 @@ pub fn all<'a, T: 'a, V: From<&'a T>>(rows: &'a [T]) -> Vec<V> {
 
 #[cfg(test)]
 mod tests {
-    use postfach_store::queue::{Notice, RecipientState};
-    use postfach_types::{BlobId, CustomerId, MailboxId, QueueMessageId, QueueRecipientId};
+    use postfach_store::queue::{Claim, Notice, RecipientState};
+    use postfach_types::{BlobId, CustomerId, MailboxId, NodeName, QueueMessageId, QueueRecipientId};
 
     use super::*;
 
@@ -189,6 +197,7 @@ mod tests {
                 tls: None,
                 notify: Some(Notice::Delayed),
                 delay_warned: true,
+                claim: Some(Claim { node: NodeName::parse("mail-2").expect("node"), until: UnixTime(180) }),
             }],
         };
         let json = serde_json::to_value(QueuedMessageView::from(&message)).expect("json");
@@ -201,7 +210,8 @@ mod tests {
                     "address": "eve@example.org", "state": "queued", "attempts": 2,
                     "next_attempt_at": 150, "last_attempt_at": 120, "status": "4.4.1",
                     "diagnostic": "no answer", "remote_mta": "mx.example.org", "tls": null,
-                    "notify": "delayed", "delay_warned": true
+                    "notify": "delayed", "delay_warned": true,
+                    "claimed_by": "mail-2", "claim_expires_at": 180
                 }]
             })
         );

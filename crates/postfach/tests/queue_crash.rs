@@ -165,3 +165,97 @@ fn queued_mail_survives_sigkill_and_is_delivered_after_the_restart() {
     assert!(status.success());
     wait_until("the server stopped", || server.try_wait().ok().flatten().is_some());
 }
+
+/// Sends one message to the MX on `port` (no TLS, no login: mail for a hosted mailbox).
+fn send_to_mx(port: u16, message: &str) {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the MX");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    let mut expect = |code: &str| loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("reply");
+        assert!(line.starts_with(code), "expected {code}, got {line}");
+        if line.as_bytes().get(3) != Some(&b'-') {
+            break;
+        }
+    };
+    expect("220");
+    for (command, code) in [
+        ("EHLO client.outside.test", "250"),
+        ("MAIL FROM:<anna@outside.test>", "250"),
+        ("RCPT TO:<max@acme.example>", "250"),
+        ("DATA", "354"),
+    ] {
+        writer.write_all(format!("{command}\r\n").as_bytes()).expect("send");
+        expect(code);
+    }
+    writer.write_all(format!("{message}.\r\n").as_bytes()).expect("send");
+    expect("250");
+    let _ = writer.write_all(b"QUIT\r\n");
+}
+
+#[test]
+fn the_node_names_itself_in_received_fields_and_on_its_queue_claims() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dns = TestDns::start([
+        Rr::new("outside.test", Data::Mx(10, "mx.outside.test".into())),
+        Rr::new("mx.outside.test", Data::A("127.0.0.1".parse().expect("ip"))),
+    ]);
+    let sink = Sink::start(Behaviour::Accept);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let config = dir.path().join("postfach.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mail.postfach.test\"\ndata_dir = \"data\"\n\
+             [listen]\nsmtp = [\"127.0.0.1:{port}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\n\
+             pop3 = []\npop3s = []\nhttps = []\nhttp = []\n\
+             [dns]\nresolver = \"{}\"\n[outbound]\nsmtp_port = {}\n[cluster]\nnode = \"node-7\"\n",
+            dns.addr(),
+            sink.port()
+        ),
+    )
+    .expect("config");
+    ok(&config, &["customer", "add", "acme", "--password-stdin"], "acme panel passphrase 42\n");
+    ok(&config, &["domain", "add", "acme.example", "--customer", "acme", "--verified"], "");
+    ok(&config, &["mailbox", "add", "max@acme.example", "--password-stdin"], &format!("{PASSWORD}\n"));
+    let mut server = serve(&config);
+    wait_until("the server listens", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+
+    // The Received field the node adds names it, in a comment after "by".
+    send_to_mx(port, "From: anna@outside.test\r\nTo: max@acme.example\r\nSubject: hello\r\n\r\nHi\r\n");
+    let stored = tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        let config = postfach_server::config::Config::load(Some(&config)).expect("config");
+        let store = postfach_store::Store::open(&config.database).await.expect("store");
+        let max = postfach_types::EmailAddress::parse("max@acme.example").expect("a");
+        let mailbox = store.mailbox(postfach_store::Scope::Platform, &max).await.expect("mailbox");
+        let folders = store.folders(mailbox.id).await.expect("folders");
+        let inbox = folders.iter().find(|f| f.name == "INBOX").expect("INBOX");
+        let messages = store.messages(mailbox.id, inbox.id).await.expect("messages");
+        let blobs = postfach_blob::BlobStore::open(&config.data_dir.join("blobs")).expect("blobs");
+        let bytes = blobs.get(&messages[0].blob).await.expect("blob");
+        store.close().await;
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    assert!(stored.contains("\tby mail.postfach.test (Postfach node node-7)\r\n"), "{stored}");
+
+    // While the node delivers a message, `queue list` shows the node holding it.
+    sink.hold();
+    let id = submit(&config, "claimed");
+    wait_until("the node delivers", || !sink.attempts().is_empty());
+    let q = queue(&config);
+    assert_eq!(q[0]["id"], id.as_str());
+    assert_eq!(q[0]["recipients"][0]["claimed_by"], "node-7", "{q}");
+    assert!(q[0]["recipients"][0]["claim_expires_at"].as_i64().is_some(), "{q}");
+    let table = ok(&config, &["queue", "list"], "");
+    assert!(table.contains("CLAIMED BY") && table.contains("node-7"), "{table}");
+    sink.release();
+    wait_until("the queue is empty", || queue(&config).as_array().is_some_and(Vec::is_empty));
+    assert_eq!(sink.received().len(), 1);
+
+    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    wait_until("the server stopped", || server.try_wait().ok().flatten().is_some());
+}

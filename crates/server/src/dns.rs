@@ -1,7 +1,8 @@
 //! The DNS side of the server: the [`Platform`] facts and the [`Checker`] built from the
 //! configuration, and the periodic task that re-checks every domain.
 //!
-//! The task runs two minutes after start and then every six hours: it verifies ownership of
+//! The task runs two minutes after start and then every six hours, on the cluster's leader
+//! only (`postfach_store::leader`): it verifies ownership of
 //! domains whose TXT record has appeared, gives domains without a DKIM key one, runs the
 //! published-record checks, caches the reports (recording changes from ok to error), and
 //! activates pending DKIM keys whose record is found. See `postfach_dns::checks::refresh`.
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use postfach_dns::checks::{self, Checker};
 use postfach_dns::{DnsError, Platform, ServicePorts};
+use postfach_store::leader::Leader;
 use postfach_store::{Scope, Store};
 use tokio::sync::watch;
 
@@ -46,8 +48,15 @@ pub fn checker(config: &Config) -> Result<Checker, DnsError> {
     Checker::new(platform(config), config.dns.resolver)
 }
 
-/// Re-checks every domain now and then, until `stopped`.
-pub(crate) async fn periodic_checks(store: Store, checker: Checker, mut stopped: watch::Receiver<bool>) {
+/// Re-checks every domain now and then, until `stopped`; only while this node is the
+/// cluster's leader (a round is skipped otherwise, and a round stops between two domains
+/// when leadership moves).
+pub(crate) async fn periodic_checks(
+    store: Store,
+    checker: Checker,
+    leader: Leader,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut pause = FIRST_CHECK_AFTER;
     loop {
         tokio::select! {
@@ -55,6 +64,9 @@ pub(crate) async fn periodic_checks(store: Store, checker: Checker, mut stopped:
             _ = stopped.changed() => return,
         }
         pause = CHECK_INTERVAL;
+        if !leader.is_leader() {
+            continue;
+        }
         let domains = match store.domains(Scope::Platform).await {
             Ok(domains) => domains,
             Err(e) => {
@@ -65,6 +77,9 @@ pub(crate) async fn periodic_checks(store: Store, checker: Checker, mut stopped:
         for domain in domains {
             if *stopped.borrow() {
                 return;
+            }
+            if !leader.is_leader() {
+                break;
             }
             match checks::refresh(&checker, &store, Scope::Platform, &domain.name).await {
                 Ok(done) if done.verified_now => tracing::info!(domain = %domain.name, "domain verified"),

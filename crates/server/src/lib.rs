@@ -83,11 +83,14 @@ impl Server {
             Arc::new(Authenticator::new(store.clone(), auth_settings(config), PasswordHasher::per_core()).await?);
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        let (leader, election) = postfach_store::leader::elect(&store, stopped.clone());
+        tasks.spawn(election);
         tasks.spawn(upkeep(
             store.clone(),
             blobs.clone(),
             auth.clone(),
             config.security.login_log_retention_days,
+            leader.clone(),
             stopped.clone(),
         ));
         let outbound = postfach_outbound::Outbound::new(
@@ -97,10 +100,10 @@ impl Server {
             deliveries.clone(),
             outbound_settings(config),
         );
-        tasks.spawn(outbound.clone().run(stopped.clone()));
+        tasks.spawn(outbound.clone().run(leader.clone(), stopped.clone()));
         match dns::checker(config) {
             Ok(checker) => {
-                tasks.spawn(dns::periodic_checks(store.clone(), checker, stopped.clone()));
+                tasks.spawn(dns::periodic_checks(store.clone(), checker, leader.clone(), stopped.clone()));
             }
             Err(e) => tracing::warn!(error = %e, "the periodic DNS checks of the domains are off"),
         }
@@ -122,7 +125,12 @@ impl Server {
         smtp::serve(&shared, &mut reg).await?;
         // The panel goes last: its autoconfiguration names the ports bound above.
         web::serve(&shared, &mut reg).await?;
-        tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "postfach started");
+        tracing::info!(
+            hostname = %config.hostname,
+            node = %config.cluster.node,
+            data_dir = %config.data_dir.display(),
+            "postfach started"
+        );
         Ok(Server { store, blobs, deliveries, outbound, auth, tls, bound, stop, tasks })
     }
 
@@ -268,6 +276,8 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
         queue_lifetime: Duration::from_secs(o.queue_lifetime_secs),
         rate_limit_per_hour: o.rate_limit_per_hour,
         delay_warning: o.delay_warning_secs.map(Duration::from_secs),
+        node: config.cluster.node.clone(),
+        claims: postfach_outbound::ClaimTiming::default(),
     }
 }
 
@@ -282,20 +292,26 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// The upkeep every [`UPKEEP_INTERVAL`]: what lives in the database once per cluster, on
+/// the leader (message files nothing refers to, the login log's retention); what lives in
+/// this node's memory (the throttle's counters) on every node.
 async fn upkeep(
     store: Store,
     blobs: BlobStore,
     auth: Arc<Authenticator>,
     retention_days: u32,
+    leader: postfach_store::leader::Leader,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
-        sweep_orphaned_blobs(&store, &blobs).await;
-        let cutoff = UnixTime(UnixTime::now().0 - i64::from(retention_days) * 86_400);
-        match store.prune_logins(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "pruned old login log entries"),
-            Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
+        if leader.is_leader() {
+            sweep_orphaned_blobs(&store, &blobs).await;
+            let cutoff = UnixTime(UnixTime::now().0 - i64::from(retention_days) * 86_400);
+            match store.prune_logins(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "pruned old login log entries"),
+                Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
+            }
         }
         auth.sweep();
         tokio::select! {

@@ -46,6 +46,7 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
         },
     );
     settings.login_timeout = std::time::Duration::from_secs(config.limits.login_timeout_secs);
+    settings.node = Some(config.cluster.node.clone());
     let services = postfach_smtp::Services {
         store: store.clone(),
         blobs: blobs.clone(),

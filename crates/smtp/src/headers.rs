@@ -28,6 +28,9 @@ pub struct Trace<'a> {
     pub helo: &'a str,
     pub remote_ip: std::net::IpAddr,
     pub hostname: &'a str,
+    /// The node of a cluster that received it (`[cluster] node`), named in a comment after
+    /// `by` (RFC 5321 §4.4 allows comments there).
+    pub node: Option<&'a postfach_types::NodeName>,
     pub protocol: &'static str,
     /// `TLSv1.3` and the cipher suite, when encrypted.
     pub tls: Option<&'a postfach_types::TlsInfo>,
@@ -41,6 +44,10 @@ pub struct Trace<'a> {
 /// The `Received:` field, folded, ending in CRLF.
 pub fn received(trace: &Trace<'_>) -> String {
     let mut field = format!("Received: from {} ([{}])\r\n\tby {}", clean(trace.helo), trace.remote_ip, trace.hostname);
+    if let Some(node) = trace.node {
+        // A node name has no character that could end the comment.
+        let _ = write!(field, " (Postfach node {node})");
+    }
     if let Some(tls) = trace.tls {
         let _ = write!(field, " (using {} with cipher {})", clean(&tls.version), clean(&tls.cipher));
     }
@@ -140,6 +147,7 @@ mod tests {
             helo: "client.example\r\nX-Evil: 1",
             remote_ip: "192.0.2.7".parse().expect("ip"),
             hostname: "mx.postfach.test",
+            node: Some(&postfach_types::NodeName::parse("node-a").expect("node")),
             protocol: "ESMTPS",
             tls: Some(&tls),
             id: "0123abcd",
@@ -148,7 +156,7 @@ mod tests {
         });
         assert_eq!(
             field,
-            "Received: from client.example__X-Evil: 1 ([192.0.2.7])\r\n\tby mx.postfach.test \
+            "Received: from client.example__X-Evil: 1 ([192.0.2.7])\r\n\tby mx.postfach.test (Postfach node node-a) \
              (using TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384)\r\n\twith ESMTPS id 0123abcd\r\n\t\
              for <max@acme.example>;\r\n\tThu, 1 Jan 1970 00:00:00 +0000\r\n"
         );

@@ -42,7 +42,7 @@ use postfach_blob::BlobStore;
 use postfach_net::{Busy, Conn, MemoryBudget, Protocol};
 use postfach_store::Store;
 use postfach_store::delivery::DeliveryBatcher;
-use postfach_types::DomainName;
+use postfach_types::{DomainName, NodeName};
 
 pub use session::Kind;
 pub use sink::{LocalDelivery, Submission, SubmissionSink, SubmitError, SubmitFuture};
@@ -80,6 +80,9 @@ pub struct Settings {
     pub data_timeout: Duration,
     /// How long submission waits for a command before the client has logged in.
     pub login_timeout: Duration,
+    /// This node's name in a cluster (`[cluster] node`), for the `Received:` fields;
+    /// `None` leaves it out.
+    pub node: Option<NodeName>,
 }
 
 impl Settings {
@@ -93,6 +96,7 @@ impl Settings {
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
             login_timeout: Duration::from_secs(60),
+            node: None,
         }
     }
 }

@@ -547,6 +547,7 @@ impl Session<'_> {
             helo: self.helo.as_deref().unwrap_or_default(),
             remote_ip: self.peer().ip(),
             hostname: self.host(),
+            node: self.inner.settings.node.as_ref(),
             protocol,
             tls,
             id,

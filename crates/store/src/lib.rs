@@ -21,6 +21,7 @@ pub mod dkim;
 pub mod dns_checks;
 pub mod domains;
 pub mod folders;
+pub mod leader;
 pub mod local;
 pub mod logins;
 pub mod mailboxes;

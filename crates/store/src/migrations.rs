@@ -288,6 +288,18 @@ INSERT INTO subscriptions (mailbox_id, name) SELECT mailbox_id, name FROM folder
 ALTER TABLE folders DROP COLUMN subscribed
 "#,
     },
+    Migration {
+        version: 8,
+        name: "queue claims by node",
+        // Several nodes share the queue: a claim names the node that holds it
+        // (`[cluster] node`), so that a starting node releases only its own claims and
+        // `postfach queue list` shows who is delivering. NULL: no claim, or one made before
+        // this version (a single node, released by the next start).
+        sql: r#"
+ALTER TABLE queue_recipients ADD COLUMN locked_by TEXT;
+CREATE INDEX queue_recipients_locked_by ON queue_recipients (locked_by)
+"#,
+    },
 ];
 
 impl Store {

@@ -1,10 +1,18 @@
 //! The outbound queue: accepted messages waiting for delivery, with a state per recipient.
 //!
 //! A message is one row (its bytes are a blob in the queue spool); each recipient is a
-//! row of its own that moves from `queued` to `delivered` or `failed`. Delivery workers
-//! claim due recipients by setting `locked_until` with a compare-and-set update, so two
-//! workers never deliver the same recipient at once; a claim left by a crash expires (or
-//! is released when the queue runner starts). A recipient that needs a delivery status
+//! row of its own that moves from `queued` to `delivered` or `failed`.
+//!
+//! Several nodes may deliver from one queue. A node claims due recipients in one
+//! transaction ([`Store::queue_claim_due`]): on PostgreSQL the rows are locked with
+//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers pass each other by instead of waiting;
+//! SQLite has one writer at a time and needs no row locks. A claim is a lease
+//! (`locked_until`) held by a node (`locked_by`): the node renews it while the attempt runs
+//! ([`Store::queue_renew_claims`]), records the outcome only while it still holds it, and
+//! at start releases only its own claims ([`Store::queue_release_claims`]). A claim of a
+//! node that died runs out with its lease, and another node takes the recipient then.
+//!
+//! A recipient that needs a delivery status
 //! notification (RFC 3464) carries `notify` until the notice has been handed on. A message
 //! whose recipients are all final and notified is removed with [`Store::queue_delete`].
 //!
@@ -13,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use postfach_types::{BlobId, EmailAddress, UnixTime};
+use postfach_types::{BlobId, EmailAddress, NodeName, UnixTime};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -133,6 +141,22 @@ pub struct QueuedRecipient {
     pub tls: Option<String>,
     pub notify: Option<Notice>,
     pub delay_warned: bool,
+    /// The delivery attempt that holds this recipient, if any (it may have run out).
+    pub claim: Option<Claim>,
+}
+
+/// A node's claim on a recipient: its lease runs until `until` unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub node: NodeName,
+    pub until: UnixTime,
+}
+
+impl Claim {
+    /// Whether the lease still runs at `now`; after it, another node may take the recipient.
+    pub fn holds_at(&self, now: UnixTime) -> bool {
+        self.until > now
+    }
 }
 
 /// Recipients of one message at one domain, claimed for one delivery attempt.
@@ -172,7 +196,7 @@ pub enum Outcome {
 const MESSAGE_COLUMNS: &str =
     "id, queue_id, customer_id, mailbox_id, return_path, blob_id, size, created_at, expires_at";
 const RECIPIENT_COLUMNS: &str = "id, message_id, address, state, attempts, next_attempt_at, last_attempt_at, \
-     status, diagnostic, remote_mta, tls, notify, delay_warned";
+     status, diagnostic, remote_mta, tls, notify, delay_warned, locked_by, locked_until";
 
 fn message_from_row(row: &AnyRow) -> Result<QueuedMessage, sqlx::Error> {
     Ok(QueuedMessage {
@@ -208,6 +232,12 @@ fn recipient_from_row(row: &AnyRow) -> Result<(QueueMessageId, QueuedRecipient),
             tls: row.try_get("tls")?,
             notify: row.try_get::<Option<String>, _>("notify")?.map(|n| decode(n, parse_notice)).transpose()?,
             delay_warned: row.try_get::<i64, _>("delay_warned")? != 0,
+            claim: match row.try_get::<Option<String>, _>("locked_by")? {
+                Some(node) => {
+                    Some(Claim { node: decode(node, NodeName::parse)?, until: UnixTime(row.try_get("locked_until")?) })
+                }
+                None => None,
+            },
         },
     ))
 }
@@ -247,54 +277,94 @@ impl Store {
         Ok(id)
     }
 
-    /// Claims up to `limit` due recipients until `lock_until`, grouped by message and
-    /// domain (one delivery attempt each). A recipient another worker claimed first is left
-    /// out.
+    /// Claims for `node` the due recipients of up to `messages` messages (the oldest due
+    /// first), with a lease until `lease_until`, in one transaction; grouped by message and
+    /// domain (one delivery attempt each). Recipients another node holds are passed by.
     pub async fn queue_claim_due(
         &self,
+        node: &NodeName,
         now: UnixTime,
-        lock_until: UnixTime,
-        limit: u32,
+        lease_until: UnixTime,
+        messages: u32,
     ) -> Result<Vec<DueGroup>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, message_id, domain FROM queue_recipients \
-             WHERE state = 'queued' AND next_attempt_at <= $1 AND locked_until <= $1 \
-             ORDER BY next_attempt_at, id LIMIT $2",
-        )
-        .bind(now.0)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        // The innermost select picks the messages; the middle one locks their due
+        // recipients, skipping rows a concurrent claim has locked (PostgreSQL; SQLite's
+        // BEGIN IMMEDIATE already keeps every other writer out). The outer conditions are
+        // checked again on the newest row version, so a recipient claimed and committed
+        // meanwhile is never claimed twice.
+        let skip_locked = match self.backend() {
+            crate::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
+        let due = "state = 'queued' AND next_attempt_at <= $3 AND locked_until <= $3";
+        let sql = format!(
+            "UPDATE queue_recipients SET locked_until = $1, locked_by = $2 WHERE id IN (\
+               SELECT id FROM queue_recipients WHERE {due} AND message_id IN (\
+                 SELECT message_id FROM queue_recipients WHERE {due} ORDER BY next_attempt_at, id LIMIT $4) \
+               {skip_locked}) \
+             AND {due} RETURNING id, message_id, domain"
+        );
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lease_until.0)
+            .bind(node.as_str())
+            .bind(now.0)
+            .bind(i64::from(messages))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
         let mut groups: BTreeMap<(QueueMessageId, String), Vec<QueueRecipientId>> = BTreeMap::new();
         for row in &rows {
-            let id: QueueRecipientId = row.try_get("id")?;
-            let claimed = sqlx::query(
-                "UPDATE queue_recipients SET locked_until = $1 \
-                 WHERE id = $2 AND state = 'queued' AND locked_until <= $3",
-            )
-            .bind(lock_until.0)
-            .bind(id)
-            .bind(now.0)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if claimed == 1 {
-                groups.entry((row.try_get("message_id")?, row.try_get("domain")?)).or_default().push(id);
-            }
+            groups.entry((row.try_get("message_id")?, row.try_get("domain")?)).or_default().push(row.try_get("id")?);
         }
         Ok(groups
             .into_iter()
-            .map(|((message_id, domain), recipients)| DueGroup { message_id, domain, recipients })
+            .map(|((message_id, domain), mut recipients)| {
+                recipients.sort();
+                DueGroup { message_id, domain, recipients }
+            })
             .collect())
     }
 
-    /// Releases every claim. Only for the start of the (one) queue runner, when no attempt
-    /// can be running: a crash during an attempt is then retried at once.
-    pub async fn queue_release_claims(&self) -> Result<u64, StoreError> {
-        Ok(sqlx::query("UPDATE queue_recipients SET locked_until = 0 WHERE locked_until <> 0")
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+    /// Extends `node`'s claims on these recipients to `lease_until` (the heartbeat of
+    /// running attempts). Returns how many it still held; a claim that ran out and was
+    /// taken by another node is not renewed.
+    pub async fn queue_renew_claims(
+        &self,
+        node: &NodeName,
+        recipients: &[QueueRecipientId],
+        lease_until: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let mut renewed = 0;
+        let mut tx = self.begin_write().await?;
+        for chunk in recipients.chunks(100) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "UPDATE queue_recipients SET locked_until = $1 WHERE locked_by = $2 AND state = 'queued' AND id IN ({})",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lease_until.0).bind(node.as_str());
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            renewed += query.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(renewed)
+    }
+
+    /// Releases `node`'s claims, and claims from before claims named their node. Only for
+    /// the start of that node's queue runner, when none of its attempts can be running: an
+    /// attempt cut short by a crash is then retried at once. Other nodes' claims stay.
+    pub async fn queue_release_claims(&self, node: &NodeName) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE queue_recipients SET locked_until = 0, locked_by = NULL \
+             WHERE locked_until <> 0 AND (locked_by = $1 OR locked_by IS NULL)",
+        )
+        .bind(node.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// One queued message with its recipients, for the platform (delivery workers).
@@ -318,19 +388,24 @@ impl Store {
         Ok(Some(message))
     }
 
-    /// Records the outcomes of one attempt and releases the claims, in one transaction.
+    /// Records the outcomes of one attempt by `node` and releases its claims, in one
+    /// transaction. A recipient that is no longer queued, or that another node has claimed
+    /// since (this node's lease ran out), is left as it is. Returns how many were recorded.
     pub async fn queue_record(
         &self,
+        node: &NodeName,
         now: UnixTime,
         outcomes: &[(QueueRecipientId, Outcome)],
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
+        let mut recorded = 0;
         let mut tx = self.begin_write().await?;
         for (id, outcome) in outcomes {
             let query = match outcome {
                 Outcome::Delivered { remote_mta, tls } => sqlx::query(
                     "UPDATE queue_recipients SET state = 'delivered', attempts = attempts + 1, last_attempt_at = $1, \
                      finished_at = $1, status = '2.0.0', diagnostic = NULL, remote_mta = $2, tls = $3, \
-                     locked_until = 0, notify = NULL WHERE id = $4",
+                     locked_until = 0, locked_by = NULL, notify = NULL WHERE id = $4 \
+                     AND state = 'queued' AND (locked_by = $5 OR locked_by IS NULL)",
                 )
                 .bind(now.0)
                 .bind(remote_mta.clone())
@@ -338,7 +413,8 @@ impl Store {
                 Outcome::Failed { status, diagnostic, remote_mta, tls, notify } => sqlx::query(
                     "UPDATE queue_recipients SET state = 'failed', attempts = attempts + 1, last_attempt_at = $1, \
                      finished_at = $1, status = $2, diagnostic = $3, remote_mta = $4, tls = $5, locked_until = 0, \
-                     notify = $6 WHERE id = $7",
+                     locked_by = NULL, notify = $6 WHERE id = $7 \
+                     AND state = 'queued' AND (locked_by = $8 OR locked_by IS NULL)",
                 )
                 .bind(now.0)
                 .bind(status.clone())
@@ -349,8 +425,9 @@ impl Store {
                 Outcome::Deferred { next_attempt_at, status, diagnostic, remote_mta, tls, warn_delay } => sqlx::query(
                     "UPDATE queue_recipients SET attempts = attempts + 1, last_attempt_at = $1, \
                      next_attempt_at = $2, status = $3, diagnostic = $4, remote_mta = $5, tls = $6, locked_until = 0, \
-                     notify = CASE WHEN $7 = 1 THEN 'delayed' ELSE notify END, \
-                     delay_warned = CASE WHEN $7 = 1 THEN 1 ELSE delay_warned END WHERE id = $8",
+                     locked_by = NULL, notify = CASE WHEN $7 = 1 THEN 'delayed' ELSE notify END, \
+                     delay_warned = CASE WHEN $7 = 1 THEN 1 ELSE delay_warned END WHERE id = $8 \
+                     AND state = 'queued' AND (locked_by = $9 OR locked_by IS NULL)",
                 )
                 .bind(now.0)
                 .bind(next_attempt_at.0)
@@ -360,10 +437,10 @@ impl Store {
                 .bind(tls.clone())
                 .bind(crate::db::flag(*warn_delay)),
             };
-            query.bind(*id).execute(&mut *tx).await?;
+            recorded += query.bind(*id).bind(node.as_str()).execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
-        Ok(())
+        Ok(recorded)
     }
 
     /// Messages with recipients that owe the sender a notice, each with all its recipients.

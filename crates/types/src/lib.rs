@@ -9,6 +9,7 @@ mod blob;
 mod ids;
 mod invisible;
 mod login;
+mod node;
 mod secret;
 mod settings;
 mod time;
@@ -20,6 +21,7 @@ pub use ids::{
     QueueRecipientId, SessionId,
 };
 pub use login::{LOSSY_LOGIN_CHARS, LoginName, LoginNameError, LoginTarget, MAX_LOGIN_NAME_BYTES};
+pub use node::{MAX_NODE_NAME_LEN, NodeName, NodeNameError};
 pub use secret::Secret;
 pub use settings::{AccessMode, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};
 pub use time::{UnixTime, format_rfc3339, format_rfc5322};

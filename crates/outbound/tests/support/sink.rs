@@ -37,6 +37,8 @@ pub struct Received {
     pub tls: bool,
     /// The address the sending server connected from.
     pub peer: std::net::IpAddr,
+    /// When the sink accepted it (after the end of DATA).
+    pub at: std::time::SystemTime,
 }
 
 impl Received {
@@ -51,6 +53,8 @@ struct Shared {
     received: Mutex<Vec<Received>>,
     /// Every RCPT TO the sink was asked, accepted or not.
     attempts: Mutex<Vec<String>>,
+    /// While set, messages are read but the reply after DATA waits (a delivery in progress).
+    hold: AtomicBool,
     stop: AtomicBool,
     tls: Arc<rustls::ServerConfig>,
 }
@@ -69,6 +73,7 @@ impl Sink {
             behaviour: Mutex::new(behaviour),
             received: Mutex::new(Vec::new()),
             attempts: Mutex::new(Vec::new()),
+            hold: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             tls: tls_config(),
         });
@@ -92,6 +97,17 @@ impl Sink {
 
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         *self.shared.behaviour.lock().expect("lock") = behaviour;
+    }
+
+    /// Holds every message at the end of DATA, unanswered and unrecorded, until
+    /// [`Sink::release`]: deliveries stay in progress.
+    pub fn hold(&self) {
+        self.shared.hold.store(true, Ordering::SeqCst);
+    }
+
+    /// Answers and records the held messages and every later one.
+    pub fn release(&self) {
+        self.shared.hold.store(false, Ordering::SeqCst);
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -236,6 +252,9 @@ fn session(stream: &mut (impl Read + Write), tls: bool, peer: std::net::IpAddr, 
                     let unstuffed = line.strip_prefix('.').unwrap_or(&line);
                     data.extend_from_slice(unstuffed.as_bytes());
                 }
+                while shared.hold.load(Ordering::SeqCst) && !shared.stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 shared.received.lock().expect("lock").push(Received {
                     helo: helo.clone(),
                     mail_from: mail_from.take().unwrap_or_default(),
@@ -243,6 +262,7 @@ fn session(stream: &mut (impl Read + Write), tls: bool, peer: std::net::IpAddr, 
                     data,
                     tls,
                     peer,
+                    at: std::time::SystemTime::now(),
                 });
                 "250 2.0.0 accepted\r\n".into()
             }

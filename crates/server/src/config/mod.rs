@@ -17,7 +17,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use postfach_types::DomainName;
+use postfach_types::{DomainName, NodeName};
 
 use read::{parse, redact_url};
 
@@ -56,6 +56,8 @@ pub struct Config {
     pub proxy: Proxy,
     /// Log output.
     pub log: Log,
+    /// This node among several on one database (`[cluster]`).
+    pub cluster: Cluster,
     /// The file this configuration was read from; `None` for built-in defaults or a string.
     pub config_file: Option<PathBuf>,
 }
@@ -279,6 +281,22 @@ impl Default for Outbound {
     }
 }
 
+/// This node in a cluster of nodes sharing one database (`[cluster]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// The node's name: in every log line, the `Received:` fields it writes and its queue
+    /// claims. Unique within the cluster. Default: the machine's host name (characters a
+    /// node name cannot hold become `-`, cut to 63).
+    pub node: NodeName,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        let host = rustix::system::uname();
+        Cluster { node: NodeName::from_host_name(&host.nodename().to_string_lossy()) }
+    }
+}
+
 /// Log output (`[log]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Log {
@@ -377,6 +395,7 @@ impl Config {
             smtp: Smtp::default(),
             proxy: Proxy::default(),
             log: Log::default(),
+            cluster: Cluster::default(),
             config_file: None,
         }
     }
@@ -413,6 +432,7 @@ impl fmt::Debug for Config {
             .field("smtp", &self.smtp)
             .field("proxy", &self.proxy)
             .field("log", &self.log)
+            .field("cluster", &self.cluster)
             .field("config_file", &self.config_file)
             .finish()
     }

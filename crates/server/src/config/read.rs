@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use postfach_types::DomainName;
+use postfach_types::{DomainName, NodeName};
 use toml::{Table, Value};
 
 use super::{Config, ConfigError, Listen, LogFormat, Problem, SERVICES, SpfFail, TlsSource, default_database};
@@ -157,6 +157,14 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
         config.log.level = level;
     }
     walk.unknown_keys(log, "log");
+
+    let mut cluster = walk.section(&mut root, "cluster");
+    if let Some(node) = walk.parsed(&mut cluster, "cluster", "node", |s| {
+        NodeName::parse(s).map_err(|e| format!("{e}; like \"mail-1\" (unique within the cluster)"))
+    }) {
+        config.cluster.node = node;
+    }
+    walk.unknown_keys(cluster, "cluster");
 
     walk.unknown_keys(root, "");
     if walk.problems.is_empty() {

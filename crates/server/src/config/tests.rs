@@ -367,3 +367,31 @@ fn proxy_trusted_networks_are_read_and_checked() {
         )]
     );
 }
+
+#[test]
+fn the_cluster_node_is_read_and_checked() {
+    let host = Config::defaults().cluster.node;
+    assert!(!host.as_str().is_empty() && host.as_str().len() <= 63, "named after the machine: {host}");
+    assert_eq!(parse_ok("[cluster]\nnode = \"mail-1.b_2\"\n").cluster.node.as_str(), "mail-1.b_2");
+    assert_eq!(
+        problems("[cluster]\nnode = \"mail 1\"\nnodes = 3\n"),
+        [
+            (
+                "cluster.node".to_string(),
+                "' ' is not allowed in a node name: use letters, digits, '-', '_' and '.'; like \"mail-1\" (unique \
+                 within the cluster)"
+                    .to_string()
+            ),
+            ("cluster.nodes".to_string(), "unknown key".to_string()),
+        ]
+    );
+    let long = format!("[cluster]\nnode = \"{}\"\n", "n".repeat(64));
+    assert_eq!(
+        problems(&long)[0].1,
+        "a node name has at most 63 characters; like \"mail-1\" (unique within the cluster)"
+    );
+    assert_eq!(
+        problems("[cluster]\nnode = \"\"\n")[0].1,
+        "a node name must not be empty; like \"mail-1\" (unique within the cluster)"
+    );
+}
