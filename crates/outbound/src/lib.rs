@@ -104,9 +104,9 @@ pub struct OutboundSettings {
     pub delay_warning: Option<Duration>,
 }
 
-/// Where the queue spool lives under the data folder.
+/// Where the queue spool lives under the data folder (with the filesystem backend).
 pub fn spool_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("queue")
+    postfach_blob::Namespace::Queue.folder(data_dir)
 }
 
 /// The outbound queue. Cheap to clone; all clones share one queue.

@@ -54,6 +54,9 @@ pub struct Config {
     pub smtp: Smtp,
     /// Log output.
     pub log: Log,
+    /// Where message bytes are kept (`[blobs]`): files under `data_dir` (default) or an S3
+    /// bucket shared by every node. `Debug` redacts the S3 secret.
+    pub blobs: postfach_blob::Backend,
     /// The file this configuration was read from; `None` for built-in defaults or a string.
     pub config_file: Option<PathBuf>,
 }
@@ -364,6 +367,7 @@ impl Config {
             outbound: Outbound::default(),
             smtp: Smtp::default(),
             log: Log::default(),
+            blobs: postfach_blob::Backend::Fs,
             config_file: None,
         }
     }
@@ -399,6 +403,7 @@ impl fmt::Debug for Config {
             .field("outbound", &self.outbound)
             .field("smtp", &self.smtp)
             .field("log", &self.log)
+            .field("blobs", &self.blobs)
             .field("config_file", &self.config_file)
             .finish()
     }
