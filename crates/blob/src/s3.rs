@@ -86,8 +86,11 @@ impl S3Store {
             self.client.put(&key, bytes.into()).await.map_err(remote("storing a message"))?;
         } else {
             // Slices of one buffer: no copy.
-            let parts = (0..bytes.len()).step_by(PART).map(|start| bytes.slice(start..(start + PART).min(bytes.len())));
-            self.upload_parts(&key, futures_util::stream::iter(parts.map(Ok))).await?;
+            let parts: Vec<Result<Bytes, BlobError>> = (0..bytes.len())
+                .step_by(PART)
+                .map(|start| Ok(bytes.slice(start..(start + PART).min(bytes.len()))))
+                .collect();
+            self.upload_parts(&key, futures_util::stream::iter(parts)).await?;
         }
         Ok(id)
     }
@@ -97,12 +100,15 @@ impl S3Store {
     pub(crate) async fn put_spooled(&self, file: &SpoolFile) -> Result<BlobId, BlobError> {
         let id = BlobId::from_bytes(rand::random());
         let key = self.key(&id);
-        let path = file.path().to_path_buf();
-        let io = |source| BlobError::Io { path: file.path().to_path_buf(), source };
-        let mut reader = tokio::fs::File::open(&path).await.map_err(io)?;
-        if file.len() <= PART as u64 {
-            let mut bytes = Vec::with_capacity(usize::try_from(file.len()).unwrap_or(0));
-            reader.read_to_end(&mut bytes).await.map_err(io)?;
+        let (path, len) = (file.path().to_path_buf(), file.len());
+        let io = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| BlobError::Io { path, source }
+        };
+        let mut reader = tokio::fs::File::open(&path).await.map_err(io(&path))?;
+        if len <= PART as u64 {
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            reader.read_to_end(&mut bytes).await.map_err(io(&path))?;
             self.client.put(&key, Bytes::from(bytes).into()).await.map_err(remote("storing a message"))?;
             return Ok(id);
         }

@@ -216,10 +216,11 @@ impl BlobStore {
                     .unwrap_or_else(|e| vec![Err(BlobError::Task(e.to_string()))])
             }
             Kind::S3(s3) => {
-                futures_util::stream::iter(batch.iter().map(|(id, _)| s3.get(id)))
-                    .buffered(REMOTE_READS_AT_ONCE)
-                    .collect()
-                    .await
+                let reads = batch.into_iter().map(|(id, _)| {
+                    let s3 = s3.clone();
+                    async move { s3.get(&id).await }
+                });
+                futures_util::stream::iter(reads).buffered(REMOTE_READS_AT_ONCE).collect().await
             }
         }
     }

@@ -319,9 +319,10 @@ impl Walk<'_> {
         let backend = match backend.as_deref() {
             Some("s3") => self.s3(&mut blobs).map(Backend::S3),
             Some(_) | None => {
-                for key in S3_KEYS.iter().filter(|k| blobs.contains_key(**k)) {
-                    blobs.remove(*key);
-                    self.problem(join("blobs", key), "only used with backend = \"s3\"");
+                for key in S3_KEYS {
+                    if blobs.remove(key).is_some() {
+                        self.problem(join("blobs", key), "only used with backend = \"s3\"");
+                    }
                 }
                 Some(Backend::Fs)
             }
