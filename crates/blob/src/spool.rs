@@ -1,8 +1,9 @@
 //! Spool files: where a message being received (SMTP DATA, an IMAP APPEND literal) is
-//! written as it arrives. A spool file lives in the blob folder's `tmp/` and is removed
-//! when its handle is dropped; the orphan sweep removes any a crash left behind.
+//! written as it arrives. A spool file lives in the namespace's local `tmp/` folder (also
+//! with the S3 backend) and is removed when its handle is dropped; the orphan sweep
+//! removes any a crash left behind.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
@@ -39,7 +40,7 @@ impl Drop for Removed {
 impl BlobStore {
     /// Starts a spool file.
     pub async fn spool(&self) -> Result<Spool, BlobError> {
-        let path = self.root.join("tmp").join(format!("spool-{}", BlobId::from_bytes(rand::random())));
+        let path = self.local.join("tmp").join(format!("spool-{}", BlobId::from_bytes(rand::random())));
         let file =
             tokio::fs::File::create(&path).await.map_err(|source| BlobError::Io { path: path.clone(), source })?;
         Ok(Spool { file: Some(BufWriter::with_capacity(BUFFER, file)), path: Removed(path), len: 0 })
@@ -83,6 +84,10 @@ impl Spool {
 }
 
 impl SpoolFile {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path.0
+    }
+
     pub fn len(&self) -> u64 {
         self.len
     }
@@ -108,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn spool_files_hold_what_was_written_and_vanish_when_dropped() {
         let dir = tempfile::tempdir().expect("tmp");
-        let store = BlobStore::open(dir.path()).expect("open");
+        let store = BlobStore::open(&crate::Backend::Fs, dir.path(), crate::Namespace::Mailboxes).expect("open");
         let mut spool = store.spool().await.expect("spool");
         for _ in 0..100 {
             spool.write(&[b'x'; 1000]).await.expect("write");
@@ -119,7 +124,7 @@ mod tests {
         let bytes = file.read_all().await.expect("read");
         assert_eq!(bytes.len(), 100_003);
         assert!(bytes.ends_with(b"xend"));
-        let tmp = dir.path().join("tmp");
+        let tmp = dir.path().join("blobs/tmp");
         assert_eq!(std::fs::read_dir(&tmp).expect("tmp").count(), 1);
         drop(file);
         assert_eq!(std::fs::read_dir(&tmp).expect("tmp").count(), 0, "removed when dropped");

@@ -1,13 +1,63 @@
-//! The blob folder: writing, reading, deleting and listing message files.
+//! [`BlobStore`]: one interface over the backends, and the one place that decides which
+//! backend does what (the filesystem's in-place reads, S3's concurrent requests).
 
-use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use postfach_types::Secret;
 pub use postfach_types::{BlobId, BlobIdError};
-use rustix::fs::{Mode, OFlags};
+
+use crate::fs::FsStore;
+use crate::s3::S3Store;
+use crate::spool::SpoolFile;
+
+/// Where message bytes are kept (`[blobs] backend`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Files under `data_dir` (`blobs/`, `queue/`): one node.
+    #[default]
+    Fs,
+    /// An S3 bucket that every node shares.
+    S3(S3Settings),
+}
+
+/// An S3 bucket and the key to reach it. `Debug` redacts the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// Like `https://s3.example.net` or `http://127.0.0.1:3900`.
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret<String>,
+}
+
+/// The two sets of blobs: each its own folder under `data_dir`, or its own prefix in the
+/// bucket, so each sweep sees only its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    /// The mailboxes' messages (`data_dir/blobs`, keys `blobs/<id>`).
+    Mailboxes,
+    /// The outbound queue's copies (`data_dir/queue`, keys `queue/<id>`): every node must
+    /// be able to deliver what another queued.
+    Queue,
+}
+
+impl Namespace {
+    /// The folder under `data_dir` and the key prefix in the bucket.
+    pub fn name(self) -> &'static str {
+        match self {
+            Namespace::Mailboxes => "blobs",
+            Namespace::Queue => "queue",
+        }
+    }
+
+    /// The namespace's local folder: the blobs themselves on the filesystem backend, and
+    /// spool files (`tmp/`) on every backend.
+    pub fn folder(self, data_dir: &Path) -> PathBuf {
+        data_dir.join(self.name())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -17,11 +67,55 @@ pub enum BlobError {
     BadId(#[from] BlobIdError),
     #[error("message storage task failed: {0}")]
     Task(String),
+    /// The object store refused or did not answer in time (after the retries that are
+    /// safe). The text names the bucket and key, never the credentials.
+    #[error("object storage: {action} failed: {source}")]
+    Remote { action: &'static str, source: object_store::Error },
+    #[error("the object storage settings are unusable: {0}")]
+    Settings(String),
+}
+
+/// What to store: bytes in memory, or a finished spool file (streamed, never read whole).
+#[derive(Debug)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    Spooled(SpoolFile),
+}
+
+impl Content {
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(bytes) => bytes.len() as u64,
+            Content::Spooled(file) => file.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Vec<u8>> for Content {
+    fn from(bytes: Vec<u8>) -> Self {
+        Content::Bytes(bytes)
+    }
+}
+
+impl From<SpoolFile> for Content {
+    fn from(file: SpoolFile) -> Self {
+        Content::Spooled(file)
+    }
 }
 
 /// A blob being read in pieces ([`BlobStore::reader`]).
 #[derive(Debug)]
-pub struct BlobReader(tokio::fs::File);
+pub struct BlobReader(pub(crate) ReaderKind);
+
+#[derive(Debug)]
+pub(crate) enum ReaderKind {
+    File(tokio::fs::File),
+    Remote(crate::s3::BodyReader),
+}
 
 impl tokio::io::AsyncRead for BlobReader {
     fn poll_read(
@@ -29,240 +123,154 @@ impl tokio::io::AsyncRead for BlobReader {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+        match &mut self.0 {
+            ReaderKind::File(file) => std::pin::Pin::new(file).poll_read(cx, buf),
+            ReaderKind::Remote(body) => std::pin::Pin::new(body).poll_read(cx, buf),
+        }
     }
 }
 
-/// The blob folder. Cheap to clone.
+/// The blob store of one namespace. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
-    pub(crate) root: PathBuf,
-    /// The `objects` folder, held open: reads open `xy/<id>` relative to it, which spares
-    /// the kernel the walk of the whole path for every message a FETCH sends.
-    objects: Arc<OwnedFd>,
+    /// The namespace's local folder; spool files go to its `tmp/`.
+    pub(crate) local: PathBuf,
+    kind: Kind,
 }
 
+#[derive(Debug, Clone)]
+enum Kind {
+    Fs(FsStore),
+    S3(S3Store),
+}
+
+/// Messages up to this recorded size are read on the calling thread from the filesystem:
+/// they come from the page cache in microseconds, less than a hand-off to the blocking
+/// pool costs.
+const READ_IN_PLACE: u64 = 64 * 1024;
+/// Objects fetched at once for one batch ([`BlobStore::get_batch`]) from S3.
+const REMOTE_READS_AT_ONCE: usize = 8;
+
 impl BlobStore {
-    /// Opens (and on first use creates) the store under `root`, with all 256 fan-out
-    /// folders made and synced up front, so a `put` only ever syncs one folder.
-    pub fn open(root: &Path) -> Result<Self, BlobError> {
-        let objects = root.join("objects");
-        for dir in [root.join("tmp"), objects.clone()] {
-            std::fs::create_dir_all(&dir).map_err(|source| BlobError::Io { path: dir.clone(), source })?;
-        }
-        for i in 0..=255u8 {
-            let dir = objects.join(format!("{i:02x}"));
-            // Another process (a CLI call, a restarting server) may create it at the same time.
-            match std::fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(source) => return Err(BlobError::Io { path: dir, source }),
+    /// THE way to open a store: the configured backend, the namespace's folder under
+    /// `data_dir` (created on first use) and, for S3, its prefix in the bucket. Makes no
+    /// request ([`BlobStore::check`] does).
+    pub fn open(backend: &Backend, data_dir: &Path, namespace: Namespace) -> Result<Self, BlobError> {
+        let local = namespace.folder(data_dir);
+        let kind = match backend {
+            Backend::Fs => Kind::Fs(FsStore::open(&local)?),
+            Backend::S3(settings) => {
+                let tmp = local.join("tmp");
+                std::fs::create_dir_all(&tmp).map_err(|source| BlobError::Io { path: tmp, source })?;
+                Kind::S3(S3Store::open(settings, namespace.name())?)
             }
-        }
-        sync_dir(&objects)?;
-        sync_dir(root)?;
-        let dir = rustix::fs::open(&objects, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| BlobError::Io { path: objects.clone(), source: e.into() })?;
-        Ok(Self { root: root.to_path_buf(), objects: Arc::new(dir) })
-    }
-
-    /// Writes `bytes` durably and returns the new blob's id.
-    pub async fn put(&self, bytes: Vec<u8>) -> Result<BlobId, BlobError> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || store.put_blocking(&bytes))
-            .await
-            .map_err(|e| BlobError::Task(e.to_string()))?
-    }
-
-    fn put_blocking(&self, bytes: &[u8]) -> Result<BlobId, BlobError> {
-        let id = BlobId::from_bytes(rand::random());
-        let tmp = self.root.join("tmp").join(id.as_str());
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| BlobError::Io { path, source }
         };
-        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-        drop(file);
-        let path = self.path(&id);
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(path.parent().unwrap_or(&self.root))?;
-        Ok(id)
+        Ok(Self { local, kind })
+    }
+
+    /// Whether the storage answers (for S3: one small listing of the prefix), so that a
+    /// server with wrong settings stops at start instead of refusing mail later.
+    pub async fn check(&self) -> Result<(), BlobError> {
+        match &self.kind {
+            Kind::Fs(_) => Ok(()),
+            Kind::S3(s3) => s3.check().await,
+        }
+    }
+
+    /// Stores the content durably and returns the new blob's id.
+    pub async fn put(&self, content: impl Into<Content>) -> Result<BlobId, BlobError> {
+        match (&self.kind, content.into()) {
+            (Kind::Fs(fs), Content::Bytes(bytes)) => fs.put(bytes).await,
+            (Kind::Fs(fs), Content::Spooled(file)) => fs.put_spooled(file).await,
+            (Kind::S3(s3), Content::Bytes(bytes)) => s3.put(bytes).await,
+            (Kind::S3(s3), Content::Spooled(file)) => s3.put_spooled(&file).await,
+        }
     }
 
     /// The whole blob.
     pub async fn get(&self, id: &BlobId) -> Result<Vec<u8>, BlobError> {
-        let path = self.path(id);
-        tokio::fs::read(&path).await.map_err(|source| BlobError::Io { path, source })
+        match &self.kind {
+            Kind::Fs(fs) => fs.get(id).await,
+            Kind::S3(s3) => s3.get(id).await,
+        }
     }
 
-    /// The whole blob, read on the calling thread: for small blobs (from the page cache
-    /// this costs less than a hand-off to the blocking pool) and inside `spawn_blocking`.
-    /// `size` is the size recorded for it; it sizes the buffer (a wrong one costs only
-    /// speed).
-    pub fn get_blocking(&self, id: &BlobId, size: u64) -> Result<Vec<u8>, BlobError> {
-        let relative = relative(id);
-        let io = |source: std::io::Error| BlobError::Io { path: self.path(id), source };
-        let fd = rustix::fs::openat(&*self.objects, &relative, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| io(e.into()))?;
-        // Plain reads into a buffer of the expected size (std's `read_to_end` asks the
-        // file for its size and position first: two more system calls per message).
-        // One spare byte lets the first read show that the file ends where expected.
-        // (A recorded size is trusted only so far: it sizes a buffer, nothing else.)
-        let hint = usize::try_from(size.min(256 << 20)).unwrap_or(0);
-        let mut bytes = Vec::with_capacity(hint + 1);
-        loop {
-            if bytes.len() == bytes.capacity() {
-                bytes.reserve(bytes.capacity());
+    /// The whole blob, whose recorded size is `size` (it sizes buffers; a wrong one costs
+    /// only speed). Small ones are read in place from the filesystem.
+    pub async fn get_sized(&self, id: &BlobId, size: u64) -> Result<Vec<u8>, BlobError> {
+        match &self.kind {
+            Kind::Fs(fs) if size <= READ_IN_PLACE => fs.get_blocking(id, size),
+            _ => self.get(id).await,
+        }
+    }
+
+    /// Whole blobs for a batch of `(id, recorded size)`, in order: from the filesystem on
+    /// one thread of the blocking pool, from S3 a few requests at a time.
+    pub async fn get_batch(&self, batch: Vec<(BlobId, u64)>) -> Vec<Result<Vec<u8>, BlobError>> {
+        use futures_util::StreamExt;
+        match &self.kind {
+            Kind::Fs(fs) => {
+                let fs = fs.clone();
+                tokio::task::spawn_blocking(move || batch.iter().map(|(id, size)| fs.get_blocking(id, *size)).collect())
+                    .await
+                    .unwrap_or_else(|e| vec![Err(BlobError::Task(e.to_string()))])
             }
-            let asked = bytes.capacity() - bytes.len();
-            let n = rustix::io::retry_on_intr(|| rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut bytes)))
-                .map_err(|e| io(e.into()))?;
-            // A short read from a regular file is its end.
-            if n == 0 || n < asked {
-                break;
+            Kind::S3(s3) => {
+                let reads = batch.into_iter().map(|(id, _)| {
+                    let s3 = s3.clone();
+                    async move { s3.get(&id).await }
+                });
+                futures_util::stream::iter(reads).buffered(REMOTE_READS_AT_ONCE).collect().await
             }
         }
-        Ok(bytes)
     }
 
     /// A reader over the blob, for streaming large ones.
     pub async fn reader(&self, id: &BlobId) -> Result<BlobReader, BlobError> {
-        let path = self.path(id);
-        tokio::fs::File::open(&path).await.map(BlobReader).map_err(|source| BlobError::Io { path, source })
+        match &self.kind {
+            Kind::Fs(fs) => fs.reader(id).await.map(|f| BlobReader(ReaderKind::File(f))),
+            Kind::S3(s3) => s3.reader(id).await.map(|r| BlobReader(ReaderKind::Remote(r))),
+        }
     }
 
     /// At most `len` bytes from `offset` on (fewer where the blob ends): for partial
     /// reads of large messages. `len` is the caller's bound; nothing more is read.
     pub async fn get_range(&self, id: &BlobId, offset: u64, len: u64) -> Result<Vec<u8>, BlobError> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let path = self.path(id);
-        let io = |source| BlobError::Io { path: path.clone(), source };
-        let mut file = tokio::fs::File::open(&path).await.map_err(io)?;
-        file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
-        let mut bytes = Vec::new();
-        file.take(len).read_to_end(&mut bytes).await.map_err(io)?;
-        Ok(bytes)
-    }
-
-    /// Where a blob lives: nobody outside this crate knows.
-    fn path(&self, id: &BlobId) -> PathBuf {
-        self.root.join("objects").join(relative(id))
+        match &self.kind {
+            Kind::Fs(fs) => fs.get_range(id, offset, len).await,
+            Kind::S3(s3) => s3.get_range(id, offset, len).await,
+        }
     }
 
     /// Whether the blob exists.
     pub async fn exists(&self, id: &BlobId) -> Result<bool, BlobError> {
-        let path = self.path(id);
-        tokio::fs::try_exists(&path).await.map_err(|source| BlobError::Io { path, source })
+        match &self.kind {
+            Kind::Fs(fs) => fs.exists(id).await,
+            Kind::S3(s3) => s3.exists(id).await,
+        }
     }
 
     /// Removes a blob; a missing one is not an error.
     pub async fn delete(&self, id: &BlobId) -> Result<(), BlobError> {
-        let path = self.path(id);
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(BlobError::Io { path, source }),
+        match &self.kind {
+            Kind::Fs(fs) => fs.delete(id).await,
+            Kind::S3(s3) => s3.delete(id).await,
         }
     }
 
-    /// Blobs (and leftover temporary files, which are removed right away) older than
-    /// `age`: candidates for the orphan sweep.
+    /// Blobs older than `age`: candidates for the orphan sweep. Leftover temporary and
+    /// spool files of that age are removed right away. On S3 one call lists a bounded
+    /// number of keys and the next call goes on where it stopped.
     pub async fn older_than(&self, age: Duration) -> Result<Vec<BlobId>, BlobError> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || store.older_than_blocking(age))
-            .await
-            .map_err(|e| BlobError::Task(e.to_string()))?
-    }
-
-    fn older_than_blocking(&self, age: Duration) -> Result<Vec<BlobId>, BlobError> {
-        let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
-        let old = |entry: &std::fs::DirEntry| {
-            entry.metadata().and_then(|m| m.modified()).map(|t| t < cutoff).unwrap_or(false)
-        };
-        let tmp = self.root.join("tmp");
-        for entry in std::fs::read_dir(&tmp).map_err(|source| BlobError::Io { path: tmp.clone(), source })?.flatten() {
-            if old(&entry) {
-                let _ = std::fs::remove_file(entry.path());
+        match &self.kind {
+            Kind::Fs(fs) => fs.older_than(age).await,
+            Kind::S3(s3) => {
+                let tmp = self.local.join("tmp");
+                tokio::task::spawn_blocking(move || crate::fs::remove_old_files(&tmp, age))
+                    .await
+                    .map_err(|e| BlobError::Task(e.to_string()))??;
+                s3.older_than(age).await
             }
         }
-        let mut found = Vec::new();
-        let objects = self.root.join("objects");
-        for dir in
-            std::fs::read_dir(&objects).map_err(|source| BlobError::Io { path: objects.clone(), source })?.flatten()
-        {
-            for entry in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
-                if let Some(id) = entry.file_name().to_str().and_then(|n| BlobId::parse(n).ok())
-                    && old(&entry)
-                {
-                    found.push(id);
-                }
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// `xy/<id>` under `objects`.
-fn relative(id: &BlobId) -> String {
-    let id = id.as_str();
-    format!("{}/{id}", &id[..2])
-}
-
-fn sync_dir(dir: &Path) -> Result<(), BlobError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| BlobError::Io { path: dir.to_path_buf(), source })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn put_get_delete_and_sweep_candidates() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let store = BlobStore::open(dir.path()).expect("open");
-        let id = store.put(b"Subject: hi\r\n\r\nbody\r\n".to_vec()).await.expect("put");
-        assert_eq!(store.get(&id).await.expect("get"), b"Subject: hi\r\n\r\nbody\r\n");
-        assert!(store.path(&id).starts_with(dir.path().join("objects").join(&id.as_str()[..2])));
-        assert!(store.exists(&id).await.expect("exists"));
-        assert_eq!(store.get_range(&id, 9, 4).await.expect("range"), b"hi\r\n");
-        assert_eq!(store.get_range(&id, 15, 100).await.expect("range"), b"body\r\n");
-        assert!(store.get_range(&id, 100, 10).await.expect("past the end").is_empty());
-        let other = store.put(vec![0u8; 100_000]).await.expect("put");
-        assert_ne!(id, other);
-        assert!(store.older_than(Duration::from_secs(3600)).await.expect("list").is_empty());
-        let all = store.older_than(Duration::ZERO).await.expect("list");
-        assert_eq!(all.len(), 2);
-        store.delete(&id).await.expect("delete");
-        store.delete(&id).await.expect("deleting twice is fine");
-        assert!(store.get(&id).await.is_err());
-        assert!(!store.exists(&id).await.expect("exists"));
-        // Reopening keeps the data.
-        let again = BlobStore::open(dir.path()).expect("reopen");
-        assert_eq!(again.get(&other).await.expect("get").len(), 100_000);
-    }
-
-    #[tokio::test]
-    async fn reads_whole_files_whatever_size_was_recorded() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let store = BlobStore::open(dir.path()).expect("open");
-        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let id = store.put(bytes.clone()).await.expect("put");
-        for size in [300_000, 0, 1, 4096, 299_999, 300_001, 10_000_000, u64::MAX] {
-            assert_eq!(store.get_blocking(&id, size).expect("read"), bytes, "recorded size {size}");
-        }
-        let empty = store.put(Vec::new()).await.expect("put");
-        assert!(store.get_blocking(&empty, 0).expect("read").is_empty());
-        store.delete(&id).await.expect("delete");
-        assert!(store.get_blocking(&id, 300_000).is_err());
-    }
-
-    #[test]
-    fn ids_are_validated() {
-        assert!(matches!(BlobId::parse("../../etc/passwd"), Err(BlobIdError(_))));
-        assert!(BlobId::parse(&"a".repeat(32)).is_ok());
     }
 }

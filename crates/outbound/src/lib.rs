@@ -125,9 +125,9 @@ impl Default for ClaimTiming {
     }
 }
 
-/// Where the queue spool lives under the data folder.
+/// Where the queue spool lives under the data folder (with the filesystem backend).
 pub fn spool_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("queue")
+    postfach_blob::Namespace::Queue.folder(data_dir)
 }
 
 /// The outbound queue. Cheap to clone; all clones share one queue.

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use mail_auth::DkimOutput;
 use mail_auth::{AuthenticatedMessage, DkimResult};
-use postfach_blob::BlobStore;
-use postfach_outbound::{Outbound, OutboundError, OutboundSettings, Submission, spool_dir};
+use postfach_blob::{Backend, BlobStore, Namespace};
+use postfach_outbound::{Outbound, OutboundError, OutboundSettings, Submission};
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::{Scope, Store};
@@ -71,8 +71,8 @@ async fn world_with(
             Data::txt(&postfach_dns::dkim::record_value(&key.public_key)),
         ),
     ]);
-    let blobs = BlobStore::open(&dir.path().join("blobs")).expect("blobs");
-    let spool = BlobStore::open(&spool_dir(dir.path())).expect("spool");
+    let blobs = BlobStore::open(&Backend::Fs, dir.path(), Namespace::Mailboxes).expect("blobs");
+    let spool = BlobStore::open(&Backend::Fs, dir.path(), Namespace::Queue).expect("spool");
     let mut settings = OutboundSettings {
         hostname: DomainName::parse("mail.postfach.test").expect("host"),
         resolver: Some(dns.addr()),
@@ -112,7 +112,7 @@ fn submission(world: &World, to: &[&str], subject: &str) -> Submission {
 async fn inbox(world: &World, mailbox: MailboxId) -> Vec<String> {
     let folders = world.store.folders(mailbox).await.expect("folders");
     let inbox = folders.iter().find(|f| f.name == "INBOX").expect("INBOX");
-    let blobs = BlobStore::open(&world._dir.path().join("blobs")).expect("blobs");
+    let blobs = BlobStore::open(&Backend::Fs, world._dir.path(), Namespace::Mailboxes).expect("blobs");
     let mut texts = Vec::new();
     for m in world.store.messages(mailbox, inbox.id).await.expect("messages") {
         let bytes = blobs.get(&m.blob).await.expect("blob");

@@ -491,17 +491,10 @@ async fn send(server: &Pop3Server, conn: &mut Conn, entry: &Entry, top: Option<u
     Ok(Flow::Continue)
 }
 
-/// Messages up to this size are read right here instead of on the blocking pool: they
-/// come from the page cache in microseconds, less than the hand-off to another thread
-/// costs, and POP3 pays that cost once per RETR round trip.
-const READ_IN_PLACE: u64 = 64 * 1024;
-
+/// The message's bytes (small ones read in place from the filesystem: POP3 pays a
+/// hand-off to another thread once per RETR round trip, which `get_sized` spares it).
 async fn read_message(server: &Pop3Server, entry: &Entry) -> Option<Vec<u8>> {
-    let read = if entry.size <= READ_IN_PLACE {
-        server.blobs.get_blocking(&entry.blob, entry.size)
-    } else {
-        server.blobs.get(&entry.blob).await
-    };
+    let read = server.blobs.get_sized(&entry.blob, entry.size).await;
     read.map_err(|e| tracing::warn!(uid = entry.uid, error = %e, "pop3: cannot read a message")).ok()
 }
 

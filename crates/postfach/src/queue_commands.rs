@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use postfach_admin::{Admin, Who};
-use postfach_blob::BlobStore;
+use postfach_blob::{BlobStore, Namespace};
 use postfach_server::config::Config;
 use postfach_store::queue::RecipientState;
 
@@ -93,8 +93,8 @@ pub async fn run(command: QueueCommand, config: &Config, admin: &Admin) -> anyho
         }
         QueueCommand::Remove { id } => {
             let blob = admin.remove_queued(operator, &id).await.map_err(explain)?;
-            let spool = BlobStore::open(&postfach_outbound::spool_dir(&config.data_dir))
-                .context("cannot open the queue folder")?;
+            let spool = BlobStore::open(&config.blobs, &config.data_dir, Namespace::Queue)
+                .context("cannot open the queue's message storage")?;
             spool.delete(&blob).await.context("cannot delete the queued message file")?;
             println!("removed {id} from the queue; it will not be delivered");
         }

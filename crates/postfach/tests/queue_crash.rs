@@ -60,8 +60,11 @@ fn submit(config_file: &Path, subject: &str) -> String {
             )
             .await
             .expect("mailbox");
-        let blobs = postfach_blob::BlobStore::open(&config.data_dir.join("blobs")).expect("blobs");
-        let spool = postfach_blob::BlobStore::open(&postfach_outbound::spool_dir(&config.data_dir)).expect("spool");
+        let blobs =
+            postfach_blob::BlobStore::open(&config.blobs, &config.data_dir, postfach_blob::Namespace::Mailboxes)
+                .expect("blobs");
+        let spool = postfach_blob::BlobStore::open(&config.blobs, &config.data_dir, postfach_blob::Namespace::Queue)
+            .expect("spool");
         let outbound = postfach_outbound::Outbound::new(
             store.clone(),
             blobs,

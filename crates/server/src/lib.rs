@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
-use postfach_blob::BlobStore;
+use postfach_blob::{BlobStore, Namespace};
 use postfach_store::Store;
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_types::UnixTime;
@@ -75,7 +75,9 @@ impl Server {
     pub async fn start(config: &Config) -> Result<Server, ServerError> {
         create_data_dir(config)?;
         let store = Store::open(&config.database).await?;
-        let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
+        let blobs = BlobStore::open(&config.blobs, &config.data_dir, Namespace::Mailboxes)?;
+        let queue_spool = BlobStore::open(&config.blobs, &config.data_dir, Namespace::Queue)?;
+        blobs.check().await?;
         let deliveries = DeliveryBatcher::start(store.clone());
         let budget = postfach_net::MemoryBudget::new(config.limits.message_memory);
         let tls = tls::server_config(config)?;
@@ -96,7 +98,7 @@ impl Server {
         let outbound = postfach_outbound::Outbound::new(
             store.clone(),
             blobs.clone(),
-            BlobStore::open(&postfach_outbound::spool_dir(&config.data_dir))?,
+            queue_spool,
             deliveries.clone(),
             outbound_settings(config),
         );

@@ -652,7 +652,14 @@ impl Session<'_> {
                 self.junk = 0;
                 self.reply(250, [2, 0, 0], &format!("Message stored as {id}"));
             }
-            Err(LocalError::Blob(e)) => self.server_error("writing a message failed", &e),
+            Err(LocalError::Blob(e)) => {
+                tracing::warn!(remote = %self.peer(), error = %e, "writing a message failed");
+                self.reply(
+                    451,
+                    [4, 3, 0],
+                    "The message could not be stored right now and was not accepted; please send it again later",
+                );
+            }
             Err(LocalError::Store(e)) => {
                 tracing::warn!(remote = %self.peer(), error = %e, "storing a message failed");
                 self.reply(451, [4, 3, 0], "The message could not be stored; please try again later");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
-use postfach_blob::BlobStore;
+use postfach_blob::{Backend, BlobStore, Namespace};
 use postfach_net::{Admission, Endpoint, Security, Timeouts, TlsAcceptor};
 use postfach_smtp::{Kind, LocalDelivery, Services, Settings, Smtp, SpfFailAction};
 use postfach_store::Store;
@@ -35,7 +35,7 @@ fn tls() -> TlsAcceptor {
 /// holds open.
 async fn server(dir: &std::path::Path, dns: SocketAddr, refuse: bool) -> (SocketAddr, Option<TcpStream>) {
     let store = Store::open(&format!("sqlite://{}", dir.join("db.sqlite").display())).await.expect("store");
-    let blobs = BlobStore::open(&dir.join("blobs")).expect("blobs");
+    let blobs = BlobStore::open(&Backend::Fs, dir, Namespace::Mailboxes).expect("blobs");
     let deliveries = DeliveryBatcher::start(store.clone());
     let auth = Arc::new(
         Authenticator::new(store.clone(), AuthSettings::default(), PasswordHasher::per_core()).await.expect("auth"),

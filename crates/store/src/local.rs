@@ -3,7 +3,8 @@
 //! notices, IMAP APPEND).
 //!
 //! The order is invariant 8 ("nothing acknowledged is lost"): the bytes go to the blob
-//! store first, which returns only once file and folder are fsync'd; then the metadata
+//! store first, which returns only once they are durable (file and folder fsync'd, or the
+//! S3 PUT completed); then the metadata
 //! pointing at the blob is committed. A failed commit leaves an orphaned blob, which the
 //! upkeep sweep removes after its grace period; no row ever points at missing bytes.
 //!
@@ -11,7 +12,7 @@
 //! the database (and can be replaced by an object store); the store only names blobs by
 //! [`BlobId`].
 
-use postfach_blob::{BlobError, BlobId, BlobStore};
+use postfach_blob::{BlobError, BlobId, BlobStore, Content};
 use postfach_types::UnixTime;
 
 use crate::delivery::DeliveryBatcher;
@@ -54,14 +55,16 @@ pub enum LocalError {
     Store(#[from] StoreError),
 }
 
-/// Writes `bytes` to the blob store, then commits the message rows (module documentation).
+/// Writes the message (bytes, or a spool file streamed as it is) to the blob store, then
+/// commits the message rows (module documentation).
 pub async fn deliver_local(
     blobs: &BlobStore,
-    bytes: Vec<u8>,
+    content: impl Into<Content>,
     target: LocalTarget<'_>,
 ) -> Result<Delivered, LocalError> {
-    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-    let blob = blobs.put(bytes).await?;
+    let content = content.into();
+    let size = content.len();
+    let blob = blobs.put(content).await?;
     let placed = match target {
         LocalTarget::Mailboxes { batcher, mailboxes, folder } => {
             let message = NewMessage {

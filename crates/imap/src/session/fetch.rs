@@ -221,12 +221,7 @@ impl Session {
             async move {
                 let total: u64 = batch.iter().map(|(_, size)| size).sum();
                 let reservation = if total > RESERVE_ABOVE { Some(budget.reserve(total).await) } else { None };
-                let read = tokio::task::spawn_blocking(move || {
-                    batch.iter().map(|(blob, size)| blobs.get_blocking(blob, *size)).collect()
-                })
-                .await
-                .unwrap_or_else(|e| vec![Err(BlobError::Task(e.to_string()))]);
-                (read, reservation)
+                (blobs.get_batch(batch).await, reservation)
             }
         }))
         .buffered(2)

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use postfach_blob::Content;
 use postfach_message::{IntakeError, Message, check_intake};
 use postfach_store::folders::{Folder, SEPARATOR};
 use postfach_store::local::{LocalTarget, deliver_local};
@@ -294,10 +295,10 @@ impl Session {
             return no(None, "an empty message cannot be stored");
         }
         let _reservation = self.server.budget.reserve(len.saturating_mul(2)).await;
-        let bytes = match append.data {
-            AppendData::Inline { bytes, .. } => bytes,
+        let (bytes, file) = match append.data {
+            AppendData::Inline { bytes, .. } => (bytes, None),
             AppendData::Spooled(_) => match spooled {
-                Some(file) => file.read_all().await?,
+                Some(file) => (file.read_all().await?, Some(file)),
                 None => return no(Some("UNAVAILABLE"), "the message was not received; please try again"),
             },
         };
@@ -318,7 +319,15 @@ impl Session {
         let (flags, keywords) = split_flags(&append.flags);
         let internal_date = append.date.map_or_else(UnixTime::now, |d| UnixTime(d.timestamp()));
         let target = LocalTarget::Folder { store: &store, mailbox, folder: folder.id, internal_date, flags, keywords };
-        let delivered = deliver_local(&self.server.blobs, bytes, target).await?;
+        // A spooled message is stored from its file (streamed), not from the copy checked.
+        let content = match file {
+            Some(file) => {
+                drop(bytes);
+                Content::Spooled(file)
+            }
+            None => Content::Bytes(bytes),
+        };
+        let delivered = deliver_local(&self.server.blobs, content, target).await?;
         let uid = delivered.placed.first().map_or(0, |p| p.uid);
         Ok(format!("[APPENDUID {} {uid}] APPEND done", folder.uidvalidity))
     }

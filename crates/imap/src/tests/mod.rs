@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
-use postfach_blob::BlobStore;
+use postfach_blob::{Backend, BlobStore, Namespace};
 use postfach_net::{Conn, MaybeTls, MemoryBudget, Protocol, Timeouts};
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::{Scope, Store};
@@ -34,7 +34,7 @@ pub(crate) struct Fixture {
 pub(crate) async fn fixture(max_message_size: u64) -> Fixture {
     let dir = tempfile::tempdir().expect("tmp");
     let store = Store::open(&format!("sqlite://{}", dir.path().join("db.sqlite").display())).await.expect("store");
-    let blobs = BlobStore::open(&dir.path().join("blobs")).expect("blobs");
+    let blobs = BlobStore::open(&Backend::Fs, dir.path(), Namespace::Mailboxes).expect("blobs");
     let settings = AuthSettings { allow_plaintext_auth: true, ..AuthSettings::default() };
     let hasher = PasswordHasher::new(2);
     let auth = Arc::new(Authenticator::new(store.clone(), settings, hasher.clone()).await.expect("auth"));

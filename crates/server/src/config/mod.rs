@@ -58,6 +58,9 @@ pub struct Config {
     pub log: Log,
     /// This node among several on one database (`[cluster]`).
     pub cluster: Cluster,
+    /// Where message bytes are kept (`[blobs]`): files under `data_dir` (default) or an S3
+    /// bucket shared by every node. `Debug` redacts the S3 secret.
+    pub blobs: postfach_blob::Backend,
     /// The file this configuration was read from; `None` for built-in defaults or a string.
     pub config_file: Option<PathBuf>,
 }
@@ -396,6 +399,7 @@ impl Config {
             proxy: Proxy::default(),
             log: Log::default(),
             cluster: Cluster::default(),
+            blobs: postfach_blob::Backend::Fs,
             config_file: None,
         }
     }
@@ -433,6 +437,7 @@ impl fmt::Debug for Config {
             .field("proxy", &self.proxy)
             .field("log", &self.log)
             .field("cluster", &self.cluster)
+            .field("blobs", &self.blobs)
             .field("config_file", &self.config_file)
             .finish()
     }

@@ -7,7 +7,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use postfach_types::{DomainName, NodeName};
+use postfach_blob::{Backend, S3Settings};
+use postfach_types::{DomainName, NodeName, Secret};
 use toml::{Table, Value};
 
 use super::{Config, ConfigError, Listen, LogFormat, Problem, SERVICES, SpfFail, TlsSource, default_database};
@@ -165,6 +166,10 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
         config.cluster.node = node;
     }
     walk.unknown_keys(cluster, "cluster");
+    let blobs = walk.section(&mut root, "blobs");
+    if let Some(backend) = walk.blobs(blobs) {
+        config.blobs = backend;
+    }
 
     walk.unknown_keys(root, "");
     if walk.problems.is_empty() {
@@ -337,6 +342,100 @@ impl Walk<'_> {
                 }
             }
         }
+    }
+
+    /// `[blobs]`: `backend = "fs"` (the default) or `"s3"` with its bucket and key.
+    fn blobs(&mut self, mut blobs: Table) -> Option<Backend> {
+        const S3_KEYS: [&str; 6] =
+            ["endpoint", "bucket", "region", "access_key_id", "secret_access_key", "secret_access_key_file"];
+        let backend = self.parsed(&mut blobs, "blobs", "backend", |s| match s {
+            "fs" | "s3" => Ok(s.to_string()),
+            other => Err(format!("'{other}' is not a storage backend: use \"fs\" or \"s3\"")),
+        });
+        let backend = match backend.as_deref() {
+            Some("s3") => self.s3(&mut blobs).map(Backend::S3),
+            Some(_) | None => {
+                for key in S3_KEYS {
+                    if blobs.remove(key).is_some() {
+                        self.problem(join("blobs", key), "only used with backend = \"s3\"");
+                    }
+                }
+                Some(Backend::Fs)
+            }
+        };
+        self.unknown_keys(blobs, "blobs");
+        backend
+    }
+
+    /// The S3 keys of `[blobs]`: every one required, the secret given once, inline or as a
+    /// file whose content (trimmed) is the secret.
+    fn s3(&mut self, blobs: &mut Table) -> Option<S3Settings> {
+        let mut required = |walk: &mut Self, key: &str, example: &str| {
+            let value = walk.parsed(blobs, "blobs", key, |s| match s.trim() {
+                "" => Err(format!("must not be empty: {example}")),
+                s => Ok(s.to_string()),
+            });
+            if value.is_none() && !walk.problems.iter().any(|p| p.key == join("blobs", key)) {
+                walk.problem(join("blobs", key), format!("missing: with backend = \"s3\" set it, {example}"));
+            }
+            value
+        };
+        let endpoint = required(self, "endpoint", "like \"https://s3.example.net\" or \"http://127.0.0.1:3900\"");
+        let endpoint = endpoint.filter(|e| {
+            let ok = (e.starts_with("https://") || e.starts_with("http://")) && !e.contains('@');
+            if !ok {
+                self.problem(
+                    "blobs.endpoint",
+                    "must be a URL like \"https://s3.example.net\" (http:// only for a store on this host or network), without credentials",
+                );
+            }
+            ok
+        });
+        let bucket = required(self, "bucket", "the bucket's name, like \"postfach\"");
+        let region = required(self, "region", "like \"garage\" or \"eu-central-1\"");
+        let access_key_id = required(self, "access_key_id", "the key's id, like \"GK31c2f218a2e44f485b94239e\"");
+        let inline = self.string(blobs, "blobs", "secret_access_key");
+        let file = self.path(blobs, "blobs", "secret_access_key_file");
+        let secret = match (inline, file) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    "blobs.secret_access_key",
+                    "set either secret_access_key or secret_access_key_file, not both",
+                );
+                None
+            }
+            (Some(secret), None) if secret.trim().is_empty() => {
+                self.problem("blobs.secret_access_key", "must not be empty");
+                None
+            }
+            (Some(secret), None) => Some(secret.trim().to_string()),
+            (None, Some(file)) => match std::fs::read_to_string(&file) {
+                Ok(secret) if !secret.trim().is_empty() => Some(secret.trim().to_string()),
+                Ok(_) => {
+                    self.problem("blobs.secret_access_key_file", format!("{} is empty", file.display()));
+                    None
+                }
+                Err(e) => {
+                    self.problem("blobs.secret_access_key_file", format!("cannot read {}: {e}", file.display()));
+                    None
+                }
+            },
+            (None, None) if self.problems.iter().any(|p| p.key.starts_with("blobs.secret_access_key")) => None,
+            (None, None) => {
+                self.problem(
+                    "blobs.secret_access_key",
+                    "missing: with backend = \"s3\" set secret_access_key, or secret_access_key_file naming a file that holds it",
+                );
+                None
+            }
+        };
+        Some(S3Settings {
+            endpoint: endpoint?,
+            bucket: bucket?,
+            region: region?,
+            access_key_id: access_key_id?,
+            secret_access_key: Secret::new(secret?),
+        })
     }
 
     /// Reports every key left in `table`.

@@ -395,3 +395,78 @@ fn the_cluster_node_is_read_and_checked() {
         "a node name must not be empty; like \"mail-1\" (unique within the cluster)"
     );
 }
+
+#[test]
+fn blobs_default_to_files_and_read_the_s3_keys() {
+    assert_eq!(parse_ok("").blobs, postfach_blob::Backend::Fs);
+    assert_eq!(parse_ok("[blobs]\nbackend = \"fs\"").blobs, postfach_blob::Backend::Fs);
+    let config = parse_ok(
+        r#"
+        [blobs]
+        backend = "s3"
+        endpoint = "https://s3.example.net"
+        bucket = "postfach"
+        region = "garage"
+        access_key_id = "GK31c2f218a2e44f485b94239e"
+        secret_access_key = " 0123456789abcdef-very-secret "
+        "#,
+    );
+    let postfach_blob::Backend::S3(s3) = &config.blobs else { panic!("s3 expected: {:?}", config.blobs) };
+    assert_eq!(s3.endpoint, "https://s3.example.net");
+    assert_eq!((s3.bucket.as_str(), s3.region.as_str()), ("postfach", "garage"));
+    assert_eq!(s3.access_key_id, "GK31c2f218a2e44f485b94239e");
+    assert_eq!(s3.secret_access_key.expose(), "0123456789abcdef-very-secret");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("very-secret"), "the secret is not in Debug output: {debug}");
+    assert!(debug.contains("GK31c2f218a2e44f485b94239e"), "{debug}");
+}
+
+#[test]
+fn the_s3_secret_may_come_from_a_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("s3.secret"), "from-the-file\n").expect("write");
+    let text = r#"
+        [blobs]
+        backend = "s3"
+        endpoint = "http://127.0.0.1:3900"
+        bucket = "b"
+        region = "r"
+        access_key_id = "k"
+        secret_access_key_file = "s3.secret"
+    "#;
+    let config = Config::from_toml_str(text, dir.path()).expect("valid");
+    let postfach_blob::Backend::S3(s3) = &config.blobs else { panic!("s3 expected") };
+    assert_eq!(s3.secret_access_key.expose(), "from-the-file");
+    std::fs::write(dir.path().join("s3.secret"), " \n").expect("write");
+    let Err(ConfigError::Invalid { problems, .. }) = Config::from_toml_str(text, dir.path()) else { panic!("invalid") };
+    assert_eq!(problems[0].key, "blobs.secret_access_key_file");
+    assert!(problems[0].message.ends_with("s3.secret is empty"), "{:?}", problems[0]);
+}
+
+#[test]
+fn s3_mistakes_are_all_reported_without_the_secret() {
+    assert_eq!(
+        problems("[blobs]\nbackend = \"s3\"\nendpoint = \"s3.example.net\"\nsecret_access_key = \"hunter2-secret\"\nsecret_access_key_file = \"/x\""),
+        [
+            ("blobs.endpoint".to_string(), "must be a URL like \"https://s3.example.net\" (http:// only for a store on this host or network), without credentials".to_string()),
+            ("blobs.bucket".to_string(), "missing: with backend = \"s3\" set it, the bucket's name, like \"postfach\"".to_string()),
+            ("blobs.region".to_string(), "missing: with backend = \"s3\" set it, like \"garage\" or \"eu-central-1\"".to_string()),
+            ("blobs.access_key_id".to_string(), "missing: with backend = \"s3\" set it, the key's id, like \"GK31c2f218a2e44f485b94239e\"".to_string()),
+            ("blobs.secret_access_key".to_string(), "set either secret_access_key or secret_access_key_file, not both".to_string()),
+        ]
+    );
+    let keys = |text: &str| problems(text).into_iter().map(|(key, _)| key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(
+            "[blobs]\nbackend = \"s3\"\nendpoint = \"http://a\"\nbucket = \"b\"\nregion = \"r\"\naccess_key_id = \"k\""
+        ),
+        ["blobs.secret_access_key"]
+    );
+    assert_eq!(keys("[blobs]\nbackend = \"gcs\""), ["blobs.backend"]);
+    assert_eq!(keys("[blobs]\nbucket = \"b\"\nsize = 3"), ["blobs.bucket", "blobs.size"]);
+    let error =
+        Config::from_toml_str("[blobs]\nbackend = \"s3\"\nsecret_access_key = \"hunter2-secret\"", Path::new("/"))
+            .expect_err("invalid")
+            .to_string();
+    assert!(!error.contains("hunter2"), "{error}");
+}
