@@ -15,6 +15,8 @@ mod db;
 mod error;
 mod migrations;
 
+pub mod changes;
+pub mod counters;
 pub mod customers;
 pub mod delivery;
 pub mod dkim;
@@ -22,6 +24,7 @@ pub mod dns_checks;
 pub mod domains;
 pub mod folders;
 pub mod local;
+pub mod locks;
 pub mod logins;
 pub mod mailboxes;
 pub mod messages;
