@@ -54,7 +54,8 @@ pub enum ServerError {
     Signal(std::io::Error),
 }
 
-/// How often the upkeep task prunes the login log and the throttle state.
+/// How often the upkeep task prunes the login log, the throttle state and the sending
+/// allowances.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// A running server.
@@ -83,13 +84,8 @@ impl Server {
             Arc::new(Authenticator::new(store.clone(), auth_settings(config), PasswordHasher::per_core()).await?);
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(upkeep(
-            store.clone(),
-            blobs.clone(),
-            auth.clone(),
-            config.security.login_log_retention_days,
-            stopped.clone(),
-        ));
+        // Other nodes' message changes, for this node's IDLE sessions (PostgreSQL only).
+        tasks.spawn(store.clone().relay_changes(stopped.clone()));
         let outbound = postfach_outbound::Outbound::new(
             store.clone(),
             blobs.clone(),
@@ -97,6 +93,14 @@ impl Server {
             deliveries.clone(),
             outbound_settings(config),
         );
+        tasks.spawn(upkeep(
+            store.clone(),
+            blobs.clone(),
+            auth.clone(),
+            outbound.clone(),
+            config.security.login_log_retention_days,
+            stopped.clone(),
+        ));
         tasks.spawn(outbound.clone().run(stopped.clone()));
         match dns::checker(config) {
             Ok(checker) => {
@@ -285,6 +289,7 @@ async fn upkeep(
     store: Store,
     blobs: BlobStore,
     auth: Arc<Authenticator>,
+    outbound: postfach_outbound::Outbound,
     retention_days: u32,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -296,7 +301,8 @@ async fn upkeep(
             Ok(n) => tracing::info!(removed = n, "pruned old login log entries"),
             Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
         }
-        auth.sweep();
+        auth.sweep().await;
+        outbound.sweep().await;
         tokio::select! {
             _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
             _ = stopped.changed() => return,
