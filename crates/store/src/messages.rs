@@ -221,19 +221,24 @@ impl Store {
 
     /// Stores deliveries to one or many mailboxes in ONE transaction: when it returns, all
     /// are durable (the blobs were made durable before). Batching many SMTP transactions
-    /// into one call shares the commit's fsync among them.
+    /// into one call shares the commit's fsync among them. Folders are locked in one
+    /// order (by mailbox, INBOX before Junk), so two nodes' batches never deadlock.
     pub async fn deliver(&self, deliveries: &[Delivery]) -> Result<Vec<Placed>, StoreError> {
+        let mut order: Vec<usize> = (0..deliveries.len()).collect();
+        order.sort_by_key(|&i| (deliveries[i].mailbox_id, deliveries[i].folder == DeliveryFolder::Junk));
         let mut tx = self.begin_write().await?;
-        let mut placed = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
+        let mut placed: Vec<Option<Placed>> = vec![None; deliveries.len()];
+        for i in order {
+            let d = &deliveries[i];
             let name = match d.folder {
                 DeliveryFolder::Inbox => "INBOX",
                 DeliveryFolder::Junk => "Junk",
             };
             let folder = folder_for_delivery(&mut tx, d.mailbox_id, name).await?;
             let (uid, modseq) = insert_message(&mut tx, d.mailbox_id, folder, &d.message).await?;
-            placed.push(Placed { mailbox_id: d.mailbox_id, folder_id: folder, uid, modseq });
+            placed[i] = Some(Placed { mailbox_id: d.mailbox_id, folder_id: folder, uid, modseq });
         }
+        let placed: Vec<Placed> = placed.into_iter().flatten().collect();
         let changed: Vec<_> = placed.iter().map(|p| (p.mailbox_id, p.folder_id)).collect();
         self.commit_and_announce(tx, &changed).await?;
         Ok(placed)
