@@ -75,7 +75,10 @@ impl RateLimiter {
         if !store.is_shared() {
             return Self::new(per_hour);
         }
-        Self { per_hour: u64::from(per_hour.max(1)), buckets: Buckets::Shared { store: store.clone(), clock: Clock::new() } }
+        Self {
+            per_hour: u64::from(per_hour.max(1)),
+            buckets: Buckets::Shared { store: store.clone(), clock: Clock::new() },
+        }
     }
 
     fn capacity(&self) -> u64 {
@@ -120,7 +123,8 @@ impl RateLimiter {
                 let now_ms = clock.ms(now);
                 let decided = store
                     .update_send_allowance(mailbox, |stored| {
-                        let left = stored.map(|a| (a.units, u64::try_from(now_ms.saturating_sub(a.at_ms)).unwrap_or(0)));
+                        let left =
+                            stored.map(|a| (a.units, u64::try_from(now_ms.saturating_sub(a.at_ms)).unwrap_or(0)));
                         let (units, answer) = self.take(left);
                         (Allowance { units, at_ms: now_ms }, answer)
                     })
@@ -188,6 +192,10 @@ mod tests {
         assert_eq!(limiter.check(one, start + Duration::from_secs(600)).await, Err(600));
         assert_eq!(limiter.check(one, start + Duration::from_secs(1200)).await, Ok(()));
         assert!(limiter.check(one, start + Duration::from_secs(1201)).await.is_err());
-        assert_eq!(limiter.check(one, start + Duration::from_secs(10 * 3600)).await, Ok(()), "never more than the burst");
+        assert_eq!(
+            limiter.check(one, start + Duration::from_secs(10 * 3600)).await,
+            Ok(()),
+            "never more than the burst"
+        );
     }
 }

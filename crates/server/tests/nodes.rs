@@ -21,7 +21,11 @@ use tokio::net::TcpStream;
 const ADDRESS: &str = "max@acme.example";
 
 /// A node that allows plaintext logins (the clients here speak without TLS).
-async fn node(database: &str, data_dir: &Path, adjust: impl FnOnce(&mut postfach_server::config::Config)) -> TestServer {
+async fn node(
+    database: &str,
+    data_dir: &Path,
+    adjust: impl FnOnce(&mut postfach_server::config::Config),
+) -> TestServer {
     TestServer::start_node(database, data_dir, |c| {
         c.security.allow_plaintext_auth = true;
         adjust(c);

@@ -108,7 +108,10 @@ impl Store {
         for word in words {
             let Some((mailbox, folder)) = word.split_once(':') else { continue };
             if let (Ok(mailbox), Ok(folder)) = (mailbox.parse::<i64>(), folder.parse::<i64>()) {
-                self.notify(MailboxChange::Folder { mailbox_id: MailboxId::new(mailbox), folder_id: FolderId::new(folder) });
+                self.notify(MailboxChange::Folder {
+                    mailbox_id: MailboxId::new(mailbox),
+                    folder_id: FolderId::new(folder),
+                });
             }
         }
     }

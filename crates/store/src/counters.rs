@@ -102,7 +102,13 @@ impl Store {
     /// Counts one event for `key` if it has fewer than `max` after `since_ms`; whether it
     /// did. Nodes deciding at the same instant may each take one (at most one over per
     /// concurrent decision).
-    pub async fn take_throttle_event(&self, key: &str, at_ms: i64, since_ms: i64, max: u64) -> Result<bool, StoreError> {
+    pub async fn take_throttle_event(
+        &self,
+        key: &str,
+        at_ms: i64,
+        since_ms: i64,
+        max: u64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO throttle_events (key, at) SELECT $1, $2 \
              WHERE (SELECT COUNT(*) FROM throttle_events WHERE key = $1 AND at > $3) < $4",
@@ -124,7 +130,8 @@ impl Store {
 
     /// Forgets events at or before `before_ms`; returns how many.
     pub async fn prune_throttle_events(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM throttle_events WHERE at <= $1").bind(before_ms).execute(&self.pool).await?;
+        let done =
+            sqlx::query("DELETE FROM throttle_events WHERE at <= $1").bind(before_ms).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 
@@ -162,7 +169,8 @@ impl Store {
     /// Forgets allowances last used at or before `before_ms` (a caller whose allowance
     /// refills completely within the age it passes loses nothing); returns how many.
     pub async fn prune_send_allowances(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM send_allowances WHERE at <= $1").bind(before_ms).execute(&self.pool).await?;
+        let done =
+            sqlx::query("DELETE FROM send_allowances WHERE at <= $1").bind(before_ms).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 }

@@ -67,9 +67,10 @@ impl Store {
     /// This node's session locks: call once per node (each call opens its own connection
     /// on first use).
     pub fn session_locks(&self) -> SessionLocks {
-        let keeper = self.postgres_url.clone().map(|url| {
-            Arc::new(Keeper { url, line: tokio::sync::Mutex::new(Line { conn: None, generation: 0 }) })
-        });
+        let keeper = self
+            .postgres_url
+            .clone()
+            .map(|url| Arc::new(Keeper { url, line: tokio::sync::Mutex::new(Line { conn: None, generation: 0 }) }));
         SessionLocks { keeper }
     }
 }
@@ -214,12 +215,9 @@ impl Drop for SessionLock {
     fn drop(&mut self) {
         let Some(keeper) = self.keeper.take() else { return };
         let (key, generation) = (self.key, self.generation);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move { keeper.unlock(key, generation).await });
-            }
-            // No runtime left: the process is ending, and its connection with it.
-            Err(_) => {}
+        // Without a runtime the process is ending, and its connection with it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { keeper.unlock(key, generation).await });
         }
     }
 }

@@ -66,7 +66,12 @@ impl TestServer {
         Self::start_in(dir, database, data_dir, adjust).await
     }
 
-    async fn start_in(dir: tempfile::TempDir, database: &str, data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
+    async fn start_in(
+        dir: tempfile::TempDir,
+        database: &str,
+        data_dir: &Path,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::defaults();
         config.hostname = DomainName::parse("mail.postfach.test").expect("hostname");
         config.data_dir = data_dir.to_path_buf();
