@@ -150,8 +150,12 @@ pub struct Authenticator {
 impl Authenticator {
     pub async fn new(store: Store, settings: AuthSettings, hasher: PasswordHasher) -> Result<Self, AuthError> {
         let dummy_hash = hasher.hash(&Secret::new(format!("{:x}", rand::random::<u128>()))).await?;
-        let throttle =
-            Throttle::new(settings.failure_window, settings.max_failures_per_ip, settings.max_failures_per_login);
+        let throttle = Throttle::for_store(
+            &store,
+            settings.failure_window,
+            settings.max_failures_per_ip,
+            settings.max_failures_per_login,
+        );
         Ok(Self {
             store,
             settings,
@@ -179,8 +183,8 @@ impl Authenticator {
 
     /// Drops throttle and token-log state older than the window; the server calls this
     /// periodically.
-    pub fn sweep(&self) {
-        self.throttle.sweep(Instant::now());
+    pub async fn sweep(&self) {
+        self.throttle.sweep(Instant::now()).await;
         self.token_logged
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -204,12 +208,12 @@ impl Authenticator {
         }
 
         let now = Instant::now();
-        if self.is_throttled(ip, name.as_ref(), now) {
+        if self.is_throttled(ip, name.as_ref(), now).await {
             // A correct password that just crossed the network in plaintext is exposed,
             // refused or not; checking costs hashing, so a throttled login gets a budget.
             if !encrypted
                 && let Some(name) = &name
-                && self.throttle.take_exposure_check(name.key(), now)
+                && self.throttle.take_exposure_check(name.key(), now).await
             {
                 self.mark_if_exposed(account.as_ref(), attempt).await?;
             }
@@ -238,11 +242,11 @@ impl Authenticator {
             self.mark_exposed(account, attempt.service, ip).await?;
         }
         if !password_matches {
-            self.record_failure(ip, name.as_ref(), now);
+            self.record_failure(ip, name.as_ref(), now).await;
         } else if decision == LoginDecision::Allow
             && let Some(name) = &name
         {
-            self.throttle.record_success(name.key());
+            self.throttle.record_success(name.key()).await;
         }
         match (decision, account) {
             (LoginDecision::Allow, Some(account)) => {
@@ -294,10 +298,10 @@ impl Authenticator {
     pub async fn refuse_malformed(&self, service: Service, mechanism: Mechanism, connection: &Connection) -> AuthError {
         let record = self.record(service, mechanism, "", connection);
         let now = Instant::now();
-        let refusal = if self.throttle.is_ip_throttled(connection.remote_ip, now) {
+        let refusal = if self.throttle.is_ip_throttled(connection.remote_ip, now).await {
             Refusal::Throttled
         } else {
-            self.throttle.record_ip_failure(connection.remote_ip, now);
+            self.throttle.record_ip_failure(connection.remote_ip, now).await;
             Refusal::Malformed
         };
         self.refused(record, refusal).await
@@ -344,7 +348,7 @@ impl Authenticator {
         let ip = connection.remote_ip;
         let mut record = self.record(Service::Api, Mechanism::ApiToken, "", connection);
         let now = Instant::now();
-        if self.throttle.is_ip_throttled(ip, now) {
+        if self.throttle.is_ip_throttled(ip, now).await {
             return self.refuse(record, Refusal::Throttled).await;
         }
         let found = if tokens::is_api_token_form(token.expose()) {
@@ -353,7 +357,7 @@ impl Authenticator {
             None
         };
         let Some(found) = found else {
-            self.throttle.record_ip_failure(ip, now);
+            self.throttle.record_ip_failure(ip, now).await;
             return self.refuse(record, Refusal::BadCredentials).await;
         };
         let account = self.store.customer_by_id(found.customer_id).await?;
@@ -446,8 +450,8 @@ impl Authenticator {
         let mut record = self.record(Service::Panel, Mechanism::Totp, customer.name.as_str(), connection);
         record.customer_id = Some(account);
         let now = Instant::now();
-        if self.throttle.is_second_factor_locked(account, now)
-            || self.throttle.is_ip_throttled(connection.remote_ip, now)
+        if self.throttle.is_second_factor_locked(account, now).await
+            || self.throttle.is_ip_throttled(connection.remote_ip, now).await
         {
             return self.refuse(record, Refusal::Throttled).await;
         }
@@ -461,10 +465,10 @@ impl Authenticator {
             None => false,
         };
         if !accepted {
-            self.throttle.record_second_factor_failure(connection.remote_ip, account, now);
+            self.throttle.record_second_factor_failure(connection.remote_ip, account, now).await;
             return self.refuse(record, Refusal::BadCredentials).await;
         }
-        self.throttle.record_second_factor_success(account);
+        self.throttle.record_second_factor_success(account).await;
         record.result = LoginResult::Ok;
         self.store.record_login(&record).await?;
         Ok(())
@@ -481,17 +485,17 @@ impl Authenticator {
 
     /// Throttling by the login when the input is a valid login name, else by the address
     /// alone (input that names no account gets no key of its own).
-    fn is_throttled(&self, ip: IpAddr, name: Option<&LoginName>, now: Instant) -> bool {
+    async fn is_throttled(&self, ip: IpAddr, name: Option<&LoginName>, now: Instant) -> bool {
         match name {
-            Some(name) => self.throttle.is_throttled(ip, name.key(), now),
-            None => self.throttle.is_ip_throttled(ip, now),
+            Some(name) => self.throttle.is_throttled(ip, name.key(), now).await,
+            None => self.throttle.is_ip_throttled(ip, now).await,
         }
     }
 
-    fn record_failure(&self, ip: IpAddr, name: Option<&LoginName>, now: Instant) {
+    async fn record_failure(&self, ip: IpAddr, name: Option<&LoginName>, now: Instant) {
         match name {
-            Some(name) => self.throttle.record_failure(ip, name.key(), now),
-            None => self.throttle.record_ip_failure(ip, now),
+            Some(name) => self.throttle.record_failure(ip, name.key(), now).await,
+            None => self.throttle.record_ip_failure(ip, now).await,
         }
     }
 

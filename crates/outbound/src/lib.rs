@@ -160,7 +160,7 @@ impl Outbound {
         deliveries: DeliveryBatcher,
         settings: OutboundSettings,
     ) -> Self {
-        let limiter = schedule::RateLimiter::new(settings.rate_limit_per_hour);
+        let limiter = schedule::RateLimiter::for_store(&store, settings.rate_limit_per_hour);
         Self { inner: Arc::new(Inner { store, blobs, spool, deliveries, settings, limiter, wake: Notify::new() }) }
     }
 
@@ -174,6 +174,7 @@ impl Outbound {
         inner
             .limiter
             .check(submission.mailbox_id, Instant::now())
+            .await
             .map_err(|retry_after_secs| OutboundError::RateLimited { retry_after_secs })?;
         let queue_id = QueueId::random();
         let now = UnixTime::now();
@@ -239,6 +240,11 @@ impl Outbound {
         );
         inner.wake.notify_one();
         Ok(queue_id)
+    }
+
+    /// Forgets sending allowances that are full again (the server's upkeep calls this).
+    pub async fn sweep(&self) {
+        self.inner.limiter.sweep(Instant::now()).await;
     }
 
     /// Runs the delivery workers until `stopped` changes. The jobs that must run once per

@@ -1,10 +1,12 @@
 //! When to try again: exponential backoff between attempts, and the per-mailbox sending
-//! rate limit. Both are pure arithmetic on times handed in, so they are table-tested.
+//! rate limit. Both are arithmetic on times handed in, so they are table-tested.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use postfach_store::Store;
+use postfach_store::counters::{Allowance, Clock, millis};
 use postfach_types::MailboxId;
 
 /// The wait after the first failed attempt.
@@ -30,12 +32,24 @@ pub fn backoff_with_jitter(failures: u32) -> Duration {
 }
 
 /// A token bucket per mailbox: `per_hour` messages may be sent in a burst, and the
-/// allowance refills evenly over the hour. Kept in memory: a restart forgives. Counted in
-/// integers: one message costs [`COST`] units, and each millisecond refills `per_hour`.
+/// allowance refills evenly over the hour. Counted in integers: one message costs
+/// [`COST`] units, and each millisecond refills `per_hour`, so an empty bucket is full
+/// again after one hour.
+///
+/// The rule is [`RateLimiter::take`]; only where the buckets are kept differs. A single
+/// node keeps them in memory (a restart forgives); nodes sharing PostgreSQL keep them in
+/// the database (`postfach_store::counters`), each bucket locked while it is decided, so
+/// a mailbox's allowance is one for the whole cluster.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_hour: u64,
-    buckets: Mutex<HashMap<MailboxId, Bucket>>,
+    buckets: Buckets,
+}
+
+#[derive(Debug)]
+enum Buckets {
+    Memory(Mutex<HashMap<MailboxId, Bucket>>),
+    Shared { store: Store, clock: Clock },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -45,38 +59,97 @@ struct Bucket {
 }
 
 const COST: u64 = 3_600_000;
-/// Buckets kept before full (forgiven) ones are dropped.
+/// Buckets kept in memory before full (forgiven) ones are dropped.
 const PRUNE_ABOVE: usize = 10_000;
+/// After this long unused, every bucket is full again, so forgetting it loses nothing.
+const REFILL: Duration = Duration::from_secs(3600);
 
 impl RateLimiter {
+    /// Buckets in memory (one node).
     pub fn new(per_hour: u32) -> Self {
-        Self { per_hour: u64::from(per_hour.max(1)), buckets: Mutex::new(HashMap::new()) }
+        Self { per_hour: u64::from(per_hour.max(1)), buckets: Buckets::Memory(Mutex::new(HashMap::new())) }
     }
 
-    fn refilled(&self, bucket: Bucket, now: Instant) -> u64 {
-        let ms = u64::try_from(now.saturating_duration_since(bucket.at).as_millis()).unwrap_or(u64::MAX);
-        bucket.units.saturating_add(ms.saturating_mul(self.per_hour)).min(self.per_hour * COST)
+    /// Buckets in `store` when several nodes share it ([`Store::is_shared`]), else in memory.
+    pub fn for_store(store: &Store, per_hour: u32) -> Self {
+        if !store.is_shared() {
+            return Self::new(per_hour);
+        }
+        Self {
+            per_hour: u64::from(per_hour.max(1)),
+            buckets: Buckets::Shared { store: store.clone(), clock: Clock::new() },
+        }
+    }
+
+    fn capacity(&self) -> u64 {
+        self.per_hour * COST
+    }
+
+    /// The units a bucket holding `units` has after `elapsed_ms` more milliseconds.
+    fn refilled(&self, units: u64, elapsed_ms: u64) -> u64 {
+        units.saturating_add(elapsed_ms.saturating_mul(self.per_hour)).min(self.capacity())
+    }
+
+    /// THE rule: from a bucket that held `left` units `elapsed_ms` ago (`None`: a new,
+    /// full one), the units left now and the answer: sent, or in how many seconds the
+    /// next message is allowed.
+    fn take(&self, left: Option<(u64, u64)>) -> (u64, Result<(), u64>) {
+        let units = left.map_or(self.capacity(), |(units, elapsed_ms)| self.refilled(units, elapsed_ms));
+        if units >= COST {
+            (units - COST, Ok(()))
+        } else {
+            let ms = (COST - units).div_ceil(self.per_hour);
+            (units, Err(ms.div_ceil(1000).max(1)))
+        }
     }
 
     /// Takes one message from `mailbox`'s allowance, or says in how many seconds the next
-    /// one is allowed.
-    pub fn check(&self, mailbox: MailboxId, now: Instant) -> Result<(), u64> {
-        let capacity = self.per_hour * COST;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, b| self.refilled(*b, now) < capacity);
-        }
-        let bucket = *buckets.entry(mailbox).or_insert(Bucket { units: capacity, at: now });
-        let units = self.refilled(bucket, now);
-        if units >= COST {
-            buckets.insert(mailbox, Bucket { units: units - COST, at: now });
-            Ok(())
-        } else {
-            buckets.insert(mailbox, Bucket { units, at: now });
-            let ms = (COST - units).div_ceil(self.per_hour);
-            Err(ms.div_ceil(1000).max(1))
+    /// one is allowed. When the shared buckets cannot be read, the message goes (the
+    /// queue itself needs the same database, so this is a short window).
+    pub async fn check(&self, mailbox: MailboxId, now: Instant) -> Result<(), u64> {
+        match &self.buckets {
+            Buckets::Memory(buckets) => {
+                let mut buckets = buckets.lock().unwrap_or_else(|p| p.into_inner());
+                if buckets.len() > PRUNE_ABOVE {
+                    let capacity = self.capacity();
+                    buckets.retain(|_, b| self.refilled(b.units, elapsed_ms(b.at, now)) < capacity);
+                }
+                let left = buckets.get(&mailbox).map(|b| (b.units, elapsed_ms(b.at, now)));
+                let (units, answer) = self.take(left);
+                buckets.insert(mailbox, Bucket { units, at: now });
+                answer
+            }
+            Buckets::Shared { store, clock } => {
+                let now_ms = clock.ms(now);
+                let decided = store
+                    .update_send_allowance(mailbox, |stored| {
+                        let left =
+                            stored.map(|a| (a.units, u64::try_from(now_ms.saturating_sub(a.at_ms)).unwrap_or(0)));
+                        let (units, answer) = self.take(left);
+                        (Allowance { units, at_ms: now_ms }, answer)
+                    })
+                    .await;
+                decided.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, mailbox = mailbox.get(), "cannot read the sending allowance; letting the message go");
+                    Ok(())
+                })
+            }
         }
     }
+
+    /// Forgets shared buckets that are full again (memory prunes itself).
+    pub async fn sweep(&self, now: Instant) {
+        if let Buckets::Shared { store, clock } = &self.buckets {
+            let before = clock.ms(now).saturating_sub(millis(REFILL));
+            if let Err(e) = store.prune_send_allowances(before).await {
+                tracing::warn!(error = %e, "pruning the sending allowances failed");
+            }
+        }
+    }
+}
+
+fn elapsed_ms(at: Instant, now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -106,19 +179,23 @@ mod tests {
         assert!((30..=40).contains(&attempts), "{attempts}");
     }
 
-    #[test]
-    fn the_rate_limit_allows_a_burst_then_refills_evenly() {
+    #[tokio::test]
+    async fn the_rate_limit_allows_a_burst_then_refills_evenly() {
         let limiter = RateLimiter::new(3);
         let start = Instant::now();
         let (one, two) = (MailboxId::new(1), MailboxId::new(2));
         for _ in 0..3 {
-            assert_eq!(limiter.check(one, start), Ok(()));
+            assert_eq!(limiter.check(one, start).await, Ok(()));
         }
-        assert_eq!(limiter.check(one, start), Err(1200), "one message per 20 minutes refills");
-        assert_eq!(limiter.check(two, start), Ok(()), "other mailboxes have their own allowance");
-        assert_eq!(limiter.check(one, start + Duration::from_secs(600)), Err(600));
-        assert_eq!(limiter.check(one, start + Duration::from_secs(1200)), Ok(()));
-        assert!(limiter.check(one, start + Duration::from_secs(1201)).is_err());
-        assert_eq!(limiter.check(one, start + Duration::from_secs(10 * 3600)), Ok(()), "never more than the burst");
+        assert_eq!(limiter.check(one, start).await, Err(1200), "one message per 20 minutes refills");
+        assert_eq!(limiter.check(two, start).await, Ok(()), "other mailboxes have their own allowance");
+        assert_eq!(limiter.check(one, start + Duration::from_secs(600)).await, Err(600));
+        assert_eq!(limiter.check(one, start + Duration::from_secs(1200)).await, Ok(()));
+        assert!(limiter.check(one, start + Duration::from_secs(1201)).await.is_err());
+        assert_eq!(
+            limiter.check(one, start + Duration::from_secs(10 * 3600)).await,
+            Ok(()),
+            "never more than the burst"
+        );
     }
 }

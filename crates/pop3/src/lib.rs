@@ -80,7 +80,7 @@ impl Default for Limits {
 }
 
 /// The POP3 service, shared by all its listeners (so the IN-USE lock spans `pop3` and
-/// `pop3s`).
+/// `pop3s`). Make one per node: it holds the node's session-lock connection.
 #[derive(Debug)]
 pub struct Pop3Server {
     pub(crate) auth: Arc<Authenticator>,
@@ -99,7 +99,8 @@ impl Pop3Server {
         hostname: String,
         limits: Limits,
     ) -> Arc<Self> {
-        Arc::new(Self { auth, store, blobs, hostname, limits, locks: Locks::default() })
+        let locks = Locks::new(store.session_locks());
+        Arc::new(Self { auth, store, blobs, hostname, limits, locks })
     }
 }
 

@@ -9,6 +9,8 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use postfach_store::StoreError;
+use postfach_store::locks::{POP3_LOCK_CLASS, SessionLock, SessionLocks};
 use postfach_types::{FolderId, MailboxId};
 
 use crate::command::MsgNum;
@@ -91,22 +93,55 @@ impl Maildrop {
     }
 }
 
-/// Mailboxes with an open POP3 session, shared by all listeners of one server.
-#[derive(Debug, Clone, Default)]
-pub struct Locks(Arc<Mutex<HashSet<MailboxId>>>);
+/// The maildrop locks of one node, shared by all its POP3 listeners: in this process
+/// first (no database round trip when the mailbox is busy here), then for every node
+/// sharing the database (`postfach_store::locks`, class [`POP3_LOCK_CLASS`]).
+#[derive(Debug, Clone)]
+pub struct Locks {
+    local: Arc<Mutex<HashSet<MailboxId>>>,
+    cluster: SessionLocks,
+}
 
 /// Holds a mailbox for one session; released when dropped, however the session ends.
 #[derive(Debug)]
 pub struct Lock {
     id: MailboxId,
     held: Arc<Mutex<HashSet<MailboxId>>>,
+    cluster: SessionLock,
 }
 
 impl Locks {
-    /// The lock on `id`, or `None` when another session holds it (RFC 2449 §8.1.2 IN-USE).
-    pub fn try_lock(&self, id: MailboxId) -> Option<Lock> {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        held.insert(id).then(|| Lock { id, held: self.0.clone() })
+    pub fn new(cluster: SessionLocks) -> Self {
+        Self { local: Arc::default(), cluster }
+    }
+
+    /// The lock on `id`, or `None` when another session, on any node, holds it
+    /// (RFC 2449 §8.1.2 IN-USE).
+    pub async fn try_lock(&self, id: MailboxId) -> Result<Option<Lock>, StoreError> {
+        if !self.local.lock().unwrap_or_else(PoisonError::into_inner).insert(id) {
+            return Ok(None);
+        }
+        let release_local = || {
+            self.local.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        };
+        match self.cluster.try_lock(POP3_LOCK_CLASS, id.get()).await {
+            Ok(Some(cluster)) => Ok(Some(Lock { id, held: self.local.clone(), cluster })),
+            Ok(None) => {
+                release_local();
+                Ok(None)
+            }
+            Err(e) => {
+                release_local();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Lock {
+    /// Whether the lock still holds on every node (see `postfach_store::locks`).
+    pub async fn confirm(&self) -> bool {
+        self.cluster.confirm().await
     }
 }
 
@@ -166,14 +201,14 @@ mod tests {
         assert_eq!(ids, vec!["7.10", "7.20"]);
     }
 
-    #[test]
-    fn one_session_per_mailbox() {
-        let locks = Locks::default();
+    #[tokio::test]
+    async fn one_session_per_mailbox() {
+        let locks = Locks::new(SessionLocks::single_node());
         let (five, six) = (MailboxId::new(5), MailboxId::new(6));
-        let first = locks.try_lock(five).expect("free");
-        assert!(locks.try_lock(five).is_none());
-        assert!(locks.try_lock(six).is_some());
+        let first = locks.try_lock(five).await.expect("lock").expect("free");
+        assert!(locks.try_lock(five).await.expect("lock").is_none());
+        assert!(locks.try_lock(six).await.expect("lock").is_some());
         drop(first);
-        assert!(locks.try_lock(five).is_some());
+        assert!(locks.try_lock(five).await.expect("lock").is_some());
     }
 }

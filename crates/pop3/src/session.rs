@@ -320,13 +320,21 @@ impl Session {
             Err(e) => return self.refused(&e),
         };
         // RFC 1939 §4 and RFC 2449 §8.1.2: one session per maildrop.
-        let Some(lock) = self.server.locks.try_lock(id) else {
-            reply(
-                &mut self.conn,
-                "-ERR [IN-USE] Another mail program is connected to this mailbox right now. \
-                 Close it, or try again in a few minutes.",
-            );
-            return Ok(Flow::Continue);
+        let lock = match self.server.locks.try_lock(id).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                reply(
+                    &mut self.conn,
+                    "-ERR [IN-USE] Another mail program is connected to this mailbox right now. \
+                     Close it, or try again in a few minutes.",
+                );
+                return Ok(Flow::Continue);
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = id.get(), error = %e, "pop3: cannot lock the maildrop");
+                reply(&mut self.conn, STORE_TROUBLE);
+                return Ok(Flow::Continue);
+            }
         };
         match open_maildrop(&self.server, id).await {
             Ok(maildrop) => {
@@ -347,13 +355,23 @@ impl Session {
     /// RFC 1939 §6: QUIT in TRANSACTION enters UPDATE and removes the messages marked
     /// deleted, all in one store transaction.
     async fn quit(&mut self) -> Result<Flow, Pop3Error> {
-        let State::Transaction { maildrop, .. } = &self.state else {
+        let State::Transaction { maildrop, _lock: lock } = &self.state else {
             reply(&mut self.conn, "+OK Goodbye.");
             return Ok(Flow::Close);
         };
         let uids = maildrop.deleted_uids();
         if uids.is_empty() {
             reply(&mut self.conn, "+OK Goodbye.");
+            return Ok(Flow::Close);
+        }
+        // Deleting relies on holding the maildrop alone: on every node, still now.
+        if !lock.confirm().await {
+            tracing::warn!(mailbox = maildrop.mailbox_id.get(), "pop3: the maildrop lock was lost; nothing deleted");
+            reply(
+                &mut self.conn,
+                "-ERR [SYS/TEMP] The connection to your mailbox was interrupted; no messages were deleted. \
+                 Please try again.",
+            );
             return Ok(Flow::Close);
         }
         let store = &self.server.store;

@@ -54,7 +54,8 @@ pub enum ServerError {
     Signal(std::io::Error),
 }
 
-/// How often the upkeep task prunes the login log and the throttle state.
+/// How often the upkeep task prunes the login log, the throttle state and the sending
+/// allowances.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// A running server.
@@ -87,14 +88,8 @@ impl Server {
         let mut tasks = JoinSet::new();
         let (leader, election) = postfach_store::leader::elect(&store, stopped.clone());
         tasks.spawn(election);
-        tasks.spawn(upkeep(
-            store.clone(),
-            blobs.clone(),
-            auth.clone(),
-            config.security.login_log_retention_days,
-            leader.clone(),
-            stopped.clone(),
-        ));
+        // Other nodes' message changes, for this node's IDLE sessions (PostgreSQL only).
+        tasks.spawn(store.clone().relay_changes(stopped.clone()));
         let outbound = postfach_outbound::Outbound::new(
             store.clone(),
             blobs.clone(),
@@ -102,6 +97,15 @@ impl Server {
             deliveries.clone(),
             outbound_settings(config),
         );
+        tasks.spawn(upkeep(
+            store.clone(),
+            blobs.clone(),
+            auth.clone(),
+            outbound.clone(),
+            config.security.login_log_retention_days,
+            leader.clone(),
+            stopped.clone(),
+        ));
         tasks.spawn(outbound.clone().run(leader.clone(), stopped.clone()));
         match dns::checker(config) {
             Ok(checker) => {
@@ -301,6 +305,7 @@ async fn upkeep(
     store: Store,
     blobs: BlobStore,
     auth: Arc<Authenticator>,
+    outbound: postfach_outbound::Outbound,
     retention_days: u32,
     leader: postfach_store::leader::Leader,
     mut stopped: watch::Receiver<bool>,
@@ -315,7 +320,8 @@ async fn upkeep(
                 Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
             }
         }
-        auth.sweep();
+        auth.sweep().await;
+        outbound.sweep().await;
         tokio::select! {
             _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
             _ = stopped.changed() => return,

@@ -22,8 +22,14 @@ pub enum Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
-    /// Message changes, announced after commit (see `messages`).
+    /// Message changes, announced after commit (see `messages` and `changes`).
     pub(crate) changes: tokio::sync::broadcast::Sender<crate::messages::MailboxChange>,
+    /// This handle's name in change announcements between nodes (random per open), so
+    /// that a node's relay skips what it announced itself.
+    pub(crate) origin: u64,
+    /// The PostgreSQL URL, for the connections outside the pool (the change listener and
+    /// the session-lock connection); `None` on SQLite.
+    pub(crate) postgres_url: Option<std::sync::Arc<postfach_types::Secret<String>>>,
 }
 
 pub(crate) type Tx = Transaction<'static, sqlx::Any>;
@@ -94,13 +100,22 @@ impl Store {
             .connect_with(options)
             .await?;
         let (changes, _) = tokio::sync::broadcast::channel(1024);
-        let store = Store { pool, backend, changes };
+        let postgres_url =
+            (backend == Backend::Postgres).then(|| std::sync::Arc::new(postfach_types::Secret::new(url.to_string())));
+        let store = Store { pool, backend, changes, origin: rand::random(), postgres_url };
         crate::migrations::run(&store).await?;
         Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether several nodes may share this database (PostgreSQL). Then the state they
+    /// must agree on (throttle counts, sending allowances, change announcements, POP3
+    /// locks) lives in the database; on SQLite (one node) it stays in memory.
+    pub fn is_shared(&self) -> bool {
+        self.backend == Backend::Postgres
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write lock at once

@@ -227,8 +227,7 @@ impl Store {
         sqlx::query("DELETE FROM folders WHERE id = $1").bind(id).execute(&mut *tx).await?;
         let orphans = crate::messages::unreferenced(&mut tx, blobs).await?;
         crate::messages::record_orphans(&mut tx, &orphans).await?;
-        tx.commit().await?;
-        self.notify(mailbox, id);
+        self.commit_and_announce(tx, &[(mailbox, id)]).await?;
         Ok(orphans)
     }
 

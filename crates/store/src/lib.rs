@@ -15,6 +15,8 @@ mod db;
 mod error;
 mod migrations;
 
+pub mod changes;
+pub mod counters;
 pub mod customers;
 pub mod delivery;
 pub mod dkim;
@@ -23,6 +25,7 @@ pub mod domains;
 pub mod folders;
 pub mod leader;
 pub mod local;
+pub mod locks;
 pub mod logins;
 pub mod mailboxes;
 pub mod messages;

@@ -4,8 +4,9 @@
 //! UIDs are handed out from the folder's `uidnext` inside the writing transaction, so they
 //! strictly increase and are never reused (RFC 3501 §2.3.1.1). Every change raises the
 //! folder's `highest_modseq` and stamps the changed messages with it (RFC 7162 CONDSTORE);
-//! expunged UIDs are remembered with their modseq for QRESYNC. After each commit the
-//! store announces the change on [`Store::subscribe`], which IDLE sessions listen to.
+//! expunged UIDs are remembered with their modseq for QRESYNC. Each change is committed
+//! with its announcement (`changes`), heard on [`Store::subscribe`] by IDLE sessions on
+//! this node and, on PostgreSQL, on every other node.
 //!
 //! Message bytes outlive their last message by a grace period: an IMAP session that has
 //! not yet been told about an expunge may still fetch the message (RFC 2180 §4.1.1), so
@@ -136,11 +137,22 @@ pub struct Expunged {
     pub orphaned_blobs: Vec<BlobId>,
 }
 
-/// A change in one folder of one mailbox, announced after commit.
+/// What a subscriber hears: a change in one folder of one mailbox, announced at commit,
+/// or that announcements may have been missed (anything may have changed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MailboxChange {
-    pub mailbox_id: MailboxId,
-    pub folder_id: FolderId,
+pub enum MailboxChange {
+    Folder { mailbox_id: MailboxId, folder_id: FolderId },
+    Missed,
+}
+
+impl MailboxChange {
+    /// Whether a session showing `folder` of `mailbox` must look again.
+    pub fn concerns(self, mailbox: MailboxId, folder: FolderId) -> bool {
+        match self {
+            MailboxChange::Folder { mailbox_id, folder_id } => mailbox_id == mailbox && folder_id == folder,
+            MailboxChange::Missed => true,
+        }
+    }
 }
 
 const COLUMNS: &str = "uid, modseq, blob_id, size, internal_date, flags, keywords";
@@ -200,30 +212,35 @@ impl Store {
         self.changes.subscribe()
     }
 
-    pub(crate) fn notify(&self, mailbox_id: MailboxId, folder_id: FolderId) {
+    /// Wakes this node's subscribers; changes reach it through
+    /// [`Store::commit_and_announce`] (and the relay from other nodes).
+    pub(crate) fn notify(&self, change: MailboxChange) {
         // No receivers is fine.
-        let _ = self.changes.send(MailboxChange { mailbox_id, folder_id });
+        let _ = self.changes.send(change);
     }
 
     /// Stores deliveries to one or many mailboxes in ONE transaction: when it returns, all
     /// are durable (the blobs were made durable before). Batching many SMTP transactions
-    /// into one call shares the commit's fsync among them.
+    /// into one call shares the commit's fsync among them. Folders are locked in one
+    /// order (by mailbox, INBOX before Junk), so two nodes' batches never deadlock.
     pub async fn deliver(&self, deliveries: &[Delivery]) -> Result<Vec<Placed>, StoreError> {
+        let mut order: Vec<usize> = (0..deliveries.len()).collect();
+        order.sort_by_key(|&i| (deliveries[i].mailbox_id, deliveries[i].folder == DeliveryFolder::Junk));
         let mut tx = self.begin_write().await?;
-        let mut placed = Vec::with_capacity(deliveries.len());
-        for d in deliveries {
+        let mut placed: Vec<Option<Placed>> = vec![None; deliveries.len()];
+        for i in order {
+            let d = &deliveries[i];
             let name = match d.folder {
                 DeliveryFolder::Inbox => "INBOX",
                 DeliveryFolder::Junk => "Junk",
             };
             let folder = folder_for_delivery(&mut tx, d.mailbox_id, name).await?;
             let (uid, modseq) = insert_message(&mut tx, d.mailbox_id, folder, &d.message).await?;
-            placed.push(Placed { mailbox_id: d.mailbox_id, folder_id: folder, uid, modseq });
+            placed[i] = Some(Placed { mailbox_id: d.mailbox_id, folder_id: folder, uid, modseq });
         }
-        tx.commit().await?;
-        for p in &placed {
-            self.notify(p.mailbox_id, p.folder_id);
-        }
+        let placed: Vec<Placed> = placed.into_iter().flatten().collect();
+        let changed: Vec<_> = placed.iter().map(|p| (p.mailbox_id, p.folder_id)).collect();
+        self.commit_and_announce(tx, &changed).await?;
         Ok(placed)
     }
 
@@ -237,8 +254,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         check_folder(&mut tx, mailbox, folder).await?;
         let placed = insert_message(&mut tx, mailbox, folder, message).await?;
-        tx.commit().await?;
-        self.notify(mailbox, folder);
+        self.commit_and_announce(tx, &[(mailbox, folder)]).await?;
         Ok(placed)
     }
 
@@ -459,10 +475,8 @@ impl Store {
                 outcome.changed.push(Message { flags: new_flags, keywords: new_keywords, modseq: m, ..message });
             }
         }
-        tx.commit().await?;
-        if modseq.is_some() {
-            self.notify(mailbox, folder);
-        }
+        let changed = if modseq.is_some() { vec![(mailbox, folder)] } else { Vec::new() };
+        self.commit_and_announce(tx, &changed).await?;
         Ok(outcome)
     }
 
@@ -517,10 +531,8 @@ impl Store {
         uids: &[u32],
     ) -> Result<Expunged, StoreError> {
         let expunged = remove(&mut tx, folder, uids).await?;
-        tx.commit().await?;
-        if !expunged.uids.is_empty() {
-            self.notify(mailbox, folder);
-        }
+        let changed = if expunged.uids.is_empty() { Vec::new() } else { vec![(mailbox, folder)] };
+        self.commit_and_announce(tx, &changed).await?;
         Ok(expunged)
     }
 
@@ -541,10 +553,8 @@ impl Store {
             // All or nothing: some are gone (expunged by another session).
             return Ok(Vec::new());
         }
-        tx.commit().await?;
-        if !pairs.is_empty() {
-            self.notify(mailbox, to);
-        }
+        let changed = if pairs.is_empty() { Vec::new() } else { vec![(mailbox, to)] };
+        self.commit_and_announce(tx, &changed).await?;
         Ok(pairs)
     }
 
@@ -564,11 +574,8 @@ impl Store {
         }
         let moved: Vec<u32> = pairs.iter().map(|(src, _)| *src).collect();
         remove(&mut tx, from, &moved).await?;
-        tx.commit().await?;
-        if !pairs.is_empty() {
-            self.notify(mailbox, to);
-            self.notify(mailbox, from);
-        }
+        let changed = if pairs.is_empty() { Vec::new() } else { vec![(mailbox, to), (mailbox, from)] };
+        self.commit_and_announce(tx, &changed).await?;
         Ok(pairs)
     }
 

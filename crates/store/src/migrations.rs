@@ -289,6 +289,26 @@ ALTER TABLE folders DROP COLUMN subscribed
 "#,
     },
     Migration {
+        version: 7,
+        name: "state shared by nodes",
+        // Used on PostgreSQL, where several nodes share the database (`counters`): one
+        // row per counted event of the login throttle (`at`: Unix milliseconds), and the
+        // token bucket of each mailbox's sending allowance. The upkeep sweep prunes both.
+        sql: r#"
+CREATE TABLE throttle_events (
+    key TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX throttle_events_key ON throttle_events (key, at);
+CREATE INDEX throttle_events_at ON throttle_events (at);
+CREATE TABLE send_allowances (
+    mailbox_id BIGINT PRIMARY KEY REFERENCES mailboxes (id) ON DELETE CASCADE,
+    units BIGINT NOT NULL,
+    at BIGINT NOT NULL
+)
+"#,
+    },
+    Migration {
         version: 8,
         name: "queue claims by node",
         // Several nodes share the queue: a claim names the node that holds it

@@ -5,7 +5,7 @@ mod backends;
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_store::folders::SpecialUse;
 use postfach_store::mailboxes::MailboxSettings;
-use postfach_store::messages::{Delivery, DeliveryFolder, FlagChange, Flags, NewMessage};
+use postfach_store::messages::{Delivery, DeliveryFolder, FlagChange, Flags, MailboxChange, NewMessage};
 use postfach_store::{Scope, Store, StoreError};
 use postfach_types::{BlobId, CustomerName, DomainName, EmailAddress, FolderId, MailboxId, Role, UnixTime};
 
@@ -341,9 +341,9 @@ async fn changes_are_announced(store: Store) {
         .await
         .expect("d");
     let change = changes.recv().await.expect("announced");
-    assert_eq!((change.mailbox_id, change.folder_id), (mb, inbox));
+    assert_eq!(change, MailboxChange::Folder { mailbox_id: mb, folder_id: inbox });
     store.store_flags(mb, inbox, &[1], FlagChange::Add, Flags::SEEN, &[], None).await.expect("flag");
-    assert_eq!(changes.recv().await.expect("announced").folder_id, inbox);
+    assert_eq!(changes.recv().await.expect("announced"), MailboxChange::Folder { mailbox_id: mb, folder_id: inbox });
 }
 
 async fn the_batcher_commits_concurrent_deliveries_together(store: Store) {

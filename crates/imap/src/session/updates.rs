@@ -37,7 +37,7 @@ impl Session {
     fn note_change(&mut self, change: Option<MailboxChange>) {
         if let State::Selected { mailbox, sel, .. } = &mut self.state {
             match change {
-                Some(c) if c.mailbox_id == *mailbox && c.folder_id == sel.folder => sel.dirty = true,
+                Some(c) if c.concerns(*mailbox, sel.folder) => sel.dirty = true,
                 Some(_) => {}
                 None => sel.dirty = true,
             }

@@ -1,5 +1,7 @@
 //! Shared by the end-to-end tests: a real server started in-process on 127.0.0.1 with a
 //! fresh data folder, SQLite, the self-signed certificate, and helpers to create accounts.
+//! Several nodes: [`postgres_database`] and [`TestServer::start_node`] start servers that
+//! share one PostgreSQL database and one data folder.
 //!
 //! Every test file that uses it starts with `mod common;`. Not every test uses every
 //! helper, hence the `dead_code` allowance.
@@ -8,7 +10,7 @@
 pub mod clients;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use postfach_auth::accounts::{create_customer, create_mailbox};
 use postfach_server::Server;
@@ -17,6 +19,21 @@ use postfach_store::Scope;
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
 use postfach_types::{CustomerId, CustomerName, DomainName, EmailAddress, Role, Secret, UnixTime};
+
+/// A fresh, empty PostgreSQL database for one test (from `POSTFACH_TEST_POSTGRES_URL`, a
+/// role allowed to create databases; `scripts/test` sets it); returns its URL.
+pub async fn postgres_database() -> String {
+    use sqlx::Connection;
+    let admin_url = std::env::var("POSTFACH_TEST_POSTGRES_URL")
+        .expect("set POSTFACH_TEST_POSTGRES_URL to run the tests of several nodes (scripts/test does this)");
+    let name = format!("postfach_test_{:016x}", rand::random::<u64>());
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create db");
+    admin.close().await.ok();
+    let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /database");
+    format!("{base}/{name}")
+}
 
 /// The password of every mailbox the helpers create.
 pub const PASSWORD: &str = "violet mango tractor whisper";
@@ -36,10 +53,29 @@ impl TestServer {
     /// Like [`TestServer::start`], after `adjust` had its say on the configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let database = format!("sqlite://{}", dir.path().join("data/postfach.sqlite").display());
+        let data_dir = dir.path().join("data");
+        Self::start_in(dir, &database, &data_dir, adjust).await
+    }
+
+    /// One node of several: a server on `database` (PostgreSQL) with `data_dir` shared
+    /// with the other nodes (start them one after the other: the first writes the TLS
+    /// material the others read).
+    pub async fn start_node(database: &str, data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, database, data_dir, adjust).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        database: &str,
+        data_dir: &Path,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::defaults();
         config.hostname = DomainName::parse("mail.postfach.test").expect("hostname");
-        config.data_dir = dir.path().join("data");
-        config.database = format!("sqlite://{}", dir.path().join("data/postfach.sqlite").display());
+        config.data_dir = data_dir.to_path_buf();
+        config.database = database.to_string();
         let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let listen = &mut config.listen;
         for list in [
