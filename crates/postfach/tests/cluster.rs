@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use postfach_testdns::{Data, Rr, TestDns};
 use postfach_testgarage::Garage;
-use postfach_testproxy::{Frontend, HaProxy};
+use postfach_testproxy::{Frontend, HaProxy, Options};
 
 const PASSWORD: &str = "violet mango tractor whisper";
 /// How long a test waits for something that should happen at once (never a timing claim).
@@ -224,15 +224,7 @@ impl Line {
 
     /// Connects from `from` (a loopback address other than 127.0.0.1).
     fn connect_from(from: &str, to: SocketAddr) -> Line {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let stream = runtime.block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-            socket.bind(SocketAddr::new(from.parse().expect("ip"), 0)).expect("bind the client address");
-            socket.connect(to).await.expect("connect")
-        });
-        let stream = stream.into_std().expect("std stream");
-        stream.set_nonblocking(false).expect("blocking");
-        Line::wrap(stream)
+        Line::wrap(postfach_testproxy::connect_from(from.parse().expect("ip"), to).expect("connect"))
     }
 
     fn wrap(stream: TcpStream) -> Line {
@@ -644,15 +636,19 @@ fn behind_haproxy_acknowledged_mail_survives_a_killed_node_exactly_once_and_the_
     cluster.node("b").start();
     let (a, b) = (cluster.nodes[0].ports, cluster.nodes[1].ports);
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-    let smtp_front = local(free_port());
-    let imap_front = local(free_port());
-    let proxy = HaProxy::start(
+    // Health checks take a killed node out of the rotation.
+    let options = Options {
+        health_checks: Some(Duration::from_millis(300)),
+        ..Options::new(BALANCER.parse::<IpAddr>().expect("ip"))
+    };
+    let proxy = HaProxy::start_with(
         &[
-            Frontend { listen: smtp_front, backends: vec![local(a.smtp), local(b.smtp)] },
-            Frontend { listen: imap_front, backends: vec![local(a.imap), local(b.imap)] },
+            Frontend { listen: local(0), backends: vec![local(a.smtp), local(b.smtp)] },
+            Frontend { listen: local(0), backends: vec![local(a.imap), local(b.imap)] },
         ],
-        BALANCER.parse::<IpAddr>().expect("ip"),
+        &options,
     );
+    let (smtp_front, imap_front) = (proxy.addr(0), proxy.addr(1));
 
     // The login list shows the client's address, not the balancer's.
     for _ in 0..2 {
