@@ -106,7 +106,7 @@ async fn mail_lives_in_s3_and_nothing_is_acknowledged_while_it_is_away() {
     let t = start(&garage, &dns).await;
     // Plaintext logins keep the test's clients simple; TLS is not what is tested here.
     let plain = MailboxSettings { tls_required: false, ..Default::default() };
-    let max = t.mailbox("max@acme.example", plain.clone()).await;
+    let max = t.mailbox("max@acme.example", plain).await;
     let pop = t.mailbox("pop@acme.example", MailboxSettings { access: AccessMode::Pop3, ..plain }).await;
 
     // In over SMTP, one copy for two mailboxes; out over IMAP and POP3.
