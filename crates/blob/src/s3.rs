@@ -42,6 +42,8 @@ pub(crate) struct S3Store {
     prefix: &'static str,
     /// Where the next sweep listing goes on (the last key the previous one read).
     sweep_from: Arc<Mutex<Option<Key>>>,
+    /// Keys one sweep listing reads ([`LIST_PER_SWEEP`]; fewer in tests).
+    list_per_sweep: usize,
 }
 
 fn remote(action: &'static str) -> impl FnOnce(object_store::Error) -> BlobError {
@@ -66,7 +68,12 @@ impl S3Store {
             .with_retry(retry)
             .build()
             .map_err(|e| BlobError::Settings(e.to_string()))?;
-        Ok(Self { client: Arc::new(client), prefix, sweep_from: Arc::new(Mutex::new(None)) })
+        Ok(Self {
+            client: Arc::new(client),
+            prefix,
+            sweep_from: Arc::new(Mutex::new(None)),
+            list_per_sweep: LIST_PER_SWEEP,
+        })
     }
 
     fn key(&self, id: &BlobId) -> Key {
@@ -221,7 +228,7 @@ impl S3Store {
             None => self.client.list(Some(&prefix)),
         };
         let (mut found, mut read, mut last) = (Vec::new(), 0, None);
-        while read < LIST_PER_SWEEP {
+        while read < self.list_per_sweep {
             let Some(meta) = listing.next().await else {
                 last = None;
                 break;
@@ -272,5 +279,41 @@ impl tokio::io::AsyncRead for BodyReader {
         let chunk = self.chunk.split_to(n);
         buf.put_slice(&chunk);
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postfach_types::Secret;
+
+    #[tokio::test]
+    async fn the_sweep_listing_is_bounded_and_goes_on_where_it_stopped() {
+        let garage = postfach_testgarage::Garage::start();
+        let settings = S3Settings {
+            endpoint: garage.endpoint.clone(),
+            bucket: garage.bucket.clone(),
+            region: garage.region.clone(),
+            access_key_id: garage.access_key_id.clone(),
+            secret_access_key: Secret::new(garage.secret_access_key.clone()),
+        };
+        let mut store = S3Store::open(&settings, "blobs").expect("open");
+        store.list_per_sweep = 2;
+        let mut all = Vec::new();
+        for i in 0..5u8 {
+            all.push(store.put(vec![i; 10]).await.expect("put"));
+        }
+        all.sort();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let runs: Vec<Vec<BlobId>> = futures_util::stream::iter(0..4)
+            .then(|_| store.older_than(Duration::ZERO))
+            .map(|r| r.expect("list"))
+            .collect()
+            .await;
+        assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1, 2], "bounded, then from the start again");
+        let mut seen: Vec<BlobId> = runs[..3].concat();
+        seen.sort();
+        assert_eq!(seen, all, "three runs cover every key once");
+        assert_eq!(runs[3], runs[0]);
     }
 }

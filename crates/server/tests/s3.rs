@@ -106,7 +106,7 @@ async fn mail_lives_in_s3_and_nothing_is_acknowledged_while_it_is_away() {
     let t = start(&garage, &dns).await;
     // Plaintext logins keep the test's clients simple; TLS is not what is tested here.
     let plain = MailboxSettings { tls_required: false, ..Default::default() };
-    let max = t.mailbox("max@acme.example", plain.clone()).await;
+    let max = t.mailbox("max@acme.example", plain).await;
     let pop = t.mailbox("pop@acme.example", MailboxSettings { access: AccessMode::Pop3, ..plain }).await;
 
     // In over SMTP, one copy for two mailboxes; out over IMAP and POP3.
@@ -175,4 +175,33 @@ async fn mail_lives_in_s3_and_nothing_is_acknowledged_while_it_is_away() {
     assert!(fetched.contains("Subject: first") && fetched.contains("Subject: after"), "{fetched}");
     assert!(!fetched.contains("while-down"), "{fetched}");
     imap.cmd("z", "LOGOUT").await;
+}
+
+#[tokio::test]
+async fn a_server_whose_bucket_refuses_its_key_does_not_start() {
+    let garage = Garage::start();
+    let Backend::S3(mut settings) = s3(&garage) else { unreachable!() };
+    settings.secret_access_key = Secret::new("wrong-secret-0123456789".into());
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut config = postfach_server::config::Config::defaults();
+    config.data_dir = dir.path().join("data");
+    config.database = format!("sqlite://{}", dir.path().join("data/postfach.sqlite").display());
+    let listen = &mut config.listen;
+    for list in [
+        &mut listen.smtp,
+        &mut listen.submission,
+        &mut listen.submissions,
+        &mut listen.imap,
+        &mut listen.imaps,
+        &mut listen.pop3,
+        &mut listen.pop3s,
+        &mut listen.https,
+        &mut listen.http,
+    ] {
+        list.clear();
+    }
+    config.blobs = Backend::S3(settings);
+    let error = postfach_server::Server::start(&config).await.expect_err("refused").to_string();
+    assert!(error.starts_with("cannot open the message storage: object storage: listing the bucket failed"), "{error}");
+    assert!(!error.contains("wrong-secret"), "{error}");
 }
