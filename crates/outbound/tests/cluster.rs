@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use postfach_blob::BlobStore;
-use postfach_outbound::{ClaimTiming, Outbound, OutboundSettings, Submission, spool_dir};
+use postfach_blob::{Backend, BlobStore, Namespace};
+use postfach_outbound::{ClaimTiming, Outbound, OutboundSettings, Submission};
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_store::leader;
 use postfach_store::mailboxes::MailboxSettings;
@@ -103,8 +103,8 @@ async fn node_of(cluster: &Cluster, name: &str, claims: ClaimTiming) -> Node {
     };
     let outbound = Outbound::new(
         store.clone(),
-        BlobStore::open(&data.join("blobs")).expect("blobs"),
-        BlobStore::open(&spool_dir(data)).expect("spool"),
+        BlobStore::open(&Backend::Fs, data, Namespace::Mailboxes).expect("blobs"),
+        BlobStore::open(&Backend::Fs, data, Namespace::Queue).expect("spool"),
         DeliveryBatcher::start(store.clone()),
         settings,
     );

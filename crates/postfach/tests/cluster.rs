@@ -164,7 +164,10 @@ impl Cluster {
         cluster.cli(&["customer", "add", "acme", "--password-stdin"], "acme panel passphrase 42\n");
         cluster.cli(&["domain", "add", "acme.example", "--customer", "acme", "--verified"], "");
         for mailbox in ["max@acme.example", "pia@acme.example"] {
-            cluster.cli(&["mailbox", "add", mailbox, "--password-stdin", "--tls-required", "off"], &format!("{PASSWORD}\n"));
+            cluster.cli(
+                &["mailbox", "add", mailbox, "--password-stdin", "--tls-required", "off"],
+                &format!("{PASSWORD}\n"),
+            );
         }
         cluster.cli(&["mailbox", "set", "pia@acme.example", "--access", "pop3"], "");
         cluster
@@ -358,13 +361,19 @@ fn what_one_node_stores_every_node_serves() {
     eprintln!("IDLE on node b woke {latency:?} after node a's 250 was sent (delivery included)");
     idle.send("DONE");
     idle.until("c");
-    assert_eq!(deliver(SocketAddr::from(([127, 0, 0, 1], a.smtp)), "pia@acme.example", &message("two", "pia")), Some(true));
+    assert_eq!(
+        deliver(SocketAddr::from(([127, 0, 0, 1], a.smtp)), "pia@acme.example", &message("two", "pia")),
+        Some(true)
+    );
 
     // IMAP on b reads max's message, whose bytes node a put into Garage.
     idle.send("d FETCH 1 (BODY[])");
     let fetched = idle.until("d").concat();
     assert!(fetched.contains("Message-ID: <one@sender.test>") && fetched.contains("Hello from one."), "{fetched}");
-    assert!(fetched.contains("(Postfach node a)"), "the Received field names the node that took the message: {fetched}");
+    assert!(
+        fetched.contains("(Postfach node a)"),
+        "the Received field names the node that took the message: {fetched}"
+    );
 
     // POP3 on c reads pia's.
     let mut pop = Line::connect(SocketAddr::from(([127, 0, 0, 1], c.pop3)));

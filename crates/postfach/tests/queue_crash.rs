@@ -237,7 +237,9 @@ fn the_node_names_itself_in_received_fields_and_on_its_queue_claims() {
         let folders = store.folders(mailbox.id).await.expect("folders");
         let inbox = folders.iter().find(|f| f.name == "INBOX").expect("INBOX");
         let messages = store.messages(mailbox.id, inbox.id).await.expect("messages");
-        let blobs = postfach_blob::BlobStore::open(&config.data_dir.join("blobs")).expect("blobs");
+        let blobs =
+            postfach_blob::BlobStore::open(&config.blobs, &config.data_dir, postfach_blob::Namespace::Mailboxes)
+                .expect("blobs");
         let bytes = blobs.get(&messages[0].blob).await.expect("blob");
         store.close().await;
         String::from_utf8_lossy(&bytes).into_owned()
