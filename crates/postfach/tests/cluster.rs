@@ -591,51 +591,61 @@ fn a_killed_nodes_queue_is_delivered_by_another_node() {
     let mut cluster = Cluster::new(sink.port);
     cluster.node("a").start();
     let ids = submit(&cluster.nodes[0], 12);
-    // Node a claims the messages and is caught in the middle of delivering them.
+    // Node a claims the messages and is caught delivering them: the sink has taken each
+    // message's data (it counts as received, as at a real server that stored it) but
+    // holds the reply, so node a never learns that it was delivered.
     let deadline = Instant::now() + WAIT;
     while *sink.held.lock().expect("lock") == 0 {
         assert!(Instant::now() < deadline, "node a never delivered to the sink: {}", cluster.nodes[0].log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    let queue = cluster.cli(&["queue", "list", "--json"], "");
-    assert!(queue.contains("\"a\""), "queue list names the node holding the claims: {queue}");
+    // Let its other delivery slots reach the sink too (no claim on timing is made).
+    std::thread::sleep(Duration::from_secs(1));
+    let queue: serde_json::Value =
+        serde_json::from_str(&cluster.cli(&["queue", "list", "--json"], "")).expect("queue list JSON");
+    assert!(
+        queue.to_string().contains("\"claimed_by\":\"a\""),
+        "queue list names the node holding the claims: {queue}"
+    );
     cluster.node("a").kill();
-    let in_flight = sink.received().len();
+    let in_flight: BTreeSet<String> = sink.received().into_iter().collect();
+    assert!(!in_flight.is_empty() && in_flight.len() < ids.len(), "{} of {} in flight", in_flight.len(), ids.len());
     sink.stalled.store(false, Ordering::SeqCst);
     let killed = Instant::now();
     cluster.node("b").start();
-    // Node b delivers everything once a's leases have run out.
+    // Node b delivers the messages node a never claimed at once, and the ones node a held
+    // once a's leases have run out: nothing is lost, and a message node a had handed over
+    // without learning so is delivered a second time (the documented duplicate window).
     let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let seen: BTreeSet<String> = sink.received().into_iter().collect();
-        if ids.iter().all(|id| seen.contains(id)) {
-            break;
-        }
+    let expected = ids.len() + in_flight.len();
+    while sink.received().len() < expected {
         assert!(
             Instant::now() < deadline,
-            "node b did not deliver node a's queue: {} of {} seen\n{}",
-            seen.len(),
-            ids.len(),
+            "node b did not deliver node a's queue: {} of {expected} deliveries\n{}",
+            sink.received().len(),
             cluster.nodes[1].log()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    let all_delivered = killed.elapsed();
+    // Nothing more arrives afterwards (b recorded every delivery).
+    std::thread::sleep(Duration::from_secs(3));
     let received = sink.received();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for id in &received {
         *counts.entry(id.clone()).or_default() += 1;
     }
-    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    for id in &ids {
+        let want = if in_flight.contains(id) { 2 } else { 1 };
+        assert_eq!(counts.get(id), Some(&want), "{id}: {counts:?}");
+    }
+    assert_eq!(received.len(), expected, "no other deliveries: {counts:?}");
     eprintln!(
-        "queue fail-over: {} messages, {} in flight on node a at the kill, {} duplicates, all delivered {:?} after the kill",
+        "queue fail-over: {} messages, {} in flight on node a at the kill (delivered again: the duplicates), \
+         all delivered {all_delivered:?} after the kill",
         ids.len(),
-        in_flight,
-        duplicates,
-        killed.elapsed()
+        in_flight.len(),
     );
-    // Only a message whose data node a had sent, but whose reply it never saw, may come twice.
-    assert!(duplicates <= in_flight, "{duplicates} duplicates, but only {in_flight} deliveries were in flight");
-    assert!(counts.values().all(|&n| n <= 2), "no message more than twice: {counts:?}");
 }
 
 #[test]
