@@ -22,7 +22,6 @@ use postfach_store::{Scope, Store};
 use postfach_testdns::{Data, Rr, TestDns};
 use postfach_types::{CustomerName, DomainName, EmailAddress, MailboxId, NodeName, Role, UnixTime};
 use sink::{Behaviour, Sink};
-use sqlx::Connection;
 use tokio::sync::watch;
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";
@@ -36,19 +35,6 @@ fn node(name: &str) -> NodeName {
     NodeName::parse(name).expect("node name")
 }
 
-/// A fresh database of its own on the test server.
-async fn database() -> String {
-    let admin_url = std::env::var("POSTFACH_TEST_POSTGRES_URL")
-        .expect("set POSTFACH_TEST_POSTGRES_URL to run the cluster tests (scripts/test does this)");
-    let name = format!("postfach_test_{:016x}", rand::random::<u64>());
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create db");
-    admin.close().await.ok();
-    let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /database");
-    format!("{base}/{name}")
-}
-
 /// The shared world: the database with acme.example and its mailbox max, the data folder
 /// the nodes share, a DNS zone sending outside.test to the sink.
 struct Cluster {
@@ -60,7 +46,7 @@ struct Cluster {
 }
 
 async fn cluster() -> Cluster {
-    let url = database().await;
+    let url = postfach_testpg::fresh_database().await;
     let store = Store::open(&url).await.expect("store");
     let customer = store.add_customer(&CustomerName::parse("acme").expect("n"), HASH, Role::Customer).await.expect("c");
     store.add_domain(customer.id, &DomainName::parse("acme.example").expect("d"), true).await.expect("domain");

@@ -117,7 +117,7 @@ impl Cluster {
     fn new(outbound_port: u16) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let garage = Garage::start();
-        let database = fresh_database();
+        let database = postfach_testpg::fresh_database_blocking();
         let dns = TestDns::start([
             Rr::new("sender.test", Data::txt("v=spf1 ip4:127.0.0.0/8 -all")),
             Rr::new("client.sender.test", Data::A("127.0.0.1".parse().expect("ip"))),
@@ -186,30 +186,6 @@ impl Cluster {
     fn logins(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.cli(&["logins", "--json", "--limit", "1000"], "")).expect("login list JSON")
     }
-}
-
-/// A database of its own on the test PostgreSQL server (see crates/store/tests/backends.rs).
-fn fresh_database() -> String {
-    let admin_url = std::env::var("POSTFACH_TEST_POSTGRES_URL")
-        .expect("set POSTFACH_TEST_POSTGRES_URL to run the cluster tests (scripts/test does this)");
-    let name = format!("postfach_test_{:016x}", rand_u64());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create");
-        admin.close().await.ok();
-    });
-    let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /database");
-    format!("{base}/{name}")
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    h.finish()
 }
 
 // ---- protocol clients (plain TCP; the nodes allow plaintext logins for these tests) ----

@@ -5,9 +5,6 @@
 //! its own. Without the variable the PostgreSQL tests fail with a message that says so.
 
 use postfach_store::Store;
-use sqlx::Connection;
-
-pub const POSTGRES_ENV: &str = "POSTFACH_TEST_POSTGRES_URL";
 
 pub async fn sqlite() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -16,15 +13,7 @@ pub async fn sqlite() -> (Store, tempfile::TempDir) {
 }
 
 pub async fn postgres() -> (Store, String) {
-    let admin_url = std::env::var(POSTGRES_ENV)
-        .unwrap_or_else(|_| panic!("set {POSTGRES_ENV} to run the PostgreSQL suite (scripts/test does this)"));
-    let name = format!("postfach_test_{:016x}", rand::random::<u64>());
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create db");
-    admin.close().await.ok();
-    let (base, _db) = admin_url.rsplit_once('/').expect("URL ends in /database");
-    let url = format!("{base}/{name}");
+    let url = postfach_testpg::fresh_database().await;
     (Store::open(&url).await.expect("open postgres store"), url)
 }
 

@@ -20,19 +20,9 @@ use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_store::messages::{Delivery, DeliveryFolder, Flags, NewMessage};
 use postfach_types::{CustomerId, CustomerName, DomainName, EmailAddress, Role, Secret, UnixTime};
 
-/// A fresh, empty PostgreSQL database for one test (from `POSTFACH_TEST_POSTGRES_URL`, a
-/// role allowed to create databases; `scripts/test` sets it); returns its URL.
+/// A fresh, empty PostgreSQL database for one test; returns its URL.
 pub async fn postgres_database() -> String {
-    use sqlx::Connection;
-    let admin_url = std::env::var("POSTFACH_TEST_POSTGRES_URL")
-        .expect("set POSTFACH_TEST_POSTGRES_URL to run the tests of several nodes (scripts/test does this)");
-    let name = format!("postfach_test_{:016x}", rand::random::<u64>());
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create db");
-    admin.close().await.ok();
-    let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /database");
-    format!("{base}/{name}")
+    postfach_testpg::fresh_database().await
 }
 
 /// The password of every mailbox the helpers create.
