@@ -123,7 +123,7 @@ done
 
 # --- HAProxy: 23xxx, round robin over both nodes, PROXY v2 from 127.0.0.3 ---
 {
-    printf 'global\n    maxconn 20000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 300s\n    timeout server 300s\n'
+    printf 'global\n    maxconn 8000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 300s\n    timeout server 300s\n'
     for svc in 025 587 465 143 993 110 995; do
         printf 'listen p%s\n    bind 127.0.0.1:23%s\n    balance roundrobin\n    source 127.0.0.3\n' "$svc" "$svc"
         printf '    server a 127.0.0.1:21%s send-proxy-v2\n    server b 127.0.0.1:22%s send-proxy-v2\n' "$svc" "$svc"
