@@ -75,6 +75,18 @@ pub enum BlobError {
     Settings(String),
 }
 
+impl BlobError {
+    /// Whether the blob does not exist (as opposed to a store that did not answer): only
+    /// then is a message lost; anything else is worth trying again.
+    pub fn is_missing(&self) -> bool {
+        match self {
+            BlobError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            BlobError::Remote { source: object_store::Error::NotFound { .. }, .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// What to store: bytes in memory, or a finished spool file (streamed, never read whole).
 #[derive(Debug)]
 pub enum Content {

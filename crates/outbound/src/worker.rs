@@ -196,18 +196,29 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
     if recipients.is_empty() {
         return;
     }
-    let bytes = inner.spool.get(&message.blob).await.map_err(|e| e.to_string());
+    let bytes = inner.spool.get(&message.blob).await;
     let now = UnixTime::now();
     let notify = message.return_path.is_some();
     let bytes = match bytes {
         Ok(bytes) => bytes,
-        Err(e) => {
+        Err(e) if e.is_missing() => {
             tracing::error!(queue_id = %message.queue_id, error = %e, "the queued message file is missing");
             let outcomes: Vec<_> = recipients
                 .iter()
                 .map(|r| {
                     (r.id, failed("4.3.0", "the message was lost from the queue storage".into(), None, None, notify))
                 })
+                .collect();
+            return record(outbound, &message, now, &outcomes).await;
+        }
+        // The storage did not answer (an object store that is away): try again later, like
+        // any temporary failure; the message is not lost.
+        Err(e) => {
+            tracing::warn!(queue_id = %message.queue_id, error = %e, "reading the queued message failed; retrying later");
+            let reason = "the queue storage did not answer".to_string();
+            let outcomes: Vec<_> = recipients
+                .iter()
+                .map(|r| (r.id, deferred(outbound, &message, r, now, "4.3.0", reason.clone(), None, None)))
                 .collect();
             return record(outbound, &message, now, &outcomes).await;
         }

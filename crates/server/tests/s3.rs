@@ -10,6 +10,7 @@ use common::{PASSWORD, TestServer};
 use postfach_blob::{Backend, BlobStore, Namespace, S3Settings};
 use postfach_outbound::Submission;
 use postfach_store::Scope;
+use postfach_store::queue::RecipientState;
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_testdns::{Data, Rr, TestDns};
 use postfach_testgarage::Garage;
@@ -164,6 +165,21 @@ async fn mail_lives_in_s3_and_nothing_is_acknowledged_while_it_is_away() {
     let refused = imap.until("f ").await;
     assert!(refused.contains("f NO [UNAVAILABLE]"), "{refused}");
     assert_eq!((inbox_len(&t, &max).await, inbox_len(&t, &pop).await), before, "nothing stored");
+    // A queued message whose storage is away is tried again later, never bounced as lost.
+    let store = t.server.store();
+    store.queue_retry(Scope::Platform, queued.as_str()).await.expect("retry now");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let recipient = loop {
+        let entry = store.queue_list(Scope::Platform).await.expect("queue").into_iter().next().expect("still queued");
+        let r = entry.recipients[0].clone();
+        if r.diagnostic.as_deref().is_some_and(|d| d.contains("storage did not answer")) {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "no attempt while the store was away: {r:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(recipient.state, RecipientState::Queued, "{recipient:?}");
+    assert_eq!((recipient.status.as_deref(), recipient.notify), (Some("4.3.0"), None), "{recipient:?}");
 
     // Back again: mail flows, and what was there before is still there.
     garage.restart();
