@@ -244,39 +244,9 @@ fn imap_login(line: &mut Line, user: &str, password: &str) -> String {
     line.until("a").pop().expect("tagged reply")
 }
 
-/// SMTP delivery of `message` to `rcpt` on the MX at `to`: `Some(true)` when it got 250,
-/// `None` when the connection broke.
+/// SMTP delivery of `message` to `rcpt` on the MX at `to` from the test's sender domain.
 fn deliver(to: SocketAddr, rcpt: &str, message: &str) -> Option<bool> {
-    let stream = TcpStream::connect(to).ok()?;
-    stream.set_read_timeout(Some(WAIT)).ok()?;
-    let mut writer = stream.try_clone().ok()?;
-    let mut reader = BufReader::new(stream);
-    let reply = |reader: &mut BufReader<TcpStream>| -> Option<String> {
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).ok()? == 0 {
-                return None;
-            }
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Some(line);
-            }
-        }
-    };
-    reply(&mut reader).filter(|r| r.starts_with("220"))?;
-    for (command, code) in [
-        ("EHLO client.sender.test".to_string(), "250"),
-        ("MAIL FROM:<load@sender.test>".to_string(), "250"),
-        (format!("RCPT TO:<{rcpt}>"), "250"),
-        ("DATA".to_string(), "354"),
-    ] {
-        writer.write_all(format!("{command}\r\n").as_bytes()).ok()?;
-        reply(&mut reader).filter(|r| r.starts_with(code))?;
-    }
-    writer.write_all(message.as_bytes()).ok()?;
-    writer.write_all(b".\r\n").ok()?;
-    let last = reply(&mut reader)?;
-    let _ = writer.write_all(b"QUIT\r\n");
-    Some(last.starts_with("250"))
+    common::deliver(to, "client.sender.test", "load@sender.test", rcpt, message.as_bytes())
 }
 
 fn message(id: &str, to: &str) -> String {

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -72,41 +71,10 @@ impl Env {
     }
 }
 
-/// Reads one (possibly multi-line) reply; `None` when the connection broke.
-fn reply(reader: &mut BufReader<TcpStream>) -> Option<String> {
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return Some(line);
-        }
-    }
-}
-
 /// One delivery attempt: `Some(true)` when the message got 250.
 fn deliver(port: u16, message: &[u8]) -> Option<bool> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    let mut writer = stream.try_clone().ok()?;
-    let mut reader = BufReader::new(stream);
-    let expect = |reader: &mut BufReader<TcpStream>, code: &str| reply(reader).filter(|r| r.starts_with(code));
-    expect(&mut reader, "220")?;
-    for (command, code) in [
-        ("EHLO client.crash.test", "250"),
-        ("MAIL FROM:<load@crash.test>", "250"),
-        ("RCPT TO:<max@acme.example>", "250"),
-        ("DATA", "354"),
-    ] {
-        writer.write_all(format!("{command}\r\n").as_bytes()).ok()?;
-        expect(&mut reader, code)?;
-    }
-    writer.write_all(message).ok()?;
-    writer.write_all(b".\r\n").ok()?;
-    let last = reply(&mut reader)?;
-    let _ = writer.write_all(b"QUIT\r\n");
-    Some(last.starts_with("250"))
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    common::deliver(to, "client.crash.test", "load@crash.test", "max@acme.example", message)
 }
 
 fn message(client: usize, seq: usize) -> Vec<u8> {

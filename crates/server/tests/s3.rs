@@ -199,23 +199,8 @@ async fn a_server_whose_bucket_refuses_its_key_does_not_start() {
     let Backend::S3(mut settings) = s3(&garage) else { unreachable!() };
     settings.secret_access_key = Secret::new("wrong-secret-0123456789".into());
     let dir = tempfile::tempdir().expect("tmp");
-    let mut config = postfach_server::config::Config::defaults();
-    config.data_dir = dir.path().join("data");
-    config.database = format!("sqlite://{}", dir.path().join("data/postfach.sqlite").display());
-    let listen = &mut config.listen;
-    for list in [
-        &mut listen.smtp,
-        &mut listen.submission,
-        &mut listen.submissions,
-        &mut listen.imap,
-        &mut listen.imaps,
-        &mut listen.pop3,
-        &mut listen.pop3s,
-        &mut listen.https,
-        &mut listen.http,
-    ] {
-        list.clear();
-    }
+    let database = format!("sqlite://{}", dir.path().join("data/postfach.sqlite").display());
+    let mut config = common::test_config(&database, &dir.path().join("data"));
     config.blobs = Backend::S3(settings);
     let error = postfach_server::Server::start(&config).await.expect_err("refused").to_string();
     assert!(error.starts_with("cannot open the message storage: object storage: listing the bucket failed"), "{error}");

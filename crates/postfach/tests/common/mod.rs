@@ -27,3 +27,42 @@ pub fn postfach_ok(config: &Path, args: &[&str], stdin: &str) -> String {
     assert!(out.status.success(), "postfach {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }
+
+/// One MX transaction on the SMTP server at `to` (EHLO `helo`, MAIL FROM `from`, one
+/// recipient, the message and its final dot): `Some(true)` when the message got `250`,
+/// `Some(false)` for another final reply, `None` when a step was refused or the connection
+/// broke (as when the server is killed).
+pub fn deliver(to: std::net::SocketAddr, helo: &str, from: &str, rcpt: &str, message: &[u8]) -> Option<bool> {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::net::TcpStream::connect(to).ok()?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok()?;
+    let mut writer = stream.try_clone().ok()?;
+    let mut reader = BufReader::new(stream);
+    // One (possibly multi-line) reply; `None` when the connection broke.
+    let reply = |reader: &mut BufReader<std::net::TcpStream>| -> Option<String> {
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Some(line);
+            }
+        }
+    };
+    reply(&mut reader).filter(|r| r.starts_with("220"))?;
+    for (command, code) in [
+        (format!("EHLO {helo}"), "250"),
+        (format!("MAIL FROM:<{from}>"), "250"),
+        (format!("RCPT TO:<{rcpt}>"), "250"),
+        ("DATA".to_string(), "354"),
+    ] {
+        writer.write_all(format!("{command}\r\n").as_bytes()).ok()?;
+        reply(&mut reader).filter(|r| r.starts_with(code))?;
+    }
+    writer.write_all(message).ok()?;
+    writer.write_all(b".\r\n").ok()?;
+    let last = reply(&mut reader)?;
+    let _ = writer.write_all(b"QUIT\r\n");
+    Some(last.starts_with("250"))
+}

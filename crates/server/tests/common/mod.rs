@@ -62,25 +62,7 @@ impl TestServer {
         data_dir: &Path,
         adjust: impl FnOnce(&mut Config),
     ) -> Self {
-        let mut config = Config::defaults();
-        config.hostname = DomainName::parse("mail.postfach.test").expect("hostname");
-        config.data_dir = data_dir.to_path_buf();
-        config.database = database.to_string();
-        let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let listen = &mut config.listen;
-        for list in [
-            &mut listen.smtp,
-            &mut listen.submission,
-            &mut listen.submissions,
-            &mut listen.imap,
-            &mut listen.imaps,
-            &mut listen.pop3,
-            &mut listen.pop3s,
-            &mut listen.https,
-            &mut listen.http,
-        ] {
-            *list = vec![local];
-        }
+        let mut config = test_config(database, data_dir);
         adjust(&mut config);
         let server = Server::start(&config).await.expect("server starts");
         TestServer { server, config, dir }
@@ -142,4 +124,29 @@ impl TestServer {
             .await
             .expect("deliver");
     }
+}
+
+/// The configuration tests start servers with: `database`, `data_dir`, the test host
+/// name, and every service on 127.0.0.1 with a port the system picks.
+pub fn test_config(database: &str, data_dir: &Path) -> Config {
+    let mut config = Config::defaults();
+    config.hostname = DomainName::parse("mail.postfach.test").expect("hostname");
+    config.data_dir = data_dir.to_path_buf();
+    config.database = database.to_string();
+    let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let listen = &mut config.listen;
+    for list in [
+        &mut listen.smtp,
+        &mut listen.submission,
+        &mut listen.submissions,
+        &mut listen.imap,
+        &mut listen.imaps,
+        &mut listen.pop3,
+        &mut listen.pop3s,
+        &mut listen.https,
+        &mut listen.http,
+    ] {
+        *list = vec![local];
+    }
+    config
 }
