@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
-use postfach_blob::BlobStore;
+use postfach_blob::{Backend, BlobStore, Namespace};
 use postfach_net::{Conn, MaybeTls, Protocol, Timeouts};
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::{Scope, Store};
@@ -42,7 +42,7 @@ impl Harness {
         std::fs::create_dir_all(&dir).expect("temp folder");
         let (store, blobs, auth, mailbox, listener) = rt.block_on(async {
             let store = Store::open(&format!("sqlite://{}", dir.join("db.sqlite").display())).await.expect("store");
-            let blobs = BlobStore::open(&dir.join("blobs")).expect("blobs");
+            let blobs = BlobStore::open(&Backend::Fs, &dir, Namespace::Mailboxes).expect("blobs");
             let hasher = PasswordHasher::new(1);
             // Wrong passwords in the inputs must not lock out the logins of later ones.
             let settings = AuthSettings {
