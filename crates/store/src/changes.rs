@@ -118,7 +118,11 @@ impl Store {
 }
 
 async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
+    // Bounded like every connection the store opens outside its pool (`db::dedicated_connection`).
+    let connecting = tokio::time::timeout(std::time::Duration::from_secs(10), PgListener::connect(url));
+    let mut listener = connecting.await.map_err(|_| {
+        sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "the database did not answer in time"))
+    })??;
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }

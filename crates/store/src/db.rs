@@ -133,6 +133,27 @@ impl Store {
     }
 }
 
+/// A PostgreSQL connection of its own, outside the pool, for state that lives as long as a
+/// session (advisory locks): named `application_name` in `pg_stat_activity`, connected
+/// within `within` or refused. The one way the store opens such a connection.
+pub(crate) async fn dedicated_connection(
+    url: &str,
+    application_name: &str,
+    within: std::time::Duration,
+) -> Result<sqlx::PgConnection, StoreError> {
+    use sqlx::ConnectOptions;
+    let options: sqlx::postgres::PgConnectOptions =
+        url.parse().map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
+    let options = options.application_name(application_name);
+    match tokio::time::timeout(within, options.connect()).await {
+        Ok(connected) => Ok(connected?),
+        Err(_) => Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the database did not answer in time",
+        )))),
+    }
+}
+
 /// A random token of 32 lower-case hex digits (128 bits).
 pub(crate) fn random_token() -> String {
     let bytes: [u8; 16] = rand::random();

@@ -31,6 +31,8 @@ pub const RETRY: Duration = Duration::from_secs(3);
 pub const PING: Duration = Duration::from_secs(1);
 /// A ping (or a lock attempt) that takes longer counts as a broken connection.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// The leader connection's `application_name`, as operators see it in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "postfach-leader";
 /// PostgreSQL ends the lock's session when it has heard nothing for this long.
 pub const IDLE_SESSION_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest pause before reconnecting after a broken or failed connection.
@@ -85,18 +87,10 @@ pub fn elect(store: &Store, stopped: watch::Receiver<bool>) -> (Leader, impl Fut
 async fn contend(url: &str, leader: &watch::Sender<bool>, mut stopped: watch::Receiver<bool>) {
     let mut backoff = Duration::from_secs(1);
     while !*stopped.borrow() {
-        let mut conn = match tokio::time::timeout(PING_TIMEOUT, PgConnection::connect(url)).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
+        let mut conn = match crate::db::dedicated_connection(url, APPLICATION_NAME, PING_TIMEOUT).await {
+            Ok(conn) => conn,
+            Err(e) => {
                 tracing::warn!(error = %e, retry_in_secs = backoff.as_secs(), "cannot connect for the leader election");
-                if pause(backoff, &mut stopped).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-            Err(_) => {
-                tracing::warn!(retry_in_secs = backoff.as_secs(), "connecting for the leader election timed out");
                 if pause(backoff, &mut stopped).await {
                     return;
                 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use postfach_types::Secret;
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::PgConnection;
 
 use crate::{Store, StoreError};
 
@@ -181,13 +181,7 @@ impl Keeper {
 impl Line {
     async fn connected(&mut self, url: &Secret<String>) -> Result<&mut PgConnection, StoreError> {
         if self.conn.is_none() {
-            let options: PgConnectOptions =
-                url.expose().parse().map_err(|e: sqlx::Error| StoreError::BadUrl(e.to_string()))?;
-            let options = options.application_name(APPLICATION_NAME);
-            let conn = tokio::time::timeout(DEADLINE, PgConnection::connect_with(&options))
-                .await
-                .map_err(|_| StoreError::Conflict("the database did not answer in time".into()))??;
-            self.conn = Some(conn);
+            self.conn = Some(crate::db::dedicated_connection(url.expose(), APPLICATION_NAME, DEADLINE).await?);
         }
         self.conn.as_mut().ok_or_else(|| StoreError::Conflict("no lock connection".into()))
     }
