@@ -98,6 +98,52 @@ impl FsStore {
         Ok(id)
     }
 
+    /// Writes what `reader` yields durably as the blob `id` (a copy from another store;
+    /// blobs are write-once, so an existing one is replaced by the same bytes).
+    pub(crate) async fn put_named(
+        &self,
+        id: &BlobId,
+        mut reader: impl tokio::io::AsyncRead + Unpin,
+        observe: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<u64, BlobError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tmp = self.root.join("tmp").join(format!("copy-{}", id.as_str()));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BlobError::Io { path, source }
+        };
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(io(&tmp))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf).await.map_err(io(&self.path(id)))?;
+            if n == 0 {
+                break;
+            }
+            observe(&buf[..n]);
+            file.write_all(&buf[..n]).await.map_err(io(&tmp))?;
+            total += n as u64;
+        }
+        file.sync_all().await.map_err(io(&tmp))?;
+        drop(file);
+        let path = self.path(id);
+        tokio::fs::rename(&tmp, &path).await.map_err(io(&path))?;
+        Ok(total)
+    }
+
+    /// Syncs the fan-out folders (after [`FsStore::put_named`] copies).
+    pub(crate) async fn sync_folders(&self) -> Result<(), BlobError> {
+        let objects = self.root.join("objects");
+        tokio::task::spawn_blocking(move || {
+            for i in 0..=255u8 {
+                sync_dir(&objects.join(format!("{i:02x}")))?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| BlobError::Task(e.to_string()))?
+    }
+
     /// The whole blob.
     pub(crate) async fn get(&self, id: &BlobId) -> Result<Vec<u8>, BlobError> {
         let path = self.path(id);

@@ -262,6 +262,33 @@ impl BlobStore {
         }
     }
 
+    /// Copies the blob into `target` (a store on files, as a backup or a restored
+    /// `data_dir` holds) under the same id, streamed; `observe` sees every chunk as it
+    /// passes (for checksums). The file is synced; its folder is synced by [`BlobStore::sync`].
+    /// Returns the number of bytes copied. A blob missing here is an error whose
+    /// [`BlobError::is_missing`] is true.
+    pub async fn copy_to(
+        &self,
+        id: &BlobId,
+        target: &BlobStore,
+        observe: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<u64, BlobError> {
+        let Kind::Fs(fs) = &target.kind else {
+            return Err(BlobError::Settings("a copy goes to files, not to a bucket".into()));
+        };
+        let reader = self.reader(id).await?;
+        fs.put_named(id, reader, observe).await
+    }
+
+    /// Makes the copies written by [`BlobStore::copy_to`] into this store durable (syncs
+    /// the folders they were renamed into).
+    pub async fn sync(&self) -> Result<(), BlobError> {
+        match &self.kind {
+            Kind::Fs(fs) => fs.sync_folders().await,
+            Kind::S3(_) => Ok(()),
+        }
+    }
+
     /// Removes a blob; a missing one is not an error.
     pub async fn delete(&self, id: &BlobId) -> Result<(), BlobError> {
         match &self.kind {

@@ -47,6 +47,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         if let Command::PasswordCheck { password, address: None, json } = &cli.command {
             return password_check(&read_password(password, false)?, &[], *json);
         }
+        if crate::backup_commands::handles(&cli.command) {
+            return crate::backup_commands::run(cli.command, &config).await;
+        }
         let store = Store::open(&config.database).await.context("cannot open the database")?;
         let result = match cli.command {
             command if crate::dns_commands::handles(&command) => {
@@ -65,6 +68,7 @@ async fn dispatch(command: Command, admin: &Admin) -> anyhow::Result<ExitCode> {
         Command::Serve { .. } => unreachable!("handled by run"),
         Command::Dns { .. } => unreachable!("handled by dns_commands"),
         Command::Queue(_) => unreachable!("handled by queue_commands"),
+        Command::Backup { .. } | Command::Restore { .. } => unreachable!("handled by backup_commands"),
         Command::Customer(cmd) => customer(cmd, admin).await?,
         Command::Domain(cmd) => domain(cmd, admin).await?,
         Command::DomainAlias(cmd) => domain_alias(cmd, admin).await?,

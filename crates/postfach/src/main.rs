@@ -1,6 +1,7 @@
 //! The `postfach` binary: parses the command line and hands each command to the library
 //! crates. Nothing but argument parsing, prompting and printing happens here.
 
+mod backup_commands;
 mod commands;
 mod dns_commands;
 mod output;
@@ -74,6 +75,16 @@ enum Command {
         failed: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Copy the data of this node (SQLite database, message files, certificates) into DIR while the server runs
+    Backup {
+        /// A new or empty folder outside data_dir
+        dir: PathBuf,
+    },
+    /// Bring a backup made by `postfach backup` into the configured, empty data_dir (server stopped)
+    Restore {
+        /// The backup folder
+        dir: PathBuf,
     },
     /// Score a password with the password rule (exit status 1 if it would be refused)
     PasswordCheck {
