@@ -11,7 +11,7 @@
 //! [`ImapServer`] holds what every session shares; it is the `postfach_net::Protocol` the
 //! server's `imap` (STARTTLS) and `imaps` (implicit TLS) listeners serve.
 
-mod mutf7;
+pub mod mutf7;
 pub mod protocol;
 mod render;
 mod search;

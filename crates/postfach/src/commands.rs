@@ -56,6 +56,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 crate::dns_commands::run(command, &config, &store).await
             }
             Command::Queue(command) => crate::queue_commands::run(command, &config, &admin(&store, None).await?).await,
+            Command::Import(command) => {
+                crate::import_commands::run(command, &config, &store, &admin(&store, None).await?).await
+            }
             command => dispatch(command, &admin(&store, None).await?).await,
         };
         store.close().await;
@@ -69,6 +72,7 @@ async fn dispatch(command: Command, admin: &Admin) -> anyhow::Result<ExitCode> {
         Command::Dns { .. } => unreachable!("handled by dns_commands"),
         Command::Queue(_) => unreachable!("handled by queue_commands"),
         Command::Backup { .. } | Command::Restore { .. } => unreachable!("handled by backup_commands"),
+        Command::Import(_) => unreachable!("handled by import_commands"),
         Command::Customer(cmd) => customer(cmd, admin).await?,
         Command::Domain(cmd) => domain(cmd, admin).await?,
         Command::DomainAlias(cmd) => domain_alias(cmd, admin).await?,

@@ -4,6 +4,7 @@
 mod backup_commands;
 mod commands;
 mod dns_commands;
+mod import_commands;
 mod output;
 mod queue_commands;
 mod views;
@@ -86,6 +87,9 @@ enum Command {
         /// The backup folder
         dir: PathBuf,
     },
+    /// Import mail from local Maildir folders or mbox files into a mailbox
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Score a password with the password rule (exit status 1 if it would be refused)
     PasswordCheck {
         #[command(flatten)]
@@ -252,6 +256,27 @@ enum QueueCommand {
     Remove {
         /// The queue id shown by `postfach queue list`
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// A Maildir (Dovecot or Courier Maildir++: PATH holds cur/, new/ and the .Folder subfolders)
+    Maildir {
+        path: PathBuf,
+        /// The mailbox that receives the messages
+        #[arg(long = "into", value_name = "MAILBOX")]
+        mailbox: Address,
+    },
+    /// An mbox file (mboxrd or mboxo)
+    Mbox {
+        file: PathBuf,
+        /// The mailbox that receives the messages
+        #[arg(long = "into", value_name = "MAILBOX")]
+        mailbox: Address,
+        /// The folder to put them in (created if missing; levels separated by /)
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
     },
 }
 
