@@ -32,10 +32,14 @@ pub async fn backup(live: &Store, place: &Place, target: &Path) -> Result<Backup
             target.display()
         )));
     }
-    if target.starts_with(&place.data_dir) {
-        return Err(BackupError::Refused("the backup folder must be outside data_dir".into()));
-    }
     create_private_dir(target)?;
+    let inside = match (std::fs::canonicalize(target), std::fs::canonicalize(&place.data_dir)) {
+        (Ok(target), Ok(data_dir)) => target.starts_with(data_dir),
+        _ => false,
+    };
+    if inside {
+        return Err(BackupError::Refused("the backup folder must be outside data_dir: give another one".into()));
+    }
     let created_at = UnixTime::now().0;
     let database = target.join(DATABASE_FILE);
     live.snapshot_into(&database).await?;
@@ -49,6 +53,11 @@ pub async fn backup(live: &Store, place: &Place, target: &Path) -> Result<Backup
     };
     copy.close().await;
     let (messages, queue) = (messages?, queue?);
+    // Closing the copy's last connection folded its write-ahead log into the file.
+    let wal = target.join(format!("{DATABASE_FILE}-wal"));
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        return Err(BackupError::Damaged("the copied database was not closed cleanly".into()));
+    }
     for leftover in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(target.join(format!("{DATABASE_FILE}{leftover}")));
     }
@@ -159,4 +168,76 @@ pub(crate) fn copy_file(from: &Path, to: &Path, relative: &Path) -> Result<FileE
     std::fs::File::open(to).and_then(|f| f.sync_all()).map_err(io(to))?;
     let (bytes, sha256) = file_digest(to)?;
     Ok(FileEntry { path: relative.to_string_lossy().into_owned(), bytes, sha256, mode })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postfach_store::local::{LocalTarget, deliver_local};
+    use postfach_store::mailboxes::MailboxSettings;
+    use postfach_store::messages::Flags;
+    use postfach_types::{CustomerName, DomainName, EmailAddress, Role};
+
+    /// A message expunged and swept between the snapshot and the copy of its file is
+    /// forgotten in the copy as an expunge; a file missing that the live database still
+    /// needs stops the backup.
+    #[tokio::test]
+    async fn a_blob_that_vanished_after_the_snapshot() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let data = dir.path().join("data");
+        let live = Store::open(&sqlite_url(&data.join("postfach.sqlite"))).await.expect("open");
+        let customer = live
+            .add_customer(&CustomerName::parse("acme").expect("name"), "x", Role::Customer)
+            .await
+            .expect("customer");
+        live.add_domain(customer.id, &DomainName::parse("acme.example").expect("domain"), true).await.expect("domain");
+        let address = EmailAddress::parse("max@acme.example").expect("address");
+        let mailbox = live
+            .add_mailbox(postfach_store::Scope::Platform, &address, "x", MailboxSettings::default())
+            .await
+            .expect("mailbox");
+        let inbox = live.folder(mailbox.id, "INBOX").await.expect("folder").expect("inbox");
+        let blobs = BlobStore::open(&Backend::Fs, &data, Namespace::Mailboxes).expect("blobs");
+        let mut stored = Vec::new();
+        for i in 0..3 {
+            let target = LocalTarget::Folder {
+                store: &live,
+                mailbox: mailbox.id,
+                folder: inbox.id,
+                internal_date: UnixTime(1_700_000_000),
+                flags: Flags::default(),
+                keywords: Vec::new(),
+            };
+            let bytes = format!("Subject: {i}\r\n\r\nbody {i}\r\n").into_bytes();
+            stored.push(deliver_local(&blobs, bytes, target).await.expect("deliver"));
+        }
+        let target = dir.path().join("backup");
+        std::fs::create_dir_all(&target).expect("backup dir");
+        let copy_file = target.join(DATABASE_FILE);
+        live.snapshot_into(&copy_file).await.expect("snapshot");
+        let copy = Store::open(&sqlite_url(&copy_file)).await.expect("open copy");
+
+        // After the snapshot: message 2 is expunged and its file swept.
+        live.remove_messages(mailbox.id, inbox.id, &[stored[1].placed[0].uid]).await.expect("remove");
+        blobs.delete(&stored[1].blob).await.expect("sweep");
+        let mut vanished = Vanished::default();
+        let entry = copy_blobs(&copy, BlobSet::Mailboxes, &data, &target, Some((&live, &mut vanished)))
+            .await
+            .expect("backup goes on");
+        assert_eq!((entry.count, vanished.messages), (2, 1));
+        let uids: Vec<u32> =
+            copy.messages(mailbox.id, inbox.id).await.expect("messages").iter().map(|m| m.uid).collect();
+        assert_eq!(uids, [1, 3]);
+        let expunged = copy.expunged_since(mailbox.id, inbox.id, 0).await.expect("expunged");
+        assert!(!expunged.is_empty(), "the copy records the expunge");
+
+        // A file the live database still refers to is damage, not a race.
+        blobs.delete(&stored[2].blob).await.expect("lose a file");
+        let target2 = dir.path().join("backup2");
+        std::fs::create_dir_all(&target2).expect("backup dir");
+        let result = copy_blobs(&copy, BlobSet::Mailboxes, &data, &target2, Some((&live, &mut vanished))).await;
+        assert!(matches!(result, Err(BackupError::Damaged(_))), "{result:?}");
+        copy.close().await;
+        live.close().await;
+    }
 }
