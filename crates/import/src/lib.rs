@@ -103,7 +103,8 @@ pub struct Importer<'a> {
     blobs: &'a BlobStore,
     mailbox: MailboxId,
     max_message_size: u64,
-    folders: HashMap<String, FolderId>,
+    /// Our folders by name, or why one cannot be made.
+    folders: HashMap<String, Result<FolderId, String>>,
     summary: Summary,
 }
 
@@ -128,23 +129,27 @@ impl<'a> Importer<'a> {
         self.summary.skipped.push(Skipped { source, reason });
     }
 
-    /// The folder `name` (our name, `/`-separated), created with `special_use` if missing.
-    async fn folder(&mut self, name: &str) -> Result<FolderId, ImportError> {
-        if let Some(id) = self.folders.get(name) {
-            return Ok(*id);
+    /// The folder `name` (our name, `/`-separated), created if missing; `Err` with the
+    /// reason when the store refuses such a folder (its messages are skipped).
+    async fn folder(&mut self, name: &str) -> Result<Result<FolderId, String>, ImportError> {
+        if let Some(known) = self.folders.get(name) {
+            return Ok(known.clone());
         }
         let existing = self.store.folders(self.mailbox).await?;
-        let id = match existing.iter().find(|f| f.name == name || (f.is_inbox() && name.eq_ignore_ascii_case("INBOX")))
-        {
-            Some(folder) => folder.id,
-            None => {
-                let created = self.store.create_folder(self.mailbox, name, None).await?;
-                self.summary.created_folders.push(created.name.clone());
-                created.id
-            }
-        };
-        self.folders.insert(name.to_string(), id);
-        Ok(id)
+        let found =
+            match existing.iter().find(|f| f.name == name || (f.is_inbox() && name.eq_ignore_ascii_case("INBOX"))) {
+                Some(folder) => Ok(folder.id),
+                None => match self.store.create_folder(self.mailbox, name, None).await {
+                    Ok(created) => {
+                        self.summary.created_folders.push(created.name.clone());
+                        Ok(created.id)
+                    }
+                    Err(postfach_store::StoreError::Conflict(why)) => Err(why),
+                    Err(e) => return Err(e.into()),
+                },
+            };
+        self.folders.insert(name.to_string(), found.clone());
+        Ok(found)
     }
 
     /// Stores one message into `folder` (or skips it, recording why).
@@ -160,7 +165,13 @@ impl<'a> Importer<'a> {
             self.skip(source, SkipReason::Refused(e.to_string()));
             return Ok(());
         }
-        let folder = self.folder(folder).await?;
+        let folder = match self.folder(folder).await? {
+            Ok(folder) => folder,
+            Err(why) => {
+                self.skip(source, SkipReason::Refused(why));
+                return Ok(());
+            }
+        };
         let target = LocalTarget::Folder {
             store: self.store,
             mailbox: self.mailbox,
