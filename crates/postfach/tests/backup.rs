@@ -263,4 +263,59 @@ fn backup_while_mail_arrives_restores_with_the_same_uids() {
 
     server.kill().expect("stop");
     server.wait().expect("reaped");
+
+    // A damaged message file in a backup is found by the restore.
+    let damaged = env.path("damaged-backup");
+    let status = Command::new("cp").arg("-a").arg(&backup_dir).arg(&damaged).status().expect("cp");
+    assert!(status.success());
+    let some_blob = walk(&damaged.join("blobs/objects")).into_iter().next().expect("a message file");
+    let mut bytes = std::fs::read(&some_blob).expect("read");
+    bytes[0] ^= 1;
+    std::fs::write(&some_blob, bytes).expect("damage");
+    let config = env.path("damaged.toml");
+    std::fs::write(&config, "data_dir = \"damaged-data\"\n").expect("config");
+    let out = common::postfach(&config, &["restore", damaged.to_str().expect("utf-8")], "");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("damaged") && said.contains("empty it before trying again"), "{said}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            if entry.path().is_dir() {
+                pending.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn postgres_is_explained_and_unfinished_backups_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("pg.toml");
+    std::fs::write(&config, "data_dir = \"data\"\ndatabase = \"postgres://postfach@127.0.0.1:1/postfach\"\n")
+        .expect("config");
+    let out = common::postfach(&config, &["backup", dir.path().join("b").to_str().expect("utf-8")], "");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("pg_dump") && said.contains("pg_restore"), "{said}");
+    assert!(!dir.path().join("b").exists(), "nothing was written");
+
+    // A folder without a manifest is a backup that did not finish.
+    let config = dir.path().join("sqlite.toml");
+    std::fs::write(&config, "data_dir = \"data\"\n").expect("config");
+    let unfinished = dir.path().join("unfinished");
+    std::fs::create_dir_all(&unfinished).expect("dir");
+    std::fs::write(unfinished.join("postfach.sqlite"), b"half").expect("file");
+    let out = common::postfach(&config, &["restore", unfinished.to_str().expect("utf-8")], "");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("holds no manifest.json"), "{said}");
+    assert!(!dir.path().join("data").exists(), "data_dir untouched");
 }

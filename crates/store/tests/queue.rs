@@ -13,6 +13,7 @@ on_both_backends!(
     spool_blobs_in_use_are_not_orphans,
     a_claim_is_a_lease_held_by_one_node,
     concurrent_claimers_never_share_a_recipient,
+    backups_page_through_queue_blobs_and_forget_delivered_ones,
 );
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";
@@ -330,4 +331,27 @@ async fn concurrent_claimers_never_share_a_recipient(store: Store) {
     claimed.sort();
     expected.sort();
     assert_eq!(claimed, expected, "each recipient claimed exactly once");
+}
+
+/// What `postfach backup` asks of a copy: the queued blobs in pages, and forgetting a
+/// queued message whose file went (it was delivered after the snapshot).
+async fn backups_page_through_queue_blobs_and_forget_delivered_ones(store: Store) {
+    use postfach_store::backup::BlobSet;
+    for (queue_id, at) in [("B3", 3), ("B1", 1), ("B2", 2)] {
+        store.enqueue(&message(queue_id, None, &["a@one.example"], at)).await.expect("enqueue");
+    }
+    let first = store.referenced_blobs(BlobSet::Queue, None, 2).await.expect("page");
+    let ids: Vec<&str> = first.iter().map(|(b, _)| b.as_str()).collect();
+    assert_eq!(ids, [format!("{:032x}", 1), format!("{:032x}", 2)]);
+    assert!(first.iter().all(|(_, size)| *size == 1234));
+    let rest = store.referenced_blobs(BlobSet::Queue, Some(&first[1].0), 2).await.expect("page");
+    assert_eq!(rest.len(), 1);
+    assert!(store.referenced_blobs(BlobSet::Queue, Some(&rest[0].0), 2).await.expect("page").is_empty());
+    assert!(store.referenced_blobs(BlobSet::Mailboxes, None, 2).await.expect("page").is_empty());
+
+    let gone = &rest[0].0;
+    assert!(store.blob_referenced(BlobSet::Queue, gone).await.expect("referenced"));
+    assert_eq!(store.forget_vanished_blob(BlobSet::Queue, gone).await.expect("forget"), 1);
+    assert!(!store.blob_referenced(BlobSet::Queue, gone).await.expect("referenced"));
+    assert_eq!(store.queue_list(Scope::Platform).await.expect("list").len(), 2);
 }
