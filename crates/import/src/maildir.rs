@@ -143,6 +143,7 @@ fn flags_of(name: &str, keywords: &HashMap<u8, String>) -> (Flags, Vec<String>) 
 }
 
 async fn read_message(file: &Path, keywords: &HashMap<u8, String>, max: u64) -> Result<Incoming, SkipReason> {
+    use tokio::io::AsyncReadExt;
     let unreadable = |e: std::io::Error| SkipReason::Unreadable(e.to_string());
     let meta = tokio::fs::metadata(file).await.map_err(unreadable)?;
     if meta.len() > max {
@@ -157,7 +158,10 @@ async fn read_message(file: &Path, keywords: &HashMap<u8, String>, max: u64) -> 
         .or_else(|| name_time(&name))
         .map_or_else(UnixTime::now, UnixTime);
     let (flags, keywords) = flags_of(&name, keywords);
-    let bytes = tokio::fs::read(file).await.map_err(unreadable)?;
+    // Read no more than the limit allows, even if the file grew since it was measured.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    let opened = tokio::fs::File::open(file).await.map_err(unreadable)?;
+    opened.take(max.saturating_add(1)).read_to_end(&mut bytes).await.map_err(unreadable)?;
     Ok(Incoming { bytes, internal_date, flags, keywords })
 }
 
