@@ -11,6 +11,7 @@ pub mod dns;
 mod imap;
 pub mod listeners;
 pub mod logging;
+pub mod notify;
 mod pop3;
 mod smtp;
 pub mod tls;
@@ -30,7 +31,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::listeners::{BindError, BoundAddresses};
 
-pub use demo::{DemoAccount, create_demo};
+pub use demo::{DemoAccount, create_demo, panel_url};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -184,17 +185,44 @@ impl Server {
 /// SIGINT, then shut down cleanly.
 pub async fn run(config: &Config, demo: bool) -> Result<(), ServerError> {
     raise_open_file_limit();
+    if let Some(problem) = postfach_dns::hostname_problem(&config.hostname) {
+        tracing::warn!(hostname = %config.hostname, "{}", problem.en);
+    }
+    let notifier = Arc::new(notify::Notifier::from_env());
     let server = Server::start(config).await?;
     if demo {
         for account in create_demo(server.store(), server.authenticator().hasher()).await? {
             // Printed once on stdout, for the operator at the terminal; never logged.
             println!("{account}");
         }
+        match panel_url(&config.hostname, server.addresses().first("https")) {
+            Some(url) => println!("panel: {url}  (sign in with a demo login above)"),
+            None => println!("panel: off ([listen] https is empty)"),
+        }
+    }
+    notifier.ready();
+    let (watchdog_stop, watchdog_stopped) = watch::channel(false);
+    if let Some(every) = notifier.watchdog_interval() {
+        tokio::spawn(watchdog(notifier.clone(), every, watchdog_stopped));
     }
     wait_for_stop_signal().await?;
+    notifier.stopping();
+    let _ = watchdog_stop.send(true);
     tracing::info!("stop signal received, shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// Tells systemd every `every` that the runtime is alive: from a task on the server's
+/// runtime, so a runtime that no longer runs tasks stops the pings.
+async fn watchdog(notifier: Arc<notify::Notifier>, every: Duration, mut stopped: watch::Receiver<bool>) {
+    loop {
+        notifier.watchdog();
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 /// What the services are built from, made once in [`Server::start`].
