@@ -189,6 +189,9 @@ pub async fn run(config: &Config, demo: bool) -> Result<(), ServerError> {
         tracing::warn!(hostname = %config.hostname, "{}", problem.en);
     }
     let notifier = Arc::new(notify::Notifier::from_env());
+    // Caught from here on: a stop asked for while starting ends the server once started
+    // (never a kill halfway, and never after READY=1 went out but before it is caught).
+    let stop = StopSignals::install()?;
     let server = Server::start(config).await?;
     if demo {
         for account in create_demo(server.store(), server.authenticator().hasher()).await? {
@@ -205,7 +208,7 @@ pub async fn run(config: &Config, demo: bool) -> Result<(), ServerError> {
     if let Some(every) = notifier.watchdog_interval() {
         tokio::spawn(watchdog(notifier.clone(), every, watchdog_stopped));
     }
-    wait_for_stop_signal().await?;
+    stop.wait().await;
     notifier.stopping();
     let _ = watchdog_stop.send(true);
     tracing::info!("stop signal received, shutting down");
@@ -429,13 +432,26 @@ fn raise_open_file_limit() {
     }
 }
 
-async fn wait_for_stop_signal() -> Result<(), ServerError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(ServerError::Signal)?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from [`StopSignals::install`] on.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<StopSignals, ServerError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).map_err(ServerError::Signal)?,
+            int: signal(SignalKind::interrupt()).map_err(ServerError::Signal)?,
+        })
     }
-    Ok(())
+
+    /// Returns at the first of them, also one that arrived before this call.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
