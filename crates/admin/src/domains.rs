@@ -4,7 +4,7 @@
 use postfach_dns::checks::{self, Ownership, Refreshed};
 use postfach_dns::records::{DomainSetup, PublishedRecord, for_domain};
 use postfach_store::Scope;
-use postfach_store::dns_checks::DomainReport;
+use postfach_store::dns_checks::{DomainReport, Text};
 use postfach_store::domains::{Domain, Removed};
 use postfach_types::{CustomerName, DomainId, DomainName};
 
@@ -18,6 +18,9 @@ pub struct DomainRecords {
     pub published: Option<Vec<PublishedRecord>>,
     /// The cached result of the last check.
     pub report: Option<DomainReport>,
+    /// Why the records that name the server (MX, SPF, SRV, autoconfig) are left out: the
+    /// platform's `hostname` is not usable (`postfach_dns::hostname_problem`).
+    pub hostname_problem: Option<Text>,
 }
 
 impl Admin {
@@ -120,7 +123,9 @@ impl Admin {
     pub async fn domain_records(&self, who: &Who, domain: &Domain) -> Result<DomainRecords, AdminError> {
         let scope = manager(who)?;
         let report = self.store.dns_report(scope, &domain.name).await?;
-        let Some(checker) = self.dns.as_deref() else { return Ok(DomainRecords { published: None, report }) };
+        let Some(checker) = self.dns.as_deref() else {
+            return Ok(DomainRecords { published: None, report, hostname_problem: None });
+        };
         let keys = match postfach_dns::dkim::ensure_key(&self.store, scope, &domain.name).await {
             Ok(_) => self.store.dkim_keys(scope, &domain.name).await?,
             Err(postfach_dns::DnsError::Store(e)) => return Err(e.into()),
@@ -131,7 +136,11 @@ impl Admin {
         };
         let published =
             for_domain(&DomainSetup { platform: checker.platform(), domain, dkim_keys: &keys, published_spf: &[] });
-        Ok(DomainRecords { published: Some(published), report })
+        Ok(DomainRecords {
+            published: Some(published),
+            report,
+            hostname_problem: checker.platform().hostname_problem(),
+        })
     }
 }
 

@@ -84,11 +84,9 @@ impl Who {
             Who::Customer { id, name } => {
                 Some(Principal::Account { customer_id: *id, name: name.clone(), role: Role::Customer })
             }
-            Who::Mailbox { mailbox } => Some(Principal::Mailbox {
-                id: mailbox.id,
-                customer_id: mailbox.customer_id,
-                address: mailbox.address.clone(),
-            }),
+            Who::Mailbox { mailbox } => {
+                Some(Principal::mailbox(mailbox.id, mailbox.customer_id, mailbox.address.clone(), &mailbox.settings))
+            }
         }
     }
 }

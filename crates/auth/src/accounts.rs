@@ -110,7 +110,7 @@ pub async fn change_own_password(
         Err(e) => return Err(e.into()),
     }
     match who {
-        Principal::Mailbox { id, customer_id, address } => {
+        Principal::Mailbox { id, customer_id, address, .. } => {
             let scope = Scope::Customer(*customer_id);
             require(check_mailbox_password(store, scope, address, change.new).await?)?;
             let hash = auth.hasher().hash(change.new).await?;

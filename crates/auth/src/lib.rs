@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use postfach_policy::{AccountFacts, AccountKind, LoginDecision, LoginFacts, Refusal, TlsRequiredBy};
 use postfach_store::customers::Customer;
 use postfach_store::logins::{LoginAccount, LoginAccountKind, LoginRecord};
-use postfach_store::mailboxes::Mailbox;
+use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_store::sessions::{PanelSession, SessionLifetime};
 use postfach_store::{Scope, Store, StoreError};
 use postfach_types::{
@@ -124,8 +124,27 @@ pub struct Attempt<'a> {
 /// Who got in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    Mailbox { id: MailboxId, customer_id: CustomerId, address: EmailAddress },
-    Account { customer_id: CustomerId, name: CustomerName, role: Role },
+    /// `may_send`: the mailbox may send through submission (its sending switch, decided by
+    /// `postfach_policy::AccountKind::may_send`); submission refuses `MAIL FROM` otherwise.
+    Mailbox {
+        id: MailboxId,
+        customer_id: CustomerId,
+        address: EmailAddress,
+        may_send: bool,
+    },
+    Account {
+        customer_id: CustomerId,
+        name: CustomerName,
+        role: Role,
+    },
+}
+
+impl Principal {
+    /// The principal of a mailbox with these settings.
+    pub fn mailbox(id: MailboxId, customer_id: CustomerId, address: EmailAddress, settings: &MailboxSettings) -> Self {
+        let may_send = mailbox_kind(settings).may_send();
+        Principal::Mailbox { id, customer_id, address, may_send }
+    }
 }
 
 /// A successful token use is written to the login log at most this often per token and
@@ -576,13 +595,17 @@ fn mailbox_id(account: &LoginAccount) -> Option<MailboxId> {
     }
 }
 
+fn mailbox_kind(settings: &MailboxSettings) -> AccountKind {
+    AccountKind::Mailbox {
+        access: settings.access,
+        submission: settings.submission,
+        tls_required: settings.tls_required,
+    }
+}
+
 fn account_facts(account: &LoginAccount) -> AccountFacts {
     let kind = match &account.kind {
-        LoginAccountKind::Mailbox { settings, .. } => AccountKind::Mailbox {
-            access: settings.access,
-            submission: settings.submission,
-            tls_required: settings.tls_required,
-        },
+        LoginAccountKind::Mailbox { settings, .. } => mailbox_kind(settings),
         LoginAccountKind::Customer { .. } => AccountKind::PanelAccount,
     };
     AccountFacts { kind, disabled: account.disabled }
@@ -590,8 +613,8 @@ fn account_facts(account: &LoginAccount) -> AccountFacts {
 
 fn principal(account: LoginAccount) -> Principal {
     match account.kind {
-        LoginAccountKind::Mailbox { id, address, .. } => {
-            Principal::Mailbox { id, customer_id: account.customer_id, address }
+        LoginAccountKind::Mailbox { id, address, settings } => {
+            Principal::mailbox(id, account.customer_id, address, &settings)
         }
         LoginAccountKind::Customer { name, role } => {
             Principal::Account { customer_id: account.customer_id, name, role }

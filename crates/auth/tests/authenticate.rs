@@ -156,7 +156,8 @@ async fn the_access_mode_and_submission_switch_decide_the_service() {
         (Service::Pop3, "max@acme.example", Err(Refusal::ServiceNotAllowed)),
         (Service::Imap, "parked@acme.example", Err(Refusal::ServiceNotAllowed)),
         (Service::Pop3, "parked@acme.example", Err(Refusal::ServiceNotAllowed)),
-        (Service::Submission, "parked@acme.example", Err(Refusal::ServiceNotAllowed)),
+        // Sending off: the login succeeds; MAIL FROM is refused (Principal::may_send).
+        (Service::Submission, "parked@acme.example", Ok(())),
         (Service::Submission, "pop@acme.example", Ok(())),
         (Service::Panel, "parked@acme.example", Ok(())),
     ];

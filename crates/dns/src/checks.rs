@@ -1,7 +1,8 @@
 //! Checks of what a domain actually publishes, through the configured resolver.
 //!
 //! [`run`] asks DNS and returns a [`DomainReport`]: one or more [`Verdict`]s per check
-//! (ownership, MX, SPF, DKIM, DMARC), each ok / warning / error with a sentence in German
+//! (ownership, MX, SPF, DKIM, DMARC, the SRV records and the autoconfig/autodiscover
+//! names of client setup), each ok / warning / error with a sentence in German
 //! and English that says what was found and what to do. [`refresh`] is what the CLI, the
 //! panel and the server's periodic task call: it verifies ownership when the TXT record is
 //! there, makes sure the domain has a DKIM key, runs the checks, caches the report in the
@@ -121,6 +122,11 @@ pub async fn run(checker: &Checker, domain: &Domain, keys: &[DkimKey]) -> Domain
     verdicts.extend(spf_verdicts(checker, &domain.name).await);
     verdicts.extend(dkim_verdicts(checker, &domain.name, keys).await);
     verdicts.push(dmarc_verdict(checker, &domain.name).await);
+    // The client-setup records name the server: checked only when it has a usable name.
+    if checker.platform.hostname_problem().is_none() {
+        verdicts.extend(srv_verdicts(checker, &domain.name).await);
+        verdicts.extend(autoconfig_verdicts(checker, &domain.name).await);
+    }
     DomainReport { domain: domain.name.clone(), checked_at: UnixTime::now(), verdicts }
 }
 
@@ -663,4 +669,206 @@ async fn dmarc_verdict(checker: &Checker, d: &DomainName) -> Verdict {
             ),
         ),
     }
+}
+
+/// One SRV record the domain should publish: its name, and the port and target it should
+/// carry (`None`: the service is off, published with the target ".").
+struct SrvWanted {
+    name: String,
+    value: String,
+    port: Option<u16>,
+}
+
+/// The SRV records of [`records::client_setup`] (RFC 6186, RFC 8314), the optional ones
+/// left out, each compared with what DNS holds.
+async fn srv_verdicts(checker: &Checker, d: &DomainName) -> Vec<Verdict> {
+    let host = records::fqdn(&checker.platform.hostname);
+    let wanted: Vec<SrvWanted> = records::client_setup(&checker.platform, d, &host)
+        .into_iter()
+        .filter(|r| r.rtype == records::RecordType::Srv && !r.optional)
+        .map(|r| {
+            let port = r.value.split_whitespace().nth(2).and_then(|p| p.parse().ok()).filter(|&p: &u16| p != 0);
+            SrvWanted { name: r.name, value: r.value, port }
+        })
+        .collect();
+    let mut missing = Vec::new();
+    let mut out = Vec::new();
+    for want in &wanted {
+        let found: Vec<(u16, String)> = match checker.resolver.srv_lookup(format!("{}.", want.name).as_str()).await {
+            Ok(lookup) => lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::SRV(srv) => Some((srv.port, srv.target.to_ascii())),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) if e.is_no_records_found() => Vec::new(),
+            Err(_) => {
+                return vec![unanswered(Check::Srv, "srv.unanswered", "Die SRV-Einträge", "SRV records", d.as_str())];
+            }
+        };
+        let right = match want.port {
+            Some(port) => found.iter().any(|(p, target)| *p == port && same_host(target, &host)),
+            None => found.iter().any(|(_, target)| target == "." || target.is_empty()),
+        };
+        if right {
+            continue;
+        }
+        if found.is_empty() {
+            missing.push(want);
+            continue;
+        }
+        let shown =
+            found.iter().map(|(p, t)| format!("{p} {}", t.trim_end_matches('.'))).collect::<Vec<_>>().join(", ");
+        let (name, value) = (&want.name, &want.value);
+        out.push(verdict(
+            Check::Srv,
+            "srv.wrong",
+            Level::Error,
+            format!(
+                "Der SRV-Eintrag {name} zeigt auf {shown}; E-Mail-Programme würden mit einem falschen Server eingerichtet. Ersetzen Sie ihn durch: SRV {value}"
+            ),
+            format!(
+                "The SRV record {name} points to {shown}, so mail programs would be set up with the wrong server. Replace it with: SRV {value}"
+            ),
+        ));
+    }
+    if !missing.is_empty() {
+        let names = missing.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ");
+        let lines = missing.iter().map(|w| format!("{} SRV {}", w.name, w.value)).collect::<Vec<_>>().join("; ");
+        out.push(verdict(
+            Check::Srv,
+            "srv.missing",
+            Level::Warning,
+            format!(
+                "Es fehlen SRV-Einträge ({names}); E-Mail-Programme finden die Server-Einstellungen dann nicht selbst. Veröffentlichen Sie: {lines}"
+            ),
+            format!(
+                "SRV records are missing ({names}), so mail programs cannot find the server settings by themselves. Publish: {lines}"
+            ),
+        ));
+    }
+    if out.is_empty() {
+        out.push(verdict(
+            Check::Srv,
+            "srv.ok",
+            Level::Ok,
+            format!("Die SRV-Einträge von {d} zeigen auf {}.", checker.platform.hostname),
+            format!("The SRV records of {d} point to {}.", checker.platform.hostname),
+        ));
+    }
+    out
+}
+
+/// What `autoconfig.D` or `autodiscover.D` resolves to.
+enum Alias {
+    /// A CNAME to this server, or address records that are this server's.
+    Here,
+    /// Nothing is published.
+    Missing,
+    /// A CNAME elsewhere, or other addresses: what was found.
+    Elsewhere(String),
+    Unanswered,
+}
+
+/// Where `name` leads: its CNAME, or without one, its addresses against the server's.
+async fn alias_of(checker: &Checker, name: &str, host: &str) -> Alias {
+    let fqdn = format!("{name}.");
+    match checker.resolver.lookup(fqdn.as_str(), hickory_resolver::proto::rr::RecordType::CNAME).await {
+        Ok(lookup) => {
+            let targets: Vec<String> = lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::CNAME(cname) => Some(cname.0.to_ascii()),
+                    _ => None,
+                })
+                .collect();
+            if targets.iter().any(|t| same_host(t, host)) {
+                return Alias::Here;
+            }
+            if let Some(target) = targets.first() {
+                return Alias::Elsewhere(target.trim_end_matches('.').to_string());
+            }
+        }
+        Err(e) if e.is_no_records_found() => {}
+        Err(_) => return Alias::Unanswered,
+    }
+    // No CNAME: address records are fine when they are the server's own.
+    let addresses = |name: String| async move {
+        match checker.resolver.lookup_ip(name.as_str()).await {
+            Ok(ips) => Ok(ips.iter().collect::<std::collections::BTreeSet<IpAddr>>()),
+            Err(e) if e.is_no_records_found() => Ok(Default::default()),
+            Err(_) => Err(()),
+        }
+    };
+    let (Ok(theirs), Ok(ours)) = (addresses(fqdn).await, addresses(format!("{host}.")).await) else {
+        return Alias::Unanswered;
+    };
+    if theirs.is_empty() {
+        Alias::Missing
+    } else if theirs.is_subset(&ours) {
+        Alias::Here
+    } else {
+        Alias::Elsewhere(theirs.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// The `autoconfig.D` (Thunderbird and others) and `autodiscover.D` (Outlook) names.
+async fn autoconfig_verdicts(checker: &Checker, d: &DomainName) -> Vec<Verdict> {
+    let host = checker.platform.hostname.as_str();
+    let mut missing = Vec::new();
+    let mut out = Vec::new();
+    for name in [format!("autoconfig.{d}"), format!("autodiscover.{d}")] {
+        match alias_of(checker, &name, host).await {
+            Alias::Here => {}
+            Alias::Missing => missing.push(name),
+            Alias::Elsewhere(found) => out.push(verdict(
+                Check::Autoconfig,
+                "autoconfig.wrong",
+                Level::Error,
+                format!(
+                    "{name} zeigt auf {found} statt auf {host}; die automatische Einrichtung findet diesen Server so nicht. Ersetzen Sie den Eintrag durch: {name} CNAME {host}."
+                ),
+                format!(
+                    "{name} points to {found} instead of {host}, so automatic setup does not find this server. Replace the record with: {name} CNAME {host}."
+                ),
+            )),
+            Alias::Unanswered => {
+                return vec![unanswered(
+                    Check::Autoconfig,
+                    "autoconfig.unanswered",
+                    "Die Einträge zur automatischen Einrichtung",
+                    "automatic setup records",
+                    d.as_str(),
+                )];
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let names = missing.join(", ");
+        let lines = missing.iter().map(|n| format!("{n} CNAME {host}.")).collect::<Vec<_>>().join("; ");
+        out.push(verdict(
+            Check::Autoconfig,
+            "autoconfig.missing",
+            Level::Warning,
+            format!(
+                "Es fehlen Einträge zur automatischen Einrichtung ({names}); E-Mail-Programme müssen dann von Hand eingerichtet werden. Veröffentlichen Sie: {lines}"
+            ),
+            format!(
+                "Records for automatic setup are missing ({names}), so mail programs must be set up by hand. Publish: {lines}"
+            ),
+        ));
+    }
+    if out.is_empty() {
+        out.push(verdict(
+            Check::Autoconfig,
+            "autoconfig.ok",
+            Level::Ok,
+            format!("autoconfig.{d} und autodiscover.{d} zeigen auf {host}."),
+            format!("autoconfig.{d} and autodiscover.{d} point to {host}."),
+        ));
+    }
+    out
 }

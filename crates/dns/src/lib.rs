@@ -22,6 +22,7 @@ pub mod spf;
 
 use std::net::IpAddr;
 
+use postfach_store::dns_checks::Text;
 use postfach_types::DomainName;
 
 /// What this crate's operations can fail with.
@@ -49,6 +50,38 @@ pub struct Platform {
     /// The client ports offered, for the SRV records (RFC 6186, RFC 8314). `None`: the
     /// service is switched off, and its SRV record says so with the target ".".
     pub ports: ServicePorts,
+}
+
+impl Platform {
+    /// Why no records can be built on the configured `hostname`: see [`hostname_problem`].
+    pub fn hostname_problem(&self) -> Option<Text> {
+        hostname_problem(&self.hostname)
+    }
+}
+
+/// Why `hostname` cannot be the name other servers and clients reach this server by:
+/// `localhost` (or a name under it) or a name of one label is no fully qualified name,
+/// and records built on it (`MX 10 localhost.`, `_spf.localhost`) would be wrong. The
+/// answer says what to set instead, in German and English. `None`: the name is usable.
+pub fn hostname_problem(hostname: &DomainName) -> Option<Text> {
+    let name = hostname.as_str();
+    let local = name == "localhost" || name.ends_with(".localhost");
+    if !local && name.contains('.') {
+        return None;
+    }
+    let (why_de, why_en) = if local {
+        ("zeigt nur auf diesen Rechner selbst", "names only this machine itself")
+    } else {
+        ("ist kein vollständiger Name", "is not a fully qualified name")
+    };
+    Some(Text {
+        de: format!(
+            "Der Servername (hostname = \"{name}\" in der Konfigurationsdatei) {why_de}: Andere Mailserver und E-Mail-Programme erreichen den Server so nicht, und DNS-Einträge lassen sich darauf nicht aufbauen. Setzen Sie hostname auf den vollständigen Namen dieses Servers, zum Beispiel \"mail.example.net\", mit A/AAAA-Einträgen, die hierher zeigen, und starten Sie Postfach neu."
+        ),
+        en: format!(
+            "The server name (hostname = \"{name}\" in the configuration file) {why_en}: other mail servers and mail programs cannot reach the server by it, and no DNS records can be built on it. Set hostname to this server's fully qualified name, such as \"mail.example.net\", with A/AAAA records pointing here, and restart Postfach."
+        ),
+    })
 }
 
 /// The ports of the client services, `None` where a service is off.
@@ -99,4 +132,22 @@ pub fn split_txt(text: &str) -> Vec<String> {
         parts.push(String::new());
     }
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_fully_qualified_hostnames_are_usable() {
+        let problem = |s: &str| hostname_problem(&DomainName::parse(s).expect("name"));
+        for usable in ["mail.example.net", "mail.postfach.test", "mx1.xn--mller-kva.de"] {
+            assert_eq!(problem(usable), None, "{usable}");
+        }
+        for unusable in ["localhost", "LOCALHOST", "mail.localhost", "mail"] {
+            let text = problem(unusable).unwrap_or_else(|| panic!("{unusable} is not usable"));
+            assert!(text.en.contains("Set hostname to") && text.en.contains("mail.example.net"), "{}", text.en);
+            assert!(text.de.contains("Setzen Sie hostname"), "{}", text.de);
+        }
+    }
 }

@@ -157,15 +157,18 @@ pub fn dmarc_value() -> String {
     "v=DMARC1; p=quarantine; adkim=r; aspf=r".to_string()
 }
 
-fn fqdn(name: &DomainName) -> String {
+pub(crate) fn fqdn(name: &DomainName) -> String {
     format!("{name}.")
 }
 
-/// The records a customer publishes for one domain (or alias domain).
+/// The records a customer publishes for one domain (or alias domain). While the platform's
+/// `hostname` is not usable ([`Platform::hostname_problem`]), only the records that do
+/// not name it: ownership, DKIM and DMARC.
 pub fn for_domain(setup: &DomainSetup<'_>) -> Vec<PublishedRecord> {
     let DomainSetup { platform, domain, dkim_keys, published_spf } = *setup;
     let d = &domain.name;
     let host = fqdn(&platform.hostname);
+    let names_host = platform.hostname_problem().is_none();
     let mut out = Vec::new();
     if !domain.verified {
         let (name, value) = domain.ownership_record();
@@ -178,6 +181,19 @@ pub fn for_domain(setup: &DomainSetup<'_>) -> Vec<PublishedRecord> {
             "Proves that the domain is yours. Until it is found, the domain receives and sends no mail.",
         ));
     }
+    if names_host {
+        out.extend(mx_and_spf(platform, d, &host, published_spf));
+    }
+    out.extend(dkim_and_dmarc(d, dkim_keys));
+    if names_host {
+        out.extend(client_setup(platform, d, &host));
+    }
+    out
+}
+
+/// MX and SPF: where mail to the domain goes, and who may send it.
+fn mx_and_spf(platform: &Platform, d: &DomainName, host: &str, published_spf: &[String]) -> Vec<PublishedRecord> {
+    let mut out = Vec::new();
     out.push(PublishedRecord::new(
         d.as_str(),
         RecordType::Mx,
@@ -204,6 +220,12 @@ pub fn for_domain(setup: &DomainSetup<'_>) -> Vec<PublishedRecord> {
         spf_de,
         spf_en,
     ));
+    out
+}
+
+/// The domain's DKIM keys (active and pending) and its DMARC policy.
+fn dkim_and_dmarc(d: &DomainName, dkim_keys: &[DkimKey]) -> Vec<PublishedRecord> {
+    let mut out = Vec::new();
     for key in dkim_keys.iter().filter(|k| k.state != DkimKeyState::Retired) {
         let (de, en) = match key.state {
             DkimKeyState::Pending => (
@@ -232,6 +254,12 @@ pub fn for_domain(setup: &DomainSetup<'_>) -> Vec<PublishedRecord> {
         "Sagt Empfängern, dass E-Mails, die weder SPF noch DKIM bestehen, in den Spam-Ordner gehören. Berichte erhalten Sie mit dem Zusatz rua=mailto:ADRESSE.",
         "Tells receivers to put mail that passes neither SPF nor DKIM into spam. Add rua=mailto:ADDRESS to receive reports.",
     ));
+    out
+}
+
+/// The SRV records and autoconfig/autodiscover names mail programs set themselves up by.
+pub(crate) fn client_setup(platform: &Platform, d: &DomainName, host: &str) -> Vec<PublishedRecord> {
+    let mut out = Vec::new();
     // RFC 6186 §3, RFC 8314 §5.1: implicit TLS preferred (lower priority number); a
     // service that is not offered is published with the target ".".
     let p = platform.ports;
@@ -259,7 +287,7 @@ pub fn for_domain(setup: &DomainSetup<'_>) -> Vec<PublishedRecord> {
     out.push(PublishedRecord::new(
         format!("autoconfig.{d}"),
         RecordType::Cname,
-        host.clone(),
+        host,
         Purpose::Autoconfig,
         "Automatische Einrichtung für Thunderbird und andere Programme.",
         "Automatic setup for Thunderbird and other programs.",
@@ -267,7 +295,7 @@ pub fn for_domain(setup: &DomainSetup<'_>) -> Vec<PublishedRecord> {
     out.push(PublishedRecord::new(
         format!("autodiscover.{d}"),
         RecordType::Cname,
-        host.clone(),
+        host,
         Purpose::Autodiscover,
         "Automatische Einrichtung für Outlook.",
         "Automatic setup for Outlook.",
@@ -321,7 +349,13 @@ pub fn platform_spf_value(platform: &Platform) -> String {
 /// The records the operator publishes for the platform: the server's addresses, the
 /// reverse names of the outbound addresses, the SPF record that customers include, and
 /// an SPF record for the server's own name (its HELO identity, RFC 7208 §2.3).
-pub fn platform(platform: &Platform) -> Vec<PublishedRecord> {
+///
+/// Refused with the explanation of [`Platform::hostname_problem`] while `hostname` is not
+/// a name others can reach (no `_spf.localhost`).
+pub fn platform(platform: &Platform) -> Result<Vec<PublishedRecord>, Text> {
+    if let Some(problem) = platform.hostname_problem() {
+        return Err(problem);
+    }
     let host = platform.hostname.as_str();
     let mut out = Vec::new();
     for ip in &platform.outbound_ips {
@@ -361,7 +395,7 @@ pub fn platform(platform: &Platform) -> Vec<PublishedRecord> {
         "SPF für den Servernamen selbst (HELO), damit auch Rückmeldungen ohne Absender geprüft werden können.",
         "SPF for the server's own name (HELO), so that bounces without a sender can be checked too.",
     ));
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

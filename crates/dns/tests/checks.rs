@@ -31,6 +31,10 @@ fn txt(name: &str, text: &str) -> Rr {
     Rr::new(name, Data::txt(text))
 }
 
+fn srv(name: &str, priority: u16, port: u16, target: &str) -> Rr {
+    Rr::new(name, Data::Srv { priority, weight: u16::from(port != 0), port, target: target.into() })
+}
+
 fn mx(name: &str, host: &str) -> Rr {
     Rr::new(name, Data::Mx(10, host.into()))
 }
@@ -58,12 +62,24 @@ fn zone() -> Vec<Rr> {
         txt("good.test", "v=spf1 include:_spf.mail.platform.test -all"),
         txt("good.test", "google-site-verification=abc"),
         txt("_dmarc.good.test", "v=DMARC1; p=quarantine; rua=mailto:reports@good.test"),
+        srv("_submissions._tcp.good.test", 0, 465, HOST),
+        srv("_submission._tcp.good.test", 10, 587, HOST),
+        srv("_imaps._tcp.good.test", 0, 993, HOST),
+        srv("_imap._tcp.good.test", 10, 143, HOST),
+        srv("_pop3s._tcp.good.test", 0, 995, HOST),
+        srv("_pop3._tcp.good.test", 0, 0, "."),
+        Rr::new("autoconfig.good.test", Data::Cname(HOST.into())),
+        // Address records instead of a CNAME: fine when they are the server's.
+        Rr::new("autodiscover.good.test", Data::A("192.0.2.25".parse().expect("ip"))),
         // broken.test: foreign MX, two SPF records, wrong DKIM key, bad DMARC.
         mx("broken.test", "mx.elsewhere.test"),
         txt("broken.test", "v=spf1 mx ~all"),
         txt("broken.test", "v=spf1 +all"),
         txt("_dmarc.broken.test", "v=DMARC1; p=quarantine"),
         txt("_dmarc.broken.test", "v=DMARC1; p=reject"),
+        // ... an IMAP SRV record and autoconfig at the old provider, the rest missing.
+        srv("_imaps._tcp.broken.test", 0, 993, "imap.elsewhere.test"),
+        Rr::new("autoconfig.broken.test", Data::Cname("autoconfig.elsewhere.test".into())),
         // legacy.test: an existing SPF record without our include; no MX; DMARC p=none.
         txt("legacy.test", "v=spf1 mx include:_spf.other.test ~all"),
         txt("_dmarc.legacy.test", "v=DMARC1; p=none"),
@@ -172,6 +188,8 @@ async fn every_check_on_correct_and_broken_zones() {
             (Check::Spf, "spf.pass", Level::Ok),
             (Check::Dkim, "dkim.ok", Level::Ok),
             (Check::Dmarc, "dmarc.ok", Level::Ok),
+            (Check::Srv, "srv.ok", Level::Ok),
+            (Check::Autoconfig, "autoconfig.ok", Level::Ok),
         ])
     );
     let d = store.domain(Scope::Platform, &dom("good.test")).await.expect("domain");
@@ -200,6 +218,10 @@ async fn every_check_on_correct_and_broken_zones() {
             (Check::Spf, "spf.pass_all", Level::Error),
             (Check::Dkim, "dkim.mismatch", Level::Error),
             (Check::Dmarc, "dmarc.multiple", Level::Error),
+            (Check::Srv, "srv.wrong", Level::Error),
+            (Check::Srv, "srv.missing", Level::Warning),
+            (Check::Autoconfig, "autoconfig.wrong", Level::Error),
+            (Check::Autoconfig, "autoconfig.missing", Level::Warning),
         ])
     );
     // One merged record replaces both SPF records; +all and ~all become -all.
@@ -210,6 +232,20 @@ async fn every_check_on_correct_and_broken_zones() {
         message(&broken.report, "spf.multiple")
     );
     assert!(message(&broken.report, "mx.foreign").contains("mx.elsewhere.test instead of mail.platform.test"));
+    // The client-setup rows: each wrong record named with its replacement, the missing
+    // ones listed with what to publish.
+    let srv_wrong = message(&broken.report, "srv.wrong");
+    assert!(srv_wrong.contains("_imaps._tcp.broken.test points to 993 imap.elsewhere.test, so"), "{srv_wrong}");
+    assert!(srv_wrong.ends_with("Replace it with: SRV 0 1 993 mail.platform.test."), "{srv_wrong}");
+    let srv_missing = message(&broken.report, "srv.missing");
+    assert!(srv_missing.contains("_submissions._tcp.broken.test SRV 0 1 465 mail.platform.test."), "{srv_missing}");
+    assert!(srv_missing.contains("_pop3._tcp.broken.test SRV 0 0 0 ."), "{srv_missing}");
+    assert!(!srv_missing.contains("_imaps._tcp"), "{srv_missing}");
+    let auto_wrong = message(&broken.report, "autoconfig.wrong");
+    assert!(auto_wrong.contains("autoconfig.broken.test points to autoconfig.elsewhere.test"), "{auto_wrong}");
+    assert!(
+        message(&broken.report, "autoconfig.missing").ends_with("autodiscover.broken.test CNAME mail.platform.test.")
+    );
 
     let legacy = checks::refresh(&checker, &store, Scope::Platform, &dom("legacy.test")).await.expect("refresh");
     assert_eq!(
@@ -221,6 +257,8 @@ async fn every_check_on_correct_and_broken_zones() {
             (Check::Spf, "spf.not_authorized", Level::Error),
             (Check::Dkim, "dkim.missing", Level::Error),
             (Check::Dmarc, "dmarc.monitor_only", Level::Warning),
+            (Check::Srv, "srv.missing", Level::Warning),
+            (Check::Autoconfig, "autoconfig.missing", Level::Warning),
         ])
     );
     let merged = "v=spf1 mx include:_spf.other.test include:_spf.mail.platform.test -all";
@@ -245,6 +283,8 @@ async fn every_check_on_correct_and_broken_zones() {
             (Check::Spf, "spf.pass", Level::Ok),
             (Check::Dkim, "dkim.ok", Level::Ok),
             (Check::Dmarc, "dmarc.ok", Level::Ok),
+            (Check::Srv, "srv.missing", Level::Warning),
+            (Check::Autoconfig, "autoconfig.missing", Level::Warning),
         ])
     );
     assert!(message(&lookups.report, "spf.too_many_lookups").contains("needs 11 DNS lookups"));
@@ -258,6 +298,8 @@ async fn every_check_on_correct_and_broken_zones() {
             (Check::Spf, "spf.syntax", Level::Error),
             (Check::Dkim, "dkim.invalid", Level::Error),
             (Check::Dmarc, "dmarc.invalid", Level::Error),
+            (Check::Srv, "srv.missing", Level::Warning),
+            (Check::Autoconfig, "autoconfig.missing", Level::Warning),
         ])
     );
     assert!(message(&syntax.report, "spf.syntax").contains("'ip4:192.0.2.300' is not a valid SPF term"));
@@ -273,6 +315,8 @@ async fn every_check_on_correct_and_broken_zones() {
             (Check::Spf, "spf.not_authorized", Level::Error),
             (Check::Dkim, "dkim.ok", Level::Ok),
             (Check::Dmarc, "dmarc.ok", Level::Ok),
+            (Check::Srv, "srv.missing", Level::Warning),
+            (Check::Autoconfig, "autoconfig.missing", Level::Warning),
         ])
     );
 
@@ -286,6 +330,8 @@ async fn every_check_on_correct_and_broken_zones() {
             (Check::Spf, "spf.missing", Level::Error),
             (Check::Dkim, "dkim.missing", Level::Error),
             (Check::Dmarc, "dmarc.missing", Level::Error),
+            (Check::Srv, "srv.missing", Level::Warning),
+            (Check::Autoconfig, "autoconfig.missing", Level::Warning),
         ])
     );
     assert!(message(&unverified.report, "spf.missing").ends_with("v=spf1 include:_spf.mail.platform.test -all"));
@@ -413,7 +459,7 @@ async fn ownership_check_and_records_to_publish() {
     let rr = checks::published_records(&checker, &store, Scope::Platform, &d).await.expect("records");
     assert!(rr.iter().all(|r| r.purpose != Purpose::Ownership));
 
-    let platform_rr = records::platform(&platform());
+    let platform_rr = records::platform(&platform()).expect("a usable hostname");
     let lines: Vec<String> = platform_rr.iter().map(|r| format!("{} {} {}", r.name, r.rtype, r.value)).collect();
     assert_eq!(
         lines,
@@ -426,4 +472,26 @@ async fn ownership_check_and_records_to_publish() {
             "mail.platform.test TXT v=spf1 include:_spf.mail.platform.test -all",
         ]
     );
+}
+
+#[tokio::test]
+async fn no_records_name_a_hostname_others_cannot_reach() {
+    let dns = TestDns::start(zone());
+    let (store, _dir) = store().await;
+    let local = Platform { hostname: dom("localhost"), spf_name: "_spf.localhost".into(), ..platform() };
+    let problem = records::platform(&local).expect_err("no platform records on localhost");
+    assert!(problem.en.contains("Set hostname to this server's fully qualified name"), "{}", problem.en);
+    let checker = Checker::new(local, Some(dns.addr())).expect("checker");
+    let rr = checks::published_records(&checker, &store, Scope::Platform, &dom("unverified.test")).await.expect("rr");
+    let purposes: Vec<Purpose> = rr.iter().map(|r| r.purpose).collect();
+    assert_eq!(purposes, [Purpose::Ownership, Purpose::Dkim, Purpose::Dmarc], "nothing that names localhost");
+    assert!(rr.iter().all(|r| !r.value.contains("localhost")), "{rr:?}");
+    let report = checks::run(
+        &checker,
+        &store.domain(Scope::Platform, &dom("good.test")).await.expect("domain"),
+        &store.dkim_keys(Scope::Platform, &dom("good.test")).await.expect("keys"),
+    )
+    .await;
+    assert_eq!(report.level_of(Check::Srv), None);
+    assert_eq!(report.level_of(Check::Autoconfig), None);
 }

@@ -10,6 +10,10 @@
 //! 3. Only after the password proved the user: `Disabled`, then `ServiceNotAllowed`, so
 //!    a mailbox's settings are never revealed to someone who does not know its password.
 //!
+//! The sending switch does not refuse a submission login: a refused AUTH reads as a wrong
+//! password to mail programs, which then ask for it again. The login succeeds and
+//! [`AccountKind::may_send`] decides, at `MAIL FROM`, whether the mailbox may send.
+//!
 //! Throttling is decided before any of this, by the `auth` crate, because it needs state.
 
 use postfach_types::{AccessMode, LoginResult, Service};
@@ -21,6 +25,14 @@ pub enum AccountKind {
     Mailbox { access: AccessMode, submission: bool, tls_required: bool },
     /// A panel account (customer or admin). It can only sign in to the panel.
     PanelAccount,
+}
+
+impl AccountKind {
+    /// Whether this account may send mail through submission once logged in: a mailbox
+    /// with its sending switch on.
+    pub fn may_send(self) -> bool {
+        matches!(self, AccountKind::Mailbox { submission: true, .. })
+    }
 }
 
 /// The account a login name resolved to.
@@ -164,13 +176,14 @@ impl LoginFacts {
     }
 }
 
-/// The access-mode and submission switches (mission points 2 and the sending switch).
+/// The access-mode switch (mission point 2). Every mailbox may log in to submission; its
+/// sending switch is [`AccountKind::may_send`], asked at `MAIL FROM`.
 fn service_allowed(kind: AccountKind, service: Service) -> bool {
     match kind {
-        AccountKind::Mailbox { access, submission, .. } => match service {
+        AccountKind::Mailbox { access, .. } => match service {
             Service::Imap => access == AccessMode::Imap,
             Service::Pop3 => access == AccessMode::Pop3,
-            Service::Submission => submission,
+            Service::Submission => true,
             // A mailbox user may always see their own logins and change their password.
             Service::Panel => true,
             // API tokens belong to panel accounts.
@@ -225,7 +238,9 @@ mod tests {
             (Pop3,       true,  false, mailbox(Mode::Imap, true, true),      true,  Deny(ServiceNotAllowed)),
             (Pop3,       true,  false, mailbox(Mode::None, true, true),  true,  Deny(ServiceNotAllowed)),
             (Submission, true,  false, mailbox(Mode::None, true, true),  true,  Allow),
-            (Submission, true,  false, mailbox(Mode::Imap, false, true),     true,  Deny(ServiceNotAllowed)),
+            // Sending off: the login succeeds (AccountKind::may_send refuses at MAIL FROM).
+            (Submission, true,  false, mailbox(Mode::Imap, false, true),     true,  Allow),
+            (Submission, true,  false, mailbox(Mode::Imap, false, true),     false, Deny(BadCredentials)),
             (Panel,      true,  false, mailbox(Mode::None, false, true), true,  Allow),
             (Panel,      true,  false, panel,                          true,  Allow),
             (Imap,       true,  false, panel,                          true,  Deny(ServiceNotAllowed)),
@@ -248,6 +263,10 @@ mod tests {
             let f = facts(service, tls, plaintext_ok, account, pw);
             assert_eq!(f.decide(), expected, "row {i}: {f:?}");
         }
+        let kind = |submission| AccountKind::Mailbox { access: Mode::Imap, submission, tls_required: true };
+        assert!(kind(true).may_send());
+        assert!(!kind(false).may_send());
+        assert!(!AccountKind::PanelAccount.may_send());
     }
 
     #[test]

@@ -39,7 +39,13 @@ pub async fn run(command: Command, config: &Config, store: &Store) -> anyhow::Re
     match command {
         Command::Dns { platform: true, json: as_json, .. } => {
             let platform = postfach_server::dns::platform(config);
-            let list = records::platform(&platform);
+            let list = match records::platform(&platform) {
+                Ok(list) => list,
+                Err(problem) => {
+                    eprintln!("error: {}", problem.en);
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
             if as_json {
                 json(&views::all::<_, RecordView>(&list))?;
             } else {
@@ -52,7 +58,11 @@ pub async fn run(command: Command, config: &Config, store: &Store) -> anyhow::Re
             }
         }
         Command::Dns { domain: Some(domain), json: as_json, .. } => {
-            let list = checks::published_records(&checker(config)?, store, PLATFORM, &domain.0).await?;
+            let checker = checker(config)?;
+            let list = checks::published_records(&checker, store, PLATFORM, &domain.0).await?;
+            if let Some(problem) = checker.platform().hostname_problem() {
+                eprintln!("note: only the records that do not name this server are shown. {}", problem.en);
+            }
             if as_json { json(&views::all::<_, RecordView>(&list))? } else { print_records(&list) }
         }
         Command::Dns { domain: None, .. } => anyhow::bail!("name a domain, or give --platform"),

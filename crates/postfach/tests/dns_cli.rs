@@ -162,6 +162,28 @@ fn domain_check_prints_each_verdict_and_rotation_waits_for_dns() {
     let strings: Vec<String> =
         dkim["txt_strings"].as_array().expect("strings").iter().map(|s| s.as_str().expect("s").to_string()).collect();
     env.dns.set(&dkim_name, Type::Txt, vec![Data::txt_strings(strings)]);
+    // Before the client-setup records are published, their rows say what is missing.
+    let out = env.ok(&["domain", "check", "acme.example"], "");
+    for line in [
+        "WARNING  srv        SRV records are missing (_submissions._tcp.acme.example, _submission._tcp.acme.example,",
+        "Publish: _submissions._tcp.acme.example SRV 0 1 465 mail.postfach.test.; _submission._tcp.acme.example SRV 0 0 0 .;",
+        "WARNING  autoconfig Records for automatic setup are missing (autoconfig.acme.example, autodiscover.acme.example)",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    for r in records.as_array().expect("records") {
+        let (name, value) = (r["name"].as_str().expect("name"), r["value"].as_str().expect("value"));
+        match r["type"].as_str() {
+            Some("SRV") => {
+                let f: Vec<&str> = value.split_whitespace().collect();
+                let n = |i: usize| f[i].parse::<u16>().expect("number");
+                let srv = Data::Srv { priority: n(0), weight: n(1), port: n(2), target: f[3].to_string() };
+                env.dns.set(name, Type::Srv, vec![srv]);
+            }
+            Some("CNAME") => env.dns.set(name, Type::Cname, vec![Data::Cname(value.to_string())]),
+            _ => {}
+        }
+    }
     let report = env.json(&["domain", "check", "acme.example", "--json"]);
     let levels: Vec<_> = report["verdicts"].as_array().expect("verdicts").iter().map(|v| v["level"].clone()).collect();
     assert!(levels.iter().all(|l| l == "ok"), "{report:#}");
@@ -222,4 +244,36 @@ fn platform_records() {
     assert!(text.contains("_spf.mail.postfach.test. 3600 IN TXT \"v=spf1 ip4:192.0.2.25 -all\""), "{text}");
     let out = env.run(&["dns"], "");
     assert!(!out.status.success(), "a domain or --platform is needed");
+}
+
+#[test]
+fn no_records_are_offered_for_localhost() {
+    let dns = TestDns::start([Rr::new("acme.example", Data::Mx(10, HOST.into()))]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("postfach.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"localhost\"\ndata_dir = \"data\"\n[dns]\nresolver = \"{}\"\n[outbound]\nips = [\"192.0.2.25\"]\n",
+            dns.addr()
+        ),
+    )
+    .expect("config");
+    let out = common::postfach(&config, &["dns", "--platform"], "");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains("localhost"), "no _spf.localhost: {stdout}");
+    assert!(
+        stderr.contains("hostname = \"localhost\"")
+            && stderr.contains("Set hostname to this server's fully qualified name, such as \"mail.example.net\""),
+        "{stderr}"
+    );
+
+    common::postfach_ok(&config, &["customer", "add", "acme", "--password-stdin"], "acme panel passphrase 42\n");
+    common::postfach_ok(&config, &["domain", "add", "acme.example", "--customer", "acme", "--verified"], "");
+    let out = common::postfach(&config, &["dns", "acme.example"], "");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("_dmarc.acme.example") && !stdout.contains("localhost"), "{stdout}");
+    assert!(stderr.contains("only the records that do not name this server are shown"), "{stderr}");
 }

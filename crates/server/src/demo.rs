@@ -62,9 +62,40 @@ pub async fn create_demo(store: &Store, hasher: &PasswordHasher) -> Result<Vec<D
     Ok(accounts)
 }
 
+/// The panel's address for the operator at the terminal: the server's name when the
+/// panel listens on every address, else the address it listens on. `None`: no panel.
+pub fn panel_url(hostname: &DomainName, https: Option<std::net::SocketAddr>) -> Option<String> {
+    let addr = https?;
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => hostname.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+    };
+    Some(match addr.port() {
+        443 => format!("https://{host}/"),
+        port => format!("https://{host}:{port}/"),
+    })
+}
+
 fn demo_names() -> (CustomerName, DomainName) {
     // Both literals are valid names; the fallbacks are never taken.
     let customer = CustomerName::parse("demo").unwrap_or_else(|_| unreachable!("valid customer name"));
     let domain = DomainName::parse("example.test").unwrap_or_else(|_| unreachable!("valid domain"));
     (customer, domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_panel_url_names_the_host_or_the_bound_address() {
+        let host = DomainName::parse("mail.example.net").expect("name");
+        let url = |addr: &str| panel_url(&host, Some(addr.parse().expect("addr")));
+        assert_eq!(url("[::]:443").as_deref(), Some("https://mail.example.net/"));
+        assert_eq!(url("0.0.0.0:8443").as_deref(), Some("https://mail.example.net:8443/"));
+        assert_eq!(url("127.0.0.1:8443").as_deref(), Some("https://127.0.0.1:8443/"));
+        assert_eq!(url("[::1]:443").as_deref(), Some("https://[::1]/"));
+        assert_eq!(panel_url(&host, None), None);
+    }
 }

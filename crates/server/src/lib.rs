@@ -11,6 +11,7 @@ pub mod dns;
 mod imap;
 pub mod listeners;
 pub mod logging;
+pub mod notify;
 mod pop3;
 mod smtp;
 pub mod tls;
@@ -30,7 +31,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::listeners::{BindError, BoundAddresses};
 
-pub use demo::{DemoAccount, create_demo};
+pub use demo::{DemoAccount, create_demo, panel_url};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -184,17 +185,47 @@ impl Server {
 /// SIGINT, then shut down cleanly.
 pub async fn run(config: &Config, demo: bool) -> Result<(), ServerError> {
     raise_open_file_limit();
+    if let Some(problem) = postfach_dns::hostname_problem(&config.hostname) {
+        tracing::warn!(hostname = %config.hostname, "{}", problem.en);
+    }
+    let notifier = Arc::new(notify::Notifier::from_env());
+    // Caught from here on: a stop asked for while starting ends the server once started
+    // (never a kill halfway, and never after READY=1 went out but before it is caught).
+    let stop = StopSignals::install()?;
     let server = Server::start(config).await?;
     if demo {
         for account in create_demo(server.store(), server.authenticator().hasher()).await? {
             // Printed once on stdout, for the operator at the terminal; never logged.
             println!("{account}");
         }
+        match panel_url(&config.hostname, server.addresses().first("https")) {
+            Some(url) => println!("panel: {url}  (sign in with a demo login above)"),
+            None => println!("panel: off ([listen] https is empty)"),
+        }
     }
-    wait_for_stop_signal().await?;
+    notifier.ready();
+    let (watchdog_stop, watchdog_stopped) = watch::channel(false);
+    if let Some(every) = notifier.watchdog_interval() {
+        tokio::spawn(watchdog(notifier.clone(), every, watchdog_stopped));
+    }
+    stop.wait().await;
+    notifier.stopping();
+    let _ = watchdog_stop.send(true);
     tracing::info!("stop signal received, shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// Tells systemd every `every` that the runtime is alive: from a task on the server's
+/// runtime, so a runtime that no longer runs tasks stops the pings.
+async fn watchdog(notifier: Arc<notify::Notifier>, every: Duration, mut stopped: watch::Receiver<bool>) {
+    loop {
+        notifier.watchdog();
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 /// What the services are built from, made once in [`Server::start`].
@@ -401,13 +432,26 @@ fn raise_open_file_limit() {
     }
 }
 
-async fn wait_for_stop_signal() -> Result<(), ServerError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(ServerError::Signal)?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from [`StopSignals::install`] on.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<StopSignals, ServerError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).map_err(ServerError::Signal)?,
+            int: signal(SignalKind::interrupt()).map_err(ServerError::Signal)?,
+        })
     }
-    Ok(())
+
+    /// Returns at the first of them, also one that arrived before this call.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }

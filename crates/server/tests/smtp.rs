@@ -681,14 +681,29 @@ async fn every_login_refusal_has_its_reply_and_log_entry() {
     assert!(out.contains("535 5.7.8 Wrong address or password"), "{out}");
     assert_eq!(last_login(&ts).await, (LoginResult::BadCredentials, true));
 
-    // The submission switch off.
+    // The submission switch off: the login succeeds (a refused AUTH would read as a wrong
+    // password to mail programs, which then ask for it again), MAIL FROM says why not.
     let store = ts.server.store();
     let max = EmailAddress::parse("max@acme.example").expect("a");
     let off = SettingsChange { submission: Some(false), ..SettingsChange::default() };
     store.set_mailbox_settings(Scope::Platform, &max, off).await.expect("settings");
-    let out = submission_dialogue(&ts, "submissions", &["EHLO client.pass.test", &format!("AUTH PLAIN {good}")]).await;
-    assert!(out.contains("535 5.7.8 Sending is switched off for this mailbox"), "{out}");
-    assert_eq!(last_login(&ts).await, (LoginResult::ServiceDisabled, true));
+    let (sent, out) = smtplib(
+        &ts,
+        "submissions",
+        "implicit",
+        true,
+        "max@acme.example",
+        &["bob@globex.example"],
+        "From: max@acme.example\r\nSubject: switched off\r\n\r\nHi\r\n",
+    )
+    .await;
+    assert!(!sent, "{out}");
+    assert!(
+        out.starts_with("REFUSED (550, b") && out.contains("5.7.1 Sending is switched off for this mailbox"),
+        "{out}"
+    );
+    assert!(out.contains("the owner of the customer account can switch it on in the panel"), "{out}");
+    assert_eq!(last_login(&ts).await, (LoginResult::Ok, true), "the login itself succeeded");
     let on = SettingsChange { submission: Some(true), ..SettingsChange::default() };
     store.set_mailbox_settings(Scope::Platform, &max, on).await.expect("settings");
 

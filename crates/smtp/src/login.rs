@@ -69,11 +69,11 @@ impl Session<'_> {
         let connection = self.connection();
         match gate.finish_sasl(Service::Submission, mechanism, end, &connection).await {
             None => self.reply(501, [5, 7, 0], "Authentication cancelled"),
-            Some(Ok(Principal::Mailbox { id, address, .. })) => {
+            Some(Ok(Principal::Mailbox { id, address, may_send, .. })) => {
                 match self.inner.services.store.allowed_senders(id).await {
                     Ok(allowed) => {
-                        tracing::info!(remote = %self.peer(), mailbox = %address, "submission login");
-                        self.user = Some(User { mailbox_id: id, address, allowed });
+                        tracing::info!(remote = %self.peer(), mailbox = %address, may_send, "submission login");
+                        self.user = Some(User { mailbox_id: id, address, allowed, may_send });
                         self.conn.set_login_deadline(None);
                         self.reply(235, [2, 7, 0], "Logged in");
                     }
@@ -109,11 +109,11 @@ impl Session<'_> {
                 [5, 7, 0],
                 "Encryption required: use STARTTLS (or port 465) before logging in; no password was accepted",
             ),
-            PublicRefusal::ServiceNotAllowed => self.reply(
-                535,
-                [5, 7, 8],
-                "Sending is switched off for this mailbox; switch it on in the panel under the mailbox's settings",
-            ),
+            // Not given for submission (its sending switch is asked at MAIL FROM); kept
+            // for a rule that may refuse the service one day.
+            PublicRefusal::ServiceNotAllowed => {
+                self.reply(535, [5, 7, 8], "This mailbox may not log in to send mail; ask the provider of your mail service")
+            }
             PublicRefusal::Disabled => {
                 self.reply(535, [5, 7, 8], "This mailbox is disabled; ask the provider of your mail service")
             }

@@ -67,6 +67,8 @@ pub(crate) struct User {
     pub mailbox_id: MailboxId,
     pub address: EmailAddress,
     pub allowed: Vec<EmailAddress>,
+    /// The mailbox's sending switch, as the gate decided at login (`Principal::Mailbox`).
+    pub may_send: bool,
 }
 
 pub(crate) struct Session<'a> {
@@ -314,8 +316,18 @@ impl Session<'_> {
         if self.helo.is_none() {
             return self.reply(503, [5, 5, 1], "Send EHLO first");
         }
-        if self.kind == Kind::Submission && self.user.is_none() {
-            return self.reply(530, [5, 7, 0], "Authentication required: log in with AUTH first");
+        if self.kind == Kind::Submission {
+            let Some(user) = &self.user else {
+                return self.reply(530, [5, 7, 0], "Authentication required: log in with AUTH first");
+            };
+            if !user.may_send {
+                tracing::info!(remote = %self.peer(), mailbox = %user.address, "sending refused: switched off for the mailbox");
+                return self.reply(
+                    550,
+                    [5, 7, 1],
+                    "Sending is switched off for this mailbox; the owner of the customer account can switch it on in the panel, in the mailbox's settings",
+                );
+            }
         }
         if self.tx.is_some() {
             return self.reply(503, [5, 5, 1], "Sender already given; send RSET to start over");

@@ -1,6 +1,6 @@
 //! The cached results of the DNS checks of each domain, and the record of their changes.
 //!
-//! `postfach-dns` runs the checks (ownership, MX, SPF, DKIM, DMARC) and hands the
+//! `postfach-dns` runs the checks (ownership, MX, SPF, DKIM, DMARC, SRV, autoconfig) and hands the
 //! [`DomainReport`] to [`Store::save_dns_report`], which replaces the domain's cached
 //! verdicts and records every check whose level changed (so the panel can show "SPF broke
 //! on …"). The types live here because the store keeps them; `postfach_dns::checks`
@@ -64,10 +64,15 @@ pub enum Check {
     Spf,
     Dkim,
     Dmarc,
+    /// The SRV records mail programs find the servers by (RFC 6186, RFC 8314).
+    Srv,
+    /// The `autoconfig.` and `autodiscover.` names of automatic client setup.
+    Autoconfig,
 }
 
 impl Check {
-    pub const ALL: [Check; 5] = [Check::Ownership, Check::Mx, Check::Spf, Check::Dkim, Check::Dmarc];
+    pub const ALL: [Check; 7] =
+        [Check::Ownership, Check::Mx, Check::Spf, Check::Dkim, Check::Dmarc, Check::Srv, Check::Autoconfig];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -76,6 +81,8 @@ impl Check {
             Check::Spf => "spf",
             Check::Dkim => "dkim",
             Check::Dmarc => "dmarc",
+            Check::Srv => "srv",
+            Check::Autoconfig => "autoconfig",
         }
     }
 }

@@ -785,12 +785,29 @@ async fn the_domain_page_shows_the_records_to_publish_and_the_last_check() {
     let report = DomainReport {
         domain: acme_domain.name.clone(),
         checked_at: postfach_types::UnixTime::now(),
-        verdicts: vec![Verdict {
-            check: Check::Spf,
-            code: "spf.plus_all".into(),
-            level: Level::Error,
-            message: Text { de: "Der SPF-Eintrag endet mit +all.".into(), en: "The SPF record ends in +all.".into() },
-        }],
+        verdicts: vec![
+            Verdict {
+                check: Check::Spf,
+                code: "spf.plus_all".into(),
+                level: Level::Error,
+                message: Text {
+                    de: "Der SPF-Eintrag endet mit +all.".into(),
+                    en: "The SPF record ends in +all.".into(),
+                },
+            },
+            Verdict {
+                check: Check::Srv,
+                code: "srv.ok".into(),
+                level: Level::Ok,
+                message: Text { de: "SRV ok.".into(), en: "SRV ok.".into() },
+            },
+            Verdict {
+                check: Check::Autoconfig,
+                code: "autoconfig.missing".into(),
+                level: Level::Warning,
+                message: Text { de: "Es fehlt autoconfig.".into(), en: "autoconfig is missing.".into() },
+            },
+        ],
     };
     w.store.save_dns_report(Scope::Platform, &report).await.expect("save report");
     let router = w.web.router();
@@ -804,9 +821,14 @@ async fn the_domain_page_shows_the_records_to_publish_and_the_last_check() {
         "10 mail.example.net.",
         "The SPF record ends in +all.",
         "status-error",
+        // The client-setup rows carry their checks' states, not "not checked yet".
+        "<tr class=\"status-ok\">\n  <td><code>_imaps._tcp.acme.example</code>",
+        "<tr class=\"status-warning\">\n  <td><code>autoconfig.acme.example</code>",
+        "<tr class=\"status-warning\">\n  <td><code>autodiscover.acme.example</code>",
     ] {
         assert!(page_html.body.contains(expected), "the domain page lacks {expected:?}");
     }
+    assert!(!page_html.body.contains("dns-hostname-problem"), "a usable hostname is not questioned");
     let mailbox = page(&router, &acme, Method::GET, &format!("/mailboxes/{}", w.acme_mailbox), "").await;
     assert!(mailbox.body.contains("SPF, DKIM or DMARC has errors"), "the checklist shows the DNS verdict");
     let api_view = api(&w, Method::GET, &format!("/domains/{}", acme_domain.id), &w.acme_token, None).await.json();
@@ -878,4 +900,124 @@ async fn two_factor_sign_in_asks_for_a_code_that_works_once() {
         page(&router, &pending, Method::POST, "/login/code", &format!("csrf={}&code={next}", pending.csrf)).await;
     assert_eq!(done.headers[header::LOCATION], "/");
     assert_eq!(page(&router, &pending, Method::GET, "/mailboxes", "").await.status, StatusCode::OK);
+}
+
+/// A Web whose platform is named `hostname`, with DNS records (the resolver is never asked
+/// on a page view) and the operator's `allow_plaintext_auth`.
+async fn web_with(w: &World, hostname: &str, allow_plaintext_auth: bool) -> Web {
+    let host = DomainName::parse(hostname).expect("host");
+    let platform = postfach_dns::Platform {
+        hostname: host.clone(),
+        spf_name: format!("_spf.{hostname}"),
+        outbound_ips: vec!["192.0.2.25".parse().expect("ip")],
+        ports: postfach_dns::ServicePorts::standard(),
+    };
+    let checker =
+        postfach_dns::checks::Checker::new(platform, Some("127.0.0.1:9".parse().expect("addr"))).expect("checker");
+    let settings = AuthSettings { allow_plaintext_auth, ..AuthSettings::default() };
+    let auth = Authenticator::new(w.store.clone(), settings, PasswordHasher::new(2)).await.expect("auth");
+    Web::new(
+        w.store.clone(),
+        Arc::new(auth),
+        WebSettings { hostname: host, https_port: 443, endpoints: endpoints(), dns: Some(checker) },
+    )
+}
+
+#[tokio::test]
+async fn the_domain_page_says_what_to_set_instead_of_localhost() {
+    let mut w = world().await;
+    w.web = web_with(&w, "localhost", false).await;
+    let acme_domain = w.store.domain(Scope::Platform, &DomainName::parse("acme.example").expect("d")).await.expect("d");
+    let router = w.web.router();
+    let acme = sign_in(&router, "acme", STRONG).await;
+    let html = page(&router, &acme, Method::GET, &format!("/domains/{}", acme_domain.id), "").await.body;
+    assert!(html.contains("id=\"dns-hostname-problem\""), "{html}");
+    assert!(html.contains("Set hostname to this server&#39;s fully qualified name"), "{html}");
+    assert!(html.contains("_dmarc.acme.example"), "the records that do not name the server stay");
+    for offered in ["_spf.localhost", "10 localhost.", "_imaps._tcp.acme.example", "autoconfig.acme.example"] {
+        assert!(!html.contains(offered), "{offered} must not be offered");
+    }
+    let german = send(
+        &router,
+        Request::get(format!("/domains/{}", acme_domain.id))
+            .header(header::COOKIE, &acme.cookie)
+            .header(header::ACCEPT_LANGUAGE, "de")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert!(german.body.contains("Setzen Sie hostname auf den vollständigen Namen"), "{}", german.body);
+}
+
+#[tokio::test]
+async fn a_mailbox_user_is_told_whom_to_ask_instead_of_a_link_to_the_domain() {
+    use postfach_store::dns_checks::{Check, DomainReport, Level, Text, Verdict};
+    let w = world().await;
+    let acme_domain = w.store.domain(Scope::Platform, &DomainName::parse("acme.example").expect("d")).await.expect("d");
+    let report = DomainReport {
+        domain: acme_domain.name.clone(),
+        checked_at: postfach_types::UnixTime::now(),
+        verdicts: vec![Verdict {
+            check: Check::Dkim,
+            code: "dkim.missing".into(),
+            level: Level::Error,
+            message: Text { de: "DKIM fehlt.".into(), en: "DKIM is missing.".into() },
+        }],
+    };
+    w.store.save_dns_report(Scope::Platform, &report).await.expect("save report");
+    let router = w.web.router();
+    let mailbox_page = format!("/mailboxes/{}", w.acme_mailbox);
+    let domain_link = format!("/domains/{}#dns", acme_domain.id);
+
+    let max = sign_in(&router, "max@acme.example", STRONG).await;
+    let own = page(&router, &max, Method::GET, &mailbox_page, "").await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(!own.body.contains(&domain_link) && !own.body.contains("Go to the domain"), "no link to an error page");
+    assert!(own.body.contains("SPF, DKIM or DMARC has errors"), "the state is still shown");
+    assert!(
+        own.body.contains("The domain&#39;s DNS records are changed by its owner; please ask them."),
+        "{}",
+        own.body
+    );
+    // The page the link used to lead to is still not theirs.
+    let domain_page = format!("/domains/{}", acme_domain.id);
+    assert_eq!(page(&router, &max, Method::GET, &domain_page, "").await.status, StatusCode::NOT_FOUND);
+
+    let acme = sign_in(&router, "acme", STRONG).await;
+    let managed = page(&router, &acme, Method::GET, &mailbox_page, "").await;
+    assert!(
+        managed.body.contains(&domain_link) && managed.body.contains("Go to the domain"),
+        "the manager gets the link"
+    );
+}
+
+#[tokio::test]
+async fn the_tls_only_switch_says_it_matters_only_where_plaintext_logins_are_allowed() {
+    let mut w = world().await;
+    w.store
+        .set_mailbox_settings(
+            Scope::Platform,
+            &addr("max@acme.example"),
+            SettingsChange { tls_required: Some(false), ..Default::default() },
+        )
+        .await
+        .expect("settings");
+    let mailbox_page = format!("/mailboxes/{}", w.acme_mailbox);
+    // The operator refuses plaintext logins (the default): the switch changes nothing.
+    let router = w.web.router();
+    let acme = sign_in(&router, "acme", STRONG).await;
+    let html = page(&router, &acme, Method::GET, &mailbox_page, "").await.body;
+    assert!(html.contains("The switch matters only where the operator allows unencrypted logins at all."), "{html}");
+    assert!(html.contains("This server allows no unencrypted logins at all"), "{html}");
+    assert!(html.contains("This server accepts passwords only over encrypted connections."), "{html}");
+    assert!(!html.contains("is off: a program could send the password unencrypted"), "no false alarm");
+
+    // The operator allows plaintext: the switch matters, and off is a finding.
+    w.web = web_with(&w, "mail.example.net", true).await;
+    let router = w.web.router();
+    let acme = sign_in(&router, "acme", STRONG).await;
+    let html = page(&router, &acme, Method::GET, &mailbox_page, "").await.body;
+    assert!(html.contains("The switch matters only where the operator allows unencrypted logins at all."), "{html}");
+    assert!(!html.contains("This server allows no unencrypted logins at all"), "{html}");
+    assert!(html.contains("is off: a program could send the password unencrypted"), "{html}");
 }

@@ -130,6 +130,9 @@ pub struct DnsView {
     pub checked_at: Option<String>,
     /// A check can be run now (`postfach-dns` is configured).
     pub can_check: bool,
+    /// Why the records that name the server are missing: the operator's `hostname` is
+    /// not a name others can reach. What to set instead, in the page's language.
+    pub hostname_problem: Option<String>,
 }
 
 /// The DNS records to publish for a domain (no DNS lookup on a page view) and the cached
@@ -144,6 +147,7 @@ pub async fn dns_view(app: &App, who: &Who, domain: &Domain, lang: Lang) -> Resu
     };
     let records = app.admin.domain_records(who, domain).await?;
     let report = records.report;
+    let hostname_problem = records.hostname_problem.as_ref().map(text);
     let Some(published) = records.published else {
         let (name, value) = domain.ownership_record();
         let status = if domain.verified { "ok" } else { "error" };
@@ -157,6 +161,8 @@ pub async fn dns_view(app: &App, who: &Who, domain: &Domain, lang: Lang) -> Resu
             Purpose::Spf => Check::Spf,
             Purpose::Dkim => Check::Dkim,
             Purpose::Dmarc => Check::Dmarc,
+            Purpose::Srv => Check::Srv,
+            Purpose::Autoconfig | Purpose::Autodiscover => Check::Autoconfig,
             _ => return String::new(),
         };
         report.as_ref().and_then(|r| r.level_of(check)).map(|l| l.as_str().to_string()).unwrap_or_default()
@@ -184,7 +190,7 @@ pub async fn dns_view(app: &App, who: &Who, domain: &Domain, lang: Lang) -> Resu
                 .collect()
         })
         .unwrap_or_default();
-    Ok(DnsView { records, findings, checked_at: report.map(|r| when(r.checked_at)), can_check: true })
+    Ok(DnsView { records, findings, checked_at: report.map(|r| when(r.checked_at)), can_check: true, hostname_problem })
 }
 
 pub(super) async fn check_domain(

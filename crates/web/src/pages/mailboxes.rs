@@ -100,6 +100,9 @@ struct MailboxPage {
     checklist: Vec<CheckItem>,
     logins: Vec<LoginRow>,
     filter: String,
+    /// The operator allows passwords over plaintext at all (`allow_plaintext_auth`): only
+    /// then does the mailbox's "TLS only" switch change anything.
+    plaintext_allowed: bool,
 }
 
 /// One point of the security checklist.
@@ -169,8 +172,9 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
     let records = app.admin.mailbox_logins(who, mailbox.id, query).await.map_err(fail)?;
     let recent = app.admin.mailbox_logins(who, mailbox.id, LoginQuery::all(PAGE_LOGINS)).await.map_err(fail)?;
     let report = app.admin.mailbox_dns_report(who, &mailbox).await.map_err(fail)?;
-    let checklist = checklist(&t, &mailbox, &recent, &domain, report.as_ref());
     let manage = !matches!(who, Who::Mailbox { .. });
+    let plaintext_allowed = app.auth.plaintext_auth_allowed();
+    let checklist = checklist(&t, &mailbox, &recent, &domain, report.as_ref(), manage, plaintext_allowed);
     let domains = if manage {
         let all = app.admin.domains(who).await.map_err(fail)?;
         all.into_iter().filter(|d| d.alias_of.is_none()).collect()
@@ -186,16 +190,22 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
         domains,
         checklist,
         filter: filter.to_string(),
+        plaintext_allowed,
     }))
 }
 
 /// The security checklist of a mailbox: each point green or red, with where to fix it.
+/// `manage`: the viewer manages the mailbox (a mailbox user gets no link to the domain,
+/// which only its manager sees, but is told whom to ask). `plaintext_allowed`: the
+/// operator allows plaintext logins at all; otherwise "TLS only" cannot be off in effect.
 fn checklist(
     t: &Tr,
     mailbox: &Mailbox,
     recent: &[LoginRecord],
     domain: &Domain,
     report: Option<&postfach_store::dns_checks::DomainReport>,
+    manage: bool,
+    plaintext_allowed: bool,
 ) -> Vec<CheckItem> {
     let since = UnixTime::now().0 - 30 * 86_400;
     let recent: Vec<&LoginRecord> = recent.iter().filter(|r| r.at.0 >= since).collect();
@@ -208,8 +218,13 @@ fn checklist(
     let wrong_protocol = recent.iter().any(|r| r.result == LoginResult::ServiceDisabled);
     let unencrypted = recent.iter().any(|r| r.tls.is_none());
     let refused = recent.iter().any(|r| r.result != LoginResult::Ok);
+    let tls = if plaintext_allowed {
+        item(mailbox.settings.tls_required, "check.tls_on", "check.tls_off", "#settings", "check.fix_settings")
+    } else {
+        item(true, "check.tls_server", "check.tls_server", "", "check.fix_settings")
+    };
     let mut items = vec![
-        item(mailbox.settings.tls_required, "check.tls_on", "check.tls_off", "#settings", "check.fix_settings"),
+        tls,
         item(!wrong_protocol, "check.access_ok", "check.access_wrong", "?filter=failed#logins", "check.fix_logins"),
         item(
             !mailbox.password_exposed,
@@ -237,12 +252,13 @@ fn checklist(
         (true, Some(Some(Level::Warning))) => ("warning", "check.dns_warning"),
         (true, Some(Some(Level::Error))) => ("error", "check.dns_error"),
     };
-    items.push(CheckItem {
-        status,
-        text: t.s(key).to_string(),
-        fix: if status == "ok" { String::new() } else { format!("/domains/{}#dns", domain.id) },
-        fix_label: t.s("check.fix_domain"),
-    });
+    let (text, fix) = match (status, manage) {
+        ("ok", _) => (t.s(key).to_string(), String::new()),
+        (_, true) => (t.s(key).to_string(), format!("/domains/{}#dns", domain.id)),
+        // The domain's page is its manager's: say whom to ask instead of linking there.
+        (_, false) => (format!("{} {}", t.s(key), t.s("check.ask_domain_owner")), String::new()),
+    };
+    items.push(CheckItem { status, text, fix, fix_label: t.s("check.fix_domain") });
     items
 }
 
