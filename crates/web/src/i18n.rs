@@ -182,6 +182,9 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
         AdminError::InvalidAddress => "error.address",
         AdminError::InvalidAccessMode => "error.access",
         AdminError::InvalidFilter => "error.filter",
+        AdminError::InvalidSize => "error.size",
+        AdminError::InvalidMessageCount => "error.message_count",
+        AdminError::InvalidLanguage => "error.language",
         AdminError::TokenNameMissing => "error.token_name",
         AdminError::TokenNameTooLong => {
             return t.f("error.token_name_long", &[("max", &postfach_admin::input::MAX_TOKEN_NAME.to_string())]);
@@ -211,6 +214,8 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
             Conflict::CustomerExists { .. } => "store.customer_taken",
             Conflict::CustomerOwnsDomains { .. } => "store.customer_has_domains",
             Conflict::TotpOn => "store.totp_on",
+            Conflict::QuotaAboveCustomer { .. } => "store.quota_above_customer",
+            Conflict::MailboxQuotaAbove { .. } => "store.mailbox_quota_above",
         },
     };
     t.s(key).to_string()
@@ -378,12 +383,15 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.forbidden", "Das dürfen Sie mit diesem Konto nicht.", "Your account may not do this."),
     ("error.home", "Zur Startseite", "To the start page"),
     ("error.invalid_json", "Die Anfrage ist kein gültiges JSON für diese Aktion.", "The request is not valid JSON for this operation."),
+    ("error.language", "Die Sprache muss de oder en sein.", "The language must be de or en."),
+    ("error.message_count", "Ein Nachrichtenlimit ist eine ganze Zahl über 0, oder none.", "A message limit is a whole number above 0, or none."),
     ("error.mobileconfig_none", "Dieses Postfach ist auf „kein Abruf“ gestellt. Wählen Sie zuerst IMAP oder POP3.", "This mailbox is set to “no reading”. Choose IMAP or POP3 first."),
     ("error.no_operation", "Diese Aktion gibt es in der API nicht. Siehe /api/v1/openapi.json.", "The API has no such operation. See /api/v1/openapi.json."),
     ("error.not_alias_domain", "Das ist eine Domain, keine Alias-Domain.", "That is a domain, not an alias domain."),
     ("error.not_found", "Das gibt es hier nicht (oder nicht für Ihr Konto).", "That does not exist here (or not for your account)."),
     ("error.reset_self", "Ihr eigenes Passwort ändern Sie auf Ihrer Kontoseite; dort wird das bisherige Passwort abgefragt.", "Change your own password on your account page, which asks for the current one."),
     ("error.role", "Die Rolle muss customer oder admin sein.", "The role must be customer or admin."),
+    ("error.size", "Ein Speicherlimit ist eine ganze Zahl von Bytes oder von K, M, G oder T (wie 500M oder 2G), oder none.", "A storage limit is a whole number of bytes or of K, M, G or T (like 500M or 2G), or none."),
     ("error.title", "Das hat nicht geklappt", "That did not work"),
     ("error.token_name", "Geben Sie dem Token einen Namen, zum Beispiel den des Skripts, das es benutzt.", "Give the token a name, for example the script that will use it."),
     ("error.token_name_long", "Der Name eines Tokens hat höchstens {max} Zeichen.", "A token name has at most {max} characters."),
@@ -509,8 +517,10 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("store.domain_taken", "Diese Domain ist hier schon eingerichtet.", "This domain is already set up here."),
     ("store.in_alias_domain", "In einer Alias-Domain werden keine Adressen angelegt: Legen Sie die Adresse in der Ziel-Domain an, sie gilt dann auch hier.", "Addresses are not created in an alias domain: create the address in its target domain and it works here too."),
     ("store.local_part", "Vor dem @ sind nur Buchstaben, Ziffern, Punkt, Binde- und Unterstrich erlaubt.", "Only letters, digits, dots, hyphens and underscores are allowed before the @."),
+    ("store.mailbox_quota_above", "Ein Postfach des Kunden hat ein größeres eigenes Limit. Verkleinern Sie das zuerst oder wählen Sie ein größeres Gesamtlimit.", "One of the customer's mailboxes has a larger limit of its own. Lower that first, or choose a larger total."),
     ("store.not_full_domain", "Das ist kein vollständiger Domainname. Verwenden Sie einen Namen wie example.net.", "That is not a full domain name. Use a name like example.net."),
     ("store.other_customer", "Ein Alias kann nur in ein Postfach desselben Kunden zustellen.", "An alias can only deliver into a mailbox of the same customer."),
+    ("store.quota_above_customer", "Das Speicherlimit des Postfachs kann nicht größer sein als das Gesamtlimit des Kunden. Wählen Sie ein kleineres.", "The mailbox's storage limit cannot be larger than the customer's total. Choose a smaller one."),
     ("store.refused", "Diese Änderung ist nicht möglich.", "This change is not possible."),
     ("store.totp_on", "Die Anmeldung in zwei Schritten ist schon eingeschaltet. Schalten Sie sie zuerst aus.", "Two-factor sign-in is already on. Switch it off first."),
 ];
