@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::MailboxSettings;
+use postfach_store::quota::MailboxQuota;
 use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, IdError, Language, MailboxId, Role};
 
 use crate::AdminError;
@@ -168,6 +169,19 @@ pub fn size(text: &str) -> Result<Option<u64>, AdminError> {
         .filter(|n| *n > 0 && n.leading_zeros() >= shift + 2)
         .map(|n| Some(n << shift))
         .ok_or(AdminError::InvalidSize)
+}
+
+/// A mailbox's limits after a change: `bytes` and `messages` as given (see [`size`] and
+/// [`message_count`]); what is not given stays as in `current`.
+pub fn mailbox_quota(
+    current: MailboxQuota,
+    bytes: Option<&str>,
+    messages: Option<&str>,
+) -> Result<MailboxQuota, AdminError> {
+    Ok(MailboxQuota {
+        bytes: bytes.map(size).transpose()?.unwrap_or(current.bytes),
+        messages: messages.map(message_count).transpose()?.unwrap_or(current.messages),
+    })
 }
 
 /// A message-count limit: a positive whole number, or `none` (no limit).
