@@ -57,6 +57,7 @@ pub fn routes() -> Router<App> {
         .route("/mailboxes", get(mailboxes).post(create_mailbox))
         .route("/mailboxes/{id}", get(mailbox))
         .route("/mailboxes/{id}/settings", post(mailbox_settings))
+        .route("/mailboxes/{id}/quota", post(mailbox_quota))
         .route("/mailboxes/{id}/password", post(mailbox_password))
         .route("/mailboxes/{id}/remove", get(confirm_remove_mailbox).post(remove_mailbox))
         .route("/mailboxes/{id}/apple.mobileconfig", get(mobileconfig))
