@@ -2,9 +2,9 @@
 //! mailboxes' limits within that total. A mailbox user sees its use and chooses the
 //! language of the notices it gets, nothing more.
 
+use postfach_store::customers::Customer;
 use postfach_store::mailboxes::Mailbox;
 use postfach_store::quota::MailboxQuota;
-use postfach_store::customers::Customer;
 use postfach_types::{CustomerId, Language, MailboxId, Space};
 
 use crate::{Admin, AdminError, Who, manager, platform};
@@ -12,7 +12,12 @@ use crate::{Admin, AdminError, Who, manager, platform};
 impl Admin {
     /// Sets a mailbox's byte and message limits (`None`: no limit). Managers only; a
     /// byte limit above the customer's total is refused.
-    pub async fn set_mailbox_quota(&self, who: &Who, id: MailboxId, quota: MailboxQuota) -> Result<Mailbox, AdminError> {
+    pub async fn set_mailbox_quota(
+        &self,
+        who: &Who,
+        id: MailboxId,
+        quota: MailboxQuota,
+    ) -> Result<Mailbox, AdminError> {
         manager(who)?;
         let mailbox = self.mailbox(who, id).await?;
         self.store.set_mailbox_quota(who.scope(), &mailbox.address, quota).await?;
@@ -21,7 +26,12 @@ impl Admin {
 
     /// Sets the language of the notices Postfach writes into a mailbox; its managers and
     /// its own user may.
-    pub async fn set_mailbox_language(&self, who: &Who, id: MailboxId, language: Language) -> Result<Mailbox, AdminError> {
+    pub async fn set_mailbox_language(
+        &self,
+        who: &Who,
+        id: MailboxId,
+        language: Language,
+    ) -> Result<Mailbox, AdminError> {
         let mailbox = self.mailbox(who, id).await?;
         self.store.set_mailbox_language(who.scope(), &mailbox.address, language).await?;
         Ok(self.store.mailbox_by_id(who.scope(), id).await?)
@@ -29,7 +39,12 @@ impl Admin {
 
     /// Sets a customer's total limit (`None`: no limit). The operator and admins only: a
     /// customer cannot raise its own.
-    pub async fn set_customer_quota(&self, who: &Who, id: CustomerId, bytes: Option<u64>) -> Result<Customer, AdminError> {
+    pub async fn set_customer_quota(
+        &self,
+        who: &Who,
+        id: CustomerId,
+        bytes: Option<u64>,
+    ) -> Result<Customer, AdminError> {
         let customer = self.customer(who, id).await?;
         platform(who)?;
         self.store.set_customer_quota(&customer.name, bytes).await?;

@@ -235,7 +235,16 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
                 Room::Fits => local.push((r.id, m.mailbox_id)),
                 Room::Full => outcomes.push((
                     r.id,
-                    deferred(outbound, &message, r, now, "4.2.2", format!("the mailbox {} is full", r.address), None, None),
+                    deferred(
+                        outbound,
+                        &message,
+                        r,
+                        now,
+                        "4.2.2",
+                        format!("the mailbox {} is full", r.address),
+                        None,
+                        None,
+                    ),
                 )),
                 Room::TooBig => outcomes.push((
                     r.id,

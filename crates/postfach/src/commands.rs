@@ -297,7 +297,9 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
             };
             let limits_given = quota.is_some() || quota_messages.is_some();
             if change == SettingsChange::default() && !limits_given && language.is_none() {
-                bail!("nothing to change: give --access, --submission, --tls-required, --quota, --quota-messages or --language");
+                bail!(
+                    "nothing to change: give --access, --submission, --tls-required, --quota, --quota-messages or --language"
+                );
             }
             let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
             // Everything is parsed before anything changes.

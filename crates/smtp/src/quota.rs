@@ -41,7 +41,10 @@ pub(crate) fn refusal(space: &Space, declared: u64, recipient: &EmailAddress) ->
 }
 
 /// The decision after DATA for the mailboxes accepted at RCPT (module documentation).
-pub(crate) fn at_end_of_data(mailboxes: &BTreeMap<MailboxId, Space>, size: u64) -> Result<(), (u16, [u8; 3], &'static str)> {
+pub(crate) fn at_end_of_data(
+    mailboxes: &BTreeMap<MailboxId, Space>,
+    size: u64,
+) -> Result<(), (u16, [u8; 3], &'static str)> {
     let rooms: Vec<Room> = mailboxes.values().map(|space| space.room(size, 1)).collect();
     if rooms.is_empty() || rooms.contains(&Room::Fits) {
         Ok(())

@@ -354,14 +354,8 @@ impl Session<'_> {
             },
         };
         let declared_size = from.size as u64;
-        self.tx = Some(Transaction {
-            sender,
-            spf,
-            recipients: Vec::new(),
-            mailboxes: BTreeMap::new(),
-            declared_size,
-            utf8,
-        });
+        self.tx =
+            Some(Transaction { sender, spf, recipients: Vec::new(), mailboxes: BTreeMap::new(), declared_size, utf8 });
         self.reply(250, [2, 1, 0], "Sender OK");
     }
 

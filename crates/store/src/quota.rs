@@ -64,7 +64,12 @@ pub(crate) fn space_from_row(row: &AnyRow) -> Result<Space, sqlx::Error> {
 
 /// Adds `bytes` in `messages` messages to the mailbox's use; returns the warning level to
 /// tell the mailbox about, if the use just crossed one it was not told about yet.
-pub(crate) async fn add_use(tx: &mut Tx, mailbox: MailboxId, bytes: u64, messages: u64) -> Result<Option<u8>, StoreError> {
+pub(crate) async fn add_use(
+    tx: &mut Tx,
+    mailbox: MailboxId,
+    bytes: u64,
+    messages: u64,
+) -> Result<Option<u8>, StoreError> {
     let row = sqlx::query(
         "UPDATE mailboxes SET used_bytes = used_bytes + $1, used_messages = used_messages + $2 WHERE id = $3 \
          RETURNING used_bytes, used_messages, quota_bytes, quota_messages, quota_warned",
@@ -162,12 +167,11 @@ pub(crate) async fn check_added(tx: &mut Tx, mailbox: MailboxId, bytes: u64, mes
 impl Store {
     /// The mailbox's use and limits, for QUOTA, APPEND and the panel.
     pub async fn mailbox_space(&self, mailbox: MailboxId) -> Result<Space, StoreError> {
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SPACE_COLUMNS} FROM mailboxes m WHERE m.id = $1")))
-                .bind(mailbox)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or_else(|| StoreError::NotFound("the mailbox does not exist (any more)".into()))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SPACE_COLUMNS} FROM mailboxes m WHERE m.id = $1")))
+            .bind(mailbox)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("the mailbox does not exist (any more)".into()))?;
         Ok(space_from_row(&row)?)
     }
 

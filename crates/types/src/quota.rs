@@ -34,8 +34,7 @@ impl Space {
     /// Whether `messages` more messages of `bytes` bytes in total fit.
     pub fn room(&self, bytes: u64, messages: u64) -> Room {
         let limits = [self.quota_bytes, self.customer_quota_bytes];
-        if limits.iter().flatten().any(|&limit| bytes > limit) || self.quota_messages.is_some_and(|q| messages > q)
-        {
+        if limits.iter().flatten().any(|&limit| bytes > limit) || self.quota_messages.is_some_and(|q| messages > q) {
             return Room::TooBig;
         }
         let over_bytes = self.quota_bytes.is_some_and(|q| self.used_bytes.saturating_add(bytes) > q);
@@ -49,7 +48,9 @@ impl Space {
     /// rounded down; `None` without a limit.
     pub fn percent(&self) -> Option<u64> {
         let share = |used: u64, limit: Option<u64>| {
-            limit.map(|l| if l == 0 { 100 } else { u64::try_from(u128::from(used) * 100 / u128::from(l)).unwrap_or(u64::MAX) })
+            limit.map(|l| {
+                if l == 0 { 100 } else { u64::try_from(u128::from(used) * 100 / u128::from(l)).unwrap_or(u64::MAX) }
+            })
         };
         match (share(self.used_bytes, self.quota_bytes), share(self.used_messages, self.quota_messages)) {
             (Some(a), Some(b)) => Some(a.max(b)),

@@ -10,7 +10,8 @@ fn schemas() -> Value {
     let boolean = json!({ "type": "boolean" });
     let access = json!({ "type": "string", "enum": ["imap", "pop3", "none"] });
     // Bytes, or text with K/M/G/T (powers of 1024); "none" removes the limit.
-    let size = json!({ "oneOf": [{ "type": "integer", "minimum": 1 }, { "type": "string", "examples": ["2G", "none"] }] });
+    let size =
+        json!({ "oneOf": [{ "type": "integer", "minimum": 1 }, { "type": "string", "examples": ["2G", "none"] }] });
     json!({
         "Error": { "type": "object", "required": ["code", "message"], "properties": {
             "code": string, "message": string, "details": { "type": "object" } } },

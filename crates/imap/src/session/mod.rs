@@ -121,7 +121,9 @@ pub(crate) fn over_quota_text(room: postfach_types::Room) -> &'static str {
         postfach_types::Room::TooBig => {
             "the message is larger than this mailbox's storage limit and cannot be stored here"
         }
-        _ => "the mailbox is full: delete messages (and empty the trash) to make room, or ask your provider for more space",
+        _ => {
+            "the mailbox is full: delete messages (and empty the trash) to make room, or ask your provider for more space"
+        }
     }
 }
 

@@ -122,21 +122,28 @@ impl Storage {
     fn new(t: &Tr, mailbox: &Mailbox, space: &Space) -> Storage {
         let of = |used: u64, limit: u64| {
             let percent = u128::from(used) * 100 / u128::from(limit.max(1));
-            t.f("quota.of", &[("used", &format_size(used)), ("limit", &format_size(limit)), ("percent", &percent.to_string())])
+            t.f(
+                "quota.of",
+                &[("used", &format_size(used)), ("limit", &format_size(limit)), ("percent", &percent.to_string())],
+            )
         };
         let text = match space.quota_bytes {
             Some(q) => of(space.used_bytes, q),
             None => t.f("quota.no_limit", &[("used", &format_size(space.used_bytes))]),
         };
         let messages = match space.quota_messages {
-            Some(q) => t.f("quota.messages_of", &[("used", &space.used_messages.to_string()), ("limit", &q.to_string())]),
+            Some(q) => {
+                t.f("quota.messages_of", &[("used", &space.used_messages.to_string()), ("limit", &q.to_string())])
+            }
             None => t.f("quota.messages", &[("used", &space.used_messages.to_string())]),
         };
         Storage {
             text,
             bar: space.quota_bytes.map(|q| (space.used_bytes.min(q), q)),
             messages,
-            customer: space.customer_quota_bytes.map(|q| (of(space.customer_used_bytes, q), space.customer_used_bytes.min(q), q)),
+            customer: space
+                .customer_quota_bytes
+                .map(|q| (of(space.customer_used_bytes, q), space.customer_used_bytes.min(q), q)),
             quota_input: mailbox.quota.bytes.map_or("none".into(), size_input),
             messages_input: mailbox.quota.messages.map_or("none".into(), |n| n.to_string()),
             language: mailbox.language.as_str(),
@@ -147,7 +154,7 @@ impl Storage {
 /// A limit as the form shows it: the largest unit that divides it (`2G`), else bytes.
 fn size_input(bytes: u64) -> String {
     for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
