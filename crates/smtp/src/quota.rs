@@ -22,7 +22,9 @@ pub(crate) type Reply = (u16, [u8; 3], String);
 
 /// The refusal of a recipient at RCPT, when its mailbox cannot take `declared` bytes.
 pub(crate) fn refusal(space: &Space, declared: u64, recipient: &EmailAddress) -> Option<Reply> {
-    match space.room(declared, 1) {
+    // Without a declared size, a message has at least one byte: a mailbox exactly at its
+    // limit is full.
+    match space.room(declared.max(1), 1) {
         Room::Fits => None,
         Room::Full => Some((
             452,
