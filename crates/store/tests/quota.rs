@@ -82,6 +82,12 @@ async fn use_follows_deliveries_appends_copies_moves_and_expunges(store: Store) 
     store.expunge(mb, inbox, None).await.expect("expunge");
     assert_use(&store, mb, 150, 2).await;
     store.remove_messages(mb, archive, &[2]).await.expect("remove");
+    // Deleting a folder takes its messages off the use.
+    let projects = store.create_folder(mb, "Projects", None).await.expect("folder");
+    store.append(mb, projects.id, &msg(8, 70)).await.expect("append");
+    store.append(mb, projects.id, &msg(9, 30)).await.expect("append");
+    assert_use(&store, mb, 200, 3).await;
+    store.delete_folder(mb, "Projects").await.expect("delete folder");
     // Left: the moved copy of the first message in INBOX.
     assert_use(&store, mb, 100, 1).await;
     assert_eq!(store.mailbox_usage(mb).await.expect("usage"), 100);
