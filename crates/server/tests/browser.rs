@@ -489,6 +489,16 @@ async fn flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
     fill(browser, "#customer-password", STRONG).await;
     click(browser, "#create-customer").await;
     wait_for_text(browser, "#customers", "initech").await;
+    // The customer's total: not below a mailbox's own limit; then set.
+    fill(browser, "#quota-acme", "512K").await;
+    click(browser, "#save-quota-acme").await;
+    let refused = text(browser, "#error").await;
+    assert!(refused.contains("has a storage limit of 1 MiB of its own"), "{refused}");
+    fill(browser, "#quota-acme", "10G").await;
+    click(browser, "#save-quota-acme").await;
+    wait_for_text(browser, ".notice", "settings were saved").await;
+    let acme = store.customer(&postfach_types::CustomerName::parse("acme").expect("name")).await.expect("acme");
+    assert_eq!(acme.quota_bytes, Some(10 << 30));
     screenshot(browser, "08-admin-customers").await;
     browser.goto(&format!("{base}/admin/domains")).await.expect("all domains");
     let domains = text(browser, "#domains").await;

@@ -152,7 +152,7 @@ impl Storage {
 }
 
 /// A limit as the form shows it: the largest unit that divides it (`2G`), else bytes.
-fn size_input(bytes: u64) -> String {
+pub(crate) fn size_input(bytes: u64) -> String {
     for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
         if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
