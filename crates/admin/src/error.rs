@@ -31,6 +31,12 @@ pub enum AdminError {
     InvalidAddress,
     #[error("the access mode must be imap, pop3 or none")]
     InvalidAccessMode,
+    #[error("a storage limit is a whole number of bytes or of K, M, G or T (like 500M or 2G), or none")]
+    InvalidSize,
+    #[error("a message limit is a whole number above 0, or none")]
+    InvalidMessageCount,
+    #[error("the language must be de or en")]
+    InvalidLanguage,
     #[error("the filter must be unencrypted or failed")]
     InvalidFilter,
     #[error("give the token a name, for example the script that will use it")]

@@ -6,7 +6,8 @@ use std::str::FromStr;
 
 use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::MailboxSettings;
-use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, IdError, MailboxId, Role};
+use postfach_store::quota::MailboxQuota;
+use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, IdError, Language, MailboxId, Role};
 
 use crate::AdminError;
 
@@ -137,5 +138,95 @@ mod tests {
         let q = login_query(Some("failed"), 5000).expect("query");
         assert_eq!(q.filter(Some(MailboxId::new(3))).limit, 1000);
         assert!(q.only_failed && !q.only_unencrypted);
+    }
+}
+
+/// A storage limit: bytes, or a whole number with `K`, `M`, `G` or `T` (powers of 1024,
+/// an optional `B` or `iB` after it, any case: `2G`, `512MiB`, `1073741824`); `none`
+/// removes the limit (`None`). Zero is refused: a mailbox that can hold nothing is
+/// switched off otherwise.
+pub fn size(text: &str) -> Result<Option<u64>, AdminError> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let unit = unit.trim().to_ascii_uppercase();
+    let unit = unit.strip_suffix("IB").or_else(|| unit.strip_suffix('B')).unwrap_or(&unit);
+    let shift = match unit {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(AdminError::InvalidSize),
+    };
+    // Up to 2^62 bytes, so that it fits the database's signed 64-bit columns.
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && n.leading_zeros() >= shift + 2)
+        .map(|n| Some(n << shift))
+        .ok_or(AdminError::InvalidSize)
+}
+
+/// A mailbox's limits after a change: `bytes` and `messages` as given (see [`size`] and
+/// [`message_count`]); what is not given stays as in `current`.
+pub fn mailbox_quota(
+    current: MailboxQuota,
+    bytes: Option<&str>,
+    messages: Option<&str>,
+) -> Result<MailboxQuota, AdminError> {
+    Ok(MailboxQuota {
+        bytes: bytes.map(size).transpose()?.unwrap_or(current.bytes),
+        messages: messages.map(message_count).transpose()?.unwrap_or(current.messages),
+    })
+}
+
+/// A message-count limit: a positive whole number, or `none` (no limit).
+pub fn message_count(text: &str) -> Result<Option<u64>, AdminError> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    text.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && *n <= i64::MAX as u64)
+        .map(Some)
+        .ok_or(AdminError::InvalidMessageCount)
+}
+
+/// `de` or `en`.
+pub fn language(text: &str) -> Result<Language, AdminError> {
+    text.parse().map_err(|_| AdminError::InvalidLanguage)
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size("1000").ok(), Some(Some(1000)));
+        assert_eq!(size("2G").ok(), Some(Some(2 << 30)));
+        assert_eq!(size(" 512m ").ok(), Some(Some(512 << 20)));
+        assert_eq!(size("5K").ok(), Some(Some(5 << 10)));
+        assert_eq!(size("3TiB").ok(), Some(Some(3 << 40)));
+        assert_eq!(size("50GB").ok(), Some(Some(50 << 30)));
+        assert_eq!(size("none").ok(), Some(None));
+        assert_eq!(size("NONE").ok(), Some(None));
+        for bad in ["", "0", "0G", "G", "1.5G", "-1", "2X", "2 G B", "99999999999T", "18446744073709551616", "1e9"] {
+            assert!(matches!(size(bad), Err(AdminError::InvalidSize)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn message_counts() {
+        assert_eq!(message_count("10000").ok(), Some(Some(10000)));
+        assert_eq!(message_count("none").ok(), Some(None));
+        for bad in ["0", "-3", "1K", ""] {
+            assert!(matches!(message_count(bad), Err(AdminError::InvalidMessageCount)), "{bad}");
+        }
     }
 }

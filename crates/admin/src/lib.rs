@@ -18,6 +18,7 @@ pub mod input;
 mod logins;
 mod mailboxes;
 mod queue;
+mod quota;
 mod who;
 
 use std::sync::Arc;

@@ -209,3 +209,44 @@ async fn the_rules_of_the_operations_hold() {
     a.update_customer(&w.root, acme_id, reset).await.expect("reset");
     assert!(a.tokens(&w.acme).await.expect("tokens").iter().all(|t| t.id != token.id), "tokens revoked");
 }
+
+/// The operator (or an admin) sets a customer's total; the customer sets its mailboxes'
+/// limits within it, and cannot raise its own total; a mailbox user sets neither, only
+/// the language of its notices.
+#[tokio::test]
+async fn quotas_are_set_by_who_may() {
+    use postfach_store::quota::MailboxQuota;
+    let w = world().await;
+    let acme_id = w.acme.account_id().expect("account");
+    let Who::Mailbox { mailbox } = &w.max else { panic!("mailbox user") };
+    let max_id = mailbox.id;
+    let two_gib = MailboxQuota { bytes: Some(2 << 30), messages: None };
+
+    refused_as(w.admin.set_customer_quota(&w.acme, acme_id, Some(100 << 30)).await, forbidden, "own total");
+    refused_as(w.admin.set_customer_quota(&w.max, acme_id, Some(100 << 30)).await, forbidden, "mailbox user");
+    refused_as(w.admin.set_mailbox_quota(&w.max, max_id, two_gib).await, forbidden, "own mailbox limit");
+    refused_as(w.admin.set_mailbox_quota(&w.acme, w.globex_mailbox, two_gib).await, not_found, "other customer");
+
+    let customer = w.admin.set_customer_quota(&w.root, acme_id, Some(1 << 30)).await.expect("admin sets the total");
+    assert_eq!(customer.quota_bytes, Some(1 << 30));
+    refused_as(
+        w.admin.set_mailbox_quota(&w.acme, max_id, two_gib).await,
+        |e| matches!(e, AdminError::Conflict(Conflict::QuotaAboveCustomer { .. })),
+        "above the customer's total",
+    );
+    let within = MailboxQuota { bytes: Some(512 << 20), messages: Some(1000) };
+    let m = w.admin.set_mailbox_quota(&w.acme, max_id, within).await.expect("the customer sets it");
+    assert_eq!(m.quota, within);
+    let m = w.admin.set_mailbox_language(&w.max, max_id, postfach_types::Language::De).await.expect("own language");
+    assert_eq!(m.language, postfach_types::Language::De);
+    let (used, quota) = w.admin.customer_space(&w.max, acme_id).await.expect("own customer's use");
+    assert_eq!((used, quota), (0, Some(1 << 30)));
+    refused_as(w.admin.customer_space(&w.acme, w.globex_mailbox_customer().await).await, not_found, "other total");
+    w.admin.set_customer_quota(&Who::Operator, acme_id, None).await.expect("operator removes it");
+}
+
+impl World {
+    async fn globex_mailbox_customer(&self) -> postfach_types::CustomerId {
+        self.store.mailbox_by_id(Scope::Platform, self.globex_mailbox).await.expect("eva").customer_id
+    }
+}

@@ -39,7 +39,7 @@ use postfach_store::messages::DeliveryFolder;
 use postfach_store::queue::NewQueuedMessage;
 use postfach_store::resolve::Resolution;
 use postfach_store::{Scope, Store};
-use postfach_types::{DomainName, EmailAddress, MailboxId, NodeName, UnixTime};
+use postfach_types::{DomainName, EmailAddress, MailboxId, NodeName, Room, UnixTime};
 use tokio::sync::Notify;
 
 /// One message handed over by the submission server, after authentication and the
@@ -188,7 +188,9 @@ impl Outbound {
         let mut all_local = true;
         for rcpt in &recipients {
             match inner.store.resolve(rcpt).await {
-                Ok(Resolution::Mailbox(r)) => {
+                // A mailbox without room for it goes through the queue, which tries again
+                // later (or bounces a message that can never fit).
+                Ok(Resolution::Mailbox(r)) if r.space.room(message.len() as u64, 1) == Room::Fits => {
                     local.insert(r.mailbox_id);
                 }
                 _ => all_local = false,

@@ -32,7 +32,7 @@ use hickory_resolver::TokioResolver;
 use postfach_store::leader::Leader;
 use postfach_store::queue::{DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
 use postfach_store::resolve::Resolution;
-use postfach_types::{EmailAddress, MailboxId, QueueRecipientId, UnixTime};
+use postfach_types::{EmailAddress, MailboxId, QueueRecipientId, Room, UnixTime};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsConnector;
@@ -229,7 +229,34 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
     let mut remote: Vec<&QueuedRecipient> = Vec::new();
     for r in &recipients {
         match inner.store.resolve(&r.address).await {
-            Ok(Resolution::Mailbox(m)) => local.push((r.id, m.mailbox_id)),
+            // A full mailbox is tried again later like a busy server; a message larger
+            // than the mailbox's whole limit never fits (RFC 3463 X.2.2).
+            Ok(Resolution::Mailbox(m)) => match m.space.room(bytes.len() as u64, 1) {
+                Room::Fits => local.push((r.id, m.mailbox_id)),
+                Room::Full => outcomes.push((
+                    r.id,
+                    deferred(
+                        outbound,
+                        &message,
+                        r,
+                        now,
+                        "4.2.2",
+                        format!("the mailbox {} is full", r.address),
+                        None,
+                        None,
+                    ),
+                )),
+                Room::TooBig => outcomes.push((
+                    r.id,
+                    failed(
+                        "5.2.2",
+                        format!("the message is larger than the mailbox {} can hold", r.address),
+                        None,
+                        None,
+                        notify,
+                    ),
+                )),
+            },
             Ok(Resolution::UnknownAddress) => outcomes
                 .push((r.id, failed("5.1.1", format!("there is no mailbox {} here", r.address), None, None, notify))),
             Ok(Resolution::NotHosted) => remote.push(r),

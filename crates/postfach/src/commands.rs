@@ -8,13 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use postfach_admin::{Admin, AdminError, LoginQuery, Unavailable, Who};
+use postfach_admin::{Admin, AdminError, LoginQuery, Unavailable, Who, input};
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
 use postfach_policy::{PasswordVerdict, check_password, user_inputs};
 use postfach_server::config::Config;
 use postfach_store::Store;
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
-use postfach_types::{Role, Secret};
+use postfach_types::{Role, Secret, format_size};
 use postfach_web::types::{self, AliasView, CustomerView, DomainView, LoginView, MailboxView};
 
 use crate::output::{json, on_off, table, yes_no};
@@ -139,9 +139,27 @@ async fn customer(cmd: CustomerCommand, admin: &Admin) -> anyhow::Result<()> {
                 .await
                 .map_err(explain)?
                 .into_iter()
-                .map(|c| vec![c.name.to_string(), c.role.to_string(), yes_no(c.disabled), c.created_at.rfc3339()])
+                .map(|c| {
+                    vec![
+                        c.name.to_string(),
+                        c.role.to_string(),
+                        yes_no(c.disabled),
+                        c.quota_bytes.map_or("none".into(), format_size),
+                        c.created_at.rfc3339(),
+                    ]
+                })
                 .collect::<Vec<_>>();
-            table(&["NAME", "ROLE", "DISABLED", "CREATED"], &rows);
+            table(&["NAME", "ROLE", "DISABLED", "QUOTA", "CREATED"], &rows);
+        }
+        CustomerCommand::Set { name, quota } => {
+            let quota = input::size(&quota).map_err(explain)?;
+            let customer = admin.customer_named(OPERATOR, &name.0).await.map_err(explain)?;
+            let customer = admin.set_customer_quota(OPERATOR, customer.id, quota).await.map_err(explain)?;
+            let (used, _) = admin.customer_space(OPERATOR, customer.id).await.map_err(explain)?;
+            match customer.quota_bytes {
+                Some(q) => println!("{}: quota {} ({} in use)", customer.name, format_size(q), format_size(used)),
+                None => println!("{}: no quota ({} in use)", customer.name, format_size(used)),
+            }
         }
         CustomerCommand::Remove { name } => {
             admin.remove_customer(OPERATOR, &name.0).await.map_err(explain)?;
@@ -162,6 +180,20 @@ async fn customer(cmd: CustomerCommand, admin: &Admin) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A mailbox's use against its limits: `1.2 MiB of 2 GiB (0 %), 40 of 1000 messages`.
+fn usage(m: &postfach_store::mailboxes::Mailbox) -> String {
+    let mut text = format_size(m.used_bytes);
+    if let Some(q) = m.quota.bytes {
+        let percent = u128::from(m.used_bytes) * 100 / u128::from(q.max(1));
+        text.push_str(&format!(" of {} ({percent} %)", format_size(q)));
+    }
+    match m.quota.messages {
+        Some(q) => text.push_str(&format!(", {} of {q} messages", m.used_messages)),
+        None => text.push_str(&format!(", {} messages", m.used_messages)),
+    }
+    text
 }
 
 async fn set_customer(
@@ -265,23 +297,41 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
                 on_off(m.settings.tls_required)
             );
         }
-        MailboxCommand::Set { address, settings } => {
+        MailboxCommand::Set { address, settings, quota, quota_messages, language } => {
             let change = SettingsChange {
                 access: settings.access,
                 submission: settings.submission,
                 tls_required: settings.tls_required,
             };
-            if change == SettingsChange::default() {
-                bail!("nothing to change: give --access, --submission or --tls-required");
+            let limits_given = quota.is_some() || quota_messages.is_some();
+            if change == SettingsChange::default() && !limits_given && language.is_none() {
+                bail!(
+                    "nothing to change: give --access, --submission, --tls-required, --quota, --quota-messages or --language"
+                );
             }
             let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
-            let m = admin.update_mailbox(OPERATOR, m.id, change).await.map_err(explain)?;
+            // Everything is parsed before anything changes.
+            let limits = input::mailbox_quota(m.quota, quota.as_deref(), quota_messages.as_deref()).map_err(explain)?;
+            let language = language.as_deref().map(input::language).transpose().map_err(explain)?;
+            if limits_given {
+                admin.set_mailbox_quota(OPERATOR, m.id, limits).await.map_err(explain)?;
+            }
+            if let Some(language) = language {
+                admin.set_mailbox_language(OPERATOR, m.id, language).await.map_err(explain)?;
+            }
+            let m = if change == SettingsChange::default() {
+                admin.mailbox(OPERATOR, m.id).await.map_err(explain)?
+            } else {
+                admin.update_mailbox(OPERATOR, m.id, change).await.map_err(explain)?
+            };
             println!(
-                "{}: access {}, submission {}, TLS only {}",
+                "{}: access {}, submission {}, TLS only {}, {}, language {}",
                 m.address,
                 m.settings.access,
                 on_off(m.settings.submission),
-                on_off(m.settings.tls_required)
+                on_off(m.settings.tls_required),
+                usage(&m),
+                m.language
             );
         }
         MailboxCommand::Password { address, password } => {
@@ -307,11 +357,12 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
                             on_off(m.settings.submission),
                             on_off(m.settings.tls_required),
                             yes_no(m.password_exposed),
+                            usage(m),
                             m.created_at.rfc3339(),
                         ]
                     })
                     .collect::<Vec<_>>();
-                table(&["ADDRESS", "ACCESS", "SUBMISSION", "TLS-ONLY", "PASSWORD-EXPOSED", "CREATED"], &rows);
+                table(&["ADDRESS", "ACCESS", "SUBMISSION", "TLS-ONLY", "PASSWORD-EXPOSED", "USAGE", "CREATED"], &rows);
             }
         }
         MailboxCommand::Remove { address } => {

@@ -133,6 +133,13 @@ enum CustomerCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
+    /// Set the storage limit for all of a customer's mailboxes together
+    Set {
+        name: Name,
+        /// Bytes, or K/M/G/T (powers of 1024) like 50G; `none` removes the limit
+        #[arg(long, value_name = "SIZE")]
+        quota: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,11 +206,20 @@ enum MailboxCommand {
         #[command(flatten)]
         settings: SettingsArgs,
     },
-    /// Change a mailbox's settings
+    /// Change a mailbox's settings, limits and language
     Set {
         address: Address,
         #[command(flatten)]
         settings: SettingsArgs,
+        /// Storage limit: bytes, or K/M/G/T (powers of 1024) like 2G; `none` removes it
+        #[arg(long, value_name = "SIZE")]
+        quota: Option<String>,
+        /// Limit on the number of messages; `none` removes it
+        #[arg(long, value_name = "N")]
+        quota_messages: Option<String>,
+        /// Language of the notices Postfach writes into the mailbox (de or en)
+        #[arg(long, value_name = "LANG")]
+        language: Option<String>,
     },
     /// Set a new password (clears the "exposed" mark)
     Password {

@@ -400,3 +400,53 @@ fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> Option
     let _ = child.kill();
     None
 }
+
+#[test]
+fn quotas_are_set_with_sizes_and_shown_with_usage() {
+    let env = Env::new();
+    env.acme();
+    let out = env.ok(&["customer", "set", "acme", "--quota", "50G"], "");
+    assert!(out.contains("acme: quota 50 GiB (0 bytes in use)"), "{out}");
+    let out = env.ok(
+        &["mailbox", "set", "max@acme.example", "--quota", "2G", "--quota-messages", "1000", "--language", "de"],
+        "",
+    );
+    assert!(out.contains("0 bytes of 2 GiB (0 %), 0 of 1000 messages, language de"), "{out}");
+    let listed = env.json(&["mailbox", "list", "--json"]);
+    let max = &listed[0];
+    assert_eq!(max["quota_bytes"], 2u64 << 30);
+    assert_eq!(max["quota_messages"], 1000);
+    assert_eq!((max["used_bytes"].as_u64(), max["language"].as_str()), (Some(0), Some("de")));
+    let table = env.ok(&["mailbox", "list"], "");
+    assert!(table.contains("USAGE") && table.contains("0 bytes of 2 GiB (0 %), 0 of 1000 messages"), "{table}");
+    assert!(env.ok(&["customer", "list"], "").contains("50 GiB"));
+
+    let before = env.json(&["mailbox", "list", "--json"]);
+    let size_error = "a storage limit is a whole number of bytes or of K, M, G or T";
+    for (args, needle) in [
+        (&["mailbox", "set", "max@acme.example", "--quota", "2X"][..], size_error),
+        (&["mailbox", "set", "max@acme.example", "--quota", "1.5G"], size_error),
+        (&["mailbox", "set", "max@acme.example", "--quota", "0"], size_error),
+        (&["mailbox", "set", "max@acme.example", "--quota", "99999999T"], size_error),
+        (&["customer", "set", "acme", "--quota", "lots"], size_error),
+        (&["mailbox", "set", "max@acme.example", "--quota-messages", "many"], "a message limit is a whole number"),
+        (&["mailbox", "set", "max@acme.example", "--language", "fr"], "the language must be de or en"),
+        // Parsed before anything changes: the good --quota is not applied either.
+        (&["mailbox", "set", "max@acme.example", "--quota", "1G", "--language", "fr"], "de or en"),
+        (
+            &["mailbox", "set", "max@acme.example", "--quota", "60G"],
+            "cannot be larger than its customer's total of 50 GiB",
+        ),
+        (&["customer", "set", "acme", "--quota", "1G"], "has a storage limit of 2 GiB of its own"),
+    ] {
+        let err = env.fails(args, "");
+        assert!(err.contains(needle), "postfach {args:?}: {err:?} should mention {needle:?}");
+    }
+    assert_eq!(env.json(&["mailbox", "list", "--json"]), before, "nothing changed");
+
+    env.ok(&["mailbox", "set", "max@acme.example", "--quota", "none", "--quota-messages", "none"], "");
+    let max = &env.json(&["mailbox", "list", "--json"])[0];
+    assert!(max["quota_bytes"].is_null() && max["quota_messages"].is_null(), "{max}");
+    let out = env.ok(&["customer", "set", "acme", "--quota", "none"], "");
+    assert!(out.contains("acme: no quota"), "{out}");
+}

@@ -417,6 +417,22 @@ async fn flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
     subjects.sort();
     assert_eq!(subjects, ["to the alias", "to the alias domain"]);
 
+    // Storage: the customer sets a limit; the page shows the use against it with a bar.
+    browser.goto(&max_url).await.expect("mailbox page");
+    let before = text(browser, "#quota-use").await;
+    assert!(before.contains("(no limit)") && before.contains("2 messages"), "{before}");
+    fill(browser, "#quota-input", "1M").await;
+    click(browser, "#save-quota").await;
+    wait_for_text(browser, ".notice", "settings were saved").await;
+    let used = text(browser, "#quota-use").await;
+    assert!(used.contains("of 1 MiB in use (0 %)"), "{used}");
+    let bar = browser.find(Locator::Css("#quota-bar")).await.expect("the bar");
+    assert_eq!(bar.attr("max").await.expect("max").as_deref(), Some("1048576"));
+    let quota = store.mailbox(Scope::Platform, &max.address).await.expect("mb").quota;
+    assert_eq!(quota.bytes, Some(1 << 20));
+    browser.execute("document.getElementById('storage').scrollIntoView()", vec![]).await.expect("scroll");
+    screenshot(browser, "05b-storage").await;
+
     // Another customer's objects: not through pages, not through the API.
     browser.goto(&format!("{base}/mailboxes/{}", ids.globex_mailbox)).await.expect("foreign page");
     assert!(text(browser, "#error-message").await.contains("does not exist"));
@@ -473,6 +489,16 @@ async fn flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
     fill(browser, "#customer-password", STRONG).await;
     click(browser, "#create-customer").await;
     wait_for_text(browser, "#customers", "initech").await;
+    // The customer's total: not below a mailbox's own limit; then set.
+    fill(browser, "#quota-acme", "512K").await;
+    click(browser, "#save-quota-acme").await;
+    let refused = text(browser, "#error").await;
+    assert!(refused.contains("has a storage limit of 1 MiB of its own"), "{refused}");
+    fill(browser, "#quota-acme", "10G").await;
+    click(browser, "#save-quota-acme").await;
+    wait_for_text(browser, ".notice", "settings were saved").await;
+    let acme = store.customer(&postfach_types::CustomerName::parse("acme").expect("name")).await.expect("acme");
+    assert_eq!(acme.quota_bytes, Some(10 << 30));
     screenshot(browser, "08-admin-customers").await;
     browser.goto(&format!("{base}/admin/domains")).await.expect("all domains");
     let domains = text(browser, "#domains").await;

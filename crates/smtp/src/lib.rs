@@ -27,6 +27,7 @@ pub mod headers;
 mod intake;
 pub use intake::RESERVE_FACTOR;
 mod login;
+mod quota;
 pub mod senders;
 mod session;
 pub mod sink;

@@ -10,7 +10,7 @@
 //! message checks in `intake`, the accept/Junk/refuse rules of the MX in
 //! `postfach_policy::inbound`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use postfach_message::{Message, check_intake};
@@ -19,13 +19,14 @@ use postfach_policy::inbound::{Folder, FromDomain, InboundDecision, InboundFacts
 use postfach_store::local::{LocalError, LocalTarget, deliver_local};
 use postfach_store::messages::DeliveryFolder;
 use postfach_store::resolve::Resolution;
-use postfach_types::{EmailAddress, MailboxId, UnixTime};
+use postfach_types::{EmailAddress, MailboxId, Space, UnixTime};
 use smtp_proto::{EhloResponse, Error as ParseError, MailFrom, Request};
 
 use crate::address::{self, PathError};
 use crate::data::{self, Received};
 use crate::headers::{self, Trace};
 use crate::intake;
+use crate::quota;
 use crate::sink::{Submission, SubmitError};
 use crate::verify::{self, SpfResults};
 use crate::{Inner, SpfFailAction};
@@ -58,8 +59,11 @@ pub(crate) struct Transaction {
     /// MX only: SPF results taken at MAIL FROM.
     pub spf: Option<SpfResults>,
     pub recipients: Vec<EmailAddress>,
-    /// MX only: the distinct mailboxes the recipients lead to (one copy each).
-    pub mailboxes: BTreeSet<MailboxId>,
+    /// MX only: the distinct mailboxes the recipients lead to (one copy each), with
+    /// their use and quotas as read at RCPT.
+    pub mailboxes: BTreeMap<MailboxId, Space>,
+    /// The size the client declared with MAIL FROM (RFC 1870), 0 if none.
+    pub declared_size: u64,
     pub utf8: bool,
 }
 
@@ -361,7 +365,9 @@ impl Session<'_> {
                 None => return,
             },
         };
-        self.tx = Some(Transaction { sender, spf, recipients: Vec::new(), mailboxes: BTreeSet::new(), utf8 });
+        let declared_size = from.size as u64;
+        self.tx =
+            Some(Transaction { sender, spf, recipients: Vec::new(), mailboxes: BTreeMap::new(), declared_size, utf8 });
         self.reply(250, [2, 1, 0], "Sender OK");
     }
 
@@ -445,16 +451,25 @@ impl Session<'_> {
                 return self.reply(553, [5, 1, 3], &why);
             }
         };
+        let declared_size = tx.declared_size;
+        let resolved = self.inner.services.store.resolve(&recipient).await;
+        if let Ok(Resolution::Mailbox(found)) = &resolved
+            && let Some((code, esc, text)) = quota::refusal(&found.space, declared_size, &recipient)
+        {
+            return self.reply(code, esc, &text);
+        }
         if self.kind == Kind::Submission {
+            // Mail to other domains is the queue's business; a local recipient was checked
+            // for room above.
             if let Some(tx) = &mut self.tx {
                 tx.recipients.push(recipient);
             }
             return self.reply(250, [2, 1, 5], "Recipient OK");
         }
-        match self.inner.services.store.resolve(&recipient).await {
+        match resolved {
             Ok(Resolution::Mailbox(found)) => {
                 if let Some(tx) = &mut self.tx {
-                    tx.mailboxes.insert(found.mailbox_id);
+                    tx.mailboxes.insert(found.mailbox_id, found.space);
                     tx.recipients.push(recipient);
                 }
                 self.reply(250, [2, 1, 5], "Recipient OK");
@@ -654,9 +669,14 @@ impl Session<'_> {
         stored.extend_from_slice(self.trace(&tx, &id, false).as_bytes());
         stored.extend_from_slice(body);
 
+        // Quotas at the end of DATA, with the real size (module `quota`).
+        if let Err((code, esc, text)) = quota::at_end_of_data(&tx.mailboxes, stored.len() as u64) {
+            return self.reply(code, esc, text);
+        }
+
         // Invariant 8: blob fsync'd, then the metadata committed, then 250.
         let services = &self.inner.services;
-        let mailboxes: Vec<MailboxId> = tx.mailboxes.iter().copied().collect();
+        let mailboxes: Vec<MailboxId> = tx.mailboxes.keys().copied().collect();
         let target = LocalTarget::Mailboxes { batcher: &services.deliveries, mailboxes: &mailboxes, folder };
         match deliver_local(&services.blobs, stored, target).await {
             Ok(_) => {

@@ -17,9 +17,11 @@ pub struct Customer {
     pub role: Role,
     pub disabled: bool,
     pub created_at: UnixTime,
+    /// The limit on what all its mailboxes store together, in bytes; `None`: no limit.
+    pub quota_bytes: Option<u64>,
 }
 
-const COLUMNS: &str = "id, name, role, disabled, created_at";
+const COLUMNS: &str = "id, name, role, disabled, created_at, quota_bytes";
 
 fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
     Ok(Customer {
@@ -28,6 +30,7 @@ fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
         role: decode(row.try_get("role")?, str::parse)?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: UnixTime(row.try_get("created_at")?),
+        quota_bytes: row.try_get::<Option<i64>, _>("quota_bytes")?.map(|q| u64::try_from(q).unwrap_or(0)),
     })
 }
 
@@ -40,7 +43,7 @@ impl Store {
     ) -> Result<Customer, StoreError> {
         let result = sqlx::query(
             "INSERT INTO customers (name, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, 0, $4) \
-             RETURNING id, name, role, disabled, created_at",
+             RETURNING id, name, role, disabled, created_at, quota_bytes",
         )
         .bind(name.as_str())
         .bind(password_hash)

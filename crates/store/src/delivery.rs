@@ -22,14 +22,20 @@ struct Request {
 #[derive(Debug, Clone)]
 pub struct DeliveryBatcher {
     requests: mpsc::Sender<Request>,
+    store: Store,
 }
 
 impl DeliveryBatcher {
     /// Starts the committing task; it ends when the last batcher clone is dropped.
     pub fn start(store: Store) -> Self {
         let (requests, rx) = mpsc::channel(4096);
-        tokio::spawn(commit_loop(store, rx));
-        Self { requests }
+        tokio::spawn(commit_loop(store.clone(), rx));
+        Self { requests, store }
+    }
+
+    /// The store it commits to.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Stores the deliveries durably; returns where each landed, in order.

@@ -18,6 +18,10 @@ pub enum StoreError {
     /// Any other refused change (folders, queue, keys); nothing was changed.
     #[error("{0}")]
     Conflict(String),
+    /// The message does not fit the mailbox's (or its customer's) quota; nothing was
+    /// stored. `Room::Full` or `Room::TooBig`.
+    #[error("the mailbox is over its storage quota")]
+    OverQuota(postfach_types::Room),
     /// The database was migrated by a newer Postfach than this one.
     #[error(
         "the database has schema version {found}, but this Postfach knows only up to {known}; run the newer Postfach"
@@ -74,6 +78,18 @@ pub enum Conflict {
         "customer {name} still owns {domains} domain(s); remove them first (postfach domain remove DOMAIN --cascade)"
     )]
     CustomerOwnsDomains { name: CustomerName, domains: i64 },
+    /// A mailbox's limit stays within its customer's limit.
+    #[error(
+        "the storage limit of {mailbox} cannot be larger than its customer's total of {}; choose a smaller one",
+        postfach_types::format_size(*.customer_quota)
+    )]
+    QuotaAboveCustomer { mailbox: EmailAddress, customer_quota: u64 },
+    /// A customer's limit stays above each of its mailboxes' own limits.
+    #[error(
+        "{mailbox} has a storage limit of {} of its own; lower that first, or choose a larger total",
+        postfach_types::format_size(*.mailbox_quota)
+    )]
+    MailboxQuotaAbove { mailbox: EmailAddress, mailbox_quota: u64 },
     /// An enabled second factor is not replaced; it is switched off first.
     #[error("two-factor sign-in is already on; switch it off first")]
     TotpOn,

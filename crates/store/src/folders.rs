@@ -222,6 +222,15 @@ impl Store {
             .ok_or_else(|| no_folder(&name))?
             .try_get("id")?;
         let blobs = blobs_of(&mut tx, "SELECT DISTINCT blob_id FROM messages WHERE folder_id = $1", id).await?;
+        let gone = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes, CAST(COUNT(*) AS BIGINT) AS n \
+             FROM messages WHERE folder_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let count = |column: &str| gone.try_get::<i64, _>(column).map(|v| u64::try_from(v).unwrap_or(0));
+        crate::quota::remove_use(&mut tx, id, count("bytes")?, count("n")?).await?;
         sqlx::query("DELETE FROM expunged WHERE folder_id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM messages WHERE folder_id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM folders WHERE id = $1").bind(id).execute(&mut *tx).await?;

@@ -30,7 +30,9 @@ pub mod locks;
 pub mod logins;
 pub mod mailboxes;
 pub mod messages;
+pub mod notice;
 pub mod queue;
+pub mod quota;
 pub mod resolve;
 pub mod sessions;
 

@@ -17,6 +17,7 @@ use postfach_types::UnixTime;
 
 use crate::delivery::DeliveryBatcher;
 use crate::messages::{Delivery, DeliveryFolder, Flags, NewMessage, Placed};
+use crate::notice::Notice;
 use crate::{FolderId, MailboxId, Store, StoreError};
 
 /// Where a message is stored.
@@ -65,6 +66,10 @@ pub async fn deliver_local(
     let content = content.into();
     let size = content.len();
     let blob = blobs.put(content).await?;
+    let store = match &target {
+        LocalTarget::Mailboxes { batcher, .. } => batcher.store().clone(),
+        LocalTarget::Folder { store, .. } => (*store).clone(),
+    };
     let placed = match target {
         LocalTarget::Mailboxes { batcher, mailboxes, folder } => {
             let message = NewMessage {
@@ -80,9 +85,44 @@ pub async fn deliver_local(
         }
         LocalTarget::Folder { store, mailbox, folder, internal_date, flags, keywords } => {
             let message = NewMessage { blob: blob.clone(), size, internal_date, flags, keywords };
-            let (uid, modseq) = store.append(mailbox, folder, &message).await?;
-            vec![Placed { mailbox_id: mailbox, folder_id: folder, uid, modseq }]
+            vec![store.append_placed(mailbox, folder, &message).await?]
         }
     };
+    for p in &placed {
+        if let Some(level) = p.quota_warning {
+            warn_quota(blobs, &store, p.mailbox_id, level).await;
+        }
+    }
     Ok(Delivered { blob, placed })
+}
+
+/// Delivers the quota warning for `level` into the mailbox's INBOX. A failure is logged,
+/// not returned: the message that crossed the level is stored already.
+async fn warn_quota(blobs: &BlobStore, store: &Store, mailbox: MailboxId, level: u8) {
+    let state = match store.quota_state(mailbox).await {
+        Ok(state) => state,
+        Err(e) => return tracing::warn!(mailbox = mailbox.get(), error = %e, "reading the quota for a warning failed"),
+    };
+    let notice = Notice::QuotaWarning { level, space: state.space };
+    let bytes = notice.render(&state.address, state.language, UnixTime::now());
+    match deliver_notice(blobs, store, mailbox, bytes).await {
+        Ok(()) => tracing::info!(mailbox = mailbox.get(), level, "quota warning delivered"),
+        Err(e) => tracing::warn!(mailbox = mailbox.get(), level, error = %e, "delivering a quota warning failed"),
+    }
+}
+
+/// Stores a platform notice (`notice`) in the mailbox's INBOX: blob, then commit, like
+/// every delivery. Notices are not refused by a full quota and start no further notices.
+pub async fn deliver_notice(
+    blobs: &BlobStore,
+    store: &Store,
+    mailbox: MailboxId,
+    bytes: Vec<u8>,
+) -> Result<(), LocalError> {
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    let blob = blobs.put(bytes).await?;
+    let message =
+        NewMessage { blob, size, internal_date: UnixTime::now(), flags: Flags::default(), keywords: Vec::new() };
+    store.deliver(&[Delivery { mailbox_id: mailbox, folder: DeliveryFolder::Inbox, message }]).await?;
+    Ok(())
 }

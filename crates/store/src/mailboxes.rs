@@ -6,12 +6,13 @@
 //! hold, also under concurrent changes; alias domains never hold rows of their own, so
 //! the rule holds across them too.
 
-use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, UnixTime};
+use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, Language, UnixTime};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::db::{Tx, decode, flag};
 use crate::domains::{Domain, find as find_domain};
+use crate::quota::MailboxQuota;
 use crate::{AliasId, Conflict, CustomerId, MailboxId, Scope, Store, StoreError};
 
 /// The switches a customer sets per mailbox.
@@ -47,6 +48,12 @@ pub struct Mailbox {
     pub password_exposed: bool,
     pub created_at: UnixTime,
     pub changed_at: UnixTime,
+    pub quota: MailboxQuota,
+    /// What the mailbox stores now: bytes and messages, all folders.
+    pub used_bytes: u64,
+    pub used_messages: u64,
+    /// The language of the mails Postfach writes into it.
+    pub language: Language,
 }
 
 #[derive(Debug, Clone)]
@@ -59,7 +66,8 @@ pub struct Alias {
 }
 
 const MAILBOX_SELECT: &str = "SELECT m.id, m.customer_id, m.address, m.access, m.submission, m.tls_required, \
-     m.password_exposed, m.created_at, m.changed_at FROM mailboxes m";
+     m.password_exposed, m.created_at, m.changed_at, m.quota_bytes, m.quota_messages, m.used_bytes, m.used_messages, \
+     m.language FROM mailboxes m";
 
 const ALIAS_SELECT: &str = "SELECT a.id, a.customer_id, a.address, m.address AS mailbox \
      FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id";
@@ -77,6 +85,13 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, sqlx::Error> {
         password_exposed: row.try_get::<i64, _>("password_exposed")? != 0,
         created_at: UnixTime(row.try_get("created_at")?),
         changed_at: UnixTime(row.try_get("changed_at")?),
+        quota: MailboxQuota {
+            bytes: row.try_get::<Option<i64>, _>("quota_bytes")?.map(|q| u64::try_from(q).unwrap_or(0)),
+            messages: row.try_get::<Option<i64>, _>("quota_messages")?.map(|q| u64::try_from(q).unwrap_or(0)),
+        },
+        used_bytes: u64::try_from(row.try_get::<i64, _>("used_bytes")?).unwrap_or(0),
+        used_messages: u64::try_from(row.try_get::<i64, _>("used_messages")?).unwrap_or(0),
+        language: decode(row.try_get("language")?, str::parse)?,
     })
 }
 

@@ -110,6 +110,9 @@ pub struct Placed {
     pub folder_id: FolderId,
     pub uid: u32,
     pub modseq: u64,
+    /// The quota warning level (percent) this message made the mailbox cross, which the
+    /// mailbox has not been told about yet (`store::notice` tells it).
+    pub quota_warning: Option<u8>,
 }
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
@@ -235,8 +238,8 @@ impl Store {
                 DeliveryFolder::Junk => "Junk",
             };
             let folder = folder_for_delivery(&mut tx, d.mailbox_id, name).await?;
-            let (uid, modseq) = insert_message(&mut tx, d.mailbox_id, folder, &d.message).await?;
-            placed[i] = Some(Placed { mailbox_id: d.mailbox_id, folder_id: folder, uid, modseq });
+            let (uid, modseq, quota_warning) = insert_message(&mut tx, d.mailbox_id, folder, &d.message).await?;
+            placed[i] = Some(Placed { mailbox_id: d.mailbox_id, folder_id: folder, uid, modseq, quota_warning });
         }
         let placed: Vec<Placed> = placed.into_iter().flatten().collect();
         let changed: Vec<_> = placed.iter().map(|p| (p.mailbox_id, p.folder_id)).collect();
@@ -244,18 +247,31 @@ impl Store {
         Ok(placed)
     }
 
-    /// IMAP APPEND (RFC 3501 §6.3.11).
+    /// IMAP APPEND (RFC 3501 §6.3.11): (UID, modseq). Refused with
+    /// [`StoreError::OverQuota`] (nothing stored) when the message does not fit the quota.
     pub async fn append(
         &self,
         mailbox: MailboxId,
         folder: FolderId,
         message: &NewMessage,
     ) -> Result<(u32, u64), StoreError> {
+        let placed = self.append_placed(mailbox, folder, message).await?;
+        Ok((placed.uid, placed.modseq))
+    }
+
+    /// [`Store::append`], telling where the message landed and any quota warning due.
+    pub async fn append_placed(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        message: &NewMessage,
+    ) -> Result<Placed, StoreError> {
         let mut tx = self.begin_write().await?;
         check_folder(&mut tx, mailbox, folder).await?;
-        let placed = insert_message(&mut tx, mailbox, folder, message).await?;
+        let (uid, modseq, quota_warning) = insert_message(&mut tx, mailbox, folder, message).await?;
+        crate::quota::check_added(&mut tx, mailbox, message.size, 1).await?;
         self.commit_and_announce(tx, &[(mailbox, folder)]).await?;
-        Ok(placed)
+        Ok(Placed { mailbox_id: mailbox, folder_id: folder, uid, modseq, quota_warning })
     }
 
     /// All messages of a folder, by ascending UID.
@@ -539,7 +555,8 @@ impl Store {
     /// Copies messages to another folder of the same mailbox (RFC 3501 §6.4.7); returns
     /// (source UID, new UID) pairs for COPYUID (RFC 4315 §3). The copies share the blobs.
     /// All or nothing: when one of `uids` (unique) is no longer in the folder, nothing is
-    /// copied and the result is empty.
+    /// copied and the result is empty; when the copies do not fit the quota, nothing is
+    /// copied and the result is [`StoreError::OverQuota`].
     pub async fn copy_messages(
         &self,
         mailbox: MailboxId,
@@ -548,11 +565,12 @@ impl Store {
         to: FolderId,
     ) -> Result<Vec<(u32, u32)>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let pairs = copy(&mut tx, mailbox, from, uids, to).await?;
+        let (pairs, bytes) = copy(&mut tx, mailbox, from, uids, to).await?;
         if pairs.len() < uids.len() {
             // All or nothing: some are gone (expunged by another session).
             return Ok(Vec::new());
         }
+        crate::quota::check_added(&mut tx, mailbox, bytes, pairs.len() as u64).await?;
         let changed = if pairs.is_empty() { Vec::new() } else { vec![(mailbox, to)] };
         self.commit_and_announce(tx, &changed).await?;
         Ok(pairs)
@@ -567,8 +585,9 @@ impl Store {
         uids: &[u32],
         to: FolderId,
     ) -> Result<Vec<(u32, u32)>, StoreError> {
+        // Moving within a mailbox does not change its use: no quota check.
         let mut tx = self.begin_write().await?;
-        let pairs = copy(&mut tx, mailbox, from, uids, to).await?;
+        let (pairs, _) = copy(&mut tx, mailbox, from, uids, to).await?;
         if pairs.len() < uids.len() {
             return Ok(Vec::new());
         }
@@ -579,15 +598,9 @@ impl Store {
         Ok(pairs)
     }
 
-    /// Bytes stored in a mailbox (all folders), for QUOTA.
+    /// Bytes stored in a mailbox (all folders), as its use counter keeps them.
     pub async fn mailbox_usage(&self, mailbox: MailboxId) -> Result<u64, StoreError> {
-        let used: i64 =
-            sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS used FROM messages WHERE mailbox_id = $1")
-                .bind(mailbox)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("used")?;
-        Ok(u64::try_from(used).unwrap_or(0))
+        Ok(self.mailbox_space(mailbox).await?.used_bytes)
     }
 
     /// Of the given blob ids, those no message refers to (for the orphan sweep).
@@ -655,7 +668,7 @@ async fn insert_message(
     mailbox: MailboxId,
     folder: FolderId,
     message: &NewMessage,
-) -> Result<(u32, u64), StoreError> {
+) -> Result<(u32, u64, Option<u8>), StoreError> {
     let row = sqlx::query(
         "UPDATE folders SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1 WHERE id = $1 \
          RETURNING uidnext - 1 AS uid, highest_modseq",
@@ -680,7 +693,8 @@ async fn insert_message(
     .bind(keywords_text(&message.keywords))
     .execute(&mut **tx)
     .await?;
-    Ok((to_u32(uid), u64::try_from(modseq).unwrap_or(0)))
+    let warning = crate::quota::add_use(tx, mailbox, message.size, 1).await?;
+    Ok((to_u32(uid), u64::try_from(modseq).unwrap_or(0), warning))
 }
 
 async fn select_uids(tx: &mut Tx, folder: FolderId, uids: &[u32]) -> Result<Vec<Message>, StoreError> {
@@ -733,6 +747,8 @@ async fn remove(tx: &mut Tx, folder: FolderId, uids: &[u32]) -> Result<Expunged,
         removed.push(m.uid);
     }
     removed.sort_unstable();
+    let bytes = messages.iter().map(|m| m.size).sum();
+    crate::quota::remove_use(tx, folder, bytes, messages.len() as u64).await?;
     let orphaned_blobs = unreferenced(tx, blobs).await?;
     record_orphans(tx, &orphaned_blobs).await?;
     Ok(Expunged { uids: removed, orphaned_blobs })
@@ -744,14 +760,16 @@ async fn copy(
     from: FolderId,
     uids: &[u32],
     to: FolderId,
-) -> Result<Vec<(u32, u32)>, StoreError> {
+) -> Result<(Vec<(u32, u32)>, u64), StoreError> {
     check_folder(tx, mailbox, from).await?;
     check_folder(tx, mailbox, to).await?;
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     let mut pairs = Vec::new();
+    let mut bytes = 0u64;
     for m in select_uids(tx, from, &sorted).await? {
+        bytes = bytes.saturating_add(m.size);
         let new = NewMessage {
             blob: m.blob.clone(),
             size: m.size,
@@ -759,10 +777,10 @@ async fn copy(
             flags: m.flags,
             keywords: m.keywords.clone(),
         };
-        let (uid, _) = insert_message(tx, mailbox, to, &new).await?;
+        let (uid, _, _) = insert_message(tx, mailbox, to, &new).await?;
         pairs.push((m.uid, uid));
     }
-    Ok(pairs)
+    Ok((pairs, bytes))
 }
 
 /// Of `blobs`, those no message row refers to any more (inside the transaction).

@@ -320,6 +320,28 @@ ALTER TABLE queue_recipients ADD COLUMN locked_by TEXT;
 CREATE INDEX queue_recipients_locked_by ON queue_recipients (locked_by)
 "#,
     },
+    Migration {
+        version: 10,
+        name: "quotas",
+        // Quotas (NULL: no limit): bytes and messages per mailbox, bytes per customer for
+        // all its mailboxes together. A mailbox's use is kept in `used_bytes` and
+        // `used_messages` by the transactions that add and remove its messages, so a
+        // delivery reads it instead of summing messages; backfilled here. `quota_warned`
+        // is the last warning level (percent) the mailbox was told about; `language` the
+        // language of the mails Postfach writes into it.
+        sql: r#"
+ALTER TABLE customers ADD COLUMN quota_bytes BIGINT;
+ALTER TABLE mailboxes ADD COLUMN quota_bytes BIGINT;
+ALTER TABLE mailboxes ADD COLUMN quota_messages BIGINT;
+ALTER TABLE mailboxes ADD COLUMN used_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN used_messages BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN quota_warned BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+UPDATE mailboxes SET
+    used_bytes = (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM messages WHERE messages.mailbox_id = mailboxes.id),
+    used_messages = (SELECT CAST(COUNT(*) AS BIGINT) FROM messages WHERE messages.mailbox_id = mailboxes.id)
+"#,
+    },
 ];
 
 impl Store {

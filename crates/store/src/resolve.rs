@@ -6,7 +6,7 @@
 //! or a subaddress (`local+tag@` falls back to `local@` when `local+tag@` itself is not
 //! hosted). Only verified domains take part: an unverified domain is not hosted.
 
-use postfach_types::{EmailAddress, LocalPart};
+use postfach_types::{EmailAddress, LocalPart, Space};
 use sqlx::Row;
 
 use crate::db::decode;
@@ -29,6 +29,8 @@ pub struct Recipient {
     pub customer_id: CustomerId,
     /// The mailbox's own address (not the alias or subaddress that reached it).
     pub mailbox: EmailAddress,
+    /// Its use and quotas, read with the address (no extra round trip at RCPT).
+    pub space: Space,
 }
 
 impl Store {
@@ -95,10 +97,11 @@ async fn lookup(
     domain: DomainId,
     local: &LocalPart,
 ) -> Result<Option<Recipient>, StoreError> {
-    let row = sqlx::query(
-        "SELECT m.id, m.customer_id, m.address FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id \
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT m.id, m.customer_id, m.address, {} FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id \
          WHERE a.domain_id = $1 AND a.local_part = $2",
-    )
+        crate::quota::SPACE_COLUMNS
+    )))
     .bind(domain)
     .bind(local.as_str())
     .fetch_optional(&mut *conn)
@@ -108,5 +111,6 @@ async fn lookup(
         mailbox_id: row.try_get("id")?,
         customer_id: row.try_get("customer_id")?,
         mailbox: decode(row.try_get("address")?, EmailAddress::parse)?,
+        space: crate::quota::space_from_row(&row)?,
     }))
 }

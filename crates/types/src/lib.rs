@@ -10,6 +10,7 @@ mod ids;
 mod invisible;
 mod login;
 mod node;
+mod quota;
 mod secret;
 mod settings;
 mod time;
@@ -22,6 +23,7 @@ pub use ids::{
 };
 pub use login::{LOSSY_LOGIN_CHARS, LoginName, LoginNameError, LoginTarget, MAX_LOGIN_NAME_BYTES};
 pub use node::{MAX_NODE_NAME_LEN, NodeName, NodeNameError};
+pub use quota::{Room, Space, WARNING_LEVELS, format_size};
 pub use secret::Secret;
-pub use settings::{AccessMode, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};
+pub use settings::{AccessMode, Language, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};
 pub use time::{UnixTime, format_rfc3339, format_rfc5322};

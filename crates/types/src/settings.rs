@@ -64,6 +64,12 @@ impl AccessMode {
 }
 
 word_enum! {
+    /// The language of the mails Postfach itself writes into a mailbox (quota warnings
+    /// and other platform notices).
+    Language { En = "en", De = "de" }
+}
+
+word_enum! {
     /// The role of a panel account.
     Role { Admin = "admin", Customer = "customer" }
 }

@@ -9,6 +9,9 @@ fn schemas() -> Value {
     let string = json!({ "type": "string" });
     let boolean = json!({ "type": "boolean" });
     let access = json!({ "type": "string", "enum": ["imap", "pop3", "none"] });
+    // Bytes, or text with K/M/G/T (powers of 1024); "none" removes the limit.
+    let size =
+        json!({ "oneOf": [{ "type": "integer", "minimum": 1 }, { "type": "string", "examples": ["2G", "none"] }] });
     json!({
         "Error": { "type": "object", "required": ["code", "message"], "properties": {
             "code": string, "message": string, "details": { "type": "object" } } },
@@ -16,7 +19,7 @@ fn schemas() -> Value {
             "password": string, "address": string, "customer": string } },
         "NewCustomer": { "type": "object", "required": ["name", "password"], "properties": {
             "name": string, "password": string, "role": { "type": "string", "enum": ["customer", "admin"] } } },
-        "CustomerChange": { "type": "object", "properties": { "disabled": boolean, "password": string } },
+        "CustomerChange": { "type": "object", "properties": { "disabled": boolean, "password": string, "quota": size } },
         "NewDomain": { "type": "object", "required": ["name"], "properties": { "name": string } },
         "DomainChange": { "type": "object", "required": ["verified"], "properties": { "verified": boolean } },
         "NewDomainAlias": { "type": "object", "required": ["name", "target"], "properties": {
@@ -24,7 +27,8 @@ fn schemas() -> Value {
         "NewMailbox": { "type": "object", "required": ["address", "password"], "properties": {
             "address": string, "password": string, "access": access, "submission": boolean, "tls_required": boolean } },
         "MailboxChange": { "type": "object", "properties": {
-            "access": access, "submission": boolean, "tls_required": boolean } },
+            "access": access, "submission": boolean, "tls_required": boolean,
+            "quota": size, "quota_messages": size, "language": { "type": "string", "enum": ["de", "en"] } } },
         "NewPassword": { "type": "object", "required": ["password"], "properties": { "password": string, "current_password": string } },
         "NewAlias": { "type": "object", "required": ["address", "mailbox"], "properties": {
             "address": string, "mailbox": string } },

@@ -14,7 +14,7 @@ use postfach_store::messages::Flags;
 use postfach_types::{MailboxId, UnixTime};
 
 use super::{Failure, Outcome, Selected, Session, State, bad, no, ok};
-use crate::protocol::{Append, AppendData, Flag, Mailbox, Select, SpecialUse, StatusItem};
+use crate::protocol::{AString, Append, AppendData, Flag, Mailbox, Select, SpecialUse, StatusItem};
 use crate::{mutf7, seqset, wire};
 
 /// System flags and keywords of a STORE or APPEND flag list (`\Recent` cannot be set).
@@ -294,6 +294,11 @@ impl Session {
         if len == 0 {
             return no(None, "an empty message cannot be stored");
         }
+        // Refused before anything is written; the store checks again when it commits.
+        match store.mailbox_space(mailbox).await?.room(len, 1) {
+            postfach_types::Room::Fits => {}
+            room => return Err(Failure::No(Some("OVERQUOTA"), super::over_quota_text(room).into())),
+        }
         let _reservation = self.server.budget.reserve(len.saturating_mul(2)).await;
         let (bytes, file) = match append.data {
             AppendData::Inline { bytes, .. } => (bytes, None),
@@ -332,17 +337,37 @@ impl Session {
         Ok(format!("[APPENDUID {} {uid}] APPEND done", folder.uidvalidity))
     }
 
-    /// GETQUOTAROOT (RFC 9208 §4.3): Postfach sets no storage limits, so no folder has a
-    /// quota root.
+    /// GETQUOTAROOT (RFC 9208 §4.3): every folder of a mailbox shares one quota root,
+    /// `""`, when the mailbox (or its customer) has a limit; without one, no root.
     pub(crate) async fn quota_root(&mut self, mailbox: Mailbox) -> Outcome {
         let id = self.mailbox()?;
         let name = self.folder_name(&mailbox)?;
         let folder = self.folder(id, &name).await?;
+        let quota = quota_line(&self.server.store.mailbox_space(id).await?);
         let mut line = b"* QUOTAROOT ".to_vec();
         wire::astring(&mut line, &self.wire_name(&folder.name));
+        if quota.is_some() {
+            line.extend_from_slice(b" \"\"");
+        }
         line.extend_from_slice(b"\r\n");
+        if let Some(quota) = quota {
+            line.extend_from_slice(quota.as_bytes());
+        }
         self.out().extend_from_slice(&line);
         ok("GETQUOTAROOT done")
+    }
+
+    /// GETQUOTA (RFC 9208 §4.2) of the one root `""`.
+    pub(crate) async fn quota(&mut self, root: AString) -> Outcome {
+        let id = self.mailbox()?;
+        let space = self.server.store.mailbox_space(id).await?;
+        match quota_line(&space) {
+            Some(line) if root.as_bytes().is_empty() => {
+                self.out().extend_from_slice(line.as_bytes());
+                ok("GETQUOTA done")
+            }
+            _ => no(Some("NONEXISTENT"), "there is no such quota root; ask GETQUOTAROOT for a folder's"),
+        }
     }
 }
 
@@ -354,4 +379,29 @@ pub(crate) fn flag_list(keywords: &BTreeSet<String>) -> String {
         flags.push_str(k);
     }
     flags
+}
+
+/// The `* QUOTA "" (…)` line: STORAGE in units of 1024 bytes (RFC 9208 §5.1), the
+/// limit being what this mailbox may store (its own limit, or less where its customer's
+/// total leaves less room); MESSAGE where a count is limited. `None` without any limit.
+fn quota_line(space: &postfach_types::Space) -> Option<String> {
+    let kib = |bytes: u64| bytes.div_ceil(1024);
+    let customer_room = space
+        .customer_quota_bytes
+        .map(|q| space.used_bytes.saturating_add(q.saturating_sub(space.customer_used_bytes)));
+    let storage = match (space.quota_bytes, customer_room) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let mut resources = Vec::new();
+    if let Some(limit) = storage {
+        resources.push(format!("STORAGE {} {}", kib(space.used_bytes), limit / 1024));
+    }
+    if let Some(limit) = space.quota_messages {
+        resources.push(format!("MESSAGE {} {limit}", space.used_messages));
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    Some(format!("* QUOTA \"\" ({})\r\n", resources.join(" ")))
 }

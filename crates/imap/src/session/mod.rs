@@ -87,6 +87,7 @@ impl From<StoreError> for Failure {
         match e {
             StoreError::NotFound(m) => Failure::No(Some("NONEXISTENT"), m),
             StoreError::Conflict(m) => Failure::No(None, m),
+            StoreError::OverQuota(room) => Failure::No(Some("OVERQUOTA"), over_quota_text(room).into()),
             other => {
                 tracing::warn!(error = %other, "IMAP command failed on the store");
                 Failure::No(
@@ -110,6 +111,18 @@ impl From<postfach_store::local::LocalError> for Failure {
         match e {
             postfach_store::local::LocalError::Blob(e) => e.into(),
             postfach_store::local::LocalError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// What a client is told when a message does not fit the quota (RFC 9208 §4.5 OVERQUOTA).
+pub(crate) fn over_quota_text(room: postfach_types::Room) -> &'static str {
+    match room {
+        postfach_types::Room::TooBig => {
+            "the message is larger than this mailbox's storage limit and cannot be stored here"
+        }
+        _ => {
+            "the mailbox is full: delete messages (and empty the trash) to make room, or ask your provider for more space"
         }
     }
 }
@@ -365,9 +378,11 @@ impl Session {
             C::Status { mailbox, items } => self.status(mailbox, &items).await,
             C::Append(append) => self.append(append).await,
             C::Idle => self.idle().await,
-            C::GetQuota(_) => no(Some("NONEXISTENT"), "this mailbox has no storage limit"),
+            C::GetQuota(root) => self.quota(root).await,
             C::GetQuotaRoot(mailbox) => self.quota_root(mailbox).await,
-            C::SetQuota { .. } => no(Some("NOPERM"), "quotas are set by your provider"),
+            C::SetQuota { .. } => {
+                no(Some("NOPERM"), "storage limits are set by your provider in the control panel, not by mail programs")
+            }
             C::Check => ok("CHECK done"),
             C::Close => self.close().await,
             C::Unselect => {

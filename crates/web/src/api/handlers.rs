@@ -68,6 +68,14 @@ pub(super) async fn update_customer(
     let change: types::CustomerChange = parse_body(&t, &body)?;
     let fail = |e| refused(&t, e);
     let id = input::id(&id).map_err(fail)?;
+    let quota = change.quota.as_ref().map(|q| input::size(&q.text())).transpose().map_err(fail)?;
+    let settings_given = change.disabled.is_some() || change.password.is_some();
+    if let Some(quota) = quota {
+        app.admin.set_customer_quota(who, id, quota).await.map_err(fail)?;
+    }
+    if !settings_given && quota.is_some() {
+        return ok(CustomerView::from(app.admin.customer(who, id).await.map_err(fail)?));
+    }
     let change = Change { disabled: change.disabled, password: change.password.map(Secret::new) };
     ok(CustomerView::from(app.admin.update_customer(who, id, change).await.map_err(fail)?))
 }
@@ -205,12 +213,27 @@ pub(super) async fn update_mailbox(
     let change: MailboxChange = parse_body(&t, &body)?;
     let fail = |e| refused(&t, e);
     let id = input::id(&id).map_err(fail)?;
-    let change = SettingsChange {
+    let mailbox = app.admin.mailbox(who, id).await.map_err(fail)?;
+    // Everything is parsed before anything changes.
+    let (bytes, messages) = (change.quota.as_ref().map(|q| q.text()), change.quota_messages.as_ref().map(|q| q.text()));
+    let quota = input::mailbox_quota(mailbox.quota, bytes.as_deref(), messages.as_deref()).map_err(fail)?;
+    let language = change.language.as_deref().map(input::language).transpose().map_err(fail)?;
+    let settings = SettingsChange {
         access: input::access_mode(change.access.as_deref()).map_err(fail)?,
         submission: change.submission,
         tls_required: change.tls_required,
     };
-    ok(MailboxView::from(app.admin.update_mailbox(who, id, change).await.map_err(fail)?))
+    if bytes.is_some() || messages.is_some() {
+        app.admin.set_mailbox_quota(who, id, quota).await.map_err(fail)?;
+    }
+    if let Some(language) = language {
+        app.admin.set_mailbox_language(who, id, language).await.map_err(fail)?;
+    }
+    let others_given = bytes.is_some() || messages.is_some() || language.is_some();
+    if settings == SettingsChange::default() && others_given {
+        return ok(MailboxView::from(app.admin.mailbox(who, id).await.map_err(fail)?));
+    }
+    ok(MailboxView::from(app.admin.update_mailbox(who, id, settings).await.map_err(fail)?))
 }
 
 pub(super) async fn remove_mailbox(

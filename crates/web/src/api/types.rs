@@ -8,8 +8,8 @@ use postfach_store::logins::LoginRecord;
 use postfach_store::mailboxes::{Alias, Mailbox};
 use postfach_store::sessions::ApiToken;
 use postfach_types::{
-    AccessMode, AliasId, ApiTokenId, CustomerId, CustomerName, DomainId, DomainName, EmailAddress, LoginResult,
-    MailboxId, Mechanism, Role, Service, TlsInfo, UnixTime,
+    AccessMode, AliasId, ApiTokenId, CustomerId, CustomerName, DomainId, DomainName, EmailAddress, Language,
+    LoginResult, MailboxId, Mechanism, Role, Service, TlsInfo, UnixTime,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,27 @@ pub struct CustomerChange {
     pub disabled: Option<bool>,
     #[serde(default)]
     pub password: Option<String>,
+    /// The total its mailboxes may store: bytes, or text like `"50G"`; `"none"` removes it.
+    #[serde(default)]
+    pub quota: Option<SizeInput>,
+}
+
+/// A size or count as JSON gives it: a number, or text (`"2G"`, `"none"`), both parsed by
+/// `admin::input`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SizeInput {
+    Number(u64),
+    Text(String),
+}
+
+impl SizeInput {
+    pub fn text(&self) -> String {
+        match self {
+            SizeInput::Number(n) => n.to_string(),
+            SizeInput::Text(t) => t.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +103,15 @@ pub struct MailboxChange {
     pub submission: Option<bool>,
     #[serde(default)]
     pub tls_required: Option<bool>,
+    /// Storage limit: bytes, or text like `"2G"`; `"none"` removes it.
+    #[serde(default)]
+    pub quota: Option<SizeInput>,
+    /// Message-count limit; `"none"` removes it.
+    #[serde(default)]
+    pub quota_messages: Option<SizeInput>,
+    /// Language of Postfach's own notices to the mailbox: `de` or `en`.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,11 +149,20 @@ pub struct CustomerView {
     pub role: Role,
     pub disabled: bool,
     pub created_at: UnixTime,
+    /// The limit on what all its mailboxes store together, in bytes; `null`: none.
+    pub quota_bytes: Option<u64>,
 }
 
 impl From<Customer> for CustomerView {
     fn from(c: Customer) -> Self {
-        CustomerView { id: c.id, name: c.name, role: c.role, disabled: c.disabled, created_at: c.created_at }
+        CustomerView {
+            id: c.id,
+            name: c.name,
+            role: c.role,
+            disabled: c.disabled,
+            created_at: c.created_at,
+            quota_bytes: c.quota_bytes,
+        }
     }
 }
 
@@ -178,6 +217,12 @@ pub struct MailboxView {
     pub password_exposed: bool,
     pub created_at: UnixTime,
     pub changed_at: UnixTime,
+    /// Limits (`null`: none) and use: bytes and messages in all folders.
+    pub quota_bytes: Option<u64>,
+    pub quota_messages: Option<u64>,
+    pub used_bytes: u64,
+    pub used_messages: u64,
+    pub language: Language,
 }
 
 impl From<Mailbox> for MailboxView {
@@ -192,6 +237,11 @@ impl From<Mailbox> for MailboxView {
             password_exposed: m.password_exposed,
             created_at: m.created_at,
             changed_at: m.changed_at,
+            quota_bytes: m.quota.bytes,
+            quota_messages: m.quota.messages,
+            used_bytes: m.used_bytes,
+            used_messages: m.used_messages,
+            language: m.language,
         }
     }
 }

@@ -102,6 +102,38 @@ pub(super) async fn admin_set_disabled(
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
+pub(super) struct QuotaForm {
+    csrf: String,
+    quota: String,
+}
+
+/// A customer's total storage limit (admins only, like every page here).
+pub(super) async fn admin_set_quota(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<QuotaForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let id = parse_id(&ctx, &id)?;
+    let changed = match input::size(&form.quota) {
+        Ok(quota) => app.admin.set_customer_quota(who, id, quota).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match changed {
+        Ok(()) => Ok(done("/admin/customers", "settings_saved")),
+        Err(e) => refused(&app, &ctx, e, String::new()).await,
+    }
+}
+
+/// A customer's limit as its form shows it.
+pub fn quota_text(customer: &Customer) -> String {
+    customer.quota_bytes.map_or("none".into(), super::mailboxes::size_input)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct PasswordForm {
     pub(super) csrf: String,
     pub(super) password: String,

@@ -9,7 +9,7 @@ use postfach_admin::{AdminError, LoginQuery, input};
 use postfach_store::domains::Domain;
 use postfach_store::logins::LoginRecord;
 use postfach_store::mailboxes::{Alias, Mailbox, SettingsChange};
-use postfach_types::{AccessMode, LoginResult, Secret, UnixTime};
+use postfach_types::{AccessMode, LoginResult, Secret, Space, UnixTime, format_size};
 use serde::Deserialize;
 
 use super::customers::PasswordForm;
@@ -103,6 +103,65 @@ struct MailboxPage {
     /// The operator allows passwords over plaintext at all (`allow_plaintext_auth`): only
     /// then does the mailbox's "TLS only" switch change anything.
     plaintext_allowed: bool,
+    storage: Storage,
+}
+
+/// The mailbox's use against its limits, as the page shows it.
+pub struct Storage {
+    /// "1.2 MiB of 2 GiB (60 %)" or "1.2 MiB (no limit)".
+    pub text: String,
+    /// The bar: use and limit in bytes (no bar without a limit).
+    pub bar: Option<(u64, u64)>,
+    pub messages: String,
+    /// The customer's total, when it has a limit: the text and the bar.
+    pub customer: Option<(String, u64, u64)>,
+    /// The form's current values: the limits as they are typed (`2G`, `none`).
+    pub quota_input: String,
+    pub messages_input: String,
+    pub language: &'static str,
+}
+
+impl Storage {
+    fn new(t: &Tr, mailbox: &Mailbox, space: &Space) -> Storage {
+        let of = |used: u64, limit: u64| {
+            let percent = u128::from(used) * 100 / u128::from(limit.max(1));
+            t.f(
+                "quota.of",
+                &[("used", &format_size(used)), ("limit", &format_size(limit)), ("percent", &percent.to_string())],
+            )
+        };
+        let text = match space.quota_bytes {
+            Some(q) => of(space.used_bytes, q),
+            None => t.f("quota.no_limit", &[("used", &format_size(space.used_bytes))]),
+        };
+        let messages = match space.quota_messages {
+            Some(q) => {
+                t.f("quota.messages_of", &[("used", &space.used_messages.to_string()), ("limit", &q.to_string())])
+            }
+            None => t.f("quota.messages", &[("used", &space.used_messages.to_string())]),
+        };
+        Storage {
+            text,
+            bar: space.quota_bytes.map(|q| (space.used_bytes.min(q), q)),
+            messages,
+            customer: space
+                .customer_quota_bytes
+                .map(|q| (of(space.customer_used_bytes, q), space.customer_used_bytes.min(q), q)),
+            quota_input: mailbox.quota.bytes.map_or("none".into(), size_input),
+            messages_input: mailbox.quota.messages.map_or("none".into(), |n| n.to_string()),
+            language: mailbox.language.as_str(),
+        }
+    }
+}
+
+/// A limit as the form shows it: the largest unit that divides it (`2G`), else bytes.
+pub(crate) fn size_input(bytes: u64) -> String {
+    for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
 }
 
 /// One point of the security checklist.
@@ -172,6 +231,8 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
     let records = app.admin.mailbox_logins(who, mailbox.id, query).await.map_err(fail)?;
     let recent = app.admin.mailbox_logins(who, mailbox.id, LoginQuery::all(PAGE_LOGINS)).await.map_err(fail)?;
     let report = app.admin.mailbox_dns_report(who, &mailbox).await.map_err(fail)?;
+    let space = app.admin.mailbox_space(who, mailbox.id).await.map_err(fail)?;
+    let storage = Storage::new(&t, &mailbox, &space);
     let manage = !matches!(who, Who::Mailbox { .. });
     let plaintext_allowed = app.auth.plaintext_auth_allowed();
     let checklist = checklist(&t, &mailbox, &recent, &domain, report.as_ref(), manage, plaintext_allowed);
@@ -191,6 +252,7 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
         checklist,
         filter: filter.to_string(),
         plaintext_allowed,
+        storage,
     }))
 }
 
@@ -293,6 +355,49 @@ pub(super) async fn mailbox_settings(
     };
     match changed {
         Ok(_) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "settings_saved")),
+        Err(e) => refused_on_page(&app, &ctx, mailbox, e).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct QuotaForm {
+    csrf: String,
+    /// Managers only.
+    quota: Option<String>,
+    quota_messages: Option<String>,
+    language: String,
+}
+
+/// The storage card's form: limits (for managers) and the notices' language.
+pub(super) async fn mailbox_quota(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<QuotaForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let mailbox = visible_mailbox(&app, &ctx, &id).await?;
+    let limits_given = form.quota.is_some() || form.quota_messages.is_some();
+    let parsed = input::mailbox_quota(mailbox.quota, form.quota.as_deref(), form.quota_messages.as_deref())
+        .and_then(|quota| Ok((quota, input::language(&form.language)?)));
+    let changed = match parsed {
+        Ok((quota, language)) => {
+            let limits = if limits_given && quota != mailbox.quota {
+                app.admin.set_mailbox_quota(who, mailbox.id, quota).await.map(|_| ())
+            } else {
+                Ok(())
+            };
+            match limits {
+                Ok(()) => app.admin.set_mailbox_language(who, mailbox.id, language).await.map(|_| ()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    match changed {
+        Ok(()) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "settings_saved")),
         Err(e) => refused_on_page(&app, &ctx, mailbox, e).await,
     }
 }
