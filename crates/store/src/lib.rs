@@ -15,6 +15,7 @@ mod db;
 mod error;
 mod migrations;
 
+pub mod certificates;
 pub mod changes;
 pub mod counters;
 pub mod customers;
