@@ -487,4 +487,95 @@ mod tests {
         assert!(matches!(error, TlsError::Empty { what: "certificate", .. }), "{error:?}");
         assert!(error.to_string().contains(&cert.display().to_string()));
     }
+
+    fn leaf_validity(cert: &Path) -> (i64, i64) {
+        let chain = load_certificates(cert, SELF_SIGNED_HINT).expect("certificate");
+        validity(&chain[0]).expect("validity")
+    }
+
+    #[test]
+    fn the_self_signed_certificate_is_valid_for_what_apple_accepts_from_about_now() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        server_tls(&config_in(dir.path())).expect("first start");
+        let (not_before, not_after) = leaf_validity(&self_signed_paths(dir.path()).0);
+        assert!(not_after - not_before <= 398 * DAY, "valid for {} days", (not_after - not_before) / DAY);
+        let now = UnixTime::now().0;
+        assert!(now - 2 * DAY <= not_before && not_before <= now, "notBefore {not_before} is not recent");
+        assert!(not_after - now > SELF_SIGNED_RENEW_DAYS * DAY, "not due for renewal at once");
+    }
+
+    #[test]
+    fn a_long_lived_self_signed_certificate_from_an_older_version_is_replaced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert, key) = self_signed_paths(dir.path());
+        // What older versions made: rcgen's default validity, 1975 to 4096.
+        let params = rcgen::CertificateParams::new(vec!["mail.example.test".to_string()]).expect("params");
+        let pair = rcgen::KeyPair::generate().expect("key");
+        let old = params.self_signed(&pair).expect("certificate");
+        std::fs::create_dir_all(dir.path().join("tls")).expect("tls dir");
+        write_atomically(&key, pair.serialize_pem().as_bytes(), 0o600).expect("key");
+        write_atomically(&cert, old.pem().as_bytes(), 0o644).expect("cert");
+        assert!(leaf_validity(&cert).1 - leaf_validity(&cert).0 > 398 * DAY);
+
+        let tls = server_tls(&config_in(dir.path())).expect("start");
+        let (not_before, not_after) = leaf_validity(&cert);
+        assert!(not_after - not_before <= 398 * DAY);
+        let served = tls.certificates.for_name(Some("mail.example.test")).expect("a certificate");
+        assert_eq!(served.cert[0], load_certificates(&cert, SELF_SIGNED_HINT).expect("cert")[0]);
+    }
+
+    #[test]
+    fn a_self_signed_certificate_near_expiry_is_renewed_in_place() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config_in(dir.path());
+        let tls = server_tls(&config).expect("start");
+        assert!(!renew_self_signed(&config, &tls.certificates).expect("check"), "a fresh certificate stays");
+        // One that expires in ten days.
+        let (cert, key) = self_signed_paths(dir.path());
+        let mut params = rcgen::CertificateParams::new(vec!["mail.example.test".to_string()]).expect("params");
+        let today = UnixTime::now().0.div_euclid(DAY);
+        let (y, m, d) = civil_date(today - 80);
+        params.not_before = rcgen::date_time_ymd(y, m, d);
+        let (y, m, d) = civil_date(today + 10);
+        params.not_after = rcgen::date_time_ymd(y, m, d);
+        let pair = rcgen::KeyPair::generate().expect("key");
+        write_atomically(&key, pair.serialize_pem().as_bytes(), 0o600).expect("key");
+        write_atomically(&cert, params.self_signed(&pair).expect("cert").pem().as_bytes(), 0o644).expect("cert");
+
+        assert!(renew_self_signed(&config, &tls.certificates).expect("renew"), "renewed");
+        let (_, not_after) = leaf_validity(&cert);
+        assert!(not_after - UnixTime::now().0 > 80 * DAY);
+        let served = tls.certificates.for_name(None).expect("a certificate");
+        assert_eq!(validity(&served.cert[0]).expect("validity").1, not_after, "the running resolver serves it");
+    }
+
+    #[test]
+    fn sni_picks_the_certificate_and_unknown_names_get_the_hostnames() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tls = server_tls(&config_in(dir.path())).expect("start");
+        let base = tls.certificates.for_name(None).expect("base");
+        let issue = |name: &str| {
+            let pair = rcgen::KeyPair::generate().expect("key");
+            let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+                .expect("params")
+                .self_signed(&pair)
+                .expect("cert");
+            certified_key(vec![cert.der().clone()], PrivateKeyDer::Pkcs8(pair.serialize_der().into())).expect("key")
+        };
+        let (host, mail) = (issue("mail.example.test"), issue("mail.customer.test"));
+        assert!(Arc::ptr_eq(&tls.certificates.for_name(Some("unknown.test")).expect("cert"), &base));
+        tls.certificates.set_issued(
+            "mail.example.test",
+            vec![
+                (vec!["mail.example.test".to_string()], host.clone()),
+                (vec!["mail.customer.test".to_string(), "autoconfig.customer.test".to_string()], mail.clone()),
+            ],
+        );
+        let pick = |name: Option<&str>| tls.certificates.for_name(name).expect("a certificate");
+        assert!(Arc::ptr_eq(&pick(Some("MAIL.customer.test.")), &mail));
+        assert!(Arc::ptr_eq(&pick(Some("autoconfig.customer.test")), &mail));
+        assert!(Arc::ptr_eq(&pick(Some("mail.example.test")), &host));
+        assert!(Arc::ptr_eq(&pick(Some("unknown.test")), &host), "unknown SNI: the hostname's certificate");
+        assert!(Arc::ptr_eq(&pick(None), &host), "no SNI: the hostname's certificate");
+    }
 }
