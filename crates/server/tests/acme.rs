@@ -225,3 +225,55 @@ async fn a_failed_order_is_recorded_and_backed_off_while_the_default_certificate
     leaf(t.addr("imaps"), HOSTNAME, roots, Way::Implicit).await;
     t.server.shutdown().await;
 }
+
+/// Two nodes on one PostgreSQL database: the leader orders, the CA's validation reaches
+/// the other node (its own address), which answers the challenge from the database and
+/// then serves the new certificate too.
+#[tokio::test]
+async fn in_a_cluster_the_other_node_answers_the_challenge_and_serves_the_certificate() {
+    let second = Ipv4Addr::new(127, 0, 0, 2);
+    let dns = dns_for(&[HOSTNAME]);
+    dns.add(Rr::new("mail.acme.example", Data::A(second)));
+    let (pebble, http, https) = pebble_and_ports(&dns);
+    let database = common::postgres_database().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let node = |name: &'static str, ip: Ipv4Addr| {
+        let (pebble, dns) = (&pebble, &dns);
+        move |c: &mut Config| {
+            acme_config(c, pebble, AcmeChallenge::TlsAlpn01, dns, http, https);
+            c.cluster.node = postfach_types::NodeName::parse(name).expect("node");
+            // The second node's address counts as this cluster's.
+            c.outbound.ips = vec![second.into()];
+            let local = SocketAddr::from((ip, 0));
+            for list in [&mut c.listen.smtp, &mut c.listen.submission, &mut c.listen.imap, &mut c.listen.pop3] {
+                *list = vec![local];
+            }
+            for list in [&mut c.listen.submissions, &mut c.listen.imaps, &mut c.listen.pop3s] {
+                *list = vec![local];
+            }
+            c.listen.http = vec![SocketAddr::from((ip, http))];
+            c.listen.https = vec![SocketAddr::from((ip, https))];
+        }
+    };
+    // The first node leads and certifies the hostname (which points at it).
+    let first = TestServer::start_node(&database, data.path(), node("node-1", Ipv4Addr::LOCALHOST)).await;
+    let stored = wait_for(&first, &pebble, "the hostname's certificate", |s| issued_for(s, HOSTNAME)).await;
+    let host_chain = stored[0].issued.as_ref().expect("issued").chain_pem.clone();
+    let other = TestServer::start_node(&database, data.path(), node("node-2", second)).await;
+    wait_loaded(&other, HOSTNAME, &host_chain).await;
+
+    // mail.acme.example points at the second node only: the CA validates there.
+    first.customer().await;
+    let domain = DomainName::parse("acme.example").expect("domain");
+    first.server.store().set_domain_certificates(Scope::Platform, &domain, true).await.expect("opt in");
+    let stored = wait_for(&first, &pebble, "the domain's certificate", |s| issued_for(s, "acme.example")).await;
+    let c = stored.iter().find(|c| c.subject == domain).expect("stored");
+    assert_eq!(c.names.iter().map(DomainName::as_str).collect::<Vec<_>>(), ["mail.acme.example"]);
+    for node in [&other, &first] {
+        wait_loaded(node, "mail.acme.example", &c.issued.as_ref().expect("issued").chain_pem).await;
+    }
+    let served = leaf(other.addr("imaps"), "mail.acme.example", pebble.roots(), Way::Implicit).await;
+    assert_eq!(leaf(first.addr("imaps"), "mail.acme.example", pebble.roots(), Way::Implicit).await, served);
+    other.server.shutdown().await;
+    first.server.shutdown().await;
+}
