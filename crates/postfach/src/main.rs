@@ -150,7 +150,7 @@ enum DomainCommand {
     Set {
         domain: Domain,
         /// Certificates for mail., autoconfig. and autodiscover. of the domain (those that point to this server; needs [acme])
-        #[arg(long, value_parser = parse_on_off)]
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off, action = clap::ArgAction::Set, required = true)]
         certificates: bool,
     },
     /// Look for the ownership TXT record now; the domain goes live when it is found (exit status 1 if not)
