@@ -87,6 +87,26 @@ impl Admin {
         Ok(self.store.domain_by_id(Scope::Platform, id).await?)
     }
 
+    /// Switches certificates for the domain's `mail.`, `autoconfig.` and `autodiscover.`
+    /// names on or off (the domain's customer, admins, the operator). They are ordered
+    /// by the server once the domain is verified and the names point to it.
+    pub async fn set_domain_certificates(&self, who: &Who, id: DomainId, on: bool) -> Result<Domain, AdminError> {
+        let scope = manager(who)?;
+        let domain = self.store.domain_by_id(scope, id).await?;
+        self.store.set_domain_certificates(scope, &domain.name, on).await?;
+        Ok(self.store.domain_by_id(scope, id).await?)
+    }
+
+    /// The server's certificates (hostname and customer domains), with their expiry and
+    /// the last failed order (operator and admins).
+    pub async fn certificates(
+        &self,
+        who: &Who,
+    ) -> Result<Vec<postfach_store::certificates::StoredCertificate>, AdminError> {
+        platform(who)?;
+        Ok(self.store.certificates().await?)
+    }
+
     /// Removes a domain or alias domain; a domain with contents only with `cascade`.
     pub async fn remove_domain(&self, who: &Who, id: DomainId, cascade: bool) -> Result<Removed, AdminError> {
         let domain = self.domain(who, id).await?;

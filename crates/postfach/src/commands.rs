@@ -107,6 +107,33 @@ async fn dispatch(command: Command, admin: &Admin) -> anyhow::Result<ExitCode> {
                 table(&["TIME", "SERVICE", "LOGIN", "IP", "ENCRYPTION", "MECHANISM", "RESULT"], &rows);
             }
         }
+        Command::Certificates { json: as_json } => {
+            let certificates = admin.certificates(OPERATOR).await.map_err(explain)?;
+            if as_json {
+                json(&certificates.iter().map(crate::views::CertificateView::from).collect::<Vec<_>>())?;
+            } else {
+                let now = postfach_types::UnixTime::now();
+                let rows = certificates
+                    .iter()
+                    .map(|c| {
+                        let names = c.names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" ");
+                        let (expires, issuer) =
+                            c.issued.as_ref().map_or(("not issued".to_string(), "-".to_string()), |i| {
+                                (i.not_after.rfc3339(), i.issuer.clone())
+                            });
+                        let problem = match &c.last_error {
+                            Some(e) if c.next_attempt.0 > now.0 => {
+                                format!("{e} (next try {})", c.next_attempt.rfc3339())
+                            }
+                            Some(e) => e.clone(),
+                            None => "-".to_string(),
+                        };
+                        vec![c.subject.to_string(), names, expires, issuer, problem]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["SUBJECT", "NAMES", "EXPIRES", "ISSUER", "LAST ERROR"], &rows);
+            }
+        }
         Command::PasswordCheck { password, address, json } => {
             let password = read_password(&password, false)?;
             let inputs = match &address {
@@ -241,6 +268,14 @@ async fn domain(cmd: DomainCommand, admin: &Admin) -> anyhow::Result<()> {
         }
         DomainCommand::Verify { .. } | DomainCommand::Check { .. } | DomainCommand::DkimRotate { .. } => {
             unreachable!("handled by dns_commands")
+        }
+        DomainCommand::Set { domain, certificates } => {
+            let d = admin.domain_named(OPERATOR, &domain.0).await.map_err(explain)?;
+            let d = admin.set_domain_certificates(OPERATOR, d.id, certificates).await.map_err(explain)?;
+            println!("certificates for {}: {}", d.name, on_off(d.certificates));
+            if d.certificates && !d.verified {
+                println!("they are ordered once the domain's ownership is verified");
+            }
         }
         DomainCommand::Remove { domain, cascade } => {
             let d = admin.domain_named(OPERATOR, &domain.0).await.map_err(explain)?;

@@ -90,6 +90,11 @@ enum Command {
     /// Import mail from local Maildir folders or mbox files into a mailbox
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Show the server's certificates: names, expiry, issuer and the last failed order
+    Certificates {
+        #[arg(long)]
+        json: bool,
+    },
     /// Score a password with the password rule (exit status 1 if it would be refused)
     PasswordCheck {
         #[command(flatten)]
@@ -162,6 +167,13 @@ enum DomainCommand {
         domain: Domain,
         #[arg(long)]
         cascade: bool,
+    },
+    /// Change a domain's settings
+    Set {
+        domain: Domain,
+        /// Certificates for mail., autoconfig. and autodiscover. of the domain (those that point to this server; needs [acme])
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off, action = clap::ArgAction::Set, required = true)]
+        certificates: bool,
     },
     /// Look for the ownership TXT record now; the domain goes live when it is found (exit status 1 if not)
     Verify { domain: Domain },

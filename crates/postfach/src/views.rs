@@ -6,10 +6,47 @@
 //! shows unless it is listed.
 
 use postfach_dns::records::{PublishedRecord, Purpose, RecordType};
+use postfach_store::certificates::StoredCertificate;
 use postfach_store::dns_checks::{DomainReport, Text, Verdict};
 use postfach_store::queue::{QueuedMessage, QueuedRecipient};
 use postfach_types::{DomainName, EmailAddress, UnixTime};
 use serde::Serialize;
+
+/// One of the server's certificates (`postfach certificates --json`). Never the key.
+#[derive(Debug, Serialize)]
+pub struct CertificateView {
+    /// The hostname, or the customer domain whose names it covers.
+    pub subject: DomainName,
+    pub names: Vec<DomainName>,
+    /// `null` until an order succeeded.
+    pub not_before: Option<UnixTime>,
+    pub not_after: Option<UnixTime>,
+    pub issuer: Option<String>,
+    pub issued_at: Option<UnixTime>,
+    /// Why the last order failed; `null` after a success.
+    pub last_error: Option<String>,
+    /// Failed orders in a row.
+    pub failures: i64,
+    /// No order before this time (backoff); 0 when none is waiting.
+    pub next_attempt_at: UnixTime,
+}
+
+impl From<&StoredCertificate> for CertificateView {
+    fn from(c: &StoredCertificate) -> Self {
+        let issued = c.issued.as_ref();
+        CertificateView {
+            subject: c.subject.clone(),
+            names: c.names.clone(),
+            not_before: issued.map(|i| i.not_before),
+            not_after: issued.map(|i| i.not_after),
+            issuer: issued.map(|i| i.issuer.clone()),
+            issued_at: issued.map(|i| i.issued_at),
+            last_error: c.last_error.clone(),
+            failures: c.failures,
+            next_attempt_at: c.next_attempt,
+        }
+    }
+}
 
 /// A queued message, by the id people see (`queue_id`), with its recipients.
 #[derive(Debug, Serialize)]

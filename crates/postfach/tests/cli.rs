@@ -184,6 +184,25 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
 }
 
 #[test]
+fn a_domain_opts_in_to_certificates_and_certificates_lists_what_is_stored() {
+    let env = Env::new();
+    env.acme();
+    let out = env.ok(&["domain", "set", "acme.example", "--certificates", "on"], "");
+    assert!(out.contains("certificates for acme.example: on"), "{out}");
+    let domains = env.json(&["domain", "list", "--json"]);
+    assert_eq!(domains[0]["certificates"], serde_json::json!(true));
+    let err = env.fails(&["domain", "set", "acme.example", "--certificates", "maybe"], "");
+    assert!(err.contains("'maybe' is not one of: on, off"), "{err}");
+    let err = env.fails(&["domain", "set", "nowhere.example", "--certificates", "on"], "");
+    assert!(err.contains("nowhere.example"), "{err}");
+    env.ok(&["domain", "set", "acme.example", "--certificates", "off"], "");
+    assert_eq!(env.json(&["domain", "list", "--json"])[0]["certificates"], serde_json::json!(false));
+    // Nothing ordered without [acme]: an empty list with its header.
+    assert!(env.ok(&["certificates"], "").contains("SUBJECT"));
+    assert_eq!(env.json(&["certificates", "--json"]), serde_json::json!([]));
+}
+
+#[test]
 fn password_check_scores_and_explains() {
     let env = Env::new();
     let out = env.run(&["password-check", "--password-stdin"], "Passwort123!\n");

@@ -5,6 +5,7 @@
 //! one [`Authenticator`], and runs the background upkeep. Protocol listeners are added here
 //! as the protocol crates arrive; only this crate binds sockets.
 
+mod acme;
 pub mod config;
 mod demo;
 pub mod dns;
@@ -67,7 +68,7 @@ pub struct Server {
     deliveries: DeliveryBatcher,
     outbound: postfach_outbound::Outbound,
     auth: Arc<Authenticator>,
-    tls: Arc<rustls::ServerConfig>,
+    tls: tls::Tls,
     bound: BoundAddresses,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -82,7 +83,7 @@ impl Server {
         blobs.check().await?;
         let deliveries = DeliveryBatcher::start(store.clone());
         let budget = postfach_net::MemoryBudget::new(config.limits.message_memory);
-        let tls = tls::server_config(config)?;
+        let tls = tls::server_tls(config)?;
         let auth =
             Arc::new(Authenticator::new(store.clone(), auth_settings(config), PasswordHasher::per_core()).await?);
         let (stop, stopped) = watch::channel(false);
@@ -132,6 +133,15 @@ impl Server {
         smtp::serve(&shared, &mut reg).await?;
         // The panel goes last: its autoconfiguration names the ports bound above.
         web::serve(&shared, &mut reg).await?;
+        // Certificates last: ACME validation reaches the listeners bound above.
+        tasks.spawn(acme::maintain(
+            store.clone(),
+            config.clone(),
+            tls.certificates.clone(),
+            dns::checker(config).ok(),
+            leader.clone(),
+            stopped.clone(),
+        ));
         tracing::info!(
             hostname = %config.hostname,
             node = %config.cluster.node,
@@ -163,8 +173,14 @@ impl Server {
         &self.auth
     }
 
+    /// The mail listeners' TLS configuration.
     pub fn tls_config(&self) -> &Arc<rustls::ServerConfig> {
-        &self.tls
+        &self.tls.mail
+    }
+
+    /// The certificate resolver every TLS listener uses.
+    pub fn certificates(&self) -> &Arc<tls::Certificates> {
+        &self.tls.certificates
     }
 
     /// The addresses each service listens on, with the ports actually bound.
@@ -236,7 +252,7 @@ pub(crate) struct Shared<'a> {
     pub blobs: &'a BlobStore,
     pub deliveries: &'a DeliveryBatcher,
     pub auth: &'a Arc<Authenticator>,
-    pub tls: &'a Arc<rustls::ServerConfig>,
+    pub tls: &'a tls::Tls,
     pub outbound: &'a postfach_outbound::Outbound,
     pub budget: &'a postfach_net::MemoryBudget,
 }
@@ -248,17 +264,18 @@ impl Shared<'_> {
         postfach_net::Admission::new(l.max_connections_per_ip as usize, l.max_connections_per_service as usize)
     }
 
-    /// A listener of `service` with the server's certificate and the `[limits]` timeouts.
+    /// A listener of `service` with the server's certificates and the `[limits]` timeouts.
     pub fn endpoint(
         &self,
         service: &'static str,
         security: postfach_net::Security,
         admission: &postfach_net::Admission,
     ) -> postfach_net::Endpoint {
+        let tls = if service == "https" { &self.tls.https } else { &self.tls.mail };
         postfach_net::Endpoint {
             service,
             security,
-            tls: Some(postfach_net::TlsAcceptor::new(self.tls.clone())),
+            tls: Some(postfach_net::TlsAcceptor::new(tls.clone())),
             admission: admission.clone(),
             timeouts: postfach_net::Timeouts {
                 handshake: Duration::from_secs(self.config.limits.handshake_timeout_secs),

@@ -1,19 +1,24 @@
-//! TLS material: the server's certificate and key, turned into a `rustls::ServerConfig`.
+//! TLS material: the one place the server's TLS configuration is built, with the one
+//! certificate resolver ([`Certificates`]) every TLS listener uses.
 //!
-//! With `[tls] cert` and `key` configured, those PEM files are loaded. Without them, the
-//! first start creates a self-signed certificate for the hostname in `data_dir/tls` (key
-//! mode 0600, each file written to a temporary name and renamed, key before certificate)
-//! and later starts reuse it. Only the aws-lc-rs crypto provider is used. Errors name the
+//! With `[tls] cert` and `key` configured, those PEM files are loaded. Without them, a
+//! self-signed certificate for the hostname is kept in `data_dir/tls` (key mode 0600,
+//! each file written to a temporary name and renamed, key before certificate), valid for
+//! [`SELF_SIGNED_VALIDITY_DAYS`] and replaced before it expires. ACME certificates
+//! (`crate::acme`) are installed into the resolver as they are issued; SNI picks them. Only the aws-lc-rs crypto provider is used. Errors name the
 //! file and say what to do; key material never appears in errors or logs.
 
+use std::collections::HashMap;
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use postfach_types::UnixTime;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 
 use crate::config::{Config, TlsSource};
 
@@ -40,14 +45,58 @@ const FILES_HINT: &str = "Check [tls] cert and key in the configuration file";
 const SELF_SIGNED_HINT: &str =
     "Delete cert.pem and key.pem in that folder to have a new self-signed certificate created";
 
-/// Loads the configured certificate, or on first start creates a self-signed one for the
+/// Largest validity of the self-signed certificate: Apple's clients refuse server
+/// certificates valid for more than 398 days; 90 days like the public CAs.
+pub const SELF_SIGNED_VALIDITY_DAYS: i64 = 90;
+/// A self-signed certificate is replaced when it expires within this many days.
+pub const SELF_SIGNED_RENEW_DAYS: i64 = 30;
+
+/// The server's TLS: one certificate resolver ([`Certificates`]) shared by two
+/// configurations, one for the mail listeners and one for HTTPS (which also offers ALPN
+/// `acme-tls/1` for ACME's tls-alpn-01 challenge). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub certificates: Arc<Certificates>,
+    /// SMTP STARTTLS, 465, IMAP(S), POP3(S).
+    pub mail: Arc<rustls::ServerConfig>,
+    /// The panel, API and autoconfig; tls-alpn-01 validation.
+    pub https: Arc<rustls::ServerConfig>,
+}
+
+/// Loads the configured certificate, or creates (or renews) the self-signed one for the
 /// hostname, and builds the server side of TLS with the aws-lc-rs provider.
+pub fn server_tls(config: &Config) -> Result<Tls, TlsError> {
+    let base = load_base(config)?;
+    let certificates = Arc::new(Certificates::new(base));
+    let mail = build_config(&certificates, Vec::new())?;
+    let https = build_config(&certificates, vec![b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()])?;
+    Ok(Tls { certificates, mail, https })
+}
+
+/// The mail listeners' configuration alone (tests, and callers that need no HTTPS).
 pub fn server_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    Ok(server_tls(config)?.mail)
+}
+
+fn build_config(certificates: &Arc<Certificates>, alpn: Vec<Vec<u8>>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(certificates.clone());
+    server_config.alpn_protocols = alpn;
+    Ok(Arc::new(server_config))
+}
+
+/// The certificate used when no ACME certificate matches: the configured files, or the
+/// self-signed one (created, or renewed when it expires within
+/// [`SELF_SIGNED_RENEW_DAYS`] or is valid longer than Apple accepts).
+fn load_base(config: &Config) -> Result<Arc<CertifiedKey>, TlsError> {
     let (cert, key, hint) = match &config.tls {
         TlsSource::Files { cert, key } => (cert.clone(), key.clone(), FILES_HINT),
         TlsSource::SelfSigned => {
             let (cert, key) = self_signed_paths(&config.data_dir);
-            if !cert.exists() {
+            if self_signed_needs_renewal(&cert) {
                 create_self_signed(config.hostname.as_str(), &cert, &key)?;
             }
             (cert, key, SELF_SIGNED_HINT)
@@ -55,13 +104,152 @@ pub fn server_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, TlsEr
     };
     let chain = load_certificates(&cert, hint)?;
     let private_key = load_private_key(&key, hint)?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let server_config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, private_key)
-        .map_err(|source| TlsError::Unusable { cert, key, source: Box::new(source), hint })?;
-    Ok(Arc::new(server_config))
+    certified_key(chain, private_key).map_err(|source| TlsError::Unusable { cert, key, source: Box::new(source), hint })
+}
+
+/// Replaces the self-signed certificate when it is due (see [`load_base`]) and installs
+/// it; does nothing for configured files. Run now and then by the server.
+pub fn renew_self_signed(config: &Config, certificates: &Certificates) -> Result<bool, TlsError> {
+    if config.tls != TlsSource::SelfSigned {
+        return Ok(false);
+    }
+    let (cert, _) = self_signed_paths(&config.data_dir);
+    if !self_signed_needs_renewal(&cert) {
+        return Ok(false);
+    }
+    certificates.set_base(load_base(config)?);
+    Ok(true)
+}
+
+fn self_signed_needs_renewal(cert: &Path) -> bool {
+    let Ok(chain) = load_certificates(cert, SELF_SIGNED_HINT) else { return true };
+    let Some((not_before, not_after)) = chain.first().and_then(|c| validity(c)) else { return true };
+    let now = UnixTime::now().0;
+    not_after - now < SELF_SIGNED_RENEW_DAYS * DAY || not_after - not_before > 398 * DAY
+}
+
+const DAY: i64 = 86_400;
+
+/// A certificate's notBefore and notAfter as Unix times.
+pub fn validity(cert: &CertificateDer<'_>) -> Option<(i64, i64)> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let v = parsed.validity();
+    Some((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
+/// A certificate's issuer, as operators read it.
+pub fn issuer(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(parsed.issuer().to_string())
+}
+
+/// A chain and key made usable by rustls (the key is checked against the leaf).
+pub fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<CertifiedKey>, rustls::Error> {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    Ok(Arc::new(CertifiedKey::from_der(chain, key, &provider)?))
+}
+
+/// A tls-alpn-01 challenge certificate and its key. Not checked like [`certified_key`]:
+/// webpki refuses the critical acmeIdentifier extension the challenge needs.
+pub fn challenge_key(
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<CertifiedKey>, rustls::Error> {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let signing = provider.key_provider.load_private_key(key)?;
+    Ok(Arc::new(CertifiedKey::new(vec![cert], signing)))
+}
+
+/// ALPN protocol of ACME's tls-alpn-01 challenge (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// Which certificate a handshake gets: the one whose names include the client's SNI
+/// (ACME certificates), else the hostname's. A handshake offering ALPN `acme-tls/1` gets
+/// the challenge certificate for its SNI, or none. Swapped whole, without a restart.
+#[derive(Debug)]
+pub struct Certificates {
+    table: RwLock<Arc<Table>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Table {
+    base: Option<Arc<CertifiedKey>>,
+    /// The ACME certificate for the hostname, which then replaces `base` as the default.
+    hostname: Option<Arc<CertifiedKey>>,
+    by_name: HashMap<String, Arc<CertifiedKey>>,
+    challenges: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl Certificates {
+    pub fn new(base: Arc<CertifiedKey>) -> Certificates {
+        Certificates { table: RwLock::new(Arc::new(Table { base: Some(base), ..Table::default() })) }
+    }
+
+    fn current(&self) -> Arc<Table> {
+        match self.table.read() {
+            Ok(table) => table.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Table)) {
+        let mut guard = match self.table.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut table = (**guard).clone();
+        change(&mut table);
+        *guard = Arc::new(table);
+    }
+
+    fn set_base(&self, base: Arc<CertifiedKey>) {
+        self.update(|t| t.base = Some(base));
+    }
+
+    /// Installs the ACME certificates: `(names, key)` per certificate; the one covering
+    /// `hostname` becomes the default.
+    pub fn set_issued(&self, hostname: &str, issued: Vec<(Vec<String>, Arc<CertifiedKey>)>) {
+        let mut by_name = HashMap::new();
+        let mut default = None;
+        for (names, key) in issued {
+            for name in names {
+                if name == hostname {
+                    default = Some(key.clone());
+                }
+                by_name.insert(name, key.clone());
+            }
+        }
+        self.update(|t| {
+            t.by_name = by_name;
+            t.hostname = default;
+        });
+    }
+
+    /// Installs the tls-alpn-01 challenge certificates, by DNS name.
+    pub fn set_challenges(&self, challenges: HashMap<String, Arc<CertifiedKey>>) {
+        self.update(|t| t.challenges = challenges);
+    }
+
+    /// The certificate a client asking for `name` (SNI) gets outside a challenge.
+    pub fn for_name(&self, name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let table = self.current();
+        let exact = name.and_then(|n| table.by_name.get(&n.trim_end_matches('.').to_ascii_lowercase()).cloned());
+        exact.or_else(|| table.hostname.clone()).or_else(|| table.base.clone())
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Certificates {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme = hello.alpn().is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+        if acme {
+            let name = hello.server_name()?.to_ascii_lowercase();
+            return self.current().challenges.get(&name).cloned();
+        }
+        self.for_name(hello.server_name())
+    }
 }
 
 /// Where the self-signed certificate and its key live: `data_dir/tls/cert.pem` and
@@ -82,6 +270,12 @@ fn create_self_signed(hostname: &str, cert_path: &Path, key_path: &Path) -> Resu
     }
     let mut params = rcgen::CertificateParams::new(names)?;
     params.distinguished_name.push(rcgen::DnType::CommonName, hostname);
+    // From yesterday (clocks differ) for SELF_SIGNED_VALIDITY_DAYS.
+    let yesterday = UnixTime::now().0.div_euclid(DAY) - 1;
+    let (y, m, d) = civil_date(yesterday);
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = civil_date(yesterday + SELF_SIGNED_VALIDITY_DAYS);
+    params.not_after = rcgen::date_time_ymd(y, m, d);
     let key_pair = rcgen::KeyPair::generate()?;
     let cert = params.self_signed(&key_pair)?;
 
@@ -96,6 +290,21 @@ fn create_self_signed(hostname: &str, cert_path: &Path, key_path: &Path) -> Resu
     write_atomically(cert_path, cert.pem().as_bytes(), 0o644)?;
     tracing::info!(cert = %cert_path.display(), key = %key_path.display(), "created a self-signed TLS certificate");
     Ok(())
+}
+
+/// Midnight UTC of the `days`-th day after 1970-01-01 (Howard Hinnant's civil_from_days).
+fn civil_date(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let narrow = |v: i64| u8::try_from(v).unwrap_or(1);
+    (i32::try_from(year).unwrap_or(9999), narrow(month), narrow(day))
 }
 
 /// Writes `bytes` to a temporary file created with `mode`, syncs it and renames it to `path`.
@@ -277,5 +486,96 @@ mod tests {
         let error = server_config(&config).expect_err("no PEM");
         assert!(matches!(error, TlsError::Empty { what: "certificate", .. }), "{error:?}");
         assert!(error.to_string().contains(&cert.display().to_string()));
+    }
+
+    fn leaf_validity(cert: &Path) -> (i64, i64) {
+        let chain = load_certificates(cert, SELF_SIGNED_HINT).expect("certificate");
+        validity(&chain[0]).expect("validity")
+    }
+
+    #[test]
+    fn the_self_signed_certificate_is_valid_for_what_apple_accepts_from_about_now() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        server_tls(&config_in(dir.path())).expect("first start");
+        let (not_before, not_after) = leaf_validity(&self_signed_paths(dir.path()).0);
+        assert!(not_after - not_before <= 398 * DAY, "valid for {} days", (not_after - not_before) / DAY);
+        let now = UnixTime::now().0;
+        assert!(now - 2 * DAY <= not_before && not_before <= now, "notBefore {not_before} is not recent");
+        assert!(not_after - now > SELF_SIGNED_RENEW_DAYS * DAY, "not due for renewal at once");
+    }
+
+    #[test]
+    fn a_long_lived_self_signed_certificate_from_an_older_version_is_replaced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert, key) = self_signed_paths(dir.path());
+        // What older versions made: rcgen's default validity, 1975 to 4096.
+        let params = rcgen::CertificateParams::new(vec!["mail.example.test".to_string()]).expect("params");
+        let pair = rcgen::KeyPair::generate().expect("key");
+        let old = params.self_signed(&pair).expect("certificate");
+        std::fs::create_dir_all(dir.path().join("tls")).expect("tls dir");
+        write_atomically(&key, pair.serialize_pem().as_bytes(), 0o600).expect("key");
+        write_atomically(&cert, old.pem().as_bytes(), 0o644).expect("cert");
+        assert!(leaf_validity(&cert).1 - leaf_validity(&cert).0 > 398 * DAY);
+
+        let tls = server_tls(&config_in(dir.path())).expect("start");
+        let (not_before, not_after) = leaf_validity(&cert);
+        assert!(not_after - not_before <= 398 * DAY);
+        let served = tls.certificates.for_name(Some("mail.example.test")).expect("a certificate");
+        assert_eq!(served.cert[0], load_certificates(&cert, SELF_SIGNED_HINT).expect("cert")[0]);
+    }
+
+    #[test]
+    fn a_self_signed_certificate_near_expiry_is_renewed_in_place() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config_in(dir.path());
+        let tls = server_tls(&config).expect("start");
+        assert!(!renew_self_signed(&config, &tls.certificates).expect("check"), "a fresh certificate stays");
+        // One that expires in ten days.
+        let (cert, key) = self_signed_paths(dir.path());
+        let mut params = rcgen::CertificateParams::new(vec!["mail.example.test".to_string()]).expect("params");
+        let today = UnixTime::now().0.div_euclid(DAY);
+        let (y, m, d) = civil_date(today - 80);
+        params.not_before = rcgen::date_time_ymd(y, m, d);
+        let (y, m, d) = civil_date(today + 10);
+        params.not_after = rcgen::date_time_ymd(y, m, d);
+        let pair = rcgen::KeyPair::generate().expect("key");
+        write_atomically(&key, pair.serialize_pem().as_bytes(), 0o600).expect("key");
+        write_atomically(&cert, params.self_signed(&pair).expect("cert").pem().as_bytes(), 0o644).expect("cert");
+
+        assert!(renew_self_signed(&config, &tls.certificates).expect("renew"), "renewed");
+        let (_, not_after) = leaf_validity(&cert);
+        assert!(not_after - UnixTime::now().0 > 80 * DAY);
+        let served = tls.certificates.for_name(None).expect("a certificate");
+        assert_eq!(validity(&served.cert[0]).expect("validity").1, not_after, "the running resolver serves it");
+    }
+
+    #[test]
+    fn sni_picks_the_certificate_and_unknown_names_get_the_hostnames() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tls = server_tls(&config_in(dir.path())).expect("start");
+        let base = tls.certificates.for_name(None).expect("base");
+        let issue = |name: &str| {
+            let pair = rcgen::KeyPair::generate().expect("key");
+            let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+                .expect("params")
+                .self_signed(&pair)
+                .expect("cert");
+            certified_key(vec![cert.der().clone()], PrivateKeyDer::Pkcs8(pair.serialize_der().into())).expect("key")
+        };
+        let (host, mail) = (issue("mail.example.test"), issue("mail.customer.test"));
+        assert!(Arc::ptr_eq(&tls.certificates.for_name(Some("unknown.test")).expect("cert"), &base));
+        tls.certificates.set_issued(
+            "mail.example.test",
+            vec![
+                (vec!["mail.example.test".to_string()], host.clone()),
+                (vec!["mail.customer.test".to_string(), "autoconfig.customer.test".to_string()], mail.clone()),
+            ],
+        );
+        let pick = |name: Option<&str>| tls.certificates.for_name(name).expect("a certificate");
+        assert!(Arc::ptr_eq(&pick(Some("MAIL.customer.test.")), &mail));
+        assert!(Arc::ptr_eq(&pick(Some("autoconfig.customer.test")), &mail));
+        assert!(Arc::ptr_eq(&pick(Some("mail.example.test")), &host));
+        assert!(Arc::ptr_eq(&pick(Some("unknown.test")), &host), "unknown SNI: the hostname's certificate");
+        assert!(Arc::ptr_eq(&pick(None), &host), "no SNI: the hostname's certificate");
     }
 }

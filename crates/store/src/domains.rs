@@ -26,6 +26,9 @@ pub struct Domain {
     /// The token the customer publishes in DNS to prove ownership.
     pub verify_token: String,
     pub created_at: UnixTime,
+    /// The customer asked for certificates for `mail.`, `autoconfig.` and `autodiscover.`
+    /// of this domain (issued by ACME where those names point to this server).
+    pub certificates: bool,
 }
 
 /// What a cascading removal took with it.
@@ -44,7 +47,7 @@ impl Domain {
 }
 
 const SELECT: &str = "SELECT d.id, d.customer_id, c.name AS customer, d.name, t.name AS alias_of, d.verified, \
-     d.verify_token, d.created_at FROM domains d JOIN customers c ON c.id = d.customer_id \
+     d.verify_token, d.created_at, d.certificates FROM domains d JOIN customers c ON c.id = d.customer_id \
      LEFT JOIN domains t ON t.id = d.alias_of";
 
 fn from_row(row: &AnyRow) -> Result<Domain, sqlx::Error> {
@@ -60,6 +63,7 @@ fn from_row(row: &AnyRow) -> Result<Domain, sqlx::Error> {
         verified: row.try_get::<i64, _>("verified")? != 0,
         verify_token: row.try_get("verify_token")?,
         created_at: UnixTime(row.try_get("created_at")?),
+        certificates: row.try_get::<i64, _>("certificates")? != 0,
     })
 }
 
@@ -135,6 +139,26 @@ impl Store {
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 { Err(no_domain(name)) } else { Ok(()) }
+    }
+
+    /// Switches certificates for the domain's service names on or off (the change is
+    /// announced through `tls_generation`).
+    pub async fn set_domain_certificates(&self, scope: Scope, name: &DomainName, on: bool) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE domains SET certificates = $1 WHERE name = $2 AND ($3 IS NULL OR customer_id = $3)")
+                .bind(flag(on))
+                .bind(name.as_str())
+                .bind(scope.customer_filter())
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(no_domain(name));
+        }
+        // The leader plans the certificates again.
+        crate::certificates::bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Removes a domain or alias domain. A real domain that still has mailboxes, aliases

@@ -16,6 +16,7 @@ mod error;
 mod migrations;
 
 pub mod backup;
+pub mod certificates;
 pub mod changes;
 pub mod counters;
 pub mod customers;

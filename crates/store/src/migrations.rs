@@ -321,6 +321,50 @@ CREATE INDEX queue_recipients_locked_by ON queue_recipients (locked_by)
 "#,
     },
     Migration {
+        version: 9,
+        name: "certificates",
+        // ACME (`postfach_server::acme`): the account per directory (its credentials hold
+        // the account key), one row per certificate (`subject`: the hostname or a customer
+        // domain; `names`: space-separated DNS names it covers; the chain and key as PEM,
+        // both NULL until the first order succeeds; the last failure and when to try
+        // again), the challenges being answered (any node may be asked), and one counter
+        // bumped by every change so that nodes reload only when something changed.
+        // `domains.certificates`: the customer asked for certificates for its names.
+        sql: r#"
+CREATE TABLE acme_accounts (
+    directory TEXT PRIMARY KEY,
+    credentials TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE tls_certificates (
+    subject TEXT PRIMARY KEY,
+    names TEXT NOT NULL,
+    chain_pem TEXT,
+    key_pem TEXT,
+    not_before BIGINT,
+    not_after BIGINT,
+    issuer TEXT,
+    issued_at BIGINT,
+    last_error TEXT,
+    failures BIGINT NOT NULL DEFAULT 0,
+    next_attempt BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE acme_challenges (
+    token TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE tls_generation (
+    id BIGINT PRIMARY KEY,
+    n BIGINT NOT NULL
+);
+INSERT INTO tls_generation (id, n) VALUES (1, 0);
+ALTER TABLE domains ADD COLUMN certificates BIGINT NOT NULL DEFAULT 0
+"#,
+    },
+    Migration {
         version: 10,
         name: "quotas",
         // Quotas (NULL: no limit): bytes and messages per mailbox, bytes per customer for

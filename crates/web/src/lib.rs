@@ -223,15 +223,43 @@ fn https_router(app: App) -> Router {
 
 /// Plain HTTP: Thunderbird's autoconfig URLs are answered (Thunderbird asks
 /// `http://autoconfig.<domain>/mail/config-v1.1.xml`; the answer only names TLS
-/// endpoints, whose certificates the client checks), everything else is redirected to
-/// HTTPS at the configured hostname (never at the Host header, so no open redirect).
+/// endpoints, whose certificates the client checks), and so are ACME http-01 challenges
+/// ([`acme_challenge`]); everything else is redirected to HTTPS at the configured hostname
+/// (never at the Host header, so no open redirect).
 fn http_router(app: App) -> Router {
     Router::new()
         .merge(autoconfig::thunderbird_routes())
+        .route("/.well-known/acme-challenge/{token}", axum::routing::get(acme_challenge))
         .fallback(redirect_to_https)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .with_state(app)
+}
+
+/// The longest ACME token answered (RFC 8555 §8.3: base64url of at least 128 bits).
+const MAX_ACME_TOKEN: usize = 128;
+
+/// ACME http-01 (RFC 8555 §8.3): the key authorization for a token being validated, from
+/// the database (any node may be asked). Unknown or malformed tokens get 404.
+async fn acme_challenge(
+    axum::extract::State(app): axum::extract::State<App>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    use axum::http::StatusCode;
+    let well_formed = !token.is_empty()
+        && token.len() <= MAX_ACME_TOKEN
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match app.store.http_challenge(&token).await {
+        Ok(Some(answer)) => ([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading an ACME challenge failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 async fn redirect_to_https(axum::extract::State(app): axum::extract::State<App>, uri: axum::http::Uri) -> Response {

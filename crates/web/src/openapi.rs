@@ -21,7 +21,7 @@ fn schemas() -> Value {
             "name": string, "password": string, "role": { "type": "string", "enum": ["customer", "admin"] } } },
         "CustomerChange": { "type": "object", "properties": { "disabled": boolean, "password": string, "quota": size } },
         "NewDomain": { "type": "object", "required": ["name"], "properties": { "name": string } },
-        "DomainChange": { "type": "object", "required": ["verified"], "properties": { "verified": boolean } },
+        "DomainChange": { "type": "object", "properties": { "verified": boolean, "certificates": boolean } },
         "NewDomainAlias": { "type": "object", "required": ["name", "target"], "properties": {
             "name": string, "target": string } },
         "NewMailbox": { "type": "object", "required": ["address", "password"], "properties": {

@@ -1021,3 +1021,66 @@ async fn the_tls_only_switch_says_it_matters_only_where_plaintext_logins_are_all
     assert!(!html.contains("This server allows no unencrypted logins at all"), "{html}");
     assert!(html.contains("is off: a program could send the password unencrypted"), "{html}");
 }
+
+#[tokio::test]
+async fn a_customer_switches_certificates_for_their_domain_in_the_panel_and_the_api() {
+    let w = world().await;
+    let router = w.web.router();
+    let acme = sign_in(&router, "acme", STRONG).await;
+    let domain = w.store.domain(Scope::Platform, &DomainName::parse("acme.example").expect("d")).await.expect("d");
+    let path = format!("/domains/{}", domain.id);
+    let shown = page(&router, &acme, Method::GET, &path, "").await;
+    assert!(shown.body.contains("id=\"certificates-switch\"") && shown.body.contains("Switch certificates on"));
+
+    let form = format!("csrf={}&certificates=on", acme.csrf);
+    let forged = page(&router, &acme, Method::POST, &format!("{path}/certificates"), "certificates=on").await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let switched = page(&router, &acme, Method::POST, &format!("{path}/certificates"), &form).await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    assert!(w.store.domain_by_id(Scope::Platform, domain.id).await.expect("d").certificates);
+    let shown = page(&router, &acme, Method::GET, &path, "").await;
+    assert!(shown.body.contains("Switch certificates off"), "the page shows the new state");
+
+    // Another customer's domain stays out of reach.
+    let other = format!("/domains/{}/certificates", w.globex_domain);
+    assert_eq!(page(&router, &acme, Method::POST, &other, &form).await.status, StatusCode::NOT_FOUND);
+    assert!(!w.store.domain_by_id(Scope::Platform, w.globex_domain).await.expect("d").certificates);
+
+    // The API: the field is shown and a customer may switch it, but not mark a domain verified.
+    let off = api(&w, Method::PATCH, &path, &w.acme_token, Some(json!({ "certificates": false }))).await;
+    assert_eq!((off.status, off.json()["domain"]["certificates"].clone()), (StatusCode::OK, json!(false)));
+    let verify = api(&w, Method::PATCH, &path, &w.acme_token, Some(json!({ "verified": false }))).await;
+    assert_eq!(verify.status, StatusCode::FORBIDDEN, "{}", verify.body);
+    assert!(w.store.domain_by_id(Scope::Platform, domain.id).await.expect("d").verified);
+    let other = format!("/domains/{}", w.globex_domain);
+    let refused = api(&w, Method::PATCH, &other, &w.acme_token, Some(json!({ "certificates": true }))).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn plain_http_answers_acme_http_01_challenges_from_the_database_only() {
+    let w = world().await;
+    let get = |path: &str| Request::get(path.to_string()).body(Body::empty()).expect("request");
+    let http = w.web.http_router();
+    let unknown = send(&http, get("/.well-known/acme-challenge/abcDEF123_-")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let challenge = postfach_store::certificates::Challenge {
+        token: "abcDEF123_-".into(),
+        kind: "http-01".into(),
+        name: DomainName::parse("mail.example.net").expect("name"),
+        value: "abcDEF123_-.thumbprint".into(),
+    };
+    w.store.put_challenge(&challenge).await.expect("challenge");
+    let answered = send(&http, get("/.well-known/acme-challenge/abcDEF123_-")).await;
+    assert_eq!((answered.status, answered.body.as_str()), (StatusCode::OK, "abcDEF123_-.thumbprint"));
+    let long = format!("/.well-known/acme-challenge/{}", "a".repeat(200));
+    assert_eq!(send(&http, get(&long)).await.status, StatusCode::NOT_FOUND);
+    // A tls-alpn-01 challenge is not an http-01 answer; other paths still redirect.
+    let tls =
+        postfach_store::certificates::Challenge { token: "tlsToken".into(), kind: "tls-alpn-01".into(), ..challenge };
+    w.store.put_challenge(&tls).await.expect("challenge");
+    assert_eq!(send(&http, get("/.well-known/acme-challenge/tlsToken")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(send(&http, get("/.well-known/other")).await.status, StatusCode::PERMANENT_REDIRECT);
+    w.store.remove_challenge("abcDEF123_-").await.expect("remove");
+    assert_eq!(send(&http, get("/.well-known/acme-challenge/abcDEF123_-")).await.status, StatusCode::NOT_FOUND);
+}

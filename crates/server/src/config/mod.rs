@@ -61,8 +61,32 @@ pub struct Config {
     /// Where message bytes are kept (`[blobs]`): files under `data_dir` (default) or an S3
     /// bucket shared by every node. `Debug` redacts the S3 secret.
     pub blobs: postfach_blob::Backend,
+    /// Certificates from an ACME CA (`[acme]`); `None`: off.
+    pub acme: Option<Acme>,
     /// The file this configuration was read from; `None` for built-in defaults or a string.
     pub config_file: Option<PathBuf>,
+}
+
+/// Certificates from an ACME certificate authority (`[acme]`, RFC 8555).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acme {
+    /// The CA's directory URL (https).
+    pub directory: String,
+    /// The account's contact, a `mailto:` URL.
+    pub contact: String,
+    /// How the CA checks that a name points here.
+    pub challenge: AcmeChallenge,
+    /// A PEM certificate to trust for the CA's HTTPS (a private CA); `None`: the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The ACME challenge type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    /// RFC 8737: answered on the HTTPS listener (port 443) with ALPN `acme-tls/1`.
+    TlsAlpn01,
+    /// RFC 8555 §8.3: answered on the plain HTTP listener (port 80).
+    Http01,
 }
 
 /// The source of the server's TLS certificate (`[tls]`).
@@ -400,6 +424,7 @@ impl Config {
             log: Log::default(),
             cluster: Cluster::default(),
             blobs: postfach_blob::Backend::Fs,
+            acme: None,
             config_file: None,
         }
     }
@@ -438,6 +463,7 @@ impl fmt::Debug for Config {
             .field("log", &self.log)
             .field("cluster", &self.cluster)
             .field("blobs", &self.blobs)
+            .field("acme", &self.acme)
             .field("config_file", &self.config_file)
             .finish()
     }

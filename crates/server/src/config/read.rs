@@ -171,6 +171,14 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
         config.blobs = backend;
     }
 
+    let acme = walk.take(&mut root, "", "acme", "a section [acme]", |v| match v {
+        Value::Table(t) => Ok(t),
+        other => Err(other),
+    });
+    if let Some(acme) = acme {
+        config.acme = walk.acme(acme, &config.listen);
+    }
+
     walk.unknown_keys(root, "");
     if walk.problems.is_empty() {
         Ok(config)
@@ -271,6 +279,46 @@ impl Walk<'_> {
                 None
             }
         }
+    }
+
+    /// `[acme]`: `directory` and `contact` are required; the challenge's listener must be on.
+    fn acme(&mut self, mut acme: Table, listen: &Listen) -> Option<super::Acme> {
+        let directory = self.parsed(&mut acme, "acme", "directory", |s| {
+            if s.starts_with("https://") && s.len() > "https://".len() {
+                Ok(s.to_string())
+            } else {
+                Err(format!("'{s}' is not an https:// URL: use the CA's directory URL"))
+            }
+        });
+        let contact = self.parsed(&mut acme, "acme", "contact", |s| match s.strip_prefix("mailto:") {
+            Some(address) if address.contains('@') && !address.contains(char::is_whitespace) => Ok(s.to_string()),
+            _ => Err(format!("'{s}' is not a contact like \"mailto:postmaster@example.com\"")),
+        });
+        let challenge = self
+            .parsed(&mut acme, "acme", "challenge", |s| match s {
+                "tls-alpn-01" => Ok(super::AcmeChallenge::TlsAlpn01),
+                "http-01" => Ok(super::AcmeChallenge::Http01),
+                other => Err(format!("'{other}' is not a challenge: use \"tls-alpn-01\" or \"http-01\"")),
+            })
+            .unwrap_or(super::AcmeChallenge::TlsAlpn01);
+        let ca_file = self.path(&mut acme, "acme", "ca_file");
+        self.unknown_keys(acme, "acme");
+        let (needed, listener) = match challenge {
+            super::AcmeChallenge::TlsAlpn01 => (&listen.https, "https"),
+            super::AcmeChallenge::Http01 => (&listen.http, "http"),
+        };
+        if needed.is_empty() {
+            self.problem(
+                "acme.challenge",
+                format!("needs the {listener} listener: set [listen] {listener} or choose the other challenge"),
+            );
+        }
+        for (key, found) in [("acme.directory", directory.is_some()), ("acme.contact", contact.is_some())] {
+            if !found && !self.problems.iter().any(|p| p.key == key) {
+                self.problem(key, "missing: [acme] needs directory and contact");
+            }
+        }
+        Some(super::Acme { directory: directory?, contact: contact?, challenge, ca_file })
     }
 
     /// A top-level section; missing is an empty section.

@@ -470,3 +470,40 @@ fn s3_mistakes_are_all_reported_without_the_secret() {
             .to_string();
     assert!(!error.contains("hunter2"), "{error}");
 }
+
+#[test]
+fn acme_is_off_unless_configured_and_read_when_it_is() {
+    assert_eq!(parse_ok("").acme, None);
+    let config = parse_ok(
+        "[acme]\ndirectory = \"https://acme.example/dir\"\ncontact = \"mailto:ops@example.com\"\n\
+         challenge = \"http-01\"\nca_file = \"ca.pem\"\n",
+    );
+    assert_eq!(
+        config.acme,
+        Some(Acme {
+            directory: "https://acme.example/dir".into(),
+            contact: "mailto:ops@example.com".into(),
+            challenge: AcmeChallenge::Http01,
+            ca_file: Some("/etc/postfach/ca.pem".into()),
+        })
+    );
+    let config = parse_ok("[acme]\ndirectory = \"https://acme.example/dir\"\ncontact = \"mailto:ops@example.com\"\n");
+    assert_eq!(config.acme.map(|a| a.challenge), Some(AcmeChallenge::TlsAlpn01), "tls-alpn-01 by default");
+}
+
+#[test]
+fn acme_mistakes_are_reported() {
+    let found = problems(
+        "[acme]\ndirectory = \"http://acme.example/dir\"\ncontact = \"ops@example.com\"\nchallenge = \"dns-01\"\nkey = 1\n",
+    );
+    let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["acme.directory", "acme.contact", "acme.challenge", "acme.key"], "{found:?}");
+    let found = problems("[acme]\ncontact = \"mailto:ops@example.com\"\n");
+    assert_eq!(found[0].0, "acme.directory");
+    let found = problems(
+        "[listen]\nhttp = []\n[acme]\ndirectory = \"https://a.example/dir\"\ncontact = \"mailto:o@example.com\"\n\
+         challenge = \"http-01\"\n",
+    );
+    assert_eq!(found[0].0, "acme.challenge");
+    assert!(found[0].1.contains("[listen] http"), "{found:?}");
+}

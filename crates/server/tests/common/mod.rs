@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod pebble;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -131,8 +131,14 @@ pub(super) async fn update_domain(
     let t = ctx.tr();
     let change: DomainChange = parse_body(&t, &body)?;
     let fail = |e| refused(&t, e);
-    let domain =
-        app.admin.set_domain_verified(who, input::id(&id).map_err(fail)?, change.verified).await.map_err(fail)?;
+    let id = input::id(&id).map_err(fail)?;
+    let mut domain = app.admin.domain(who, id).await.map_err(fail)?;
+    if let Some(verified) = change.verified {
+        domain = app.admin.set_domain_verified(who, id, verified).await.map_err(fail)?;
+    }
+    if let Some(certificates) = change.certificates {
+        domain = app.admin.set_domain_certificates(who, id, certificates).await.map_err(fail)?;
+    }
     ok(domain_json(&app, &ctx, who, &domain).await?)
 }
 

@@ -90,7 +90,14 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "A domain with its ownership record and the DNS records to publish"
     ),
-    op!("updateDomain", "PATCH", "/domains/{id}", "admin", Some("DomainChange"), "Mark a domain verified or not"),
+    op!(
+        "updateDomain",
+        "PATCH",
+        "/domains/{id}",
+        "customer",
+        Some("DomainChange"),
+        "Switch certificates for the domain's mail, autoconfig and autodiscover names; admins: mark it verified or not"
+    ),
     op!(
         "checkDomain",
         "POST",

@@ -66,9 +66,13 @@ pub struct NewDomain {
     pub name: String,
 }
 
+/// What to change on a domain; absent fields stay as they are.
 #[derive(Debug, Deserialize)]
 pub struct DomainChange {
-    pub verified: bool,
+    /// Admins only.
+    pub verified: Option<bool>,
+    /// Certificates for `mail.`, `autoconfig.` and `autodiscover.` of the domain.
+    pub certificates: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -176,6 +180,8 @@ pub struct DomainView {
     pub verified: bool,
     pub verify_token: String,
     pub created_at: UnixTime,
+    /// The customer asked for certificates for the domain's service names.
+    pub certificates: bool,
 }
 
 impl From<&Domain> for DomainView {
@@ -189,6 +195,7 @@ impl From<&Domain> for DomainView {
             verified: d.verified,
             verify_token: d.verify_token.clone(),
             created_at: d.created_at,
+            certificates: d.certificates,
         }
     }
 }

@@ -213,6 +213,33 @@ pub(super) async fn check_domain(
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct CertificatesForm {
+    csrf: String,
+    /// `on` or `off`.
+    certificates: String,
+}
+
+/// The domain page's certificate switch.
+pub(super) async fn set_domain_certificates(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<CertificatesForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let on = form.certificates == "on";
+    match app.admin.set_domain_certificates(who, parse_id(&ctx, &id)?, on).await {
+        Ok(domain) => {
+            let key = if on { "domain_certificates_on" } else { "domain_certificates_off" };
+            Ok(done(&format!("/domains/{}", domain.id), key))
+        }
+        Err(e) => Err(ctx.refused(e)),
+    }
+}
+
 pub(super) async fn confirm_remove_domain(State(app): State<App>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let who = ctx.signed_in()?;
     let domain = app.admin.domain(who, parse_id(&ctx, &id)?).await.map_err(|e| ctx.refused(e))?;
