@@ -227,7 +227,7 @@ impl Shared<'_> {
         postfach_net::Endpoint {
             service,
             security,
-            tls: Some(postfach_net::TlsAcceptor::new(self.tls.clone())),
+            tls: Some(postfach_net::TlsAcceptor::new(self.tls.clone()).for_service(service)),
             admission: admission.clone(),
             timeouts: postfach_net::Timeouts {
                 handshake: Duration::from_secs(self.config.limits.handshake_timeout_secs),
