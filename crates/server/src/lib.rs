@@ -11,6 +11,7 @@ pub mod dns;
 mod imap;
 pub mod listeners;
 pub mod logging;
+mod metrics;
 mod pop3;
 mod smtp;
 pub mod tls;
@@ -131,6 +132,7 @@ impl Server {
         smtp::serve(&shared, &mut reg).await?;
         // The panel goes last: its autoconfiguration names the ports bound above.
         web::serve(&shared, &mut reg).await?;
+        metrics::serve(&shared, &mut reg).await?;
         tracing::info!(
             hostname = %config.hostname,
             node = %config.cluster.node,

@@ -32,6 +32,7 @@ pub mod messages;
 pub mod queue;
 pub mod resolve;
 pub mod sessions;
+pub mod stats;
 
 pub use db::{Backend, Store};
 pub use error::{Conflict, StoreError};
