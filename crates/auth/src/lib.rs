@@ -577,7 +577,7 @@ impl Authenticator {
                 target: "postfach::login",
                 client = %record.remote_ip,
                 service = %record.service,
-                tls,
+                tls = %tls,
                 reason = %record.result,
                 mechanism = %record.mechanism,
                 login = ?record.login,
