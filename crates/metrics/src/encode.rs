@@ -110,9 +110,17 @@ impl Text {
     }
 
     fn gauges(&mut self, g: &Gauges) {
-        self.family("postfach_queue_messages", "gauge", "Messages in the outbound queue with recipients still waiting.");
+        self.family(
+            "postfach_queue_messages",
+            "gauge",
+            "Messages in the outbound queue with recipients still waiting.",
+        );
         self.line("postfach_queue_messages", &[], g.queue_messages);
-        self.family("postfach_queue_oldest_age_seconds", "gauge", "Age of the oldest message still waiting in the queue.");
+        self.family(
+            "postfach_queue_oldest_age_seconds",
+            "gauge",
+            "Age of the oldest message still waiting in the queue.",
+        );
         self.line("postfach_queue_oldest_age_seconds", &[], g.queue_oldest_age_secs);
         self.family("postfach_blob_bytes", "gauge", "Bytes of stored message files, by store (mailboxes, queue).");
         self.line("postfach_blob_bytes", &[("store", "mailboxes")], g.mailbox_bytes);

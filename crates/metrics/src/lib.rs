@@ -63,7 +63,8 @@ pub fn tls_handshake(service: &str, ok: bool) {
 const SERVICES: usize = Service::ALL.len();
 const RESULTS: usize = LoginResult::ALL.len();
 /// Per service, result and `[no TLS, TLS]`.
-static LOGINS: [[[Counter; 2]; RESULTS]; SERVICES] = [const { [const { [const { Counter::new() }; 2] }; RESULTS] }; SERVICES];
+static LOGINS: [[[Counter; 2]; RESULTS]; SERVICES] =
+    [const { [const { [const { Counter::new() }; 2] }; RESULTS] }; SERVICES];
 
 /// A login attempt was decided (the authentication gate calls this once per attempt).
 pub fn login(service: Service, result: LoginResult, tls: bool) {

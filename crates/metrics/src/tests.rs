@@ -19,7 +19,9 @@ fn recorded_events_show_in_the_text() {
     let text = render(None);
     assert!(value(&text, "postfach_connections_total{service=\"imaps\"}").is_some_and(|v| v >= 1.0), "{text}");
     assert!(value(&text, "postfach_connections_total{service=\"other\"}").is_some_and(|v| v >= 1.0));
-    assert!(value(&text, "postfach_tls_handshakes_total{service=\"imaps\",result=\"failed\"}").is_some_and(|v| v >= 1.0));
+    assert!(
+        value(&text, "postfach_tls_handshakes_total{service=\"imaps\",result=\"failed\"}").is_some_and(|v| v >= 1.0)
+    );
     assert!(
         value(&text, "postfach_logins_total{service=\"pop3\",result=\"bad_credentials\",tls=\"yes\"}")
             .is_some_and(|v| v >= 1.0)

@@ -70,9 +70,17 @@ impl Server {
         );
         let config_path = dir.path().join("postfach.toml");
         std::fs::write(&config_path, config).expect("config");
-        common::postfach_ok(&config_path, &["customer", "add", "acme", "--password-stdin"], "acme panel passphrase 42\n");
+        common::postfach_ok(
+            &config_path,
+            &["customer", "add", "acme", "--password-stdin"],
+            "acme panel passphrase 42\n",
+        );
         common::postfach_ok(&config_path, &["domain", "add", "acme.example", "--customer", "acme", "--verified"], "");
-        common::postfach_ok(&config_path, &["mailbox", "add", "max@acme.example", "--password-stdin"], &format!("{PASSWORD}\n"));
+        common::postfach_ok(
+            &config_path,
+            &["mailbox", "add", "max@acme.example", "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
         let pop = ["mailbox", "add", "pop@acme.example", "--access", "pop3", "--password-stdin"];
         common::postfach_ok(&config_path, &pop, &format!("{PASSWORD}\n"));
         let log = std::fs::File::create(dir.path().join("postfach.log")).expect("log file");
@@ -103,7 +111,10 @@ impl Server {
 
     /// `/metrics` fetched with curl.
     fn scrape(&self) -> String {
-        let out = Command::new("curl").args(["-sS", "--max-time", "20", &self.metrics_url("/metrics")]).output().expect("curl");
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "20", &self.metrics_url("/metrics")])
+            .output()
+            .expect("curl");
         assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).expect("utf-8")
     }
@@ -227,8 +238,7 @@ fn dashboard_metrics() -> BTreeSet<String> {
     for expr in exprs {
         let mut rest = expr.as_str();
         while let Some(at) = rest.find("postfach_") {
-            let name: String =
-                rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String = rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
             rest = &rest[at + name.len()..];
             names.insert(name);
         }
@@ -259,7 +269,9 @@ fn metrics_and_logs_after_real_traffic() {
     ]);
     let dual = dual_stack();
     if !dual {
-        eprintln!("SKIPPED (part): this machine has no dual-stack [::] listener; IPv4-mapped addresses are not exercised");
+        eprintln!(
+            "SKIPPED (part): this machine has no dual-stack [::] listener; IPv4-mapped addresses are not exercised"
+        );
     }
     let server = Server::start(dns.addr(), dual);
 
@@ -267,7 +279,8 @@ fn metrics_and_logs_after_real_traffic() {
     let mx = SocketAddr::from(([127, 0, 0, 1], server.ports.smtp));
     for n in 0..2 {
         let message = format!("From: a@monitor.test\r\nTo: max@acme.example\r\nSubject: hello {n}\r\n\r\nhi\r\n");
-        let stored = common::deliver(mx, "client.monitor.test", "a@monitor.test", "max@acme.example", message.as_bytes());
+        let stored =
+            common::deliver(mx, "client.monitor.test", "a@monitor.test", "max@acme.example", message.as_bytes());
         assert_eq!(stored, Some(true), "MX delivery {n}");
     }
     let header = run_clients(&server);
@@ -358,6 +371,12 @@ fn metrics_and_logs_after_real_traffic() {
     assert!(!text.contains("ffff:"), "an IPv4-mapped address in the log");
 
     let filter = Path::new(ROOT).join("contrib/fail2ban/filter.d/postfach.conf");
+    // The filter operators copy from the documentation is the one tested here.
+    let operations = std::fs::read_to_string(Path::new(ROOT).join("docs/operations.md")).expect("docs");
+    let shipped = std::fs::read_to_string(&filter).expect("filter");
+    for line in shipped.lines().filter(|l| l.starts_with("failregex") || l.starts_with("datepattern")) {
+        assert!(operations.contains(line), "docs/operations.md lacks the filter's line {line}");
+    }
     let log_path = server.dir.path().join("postfach.log");
     let out = Command::new("fail2ban-regex")
         .args(["--out", "ip"])

@@ -195,7 +195,11 @@ impl Session<'_> {
     async fn command(&mut self, line: &[u8]) -> Flow {
         let started = std::time::Instant::now();
         let flow = self.run_command(line).await;
-        let verb = line.split(|b| matches!(b, b' ' | b'\r' | b'\n')).next().and_then(|v| std::str::from_utf8(v).ok()).unwrap_or_default();
+        let verb = line
+            .split(|b| matches!(b, b' ' | b'\r' | b'\n'))
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .unwrap_or_default();
         postfach_metrics::command(postfach_metrics::Protocol::Smtp, verb, started.elapsed());
         flow
     }

@@ -70,11 +70,10 @@ impl Store {
         .fetch_one(&mut *conn)
         .await?;
         let queue_messages = count(queue.try_get("n")?);
-        let queue_bytes =
-            sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM queue_messages")
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("bytes")?;
+        let queue_bytes = sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM queue_messages")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("bytes")?;
         let mailbox_bytes = sqlx::query(
             "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM \
              (SELECT blob_id, MAX(size) AS size FROM messages GROUP BY blob_id) b",
@@ -102,7 +101,9 @@ impl Store {
             mailbox_bytes: count(mailbox_bytes),
             dns_levels: levels
                 .iter()
-                .map(|r| Ok((r.try_get("check_name")?, DnsLevel::from_rank(r.try_get("worst")?), count(r.try_get("n")?))))
+                .map(|r| {
+                    Ok((r.try_get("check_name")?, DnsLevel::from_rank(r.try_get("worst")?), count(r.try_get("n")?)))
+                })
                 .collect::<Result<_, sqlx::Error>>()?,
             dns_problems: problems
                 .iter()

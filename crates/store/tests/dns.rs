@@ -4,8 +4,8 @@ mod backends;
 
 use postfach_store::dkim::{DkimKeyState, NewDkimKey};
 use postfach_store::dns_checks::{Check, DomainReport, Level, Text, Verdict};
-use postfach_store::{Scope, Store, StoreError};
 use postfach_store::stats::DnsLevel;
+use postfach_store::{Scope, Store, StoreError};
 use postfach_types::{BlobId, CustomerId, CustomerName, DomainName, EmailAddress, Role, Secret, UnixTime};
 
 on_both_backends!(
@@ -154,7 +154,9 @@ async fn monitoring_stats_count_the_queue_and_the_dns_states(store: Store) {
     let acme = customer(&store, "acme", "acme.example").await;
     customer(&store, "other", "other.example").await;
     customer(&store, "third", "third.example").await;
-    for (domain, spf) in [("acme.example", Level::Error), ("other.example", Level::Warning), ("third.example", Level::Ok)] {
+    for (domain, spf) in
+        [("acme.example", Level::Error), ("other.example", Level::Warning), ("third.example", Level::Ok)]
+    {
         let report = DomainReport {
             domain: dom(domain),
             checked_at: UnixTime(1_000),
