@@ -12,7 +12,8 @@
 //! secret (in constant-ish time for unknown accounts too), applies the pure rules of
 //! `postfach_policy::login`, marks a password that crossed the network in plaintext as
 //! exposed (also when the attempt is refused for throttling, within a budget), and records
-//! the attempt in the login log, whatever its outcome. Input that is not a valid login
+//! the attempt in the login log, whatever its outcome: counted in the metrics, and when
+//! refused also told in one log line (target `postfach::login`, what fail2ban reads). Input that is not a valid login
 //! name names no account: it counts against the address only, and the log shows a
 //! bounded form of it ([`LoginName::lossy`]).
 
