@@ -12,7 +12,8 @@
 //! secret (in constant-ish time for unknown accounts too), applies the pure rules of
 //! `postfach_policy::login`, marks a password that crossed the network in plaintext as
 //! exposed (also when the attempt is refused for throttling, within a budget), and records
-//! the attempt in the login log, whatever its outcome. Input that is not a valid login
+//! the attempt in the login log, whatever its outcome: counted in the metrics, and when
+//! refused also told in one log line (target `postfach::login`, what fail2ban reads). Input that is not a valid login
 //! name names no account: it counts against the address only, and the log shows a
 //! bounded form of it ([`LoginName::lossy`]).
 
@@ -270,7 +271,7 @@ impl Authenticator {
         match (decision, account) {
             (LoginDecision::Allow, Some(account)) => {
                 record.result = LoginResult::Ok;
-                self.store.record_login(&record).await?;
+                self.write_down(&record).await?;
                 Ok(principal(account))
             }
             (LoginDecision::Deny(refusal), _) => self.refuse(record, refusal).await,
@@ -402,7 +403,9 @@ impl Authenticator {
         };
         if log_now {
             record.result = LoginResult::Ok;
-            self.store.record_login(&record).await?;
+            self.write_down(&record).await?;
+        } else {
+            postfach_metrics::login(record.service, LoginResult::Ok, record.tls.is_some());
         }
         Ok(Principal::Account { customer_id: account.id, name: account.name, role: account.role })
     }
@@ -489,7 +492,7 @@ impl Authenticator {
         }
         self.throttle.record_second_factor_success(account).await;
         record.result = LoginResult::Ok;
-        self.store.record_login(&record).await?;
+        self.write_down(&record).await?;
         Ok(())
     }
 
@@ -567,7 +570,7 @@ impl Authenticator {
             mailbox_id: None,
             login: login.to_string(),
             service,
-            remote_ip: connection.remote_ip.to_canonical(),
+            remote_ip: connection.remote_ip,
             tls: connection.tls.clone(),
             mechanism,
             result: LoginResult::Throttled,
@@ -577,8 +580,31 @@ impl Authenticator {
     /// Records a refused attempt and returns the refusal.
     async fn refuse<T>(&self, mut record: LoginRecord, refusal: Refusal) -> Result<T, AuthError> {
         record.result = refusal.result();
-        self.store.record_login(&record).await?;
+        self.write_down(&record).await?;
         Err(AuthError::Refused(refusal))
+    }
+
+    /// The one place an attempt is written down: counted in the metrics, recorded in the
+    /// login log, and, when refused, told in exactly one log line (what fail2ban reads,
+    /// `docs/operations.md`). The client's address comes first, right after the fixed
+    /// text, and the login last and quoted, so a login that looks like `client=1.2.3.4`
+    /// cannot pass for the address. Never the password.
+    async fn write_down(&self, record: &LoginRecord) -> Result<(), StoreError> {
+        postfach_metrics::login(record.service, record.result, record.tls.is_some());
+        if record.result != LoginResult::Ok {
+            let tls = record.tls.as_ref().map_or("no", |tls| tls.version.as_str());
+            tracing::info!(
+                target: "postfach::login",
+                client = %record.remote_ip,
+                service = %record.service,
+                tls = %tls,
+                reason = %record.result,
+                mechanism = %record.mechanism,
+                login = ?record.login,
+                "login refused"
+            );
+        }
+        self.store.record_login(record).await
     }
 }
 

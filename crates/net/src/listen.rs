@@ -86,6 +86,7 @@ pub async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
+                    postfach_metrics::connection(endpoint.service);
                     let peer = crate::peer::canonical(peer);
                     let proxied = endpoint.proxies.trusts(peer.ip());
                     let admitted = if proxied {

@@ -16,7 +16,11 @@ use crate::conn::Ended;
 
 /// Accepts TLS with the server's certificate. Cheap to clone.
 #[derive(Clone)]
-pub struct TlsAcceptor(tokio_rustls::TlsAcceptor);
+pub struct TlsAcceptor {
+    inner: tokio_rustls::TlsAcceptor,
+    /// The listener's service, for the handshake metrics.
+    service: &'static str,
+}
 
 impl std::fmt::Debug for TlsAcceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -26,13 +30,20 @@ impl std::fmt::Debug for TlsAcceptor {
 
 impl TlsAcceptor {
     pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
-        Self(tokio_rustls::TlsAcceptor::from(config))
+        Self { inner: tokio_rustls::TlsAcceptor::from(config), service: "other" }
+    }
+
+    /// The same acceptor, counting its handshakes for the listener `service`.
+    pub fn for_service(self, service: &'static str) -> Self {
+        Self { service, ..self }
     }
 
     /// Runs the TLS handshake on a TCP connection (implicit TLS, RFC 8314, or after
     /// STARTTLS); a handshake that does not finish within `timeout` ends the connection.
     pub async fn accept(&self, tcp: TcpStream, timeout: Duration) -> Result<MaybeTls, Ended> {
-        match tokio::time::timeout(timeout, self.0.accept(tcp)).await {
+        let result = tokio::time::timeout(timeout, self.inner.accept(tcp)).await;
+        postfach_metrics::tls_handshake(self.service, matches!(result, Ok(Ok(_))));
+        match result {
             Ok(Ok(tls)) => Ok(MaybeTls::Tls(Box::new(tls))),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "TLS handshake failed");

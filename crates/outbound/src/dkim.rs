@@ -93,7 +93,9 @@ pub async fn sign(store: &Store, message: Vec<u8>) -> Vec<u8> {
         tracing::warn!(domain = %domain, "no active DKIM key; sending unsigned");
         return message;
     };
-    match sign_with(key.private_key_pem.expose(), key.domain.as_str(), &key.selector, &message) {
+    let signature = sign_with(key.private_key_pem.expose(), key.domain.as_str(), &key.selector, &message);
+    postfach_metrics::dkim_signature(signature.is_ok());
+    match signature {
         Ok(header) => {
             let mut signed = header.into_bytes();
             signed.extend_from_slice(&message);

@@ -418,6 +418,11 @@ async fn record(outbound: &Outbound, message: &QueuedMessage, now: UnixTime, out
         return;
     }
     for (id, outcome) in outcomes {
+        postfach_metrics::message_out(match outcome {
+            Outcome::Delivered { .. } => postfach_metrics::Outbound::Delivered,
+            Outcome::Deferred { .. } => postfach_metrics::Outbound::Deferred,
+            Outcome::Failed { .. } => postfach_metrics::Outbound::Bounced,
+        });
         if let Outcome::Failed { status, diagnostic, .. } = outcome {
             let address = message.recipients.iter().find(|r| r.id == *id).map(|r| r.address.to_string());
             tracing::info!(queue_id = %message.queue_id, recipient = address.unwrap_or_default(), status, problem = diagnostic, "failed");

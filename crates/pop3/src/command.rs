@@ -52,6 +52,26 @@ pub enum ParseError {
 }
 
 impl Command {
+    /// The command's keyword, for the metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Capa => "CAPA",
+            Command::User(_) => "USER",
+            Command::Pass(_) => "PASS",
+            Command::Auth { .. } => "AUTH",
+            Command::Stls => "STLS",
+            Command::Stat => "STAT",
+            Command::List(_) => "LIST",
+            Command::Uidl(_) => "UIDL",
+            Command::Retr(_) => "RETR",
+            Command::Dele(_) => "DELE",
+            Command::Top(..) => "TOP",
+            Command::Noop => "NOOP",
+            Command::Rset => "RSET",
+            Command::Quit => "QUIT",
+        }
+    }
+
     /// Parses one line, without its CRLF.
     pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         let line = std::str::from_utf8(line).map_err(|_| ParseError::Syntax("commands are plain text"))?;

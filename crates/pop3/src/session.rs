@@ -123,7 +123,10 @@ impl Session {
                     continue;
                 }
             };
-            if let Flow::Close = self.step(command).await? {
+            let (name, started) = (command.name(), std::time::Instant::now());
+            let flow = self.step(command).await?;
+            postfach_metrics::command(postfach_metrics::Protocol::Pop3, name, started.elapsed());
+            if let Flow::Close = flow {
                 return Ok(());
             }
         }

@@ -372,8 +372,56 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, each told once. Most of our errors already name their cause
+/// in their own text (`cannot read config file …: No such file or directory`), so a cause
+/// whose text is already there is not repeated.
+fn report(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[test]
+    fn each_cause_is_told_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let told = io.to_string();
+        /// Like our error types: the cause in the text and as `source()`.
+        #[derive(Debug)]
+        struct Names {
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Names {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot read x: {}", self.source)
+            }
+        }
+        impl std::error::Error for Names {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let e = anyhow::Error::new(Names { source: io }).context("starting");
+        assert_eq!(report(&e), format!("starting: cannot read x: {told}"));
+        let silent = anyhow::Error::new(std::io::Error::other("disk full")).context("cannot write y");
+        assert_eq!(report(&silent), "cannot write y: disk full");
     }
 }

@@ -13,6 +13,7 @@ mod imap;
 pub mod listeners;
 pub mod logging;
 pub mod notify;
+mod metrics;
 mod pop3;
 mod smtp;
 pub mod tls;
@@ -133,6 +134,7 @@ impl Server {
         smtp::serve(&shared, &mut reg).await?;
         // The panel goes last: its autoconfiguration names the ports bound above.
         web::serve(&shared, &mut reg).await?;
+        metrics::serve(&shared, &mut reg).await?;
         // Certificates last: ACME validation reaches the listeners bound above.
         tasks.spawn(acme::maintain(
             store.clone(),
@@ -275,7 +277,7 @@ impl Shared<'_> {
         postfach_net::Endpoint {
             service,
             security,
-            tls: Some(postfach_net::TlsAcceptor::new(tls.clone())),
+            tls: Some(postfach_net::TlsAcceptor::new(tls.clone()).for_service(service)),
             admission: admission.clone(),
             timeouts: postfach_net::Timeouts {
                 handshake: Duration::from_secs(self.config.limits.handshake_timeout_secs),

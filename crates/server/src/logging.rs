@@ -16,10 +16,15 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{Log, LogFormat};
 
-/// Installs the global subscriber; a second call is a no-op.
+/// Installs the global subscriber; a second call is a no-op. Colours only when stderr is
+/// a terminal: files, pipes and the journal get plain text.
 pub fn init(log: &Log, node: &NodeName) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match log.format {
         LogFormat::Json => {
             builder.json().event_format(JsonWithNode(node.clone(), tracing_subscriber::fmt::format().json())).try_init()

@@ -89,6 +89,12 @@ pub(crate) struct Session<'a> {
     /// NOOP, RSET, VRFY and HELP since the last accepted message (Postfix's
     /// `smtpd_junk_command_limit`): a client that only keeps the line busy is closed.
     pub junk: u32,
+    /// The code of the last reply written, for the message metrics.
+    pub last_code: u16,
+    /// A message's DATA is under way (354 was sent): its final reply is counted.
+    pub message_phase: bool,
+    /// The message just stored went to the Junk folder.
+    pub stored_in_junk: bool,
 }
 
 pub(crate) async fn run(inner: &Inner, kind: Kind, mut conn: Conn) {
@@ -108,6 +114,9 @@ pub(crate) async fn run(inner: &Inner, kind: Kind, mut conn: Conn) {
         helo_spf: None,
         errors: 0,
         junk: 0,
+        last_code: 0,
+        message_phase: false,
+        stored_in_junk: false,
     };
     session.serve().await;
     session.conn.close().await;
@@ -127,6 +136,7 @@ impl Session<'_> {
         let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let line = format!("{code} {}.{}.{} {text}\r\n", esc[0], esc[1], esc[2]);
         self.conn.queue(line.as_bytes());
+        self.last_code = code;
         if code >= 500 {
             self.errors += 1;
         }
@@ -187,7 +197,20 @@ impl Session<'_> {
         }
     }
 
+    /// Runs one command, timed for the metrics.
     async fn command(&mut self, line: &[u8]) -> Flow {
+        let started = std::time::Instant::now();
+        let flow = self.run_command(line).await;
+        let verb = line
+            .split(|b| matches!(b, b' ' | b'\r' | b'\n'))
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .unwrap_or_default();
+        postfach_metrics::command(postfach_metrics::Protocol::Smtp, verb, started.elapsed());
+        flow
+    }
+
+    async fn run_command(&mut self, line: &[u8]) -> Flow {
         let request = Request::parse(&mut line.iter());
         // The recipient comes from the raw line: the parser hides relay tricks.
         if address::is_command(line, "RCPT")
@@ -207,7 +230,13 @@ impl Session<'_> {
             }
             Ok(Request::Mail { from }) => self.mail(from.into_owned()).await,
             Ok(Request::Rcpt { .. }) => self.rcpt(None).await,
-            Ok(Request::Data) => return self.data().await,
+            Ok(Request::Data) => {
+                let flow = self.data().await;
+                if std::mem::take(&mut self.message_phase) {
+                    self.count_message();
+                }
+                return flow;
+            }
             Ok(Request::Rset) => {
                 self.junk += 1;
                 self.tx = None;
@@ -238,6 +267,24 @@ impl Session<'_> {
             Err(error) => self.parse_error(error),
         }
         Flow::Continue
+    }
+
+    /// Counts the message whose DATA just ended, by its final reply.
+    fn count_message(&mut self) {
+        use postfach_metrics::{Inbound, Via};
+        let via = match self.kind {
+            Kind::Mx => Via::Mx,
+            Kind::Submission => Via::Submission,
+        };
+        let junk = std::mem::take(&mut self.stored_in_junk);
+        let result = match self.last_code {
+            0 => return, // the connection ended without a final reply
+            200..=299 if junk => Inbound::Junk,
+            200..=299 => Inbound::Accepted,
+            400..=499 => Inbound::Deferred,
+            _ => Inbound::Refused,
+        };
+        postfach_metrics::message_in(via, result);
     }
 
     fn parse_error(&mut self, error: ParseError) {
@@ -508,6 +555,8 @@ impl Session<'_> {
             }
         };
         self.conn.queue(b"354 Send the message; end it with a line holding only a dot\r\n");
+        self.message_phase = true;
+        self.last_code = 0;
         let max = self.inner.settings.max_message_size;
         let received = data::receive(&mut self.conn, spool, max, self.inner.settings.data_timeout).await;
         let Some(tx) = self.tx.take() else { return Flow::Continue };
@@ -682,6 +731,7 @@ impl Session<'_> {
             Ok(_) => {
                 tracing::info!(remote = %self.peer(), id, sender = sender.as_deref().unwrap_or(""), mailboxes = tx.mailboxes.len(), junk = folder == DeliveryFolder::Junk, "message stored");
                 self.junk = 0;
+                self.stored_in_junk = folder == DeliveryFolder::Junk;
                 self.reply(250, [2, 0, 0], &format!("Message stored as {id}"));
             }
             Err(LocalError::Blob(e)) => {

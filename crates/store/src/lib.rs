@@ -36,6 +36,7 @@ pub mod queue;
 pub mod quota;
 pub mod resolve;
 pub mod sessions;
+pub mod stats;
 
 pub use db::{Backend, Store};
 pub use error::{Conflict, StoreError};

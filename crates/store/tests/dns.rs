@@ -4,13 +4,15 @@ mod backends;
 
 use postfach_store::dkim::{DkimKeyState, NewDkimKey};
 use postfach_store::dns_checks::{Check, DomainReport, Level, Text, Verdict};
+use postfach_store::stats::DnsLevel;
 use postfach_store::{Scope, Store, StoreError};
-use postfach_types::{CustomerId, CustomerName, DomainName, Role, Secret, UnixTime};
+use postfach_types::{BlobId, CustomerId, CustomerName, DomainName, EmailAddress, Role, Secret, UnixTime};
 
 on_both_backends!(
     dkim_keys_rotate_through_pending_active_retired,
     dkim_keys_are_scoped_and_go_with_their_domain,
     dns_reports_are_cached_and_changes_recorded,
+    monitoring_stats_count_the_queue_and_the_dns_states,
 );
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";
@@ -142,4 +144,53 @@ async fn dns_reports_are_cached_and_changes_recorded(store: Store) {
     store.remove_domain(Scope::Platform, &d, false).await.expect("remove");
     store.add_domain(acme, &d, false).await.expect("again");
     assert_eq!(store.dns_report(Scope::Platform, &d).await.expect("fresh"), None);
+}
+
+async fn monitoring_stats_count_the_queue_and_the_dns_states(store: Store) {
+    let empty = store.stats(10).await.expect("stats");
+    assert_eq!((empty.queue_messages, empty.queue_oldest, empty.queue_bytes, empty.mailbox_bytes), (0, None, 0, 0));
+    assert!(empty.dns_levels.is_empty() && empty.dns_problems.is_empty());
+
+    let acme = customer(&store, "acme", "acme.example").await;
+    customer(&store, "other", "other.example").await;
+    customer(&store, "third", "third.example").await;
+    for (domain, spf) in
+        [("acme.example", Level::Error), ("other.example", Level::Warning), ("third.example", Level::Ok)]
+    {
+        let report = DomainReport {
+            domain: dom(domain),
+            checked_at: UnixTime(1_000),
+            verdicts: vec![
+                verdict(Check::Mx, "mx.ok", Level::Ok),
+                verdict(Check::Spf, "spf.pass", Level::Ok),
+                verdict(Check::Spf, "spf.other", spf),
+            ],
+        };
+        store.save_dns_report(Scope::Platform, &report).await.expect("save");
+    }
+    for (n, at) in [(1, 5_000), (2, 4_000)] {
+        let message = postfach_store::queue::NewQueuedMessage {
+            queue_id: format!("Q{n}"),
+            customer_id: Some(acme),
+            mailbox_id: None,
+            return_path: None,
+            blob: BlobId::parse(&format!("{n:032x}")).expect("blob id"),
+            size: 1000,
+            created_at: UnixTime(at),
+            expires_at: UnixTime(at + 432_000),
+            recipients: vec![EmailAddress::parse("a@far.example").expect("address")],
+        };
+        store.enqueue(&message).await.expect("enqueue");
+    }
+
+    let stats = store.stats(1).await.expect("stats");
+    assert_eq!((stats.queue_messages, stats.queue_oldest, stats.queue_bytes), (2, Some(UnixTime(4_000)), 2000));
+    let levels: Vec<(&str, DnsLevel, u64)> = stats.dns_levels.iter().map(|(c, l, n)| (c.as_str(), *l, *n)).collect();
+    assert_eq!(
+        levels,
+        [("mx", DnsLevel::Ok, 3), ("spf", DnsLevel::Ok, 1), ("spf", DnsLevel::Warning, 1), ("spf", DnsLevel::Error, 1)]
+    );
+    // Errors first, and no more than asked for.
+    assert_eq!(stats.dns_problems, [("acme.example".to_string(), "spf".to_string(), DnsLevel::Error)]);
+    assert_eq!(store.stats(10).await.expect("stats").dns_problems.len(), 2);
 }

@@ -119,6 +119,8 @@ async fn deliveries_land_in_inbox_or_junk_in_one_transaction(store: Store) {
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].size, stored[0].blob.as_str()), (100, "00000000000000000000000000000001"));
     assert_eq!(store.mailbox_usage(max).await.expect("usage"), 150);
+    // The monitoring total counts the file shared by max and erika once.
+    assert_eq!(store.stats(10).await.expect("stats").mailbox_bytes, 150);
     // A delivery to a mailbox that does not exist fails as a whole: nothing is stored.
     let bad = store
         .deliver(&[

@@ -158,6 +158,27 @@ impl Web {
     }
 }
 
+/// What the `[metrics]` listeners serve: the metrics in Prometheus text.
+pub trait MetricsSource: Send + Sync + 'static {
+    fn render(&self) -> BoxFuture<'_, String>;
+}
+
+/// The protocol of the `[metrics]` listeners: `GET /metrics` and nothing else, over plain
+/// HTTP with the same bounded request reading and timeouts as the panel's.
+pub fn metrics_protocol(source: Arc<dyn MetricsSource>) -> Arc<dyn Protocol> {
+    async fn metrics(axum::extract::State(source): axum::extract::State<Arc<dyn MetricsSource>>) -> Response {
+        let body = source.render().await;
+        ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    }
+    let router = Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "Only /metrics is served here.\n") })
+        .layer(DefaultBodyLimit::max(0))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .with_state(source);
+    Arc::new(Listener { router })
+}
+
 /// One kind of HTTP listener.
 struct Listener {
     router: Router,

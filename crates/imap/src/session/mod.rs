@@ -314,7 +314,12 @@ impl Session {
         let expunge_allowed =
             body.is_uid() || !matches!(&body, CommandBody::Fetch(_) | CommandBody::Store(_) | CommandBody::Search(_));
         let name = body.name();
+        let started = std::time::Instant::now();
         let result = self.dispatch(&tag, body).await;
+        // IDLE lasts as long as the client waits: no latency to speak of.
+        if name != "IDLE" {
+            postfach_metrics::command(postfach_metrics::Protocol::Imap, name, started.elapsed());
+        }
         let reply = match result {
             Ok(text) => {
                 self.bad_in_a_row = 0;

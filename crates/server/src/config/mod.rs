@@ -56,6 +56,8 @@ pub struct Config {
     pub proxy: Proxy,
     /// Log output.
     pub log: Log,
+    /// The Prometheus endpoint (`[metrics]`).
+    pub metrics: Metrics,
     /// This node among several on one database (`[cluster]`).
     pub cluster: Cluster,
     /// Where message bytes are kept (`[blobs]`): files under `data_dir` (default) or an S3
@@ -272,6 +274,14 @@ pub struct Proxy {
     pub trusted_networks: Vec<postfach_net::Network>,
 }
 
+/// The Prometheus endpoint (`[metrics]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Where `GET /metrics` is served, over plain HTTP and without authentication: a
+    /// loopback or private address only. Default: none (off).
+    pub listen: Vec<SocketAddr>,
+}
+
 /// Outbound mail (`[outbound]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outbound {
@@ -422,6 +432,7 @@ impl Config {
             smtp: Smtp::default(),
             proxy: Proxy::default(),
             log: Log::default(),
+            metrics: Metrics::default(),
             cluster: Cluster::default(),
             blobs: postfach_blob::Backend::Fs,
             acme: None,

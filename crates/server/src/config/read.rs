@@ -52,7 +52,7 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
 
     let mut listen = walk.section(&mut root, "listen");
     for (list, (key, port)) in config.listen.lists_mut().into_iter().zip(SERVICES) {
-        if let Some(addresses) = walk.addresses(&mut listen, key, port) {
+        if let Some(addresses) = walk.addresses(&mut listen, "listen", key, port) {
             *list = addresses;
         }
     }
@@ -158,6 +158,12 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
         config.log.level = level;
     }
     walk.unknown_keys(log, "log");
+
+    let mut metrics = walk.section(&mut root, "metrics");
+    if let Some(addresses) = walk.addresses(&mut metrics, "metrics", "listen", 9187) {
+        config.metrics.listen = addresses;
+    }
+    walk.unknown_keys(metrics, "metrics");
 
     let mut cluster = walk.section(&mut root, "cluster");
     if let Some(node) = walk.parsed(&mut cluster, "cluster", "node", |s| {
@@ -331,16 +337,16 @@ impl Walk<'_> {
     }
 
     /// A `[listen]` list of socket addresses; every bad element is reported by its index.
-    fn addresses(&mut self, listen: &mut Table, key: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    fn addresses(&mut self, listen: &mut Table, prefix: &str, key: &str, port: u16) -> Option<Vec<SocketAddr>> {
         let expected = format!("a list like [\"[::]:{port}\"]");
-        let items = self.take(listen, "listen", key, &expected, |v| match v {
+        let items = self.take(listen, prefix, key, &expected, |v| match v {
             Value::Array(items) => Ok(items),
             other => Err(other),
         })?;
         let before = self.problems.len();
         let mut addresses = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
-            let path = format!("listen.{key}[{i}]");
+            let path = format!("{prefix}.{key}[{i}]");
             match item {
                 Value::String(s) => match s.parse() {
                     Ok(address) => addresses.push(address),

@@ -170,8 +170,8 @@ fn every_problem_is_reported_at_once() {
         ("security.login_log_retention_days", "99999999999 is too large"),
         ("log.format", "'xml' is not a log format: use \"text\" or \"json\""),
         ("log.level", "must not be empty: use a filter like \"info\" or \"info,postfach_smtp=debug\""),
+        ("metrics.port", "unknown key"),
         ("colour", "unknown key"),
-        ("metrics", "unknown section"),
     ];
     let expected: Vec<(String, String)> = expected.iter().map(|(k, m)| (k.to_string(), m.to_string())).collect();
     assert_eq!(found, expected);
