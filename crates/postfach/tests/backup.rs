@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,22 +46,7 @@ impl Env {
 
     /// Starts `postfach serve` with `config` and waits until both listeners accept.
     fn serve(&self, config: &str) -> Child {
-        let child = Command::new(env!("CARGO_BIN_EXE_postfach"))
-            .arg("--config")
-            .arg(self.path(config))
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start postfach serve");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for port in [self.smtp, self.imaps] {
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "postfach serve did not start listening");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        child
+        common::serve(&self.path(config), Stdio::null(), &[self.smtp, self.imaps])
     }
 
     /// INBOX's UIDVALIDITY and its messages' Message-IDs by UID, over IMAPS (imaplib).

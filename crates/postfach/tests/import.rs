@@ -6,10 +6,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 const ADDRESS: &str = "max@acme.example";
 const PASSWORD: &str = "violet mango tractor whisper";
@@ -47,20 +47,7 @@ impl Env {
     }
 
     fn serve(&self) -> Child {
-        let child = Command::new(env!("CARGO_BIN_EXE_postfach"))
-            .arg("--config")
-            .arg(self.config())
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start postfach serve");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", self.imaps)).is_err() {
-            assert!(Instant::now() < deadline, "postfach serve did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child
+        common::serve(&self.config(), Stdio::null(), &[self.imaps])
     }
 
     /// Every message of every folder, read over IMAPS.

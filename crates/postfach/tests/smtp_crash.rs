@@ -4,12 +4,12 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use postfach_store::{Scope, Store};
 use postfach_testdns::{Data, Rr, TestDns};
@@ -54,20 +54,7 @@ impl Env {
 
     /// Starts `postfach serve` and waits until it accepts connections.
     fn serve(&self) -> Child {
-        let child = Command::new(env!("CARGO_BIN_EXE_postfach"))
-            .arg("--config")
-            .arg(self.config())
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start postfach serve");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "postfach serve did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child
+        common::serve(&self.config(), Stdio::null(), &[self.port])
     }
 }
 

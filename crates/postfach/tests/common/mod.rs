@@ -66,3 +66,28 @@ pub fn deliver(to: std::net::SocketAddr, helo: &str, from: &str, rcpt: &str, mes
     let _ = writer.write_all(b"QUIT\r\n");
     Some(last.starts_with("250"))
 }
+
+/// Starts `postfach --config CONFIG serve` (stderr to `stderr`) and waits until every port
+/// in `ports` on 127.0.0.1 accepts connections; panics when it exits or takes a minute.
+pub fn serve(config: &Path, stderr: Stdio, ports: &[u16]) -> std::process::Child {
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start postfach serve");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for &port in ports {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("postfach serve exited with {status} before listening on {port}");
+            }
+            assert!(Instant::now() < deadline, "postfach serve did not start listening on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    child
+}
