@@ -63,16 +63,7 @@ pub fn next_selector(year: i64, taken: &[&str]) -> String {
 
 /// The calendar year (UTC) of a Unix time.
 fn year_of(time: UnixTime) -> i64 {
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let days = time.0.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    yoe + era * 400 + i64::from(month <= 2)
+    time.date().0
 }
 
 /// The TXT value of the DKIM record of `key` (RFC 6376 §3.6.1).

@@ -292,17 +292,9 @@ fn create_self_signed(hostname: &str, cert_path: &Path, key_path: &Path) -> Resu
     Ok(())
 }
 
-/// Midnight UTC of the `days`-th day after 1970-01-01 (Howard Hinnant's civil_from_days).
+/// (year, month, day) of the `days`-th day after 1970-01-01, as rcgen takes it.
 fn civil_date(days: i64) -> (i32, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = UnixTime(days.saturating_mul(DAY)).date();
     let narrow = |v: i64| u8::try_from(v).unwrap_or(1);
     (i32::try_from(year).unwrap_or(9999), narrow(month), narrow(day))
 }

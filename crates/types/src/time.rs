@@ -13,6 +13,11 @@ impl UnixTime {
         Self(i64::try_from(secs).unwrap_or(i64::MAX))
     }
 
+    /// The civil date (UTC) of this time: (year, month 1–12, day 1–31).
+    pub fn date(self) -> (i64, i64, i64) {
+        civil_from_days(self.0.div_euclid(86_400))
+    }
+
     pub fn rfc3339(self) -> String {
         format_rfc3339(self.0)
     }
