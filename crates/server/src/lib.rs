@@ -17,6 +17,7 @@ pub mod notify;
 mod pop3;
 mod smtp;
 pub mod tls;
+mod warnings;
 mod web;
 
 use std::sync::Arc;
@@ -110,6 +111,15 @@ impl Server {
             stopped.clone(),
         ));
         tasks.spawn(outbound.clone().run(leader.clone(), stopped.clone()));
+        if let Some(events) = store.warnings().subscribe(warnings::CHANNEL_CAPACITY) {
+            let mailer = warnings::Mailer {
+                store: store.clone(),
+                blobs: blobs.clone(),
+                outbound: outbound.clone(),
+                panel: warning_link_base(config),
+            };
+            tasks.spawn(warnings::run(mailer, events, stopped.clone()));
+        }
         match dns::checker(config) {
             Ok(checker) => {
                 tasks.spawn(dns::periodic_checks(store.clone(), checker, leader.clone(), stopped.clone()));
@@ -335,6 +345,16 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
         node: config.cluster.node.clone(),
         claims: postfach_outbound::ClaimTiming::default(),
     }
+}
+
+/// The panel's address in warning mails: the server's name and the first `https`
+/// listener's port; `None` when the panel is off.
+fn warning_link_base(config: &Config) -> Option<String> {
+    let port = config.listen.https.first()?.port();
+    Some(match port {
+        443 => format!("https://{}/", config.hostname),
+        port => format!("https://{}:{port}/", config.hostname),
+    })
 }
 
 fn create_data_dir(config: &Config) -> Result<(), ServerError> {
