@@ -111,15 +111,6 @@ impl Server {
             stopped.clone(),
         ));
         tasks.spawn(outbound.clone().run(leader.clone(), stopped.clone()));
-        if let Some(events) = store.warnings().subscribe(warnings::CHANNEL_CAPACITY) {
-            let mailer = warnings::Mailer {
-                store: store.clone(),
-                blobs: blobs.clone(),
-                outbound: outbound.clone(),
-                panel: warning_link_base(config),
-            };
-            tasks.spawn(warnings::run(mailer, events, stopped.clone()));
-        }
         match dns::checker(config) {
             Ok(checker) => {
                 tasks.spawn(dns::periodic_checks(store.clone(), checker, leader.clone(), stopped.clone()));
@@ -145,6 +136,16 @@ impl Server {
         // The panel goes last: its autoconfiguration names the ports bound above.
         web::serve(&shared, &mut reg).await?;
         metrics::serve(&shared, &mut reg).await?;
+        // Warning mails link to the panel at the port bound above.
+        if let Some(events) = store.warnings().subscribe(warnings::CHANNEL_CAPACITY) {
+            let mailer = warnings::Mailer {
+                store: store.clone(),
+                blobs: blobs.clone(),
+                outbound: outbound.clone(),
+                panel: warning_link_base(config, bound.first("https")),
+            };
+            tasks.spawn(warnings::run(mailer, events, stopped.clone()));
+        }
         // Certificates last: ACME validation reaches the listeners bound above.
         tasks.spawn(acme::maintain(
             store.clone(),
@@ -349,8 +350,8 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
 
 /// The panel's address in warning mails: the server's name and the first `https`
 /// listener's port; `None` when the panel is off.
-fn warning_link_base(config: &Config) -> Option<String> {
-    let port = config.listen.https.first()?.port();
+fn warning_link_base(config: &Config, https: Option<std::net::SocketAddr>) -> Option<String> {
+    let port = https?.port();
     Some(match port {
         443 => format!("https://{}/", config.hostname),
         port => format!("https://{}:{port}/", config.hostname),

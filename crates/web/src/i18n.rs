@@ -185,6 +185,7 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
         AdminError::InvalidSize => "error.size",
         AdminError::InvalidMessageCount => "error.message_count",
         AdminError::InvalidLanguage => "error.language",
+        AdminError::InvalidWarningSwitch => "error.warning_switch",
         AdminError::TokenNameMissing => "error.token_name",
         AdminError::TokenNameTooLong => {
             return t.f("error.token_name_long", &[("max", &postfach_admin::input::MAX_TOKEN_NAME.to_string())]);
@@ -394,6 +395,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.home", "Zur Startseite", "To the start page"),
     ("error.invalid_json", "Die Anfrage ist kein gültiges JSON für diese Aktion.", "The request is not valid JSON for this operation."),
     ("error.language", "Die Sprache muss de oder en sein.", "The language must be de or en."),
+    ("error.warning_switch", "Eine Warnung wird mit ART=on oder ART=off geschaltet; ART ist unencrypted, wrong-protocol, exposed, locked oder sending-limit.", "A warning is switched with KIND=on or KIND=off; KIND is unencrypted, wrong-protocol, exposed, locked or sending-limit."),
     ("error.message_count", "Ein Nachrichtenlimit ist eine ganze Zahl über 0, oder none.", "A message limit is a whole number above 0, or none."),
     ("error.mobileconfig_none", "Dieses Postfach ist auf „kein Abruf“ gestellt. Wählen Sie zuerst IMAP oder POP3.", "This mailbox is set to “no reading”. Choose IMAP or POP3 first."),
     ("error.no_operation", "Diese Aktion gibt es in der API nicht. Siehe /api/v1/openapi.json.", "The API has no such operation. See /api/v1/openapi.json."),
