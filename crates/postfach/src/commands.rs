@@ -361,14 +361,14 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
             let language = language.as_deref().map(input::language).transpose().map_err(explain)?;
             let switches =
                 warn.iter().map(|w| input::warning_switch(w)).collect::<Result<Vec<_>, _>>().map_err(explain)?;
-            for (kind, on) in switches {
-                admin.set_mailbox_warning(OPERATOR, m.id, kind, on).await.map_err(explain)?;
-            }
             if limits_given {
                 admin.set_mailbox_quota(OPERATOR, m.id, limits).await.map_err(explain)?;
             }
             if let Some(language) = language {
                 admin.set_mailbox_language(OPERATOR, m.id, language).await.map_err(explain)?;
+            }
+            for (kind, on) in switches {
+                admin.set_mailbox_warning(OPERATOR, m.id, kind, on).await.map_err(explain)?;
             }
             let m = if change == SettingsChange::default() {
                 admin.mailbox(OPERATOR, m.id).await.map_err(explain)?
