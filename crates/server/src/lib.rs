@@ -137,7 +137,9 @@ impl Server {
         web::serve(&shared, &mut reg).await?;
         metrics::serve(&shared, &mut reg).await?;
         // Warning mails link to the panel at the port bound above.
-        if let Some(events) = store.warnings().subscribe(warnings::CHANNEL_CAPACITY) {
+        if config.security.warning_mails
+            && let Some(events) = store.warnings().subscribe(warnings::CHANNEL_CAPACITY)
+        {
             let mailer = warnings::Mailer {
                 store: store.clone(),
                 blobs: blobs.clone(),

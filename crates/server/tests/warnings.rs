@@ -38,6 +38,7 @@ fn adjust(dns: &TestDns) -> impl FnOnce(&mut Config) {
     move |c: &mut Config| {
         c.dns.resolver = Some(addr);
         c.security.allow_plaintext_auth = true;
+        c.security.warning_mails = true;
         c.security.max_failures_per_login = 3;
         c.security.max_failures_per_ip = 1000;
         c.outbound.rate_limit_per_hour = 1;

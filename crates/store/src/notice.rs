@@ -3,8 +3,9 @@
 //! [`Notice`] and [`WarningKind`]).
 //!
 //! A notice is in the mailbox's language, from `postmaster@` the mailbox's own domain (or
-//! the domain it is about), with a plain-text and an HTML part (`multipart/alternative`,
-//! RFC 2046 §5.1.4; the HTML escapes everything it shows), marked `Auto-Submitted:
+//! the domain it is about); a warning has a plain-text and an HTML part
+//! (`multipart/alternative`, RFC 2046 §5.1.4; the HTML escapes everything it shows), a
+//! quota warning only the short text. Each is marked `Auto-Submitted:
 //! auto-generated` (RFC 3834) so that no client answers it. It is stored like any
 //! delivery (`local::deliver_notice`: blob, then commit) and does not count against a
 //! full quota's refusal: a warning must arrive.
@@ -87,6 +88,17 @@ impl Notice {
         m.push_str("Auto-Submitted: auto-generated\r\n");
         m.push_str("MIME-Version: 1.0\r\n");
         m.push_str(&format!("Content-Language: {language}\r\n"));
+        if let Notice::QuotaWarning { .. } = self {
+            // Kept short: it is written into a mailbox that is nearly full.
+            m.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+            m.push_str("Content-Transfer-Encoding: 8bit\r\n\r\n");
+            for block in &blocks {
+                if let Block::Para(line) = block {
+                    m.push_str(&format!("{line}\r\n"));
+                }
+            }
+            return m.into_bytes();
+        }
         m.push_str(&format!("Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n"));
         m.push_str(&format!("--{boundary}\r\n"));
         m.push_str("Content-Type: text/plain; charset=utf-8\r\n");
@@ -193,6 +205,7 @@ fn quota_blocks(address: &EmailAddress, level: u8, space: &Space, language: Lang
             if let Some(quota) = space.quota_messages {
                 lines.push(format!("Nachrichten: {} von höchstens {quota}.", space.used_messages));
             }
+            lines.push(String::new());
             lines.push(
                 "Wenn das Postfach voll ist, wird neue Post nicht mehr angenommen. Löschen Sie alte Nachrichten (und \
                  leeren Sie den Papierkorb) oder bitten Sie Ihren Anbieter um mehr Speicherplatz."
@@ -207,6 +220,7 @@ fn quota_blocks(address: &EmailAddress, level: u8, space: &Space, language: Lang
             if let Some(quota) = space.quota_messages {
                 lines.push(format!("Messages: {} of at most {quota}.", space.used_messages));
             }
+            lines.push(String::new());
             lines.push(
                 "When the mailbox is full, new mail is no longer accepted. Delete old messages (and empty the \
                  trash), or ask your provider for more space."
@@ -444,5 +458,37 @@ mod tests {
         assert!(en.contains("Subject: Your mailbox is 80 % full\r\n"), "{en}");
         assert!(en.contains("From: Postfach <postmaster@example.org>\r\n"));
         assert!(!en.contains("\n\n") && en.contains("\r\n\r\n"));
+    }
+
+    #[test]
+    fn warnings_have_a_text_and_an_escaped_html_part_in_both_languages() {
+        use crate::dns_checks::Text;
+        use crate::warnings::{Untold, WarningFacts, WarningKind};
+        let to = EmailAddress::parse("office@example.org").expect("address");
+        let problem =
+            Text { de: "Fehler <script>alert(1)</script> & mehr".into(), en: "broken <b>\"x\"</b> & more".into() };
+        let warning = Warning {
+            kind: WarningKind::DomainRecords,
+            about: "example.org".into(),
+            at: UnixTime(0),
+            facts: WarningFacts { problems: vec![problem], ..WarningFacts::default() },
+            untold: Some(Untold { count: 4, since: Some(UnixTime(60)) }),
+            access: AccessMode::Imap,
+            submission: true,
+            link: Some("https://mail.example.net/domains/3?a=1&b=2".into()),
+        };
+        let notice = Notice::Warning(warning);
+        let en = String::from_utf8(notice.render(&to, Language::En, UnixTime(0))).expect("utf-8");
+        assert!(en.contains("Subject: The DNS records of example.org broke\r\n"), "{en}");
+        assert!(en.contains("Content-Type: multipart/alternative; boundary="), "{en}");
+        assert!(en.contains("  - broken <b>\"x\"</b> & more\r\n"), "the text part as it is: {en}");
+        assert!(en.contains("<li>broken &lt;b&gt;&quot;x&quot;&lt;/b&gt; &amp; more</li>"), "{en}");
+        assert!(en.contains("<a href=\"https://mail.example.net/domains/3?a=1&amp;b=2\">"), "{en}");
+        assert!(en.contains("And 4 more such events since Thu, 1 Jan 1970 00:01:00 +0000"), "{en}");
+        let de = String::from_utf8(notice.render(&to, Language::De, UnixTime(0))).expect("utf-8");
+        assert!(de.contains("Subject: =?utf-8?b?"), "a non-ASCII subject is encoded: {de}");
+        assert!(de.contains("<li>Fehler &lt;script&gt;alert(1)&lt;/script&gt; &amp; mehr</li>"), "{de}");
+        assert!(!de.contains("<script>alert(1)</script></li>") && de.contains("Dazu kommen 4 weitere"), "{de}");
+        assert!(!de.contains("\n\n") && de.contains("<html lang=\"de\">"));
     }
 }
