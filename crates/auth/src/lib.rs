@@ -13,7 +13,10 @@
 //! `postfach_policy::login`, marks a password that crossed the network in plaintext as
 //! exposed (also when the attempt is refused for throttling, within a budget), and records
 //! the attempt in the login log, whatever its outcome: counted in the metrics, and when
-//! refused also told in one log line (target `postfach::login`, what fail2ban reads). Input that is not a valid login
+//! refused also told in one log line (target `postfach::login`, what fail2ban reads), and,
+//! for a mailbox's attempt without TLS, with a protocol it does not allow, or refused by
+//! the throttle (and for an exposed password), handed to the warning mails without
+//! waiting (`postfach_store::warnings`). Input that is not a valid login
 //! name names no account: it counts against the address only, and the log shows a
 //! bounded form of it ([`LoginName::lossy`]).
 
