@@ -37,6 +37,10 @@ pub enum AdminError {
     InvalidMessageCount,
     #[error("the language must be de or en")]
     InvalidLanguage,
+    #[error(
+        "a warning switch is KIND=on or KIND=off, KIND one of: unencrypted, wrong-protocol, exposed, locked, sending-limit"
+    )]
+    InvalidWarningSwitch,
     #[error("the filter must be unencrypted or failed")]
     InvalidFilter,
     #[error("give the token a name, for example the script that will use it")]

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::quota::MailboxQuota;
+use postfach_store::warnings::WarningKind;
 use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, IdError, Language, MailboxId, Role};
 
 use crate::AdminError;
@@ -200,6 +201,32 @@ pub fn message_count(text: &str) -> Result<Option<u64>, AdminError> {
 /// `de` or `en`.
 pub fn language(text: &str) -> Result<Language, AdminError> {
     text.parse().map_err(|_| AdminError::InvalidLanguage)
+}
+
+/// A mailbox's warning kind (`unencrypted`, `wrong-protocol`, `exposed`, `locked`,
+/// `sending-limit`).
+pub fn warning_kind(text: &str) -> Result<WarningKind, AdminError> {
+    text.parse::<WarningKind>().ok().filter(|k| k.is_mailbox_kind()).ok_or(AdminError::InvalidWarningSwitch)
+}
+
+/// `KIND=on` or `KIND=off`.
+pub fn warning_switch(text: &str) -> Result<(WarningKind, bool), AdminError> {
+    let (kind, state) = text.split_once('=').ok_or(AdminError::InvalidWarningSwitch)?;
+    let on = match state.trim().to_ascii_lowercase().as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return Err(AdminError::InvalidWarningSwitch),
+    };
+    Ok((warning_kind(kind)?, on))
+}
+
+/// A contact address, or `none` (empty) for none.
+pub fn contact(text: &str) -> Result<Option<EmailAddress>, AdminError> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    address(text).map(Some)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod logins;
 mod mailboxes;
 mod queue;
 mod quota;
+mod warnings;
 mod who;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use input::LoginQuery;
 pub use mailboxes::MailboxPassword;
 pub use postfach_auth::accounts::OwnPasswordChange;
 pub use postfach_store::Conflict;
+pub use warnings::WarningSwitch;
 pub use who::Who;
 
 /// The administrative operations over one store. Cheap to clone.

@@ -13,7 +13,10 @@
 //! `postfach_policy::login`, marks a password that crossed the network in plaintext as
 //! exposed (also when the attempt is refused for throttling, within a budget), and records
 //! the attempt in the login log, whatever its outcome: counted in the metrics, and when
-//! refused also told in one log line (target `postfach::login`, what fail2ban reads). Input that is not a valid login
+//! refused also told in one log line (target `postfach::login`, what fail2ban reads), and,
+//! for a mailbox's attempt without TLS, with a protocol it does not allow, or refused by
+//! the throttle (and for an exposed password), handed to the warning mails without
+//! waiting (`postfach_store::warnings`). Input that is not a valid login
 //! name names no account: it counts against the address only, and the log shows a
 //! bounded form of it ([`LoginName::lossy`]).
 
@@ -35,6 +38,7 @@ use postfach_store::customers::Customer;
 use postfach_store::logins::{LoginAccount, LoginAccountKind, LoginRecord};
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_store::sessions::{PanelSession, SessionLifetime};
+use postfach_store::warnings::{WarningEvent, WarningFacts, WarningKind, WarningTarget};
 use postfach_store::{Scope, Store, StoreError};
 use postfach_types::{
     ApiTokenId, CustomerId, CustomerName, EmailAddress, LoginName, LoginResult, LoginTarget, MailboxId, Mechanism,
@@ -558,6 +562,8 @@ impl Authenticator {
     async fn mark_exposed(&self, account: &LoginAccount, service: Service, ip: IpAddr) -> Result<(), AuthError> {
         if let Some(id) = mailbox_id(account) {
             self.store.mark_password_exposed(id).await?;
+            let facts = WarningFacts { service: Some(service), client: Some(ip), ..WarningFacts::default() };
+            self.store.warnings().tell(WarningEvent::new(WarningKind::Exposed, WarningTarget::Mailbox(id), facts));
             tracing::warn!(mailbox = id.get(), %service, remote_ip = %ip, "correct password sent without TLS; marked as exposed");
         }
         Ok(())
@@ -604,7 +610,29 @@ impl Authenticator {
                 "login refused"
             );
         }
+        self.tell_warnings(record);
         self.store.record_login(record).await
+    }
+
+    /// Hands the warnings this attempt starts to the warning task (`store::warnings`):
+    /// an attempt for a mailbox without TLS, with a protocol it does not allow, or refused
+    /// by the throttle. No waiting: a full hand-over drops the event.
+    fn tell_warnings(&self, record: &LoginRecord) {
+        let Some(mailbox) = record.mailbox_id else { return };
+        let facts =
+            WarningFacts { service: Some(record.service), client: Some(record.remote_ip), ..WarningFacts::default() };
+        let mut kinds = Vec::new();
+        if record.tls.is_none() && matches!(record.service, Service::Imap | Service::Pop3 | Service::Submission) {
+            kinds.push(WarningKind::Unencrypted);
+        }
+        match record.result {
+            LoginResult::ServiceDisabled => kinds.push(WarningKind::WrongProtocol),
+            LoginResult::Throttled => kinds.push(WarningKind::Locked),
+            _ => {}
+        }
+        for kind in kinds {
+            self.store.warnings().tell(WarningEvent::new(kind, WarningTarget::Mailbox(mailbox), facts.clone()));
+        }
     }
 }
 

@@ -24,6 +24,7 @@ use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{MessageAuthenticator, SpfResult};
 use postfach_store::dkim::{DkimKey, DkimKeyState};
 use postfach_store::domains::Domain;
+use postfach_store::warnings::{WarningEvent, WarningFacts, WarningKind, WarningTarget};
 use postfach_store::{Scope, Store};
 use postfach_types::{DomainName, UnixTime};
 
@@ -159,10 +160,19 @@ pub async fn refresh(checker: &Checker, store: &Store, scope: Scope, name: &Doma
         activated_key = Some(pending.selector.clone());
     }
     let changes = store.save_dns_report(scope, &report).await?;
+    let mut problems = Vec::new();
     for change in &changes {
         if change.to == Level::Error {
             tracing::warn!(domain = %name, check = %change.check, from = %change.from, problem = %change.message.en, "a DNS check of a domain started failing");
+            problems.push(change.message.clone());
         }
+    }
+    // A check that turned red tells the customer (a domain's first report has no
+    // changes: it was never green).
+    if !problems.is_empty() {
+        let facts = WarningFacts { problems, ..WarningFacts::default() };
+        let event = WarningEvent::new(WarningKind::DomainRecords, WarningTarget::Domain(domain.id), facts);
+        store.warnings().tell(event);
     }
     Ok(Refreshed { report, changes, verified_now, activated_key })
 }

@@ -38,6 +38,7 @@ use postfach_store::local::{LocalTarget, deliver_local};
 use postfach_store::messages::DeliveryFolder;
 use postfach_store::queue::NewQueuedMessage;
 use postfach_store::resolve::Resolution;
+use postfach_store::warnings::{WarningEvent, WarningFacts, WarningKind, WarningTarget};
 use postfach_store::{Scope, Store};
 use postfach_types::{DomainName, EmailAddress, MailboxId, NodeName, Room, UnixTime};
 use tokio::sync::Notify;
@@ -53,6 +54,8 @@ pub struct Submission {
     pub recipients: Vec<EmailAddress>,
     /// The message as it goes out.
     pub message: Vec<u8>,
+    /// The sending client's address (told in the sending-limit warning).
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// The id of an accepted message, as shown in the `250` reply, the log and
@@ -171,11 +174,16 @@ impl Outbound {
         if submission.recipients.is_empty() {
             return Err(OutboundError::Unavailable("the message has no recipients".into()));
         }
-        inner
-            .limiter
-            .check(submission.mailbox_id, Instant::now())
-            .await
-            .map_err(|retry_after_secs| OutboundError::RateLimited { retry_after_secs })?;
+        if let Err(retry_after_secs) = inner.limiter.check(submission.mailbox_id, Instant::now()).await {
+            let facts = WarningFacts {
+                client: submission.client,
+                sender: submission.return_path.clone(),
+                ..Default::default()
+            };
+            let target = WarningTarget::Mailbox(submission.mailbox_id);
+            inner.store.warnings().tell(WarningEvent::new(WarningKind::SendingLimit, target, facts));
+            return Err(OutboundError::RateLimited { retry_after_secs });
+        }
         let queue_id = QueueId::random();
         let now = UnixTime::now();
         let message = message::normalize_line_endings(&submission.message);
@@ -210,22 +218,63 @@ impl Outbound {
             Ok(m) => Some(m.customer_id),
             Err(_) => None,
         };
+        self.enqueue(
+            &queue_id,
+            customer_id,
+            Some(submission.mailbox_id),
+            submission.return_path.clone(),
+            recipients,
+            message,
+            now,
+        )
+        .await?;
+        Ok(queue_id)
+    }
+
+    /// Queues a message Postfach writes itself (a warning mail's copy for a customer's
+    /// contact): signed already, from the null sender (RFC 3834 §3.3: no bounce comes
+    /// back), counted against no mailbox's sending limit.
+    pub async fn send_platform(
+        &self,
+        customer_id: Option<postfach_types::CustomerId>,
+        recipient: EmailAddress,
+        message: Vec<u8>,
+    ) -> Result<QueueId, OutboundError> {
+        let queue_id = QueueId::random();
+        self.enqueue(&queue_id, customer_id, None, None, vec![recipient], message, UnixTime::now()).await?;
+        Ok(queue_id)
+    }
+
+    /// Writes `message` to the queue spool, then commits its queue rows (invariant 8).
+    #[allow(clippy::too_many_arguments)]
+    async fn enqueue(
+        &self,
+        queue_id: &QueueId,
+        customer_id: Option<postfach_types::CustomerId>,
+        mailbox_id: Option<MailboxId>,
+        return_path: Option<EmailAddress>,
+        recipients: Vec<EmailAddress>,
+        message: Vec<u8>,
+        now: UnixTime,
+    ) -> Result<(), OutboundError> {
+        let inner = &self.inner;
         let size = u64::try_from(message.len()).unwrap_or(u64::MAX);
         let blob = inner.spool.put(message).await.map_err(|e| {
             tracing::error!(queue_id = %queue_id, error = %e, "writing to the queue spool failed");
             OutboundError::Unavailable("the message could not be queued; please try again".into())
         })?;
         let lifetime = i64::try_from(inner.settings.queue_lifetime.as_secs()).unwrap_or(i64::MAX);
+        let count = recipients.len();
         let queued = NewQueuedMessage {
             queue_id: queue_id.to_string(),
             customer_id,
-            mailbox_id: Some(submission.mailbox_id),
-            return_path: submission.return_path.clone(),
+            mailbox_id,
+            return_path: return_path.clone(),
             blob: blob.clone(),
             size,
             created_at: now,
             expires_at: UnixTime(now.0.saturating_add(lifetime)),
-            recipients: recipients.clone(),
+            recipients,
         };
         if let Err(e) = inner.store.enqueue(&queued).await {
             tracing::error!(queue_id = %queue_id, error = %e, "committing a queued message failed");
@@ -234,14 +283,14 @@ impl Outbound {
         }
         tracing::info!(
             queue_id = %queue_id,
-            mailbox = submission.mailbox_id.get(),
-            from = %submission.return_path.as_ref().map(ToString::to_string).unwrap_or_default(),
-            recipients = recipients.len(),
+            mailbox = mailbox_id.map(|m| m.get()),
+            from = %return_path.as_ref().map(ToString::to_string).unwrap_or_default(),
+            recipients = count,
             size,
             "queued"
         );
         inner.wake.notify_one();
-        Ok(queue_id)
+        Ok(())
     }
 
     /// Forgets sending allowances that are full again (the server's upkeep calls this).

@@ -110,6 +110,7 @@ impl Node {
         self.outbound
             .submit(Submission {
                 mailbox_id: cluster.max,
+                client: None,
                 return_path: Some(address("max@acme.example")),
                 recipients: vec![address("anna@outside.test")],
                 message: format!("From: max@acme.example\r\nTo: anna@outside.test\r\nSubject: {subject}\r\n\r\nHi\r\n")

@@ -102,6 +102,7 @@ fn message(from: &str, to: &str, subject: &str) -> Vec<u8> {
 fn submission(world: &World, to: &[&str], subject: &str) -> Submission {
     Submission {
         mailbox_id: world.max,
+        client: None,
         return_path: Some(address("max@acme.example")),
         recipients: to.iter().map(|a| address(a)).collect(),
         message: message("max@acme.example", &to.join(", "), subject),

@@ -178,14 +178,25 @@ async fn customer(cmd: CustomerCommand, admin: &Admin) -> anyhow::Result<()> {
                 .collect::<Vec<_>>();
             table(&["NAME", "ROLE", "DISABLED", "QUOTA", "CREATED"], &rows);
         }
-        CustomerCommand::Set { name, quota } => {
-            let quota = input::size(&quota).map_err(explain)?;
+        CustomerCommand::Set { name, quota, contact } => {
+            let quota = quota.as_deref().map(input::size).transpose().map_err(explain)?;
+            let contact = contact.as_deref().map(input::contact).transpose().map_err(explain)?;
             let customer = admin.customer_named(OPERATOR, &name.0).await.map_err(explain)?;
-            let customer = admin.set_customer_quota(OPERATOR, customer.id, quota).await.map_err(explain)?;
-            let (used, _) = admin.customer_space(OPERATOR, customer.id).await.map_err(explain)?;
-            match customer.quota_bytes {
-                Some(q) => println!("{}: quota {} ({} in use)", customer.name, format_size(q), format_size(used)),
-                None => println!("{}: no quota ({} in use)", customer.name, format_size(used)),
+            if let Some(contact) = contact {
+                let contact =
+                    admin.set_customer_contact(OPERATOR, customer.id, contact.as_ref()).await.map_err(explain)?;
+                match contact {
+                    Some(c) => println!("{}: warning mails are copied to {c}", customer.name),
+                    None => println!("{}: no contact address", customer.name),
+                }
+            }
+            if let Some(quota) = quota {
+                let customer = admin.set_customer_quota(OPERATOR, customer.id, quota).await.map_err(explain)?;
+                let (used, _) = admin.customer_space(OPERATOR, customer.id).await.map_err(explain)?;
+                match customer.quota_bytes {
+                    Some(q) => println!("{}: quota {} ({} in use)", customer.name, format_size(q), format_size(used)),
+                    None => println!("{}: no quota ({} in use)", customer.name, format_size(used)),
+                }
             }
         }
         CustomerCommand::Remove { name } => {
@@ -332,41 +343,55 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
                 on_off(m.settings.tls_required)
             );
         }
-        MailboxCommand::Set { address, settings, quota, quota_messages, language } => {
+        MailboxCommand::Set { address, settings, quota, quota_messages, language, warn } => {
             let change = SettingsChange {
                 access: settings.access,
                 submission: settings.submission,
                 tls_required: settings.tls_required,
             };
             let limits_given = quota.is_some() || quota_messages.is_some();
-            if change == SettingsChange::default() && !limits_given && language.is_none() {
+            if change == SettingsChange::default() && !limits_given && language.is_none() && warn.is_empty() {
                 bail!(
-                    "nothing to change: give --access, --submission, --tls-required, --quota, --quota-messages or --language"
+                    "nothing to change: give --access, --submission, --tls-required, --quota, --quota-messages, --language or --warn"
                 );
             }
             let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
             // Everything is parsed before anything changes.
             let limits = input::mailbox_quota(m.quota, quota.as_deref(), quota_messages.as_deref()).map_err(explain)?;
             let language = language.as_deref().map(input::language).transpose().map_err(explain)?;
+            let switches =
+                warn.iter().map(|w| input::warning_switch(w)).collect::<Result<Vec<_>, _>>().map_err(explain)?;
             if limits_given {
                 admin.set_mailbox_quota(OPERATOR, m.id, limits).await.map_err(explain)?;
             }
             if let Some(language) = language {
                 admin.set_mailbox_language(OPERATOR, m.id, language).await.map_err(explain)?;
             }
+            for (kind, on) in switches {
+                admin.set_mailbox_warning(OPERATOR, m.id, kind, on).await.map_err(explain)?;
+            }
             let m = if change == SettingsChange::default() {
                 admin.mailbox(OPERATOR, m.id).await.map_err(explain)?
             } else {
                 admin.update_mailbox(OPERATOR, m.id, change).await.map_err(explain)?
             };
+            let off: Vec<&str> = admin
+                .mailbox_warnings(OPERATOR, m.id)
+                .await
+                .map_err(explain)?
+                .iter()
+                .filter(|w| !w.on)
+                .map(|w| w.kind.as_str())
+                .collect();
             println!(
-                "{}: access {}, submission {}, TLS only {}, {}, language {}",
+                "{}: access {}, submission {}, TLS only {}, {}, language {}, warnings off: {}",
                 m.address,
                 m.settings.access,
                 on_off(m.settings.submission),
                 on_off(m.settings.tls_required),
                 usage(&m),
-                m.language
+                m.language,
+                if off.is_empty() { "none".to_string() } else { off.join(", ") }
             );
         }
         MailboxCommand::Password { address, password } => {

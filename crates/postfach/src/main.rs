@@ -138,12 +138,15 @@ enum CustomerCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
-    /// Set the storage limit for all of a customer's mailboxes together
+    /// Set the storage limit for all of a customer's mailboxes together, or its contact address
     Set {
         name: Name,
         /// Bytes, or K/M/G/T (powers of 1024) like 50G; `none` removes the limit
-        #[arg(long, value_name = "SIZE")]
-        quota: String,
+        #[arg(long, value_name = "SIZE", required_unless_present = "contact")]
+        quota: Option<String>,
+        /// Address that gets a copy of every warning mail of the customer's mailboxes and domains; `none` removes it
+        #[arg(long, value_name = "ADDRESS")]
+        contact: Option<String>,
     },
 }
 
@@ -232,6 +235,9 @@ enum MailboxCommand {
         /// Language of the notices Postfach writes into the mailbox (de or en)
         #[arg(long, value_name = "LANG")]
         language: Option<String>,
+        /// Switch a kind of warning mail: KIND=on|off, KIND one of unencrypted, wrong-protocol, exposed, locked, sending-limit (repeatable)
+        #[arg(long = "warn", value_name = "KIND=on|off")]
+        warn: Vec<String>,
     },
     /// Set a new password (clears the "exposed" mark)
     Password {

@@ -469,3 +469,34 @@ fn quotas_are_set_with_sizes_and_shown_with_usage() {
     let out = env.ok(&["customer", "set", "acme", "--quota", "none"], "");
     assert!(out.contains("acme: no quota"), "{out}");
 }
+
+#[test]
+fn warning_switches_and_the_contact_address() {
+    let env = Env::new();
+    env.acme();
+    let out = env.ok(&["mailbox", "set", "max@acme.example", "--warn", "locked=off", "--warn", "exposed=off"], "");
+    assert!(out.contains("warnings off: exposed, locked"), "{out}");
+    let out = env.ok(&["mailbox", "set", "max@acme.example", "--warn", "exposed=on"], "");
+    assert!(out.contains("warnings off: locked"), "{out}");
+    for (args, needle) in [
+        (&["mailbox", "set", "max@acme.example", "--warn", "spam=off"][..], "KIND=on or KIND=off"),
+        (&["mailbox", "set", "max@acme.example", "--warn", "locked"], "KIND=on or KIND=off"),
+        (&["mailbox", "set", "max@acme.example", "--warn", "locked=maybe"], "KIND=on or KIND=off"),
+        // Parsed before anything changes.
+        (&["mailbox", "set", "max@acme.example", "--warn", "locked=on", "--language", "fr"], "de or en"),
+        (&["customer", "set", "acme", "--contact", "not an address"], "address"),
+    ] {
+        let err = env.fails(args, "");
+        assert!(err.contains(needle), "postfach {args:?}: {err:?} should mention {needle:?}");
+    }
+    let out = env.ok(&["mailbox", "set", "max@acme.example", "--warn", "unencrypted=on"], "");
+    assert!(out.contains("warnings off: locked"), "still off: {out}");
+
+    let out = env.ok(&["customer", "set", "acme", "--contact", "office@acme.example"], "");
+    assert!(out.contains("acme: warning mails are copied to office@acme.example"), "{out}");
+    let listed = env.json(&["customer", "list", "--json"]);
+    let acme = listed.as_array().and_then(|a| a.iter().find(|c| c["name"] == "acme")).expect("acme");
+    assert_eq!(acme["contact_address"], "office@acme.example");
+    let out = env.ok(&["customer", "set", "acme", "--contact", "none"], "");
+    assert!(out.contains("acme: no contact address"), "{out}");
+}

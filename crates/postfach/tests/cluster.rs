@@ -141,7 +141,7 @@ impl Cluster {
                      [blobs]\nbackend = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"{bucket}\"\n\
                      region = \"{region}\"\naccess_key_id = \"{key}\"\nsecret_access_key = \"{secret}\"\n\
                      [proxy]\ntrusted_networks = [\"{BALANCER}/32\"]\n\
-                     [security]\nallow_plaintext_auth = true\nmax_failures_per_login = 5\nmax_failures_per_ip = 1000\n\
+                     [security]\nallow_plaintext_auth = true\nwarning_mails = false\nmax_failures_per_login = 5\nmax_failures_per_ip = 1000\n\
                      [outbound]\nsmtp_port = {outbound_port}\n\
                      [dns]\nresolver = \"{resolver}\"\n\
                      [log]\nlevel = \"info\"\n",

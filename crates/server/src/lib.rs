@@ -17,6 +17,7 @@ pub mod notify;
 mod pop3;
 mod smtp;
 pub mod tls;
+mod warnings;
 mod web;
 
 use std::sync::Arc;
@@ -135,6 +136,18 @@ impl Server {
         // The panel goes last: its autoconfiguration names the ports bound above.
         web::serve(&shared, &mut reg).await?;
         metrics::serve(&shared, &mut reg).await?;
+        // Warning mails link to the panel at the port bound above.
+        if config.security.warning_mails
+            && let Some(events) = store.warnings().subscribe(warnings::CHANNEL_CAPACITY)
+        {
+            let mailer = warnings::Mailer {
+                store: store.clone(),
+                blobs: blobs.clone(),
+                outbound: outbound.clone(),
+                panel: warning_link_base(config, bound.first("https")),
+            };
+            tasks.spawn(warnings::run(mailer, events, stopped.clone()));
+        }
         // Certificates last: ACME validation reaches the listeners bound above.
         tasks.spawn(acme::maintain(
             store.clone(),
@@ -335,6 +348,16 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
         node: config.cluster.node.clone(),
         claims: postfach_outbound::ClaimTiming::default(),
     }
+}
+
+/// The panel's address in warning mails: the server's name and the first `https`
+/// listener's port; `None` when the panel is off.
+fn warning_link_base(config: &Config, https: Option<std::net::SocketAddr>) -> Option<String> {
+    let port = https?.port();
+    Some(match port {
+        443 => format!("https://{}/", config.hostname),
+        port => format!("https://{}:{port}/", config.hostname),
+    })
 }
 
 fn create_data_dir(config: &Config) -> Result<(), ServerError> {

@@ -17,9 +17,15 @@ struct OutboundSink(postfach_outbound::Outbound);
 impl SubmissionSink for OutboundSink {
     fn submit(&self, submission: Submission) -> SubmitFuture<'_> {
         Box::pin(async move {
-            let Submission { mailbox_id, return_path, recipients, message } = submission;
+            let Submission { mailbox_id, return_path, recipients, message, client } = submission;
             self.0
-                .submit(postfach_outbound::Submission { mailbox_id, return_path, recipients, message })
+                .submit(postfach_outbound::Submission {
+                    mailbox_id,
+                    return_path,
+                    recipients,
+                    message,
+                    client: Some(client),
+                })
                 .await
                 .map(|id| id.to_string())
                 .map_err(|e| match e {

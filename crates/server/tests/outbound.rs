@@ -57,6 +57,7 @@ async fn start(dns: &TestDns, sink: &Sink) -> (TestServer, Mailbox) {
 fn submission(max: &Mailbox, to: &str, subject: &str) -> Submission {
     Submission {
         mailbox_id: max.id,
+        client: None,
         return_path: Some(address("max@acme.example")),
         recipients: vec![address(to)],
         message: format!(

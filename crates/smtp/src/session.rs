@@ -785,8 +785,13 @@ impl Session<'_> {
         }
         out.extend_from_slice(raw);
         let Some(user) = &self.user else { return };
-        let submission =
-            Submission { mailbox_id: user.mailbox_id, return_path: tx.sender, recipients: tx.recipients, message: out };
+        let submission = Submission {
+            mailbox_id: user.mailbox_id,
+            return_path: tx.sender,
+            recipients: tx.recipients,
+            message: out,
+            client: self.peer().ip(),
+        };
         let address = user.address.clone();
         match self.inner.services.submissions.submit(submission).await {
             Ok(queue_id) => {

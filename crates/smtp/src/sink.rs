@@ -28,6 +28,8 @@ pub struct Submission {
     pub recipients: Vec<EmailAddress>,
     /// The message as it goes out, with the server's trace and completed header fields.
     pub message: Vec<u8>,
+    /// The sending client's address.
+    pub client: std::net::IpAddr,
 }
 
 /// Why a submission could not be taken. Both are temporary: the client tries again.

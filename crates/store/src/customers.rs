@@ -3,7 +3,7 @@
 //! These are platform-level operations (CLI and admin panel); a customer never lists or
 //! changes other customers.
 
-use postfach_types::{CustomerName, Role, UnixTime};
+use postfach_types::{CustomerName, EmailAddress, Role, UnixTime};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -19,9 +19,11 @@ pub struct Customer {
     pub created_at: UnixTime,
     /// The limit on what all its mailboxes store together, in bytes; `None`: no limit.
     pub quota_bytes: Option<u64>,
+    /// The address that gets a copy of every warning mail (`warnings`); `None`: none.
+    pub contact_address: Option<EmailAddress>,
 }
 
-const COLUMNS: &str = "id, name, role, disabled, created_at, quota_bytes";
+const COLUMNS: &str = "id, name, role, disabled, created_at, quota_bytes, contact_address";
 
 fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
     Ok(Customer {
@@ -31,6 +33,10 @@ fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: UnixTime(row.try_get("created_at")?),
         quota_bytes: row.try_get::<Option<i64>, _>("quota_bytes")?.map(|q| u64::try_from(q).unwrap_or(0)),
+        contact_address: row
+            .try_get::<Option<String>, _>("contact_address")?
+            .map(|a| decode(a, EmailAddress::parse))
+            .transpose()?,
     })
 }
 
@@ -43,7 +49,7 @@ impl Store {
     ) -> Result<Customer, StoreError> {
         let result = sqlx::query(
             "INSERT INTO customers (name, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, 0, $4) \
-             RETURNING id, name, role, disabled, created_at, quota_bytes",
+             RETURNING id, name, role, disabled, created_at, quota_bytes, contact_address",
         )
         .bind(name.as_str())
         .bind(password_hash)

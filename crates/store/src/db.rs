@@ -30,6 +30,9 @@ pub struct Store {
     /// The PostgreSQL URL, for the connections outside the pool (the change listener and
     /// the session-lock connection); `None` on SQLite.
     pub(crate) postgres_url: Option<std::sync::Arc<postfach_types::Secret<String>>>,
+    /// The hand-over of warning events to the task that writes warning mails
+    /// (`warnings`), shared by every clone.
+    pub(crate) warnings: crate::warnings::Warnings,
 }
 
 pub(crate) type Tx = Transaction<'static, sqlx::Any>;
@@ -102,7 +105,8 @@ impl Store {
         let (changes, _) = tokio::sync::broadcast::channel(1024);
         let postgres_url =
             (backend == Backend::Postgres).then(|| std::sync::Arc::new(postfach_types::Secret::new(url.to_string())));
-        let store = Store { pool, backend, changes, origin: rand::random(), postgres_url };
+        let store =
+            Store { pool, backend, changes, origin: rand::random(), postgres_url, warnings: Default::default() };
         crate::migrations::run(&store).await?;
         Ok(store)
     }

@@ -37,6 +37,7 @@ pub mod quota;
 pub mod resolve;
 pub mod sessions;
 pub mod stats;
+pub mod warnings;
 
 pub use db::{Backend, Store};
 pub use error::{Conflict, StoreError};

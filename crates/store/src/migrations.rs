@@ -386,6 +386,31 @@ UPDATE mailboxes SET
     used_messages = (SELECT CAST(COUNT(*) AS BIGINT) FROM messages WHERE messages.mailbox_id = mailboxes.id)
 "#,
     },
+    Migration {
+        version: 12,
+        name: "warning mails",
+        // Warning mails (`warnings`): the kinds a mailbox switched off (space-separated
+        // words, empty: all on), a customer's contact address for copies, and the rate
+        // limit's state per kind and target (`mailbox <id>` or `domain <id>`): when the
+        // last mail went out, events since then not yet told (`pending`, from
+        // `pending_since`), and what the last mail told (`told`, `told_since`).
+        sql: r#"
+ALTER TABLE mailboxes ADD COLUMN warnings_off TEXT NOT NULL DEFAULT '';
+ALTER TABLE customers ADD COLUMN contact_address TEXT;
+CREATE TABLE warning_state (
+    target TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    mailbox_id BIGINT REFERENCES mailboxes(id) ON DELETE CASCADE,
+    domain_id BIGINT REFERENCES domains(id) ON DELETE CASCADE,
+    last_sent BIGINT NOT NULL,
+    pending BIGINT NOT NULL DEFAULT 0,
+    pending_since BIGINT,
+    told BIGINT NOT NULL DEFAULT 0,
+    told_since BIGINT,
+    PRIMARY KEY (target, kind)
+)
+"#,
+    },
 ];
 
 impl Store {

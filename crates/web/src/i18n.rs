@@ -185,6 +185,7 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
         AdminError::InvalidSize => "error.size",
         AdminError::InvalidMessageCount => "error.message_count",
         AdminError::InvalidLanguage => "error.language",
+        AdminError::InvalidWarningSwitch => "error.warning_switch",
         AdminError::TokenNameMissing => "error.token_name",
         AdminError::TokenNameTooLong => {
             return t.f("error.token_name_long", &[("max", &postfach_admin::input::MAX_TOKEN_NAME.to_string())]);
@@ -299,6 +300,9 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("confirm.no", "Abbrechen", "Cancel"),
     ("confirm.title", "Bitte bestätigen", "Please confirm"),
     ("confirm.yes", "Ja, entfernen", "Yes, remove"),
+    ("contact.address", "Kontaktadresse", "Contact address"),
+    ("contact.hint", "Diese Adresse bekommt eine Kopie jeder Warnung Ihrer Postfächer und Domains (zum Beispiel Sendelimit erreicht, DNS-Einträge fehlerhaft). Leer lassen: keine Kopie.", "This address gets a copy of every warning of your mailboxes and domains (for example sending limit reached, DNS records broken). Leave it empty for no copy."),
+    ("contact.title", "Kontaktadresse für Warnungen", "Contact address for warnings"),
     ("customers.active", "aktiv", "active"),
     ("customers.create", "Anlegen", "Create"),
     ("customers.created", "Angelegt", "Created"),
@@ -407,6 +411,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.token_name_long", "Der Name eines Tokens hat höchstens {max} Zeichen.", "A token name has at most {max} characters."),
     ("error.unauthorized", "Melden Sie sich an oder senden Sie ein API-Token (Authorization: Bearer …).", "Sign in, or send an API token (Authorization: Bearer …)."),
     ("error.unavailable", "Das geht gerade nicht. Versuchen Sie es in einer Minute noch einmal.", "This is not possible right now. Try again in a minute."),
+    ("error.warning_switch", "Eine Warnung wird mit ART=on oder ART=off geschaltet; ART ist unencrypted, wrong-protocol, exposed, locked oder sending-limit.", "A warning is switched with KIND=on or KIND=off; KIND is unencrypted, wrong-protocol, exposed, locked or sending-limit."),
     ("form.current_password", "Bisheriges Passwort", "Current password"),
     ("form.domain", "Domain", "Domain"),
     ("form.local_part", "Name vor dem @", "Name before the @"),
@@ -544,6 +549,13 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("store.quota_above_customer", "Das Speicherlimit des Postfachs kann nicht größer sein als das Gesamtlimit des Kunden. Wählen Sie ein kleineres.", "The mailbox's storage limit cannot be larger than the customer's total. Choose a smaller one."),
     ("store.refused", "Diese Änderung ist nicht möglich.", "This change is not possible."),
     ("store.totp_on", "Die Anmeldung in zwei Schritten ist schon eingeschaltet. Schalten Sie sie zuerst aus.", "Two-factor sign-in is already on. Switch it off first."),
+    ("warnings.exposed", "Passwort ungeschützt übertragen", "Password sent unprotected"),
+    ("warnings.hint", "Postfach schreibt höchstens eine Warnung je Art und Tag in den Posteingang; weitere Ereignisse werden in der nächsten gezählt.", "Postfach writes at most one warning of each kind a day into the INBOX; further events are counted in the next one."),
+    ("warnings.locked", "Anmeldungen gesperrt nach falschen Passwörtern", "Logins locked after wrong passwords"),
+    ("warnings.sending-limit", "Sendelimit erreicht", "Sending limit reached"),
+    ("warnings.title", "Warnungen per E-Mail", "Warnings by mail"),
+    ("warnings.unencrypted", "Anmeldeversuch ohne Verschlüsselung", "Login attempt without encryption"),
+    ("warnings.wrong-protocol", "Gerät mit nicht erlaubtem Protokoll (POP3/IMAP)", "Device with a protocol not allowed (POP3/IMAP)"),
 ];
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ fn schemas() -> Value {
             "password": string, "address": string, "customer": string } },
         "NewCustomer": { "type": "object", "required": ["name", "password"], "properties": {
             "name": string, "password": string, "role": { "type": "string", "enum": ["customer", "admin"] } } },
-        "CustomerChange": { "type": "object", "properties": { "disabled": boolean, "password": string, "quota": size } },
+        "CustomerChange": { "type": "object", "properties": {
+            "disabled": boolean, "password": string, "quota": size, "contact_address": string } },
         "NewDomain": { "type": "object", "required": ["name"], "properties": { "name": string } },
         "DomainChange": { "type": "object", "properties": { "verified": boolean, "certificates": boolean } },
         "NewDomainAlias": { "type": "object", "required": ["name", "target"], "properties": {
@@ -28,7 +29,9 @@ fn schemas() -> Value {
             "address": string, "password": string, "access": access, "submission": boolean, "tls_required": boolean } },
         "MailboxChange": { "type": "object", "properties": {
             "access": access, "submission": boolean, "tls_required": boolean,
-            "quota": size, "quota_messages": size, "language": { "type": "string", "enum": ["de", "en"] } } },
+            "quota": size, "quota_messages": size, "language": { "type": "string", "enum": ["de", "en"] },
+            "warnings": { "type": "object", "additionalProperties": boolean, "propertyNames": {
+                "enum": ["unencrypted", "wrong-protocol", "exposed", "locked", "sending-limit"] } } } },
         "NewPassword": { "type": "object", "required": ["password"], "properties": { "password": string, "current_password": string } },
         "NewAlias": { "type": "object", "required": ["address", "mailbox"], "properties": {
             "address": string, "mailbox": string } },

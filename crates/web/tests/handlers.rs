@@ -1084,3 +1084,57 @@ async fn plain_http_answers_acme_http_01_challenges_from_the_database_only() {
     w.store.remove_challenge("abcDEF123_-").await.expect("remove");
     assert_eq!(send(&http, get("/.well-known/acme-challenge/abcDEF123_-")).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn warning_switches_and_the_contact_address_in_the_panel_and_the_api() {
+    use postfach_store::warnings::WarningKind;
+    let w = world().await;
+    let router = w.web.router();
+    let acme = sign_in(&router, "acme", STRONG).await;
+    let path = format!("/mailboxes/{}", w.acme_mailbox);
+    let shown = page(&router, &acme, Method::GET, &path, "").await;
+    assert!(shown.body.contains("Warnings by mail") && shown.body.contains("id=\"warn-locked\" checked"), "all on");
+
+    // The form sends the kinds that stay on: `locked` is switched off.
+    let on = ["unencrypted", "wrong-protocol", "exposed", "sending-limit"].map(|k| format!("&on={k}")).concat();
+    let forged = page(&router, &acme, Method::POST, &format!("{path}/warnings"), &on[1..]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let saved =
+        page(&router, &acme, Method::POST, &format!("{path}/warnings"), &format!("csrf={}{on}", acme.csrf)).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let off = w.store.mailbox_warnings_off(Scope::Platform, w.acme_mailbox).await.expect("off");
+    assert_eq!(off, vec![WarningKind::Locked]);
+    let shown = page(&router, &acme, Method::GET, &path, "").await;
+    assert!(shown.body.contains("id=\"warn-locked\" >") && shown.body.contains("id=\"warn-exposed\" checked"));
+    let other = format!("/mailboxes/{}/warnings", w.globex_mailbox);
+    let refused = page(&router, &acme, Method::POST, &other, &format!("csrf={}", acme.csrf)).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert!(w.store.mailbox_warnings_off(Scope::Platform, w.globex_mailbox).await.expect("off").is_empty());
+
+    // The API shows and switches them; an unknown kind is refused in words.
+    let change = json!({ "warnings": { "locked": true, "exposed": false } });
+    let patched = api(&w, Method::PATCH, &path, &w.acme_token, Some(change)).await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let got = api(&w, Method::GET, &path, &w.acme_token, None).await;
+    assert_eq!(got.json()["warnings"]["locked"], json!(true));
+    assert_eq!(got.json()["warnings"]["exposed"], json!(false));
+    let bad = api(&w, Method::PATCH, &path, &w.acme_token, Some(json!({ "warnings": { "spam": false } }))).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("invalid_warning_switch") && bad.body.contains("KIND=on"), "{}", bad.body);
+
+    // The customer sets its contact address on its account page; an admin through the API.
+    let shown = page(&router, &acme, Method::GET, "/account", "").await;
+    assert!(shown.body.contains("Contact address for warnings"), "{}", shown.body);
+    let form = format!("csrf={}&contact=office%40acme.example", acme.csrf);
+    assert_eq!(page(&router, &acme, Method::POST, "/account/contact", &form).await.status, StatusCode::SEE_OTHER);
+    let acme_id = w.store.customer(&CustomerName::parse("acme").expect("n")).await.expect("c").id;
+    assert_eq!(w.store.customer_contact(acme_id).await.expect("c"), Some(addr("office@acme.example")));
+    let bad = format!("csrf={}&contact=not-an-address", acme.csrf);
+    let refused = page(&router, &acme, Method::POST, "/account/contact", &bad).await;
+    assert!(refused.body.contains("id=\"error\""), "{}", refused.body);
+    assert_eq!(w.store.customer_contact(acme_id).await.expect("c"), Some(addr("office@acme.example")));
+    let path = format!("/customers/{acme_id}");
+    let none = api(&w, Method::PATCH, &path, &w.admin_token, Some(json!({ "contact_address": "none" }))).await;
+    assert_eq!((none.status, none.json()["contact_address"].clone()), (StatusCode::OK, json!(null)), "{}", none.body);
+    assert_eq!(w.store.customer_contact(acme_id).await.expect("c"), None);
+}

@@ -175,6 +175,10 @@ impl Default for Listen {
 pub struct Security {
     /// Whether a password may be sent over an unencrypted connection at all. Default false.
     pub allow_plaintext_auth: bool,
+    /// Whether Postfach writes warning mails (unencrypted or wrong-protocol logins, an
+    /// exposed password, a locked login, the sending limit, broken DNS records) into the
+    /// mailboxes and to the customers' contacts. Default true; each mailbox switches kinds.
+    pub warning_mails: bool,
     /// Failed logins from one IP address within the window before further attempts from it
     /// are refused without checking the password. Default 10, at least 1.
     pub max_failures_per_ip: u32,
@@ -191,6 +195,7 @@ impl Default for Security {
     fn default() -> Self {
         Security {
             allow_plaintext_auth: false,
+            warning_mails: true,
             max_failures_per_ip: 10,
             max_failures_per_login: 5,
             failure_window_secs: 900,

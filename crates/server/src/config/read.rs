@@ -62,6 +62,7 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
     let mut security = walk.section(&mut root, "security");
     let s = &mut config.security;
     set(&mut s.allow_plaintext_auth, walk.boolean(&mut security, "security", "allow_plaintext_auth"));
+    set(&mut s.warning_mails, walk.boolean(&mut security, "security", "warning_mails"));
     set(&mut s.max_failures_per_ip, walk.number(&mut security, "security", "max_failures_per_ip", 1));
     set(&mut s.max_failures_per_login, walk.number(&mut security, "security", "max_failures_per_login", 1));
     set(&mut s.failure_window_secs, walk.number(&mut security, "security", "failure_window_secs", 1));

@@ -90,6 +90,7 @@ fn every_key_is_read() {
         config.security,
         Security {
             allow_plaintext_auth: true,
+            warning_mails: true,
             max_failures_per_ip: 20,
             max_failures_per_login: 3,
             failure_window_secs: 600,

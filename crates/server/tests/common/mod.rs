@@ -134,6 +134,9 @@ pub fn test_config(database: &str, data_dir: &Path) -> Config {
     config.hostname = DomainName::parse("mail.postfach.test").expect("hostname");
     config.data_dir = data_dir.to_path_buf();
     config.database = database.to_string();
+    // Warning mails would add messages to the INBOXes the tests count; `warnings.rs`
+    // switches them on.
+    config.security.warning_mails = false;
     let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let listen = &mut config.listen;
     for list in [

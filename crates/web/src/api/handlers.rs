@@ -69,11 +69,15 @@ pub(super) async fn update_customer(
     let fail = |e| refused(&t, e);
     let id = input::id(&id).map_err(fail)?;
     let quota = change.quota.as_ref().map(|q| input::size(&q.text())).transpose().map_err(fail)?;
+    let contact = change.contact_address.as_deref().map(input::contact).transpose().map_err(fail)?;
     let settings_given = change.disabled.is_some() || change.password.is_some();
+    if let Some(contact) = &contact {
+        app.admin.set_customer_contact(who, id, contact.as_ref()).await.map_err(fail)?;
+    }
     if let Some(quota) = quota {
         app.admin.set_customer_quota(who, id, quota).await.map_err(fail)?;
     }
-    if !settings_given && quota.is_some() {
+    if !settings_given && (quota.is_some() || contact.is_some()) {
         return ok(CustomerView::from(app.admin.customer(who, id).await.map_err(fail)?));
     }
     let change = Change { disabled: change.disabled, password: change.password.map(Secret::new) };
@@ -204,7 +208,17 @@ pub(super) async fn get_mailbox(State(app): State<App>, ctx: Ctx, method: Method
     let fail = |e| refused(&ctx.tr(), e);
     let mailbox = app.admin.mailbox(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
     let aliases = app.admin.aliases_of(who, &mailbox).await.map_err(fail)?;
-    ok(json!({ "mailbox": MailboxView::from(mailbox), "aliases": types::all::<_, AliasView>(aliases) }))
+    let warnings = warnings_json(&app.admin.mailbox_warnings(who, mailbox.id).await.map_err(fail)?);
+    ok(json!({
+        "mailbox": MailboxView::from(mailbox),
+        "aliases": types::all::<_, AliasView>(aliases),
+        "warnings": warnings,
+    }))
+}
+
+/// A mailbox's warning switches as `{"kind": on, ...}`.
+fn warnings_json(switches: &[postfach_admin::WarningSwitch]) -> serde_json::Value {
+    switches.iter().map(|w| (w.kind.as_str().to_string(), serde_json::Value::Bool(w.on))).collect()
 }
 
 pub(super) async fn update_mailbox(
@@ -224,6 +238,13 @@ pub(super) async fn update_mailbox(
     let (bytes, messages) = (change.quota.as_ref().map(|q| q.text()), change.quota_messages.as_ref().map(|q| q.text()));
     let quota = input::mailbox_quota(mailbox.quota, bytes.as_deref(), messages.as_deref()).map_err(fail)?;
     let language = change.language.as_deref().map(input::language).transpose().map_err(fail)?;
+    let switches = change
+        .warnings
+        .iter()
+        .flatten()
+        .map(|(kind, on)| input::warning_kind(kind).map(|kind| (kind, *on)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
     let settings = SettingsChange {
         access: input::access_mode(change.access.as_deref()).map_err(fail)?,
         submission: change.submission,
@@ -235,7 +256,10 @@ pub(super) async fn update_mailbox(
     if let Some(language) = language {
         app.admin.set_mailbox_language(who, id, language).await.map_err(fail)?;
     }
-    let others_given = bytes.is_some() || messages.is_some() || language.is_some();
+    for (kind, on) in &switches {
+        app.admin.set_mailbox_warning(who, id, *kind, *on).await.map_err(fail)?;
+    }
+    let others_given = bytes.is_some() || messages.is_some() || language.is_some() || !switches.is_empty();
     if settings == SettingsChange::default() && others_given {
         return ok(MailboxView::from(app.admin.mailbox(who, id).await.map_err(fail)?));
     }

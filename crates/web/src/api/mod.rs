@@ -274,6 +274,7 @@ pub fn status_and_code(e: &AdminError) -> (StatusCode, &'static str) {
         AdminError::InvalidSize => (S::UNPROCESSABLE_ENTITY, "invalid_size"),
         AdminError::InvalidMessageCount => (S::UNPROCESSABLE_ENTITY, "invalid_message_count"),
         AdminError::InvalidLanguage => (S::UNPROCESSABLE_ENTITY, "invalid_language"),
+        AdminError::InvalidWarningSwitch => (S::UNPROCESSABLE_ENTITY, "invalid_warning_switch"),
         AdminError::WeakPassword { .. } => (S::UNPROCESSABLE_ENTITY, "weak_password"),
         AdminError::CurrentPasswordMissing => (S::UNPROCESSABLE_ENTITY, "current_password_required"),
         AdminError::CurrentPasswordWrong => (S::FORBIDDEN, "current_password_wrong"),

@@ -41,6 +41,9 @@ pub struct CustomerChange {
     /// The total its mailboxes may store: bytes, or text like `"50G"`; `"none"` removes it.
     #[serde(default)]
     pub quota: Option<SizeInput>,
+    /// The address that gets a copy of every warning mail; `"none"` removes it.
+    #[serde(default)]
+    pub contact_address: Option<String>,
 }
 
 /// A size or count as JSON gives it: a number, or text (`"2G"`, `"none"`), both parsed by
@@ -116,6 +119,10 @@ pub struct MailboxChange {
     /// Language of Postfach's own notices to the mailbox: `de` or `en`.
     #[serde(default)]
     pub language: Option<String>,
+    /// Warning mails switched on (`true`) or off, by kind: `unencrypted`,
+    /// `wrong-protocol`, `exposed`, `locked`, `sending-limit`.
+    #[serde(default)]
+    pub warnings: Option<std::collections::BTreeMap<String, bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +162,8 @@ pub struct CustomerView {
     pub created_at: UnixTime,
     /// The limit on what all its mailboxes store together, in bytes; `null`: none.
     pub quota_bytes: Option<u64>,
+    /// The address that gets a copy of every warning mail; `null`: none.
+    pub contact_address: Option<EmailAddress>,
 }
 
 impl From<Customer> for CustomerView {
@@ -166,6 +175,7 @@ impl From<Customer> for CustomerView {
             disabled: c.disabled,
             created_at: c.created_at,
             quota_bytes: c.quota_bytes,
+            contact_address: c.contact_address,
         }
     }
 }

@@ -1,11 +1,12 @@
-//! The signed-in account's own settings: password, two-factor sign-in, API tokens.
+//! The signed-in account's own settings: password, two-factor sign-in, API tokens, and
+//! (customers) the contact address for copies of warning mails.
 
 use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Redirect};
-use postfach_admin::{AdminError, OwnPasswordChange, TotpStatus};
+use postfach_admin::{AdminError, OwnPasswordChange, TotpStatus, Who, input};
 use postfach_store::sessions::ApiToken;
-use postfach_types::Secret;
+use postfach_types::{CustomerId, Secret};
 use serde::Deserialize;
 
 use super::customers::PasswordForm;
@@ -23,6 +24,9 @@ struct AccountPage {
     totp_setup: Option<(String, String)>,
     tokens: Vec<ApiToken>,
     new_token: Option<String>,
+    /// The contact address for warning mails as the form shows it (`None`: not a
+    /// customer's account).
+    contact: Option<String>,
 }
 
 pub(super) async fn account(State(app): State<App>, ctx: Ctx) -> PageResult {
@@ -40,6 +44,12 @@ async fn account_page(app: &App, ctx: &Ctx, error: Option<String>, new_token: Op
         TotpStatus::Pending { secret, uri } => (false, Some((secret, uri))),
         TotpStatus::On => (true, None),
     };
+    let contact = match own_customer(who) {
+        Some(id) => {
+            Some(app.admin.customer_contact(who, id).await.map_err(fail)?.map(|a| a.to_string()).unwrap_or_default())
+        }
+        None => None,
+    };
     Ok(render(&AccountPage {
         l: Layout::new(ctx, "account", error),
         name: who.display_name(),
@@ -47,7 +57,38 @@ async fn account_page(app: &App, ctx: &Ctx, error: Option<String>, new_token: Op
         totp_setup,
         tokens,
         new_token,
+        contact,
     }))
+}
+
+/// The customer account a caller signed in as, if any.
+fn own_customer(who: &Who) -> Option<CustomerId> {
+    match who {
+        Who::Customer { id, .. } | Who::Admin { id, .. } => Some(*id),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ContactForm {
+    csrf: String,
+    contact: String,
+}
+
+/// Sets the account's contact address for warning mails (empty: none).
+pub(super) async fn account_contact(State(app): State<App>, ctx: Ctx, Form(form): Form<ContactForm>) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let Some(id) = own_customer(who) else { return Err(ctx.refused(AdminError::Forbidden)) };
+    let changed = match input::contact(&form.contact) {
+        Ok(contact) => app.admin.set_customer_contact(who, id, contact.as_ref()).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match changed {
+        Ok(()) => Ok(done("/account", "settings_saved")),
+        Err(e) => refused(&app, &ctx, e).await,
+    }
 }
 
 /// Shows a refusal on the account page, or ends the request with its own page.

@@ -104,6 +104,8 @@ struct MailboxPage {
     /// then does the mailbox's "TLS only" switch change anything.
     plaintext_allowed: bool,
     storage: Storage,
+    /// The warning mails it gets: (kind, its label, on).
+    warnings: Vec<(&'static str, String, bool)>,
 }
 
 /// The mailbox's use against its limits, as the page shows it.
@@ -233,6 +235,14 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
     let report = app.admin.mailbox_dns_report(who, &mailbox).await.map_err(fail)?;
     let space = app.admin.mailbox_space(who, mailbox.id).await.map_err(fail)?;
     let storage = Storage::new(&t, &mailbox, &space);
+    let warnings = app
+        .admin
+        .mailbox_warnings(who, mailbox.id)
+        .await
+        .map_err(fail)?
+        .iter()
+        .map(|w| (w.kind.as_str(), t.s(&format!("warnings.{}", w.kind.as_str())).to_string(), w.on))
+        .collect();
     let manage = !matches!(who, Who::Mailbox { .. });
     let plaintext_allowed = app.auth.plaintext_auth_allowed();
     let checklist = checklist(&t, &mailbox, &recent, &domain, report.as_ref(), manage, plaintext_allowed);
@@ -253,6 +263,7 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
         filter: filter.to_string(),
         plaintext_allowed,
         storage,
+        warnings,
     }))
 }
 
@@ -400,6 +411,30 @@ pub(super) async fn mailbox_quota(
         Ok(()) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "settings_saved")),
         Err(e) => refused_on_page(&app, &ctx, mailbox, e).await,
     }
+}
+
+/// The warning card's form: a checkbox per kind; a kind not sent is switched off.
+pub(super) async fn mailbox_warnings(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    let csrf = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+    ctx.check_csrf(csrf)?;
+    let mailbox = visible_mailbox(&app, &ctx, &id).await?;
+    let on: Vec<&str> = form.iter().filter(|(k, _)| k == "on").map(|(_, v)| v.as_str()).collect();
+    let switches = app.admin.mailbox_warnings(who, mailbox.id).await.map_err(|e| ctx.refused(e))?;
+    for switch in switches {
+        let wanted = on.contains(&switch.kind.as_str());
+        if wanted != switch.on
+            && let Err(e) = app.admin.set_mailbox_warning(who, mailbox.id, switch.kind, wanted).await
+        {
+            return refused_on_page(&app, &ctx, mailbox, e).await;
+        }
+    }
+    Ok(done(&format!("/mailboxes/{}", mailbox.id), "settings_saved"))
 }
 
 /// Shows a refusal on the mailbox page, or ends the request with its own page.
