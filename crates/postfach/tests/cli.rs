@@ -269,6 +269,7 @@ fn logins_lists_the_log_with_encryption_state() {
                     tls: tls.then(|| TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() }),
                     mechanism: Mechanism::UserPass,
                     result,
+                    credential: None,
                 })
                 .await
                 .expect("record");

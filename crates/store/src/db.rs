@@ -30,6 +30,9 @@ pub struct Store {
     /// The PostgreSQL URL, for the connections outside the pool (the change listener and
     /// the session-lock connection); `None` on SQLite.
     pub(crate) postgres_url: Option<std::sync::Arc<postfach_types::Secret<String>>>,
+    /// Bumped whenever an app password is revoked, here or on another node
+    /// (`app_passwords::Revocations`).
+    pub(crate) revocations: crate::app_passwords::Revocations,
 }
 
 pub(crate) type Tx = Transaction<'static, sqlx::Any>;
@@ -102,7 +105,7 @@ impl Store {
         let (changes, _) = tokio::sync::broadcast::channel(1024);
         let postgres_url =
             (backend == Backend::Postgres).then(|| std::sync::Arc::new(postfach_types::Secret::new(url.to_string())));
-        let store = Store { pool, backend, changes, origin: rand::random(), postgres_url };
+        let store = Store { pool, backend, changes, origin: rand::random(), postgres_url, revocations: Default::default() };
         crate::migrations::run(&store).await?;
         Ok(store)
     }

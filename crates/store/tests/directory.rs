@@ -390,6 +390,7 @@ fn record(
         tls: tls.then(|| TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() }),
         mechanism: Mechanism::ImapLogin,
         result,
+        credential: None,
     }
 }
 

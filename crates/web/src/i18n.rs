@@ -186,6 +186,9 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
         AdminError::InvalidMessageCount => "error.message_count",
         AdminError::InvalidLanguage => "error.language",
         AdminError::TokenNameMissing => "error.token_name",
+        AdminError::InvalidAppPasswordName => "error.app_password_name",
+        AdminError::InvalidAppPasswordServices => "error.app_password_services",
+        AdminError::ServiceNotForMailbox(_) => "error.service_not_for_mailbox",
         AdminError::TokenNameTooLong => {
             return t.f("error.token_name_long", &[("max", &postfach_admin::input::MAX_TOKEN_NAME.to_string())]);
         }
@@ -216,6 +219,8 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
             Conflict::TotpOn => "store.totp_on",
             Conflict::QuotaAboveCustomer { .. } => "store.quota_above_customer",
             Conflict::MailboxQuotaAbove { .. } => "store.mailbox_quota_above",
+            Conflict::AppPasswordNameTaken { .. } => "store.app_password_name_taken",
+            Conflict::TooManyAppPasswords { .. } => "store.too_many_app_passwords",
         },
     };
     t.s(key).to_string()
@@ -382,6 +387,8 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.access", "Die Zugriffsart muss imap, pop3 oder none sein.", "The access mode must be imap, pop3 or none."),
     ("error.address", "Das ist keine gültige E-Mail-Adresse. Verwenden Sie Buchstaben, Ziffern, Punkt, Binde- und Unterstrich vor dem @.", "That is not a valid e-mail address. Use letters, digits, dots, hyphens and underscores before the @."),
     ("error.admin_adds_domain", "Domains werden vom Kunden hinzugefügt (oder mit der Kommandozeile).", "Domains are added by the customer (or with the command line)."),
+    ("error.app_password_name", "Geben Sie dem App-Passwort einen Namen mit höchstens 64 Zeichen, etwa den des Geräts.", "Give the app password a name of at most 64 characters, like the device it is for."),
+    ("error.app_password_services", "Wählen Sie mindestens einen Dienst für das App-Passwort: IMAP, POP3 oder Senden.", "Pick at least one service for the app password: IMAP, POP3 or sending."),
     ("error.code_wrong", "Der Code stimmt nicht. Geben Sie den aktuellen Code aus Ihrer App ein.", "The code is not right. Enter the current code from your app."),
     ("error.csrf", "Das Formular ist abgelaufen. Laden Sie die Seite neu und versuchen Sie es noch einmal.", "The form has expired. Reload the page and try again."),
     ("error.current_password", "Das bisherige Passwort stimmt nicht. Geben Sie Ihr aktuelles Passwort ein.", "The current password is not right. Enter the password you use now."),
@@ -401,6 +408,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.not_found", "Das gibt es hier nicht (oder nicht für Ihr Konto).", "That does not exist here (or not for your account)."),
     ("error.reset_self", "Ihr eigenes Passwort ändern Sie auf Ihrer Kontoseite; dort wird das bisherige Passwort abgefragt.", "Change your own password on your account page, which asks for the current one."),
     ("error.role", "Die Rolle muss customer oder admin sein.", "The role must be customer or admin."),
+    ("error.service_not_for_mailbox", "Dieses Postfach erlaubt den gewählten Dienst nicht. Wählen Sie unter den Diensten, die seine Einstellungen erlauben.", "This mailbox does not allow the chosen service. Pick among the services its settings allow."),
     ("error.size", "Ein Speicherlimit ist eine ganze Zahl von Bytes oder von K, M, G oder T (wie 500M oder 2G), oder none.", "A storage limit is a whole number of bytes or of K, M, G or T (like 500M or 2G), or none."),
     ("error.title", "Das hat nicht geklappt", "That did not work"),
     ("error.token_name", "Geben Sie dem Token einen Namen, zum Beispiel den des Skripts, das es benutzt.", "Give the token a name, for example the script that will use it."),
@@ -532,6 +540,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("service.submission", "Versand (SMTP)", "Sending (SMTP)"),
     ("store.address_taken", "Diese Adresse ist schon als Postfach oder Alias vergeben.", "This address is already in use as a mailbox or alias."),
     ("store.alias_chain", "Die Ziel-Domain ist selbst eine Alias-Domain. Wählen Sie deren Ziel-Domain.", "The target domain is itself an alias domain. Choose its target domain."),
+    ("store.app_password_name_taken", "Dieses Postfach hat schon ein App-Passwort mit diesem Namen. Wählen Sie einen anderen Namen.", "This mailbox already has an app password with this name. Choose another name."),
     ("store.customer_has_domains", "Dem Kunden gehören noch Domains. Entfernen Sie sie zuerst.", "The customer still owns domains. Remove them first."),
     ("store.customer_taken", "Diesen Kundennamen gibt es schon. Wählen Sie einen anderen.", "A customer with this name exists already. Choose another name."),
     ("store.domain_not_empty", "Die Domain hat noch Postfächer, Aliase oder Alias-Domains.", "The domain still has mailboxes, aliases or alias domains."),
@@ -543,6 +552,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("store.other_customer", "Ein Alias kann nur in ein Postfach desselben Kunden zustellen.", "An alias can only deliver into a mailbox of the same customer."),
     ("store.quota_above_customer", "Das Speicherlimit des Postfachs kann nicht größer sein als das Gesamtlimit des Kunden. Wählen Sie ein kleineres.", "The mailbox's storage limit cannot be larger than the customer's total. Choose a smaller one."),
     ("store.refused", "Diese Änderung ist nicht möglich.", "This change is not possible."),
+    ("store.too_many_app_passwords", "Dieses Postfach hat schon die höchste Zahl an App-Passwörtern. Widerrufen Sie zuerst eines, das Sie nicht mehr brauchen.", "This mailbox already has the most app passwords it may have. Revoke one you no longer need first."),
     ("store.totp_on", "Die Anmeldung in zwei Schritten ist schon eingeschaltet. Schalten Sie sie zuerst aus.", "Two-factor sign-in is already on. Switch it off first."),
 ];
 

@@ -263,8 +263,12 @@ pub fn status_and_code(e: &AdminError) -> (StatusCode, &'static str) {
     match e {
         AdminError::Forbidden | AdminError::AdminAddsDomain => (S::FORBIDDEN, "forbidden"),
         AdminError::NotFound(_) => (S::NOT_FOUND, "not_found"),
-        AdminError::InvalidCustomerName | AdminError::TokenNameMissing | AdminError::TokenNameTooLong => {
-            (S::UNPROCESSABLE_ENTITY, "invalid_name")
+        AdminError::InvalidCustomerName
+        | AdminError::TokenNameMissing
+        | AdminError::TokenNameTooLong
+        | AdminError::InvalidAppPasswordName => (S::UNPROCESSABLE_ENTITY, "invalid_name"),
+        AdminError::InvalidAppPasswordServices | AdminError::ServiceNotForMailbox(_) => {
+            (S::UNPROCESSABLE_ENTITY, "invalid_services")
         }
         AdminError::InvalidRole => (S::UNPROCESSABLE_ENTITY, "invalid_role"),
         AdminError::InvalidDomainName => (S::UNPROCESSABLE_ENTITY, "invalid_domain"),
