@@ -28,7 +28,11 @@ fn schemas() -> Value {
             "address": string, "password": string, "access": access, "submission": boolean, "tls_required": boolean } },
         "MailboxChange": { "type": "object", "properties": {
             "access": access, "submission": boolean, "tls_required": boolean,
-            "quota": size, "quota_messages": size, "language": { "type": "string", "enum": ["de", "en"] } } },
+            "quota": size, "quota_messages": size, "language": { "type": "string", "enum": ["de", "en"] },
+            "app_passwords_only": boolean } },
+        "NewAppPassword": { "type": "object", "required": ["name", "services"], "properties": {
+            "name": string, "services": { "type": "array", "items": {
+                "type": "string", "enum": ["imap", "pop3", "submission"] } } } },
         "NewPassword": { "type": "object", "required": ["password"], "properties": { "password": string, "current_password": string } },
         "NewAlias": { "type": "object", "required": ["address", "mailbox"], "properties": {
             "address": string, "mailbox": string } },

@@ -114,6 +114,9 @@ pub struct MailboxChange {
     /// Message-count limit; `"none"` removes it.
     #[serde(default)]
     pub quota_messages: Option<SizeInput>,
+    /// Devices must use app passwords.
+    #[serde(default)]
+    pub app_passwords_only: Option<bool>,
     /// Language of Postfach's own notices to the mailbox: `de` or `en`.
     #[serde(default)]
     pub language: Option<String>,
@@ -143,6 +146,14 @@ pub struct NewAlias {
 #[derive(Debug, Deserialize)]
 pub struct NewToken {
     pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAppPassword {
+    pub name: String,
+    /// `imap`, `pop3`, `submission`.
+    pub services: Vec<String>,
 }
 
 // ---------------------------------------------------------------- responses

@@ -185,6 +185,8 @@ pub struct LoginRow {
     pub tls: Option<String>,
     pub result: &'static str,
     pub ok: bool,
+    /// "with app password NAME" when an app password was used.
+    pub credential: Option<String>,
 }
 
 pub fn login_row(t: &Tr, record: &LoginRecord) -> LoginRow {
@@ -196,6 +198,7 @@ pub fn login_row(t: &Tr, record: &LoginRecord) -> LoginRow {
         tls: record.tls.as_ref().map(|tls| tls.version.clone()),
         result: t.s(&format!("result.{}", record.result.as_str())),
         ok: record.result == LoginResult::Ok,
+        credential: record.credential.as_ref().map(|name| t.f("logins.app_password", &[("name", name)])),
     }
 }
 
