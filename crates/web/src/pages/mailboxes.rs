@@ -84,7 +84,7 @@ pub(super) async fn create_mailbox(
 /// The mailbox `id` if the caller may see it.
 // The error is the finished response that ends the request.
 #[allow(clippy::result_large_err)]
-async fn visible_mailbox(app: &App, ctx: &Ctx, id: &str) -> Result<Mailbox, Response> {
+pub(super) async fn visible_mailbox(app: &App, ctx: &Ctx, id: &str) -> Result<Mailbox, Response> {
     let who = ctx.signed_in()?;
     app.admin.mailbox(who, parse_id(ctx, id)?).await.map_err(|e| ctx.refused(e))
 }
@@ -104,6 +104,8 @@ struct MailboxPage {
     /// then does the mailbox's "TLS only" switch change anything.
     plaintext_allowed: bool,
     storage: Storage,
+    /// The app passwords card (`app_passwords.rs`).
+    devices: super::app_passwords::Devices,
 }
 
 /// The mailbox's use against its limits, as the page shows it.
@@ -222,6 +224,18 @@ pub(super) async fn mailbox(
 }
 
 async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, error: Option<String>) -> PageResult {
+    mailbox_page_with(app, ctx, mailbox, filter, error, None).await
+}
+
+/// The mailbox page; `created`: an app password just made, shown this once.
+pub(super) async fn mailbox_page_with(
+    app: &App,
+    ctx: &Ctx,
+    mailbox: Mailbox,
+    filter: &str,
+    error: Option<String>,
+    created: Option<postfach_admin::CreatedAppPassword>,
+) -> PageResult {
     let who = ctx.signed_in()?;
     let t = ctx.tr();
     let fail = |e| ctx.refused(e);
@@ -238,7 +252,9 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
     let storage = Storage::new(&t, &mailbox, &space);
     let manage = !matches!(who, Who::Mailbox { .. });
     let plaintext_allowed = app.auth.plaintext_auth_allowed();
-    let checklist = checklist(&t, &mailbox, &recent, &domain, report.as_ref(), manage, plaintext_allowed);
+    let mut checklist = checklist(&t, &mailbox, &recent, &domain, report.as_ref(), manage, plaintext_allowed);
+    checklist.insert(1, super::app_passwords::check_item(&t, &mailbox, &recent));
+    let devices = super::app_passwords::Devices::load(app, ctx, &mailbox, created).await?;
     let domains = if manage {
         let all = app.admin.domains(who).await.map_err(fail)?;
         all.into_iter().filter(|d| d.alias_of.is_none()).collect()
@@ -256,6 +272,7 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
         filter: filter.to_string(),
         plaintext_allowed,
         storage,
+        devices,
     }))
 }
 
@@ -406,7 +423,7 @@ pub(super) async fn mailbox_quota(
 }
 
 /// Shows a refusal on the mailbox page, or ends the request with its own page.
-async fn refused_on_page(app: &App, ctx: &Ctx, mailbox: Mailbox, e: AdminError) -> PageResult {
+pub(super) async fn refused_on_page(app: &App, ctx: &Ctx, mailbox: Mailbox, e: AdminError) -> PageResult {
     let message = ctx.form_refusal(e)?;
     mailbox_page(app, ctx, mailbox, "", Some(message)).await
 }
