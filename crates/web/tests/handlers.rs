@@ -1114,3 +1114,44 @@ async fn plain_http_answers_acme_http_01_challenges_from_the_database_only() {
     w.store.remove_challenge("abcDEF123_-").await.expect("remove");
     assert_eq!(send(&http, get("/.well-known/acme-challenge/abcDEF123_-")).await.status, StatusCode::NOT_FOUND);
 }
+
+/// The app passwords card in both languages: made and shown once (with a copy button and
+/// the device profile), listed, revoked; the checklist point; a generated password next
+/// to the password form.
+#[tokio::test]
+async fn the_mailbox_user_makes_and_revokes_app_passwords_in_the_panel() {
+    let w = world().await;
+    let router = w.web.router();
+    let max = sign_in(&router, "max@acme.example", STRONG).await;
+    let mb = w.acme_mailbox;
+    for (lang, title, once, revoked, check, advice) in [
+        ("de", "App-Passwörter", "nur dieses eine Mal", "wurde widerrufen", "Noch kein Gerät", "Passwort-Manager"),
+        ("en", "App passwords", "only this once", "was revoked", "No device has logged in yet", "password manager"),
+    ] {
+        let session = Session { cookie: format!("{}; __Host-postfach-lang={lang}", max.cookie), csrf: max.csrf.clone() };
+        let shown = page(&router, &session, Method::GET, &format!("/mailboxes/{mb}"), "").await;
+        assert!(shown.body.contains(title) && shown.body.contains(check), "{lang}: {}", shown.body);
+        assert!(shown.body.contains("id=\"password-suggestion\"") && shown.body.contains(advice), "{lang}");
+        let suggestion = between(&shown.body, "id=\"password-suggestion\">", "<").expect("suggestion");
+        assert!(postfach_policy::check_password(suggestion, &["max@acme.example"]).accepted);
+        let form = format!("csrf={}&name=Phone+{lang}&imap=on&submission=on", session.csrf);
+        let made = page(&router, &session, Method::POST, &format!("/mailboxes/{mb}/app-passwords"), &form).await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        assert!(made.body.contains(once), "{lang}: {}", made.body);
+        let password = between(&made.body, "id=\"new-app-password\">", "<").expect("shown once").to_string();
+        assert!(made.body.contains("apple.mobileconfig") && made.body.contains("data-copy=\"new-app-password\""));
+        let again = page(&router, &session, Method::GET, &format!("/mailboxes/{mb}"), "").await;
+        assert!(again.body.contains(&format!("Phone {lang}")) && !again.body.contains(&password), "shown only once");
+        let form = format!("csrf={}&name=Phone+{lang}", session.csrf);
+        let gone = page(&router, &session, Method::POST, &format!("/mailboxes/{mb}/app-passwords/revoke"), &form).await;
+        assert_eq!(gone.status, StatusCode::SEE_OTHER);
+        let location = gone.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).expect("location").to_string();
+        let after = page(&router, &session, Method::GET, &location, "").await;
+        assert!(after.body.contains(revoked) && !after.body.contains(&format!("Phone {lang}</td>")), "{}", after.body);
+    }
+    // POP3 is not offered to an IMAP mailbox.
+    let form = format!("csrf={}&name=Old&pop3=on", max.csrf);
+    let refused = page(&router, &max, Method::POST, &format!("/mailboxes/{mb}/app-passwords"), &form).await;
+    assert!(!refused.body.contains("id=\"new-app-password\""), "{}", refused.body);
+    assert!(w.store.app_passwords(Scope::Platform, mb).await.expect("list").is_empty());
+}
