@@ -43,7 +43,10 @@ pub enum AdminError {
     TokenNameMissing,
     #[error("a token name has at most {} characters", crate::input::MAX_TOKEN_NAME)]
     TokenNameTooLong,
-    #[error("give the app password a name of at most {} characters, like the device it is for", crate::input::MAX_APP_PASSWORD_NAME)]
+    #[error(
+        "give the app password a name of at most {} characters, like the device it is for",
+        crate::input::MAX_APP_PASSWORD_NAME
+    )]
     InvalidAppPasswordName,
     #[error("pick the services for the app password among imap, pop3 and submission, separated by commas")]
     InvalidAppPasswordServices,

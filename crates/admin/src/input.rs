@@ -7,9 +7,7 @@ use std::str::FromStr;
 use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::quota::MailboxQuota;
-use postfach_types::{
-    AccessMode, CustomerName, DomainName, EmailAddress, IdError, Language, MailboxId, Role, Service,
-};
+use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, IdError, Language, MailboxId, Role, Service};
 
 use crate::AdminError;
 

@@ -73,7 +73,10 @@ mod tests {
             assert!(verdict.accepted, "{verdict:?}");
             assert_eq!(verdict.score, 4);
             assert_eq!(password.expose().len(), 29);
-            assert!(app_password_lookup(password.expose()).is_none(), "a main password is never taken for an app password");
+            assert!(
+                app_password_lookup(password.expose()).is_none(),
+                "a main password is never taken for an app password"
+            );
         }
     }
 
@@ -83,7 +86,13 @@ mod tests {
         assert_eq!(app_password_lookup(password.expose()), Some(lookup.as_str()));
         assert_eq!(password.expose().len(), 8 + 5 * 5);
         assert!(postfach_policy::check_password(password.expose(), &[]).accepted);
-        for not_one in ["", "abcdefgh", "abcdefgh-abcd-abcd-abcd-abcd", "ABCDEFGH-abcd-abcd-abcd-abcd-abcd", "abcdefgh-abcd-abcd-abcd-abcd-abc0"] {
+        for not_one in [
+            "",
+            "abcdefgh",
+            "abcdefgh-abcd-abcd-abcd-abcd",
+            "ABCDEFGH-abcd-abcd-abcd-abcd-abcd",
+            "abcdefgh-abcd-abcd-abcd-abcd-abc0",
+        ] {
             assert_eq!(app_password_lookup(not_one), None, "{not_one}");
         }
     }

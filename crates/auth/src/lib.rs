@@ -31,9 +31,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use postfach_policy::{
-    AccountFacts, AccountKind, CredentialFacts, LoginDecision, LoginFacts, Refusal, TlsRequiredBy,
-};
+use postfach_policy::{AccountFacts, AccountKind, CredentialFacts, LoginDecision, LoginFacts, Refusal, TlsRequiredBy};
 use postfach_store::app_passwords::{AppPasswordLogin, LastUse};
 use postfach_store::customers::Customer;
 use postfach_store::logins::{LoginAccount, LoginAccountKind, LoginRecord};
@@ -41,8 +39,8 @@ use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_store::sessions::{PanelSession, SessionLifetime};
 use postfach_store::{Scope, Store, StoreError};
 use postfach_types::{
-    ApiTokenId, AppPasswordId, CustomerId, CustomerName, EmailAddress, LoginName, LoginResult, LoginTarget, MailboxId, Mechanism,
-    Role, Secret, Service, TlsInfo, UnixTime,
+    ApiTokenId, AppPasswordId, CustomerId, CustomerName, EmailAddress, LoginName, LoginResult, LoginTarget, MailboxId,
+    Mechanism, Role, Secret, Service, TlsInfo, UnixTime,
 };
 
 pub use passwords::{ITERATIONS, LANES, MEMORY_KIB, PasswordHasher};

@@ -21,7 +21,8 @@ use postfach_web::types::{
 
 use crate::output::{json, on_off, table, yes_no};
 use crate::{
-    AliasCommand, AppPasswordCommand, Cli, Command, CustomerCommand, DomainAliasCommand, DomainCommand, MailboxCommand, PasswordSource,
+    AliasCommand, AppPasswordCommand, Cli, Command, CustomerCommand, DomainAliasCommand, DomainCommand, MailboxCommand,
+    PasswordSource,
 };
 
 /// The CLI's caller: the operator.

@@ -477,7 +477,8 @@ fn logs_in(env: &Env, service: postfach_types::Service, login: &str, password: &
     tokio::runtime::Runtime::new().expect("runtime").block_on(async {
         use postfach_auth::{Attempt, AuthSettings, Authenticator, Connection, PasswordHasher};
         let store = postfach_store::Store::open(&db).await.expect("store");
-        let auth = Authenticator::new(store.clone(), AuthSettings::default(), PasswordHasher::new(1)).await.expect("auth");
+        let auth =
+            Authenticator::new(store.clone(), AuthSettings::default(), PasswordHasher::new(1)).await.expect("auth");
         let connection = Connection {
             remote_ip: "127.0.0.1".parse().expect("ip"),
             tls: Some(postfach_types::TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() }),
@@ -502,22 +503,37 @@ fn app_passwords_from_the_command_line() {
     let env = Env::new();
     env.acme();
     // Only the password, on one line.
-    let out = env.ok(&["mailbox", "app-password", "add", "max@acme.example", "--name", "Phone", "--service", "imap,submission"], "");
+    let out = env.ok(
+        &["mailbox", "app-password", "add", "max@acme.example", "--name", "Phone", "--service", "imap,submission"],
+        "",
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "{out}");
     let phone = lines[0].to_string();
     assert!(logs_in(&env, Service::Imap, "max@acme.example", &phone));
     assert!(!logs_in(&env, Service::Pop3, "max@acme.example", &phone));
     // --json: name, services, password.
-    let created = env.json(&["mailbox", "app-password", "add", "max@acme.example", "--name", "Laptop", "--service", "submission", "--json"]);
+    let created = env.json(&[
+        "mailbox",
+        "app-password",
+        "add",
+        "max@acme.example",
+        "--name",
+        "Laptop",
+        "--service",
+        "submission",
+        "--json",
+    ]);
     assert_eq!(created["name"], "Laptop");
     assert_eq!(created["services"], serde_json::json!(["submission"]));
     let laptop = created["password"].as_str().expect("password").to_string();
     assert!(logs_in(&env, Service::Submission, "max@acme.example", &laptop));
     // Refusals say what to do.
-    let err = env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "Old", "--service", "pop3"], "");
+    let err =
+        env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "Old", "--service", "pop3"], "");
     assert!(err.contains("does not allow pop3"), "{err}");
-    let err = env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "Phone", "--service", "imap"], "");
+    let err =
+        env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "Phone", "--service", "imap"], "");
     assert!(err.contains("already has an app password named 'Phone'"), "{err}");
     let err = env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "X", "--service", "ftp"], "");
     assert!(err.contains("imap, pop3 and submission"), "{err}");

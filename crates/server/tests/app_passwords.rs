@@ -127,7 +127,10 @@ async fn real_clients_log_in_with_app_passwords_and_the_login_list_names_them() 
         + std::fs::read_dir(dir.path().join("mail/INBOX/cur")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(pulled, 3);
     let last = logins(&t).await.remove(0);
-    assert_eq!((last.result, last.service, last.credential.as_deref()), (LoginResult::Ok, Service::Imap, Some("Laptop")));
+    assert_eq!(
+        (last.result, last.service, last.credential.as_deref()),
+        (LoginResult::Ok, Service::Imap, Some("Laptop"))
+    );
 
     // msmtp on 465, delivered into the same mailbox.
     let out = msmtp(&t, &password).await;

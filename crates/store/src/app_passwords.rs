@@ -180,10 +180,10 @@ impl Store {
     /// A mailbox's app passwords in `scope`, by name.
     pub async fn app_passwords(&self, scope: Scope, mailbox: MailboxId) -> Result<Vec<AppPassword>, StoreError> {
         let rows = sqlx::query(select!("WHERE mailbox_id = $1 AND ($2 IS NULL OR customer_id = $2) ORDER BY name"))
-        .bind(mailbox)
-        .bind(scope.customer_filter())
-        .fetch_all(&self.pool)
-        .await?;
+            .bind(mailbox)
+            .bind(scope.customer_filter())
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
@@ -211,11 +211,12 @@ impl Store {
         mailbox: MailboxId,
         lookup: &str,
     ) -> Result<Option<AppPasswordLogin>, StoreError> {
-        let row = sqlx::query("SELECT id, name, hash, services FROM app_passwords WHERE lookup = $1 AND mailbox_id = $2")
-            .bind(lookup)
-            .bind(mailbox)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, name, hash, services FROM app_passwords WHERE lookup = $1 AND mailbox_id = $2")
+                .bind(lookup)
+                .bind(mailbox)
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(AppPasswordLogin {
             id: row.try_get("id")?,

@@ -45,8 +45,8 @@ pub use error::{Conflict, StoreError};
 // Ids are database row ids, typed per kind of object in `postfach-types` (which gives them
 // sqlx's Encode/Decode, so they bind and decode as the i64 they wrap).
 use postfach_types::{
-    AliasId, ApiTokenId, AppPasswordId, CustomerId, DkimKeyId, DomainId, FolderId, MailboxId, QueueMessageId, QueueRecipientId,
-    SessionId,
+    AliasId, ApiTokenId, AppPasswordId, CustomerId, DkimKeyId, DomainId, FolderId, MailboxId, QueueMessageId,
+    QueueRecipientId, SessionId,
 };
 
 /// Whose objects a call may see and change. Every tenant-scoped function takes one.

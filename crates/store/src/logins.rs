@@ -27,8 +27,16 @@ pub struct LoginAccount {
 #[derive(Debug, Clone)]
 pub enum LoginAccountKind {
     /// `app_passwords_only`: the main password works only for the panel.
-    Mailbox { id: MailboxId, address: EmailAddress, settings: MailboxSettings, app_passwords_only: bool },
-    Customer { name: CustomerName, role: Role },
+    Mailbox {
+        id: MailboxId,
+        address: EmailAddress,
+        settings: MailboxSettings,
+        app_passwords_only: bool,
+    },
+    Customer {
+        name: CustomerName,
+        role: Role,
+    },
 }
 
 /// One login attempt.

@@ -313,7 +313,9 @@ async fn app_passwords_are_made_listed_and_revoked_through_the_api() {
     let pop = api(&w, Method::POST, &path, &w.acme_token, Some(json!({ "name": "Old", "services": ["pop3"] }))).await;
     assert_eq!(pop.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", pop.body);
     assert_eq!(pop.json()["code"], "invalid_services");
-    let switched = api(&w, Method::PATCH, &format!("/mailboxes/{mb}"), &w.acme_token, Some(json!({ "app_passwords_only": true }))).await;
+    let switched =
+        api(&w, Method::PATCH, &format!("/mailboxes/{mb}"), &w.acme_token, Some(json!({ "app_passwords_only": true })))
+            .await;
     assert_eq!(switched.json()["app_passwords_only"], true, "{}", switched.body);
     let revoke = format!("{path}/{id}");
     assert_eq!(api(&w, Method::DELETE, &revoke, &w.globex_token, None).await.status, StatusCode::NOT_FOUND);
@@ -1128,7 +1130,8 @@ async fn the_mailbox_user_makes_and_revokes_app_passwords_in_the_panel() {
         ("de", "App-Passwörter", "nur dieses eine Mal", "wurde widerrufen", "Noch kein Gerät", "Passwort-Manager"),
         ("en", "App passwords", "only this once", "was revoked", "No device has logged in yet", "password manager"),
     ] {
-        let session = Session { cookie: format!("{}; __Host-postfach-lang={lang}", max.cookie), csrf: max.csrf.clone() };
+        let session =
+            Session { cookie: format!("{}; __Host-postfach-lang={lang}", max.cookie), csrf: max.csrf.clone() };
         let shown = page(&router, &session, Method::GET, &format!("/mailboxes/{mb}"), "").await;
         assert!(shown.body.contains(title) && shown.body.contains(check), "{lang}: {}", shown.body);
         assert!(shown.body.contains("id=\"password-suggestion\"") && shown.body.contains(advice), "{lang}");

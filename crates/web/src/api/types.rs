@@ -9,8 +9,8 @@ use postfach_store::logins::LoginRecord;
 use postfach_store::mailboxes::{Alias, Mailbox};
 use postfach_store::sessions::ApiToken;
 use postfach_types::{
-    AccessMode, AliasId, ApiTokenId, AppPasswordId, CustomerId, CustomerName, DomainId, DomainName, EmailAddress, Language,
-    LoginResult, MailboxId, Mechanism, Role, Service, TlsInfo, UnixTime,
+    AccessMode, AliasId, ApiTokenId, AppPasswordId, CustomerId, CustomerName, DomainId, DomainName, EmailAddress,
+    Language, LoginResult, MailboxId, Mechanism, Role, Service, TlsInfo, UnixTime,
 };
 use serde::{Deserialize, Serialize};
 

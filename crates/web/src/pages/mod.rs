@@ -11,11 +11,11 @@
 
 mod account;
 mod aliases;
+mod app_passwords;
 mod customers;
 pub mod domains;
 mod login;
 mod logins;
-mod app_passwords;
 mod mailboxes;
 
 use askama::Template;
