@@ -47,6 +47,16 @@ pub enum AdminError {
     TokenNameMissing,
     #[error("a token name has at most {} characters", crate::input::MAX_TOKEN_NAME)]
     TokenNameTooLong,
+    #[error(
+        "give the app password a name of at most {} characters, like the device it is for",
+        crate::input::MAX_APP_PASSWORD_NAME
+    )]
+    InvalidAppPasswordName,
+    #[error("pick the services for the app password among imap, pop3 and submission, separated by commas")]
+    InvalidAppPasswordServices,
+    /// The mailbox's settings do not allow this service (access mode, sending switch).
+    #[error("this mailbox does not allow {0}; pick among the services its settings allow")]
+    ServiceNotForMailbox(postfach_types::Service),
     /// The password breaks the rule; the verdict says why and carries the feedback.
     /// `chars`: the password's length, which the verdict's translations name.
     #[error("{}", .verdict.reason.as_deref().unwrap_or("the password is too weak"))]
@@ -144,7 +154,11 @@ impl AdminError {
 /// so the real reason is told. `wrong` is what a wrong secret means here.
 fn refused(refusal: Refusal, wrong: AdminError) -> AdminError {
     match refusal {
-        Refusal::BadCredentials | Refusal::Malformed => wrong,
+        // App passwords are not taken by the panel, where one proves oneself again.
+        Refusal::BadCredentials
+        | Refusal::Malformed
+        | Refusal::AppPasswordRequired
+        | Refusal::NotForThisAppPassword => wrong,
         Refusal::Throttled => AdminError::Throttled,
         Refusal::Disabled => AdminError::Disabled,
         Refusal::TlsRequired { .. } => AdminError::TlsRequired,

@@ -8,7 +8,7 @@ use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::quota::MailboxQuota;
 use postfach_store::warnings::WarningKind;
-use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, IdError, Language, MailboxId, Role};
+use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, IdError, Language, MailboxId, Role, Service};
 
 use crate::AdminError;
 
@@ -69,6 +69,40 @@ pub fn token_name(text: &str) -> Result<String, AdminError> {
         n if n > MAX_TOKEN_NAME => Err(AdminError::TokenNameTooLong),
         _ => Ok(name),
     }
+}
+
+/// The longest app password name.
+pub const MAX_APP_PASSWORD_NAME: usize = 64;
+
+/// An app password's name: trimmed, 1 to [`MAX_APP_PASSWORD_NAME`] characters, no
+/// control characters (refused, not dropped: the name is how the owner revokes it).
+pub fn app_password_name(text: &str) -> Result<String, AdminError> {
+    let name = text.trim();
+    let count = name.chars().count();
+    if count == 0 || count > MAX_APP_PASSWORD_NAME || name.chars().any(char::is_control) {
+        return Err(AdminError::InvalidAppPasswordName);
+    }
+    Ok(name.to_string())
+}
+
+/// The services of an app password: `imap`, `pop3`, `submission`, separated by commas
+/// or spaces, at least one; duplicates count once.
+pub fn app_password_services(text: &str) -> Result<Vec<Service>, AdminError> {
+    let mut services = Vec::new();
+    for word in text.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
+        let service: Service = word.parse().map_err(|_| AdminError::InvalidAppPasswordServices)?;
+        if !matches!(service, Service::Imap | Service::Pop3 | Service::Submission) {
+            return Err(AdminError::InvalidAppPasswordServices);
+        }
+        if !services.contains(&service) {
+            services.push(service);
+        }
+    }
+    if services.is_empty() {
+        return Err(AdminError::InvalidAppPasswordServices);
+    }
+    services.sort_by_key(|s| Service::ALL.iter().position(|a| a == s));
+    Ok(services)
 }
 
 /// Which login attempts to list.

@@ -11,6 +11,7 @@
 //! `postfach_auth::accounts`, and credentials only through the `Authenticator`.
 
 mod account;
+pub mod app_passwords;
 mod customers;
 mod domains;
 mod error;
@@ -29,6 +30,7 @@ use postfach_dns::checks::Checker;
 use postfach_store::{Scope, Store};
 
 pub use account::TotpStatus;
+pub use app_passwords::CreatedAppPassword;
 pub use customers::CustomerChange;
 pub use domains::DomainRecords;
 pub use error::{AdminError, Unavailable};

@@ -21,6 +21,7 @@
 //! bounded form of it ([`LoginName::lossy`]).
 
 pub mod accounts;
+pub mod generate;
 mod passwords;
 pub mod sasl;
 mod throttle;
@@ -33,7 +34,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use postfach_policy::{AccountFacts, AccountKind, LoginDecision, LoginFacts, Refusal, TlsRequiredBy};
+use postfach_policy::{AccountFacts, AccountKind, CredentialFacts, LoginDecision, LoginFacts, Refusal, TlsRequiredBy};
+use postfach_store::app_passwords::{AppPasswordLogin, LastUse};
 use postfach_store::customers::Customer;
 use postfach_store::logins::{LoginAccount, LoginAccountKind, LoginRecord};
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
@@ -41,8 +43,8 @@ use postfach_store::sessions::{PanelSession, SessionLifetime};
 use postfach_store::warnings::{WarningEvent, WarningFacts, WarningKind, WarningTarget};
 use postfach_store::{Scope, Store, StoreError};
 use postfach_types::{
-    ApiTokenId, CustomerId, CustomerName, EmailAddress, LoginName, LoginResult, LoginTarget, MailboxId, Mechanism,
-    Role, Secret, Service, TlsInfo, UnixTime,
+    ApiTokenId, AppPasswordId, CustomerId, CustomerName, EmailAddress, LoginName, LoginResult, LoginTarget, MailboxId,
+    Mechanism, Role, Secret, Service, TlsInfo, UnixTime,
 };
 
 pub use passwords::{ITERATIONS, LANES, MEMORY_KIB, PasswordHasher};
@@ -131,11 +133,14 @@ pub struct Attempt<'a> {
 pub enum Principal {
     /// `may_send`: the mailbox may send through submission (its sending switch, decided by
     /// `postfach_policy::AccountKind::may_send`); submission refuses `MAIL FROM` otherwise.
+    /// `app_password`: the app password the login used (`None`: the main password);
+    /// sessions ask [`Authenticator::still_valid`] whether it was revoked since.
     Mailbox {
         id: MailboxId,
         customer_id: CustomerId,
         address: EmailAddress,
         may_send: bool,
+        app_password: Option<AppPasswordId>,
     },
     Account {
         customer_id: CustomerId,
@@ -145,10 +150,18 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The mailbox, for a mailbox login.
+    pub fn mailbox_id(&self) -> Option<MailboxId> {
+        match self {
+            Principal::Mailbox { id, .. } => Some(*id),
+            Principal::Account { .. } => None,
+        }
+    }
+
     /// The principal of a mailbox with these settings.
     pub fn mailbox(id: MailboxId, customer_id: CustomerId, address: EmailAddress, settings: &MailboxSettings) -> Self {
         let may_send = mailbox_kind(settings).may_send();
-        Principal::Mailbox { id, customer_id, address, may_send }
+        Principal::Mailbox { id, customer_id, address, may_send, app_password: None }
     }
 }
 
@@ -244,8 +257,15 @@ impl Authenticator {
             return self.refuse(record, Refusal::Throttled).await;
         }
 
-        let password_matches = match (&name, &account) {
-            (Some(name), Some(account)) => self.password_matches(name.key(), account, attempt.secret).await?,
+        let app_password = self.app_password_for(account.as_ref(), attempt.secret).await?;
+        let password_matches = match (&name, &account, &app_password) {
+            (Some(name), Some(_), Some(app)) => {
+                let key = format!("{}\0app:{}", name.key(), app.id);
+                self.secret_matches(&key, &app.hash, attempt.secret).await?
+            }
+            (Some(name), Some(account), None) => {
+                self.secret_matches(name.key(), &account.password_hash, attempt.secret).await?
+            }
             _ => {
                 let _ = self.hasher.verify(&self.dummy_hash, attempt.secret).await?;
                 false
@@ -258,9 +278,16 @@ impl Authenticator {
             account: account.as_ref().map(account_facts),
             password_matches,
         };
-        let decision = facts.decide();
+        let decision = match facts.decide() {
+            LoginDecision::Allow => credential_facts(account.as_ref(), app_password.as_ref()).decide(attempt.service),
+            denied => denied,
+        };
+        if password_matches && let Some(app) = &app_password {
+            record.credential = Some(app.name.clone());
+        }
 
         if facts.password_exposed()
+            && app_password.is_none()
             && let Some(account) = &account
         {
             self.mark_exposed(account, attempt.service, ip).await?;
@@ -276,7 +303,19 @@ impl Authenticator {
             (LoginDecision::Allow, Some(account)) => {
                 record.result = LoginResult::Ok;
                 self.write_down(&record).await?;
-                Ok(principal(account))
+                let mut principal = principal(account);
+                if let (Some(app), Principal::Mailbox { app_password, .. }) = (&app_password, &mut principal) {
+                    *app_password = Some(app.id);
+                    let last = LastUse {
+                        at: record.at,
+                        service: attempt.service,
+                        remote_ip: ip,
+                        tls_version: attempt.connection.tls.as_ref().map(|t| t.version.clone()),
+                        client: None,
+                    };
+                    self.store.record_app_password_use(app.id, &last).await?;
+                }
+                Ok(principal)
             }
             (LoginDecision::Deny(refusal), _) => self.refuse(record, refusal).await,
             // Unreachable (`decide` never allows without an account), but the match must
@@ -540,23 +579,64 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Verifies `secret` against the account's hash (remembering a success briefly).
-    async fn password_matches(
-        &self,
-        key: &str,
-        account: &LoginAccount,
-        secret: &Secret<String>,
-    ) -> Result<bool, AuthError> {
-        if self.verified.contains(key, &account.password_hash, secret) {
+    /// Verifies `secret` against `hash` (remembering a success briefly under `key`).
+    async fn secret_matches(&self, key: &str, hash: &str, secret: &Secret<String>) -> Result<bool, AuthError> {
+        if self.verified.contains(key, hash, secret) {
             return Ok(true);
         }
-        let matches = self.hasher.verify(&account.password_hash, secret).await?;
+        let matches = self.hasher.verify(hash, secret).await?;
         if matches {
-            self.verified.insert(key, &account.password_hash, secret);
+            self.verified.insert(key, hash, secret);
         } else {
             self.verified.remove(key);
         }
         Ok(matches)
+    }
+
+    /// The app password a secret of that form selects by its lookup key, for a mailbox
+    /// login; `None` for any other secret (then it is checked as the main password, so
+    /// a login costs one verification either way).
+    async fn app_password_for(
+        &self,
+        account: Option<&LoginAccount>,
+        secret: &Secret<String>,
+    ) -> Result<Option<AppPasswordLogin>, AuthError> {
+        let (Some(mailbox), Some(lookup)) =
+            (account.and_then(mailbox_id), generate::app_password_lookup(secret.expose()))
+        else {
+            return Ok(None);
+        };
+        Ok(self.store.app_password_login(mailbox, lookup).await?)
+    }
+
+    /// Whether a session that logged in as `principal` may go on: false once the app
+    /// password it used was revoked (here or on another node). Costs an atomic load per
+    /// call; the database is asked only when some app password was revoked since `seen`,
+    /// which the caller keeps (start it at [`Self::revocations_seen`] before the login).
+    pub async fn still_valid(&self, principal: &Principal, seen: &mut u64) -> Result<bool, AuthError> {
+        let Principal::Mailbox { app_password: Some(id), .. } = principal else { return Ok(true) };
+        let now = self.store.revocations().current();
+        if now == *seen {
+            return Ok(true);
+        }
+        let exists = self.store.app_password_exists(*id).await?;
+        *seen = now;
+        Ok(exists)
+    }
+
+    /// The revocation count a session starts from (taken before its login, so a
+    /// revocation during the login is seen at the first command).
+    pub fn revocations_seen(&self) -> u64 {
+        self.store.revocations().current()
+    }
+
+    /// Records the client's name (IMAP `ID`) as the last use of the app password a
+    /// session logged in with; nothing for the main password.
+    pub async fn client_named(&self, principal: &Principal, client: &str) -> Result<(), AuthError> {
+        if let Principal::Mailbox { app_password: Some(id), .. } = principal {
+            self.store.record_app_password_client(*id, client).await?;
+        }
+        Ok(())
     }
 
     async fn mark_exposed(&self, account: &LoginAccount, service: Service, ip: IpAddr) -> Result<(), AuthError> {
@@ -580,6 +660,7 @@ impl Authenticator {
             tls: connection.tls.clone(),
             mechanism,
             result: LoginResult::Throttled,
+            credential: None,
         }
     }
 
@@ -665,9 +746,21 @@ fn account_facts(account: &LoginAccount) -> AccountFacts {
     AccountFacts { kind, disabled: account.disabled }
 }
 
+/// What the credential of a login allows: the main password (with the mailbox's
+/// app-passwords-only switch) or the app password.
+fn credential_facts<'a>(account: Option<&LoginAccount>, app: Option<&'a AppPasswordLogin>) -> CredentialFacts<'a> {
+    match (app, account.map(|a| &a.kind)) {
+        (Some(app), _) => CredentialFacts::AppPassword { services: &app.services },
+        (None, Some(LoginAccountKind::Mailbox { app_passwords_only, .. })) => {
+            CredentialFacts::MainPassword { app_passwords_only: *app_passwords_only }
+        }
+        (None, _) => CredentialFacts::MainPassword { app_passwords_only: false },
+    }
+}
+
 fn principal(account: LoginAccount) -> Principal {
     match account.kind {
-        LoginAccountKind::Mailbox { id, address, settings } => {
+        LoginAccountKind::Mailbox { id, address, settings, .. } => {
             Principal::mailbox(id, account.customer_id, address, &settings)
         }
         LoginAccountKind::Customer { name, role } => {

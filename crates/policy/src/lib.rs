@@ -8,7 +8,9 @@ pub mod inbound;
 pub mod login;
 pub mod password;
 
-pub use login::{AccountFacts, AccountKind, LoginDecision, LoginFacts, PublicRefusal, Refusal, TlsRequiredBy};
+pub use login::{
+    AccountFacts, AccountKind, CredentialFacts, LoginDecision, LoginFacts, PublicRefusal, Refusal, TlsRequiredBy,
+};
 pub use password::{
     FeedbackItem, MAX_PASSWORD_CHARS, MIN_OWN_LETTERS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordRefusal, PasswordVerdict,
     check_password, user_inputs,

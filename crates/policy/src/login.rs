@@ -69,6 +69,10 @@ pub enum Refusal {
     Throttled,
     /// The SASL exchange was malformed or named another account to act as.
     Malformed,
+    /// A device sent the main password of a mailbox whose devices must use app passwords.
+    AppPasswordRequired,
+    /// The app password is not for this service.
+    NotForThisAppPassword,
 }
 
 /// Whose rule asked for TLS.
@@ -102,6 +106,12 @@ pub enum PublicRefusal {
     Disabled,
     Throttled,
     Malformed,
+    /// The main password works only for the panel here: create an app password (said
+    /// only after the password proved the user).
+    AppPasswordRequired,
+    /// This app password was not made for this service (said only after it proved the
+    /// user).
+    NotForThisAppPassword,
 }
 
 impl Refusal {
@@ -114,6 +124,8 @@ impl Refusal {
             Refusal::Disabled => LoginResult::AccountDisabled,
             Refusal::Throttled => LoginResult::Throttled,
             Refusal::Malformed => LoginResult::Malformed,
+            Refusal::AppPasswordRequired => LoginResult::AppPasswordRequired,
+            Refusal::NotForThisAppPassword => LoginResult::NotForThisAppPassword,
         }
     }
 
@@ -128,6 +140,8 @@ impl Refusal {
             Refusal::ServiceNotAllowed => PublicRefusal::ServiceNotAllowed,
             Refusal::Throttled => PublicRefusal::Throttled,
             Refusal::Malformed => PublicRefusal::Malformed,
+            Refusal::AppPasswordRequired => PublicRefusal::AppPasswordRequired,
+            Refusal::NotForThisAppPassword => PublicRefusal::NotForThisAppPassword,
         }
     }
 }
@@ -176,6 +190,35 @@ impl LoginFacts {
     }
 }
 
+/// The credential a login proved: the mailbox's main password or one of its app
+/// passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialFacts<'a> {
+    /// `app_passwords_only`: the mailbox's devices must use app passwords.
+    MainPassword { app_passwords_only: bool },
+    /// The services the app password was made for.
+    AppPassword { services: &'a [Service] },
+}
+
+impl CredentialFacts<'_> {
+    /// Whether this credential may be used for `service`, asked after
+    /// [`LoginFacts::decide`] allowed the login (so it is said only to someone who proved
+    /// the credential). The panel takes only the main password: an app password is a
+    /// device's, and a lost phone must not open the mailbox's settings.
+    pub fn decide(self, service: Service) -> LoginDecision {
+        match self {
+            CredentialFacts::MainPassword { app_passwords_only: true }
+                if matches!(service, Service::Imap | Service::Pop3 | Service::Submission) =>
+            {
+                LoginDecision::Deny(Refusal::AppPasswordRequired)
+            }
+            CredentialFacts::MainPassword { .. } => LoginDecision::Allow,
+            CredentialFacts::AppPassword { services } if services.contains(&service) => LoginDecision::Allow,
+            CredentialFacts::AppPassword { .. } => LoginDecision::Deny(Refusal::NotForThisAppPassword),
+        }
+    }
+}
+
 /// The access-mode switch (mission point 2). Every mailbox may log in to submission; its
 /// sending switch is [`AccountKind::may_send`], asked at `MAIL FROM`.
 fn service_allowed(kind: AccountKind, service: Service) -> bool {
@@ -215,6 +258,23 @@ mod tests {
         pw: bool,
     ) -> LoginFacts {
         LoginFacts { service, encrypted, operator_allows_plaintext: plaintext_ok, account, password_matches: pw }
+    }
+
+    #[test]
+    fn credential_decisions() {
+        use Service::*;
+        let only = CredentialFacts::MainPassword { app_passwords_only: true };
+        let main = CredentialFacts::MainPassword { app_passwords_only: false };
+        let phone = CredentialFacts::AppPassword { services: &[Imap, Submission] };
+        for service in [Imap, Pop3, Submission] {
+            assert_eq!(only.decide(service), Deny(AppPasswordRequired), "{service}");
+            assert_eq!(main.decide(service), Allow);
+        }
+        assert_eq!(only.decide(Panel), Allow);
+        assert_eq!(phone.decide(Imap), Allow);
+        assert_eq!(phone.decide(Submission), Allow);
+        assert_eq!(phone.decide(Pop3), Deny(NotForThisAppPassword));
+        assert_eq!(phone.decide(Panel), Deny(NotForThisAppPassword));
     }
 
     #[test]

@@ -47,7 +47,10 @@ pub(crate) async fn run(server: Arc<Pop3Server>, mut conn: Conn) {
         state: State::Authorization { user: None },
         auth_failures: 0,
         bad_commands: 0,
+        principal: None,
+        revocations_seen: 0,
     };
+    session.revocations_seen = session.server.auth.revocations_seen();
     match session.serve().await {
         Ok(()) | Err(Pop3Error::Closed) => {}
         Err(e) => tracing::debug!(remote = %remote_ip, error = %e, "pop3 session ended"),
@@ -81,6 +84,11 @@ struct Session {
     state: State,
     auth_failures: u32,
     bad_commands: u32,
+    /// Who logged in, with the credential used (an app password is checked for
+    /// revocation before every command).
+    principal: Option<Principal>,
+    /// The revocation count this session last looked at (`Authenticator::still_valid`).
+    revocations_seen: u64,
 }
 
 impl Session {
@@ -123,11 +131,29 @@ impl Session {
                     continue;
                 }
             };
+            if !self.credential_still_valid().await {
+                // Closed without entering UPDATE: nothing marked deleted is removed.
+                reply(&mut self.conn, "-ERR The app password of this connection was revoked. Closing the connection.");
+                self.conn.flush().await?;
+                return Ok(());
+            }
             let (name, started) = (command.name(), std::time::Instant::now());
             let flow = self.step(command).await?;
             postfach_metrics::command(postfach_metrics::Protocol::Pop3, name, started.elapsed());
             if let Flow::Close = flow {
                 return Ok(());
+            }
+        }
+    }
+
+    /// False once the app password this session logged in with was revoked.
+    async fn credential_still_valid(&mut self) -> bool {
+        let Some(principal) = &self.principal else { return true };
+        match self.server.auth.still_valid(principal, &mut self.revocations_seen).await {
+            Ok(valid) => valid,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check whether an app password was revoked");
+                true
             }
         }
     }
@@ -312,10 +338,10 @@ impl Session {
     /// The gate's answer to a login: lock the maildrop and take the snapshot, or answer
     /// the refusal.
     async fn logged_in(&mut self, result: Result<Principal, AuthError>) -> Result<Flow, Pop3Error> {
-        let id = match result {
-            Ok(Principal::Mailbox { id, .. }) => id,
+        let (id, principal) = match result {
+            Ok(principal) if let Some(id) = principal.mailbox_id() => (id, principal),
             // The policy lets only mailboxes use POP3; kept total anyway.
-            Ok(Principal::Account { .. }) => {
+            Ok(_) => {
                 let text = refusal_text(PublicRefusal::Failed { encrypted: self.conn.is_tls() });
                 reply(&mut self.conn, text);
                 return Ok(self.failed());
@@ -345,6 +371,7 @@ impl Session {
                 reply(&mut self.conn, &format!("+OK Logged in, {count} messages ({size} octets)."));
                 tracing::debug!(mailbox = id.get(), messages = count, "pop3 login");
                 self.state = State::Transaction { maildrop, _lock: lock };
+                self.principal = Some(principal);
                 self.conn.set_login_deadline(None);
             }
             Err(e) => {
@@ -562,6 +589,13 @@ pub(crate) fn refusal_text(refusal: PublicRefusal) -> &'static str {
         PublicRefusal::Disabled => "-ERR [AUTH] This mailbox is disabled. Please ask your provider.",
         PublicRefusal::Malformed => {
             "-ERR [AUTH] The login could not be read. Send your own address and password (SASL PLAIN)."
+        }
+        PublicRefusal::AppPasswordRequired => {
+            "-ERR [AUTH] This mailbox's password works only in the customer panel. Create an app password \
+             for this device there and enter it here instead."
+        }
+        PublicRefusal::NotForThisAppPassword => {
+            "-ERR [AUTH] This app password is not for POP3. Create one for POP3 in the customer panel."
         }
     }
 }

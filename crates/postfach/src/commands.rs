@@ -15,11 +15,14 @@ use postfach_server::config::Config;
 use postfach_store::Store;
 use postfach_store::mailboxes::{MailboxSettings, SettingsChange};
 use postfach_types::{Role, Secret, format_size};
-use postfach_web::types::{self, AliasView, CustomerView, DomainView, LoginView, MailboxView};
+use postfach_web::types::{
+    self, AliasView, AppPasswordView, CreatedAppPasswordView, CustomerView, DomainView, LoginView, MailboxView,
+};
 
 use crate::output::{json, on_off, table, yes_no};
 use crate::{
-    AliasCommand, Cli, Command, CustomerCommand, DomainAliasCommand, DomainCommand, MailboxCommand, PasswordSource,
+    AliasCommand, AppPasswordCommand, Cli, Command, CustomerCommand, DomainAliasCommand, DomainCommand, MailboxCommand,
+    PasswordSource,
 };
 
 /// The CLI's caller: the operator.
@@ -101,10 +104,11 @@ async fn dispatch(command: Command, admin: &Admin) -> anyhow::Result<ExitCode> {
                             e.tls.as_ref().map_or("UNENCRYPTED".into(), |t| format!("{} {}", t.version, t.cipher)),
                             e.mechanism.to_string(),
                             e.result.to_string(),
+                            credential(e),
                         ]
                     })
                     .collect::<Vec<_>>();
-                table(&["TIME", "SERVICE", "LOGIN", "IP", "ENCRYPTION", "MECHANISM", "RESULT"], &rows);
+                table(&["TIME", "SERVICE", "LOGIN", "IP", "ENCRYPTION", "MECHANISM", "RESULT", "CREDENTIAL"], &rows);
             }
         }
         Command::Certificates { json: as_json } => {
@@ -324,10 +328,10 @@ async fn domain_alias(cmd: DomainAliasCommand, admin: &Admin) -> anyhow::Result<
 
 async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
     match cmd {
-        MailboxCommand::Add { address, password, settings } => {
+        MailboxCommand::Add { address, password, generate, settings } => {
             // Fail on a missing domain before asking for a password.
             admin.domain_named(OPERATOR, address.0.domain()).await.map_err(explain)?;
-            let password = read_password(&password, true)?;
+            let password = new_password(&password, generate)?;
             let defaults = MailboxSettings::default();
             let settings = MailboxSettings {
                 access: settings.access.unwrap_or(defaults.access),
@@ -342,17 +346,25 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
                 on_off(m.settings.submission),
                 on_off(m.settings.tls_required)
             );
+            if generate {
+                print_generated(&password);
+            }
         }
-        MailboxCommand::Set { address, settings, quota, quota_messages, language, warn } => {
+        MailboxCommand::Set { address, settings, quota, quota_messages, language, warn, app_passwords_only } => {
             let change = SettingsChange {
                 access: settings.access,
                 submission: settings.submission,
                 tls_required: settings.tls_required,
             };
             let limits_given = quota.is_some() || quota_messages.is_some();
-            if change == SettingsChange::default() && !limits_given && language.is_none() && warn.is_empty() {
+            if change == SettingsChange::default()
+                && !limits_given
+                && language.is_none()
+                && warn.is_empty()
+                && app_passwords_only.is_none()
+            {
                 bail!(
-                    "nothing to change: give --access, --submission, --tls-required, --quota, --quota-messages, --language or --warn"
+                    "nothing to change: give --access, --submission, --tls-required, --quota, --quota-messages, --language, --warn or --app-passwords-only"
                 );
             }
             let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
@@ -370,6 +382,9 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
             for (kind, on) in switches {
                 admin.set_mailbox_warning(OPERATOR, m.id, kind, on).await.map_err(explain)?;
             }
+            if let Some(on) = app_passwords_only {
+                admin.set_app_passwords_only(OPERATOR, m.id, on).await.map_err(explain)?;
+            }
             let m = if change == SettingsChange::default() {
                 admin.mailbox(OPERATOR, m.id).await.map_err(explain)?
             } else {
@@ -384,25 +399,31 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
                 .map(|w| w.kind.as_str())
                 .collect();
             println!(
-                "{}: access {}, submission {}, TLS only {}, {}, language {}, warnings off: {}",
+                "{}: access {}, submission {}, TLS only {}, {}, language {}, app passwords only {}, warnings off: {}",
                 m.address,
                 m.settings.access,
                 on_off(m.settings.submission),
                 on_off(m.settings.tls_required),
                 usage(&m),
                 m.language,
+                on_off(m.app_passwords_only),
                 if off.is_empty() { "none".to_string() } else { off.join(", ") }
             );
         }
-        MailboxCommand::Password { address, password } => {
+        MailboxCommand::Password { address, password, generate } => {
             let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
-            let password = read_password(&password, true)?;
+            let password = new_password(&password, generate)?;
+            let shown = generate.then(|| Secret::new(password.expose().to_string()));
             let connection = postfach_auth::Connection { remote_ip: std::net::Ipv6Addr::LOCALHOST.into(), tls: None };
             // The operator needs no current password; the connection is not used then.
             let change = postfach_admin::MailboxPassword { new: password, current: None, session: None, connection };
             admin.set_mailbox_password(OPERATOR, m.id, change).await.map_err(explain)?;
             println!("changed the password of {}", address.0);
+            if let Some(shown) = shown {
+                print_generated(&shown);
+            }
         }
+        MailboxCommand::AppPassword(cmd) => app_password(cmd, admin).await?,
         MailboxCommand::List { domain, json: as_json } => {
             let mailboxes = admin.mailboxes(OPERATOR, domain.as_ref().map(|d| &d.0)).await.map_err(explain)?;
             if as_json {
@@ -505,6 +526,76 @@ pub fn explain(e: AdminError) -> anyhow::Error {
 /// Reads a password from stdin (`--password-stdin`: the first line) or from a prompt on
 /// the terminal (twice, when setting one). Never from the command line, where other
 /// users could see it in the process list.
+/// Which credential a login used: the main password, an app password by name, or `-`
+/// when none was proven.
+fn credential(entry: &postfach_store::logins::LoginRecord) -> String {
+    match (&entry.credential, entry.result) {
+        (Some(name), _) => format!("app password {name}"),
+        (None, postfach_types::LoginResult::Ok) => "password".into(),
+        (None, _) => "-".into(),
+    }
+}
+
+/// The new password of `mailbox add` and `mailbox password`: generated with
+/// `--generate`, else read like every password.
+fn new_password(source: &PasswordSource, generate: bool) -> anyhow::Result<Secret<String>> {
+    if generate { Ok(postfach_auth::generate::password()) } else { read_password(source, true) }
+}
+
+/// Prints a generated password once, alone on its line, with the advice on stderr.
+fn print_generated(password: &Secret<String>) {
+    println!("{}", password.expose());
+    eprintln!("This password is shown only now: keep it in a password manager and use it for this mailbox only.");
+}
+
+async fn app_password(cmd: AppPasswordCommand, admin: &Admin) -> anyhow::Result<()> {
+    match cmd {
+        AppPasswordCommand::Add { mailbox, name, services, json: as_json } => {
+            let name = input::app_password_name(&name).map_err(explain)?;
+            let services = input::app_password_services(&services).map_err(explain)?;
+            let m = admin.mailbox_named(OPERATOR, &mailbox.0).await.map_err(explain)?;
+            let created = admin.add_app_password(OPERATOR, m.id, &name, &services).await.map_err(explain)?;
+            if as_json {
+                json(&CreatedAppPasswordView::from(created))?;
+            } else {
+                println!("{}", created.password.expose());
+            }
+        }
+        AppPasswordCommand::List { mailbox, json: as_json } => {
+            let m = admin.mailbox_named(OPERATOR, &mailbox.0).await.map_err(explain)?;
+            let list = admin.app_passwords(OPERATOR, m.id).await.map_err(explain)?;
+            if as_json {
+                json(&types::all::<_, AppPasswordView>(list))?;
+            } else {
+                let rows = list
+                    .iter()
+                    .map(|a| {
+                        let services = a.services.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+                        let last = a.last_use.as_ref();
+                        vec![
+                            a.name.clone(),
+                            services,
+                            a.created_at.rfc3339(),
+                            last.map_or_else(|| "never".into(), |l| l.at.rfc3339()),
+                            last.map_or_else(|| "-".into(), |l| l.service.to_string()),
+                            last.map_or_else(|| "-".into(), |l| l.remote_ip.to_string()),
+                            last.and_then(|l| l.tls_version.clone()).unwrap_or_else(|| "-".into()),
+                            last.and_then(|l| l.client.clone()).unwrap_or_else(|| "-".into()),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["NAME", "SERVICES", "CREATED", "LAST-USED", "SERVICE", "CLIENT-IP", "TLS", "CLIENT"], &rows);
+            }
+        }
+        AppPasswordCommand::Remove { mailbox, name } => {
+            let m = admin.mailbox_named(OPERATOR, &mailbox.0).await.map_err(explain)?;
+            admin.remove_app_password(OPERATOR, m.id, &name).await.map_err(explain)?;
+            println!("revoked app password {name} of {}", mailbox.0);
+        }
+    }
+    Ok(())
+}
+
 fn read_password(source: &PasswordSource, confirm: bool) -> anyhow::Result<Secret<String>> {
     if source.password_stdin {
         let mut line = String::new();

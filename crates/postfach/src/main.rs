@@ -218,6 +218,9 @@ enum MailboxCommand {
         address: Address,
         #[command(flatten)]
         password: PasswordSource,
+        /// Make a strong password instead of asking for one, and print it once
+        #[arg(long, conflicts_with = "password_stdin")]
+        generate: bool,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -238,13 +241,22 @@ enum MailboxCommand {
         /// Switch a kind of warning mail: KIND=on|off, KIND one of unencrypted, wrong-protocol, exposed, locked, sending-limit (repeatable)
         #[arg(long = "warn", value_name = "KIND=on|off")]
         warn: Vec<String>,
+        /// Devices must use app passwords: the main password then works only for the panel
+        #[arg(long, value_parser = parse_on_off, value_name = "on|off")]
+        app_passwords_only: Option<bool>,
     },
     /// Set a new password (clears the "exposed" mark)
     Password {
         address: Address,
         #[command(flatten)]
         password: PasswordSource,
+        /// Make a strong password instead of asking for one, and print it once
+        #[arg(long, conflicts_with = "password_stdin")]
+        generate: bool,
     },
+    /// A device's own password, limited to some services and revocable
+    #[command(subcommand)]
+    AppPassword(AppPasswordCommand),
     List {
         #[arg(long)]
         domain: Option<Domain>,
@@ -253,6 +265,30 @@ enum MailboxCommand {
     },
     /// Remove a mailbox and the aliases that point at it
     Remove { address: Address },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppPasswordCommand {
+    /// Make an app password for a device; prints only the password (shown this once)
+    Add {
+        mailbox: Address,
+        /// What it is for, like the device ("Phone")
+        #[arg(long)]
+        name: String,
+        /// The services it may be used for: imap, pop3, submission (comma-separated)
+        #[arg(long = "service", value_name = "SERVICES")]
+        services: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The mailbox's app passwords and their last use
+    List {
+        mailbox: Address,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an app password at once (connections using it end at their next command)
+    Remove { mailbox: Address, name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -269,6 +269,7 @@ fn logins_lists_the_log_with_encryption_state() {
                     tls: tls.then(|| TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() }),
                     mechanism: Mechanism::UserPass,
                     result,
+                    credential: None,
                 })
                 .await
                 .expect("record");
@@ -499,4 +500,118 @@ fn warning_switches_and_the_contact_address() {
     assert_eq!(acme["contact_address"], "office@acme.example");
     let out = env.ok(&["customer", "set", "acme", "--contact", "none"], "");
     assert!(out.contains("acme: no contact address"), "{out}");
+}
+
+/// Logs in to `service` as `login` through the gate, over TLS.
+fn logs_in(env: &Env, service: postfach_types::Service, login: &str, password: &str) -> bool {
+    let db = format!("sqlite://{}/postfach.sqlite", env.data().display());
+    tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        use postfach_auth::{Attempt, AuthSettings, Authenticator, Connection, PasswordHasher};
+        let store = postfach_store::Store::open(&db).await.expect("store");
+        let auth =
+            Authenticator::new(store.clone(), AuthSettings::default(), PasswordHasher::new(1)).await.expect("auth");
+        let connection = Connection {
+            remote_ip: "127.0.0.1".parse().expect("ip"),
+            tls: Some(postfach_types::TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() }),
+        };
+        let secret = postfach_types::Secret::new(password.to_string());
+        let attempt = Attempt {
+            service,
+            mechanism: postfach_types::Mechanism::ImapLogin,
+            login,
+            secret: &secret,
+            connection: &connection,
+        };
+        let ok = auth.authenticate(attempt).await.is_ok();
+        store.close().await;
+        ok
+    })
+}
+
+#[test]
+fn app_passwords_from_the_command_line() {
+    use postfach_types::Service;
+    let env = Env::new();
+    env.acme();
+    // Only the password, on one line.
+    let out = env.ok(
+        &["mailbox", "app-password", "add", "max@acme.example", "--name", "Phone", "--service", "imap,submission"],
+        "",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let phone = lines[0].to_string();
+    assert!(logs_in(&env, Service::Imap, "max@acme.example", &phone));
+    assert!(!logs_in(&env, Service::Pop3, "max@acme.example", &phone));
+    // --json: name, services, password.
+    let created = env.json(&[
+        "mailbox",
+        "app-password",
+        "add",
+        "max@acme.example",
+        "--name",
+        "Laptop",
+        "--service",
+        "submission",
+        "--json",
+    ]);
+    assert_eq!(created["name"], "Laptop");
+    assert_eq!(created["services"], serde_json::json!(["submission"]));
+    let laptop = created["password"].as_str().expect("password").to_string();
+    assert!(logs_in(&env, Service::Submission, "max@acme.example", &laptop));
+    // Refusals say what to do.
+    let err =
+        env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "Old", "--service", "pop3"], "");
+    assert!(err.contains("does not allow pop3"), "{err}");
+    let err =
+        env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "Phone", "--service", "imap"], "");
+    assert!(err.contains("already has an app password named 'Phone'"), "{err}");
+    let err = env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "X", "--service", "ftp"], "");
+    assert!(err.contains("imap, pop3 and submission"), "{err}");
+    // The list: names and services, never a password.
+    let listed = env.json(&["mailbox", "app-password", "list", "max@acme.example", "--json"]);
+    assert_eq!(addresses(&listed, "name"), ["Laptop", "Phone"]);
+    assert_eq!(listed[1]["services"], serde_json::json!(["imap", "submission"]));
+    assert_eq!(listed[1]["last_service"], "imap");
+    let table = env.ok(&["mailbox", "app-password", "list", "max@acme.example"], "");
+    assert!(table.contains("Phone") && table.contains("imap,submission") && !table.contains(&phone), "{table}");
+    // The login list names the credential.
+    let logins = env.ok(&["logins", "max@acme.example"], "");
+    assert!(logins.contains("app password Phone"), "{logins}");
+    // Devices must use app passwords: the main password opens only the panel.
+    let set = env.ok(&["mailbox", "set", "max@acme.example", "--app-passwords-only", "on"], "");
+    assert!(set.contains("app passwords only on"), "{set}");
+    assert!(!logs_in(&env, Service::Imap, "max@acme.example", STRONG));
+    assert!(logs_in(&env, Service::Panel, "max@acme.example", STRONG));
+    // Revoked.
+    let out = env.ok(&["mailbox", "app-password", "remove", "max@acme.example", "Phone"], "");
+    assert!(out.contains("revoked app password Phone"), "{out}");
+    assert!(!logs_in(&env, Service::Imap, "max@acme.example", &phone));
+    let err = env.fails(&["mailbox", "app-password", "remove", "max@acme.example", "Phone"], "");
+    assert!(err.contains("no app password named 'Phone'"), "{err}");
+}
+
+#[test]
+fn generated_passwords_are_printed_once() {
+    use postfach_types::Service;
+    let env = Env::new();
+    env.acme();
+    let out = env.run(&["mailbox", "add", "anna@acme.example", "--generate"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("created mailbox anna@acme.example"), "{stdout}");
+    let generated = lines[1];
+    assert!(generated.len() >= 24 && !generated.contains(' '), "{generated}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password manager"));
+    assert!(logs_in(&env, Service::Imap, "anna@acme.example", generated));
+
+    let out = env.ok(&["mailbox", "password", "anna@acme.example", "--generate"], "");
+    let new = out.lines().nth(1).expect("the new password").to_string();
+    assert_ne!(new, generated);
+    assert!(logs_in(&env, Service::Imap, "anna@acme.example", &new));
+    assert!(!logs_in(&env, Service::Imap, "anna@acme.example", generated));
+    let err = env.fails(&["mailbox", "password", "anna@acme.example", "--generate", "--password-stdin"], "x\n");
+    assert!(err.contains("cannot be used with"), "{err}");
 }

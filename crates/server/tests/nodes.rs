@@ -234,3 +234,38 @@ async fn the_sending_allowance_is_one_for_all_nodes() {
     }
     a.server.shutdown().await;
 }
+
+/// An app password revoked through node A ends a session logged in with it on node B at
+/// its next command: node B hears of the revocation on the change channel.
+#[tokio::test]
+async fn an_app_password_revoked_on_one_node_ends_its_session_on_another() {
+    let (database, dir) = (postgres_database().await, tempfile::tempdir().expect("dir"));
+    let a = node(&database, dir.path(), |_| {}).await;
+    let b = node(&database, dir.path(), |_| {}).await;
+    let max = a.mailbox(ADDRESS, plaintext(AccessMode::Imap)).await;
+    let admin = postfach_admin::Admin::new(a.server.store().clone(), a.server.authenticator().clone(), None);
+    let who = postfach_admin::Who::Operator;
+    let phone = admin.add_app_password(&who, max.id, "Phone", &[postfach_types::Service::Imap]).await.expect("add");
+
+    let mut imap = ImapClient::connect(b.addr("imap")).await;
+    imap.line().await;
+    assert!(imap.cmd("l", &format!("LOGIN {ADDRESS} {}", phone.password.expose())).await.contains("l OK"));
+    assert!(imap.cmd("n", "NOOP").await.contains("n OK"));
+    admin.remove_app_password(&who, max.id, "Phone").await.expect("revoke");
+    // The announcement travels through PostgreSQL: commands before it arrives still pass.
+    let mut ended = None;
+    for i in 0..100 {
+        imap.send(&format!("n{i} NOOP\r\n")).await;
+        let line = imap.line().await;
+        if line.starts_with("* BYE") {
+            ended = Some(line);
+            break;
+        }
+        assert!(line.starts_with(&format!("n{i} OK")), "{line}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ended = ended.expect("node B ended the session within 10 s");
+    assert!(ended.contains("revoked"), "{ended}");
+    a.server.shutdown().await;
+    b.server.shutdown().await;
+}

@@ -67,13 +67,17 @@ impl Session<'_> {
             }
         };
         let connection = self.connection();
+        let revocations_seen = gate.revocations_seen();
         match gate.finish_sasl(Service::Submission, mechanism, end, &connection).await {
             None => self.reply(501, [5, 7, 0], "Authentication cancelled"),
-            Some(Ok(Principal::Mailbox { id, address, may_send, .. })) => {
+            Some(Ok(principal @ Principal::Mailbox { .. })) => {
+                let Principal::Mailbox { id, ref address, may_send, .. } = principal else { return Flow::Continue };
+                let address = address.clone();
                 match self.inner.services.store.allowed_senders(id).await {
                     Ok(allowed) => {
                         tracing::info!(remote = %self.peer(), mailbox = %address, may_send, "submission login");
-                        self.user = Some(User { mailbox_id: id, address, allowed, may_send });
+                        self.user =
+                            Some(User { mailbox_id: id, address, allowed, may_send, principal, revocations_seen });
                         self.conn.set_login_deadline(None);
                         self.reply(235, [2, 7, 0], "Logged in");
                     }
@@ -124,6 +128,16 @@ impl Session<'_> {
                 535,
                 [5, 7, 8],
                 "Cannot read the login: send base64 of your address and password, for your own mailbox only",
+            ),
+            PublicRefusal::AppPasswordRequired => self.reply(
+                535,
+                [5, 7, 8],
+                "This mailbox's password works only in the customer panel: create an app password for this device there and use it here",
+            ),
+            PublicRefusal::NotForThisAppPassword => self.reply(
+                535,
+                [5, 7, 8],
+                "This app password is not for sending mail: create one for sending in the customer panel",
             ),
         }
         Flow::Continue

@@ -73,6 +73,11 @@ pub(crate) struct User {
     pub allowed: Vec<EmailAddress>,
     /// The mailbox's sending switch, as the gate decided at login (`Principal::Mailbox`).
     pub may_send: bool,
+    /// Who logged in, with the credential used (an app password is checked for
+    /// revocation before every command).
+    pub principal: postfach_auth::Principal,
+    /// The revocation count this session last looked at (`Authenticator::still_valid`).
+    pub revocations_seen: u64,
 }
 
 pub(crate) struct Session<'a> {
@@ -199,6 +204,10 @@ impl Session<'_> {
 
     /// Runs one command, timed for the metrics.
     async fn command(&mut self, line: &[u8]) -> Flow {
+        if !self.credential_still_valid().await {
+            self.reply(421, [4, 7, 0], "The app password of this connection was revoked; closing the connection");
+            return Flow::Close;
+        }
         let started = std::time::Instant::now();
         let flow = self.run_command(line).await;
         let verb = line
@@ -208,6 +217,18 @@ impl Session<'_> {
             .unwrap_or_default();
         postfach_metrics::command(postfach_metrics::Protocol::Smtp, verb, started.elapsed());
         flow
+    }
+
+    /// False once the app password this session logged in with was revoked.
+    async fn credential_still_valid(&mut self) -> bool {
+        let Some(user) = &mut self.user else { return true };
+        match self.inner.services.auth.still_valid(&user.principal, &mut user.revocations_seen).await {
+            Ok(valid) => valid,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check whether an app password was revoked");
+                true
+            }
+        }
     }
 
     async fn run_command(&mut self, line: &[u8]) -> Flow {

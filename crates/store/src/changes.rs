@@ -13,7 +13,9 @@
 //! A payload is `ORIGIN MAILBOX:FOLDER …` (decimal numbers), at most [`PAYLOAD_MAX`]
 //! bytes; longer lists go out as several notifications. The origin is the announcing
 //! handle's random id, so a node skips its own announcements (it woke its sessions
-//! already). Anything unreadable in a payload is ignored.
+//! already). Anything unreadable in a payload is ignored. `ORIGIN revoked` announces that
+//! an app password was revoked (`app_passwords.rs`); a lost listening connection counts
+//! as one too.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -28,6 +30,8 @@ use crate::{Store, StoreError};
 
 /// The `LISTEN`/`NOTIFY` channel of message changes.
 pub const CHANNEL: &str = "postfach_changes";
+/// The word announcing that an app password was revoked.
+const REVOKED: &str = "revoked";
 /// The longest payload sent (PostgreSQL allows just under 8000 bytes).
 const PAYLOAD_MAX: usize = 7000;
 /// The first wait before listening again after a lost connection; it doubles up to
@@ -61,6 +65,22 @@ impl Store {
         Ok(())
     }
 
+    /// Commits `tx`, which revoked an app password, and bumps the revocation counter
+    /// here and (through the database, at commit) on every other node: the payload
+    /// `ORIGIN revoked`.
+    pub(crate) async fn announce_revocation(&self, mut tx: Tx) -> Result<(), StoreError> {
+        if self.is_shared() {
+            sqlx::query("SELECT 1 AS sent FROM pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(format!("{} {REVOKED}", self.origin))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.revocations.bump();
+        Ok(())
+    }
+
     /// Relays other nodes' announcements to this node's subscribers until `stopped`
     /// changes. Returns at once on SQLite. One per node (`Server::start` runs it).
     pub async fn relay_changes(self, mut stopped: watch::Receiver<bool>) {
@@ -72,6 +92,7 @@ impl Store {
                     wait = RECONNECT_FIRST;
                     // Whatever was announced while nobody listened is unknown.
                     self.notify(MailboxChange::Missed);
+                    self.revocations.bump();
                     loop {
                         tokio::select! {
                             _ = stopped.changed() => return,
@@ -106,6 +127,10 @@ impl Store {
             return;
         }
         for word in words {
+            if word == REVOKED {
+                self.revocations.bump();
+                continue;
+            }
             let Some((mailbox, folder)) = word.split_once(':') else { continue };
             if let (Ok(mailbox), Ok(folder)) = (mailbox.parse::<i64>(), folder.parse::<i64>()) {
                 self.notify(MailboxChange::Folder {

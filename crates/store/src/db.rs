@@ -33,6 +33,9 @@ pub struct Store {
     /// The hand-over of warning events to the task that writes warning mails
     /// (`warnings`), shared by every clone.
     pub(crate) warnings: crate::warnings::Warnings,
+    /// Bumped whenever an app password is revoked, here or on another node
+    /// (`app_passwords::Revocations`).
+    pub(crate) revocations: crate::app_passwords::Revocations,
 }
 
 pub(crate) type Tx = Transaction<'static, sqlx::Any>;
@@ -106,7 +109,15 @@ impl Store {
         let postgres_url =
             (backend == Backend::Postgres).then(|| std::sync::Arc::new(postfach_types::Secret::new(url.to_string())));
         let store =
-            Store { pool, backend, changes, origin: rand::random(), postgres_url, warnings: Default::default() };
+            Store {
+                pool,
+                backend,
+                changes,
+                origin: rand::random(),
+                postgres_url,
+                warnings: Default::default(),
+                revocations: Default::default(),
+            };
         crate::migrations::run(&store).await?;
         Ok(store)
     }

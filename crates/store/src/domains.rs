@@ -196,6 +196,7 @@ impl Store {
              (SELECT f.id FROM folders f JOIN mailboxes m ON m.id = f.mailbox_id WHERE m.domain_id = $1)",
             "DELETE FROM messages WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
             "DELETE FROM folders WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
+            "DELETE FROM app_passwords WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
             "DELETE FROM mailboxes WHERE domain_id = $1",
             "DELETE FROM domains WHERE alias_of = $1",
             "DELETE FROM domains WHERE id = $1",

@@ -39,6 +39,12 @@ pub enum StoreError {
 /// that makes the change. One variant per rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Conflict {
+    /// App password names are unique within a mailbox.
+    #[error("this mailbox already has an app password named '{name}'; choose another name")]
+    AppPasswordNameTaken { name: String },
+    /// A mailbox has at most this many app passwords.
+    #[error("this mailbox already has {limit} app passwords; remove one you no longer use first")]
+    TooManyAppPasswords { limit: i64 },
     /// One address space: an address is a mailbox or an alias, once.
     #[error("{address} is already in use as a mailbox or alias")]
     AddressTaken { address: EmailAddress },

@@ -15,6 +15,7 @@ mod db;
 mod error;
 mod migrations;
 
+pub mod app_passwords;
 pub mod backup;
 pub mod certificates;
 pub mod changes;
@@ -45,8 +46,8 @@ pub use error::{Conflict, StoreError};
 // Ids are database row ids, typed per kind of object in `postfach-types` (which gives them
 // sqlx's Encode/Decode, so they bind and decode as the i64 they wrap).
 use postfach_types::{
-    AliasId, ApiTokenId, CustomerId, DkimKeyId, DomainId, FolderId, MailboxId, QueueMessageId, QueueRecipientId,
-    SessionId,
+    AliasId, ApiTokenId, AppPasswordId, CustomerId, DkimKeyId, DomainId, FolderId, MailboxId, QueueMessageId,
+    QueueRecipientId, SessionId,
 };
 
 /// Whose objects a call may see and change. Every tenant-scoped function takes one.

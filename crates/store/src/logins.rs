@@ -26,8 +26,17 @@ pub struct LoginAccount {
 
 #[derive(Debug, Clone)]
 pub enum LoginAccountKind {
-    Mailbox { id: MailboxId, address: EmailAddress, settings: MailboxSettings },
-    Customer { name: CustomerName, role: Role },
+    /// `app_passwords_only`: the main password works only for the panel.
+    Mailbox {
+        id: MailboxId,
+        address: EmailAddress,
+        settings: MailboxSettings,
+        app_passwords_only: bool,
+    },
+    Customer {
+        name: CustomerName,
+        role: Role,
+    },
 }
 
 /// One login attempt.
@@ -44,6 +53,9 @@ pub struct LoginRecord {
     pub tls: Option<TlsInfo>,
     pub mechanism: Mechanism,
     pub result: LoginResult,
+    /// The app password's name when the login used one; `None` for the main password
+    /// (and for attempts that proved no credential).
+    pub credential: Option<String>,
 }
 
 /// Which log entries to list.
@@ -83,6 +95,7 @@ fn record_from_row(row: &AnyRow) -> Result<LoginRecord, sqlx::Error> {
         tls,
         mechanism: decode(row.try_get("mechanism")?, str::parse)?,
         result: decode(row.try_get("result")?, str::parse)?,
+        credential: row.try_get("credential")?,
     })
 }
 
@@ -91,7 +104,7 @@ impl Store {
     pub async fn mailbox_login(&self, address: &EmailAddress) -> Result<Option<LoginAccount>, StoreError> {
         let row = sqlx::query(
             "SELECT m.id, m.customer_id, m.address, m.password_hash, m.access, m.submission, m.tls_required, \
-             c.disabled FROM mailboxes m JOIN customers c ON c.id = m.customer_id WHERE m.address = $1",
+             m.app_passwords_only, c.disabled FROM mailboxes m JOIN customers c ON c.id = m.customer_id WHERE m.address = $1",
         )
         .bind(address.to_string())
         .fetch_optional(&self.pool)
@@ -109,6 +122,7 @@ impl Store {
                     submission: row.try_get::<i64, _>("submission")? != 0,
                     tls_required: row.try_get::<i64, _>("tls_required")? != 0,
                 },
+                app_passwords_only: row.try_get::<i64, _>("app_passwords_only")? != 0,
             },
         }))
     }
@@ -134,7 +148,7 @@ impl Store {
     pub async fn record_login(&self, record: &LoginRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO login_log (at, customer_id, mailbox_id, login, service, remote_ip, tls_version, tls_cipher, \
-             mechanism, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             mechanism, result, credential) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(record.at.0)
         .bind(record.customer_id)
@@ -146,6 +160,7 @@ impl Store {
         .bind(record.tls.as_ref().map(|t| t.cipher.clone()))
         .bind(record.mechanism.as_str())
         .bind(record.result.as_str())
+        .bind(record.credential.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -155,8 +170,8 @@ impl Store {
     /// mailboxes and its own panel account, never attempts on unknown names.
     pub async fn logins(&self, scope: Scope, filter: LoginFilter) -> Result<Vec<LoginRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT at, customer_id, mailbox_id, login, service, remote_ip, tls_version, tls_cipher, mechanism, result \
-             FROM login_log WHERE ($1 IS NULL OR customer_id = $1) AND ($2 IS NULL OR mailbox_id = $2) \
+            "SELECT at, customer_id, mailbox_id, login, service, remote_ip, tls_version, tls_cipher, mechanism, result, \
+             credential FROM login_log WHERE ($1 IS NULL OR customer_id = $1) AND ($2 IS NULL OR mailbox_id = $2) \
              AND ($3 = 0 OR tls_version IS NULL) AND ($4 = 0 OR result <> 'ok') \
              ORDER BY at DESC, id DESC LIMIT $5",
         )

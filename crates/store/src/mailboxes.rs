@@ -54,6 +54,8 @@ pub struct Mailbox {
     pub used_messages: u64,
     /// The language of the mails Postfach writes into it.
     pub language: Language,
+    /// Devices must use app passwords: the main password works only for the panel.
+    pub app_passwords_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +69,7 @@ pub struct Alias {
 
 const MAILBOX_SELECT: &str = "SELECT m.id, m.customer_id, m.address, m.access, m.submission, m.tls_required, \
      m.password_exposed, m.created_at, m.changed_at, m.quota_bytes, m.quota_messages, m.used_bytes, m.used_messages, \
-     m.language FROM mailboxes m";
+     m.language, m.app_passwords_only FROM mailboxes m";
 
 const ALIAS_SELECT: &str = "SELECT a.id, a.customer_id, a.address, m.address AS mailbox \
      FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id";
@@ -92,6 +94,7 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, sqlx::Error> {
         used_bytes: u64::try_from(row.try_get::<i64, _>("used_bytes")?).unwrap_or(0),
         used_messages: u64::try_from(row.try_get::<i64, _>("used_messages")?).unwrap_or(0),
         language: decode(row.try_get("language")?, str::parse)?,
+        app_passwords_only: row.try_get::<i64, _>("app_passwords_only")? != 0,
     })
 }
 
@@ -238,6 +241,7 @@ impl Store {
             "DELETE FROM addresses WHERE mailbox_id = $1",
             "DELETE FROM expunged WHERE folder_id IN (SELECT id FROM folders WHERE mailbox_id = $1)",
             "DELETE FROM messages WHERE mailbox_id = $1",
+            "DELETE FROM app_passwords WHERE mailbox_id = $1",
             "DELETE FROM folders WHERE mailbox_id = $1",
             "DELETE FROM mailboxes WHERE id = $1",
         ] {

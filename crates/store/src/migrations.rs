@@ -387,6 +387,39 @@ UPDATE mailboxes SET
 "#,
     },
     Migration {
+        version: 11,
+        name: "app_passwords",
+        // App passwords (`app_passwords.rs`): one row per device credential of a mailbox,
+        // its name unique in the mailbox; `lookup` is the random key at the start of the
+        // password that selects this row at login (so a login verifies one hash, never
+        // one per app password); `hash` is the argon2id hash of the whole password;
+        // `services` is a space-separated list (imap, pop3, submission); `last_*` the
+        // last successful use. `mailboxes.app_passwords_only`: the main password works
+        // only for the panel. `login_log.credential`: the app password's name, NULL for
+        // the main password.
+        sql: r#"
+CREATE TABLE app_passwords (
+    id {id},
+    customer_id BIGINT NOT NULL REFERENCES customers (id),
+    mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id),
+    name TEXT NOT NULL,
+    lookup TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    services TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    last_service TEXT,
+    last_ip TEXT,
+    last_tls TEXT,
+    last_client TEXT,
+    UNIQUE (mailbox_id, name)
+);
+CREATE INDEX app_passwords_customer ON app_passwords (customer_id);
+ALTER TABLE mailboxes ADD COLUMN app_passwords_only BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE login_log ADD COLUMN credential TEXT
+"#,
+    },
+    Migration {
         version: 12,
         name: "warning mails",
         // Warning mails (`warnings`): the kinds a mailbox switched off (space-separated

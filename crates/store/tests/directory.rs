@@ -28,6 +28,7 @@ on_both_backends!(
     login_log_records_filters_and_prunes,
     concurrent_claims_of_one_address_let_exactly_one_win,
     lookups_by_id_are_scoped,
+    app_passwords_are_scoped_named_once_and_revoked_with_the_counter,
 );
 
 fn addr(s: &str) -> EmailAddress {
@@ -390,6 +391,7 @@ fn record(
         tls: tls.then(|| TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() }),
         mechanism: Mechanism::ImapLogin,
         result,
+        credential: None,
     }
 }
 
@@ -505,4 +507,54 @@ async fn lookups_by_id_are_scoped(store: Store) {
     let max = store.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("max");
     let own_row = store.aliases(Scope::Platform, None).await.expect("aliases");
     assert!(own_row.iter().all(|x| x.address != max.address));
+}
+
+async fn app_passwords_are_scoped_named_once_and_revoked_with_the_counter(store: Store) {
+    use postfach_store::app_passwords::{LastUse, NewAppPassword};
+    let acme_id = acme(&store).await;
+    let max = store.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("max");
+    let other = store.add_customer(&name("globex"), HASH, Role::Customer).await.expect("other").id;
+    let new = |name: &'static str, lookup: &'static str| NewAppPassword {
+        name,
+        services: &[Service::Imap, Service::Submission],
+        lookup,
+        hash: HASH,
+    };
+    let phone = store.add_app_password(Scope::Customer(acme_id), max.id, new("Phone", "aaaaaaaa")).await.expect("add");
+    assert_eq!(phone.services, [Service::Imap, Service::Submission]);
+    assert_eq!(phone.customer_id, acme_id);
+    conflict(store.add_app_password(Scope::Platform, max.id, new("Phone", "bbbbbbbb")).await, "already has");
+    assert!(matches!(
+        store.add_app_password(Scope::Customer(other), max.id, new("Spy", "cccccccc")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.app_passwords(Scope::Customer(other), max.id).await.expect("list").is_empty());
+    let found = store.app_password_login(max.id, "aaaaaaaa").await.expect("lookup").expect("found");
+    assert_eq!((found.name.as_str(), found.hash.as_str()), ("Phone", HASH));
+    assert!(store.app_password_login(max.id, "zzzzzzzz").await.expect("lookup").is_none());
+    let last = LastUse {
+        at: UnixTime(1_800_000_000),
+        service: Service::Imap,
+        remote_ip: "2001:db8::7".parse().expect("ip"),
+        tls_version: Some("TLSv1.3".into()),
+        client: None,
+    };
+    store.record_app_password_use(phone.id, &last).await.expect("use");
+    store.record_app_password_client(phone.id, "K-9 Mail 6.8").await.expect("client");
+    let listed = store.app_passwords(Scope::Platform, max.id).await.expect("list");
+    assert_eq!(listed[0].last_use.as_ref().and_then(|l| l.client.as_deref()), Some("K-9 Mail 6.8"));
+    assert_eq!(listed[0].last_use.as_ref().map(|l| l.at), Some(UnixTime(1_800_000_000)));
+    // Revocation: only in scope, and it moves the counter sessions compare.
+    let before = store.revocations().current();
+    assert!(store.remove_app_password(Scope::Customer(other), max.id, "Phone").await.is_err());
+    assert_eq!(store.revocations().current(), before);
+    store.remove_app_password(Scope::Customer(acme_id), max.id, "Phone").await.expect("revoke");
+    assert!(store.revocations().current() > before);
+    assert!(!store.app_password_exists(phone.id).await.expect("exists"));
+    // The switch, and the mailbox's removal takes its app passwords along.
+    store.set_app_passwords_only(Scope::Customer(acme_id), max.id, true).await.expect("switch");
+    assert!(store.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("max").app_passwords_only);
+    store.add_app_password(Scope::Platform, max.id, new("Laptop", "dddddddd")).await.expect("add");
+    store.remove_mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("remove");
+    assert!(store.app_password_login(max.id, "dddddddd").await.expect("lookup").is_none());
 }

@@ -116,6 +116,8 @@ ids! {
     SessionId;
     /// An API token.
     ApiTokenId;
+    /// An app password of a mailbox.
+    AppPasswordId;
 }
 
 #[cfg(test)]

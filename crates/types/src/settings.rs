@@ -115,6 +115,10 @@ word_enum! {
         AccountDisabled = "account_disabled",
         /// The SASL exchange was malformed, or PLAIN named another account to act as.
         Malformed = "malformed",
+        /// The mailbox's main password was used by a device where it asks for app passwords.
+        AppPasswordRequired = "app_password_required",
+        /// The app password is not for this service.
+        NotForThisAppPassword = "not_for_app_password",
     }
 }
 

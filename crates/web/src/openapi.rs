@@ -31,7 +31,11 @@ fn schemas() -> Value {
             "access": access, "submission": boolean, "tls_required": boolean,
             "quota": size, "quota_messages": size, "language": { "type": "string", "enum": ["de", "en"] },
             "warnings": { "type": "object", "additionalProperties": boolean, "propertyNames": {
-                "enum": ["unencrypted", "wrong-protocol", "exposed", "locked", "sending-limit"] } } } },
+                "enum": ["unencrypted", "wrong-protocol", "exposed", "locked", "sending-limit"] } },
+            "app_passwords_only": boolean } },
+        "NewAppPassword": { "type": "object", "required": ["name", "services"], "properties": {
+            "name": string, "services": { "type": "array", "items": {
+                "type": "string", "enum": ["imap", "pop3", "submission"] } } } },
         "NewPassword": { "type": "object", "required": ["password"], "properties": { "password": string, "current_password": string } },
         "NewAlias": { "type": "object", "required": ["address", "mailbox"], "properties": {
             "address": string, "mailbox": string } },

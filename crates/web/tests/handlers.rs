@@ -169,6 +169,10 @@ async fn a_customer_cannot_reach_another_customers_objects_through_the_api() {
         (Method::PATCH, format!("/mailboxes/{mb}"), Some(json!({ "access": "pop3" }))),
         (Method::PUT, format!("/mailboxes/{mb}/password"), Some(json!({ "password": "correct horse battery staple" }))),
         (Method::GET, format!("/mailboxes/{mb}/logins"), None),
+        (Method::GET, format!("/mailboxes/{mb}/app-passwords"), None),
+        (Method::POST, format!("/mailboxes/{mb}/app-passwords"), Some(json!({ "name": "Spy", "services": ["imap"] }))),
+        (Method::DELETE, format!("/mailboxes/{mb}/app-passwords/1"), None),
+        (Method::PATCH, format!("/mailboxes/{mb}"), Some(json!({ "app_passwords_only": true }))),
         (Method::DELETE, format!("/mailboxes/{mb}"), None),
         (Method::GET, format!("/domains/{dom}"), None),
         (Method::DELETE, format!("/domains/{dom}?cascade=true"), None),
@@ -289,6 +293,34 @@ async fn tokens_are_created_listed_and_revoked() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(api(&w, Method::GET, "/me", &token, None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn app_passwords_are_made_listed_and_revoked_through_the_api() {
+    let w = world().await;
+    let mb = w.acme_mailbox;
+    let path = format!("/mailboxes/{mb}/app-passwords");
+    let body = json!({ "name": "Phone", "services": ["imap", "submission"] });
+    let made = api(&w, Method::POST, &path, &w.acme_token, Some(body)).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let password = made.json()["password"].as_str().expect("shown once").to_string();
+    assert_eq!(made.json()["services"], json!(["imap", "submission"]));
+    let listed = api(&w, Method::GET, &path, &w.acme_token, None).await;
+    assert!(!listed.body.contains(&password), "the list never shows a password");
+    assert_eq!(listed.json()[0]["name"], "Phone");
+    let id = listed.json()[0]["id"].as_i64().expect("id");
+    // POP3 is not offered for an IMAP mailbox; the refusal says so in the caller's words.
+    let pop = api(&w, Method::POST, &path, &w.acme_token, Some(json!({ "name": "Old", "services": ["pop3"] }))).await;
+    assert_eq!(pop.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", pop.body);
+    assert_eq!(pop.json()["code"], "invalid_services");
+    let switched =
+        api(&w, Method::PATCH, &format!("/mailboxes/{mb}"), &w.acme_token, Some(json!({ "app_passwords_only": true })))
+            .await;
+    assert_eq!(switched.json()["app_passwords_only"], true, "{}", switched.body);
+    let revoke = format!("{path}/{id}");
+    assert_eq!(api(&w, Method::DELETE, &revoke, &w.globex_token, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(api(&w, Method::DELETE, &revoke, &w.acme_token, None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(api(&w, Method::GET, &path, &w.acme_token, None).await.json(), json!([]));
 }
 
 /// Every operation in the OpenAPI document is routed (no "no such operation", no 405),
@@ -1137,4 +1169,46 @@ async fn warning_switches_and_the_contact_address_in_the_panel_and_the_api() {
     let none = api(&w, Method::PATCH, &path, &w.admin_token, Some(json!({ "contact_address": "none" }))).await;
     assert_eq!((none.status, none.json()["contact_address"].clone()), (StatusCode::OK, json!(null)), "{}", none.body);
     assert_eq!(w.store.customer_contact(acme_id).await.expect("c"), None);
+}
+
+/// The app passwords card in both languages: made and shown once (with a copy button and
+/// the device profile), listed, revoked; the checklist point; a generated password next
+/// to the password form.
+#[tokio::test]
+async fn the_mailbox_user_makes_and_revokes_app_passwords_in_the_panel() {
+    let w = world().await;
+    let router = w.web.router();
+    let max = sign_in(&router, "max@acme.example", STRONG).await;
+    let mb = w.acme_mailbox;
+    for (lang, title, once, revoked, check, advice) in [
+        ("de", "App-Passwörter", "nur dieses eine Mal", "wurde widerrufen", "Noch kein Gerät", "Passwort-Manager"),
+        ("en", "App passwords", "only this once", "was revoked", "No device has logged in yet", "password manager"),
+    ] {
+        let session =
+            Session { cookie: format!("{}; __Host-postfach-lang={lang}", max.cookie), csrf: max.csrf.clone() };
+        let shown = page(&router, &session, Method::GET, &format!("/mailboxes/{mb}"), "").await;
+        assert!(shown.body.contains(title) && shown.body.contains(check), "{lang}: {}", shown.body);
+        assert!(shown.body.contains("id=\"password-suggestion\"") && shown.body.contains(advice), "{lang}");
+        let suggestion = between(&shown.body, "id=\"password-suggestion\">", "<").expect("suggestion");
+        assert!(postfach_policy::check_password(suggestion, &["max@acme.example"]).accepted);
+        let form = format!("csrf={}&name=Phone+{lang}&imap=on&submission=on", session.csrf);
+        let made = page(&router, &session, Method::POST, &format!("/mailboxes/{mb}/app-passwords"), &form).await;
+        assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+        assert!(made.body.contains(once), "{lang}: {}", made.body);
+        let password = between(&made.body, "id=\"new-app-password\">", "<").expect("shown once").to_string();
+        assert!(made.body.contains("apple.mobileconfig") && made.body.contains("data-copy=\"new-app-password\""));
+        let again = page(&router, &session, Method::GET, &format!("/mailboxes/{mb}"), "").await;
+        assert!(again.body.contains(&format!("Phone {lang}")) && !again.body.contains(&password), "shown only once");
+        let form = format!("csrf={}&name=Phone+{lang}", session.csrf);
+        let gone = page(&router, &session, Method::POST, &format!("/mailboxes/{mb}/app-passwords/revoke"), &form).await;
+        assert_eq!(gone.status, StatusCode::SEE_OTHER);
+        let location = gone.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).expect("location").to_string();
+        let after = page(&router, &session, Method::GET, &location, "").await;
+        assert!(after.body.contains(revoked) && !after.body.contains(&format!("Phone {lang}</td>")), "{}", after.body);
+    }
+    // POP3 is not offered to an IMAP mailbox.
+    let form = format!("csrf={}&name=Old&pop3=on", max.csrf);
+    let refused = page(&router, &max, Method::POST, &format!("/mailboxes/{mb}/app-passwords"), &form).await;
+    assert!(!refused.body.contains("id=\"new-app-password\""), "{}", refused.body);
+    assert!(w.store.app_passwords(Scope::Platform, mb).await.expect("list").is_empty());
 }

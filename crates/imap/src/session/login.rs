@@ -103,8 +103,10 @@ impl Session {
     /// refusal is answered.
     fn logged_in(&mut self, result: Result<Principal, AuthError>) -> Outcome {
         match result {
-            Ok(Principal::Mailbox { id, address, .. }) => {
+            Ok(Principal::Mailbox { id, customer_id, address, may_send, app_password }) => {
                 tracing::info!(remote = %self.conn.peer(), mailbox = %address, client = ?self.client, "IMAP login");
+                self.principal =
+                    Some(Principal::Mailbox { id, customer_id, address: address.clone(), may_send, app_password });
                 self.state = State::Authenticated { mailbox: id, address };
                 self.conn.set_login_deadline(None);
                 let limits = crate::protocol::FramerConfig::default();
@@ -152,6 +154,14 @@ impl Session {
             PublicRefusal::Malformed => {
                 no(Some("AUTHENTICATIONFAILED"), "the login could not be read; send your own address and password")
             }
+            PublicRefusal::AppPasswordRequired => no(
+                Some("AUTHORIZATIONFAILED"),
+                "this mailbox's password works only in the customer panel: create an app password for this device there and enter it here instead",
+            ),
+            PublicRefusal::NotForThisAppPassword => no(
+                Some("AUTHORIZATIONFAILED"),
+                "this app password is not for IMAP: create one for IMAP in the customer panel, or allow IMAP for it",
+            ),
         }
     }
 
@@ -226,7 +236,12 @@ impl Session {
     pub(crate) fn id(&mut self, fields: Option<Vec<(AString, Option<AString>)>>) -> Outcome {
         let value = |key: &str| {
             fields.as_ref()?.iter().find(|(k, _)| k.as_bytes().eq_ignore_ascii_case(key.as_bytes())).and_then(
-                |(_, v)| v.as_ref().map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(64).collect::<String>()),
+                |(_, v)| {
+                    v.as_ref().map(|v| {
+                        let text = String::from_utf8_lossy(v.as_bytes());
+                        text.chars().take(64).map(|c| if c.is_control() { '?' } else { c }).collect::<String>()
+                    })
+                },
             )
         };
         if let Some(name) = value("name") {

@@ -22,6 +22,7 @@ mod updates;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use postfach_auth::Principal;
 use postfach_net::{Conn, Ended};
 use postfach_store::StoreError;
 use postfach_store::messages::MailboxChange;
@@ -218,8 +219,13 @@ pub(crate) struct Session {
     pub bad_in_a_row: u32,
     pub changes: Option<broadcast::Receiver<MailboxChange>>,
     pub input: input::Pending,
-    /// What the client said it is (RFC 2971 ID), for logs.
+    /// What the client said it is (RFC 2971 ID), for logs and the app password's last use.
     pub client: Option<String>,
+    /// Who logged in, with the credential used (an app password is checked for
+    /// revocation before every command).
+    pub principal: Option<Principal>,
+    /// The revocation count this session last looked at (`Authenticator::still_valid`).
+    pub revocations_seen: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -245,7 +251,10 @@ pub(crate) async fn run(server: Arc<ImapServer>, mut conn: Conn) {
         changes: None,
         input: input::Pending::default(),
         client: None,
+        principal: None,
+        revocations_seen: 0,
     };
+    session.revocations_seen = session.server.auth.revocations_seen();
     let caps = session.capabilities();
     session.line(&format!("* OK [CAPABILITY {caps}] Postfach IMAP ready"));
     if let End::Bye(text) = session.serve().await {
@@ -305,6 +314,11 @@ impl Session {
     /// Runs one command and writes its tagged reply.
     async fn command(&mut self, command: Command) -> Result<(), End> {
         let Command { tag, body } = command;
+        if !self.credential_still_valid().await {
+            return Err(End::Bye(
+                "the app password of this connection was revoked; log in again with a valid password",
+            ));
+        }
         if let Err(reason) = gate::allowed(&self.state, &body) {
             self.bad_in_a_row += 1;
             self.line(&format!("{} BAD {reason}", tag.as_str()));
@@ -316,6 +330,9 @@ impl Session {
         let name = body.name();
         let started = std::time::Instant::now();
         let result = self.dispatch(&tag, body).await;
+        if matches!(name, "ID" | "LOGIN" | "AUTHENTICATE") {
+            self.tell_client_name().await;
+        }
         // IDLE lasts as long as the client waits: no latency to speak of.
         if name != "IDLE" {
             postfach_metrics::command(postfach_metrics::Protocol::Imap, name, started.elapsed());
@@ -345,6 +362,27 @@ impl Session {
         let reply = wire::response_text(&reply, self.enabled.utf8_names());
         self.line(&format!("{} {reply}", tag.as_str()));
         Ok(())
+    }
+
+    /// False once the app password this session logged in with was revoked.
+    async fn credential_still_valid(&mut self) -> bool {
+        let Some(principal) = &self.principal else { return true };
+        match self.server.auth.still_valid(principal, &mut self.revocations_seen).await {
+            Ok(valid) => valid,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check whether an app password was revoked");
+                true
+            }
+        }
+    }
+
+    /// Records the client's `ID` name as its app password's last use.
+    async fn tell_client_name(&mut self) {
+        if let (Some(principal), Some(client)) = (&self.principal, &self.client)
+            && let Err(e) = self.server.auth.client_named(principal, client).await
+        {
+            tracing::warn!(error = %e, "cannot record the client name of an app password");
+        }
     }
 
     async fn dispatch(&mut self, tag: &Tag, body: CommandBody) -> Outcome {

@@ -263,7 +263,61 @@ pub(super) async fn update_mailbox(
     if settings == SettingsChange::default() && others_given {
         return ok(MailboxView::from(app.admin.mailbox(who, id).await.map_err(fail)?));
     }
+    if let Some(on) = change.app_passwords_only {
+        app.admin.set_app_passwords_only(who, id, on).await.map_err(fail)?;
+    }
+    if settings == SettingsChange::default() {
+        return ok(MailboxView::from(app.admin.mailbox(who, id).await.map_err(fail)?));
+    }
     ok(MailboxView::from(app.admin.update_mailbox(who, id, settings).await.map_err(fail)?))
+}
+
+pub(super) async fn list_app_passwords(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let fail = |e| refused(&ctx.tr(), e);
+    let list = app.admin.app_passwords(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
+    ok(types::all::<_, AppPasswordView>(list))
+}
+
+pub(super) async fn create_app_password(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let t = ctx.tr();
+    let new: NewAppPassword = parse_body(&t, &body)?;
+    let fail = |e| refused(&t, e);
+    let id = input::id(&id).map_err(fail)?;
+    let name = input::app_password_name(&new.name).map_err(fail)?;
+    let services = input::app_password_services(&new.services.join(",")).map_err(fail)?;
+    let made = app.admin.add_app_password(who, id, &name, &services).await.map_err(fail)?;
+    created(CreatedAppPasswordView::from(made))
+}
+
+pub(super) async fn revoke_app_password(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path((id, app_password)): Path<(String, String)>,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let fail = |e| refused(&ctx.tr(), e);
+    let mailbox = input::id(&id).map_err(fail)?;
+    let wanted: postfach_types::AppPasswordId = input::id(&app_password).map_err(fail)?;
+    let list = app.admin.app_passwords(who, mailbox).await.map_err(fail)?;
+    let Some(found) = list.into_iter().find(|a| a.id == wanted) else {
+        return Err(fail(postfach_admin::AdminError::NotFound(format!("there is no app password with id {wanted}"))));
+    };
+    app.admin.remove_app_password(who, mailbox, &found.name).await.map_err(fail)?;
+    no_content()
 }
 
 pub(super) async fn remove_mailbox(

@@ -131,7 +131,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/mailboxes/{id}",
         "customer",
         Some("MailboxChange"),
-        "Change access mode, TLS-only and submission switches"
+        "Change access mode, TLS-only and submission switches, limits, language, app-passwords-only"
     ),
     op!("removeMailbox", "DELETE", "/mailboxes/{id}", "customer", None, "Remove a mailbox and its aliases"),
     op!(
@@ -149,6 +149,30 @@ pub const OPERATIONS: &[Operation] = &[
         "signed-in",
         None,
         "A mailbox's logins and refused attempts (?filter=unencrypted|failed)"
+    ),
+    op!(
+        "listAppPasswords",
+        "GET",
+        "/mailboxes/{id}/app-passwords",
+        "signed-in",
+        None,
+        "A mailbox's app passwords with their last use (never the passwords)"
+    ),
+    op!(
+        "createAppPassword",
+        "POST",
+        "/mailboxes/{id}/app-passwords",
+        "signed-in",
+        Some("NewAppPassword"),
+        "Make an app password for a device; the password is shown only in this answer"
+    ),
+    op!(
+        "revokeAppPassword",
+        "DELETE",
+        "/mailboxes/{id}/app-passwords/{app_password_id}",
+        "signed-in",
+        None,
+        "Revoke an app password at once (connections using it end at their next command)"
     ),
     op!("listAliases", "GET", "/aliases", "customer", None, "The caller's aliases"),
     op!("addAlias", "POST", "/aliases", "customer", Some("NewAlias"), "Add an alias that delivers into a mailbox"),
@@ -219,6 +243,9 @@ fn attach(routes: MethodRouter<App>, op: &Operation) -> MethodRouter<App> {
         "removeMailbox" => routes.on(f, remove_mailbox),
         "setMailboxPassword" => routes.on(f, set_mailbox_password),
         "listMailboxLogins" => routes.on(f, mailbox_logins),
+        "listAppPasswords" => routes.on(f, list_app_passwords),
+        "createAppPassword" => routes.on(f, create_app_password),
+        "revokeAppPassword" => routes.on(f, revoke_app_password),
         "listAliases" => routes.on(f, list_aliases),
         "addAlias" => routes.on(f, add_alias),
         "removeAlias" => routes.on(f, remove_alias),
@@ -263,8 +290,12 @@ pub fn status_and_code(e: &AdminError) -> (StatusCode, &'static str) {
     match e {
         AdminError::Forbidden | AdminError::AdminAddsDomain => (S::FORBIDDEN, "forbidden"),
         AdminError::NotFound(_) => (S::NOT_FOUND, "not_found"),
-        AdminError::InvalidCustomerName | AdminError::TokenNameMissing | AdminError::TokenNameTooLong => {
-            (S::UNPROCESSABLE_ENTITY, "invalid_name")
+        AdminError::InvalidCustomerName
+        | AdminError::TokenNameMissing
+        | AdminError::TokenNameTooLong
+        | AdminError::InvalidAppPasswordName => (S::UNPROCESSABLE_ENTITY, "invalid_name"),
+        AdminError::InvalidAppPasswordServices | AdminError::ServiceNotForMailbox(_) => {
+            (S::UNPROCESSABLE_ENTITY, "invalid_services")
         }
         AdminError::InvalidRole => (S::UNPROCESSABLE_ENTITY, "invalid_role"),
         AdminError::InvalidDomainName => (S::UNPROCESSABLE_ENTITY, "invalid_domain"),

@@ -2,14 +2,15 @@
 //! values here, so the JSON is the API's decision, not the store's row layout; the
 //! OpenAPI document (`openapi.rs`) describes these shapes.
 
+use postfach_store::app_passwords::AppPassword;
 use postfach_store::customers::Customer;
 use postfach_store::domains::{Domain, Removed};
 use postfach_store::logins::LoginRecord;
 use postfach_store::mailboxes::{Alias, Mailbox};
 use postfach_store::sessions::ApiToken;
 use postfach_types::{
-    AccessMode, AliasId, ApiTokenId, CustomerId, CustomerName, DomainId, DomainName, EmailAddress, Language,
-    LoginResult, MailboxId, Mechanism, Role, Service, TlsInfo, UnixTime,
+    AccessMode, AliasId, ApiTokenId, AppPasswordId, CustomerId, CustomerName, DomainId, DomainName, EmailAddress,
+    Language, LoginResult, MailboxId, Mechanism, Role, Service, TlsInfo, UnixTime,
 };
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +117,9 @@ pub struct MailboxChange {
     /// Message-count limit; `"none"` removes it.
     #[serde(default)]
     pub quota_messages: Option<SizeInput>,
+    /// Devices must use app passwords.
+    #[serde(default)]
+    pub app_passwords_only: Option<bool>,
     /// Language of Postfach's own notices to the mailbox: `de` or `en`.
     #[serde(default)]
     pub language: Option<String>,
@@ -149,6 +153,14 @@ pub struct NewAlias {
 #[derive(Debug, Deserialize)]
 pub struct NewToken {
     pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAppPassword {
+    pub name: String,
+    /// `imap`, `pop3`, `submission`.
+    pub services: Vec<String>,
 }
 
 // ---------------------------------------------------------------- responses
@@ -240,6 +252,8 @@ pub struct MailboxView {
     pub used_bytes: u64,
     pub used_messages: u64,
     pub language: Language,
+    /// Devices must use app passwords; the main password works only for the panel.
+    pub app_passwords_only: bool,
 }
 
 impl From<Mailbox> for MailboxView {
@@ -254,6 +268,7 @@ impl From<Mailbox> for MailboxView {
             password_exposed: m.password_exposed,
             created_at: m.created_at,
             changed_at: m.changed_at,
+            app_passwords_only: m.app_passwords_only,
             quota_bytes: m.quota.bytes,
             quota_messages: m.quota.messages,
             used_bytes: m.used_bytes,
@@ -288,6 +303,8 @@ pub struct LoginView {
     pub tls: Option<TlsInfo>,
     pub mechanism: Mechanism,
     pub result: LoginResult,
+    /// The app password's name, `null` for the main password.
+    pub credential: Option<String>,
 }
 
 impl From<LoginRecord> for LoginView {
@@ -302,6 +319,7 @@ impl From<LoginRecord> for LoginView {
             tls: r.tls,
             mechanism: r.mechanism,
             result: r.result,
+            credential: r.credential,
         }
     }
 }
@@ -323,6 +341,60 @@ impl From<ApiToken> for TokenView {
             name: t.name,
             created_at: t.created_at,
             last_used_at: t.last_used_at,
+        }
+    }
+}
+
+/// An app password as listed (never the password itself).
+#[derive(Debug, Serialize)]
+pub struct AppPasswordView {
+    pub id: AppPasswordId,
+    pub mailbox_id: MailboxId,
+    pub name: String,
+    pub services: Vec<Service>,
+    pub created_at: UnixTime,
+    /// The last successful login with it; `null` while unused.
+    pub last_used_at: Option<UnixTime>,
+    pub last_service: Option<Service>,
+    pub last_remote_ip: Option<std::net::IpAddr>,
+    /// `null` also for a login without TLS.
+    pub last_tls_version: Option<String>,
+    /// The client's name from IMAP `ID`.
+    pub last_client: Option<String>,
+}
+
+impl From<AppPassword> for AppPasswordView {
+    fn from(a: AppPassword) -> Self {
+        let last = a.last_use.as_ref();
+        AppPasswordView {
+            id: a.id,
+            mailbox_id: a.mailbox_id,
+            name: a.name,
+            services: a.services,
+            created_at: a.created_at,
+            last_used_at: last.map(|l| l.at),
+            last_service: last.map(|l| l.service),
+            last_remote_ip: last.map(|l| l.remote_ip),
+            last_tls_version: last.and_then(|l| l.tls_version.clone()),
+            last_client: last.and_then(|l| l.client.clone()),
+        }
+    }
+}
+
+/// A new app password: the password is in this answer only.
+#[derive(Debug, Serialize)]
+pub struct CreatedAppPasswordView {
+    pub name: String,
+    pub services: Vec<Service>,
+    pub password: String,
+}
+
+impl From<postfach_admin::CreatedAppPassword> for CreatedAppPasswordView {
+    fn from(c: postfach_admin::CreatedAppPassword) -> Self {
+        CreatedAppPasswordView {
+            name: c.app_password.name,
+            services: c.app_password.services,
+            password: c.password.expose().to_string(),
         }
     }
 }

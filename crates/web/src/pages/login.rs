@@ -80,9 +80,12 @@ pub(super) async fn login(State(app): State<App>, ctx: Ctx, Form(form): Form<Log
                 PublicRefusal::Throttled => "login.throttled",
                 PublicRefusal::Disabled => "login.disabled",
                 PublicRefusal::TlsRequired => "login.tls",
-                PublicRefusal::Failed { .. } | PublicRefusal::ServiceNotAllowed | PublicRefusal::Malformed => {
-                    "login.bad"
-                }
+                // An app password is a device's; the panel takes the mailbox's own password.
+                PublicRefusal::Failed { .. }
+                | PublicRefusal::ServiceNotAllowed
+                | PublicRefusal::Malformed
+                | PublicRefusal::AppPasswordRequired
+                | PublicRefusal::NotForThisAppPassword => "login.bad",
             };
             return login_page(&ctx, Some(t.s(key).into()), form.login);
         }

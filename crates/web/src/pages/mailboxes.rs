@@ -84,7 +84,7 @@ pub(super) async fn create_mailbox(
 /// The mailbox `id` if the caller may see it.
 // The error is the finished response that ends the request.
 #[allow(clippy::result_large_err)]
-async fn visible_mailbox(app: &App, ctx: &Ctx, id: &str) -> Result<Mailbox, Response> {
+pub(super) async fn visible_mailbox(app: &App, ctx: &Ctx, id: &str) -> Result<Mailbox, Response> {
     let who = ctx.signed_in()?;
     app.admin.mailbox(who, parse_id(ctx, id)?).await.map_err(|e| ctx.refused(e))
 }
@@ -106,6 +106,8 @@ struct MailboxPage {
     storage: Storage,
     /// The warning mails it gets: (kind, its label, on).
     warnings: Vec<(&'static str, String, bool)>,
+    /// The app passwords card (`app_passwords.rs`).
+    devices: super::app_passwords::Devices,
 }
 
 /// The mailbox's use against its limits, as the page shows it.
@@ -187,6 +189,8 @@ pub struct LoginRow {
     pub tls: Option<String>,
     pub result: &'static str,
     pub ok: bool,
+    /// "with app password NAME" when an app password was used.
+    pub credential: Option<String>,
 }
 
 pub fn login_row(t: &Tr, record: &LoginRecord) -> LoginRow {
@@ -198,6 +202,7 @@ pub fn login_row(t: &Tr, record: &LoginRecord) -> LoginRow {
         tls: record.tls.as_ref().map(|tls| tls.version.clone()),
         result: t.s(&format!("result.{}", record.result.as_str())),
         ok: record.result == LoginResult::Ok,
+        credential: record.credential.as_ref().map(|name| t.f("logins.app_password", &[("name", name)])),
     }
 }
 
@@ -221,6 +226,18 @@ pub(super) async fn mailbox(
 }
 
 async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, error: Option<String>) -> PageResult {
+    mailbox_page_with(app, ctx, mailbox, filter, error, None).await
+}
+
+/// The mailbox page; `created`: an app password just made, shown this once.
+pub(super) async fn mailbox_page_with(
+    app: &App,
+    ctx: &Ctx,
+    mailbox: Mailbox,
+    filter: &str,
+    error: Option<String>,
+    created: Option<postfach_admin::CreatedAppPassword>,
+) -> PageResult {
     let who = ctx.signed_in()?;
     let t = ctx.tr();
     let fail = |e| ctx.refused(e);
@@ -245,7 +262,9 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
         .collect();
     let manage = !matches!(who, Who::Mailbox { .. });
     let plaintext_allowed = app.auth.plaintext_auth_allowed();
-    let checklist = checklist(&t, &mailbox, &recent, &domain, report.as_ref(), manage, plaintext_allowed);
+    let mut checklist = checklist(&t, &mailbox, &recent, &domain, report.as_ref(), manage, plaintext_allowed);
+    checklist.insert(1, super::app_passwords::check_item(&t, &mailbox, &recent));
+    let devices = super::app_passwords::Devices::load(app, ctx, &mailbox, created).await?;
     let domains = if manage {
         let all = app.admin.domains(who).await.map_err(fail)?;
         all.into_iter().filter(|d| d.alias_of.is_none()).collect()
@@ -264,6 +283,7 @@ async fn mailbox_page(app: &App, ctx: &Ctx, mailbox: Mailbox, filter: &str, erro
         plaintext_allowed,
         storage,
         warnings,
+        devices,
     }))
 }
 
@@ -438,7 +458,7 @@ pub(super) async fn mailbox_warnings(
 }
 
 /// Shows a refusal on the mailbox page, or ends the request with its own page.
-async fn refused_on_page(app: &App, ctx: &Ctx, mailbox: Mailbox, e: AdminError) -> PageResult {
+pub(super) async fn refused_on_page(app: &App, ctx: &Ctx, mailbox: Mailbox, e: AdminError) -> PageResult {
     let message = ctx.form_refusal(e)?;
     mailbox_page(app, ctx, mailbox, "", Some(message)).await
 }

@@ -11,6 +11,7 @@
 
 mod account;
 mod aliases;
+mod app_passwords;
 mod customers;
 pub mod domains;
 mod login;
@@ -62,6 +63,9 @@ pub fn routes() -> Router<App> {
         .route("/mailboxes/{id}/quota", post(mailbox_quota))
         .route("/mailboxes/{id}/warnings", post(mailbox_warnings))
         .route("/mailboxes/{id}/password", post(mailbox_password))
+        .route("/mailboxes/{id}/app-passwords", post(app_passwords::create))
+        .route("/mailboxes/{id}/app-passwords/revoke", post(app_passwords::revoke))
+        .route("/mailboxes/{id}/app-passwords/only", post(app_passwords::only))
         .route("/mailboxes/{id}/remove", get(confirm_remove_mailbox).post(remove_mailbox))
         .route("/mailboxes/{id}/apple.mobileconfig", get(mobileconfig))
         .route("/aliases", get(aliases).post(add_alias))
@@ -88,6 +92,9 @@ pub struct Layout {
     pub back: String,
     pub notice: Option<&'static str>,
     pub error: Option<String>,
+    /// A generated password offered next to every password form (`suggestion.html`),
+    /// from the one generator (`postfach_auth::generate`).
+    pub suggestion: String,
 }
 
 impl Layout {
@@ -108,6 +115,7 @@ impl Layout {
             back: percent_encode(&ctx.path),
             notice,
             error,
+            suggestion: postfach_auth::generate::password().expose().to_string(),
         }
     }
 
