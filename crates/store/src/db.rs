@@ -108,16 +108,15 @@ impl Store {
         let (changes, _) = tokio::sync::broadcast::channel(1024);
         let postgres_url =
             (backend == Backend::Postgres).then(|| std::sync::Arc::new(postfach_types::Secret::new(url.to_string())));
-        let store =
-            Store {
-                pool,
-                backend,
-                changes,
-                origin: rand::random(),
-                postgres_url,
-                warnings: Default::default(),
-                revocations: Default::default(),
-            };
+        let store = Store {
+            pool,
+            backend,
+            changes,
+            origin: rand::random(),
+            postgres_url,
+            warnings: Default::default(),
+            revocations: Default::default(),
+        };
         crate::migrations::run(&store).await?;
         Ok(store)
     }
