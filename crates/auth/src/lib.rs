@@ -613,15 +613,23 @@ impl Authenticator {
     /// password it used was revoked (here or on another node). Costs an atomic load per
     /// call; the database is asked only when some app password was revoked since `seen`,
     /// which the caller keeps (start it at [`Self::revocations_seen`] before the login).
-    pub async fn still_valid(&self, principal: &Principal, seen: &mut u64) -> Result<bool, AuthError> {
-        let Principal::Mailbox { app_password: Some(id), .. } = principal else { return Ok(true) };
+    pub async fn still_valid(&self, principal: &Principal, seen: &mut u64) -> bool {
+        let Principal::Mailbox { app_password: Some(id), .. } = principal else { return true };
         let now = self.store.revocations().current();
         if now == *seen {
-            return Ok(true);
+            return true;
         }
-        let exists = self.store.app_password_exists(*id).await?;
-        *seen = now;
-        Ok(exists)
+        match self.store.app_password_exists(*id).await {
+            Ok(exists) => {
+                *seen = now;
+                exists
+            }
+            // The session goes on; the next command asks again.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check whether an app password was revoked");
+                true
+            }
+        }
     }
 
     /// The revocation count a session starts from (taken before its login, so a

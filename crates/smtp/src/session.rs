@@ -222,13 +222,7 @@ impl Session<'_> {
     /// False once the app password this session logged in with was revoked.
     async fn credential_still_valid(&mut self) -> bool {
         let Some(user) = &mut self.user else { return true };
-        match self.inner.services.auth.still_valid(&user.principal, &mut user.revocations_seen).await {
-            Ok(valid) => valid,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot check whether an app password was revoked");
-                true
-            }
-        }
+        self.inner.services.auth.still_valid(&user.principal, &mut user.revocations_seen).await
     }
 
     async fn run_command(&mut self, line: &[u8]) -> Flow {
