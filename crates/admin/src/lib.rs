@@ -12,6 +12,7 @@
 
 mod account;
 pub mod app_passwords;
+pub mod devices;
 mod customers;
 mod domains;
 mod error;
