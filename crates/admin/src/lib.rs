@@ -12,8 +12,8 @@
 
 mod account;
 pub mod app_passwords;
-pub mod devices;
 mod customers;
+pub mod devices;
 mod domains;
 mod error;
 pub mod input;
