@@ -13,6 +13,7 @@
 mod account;
 pub mod app_passwords;
 mod customers;
+pub mod devices;
 mod domains;
 mod error;
 pub mod input;

@@ -151,6 +151,37 @@ async fn a_customer_reaches_nothing_of_another_customer() {
     assert_eq!(w.store.mailboxes(Scope::Platform, None).await.expect("all").len(), 2, "nothing changed");
 }
 
+/// The devices page: the mailbox user sees their own, the customer all of theirs, admins
+/// everyone's; another customer's mailbox (or another mailbox of the same customer, for a
+/// mailbox user) answers "not found".
+#[tokio::test]
+async fn devices_are_seen_within_the_callers_scope() {
+    let w = world().await;
+    let a = &w.admin;
+    let max = match &w.max {
+        Who::Mailbox { mailbox } => mailbox.clone(),
+        _ => unreachable!(),
+    };
+    let record = postfach_store::logins::LoginRecord {
+        at: postfach_types::UnixTime::now(),
+        customer_id: Some(max.customer_id),
+        mailbox_id: Some(max.id),
+        login: "max@acme.example".into(),
+        service: postfach_types::Service::Imap,
+        remote_ip: "192.0.2.1".parse().expect("ip"),
+        tls: None,
+        mechanism: postfach_types::Mechanism::ImapLogin,
+        result: postfach_types::LoginResult::Ok,
+        credential: None,
+    };
+    w.store.record_login(&record).await.expect("record");
+    assert_eq!(a.devices(&w.max, max.id).await.expect("own").len(), 1);
+    assert_eq!(a.devices(&w.acme, max.id).await.expect("customer's").len(), 1);
+    assert!(a.devices(&w.root, w.globex_mailbox).await.expect("admin's").is_empty());
+    refused_as(a.devices(&w.acme, w.globex_mailbox).await, not_found, "another customer's devices");
+    refused_as(a.devices(&w.max, w.globex_mailbox).await, not_found, "another mailbox's devices");
+}
+
 #[tokio::test]
 async fn the_rules_of_the_operations_hold() {
     let w = world().await;

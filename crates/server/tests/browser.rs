@@ -516,6 +516,52 @@ async fn flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
     browser.goto(&format!("{base}/mailboxes/{}", ids.globex_mailbox)).await.expect("foreign");
     assert!(text(browser, "#error-message").await.contains("does not exist"));
 
+    // The devices page: real IMAP logins with the mailbox's password and with an app
+    // password made in the panel are listed as two groups; revoking from it works.
+    store
+        .set_mailbox_settings(
+            Scope::Platform,
+            &max.address,
+            postfach_store::mailboxes::SettingsChange { access: Some(AccessMode::Imap), ..Default::default() },
+        )
+        .await
+        .expect("IMAP again");
+    assert_eq!(imap_login(imaps.port(), "max@acme.example", STRONG).await, "LOGGED IN");
+    browser.goto(&max_url).await.expect("mailbox page");
+    fill(browser, "#app-password-name", "Phone").await;
+    click(browser, "#create-app-password").await;
+    let app_password = text(browser, "#new-app-password").await;
+    assert_eq!(imap_login(imaps.port(), "max@acme.example", &app_password).await, "LOGGED IN");
+    browser.goto(&max_url).await.expect("mailbox page");
+    click(browser, "#devices-link").await;
+    wait_for_text(browser, "h1", "Devices").await;
+    let rows = browser.find_all(Locator::Css("#device-list tbody tr")).await.expect("rows");
+    let mut groups = Vec::new();
+    for row in rows {
+        let credential = row.find(Locator::Css(".device-credential")).await.expect("cell").text().await.expect("t");
+        let service = row.find(Locator::Css(".device-service")).await.expect("cell").text().await.expect("t");
+        groups.push(format!("{credential} / {service}"));
+    }
+    groups.sort();
+    assert_eq!(groups, ["Mailbox password / IMAP", "Mailbox password / POP3", "Phone / IMAP"], "{groups:?}");
+    assert!(text(browser, "#devices-main-password").await.contains("give it its own app password"));
+    assert_eq!(browser.find_all(Locator::Css(".revoke-device")).await.expect("buttons").len(), 1, "app passwords only");
+    screenshot(browser, "11-devices").await;
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='de']")).await.expect("German");
+    assert_eq!(text(browser, "h1").await, "Geräte");
+    let list = text(browser, "#device-list").await;
+    assert!(list.contains("Postfach-Passwort") && list.contains("Zuletzt gesehen") && list.contains("Phone"), "{list}");
+    screenshot(browser, "11b-geraete").await;
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='en']")).await.expect("English");
+    click(browser, ".revoke-device").await;
+    wait_for_text(browser, ".notice", "was revoked").await;
+    assert_eq!(text(browser, "h1").await, "Devices", "back on the devices page");
+    assert!(browser.find(Locator::Css(".revoke-device")).await.is_err(), "nothing left to revoke");
+    let said = imap_login(imaps.port(), "max@acme.example", &app_password).await;
+    assert!(said.starts_with("REFUSED"), "a revoked app password: {said}");
+
     // The panel sign-ins went through the login log as service "panel".
     let panel = store
         .logins(Scope::Platform, postfach_store::logins::LoginFilter::default())

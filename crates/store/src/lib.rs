@@ -22,6 +22,7 @@ pub mod changes;
 pub mod counters;
 pub mod customers;
 pub mod delivery;
+pub mod devices;
 pub mod dkim;
 pub mod dns_checks;
 pub mod domains;

@@ -170,6 +170,7 @@ async fn a_customer_cannot_reach_another_customers_objects_through_the_api() {
         (Method::PUT, format!("/mailboxes/{mb}/password"), Some(json!({ "password": "correct horse battery staple" }))),
         (Method::GET, format!("/mailboxes/{mb}/logins"), None),
         (Method::GET, format!("/mailboxes/{mb}/app-passwords"), None),
+        (Method::GET, format!("/mailboxes/{mb}/devices"), None),
         (Method::POST, format!("/mailboxes/{mb}/app-passwords"), Some(json!({ "name": "Spy", "services": ["imap"] }))),
         (Method::DELETE, format!("/mailboxes/{mb}/app-passwords/1"), None),
         (Method::PATCH, format!("/mailboxes/{mb}"), Some(json!({ "app_passwords_only": true }))),
@@ -321,6 +322,68 @@ async fn app_passwords_are_made_listed_and_revoked_through_the_api() {
     assert_eq!(api(&w, Method::DELETE, &revoke, &w.globex_token, None).await.status, StatusCode::NOT_FOUND);
     assert_eq!(api(&w, Method::DELETE, &revoke, &w.acme_token, None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(api(&w, Method::GET, &path, &w.acme_token, None).await.json(), json!([]));
+}
+
+/// The devices of a mailbox through the API: successful device logins grouped by
+/// credential and service, the app password's id to revoke it; another customer's
+/// mailbox is not found.
+#[tokio::test]
+async fn devices_are_listed_by_credential_and_service_through_the_api() {
+    let w = world().await;
+    let mb = w.acme_mailbox;
+    let made = api(
+        &w,
+        Method::POST,
+        &format!("/mailboxes/{mb}/app-passwords"),
+        &w.acme_token,
+        Some(json!({ "name": "Phone", "services": ["imap"] })),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let customer = w.store.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("max").customer_id;
+    let now = postfach_types::UnixTime::now().0;
+    for (at, credential, result) in [
+        (now - 100, None, postfach_types::LoginResult::Ok),
+        (now - 50, Some("Phone"), postfach_types::LoginResult::Ok),
+        (now - 10, Some("Phone"), postfach_types::LoginResult::Ok),
+        (now - 5, None, postfach_types::LoginResult::BadCredentials),
+        (now - 91 * 86_400, Some("Old"), postfach_types::LoginResult::Ok),
+    ] {
+        let record = postfach_store::logins::LoginRecord {
+            at: postfach_types::UnixTime(at),
+            customer_id: Some(customer),
+            mailbox_id: Some(mb),
+            login: "max@acme.example".into(),
+            service: postfach_types::Service::Imap,
+            remote_ip: "192.0.2.5".parse().expect("ip"),
+            tls: Some(TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() }),
+            mechanism: postfach_types::Mechanism::ImapLogin,
+            result,
+            credential: credential.map(str::to_string),
+        };
+        w.store.record_login(&record).await.expect("record");
+    }
+    let path = format!("/mailboxes/{mb}/devices");
+    let listed = api(&w, Method::GET, &path, &w.acme_token, None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let devices = listed.json();
+    assert_eq!(devices.as_array().map(Vec::len), Some(2), "{devices}");
+    assert_eq!(devices[0]["credential"], "Phone");
+    assert_eq!(devices[0]["service"], "imap");
+    assert_eq!(devices[0]["logins"], 2);
+    assert_eq!(devices[0]["last_tls_version"], "TLSv1.3");
+    assert!(devices[0]["app_password_id"].is_i64(), "{devices}");
+    assert_eq!(devices[1]["credential"], Value::Null);
+    assert_eq!(devices[1]["app_password_id"], Value::Null);
+    assert_eq!(devices[1]["last_remote_ip"], "192.0.2.5");
+    // Revoking by the listed id works, and the group stays without it.
+    let id = devices[0]["app_password_id"].as_i64().expect("id");
+    let revoke = format!("/mailboxes/{mb}/app-passwords/{id}");
+    assert_eq!(api(&w, Method::DELETE, &revoke, &w.acme_token, None).await.status, StatusCode::NO_CONTENT);
+    let after = api(&w, Method::GET, &path, &w.acme_token, None).await.json();
+    assert_eq!((after[0]["credential"].clone(), after[0]["app_password_id"].clone()), (json!("Phone"), Value::Null));
+    let other = api(&w, Method::GET, &path, &w.globex_token, None).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
 }
 
 /// Every operation in the OpenAPI document is routed (no "no such operation", no 405),

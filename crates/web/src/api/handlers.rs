@@ -284,6 +284,18 @@ pub(super) async fn list_app_passwords(
     ok(types::all::<_, AppPasswordView>(list))
 }
 
+pub(super) async fn list_devices(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let fail = |e| refused(&ctx.tr(), e);
+    let list = app.admin.devices(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
+    ok(types::all::<_, DeviceView>(list))
+}
+
 pub(super) async fn create_app_password(
     State(app): State<App>,
     ctx: Ctx,

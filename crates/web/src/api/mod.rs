@@ -159,6 +159,14 @@ pub const OPERATIONS: &[Operation] = &[
         "A mailbox's app passwords with their last use (never the passwords)"
     ),
     op!(
+        "listDevices",
+        "GET",
+        "/mailboxes/{id}/devices",
+        "signed-in",
+        None,
+        "A mailbox's clients of the last 90 days, by credential (main or app password) and service"
+    ),
+    op!(
         "createAppPassword",
         "POST",
         "/mailboxes/{id}/app-passwords",
@@ -244,6 +252,7 @@ fn attach(routes: MethodRouter<App>, op: &Operation) -> MethodRouter<App> {
         "setMailboxPassword" => routes.on(f, set_mailbox_password),
         "listMailboxLogins" => routes.on(f, mailbox_logins),
         "listAppPasswords" => routes.on(f, list_app_passwords),
+        "listDevices" => routes.on(f, list_devices),
         "createAppPassword" => routes.on(f, create_app_password),
         "revokeAppPassword" => routes.on(f, revoke_app_password),
         "listAliases" => routes.on(f, list_aliases),

@@ -381,6 +381,40 @@ impl From<AppPassword> for AppPasswordView {
     }
 }
 
+/// A client of a mailbox seen in the last 90 days: a credential used on a service.
+#[derive(Debug, Serialize)]
+pub struct DeviceView {
+    /// The app password's name; `null` for the mailbox's own password.
+    pub credential: Option<String>,
+    /// The app password's id while it exists (to revoke it); `null` otherwise.
+    pub app_password_id: Option<AppPasswordId>,
+    pub service: Service,
+    /// The client's name from IMAP `ID`, as last recorded for the app password.
+    pub client: Option<String>,
+    pub first_seen: UnixTime,
+    pub last_seen: UnixTime,
+    pub logins: i64,
+    pub last_remote_ip: std::net::IpAddr,
+    /// `null`: the last login was not encrypted.
+    pub last_tls_version: Option<String>,
+}
+
+impl From<postfach_store::devices::Device> for DeviceView {
+    fn from(d: postfach_store::devices::Device) -> Self {
+        DeviceView {
+            credential: d.credential,
+            app_password_id: d.app_password,
+            service: d.service,
+            client: d.client,
+            first_seen: d.first_seen,
+            last_seen: d.last_seen,
+            logins: d.logins,
+            last_remote_ip: d.last_ip,
+            last_tls_version: d.last_tls,
+        }
+    }
+}
+
 /// A new app password: the password is in this answer only.
 #[derive(Debug, Serialize)]
 pub struct CreatedAppPasswordView {

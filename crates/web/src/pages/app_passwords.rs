@@ -114,8 +114,8 @@ pub fn check_item(t: &Tr, mailbox: &Mailbox, recent: &[LoginRecord]) -> CheckIte
     CheckItem {
         status,
         text: t.s(key).to_string(),
-        fix: if status == "ok" { String::new() } else { "#app-passwords".into() },
-        fix_label: t.s("check.fix_app_passwords"),
+        fix: format!("/mailboxes/{}/devices", mailbox.id),
+        fix_label: t.s("check.fix_devices"),
     }
 }
 
@@ -159,6 +159,8 @@ pub(super) async fn create(
 pub(super) struct RevokeForm {
     csrf: String,
     name: String,
+    /// `devices`: back to the devices page; else the mailbox page.
+    back: String,
 }
 
 pub(super) async fn revoke(
@@ -171,7 +173,10 @@ pub(super) async fn revoke(
     ctx.check_csrf(&form.csrf)?;
     let mailbox = visible_mailbox(&app, &ctx, &id).await?;
     match app.admin.remove_app_password(who, mailbox.id, &form.name).await {
-        Ok(()) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "app_password_revoked")),
+        Ok(()) => {
+            let page = if form.back == "devices" { "/devices" } else { "" };
+            Ok(done(&format!("/mailboxes/{}{page}", mailbox.id), "app_password_revoked"))
+        }
         Err(e) => refused_on_page(&app, &ctx, mailbox, e).await,
     }
 }

@@ -1,5 +1,5 @@
 //! The panel's pages: sign-in, the admin's customers and domains, the customer's domains,
-//! mailboxes and aliases, the mailbox page, the login list and the account settings.
+//! mailboxes and aliases, the mailbox page and its devices, the login list and the account settings.
 //!
 //! One module per resource. Every handler starts from [`Ctx`], parses its form with
 //! `postfach_admin::input` and calls one `postfach_admin` operation as the signed-in user,
@@ -13,6 +13,7 @@ mod account;
 mod aliases;
 mod app_passwords;
 mod customers;
+mod devices;
 pub mod domains;
 mod login;
 mod logins;
@@ -63,6 +64,7 @@ pub fn routes() -> Router<App> {
         .route("/mailboxes/{id}/quota", post(mailbox_quota))
         .route("/mailboxes/{id}/warnings", post(mailbox_warnings))
         .route("/mailboxes/{id}/password", post(mailbox_password))
+        .route("/mailboxes/{id}/devices", get(devices::devices))
         .route("/mailboxes/{id}/app-passwords", post(app_passwords::create))
         .route("/mailboxes/{id}/app-passwords/revoke", post(app_passwords::revoke))
         .route("/mailboxes/{id}/app-passwords/only", post(app_passwords::only))
