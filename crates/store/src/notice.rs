@@ -259,6 +259,10 @@ impl Warning {
             WarningKind::SendingLimit => format!("{a} reached its sending limit"),
             WarningKind::DomainRecords if de => format!("Die DNS-Einträge von {a} sind nicht mehr in Ordnung"),
             WarningKind::DomainRecords => format!("The DNS records of {a} broke"),
+            WarningKind::NewDevice if de => format!("Neue Anmeldung bei {a} von einem neuen Gerät"),
+            WarningKind::NewDevice => format!("New login to {a} from a new device"),
+            WarningKind::UnusedAppPassword if de => format!("Unbenutzte App-Passwörter bei {a}"),
+            WarningKind::UnusedAppPassword => format!("Unused app passwords on {a}"),
         }
     }
 
@@ -418,6 +422,101 @@ impl Warning {
                             "Was zu veröffentlichen ist, zeigt der Kundenbereich:"
                         } else {
                             "The panel shows what to publish:"
+                        }
+                        .into(),
+                        link.clone(),
+                    ));
+                }
+            }
+            WarningKind::NewDevice => {
+                let network = self.facts.client.map_or_else(|| "?".to_string(), crate::warnings::network_of);
+                let credential = match (&self.facts.credential, de) {
+                    (Some(name), true) => format!("dem App-Passwort „{name}“"),
+                    (Some(name), false) => format!("the app password \"{name}\""),
+                    (None, true) => "dem Hauptpasswort".to_string(),
+                    (None, false) => "the main password".to_string(),
+                };
+                para(
+                    &mut blocks,
+                    format!(
+                        "Am {when} hat sich ein Gerät mit {credential} über {service} bei {a} angemeldet, zum ersten Mal aus diesem Netz:"
+                    ),
+                    format!(
+                        "On {when} a device logged in to {a} with {credential} over {service}, for the first time from this network:"
+                    ),
+                );
+                blocks.push(Block::Item(if de {
+                    format!("Adresse: {client} (Netz {network})")
+                } else {
+                    format!("Address: {client} (network {network})")
+                }));
+                let tls = self.facts.tls.clone().unwrap_or_else(|| if de { "keine" } else { "none" }.to_string());
+                blocks.push(Block::Item(if de {
+                    format!("Verschlüsselung: {tls}")
+                } else {
+                    format!("Encryption: {tls}")
+                }));
+                para(
+                    &mut blocks,
+                    "Wenn Sie das waren (ein neues Gerät, ein anderes WLAN, unterwegs), ist nichts zu tun.".into(),
+                    "If that was you (a new device, another Wi-Fi, travelling), there is nothing to do.".into(),
+                );
+                if self.facts.credential.is_some() {
+                    para(
+                        &mut blocks,
+                        "Wenn nicht, kennt jemand anderes dieses App-Passwort: widerrufen Sie es jetzt im Kundenbereich und legen Sie für Ihr Gerät ein neues an.".into(),
+                        "If not, someone else knows this app password: revoke it now in the panel and make a new one for your device.".into(),
+                    );
+                    if let Some(link) = &self.link {
+                        blocks.push(Block::Link(
+                            if de {
+                                "App-Passwort im Kundenbereich widerrufen:"
+                            } else {
+                                "Revoke the app password in the panel:"
+                            }
+                            .into(),
+                            link.clone(),
+                        ));
+                    }
+                } else {
+                    para(
+                        &mut blocks,
+                        "Wenn nicht, kennt jemand anderes Ihr Passwort: ändern Sie es jetzt.".into(),
+                        "If not, someone else knows your password: change it now.".into(),
+                    );
+                    change_password(&mut blocks);
+                }
+            }
+            WarningKind::UnusedAppPassword => {
+                para(
+                    &mut blocks,
+                    format!("Diese App-Passwörter von {a} wurden seit über 90 Tagen nicht benutzt:"),
+                    format!("These app passwords of {a} were not used for more than 90 days:"),
+                );
+                for unused in &self.facts.unused {
+                    let name = &unused.name;
+                    blocks.push(Block::Item(match (unused.last_used_at, de) {
+                        (Some(at), true) => format!("„{name}“, zuletzt benutzt am {}", format_rfc5322(at.0)),
+                        (Some(at), false) => format!("\"{name}\", last used on {}", format_rfc5322(at.0)),
+                        (None, true) => {
+                            format!("„{name}“, nie benutzt, angelegt am {}", format_rfc5322(unused.created_at.0))
+                        }
+                        (None, false) => {
+                            format!("\"{name}\", never used, made on {}", format_rfc5322(unused.created_at.0))
+                        }
+                    }));
+                }
+                para(
+                    &mut blocks,
+                    "Ein App-Passwort, das kein Gerät mehr braucht, ist nur noch ein Weg in Ihr Postfach: widerrufen Sie es. Ein Gerät, das es doch noch braucht, bekommt einfach ein neues.".into(),
+                    "An app password no device needs any more is just one more way into your mailbox: revoke it. A device that still needs one simply gets a new one.".into(),
+                );
+                if let Some(link) = &self.link {
+                    blocks.push(Block::Link(
+                        if de {
+                            "App-Passwörter im Kundenbereich widerrufen:"
+                        } else {
+                            "Revoke app passwords in the panel:"
                         }
                         .into(),
                         link.clone(),
