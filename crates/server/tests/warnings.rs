@@ -320,6 +320,17 @@ async fn devices_scenario(t: TestServer) {
     assert!(imap_plaintext_login(&t, TOM, PASSWORD).await);
     wait_for(&t, TOM, "Unencrypted login attempt on tom@acme.example", 1).await;
     assert_eq!(with_subject(&t, TOM, subject).await.len(), 1, "the same network is no new device");
+    // The task's memory aside, the login log says the same (what a restarted node asks).
+    let (since, later) = (UnixTime(UnixTime::now().0 - 3600), UnixTime(UnixTime::now().0 + 1));
+    let ip = |s: &str| s.parse().expect("ip");
+    let seen = |credential: Option<&'static str>, service, client| {
+        store.seen_before(tom.id, credential, service, client, since, later)
+    };
+    assert!(seen(Some("Phone"), Service::Imap, ip("127.0.0.200")).await.expect("lookup"));
+    assert!(!seen(Some("Phone"), Service::Imap, ip("127.0.1.1")).await.expect("lookup"), "another /24");
+    assert!(!seen(Some("Phone"), Service::Pop3, ip("127.0.0.1")).await.expect("lookup"), "another service");
+    assert!(seen(None, Service::Imap, ip("127.0.0.1")).await.expect("lookup"), "the main password over IMAP");
+    assert!(!seen(Some("Tablet"), Service::Imap, ip("127.0.0.1")).await.expect("lookup"), "another credential");
 
     // An app password nobody used for 91 days: the daily job lists it (not the phone).
     admin.add_app_password(&Who::Operator, tom.id, "Old laptop", &[Service::Imap]).await.expect("app password");

@@ -590,4 +590,48 @@ mod tests {
         assert!(!de.contains("<script>alert(1)</script></li>") && de.contains("Dazu kommen 4 weitere"), "{de}");
         assert!(!de.contains("\n\n") && de.contains("<html lang=\"de\">"));
     }
+
+    #[test]
+    fn device_warnings_in_both_languages_name_the_credential_and_escape_names() {
+        use crate::warnings::{UnusedAppPassword, WarningFacts, WarningKind};
+        let to = EmailAddress::parse("max@example.org").expect("address");
+        let warning = |kind, facts| {
+            Notice::Warning(Warning {
+                kind,
+                about: "max@example.org".into(),
+                at: UnixTime(0),
+                facts,
+                untold: None,
+                access: AccessMode::Imap,
+                submission: true,
+                link: Some("https://mail.example.net/mailboxes/7".into()),
+            })
+        };
+        let facts = WarningFacts {
+            service: Some(Service::Pop3),
+            client: "2001:db8:1:2::9".parse().ok(),
+            credential: Some("<b>Phone</b>".into()),
+            ..WarningFacts::default()
+        };
+        let notice = warning(WarningKind::NewDevice, facts.clone());
+        let de = String::from_utf8(notice.render(&to, Language::De, UnixTime(0))).expect("utf-8");
+        assert!(de.contains("mit dem App-Passwort „<b>Phone</b>“ über POP3"), "{de}");
+        assert!(de.contains("(Netz 2001:db8:1::/48)") && de.contains("Verschlüsselung: keine"), "{de}");
+        assert!(de.contains("&lt;b&gt;Phone") && de.contains("App-Passwort im Kundenbereich widerrufen"), "{de}");
+        let main = warning(WarningKind::NewDevice, WarningFacts { credential: None, ..facts });
+        let en = String::from_utf8(main.render(&to, Language::En, UnixTime(0))).expect("utf-8");
+        assert!(en.contains("Subject: New login to max@example.org from a new device\r\n"), "{en}");
+        assert!(en.contains("with the main password over POP3") && en.contains("change it now"), "{en}");
+
+        let unused = vec![
+            UnusedAppPassword { name: "Laptop".into(), created_at: UnixTime(0), last_used_at: Some(UnixTime(60)) },
+            UnusedAppPassword { name: "Tablet".into(), created_at: UnixTime(0), last_used_at: None },
+        ];
+        let notice = warning(WarningKind::UnusedAppPassword, WarningFacts { unused, ..WarningFacts::default() });
+        let en = String::from_utf8(notice.render(&to, Language::En, UnixTime(0))).expect("utf-8");
+        assert!(en.contains("\"Laptop\", last used on Thu, 1 Jan 1970 00:01:00 +0000"), "{en}");
+        assert!(en.contains("\"Tablet\", never used, made on"), "{en}");
+        let de = String::from_utf8(notice.render(&to, Language::De, UnixTime(0))).expect("utf-8");
+        assert!(de.contains("„Tablet“, nie benutzt") && de.contains("seit über 90 Tagen"), "{de}");
+    }
 }
