@@ -38,7 +38,7 @@ pub enum AdminError {
     #[error("the language must be de or en")]
     InvalidLanguage,
     #[error(
-        "a warning switch is KIND=on or KIND=off, KIND one of: unencrypted, wrong-protocol, exposed, locked, sending-limit"
+        "a warning switch is KIND=on or KIND=off, KIND one of: unencrypted, wrong-protocol, exposed, locked, sending-limit, new-device, unused-app-password"
     )]
     InvalidWarningSwitch,
     #[error("the filter must be unencrypted or failed")]

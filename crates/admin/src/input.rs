@@ -238,7 +238,7 @@ pub fn language(text: &str) -> Result<Language, AdminError> {
 }
 
 /// A mailbox's warning kind (`unencrypted`, `wrong-protocol`, `exposed`, `locked`,
-/// `sending-limit`).
+/// `sending-limit`, `new-device`, `unused-app-password`).
 pub fn warning_kind(text: &str) -> Result<WarningKind, AdminError> {
     text.parse::<WarningKind>().ok().filter(|k| k.is_mailbox_kind()).ok_or(AdminError::InvalidWarningSwitch)
 }

@@ -705,7 +705,8 @@ impl Authenticator {
 
     /// Hands the warnings this attempt starts to the warning task (`store::warnings`):
     /// an attempt for a mailbox without TLS, with a protocol it does not allow, or refused
-    /// by the throttle. No waiting: a full hand-over drops the event.
+    /// by the throttle; and every successful device login as a candidate for "a new
+    /// device". No waiting: a full hand-over drops the event.
     fn tell_warnings(&self, record: &LoginRecord) {
         let Some(mailbox) = record.mailbox_id else { return };
         let facts =
@@ -721,6 +722,20 @@ impl Authenticator {
         }
         for kind in kinds {
             self.store.warnings().tell(WarningEvent::new(kind, WarningTarget::Mailbox(mailbox), facts.clone()));
+        }
+        // Only a candidate: whether the device is new, the warning task looks up in the
+        // login log, off this path.
+        if record.result == LoginResult::Ok
+            && matches!(record.service, Service::Imap | Service::Pop3 | Service::Submission)
+        {
+            let facts = WarningFacts {
+                credential: record.credential.clone(),
+                tls: record.tls.as_ref().map(|t| t.version.clone()),
+                ..facts
+            };
+            let mut event = WarningEvent::new(WarningKind::NewDevice, WarningTarget::Mailbox(mailbox), facts);
+            event.at = record.at;
+            self.store.warnings().tell(event);
         }
     }
 }

@@ -238,7 +238,7 @@ enum MailboxCommand {
         /// Language of the notices Postfach writes into the mailbox (de or en)
         #[arg(long, value_name = "LANG")]
         language: Option<String>,
-        /// Switch a kind of warning mail: KIND=on|off, KIND one of unencrypted, wrong-protocol, exposed, locked, sending-limit (repeatable)
+        /// Switch a kind of warning mail: KIND=on|off, KIND one of unencrypted, wrong-protocol, exposed, locked, sending-limit, new-device, unused-app-password (repeatable)
         #[arg(long = "warn", value_name = "KIND=on|off")]
         warn: Vec<String>,
         /// Devices must use app passwords: the main password then works only for the panel

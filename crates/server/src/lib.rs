@@ -145,6 +145,7 @@ impl Server {
                 blobs: blobs.clone(),
                 outbound: outbound.clone(),
                 panel: warning_link_base(config, bound.first("https")),
+                login_log_retention_days: config.security.login_log_retention_days,
             };
             tasks.spawn(warnings::run(mailer, events, stopped.clone()));
         }
@@ -372,7 +373,8 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
 }
 
 /// The upkeep every [`UPKEEP_INTERVAL`]: what lives in the database once per cluster, on
-/// the leader (message files nothing refers to, the login log's retention); what lives in
+/// the leader (message files nothing refers to, the login log's retention, once a day
+/// the app passwords unused for long); what lives in
 /// this node's memory (the throttle's counters) on every node.
 async fn upkeep(
     store: Store,
@@ -383,9 +385,20 @@ async fn upkeep(
     leader: postfach_store::leader::Leader,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut unused_checked: Option<UnixTime> = None;
     loop {
         if leader.is_leader() {
             sweep_orphaned_blobs(&store, &blobs).await;
+            // App passwords unused for long: once a day is enough (each is told once).
+            let now = UnixTime::now();
+            if unused_checked.is_none_or(|at| now.0 - at.0 >= 86_400) {
+                unused_checked = Some(now);
+                match store.tell_unused_app_passwords(now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(mailboxes = n, "unused app passwords told"),
+                    Err(e) => tracing::warn!(error = %e, "looking for unused app passwords failed"),
+                }
+            }
             let cutoff = UnixTime(UnixTime::now().0 - i64::from(retention_days) * 86_400);
             match store.prune_logins(cutoff).await {
                 Ok(0) => {}

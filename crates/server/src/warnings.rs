@@ -9,15 +9,21 @@
 //! Warnings about a domain go to the customer: into the INBOX of the domain's
 //! `postmaster@` mailbox when there is one, and to the contact address.
 
+use std::collections::HashSet;
+
 use postfach_blob::BlobStore;
 use postfach_outbound::Outbound;
 use postfach_store::local::deliver_notice;
 use postfach_store::notice::{Notice, Warning};
 use postfach_store::resolve::Resolution;
-use postfach_store::warnings::{WarningEvent, WarningTarget};
+use postfach_store::warnings::{WarningEvent, WarningKind, WarningTarget, network_of};
 use postfach_store::{Store, StoreError};
 use postfach_types::{AccessMode, CustomerId, EmailAddress, Language, MailboxId, UnixTime};
 use tokio::sync::{mpsc, watch};
+
+/// How many (mailbox, credential, service, network) the task remembers as known, so a
+/// device that logs in often costs no login-log lookup; forgotten when full and daily.
+const KNOWN_DEVICES: usize = 10_000;
 
 /// How many events may wait for the task; more are dropped and counted.
 pub(crate) const CHANNEL_CAPACITY: usize = 1024;
@@ -30,10 +36,36 @@ pub(crate) struct Mailer {
     pub outbound: Outbound,
     /// The panel's address, ending in `/`; `None`: no panel to link to.
     pub panel: Option<String>,
+    /// How far back the login log reaches (`security.login_log_retention_days`).
+    pub login_log_retention_days: u32,
+}
+
+/// Devices known to have logged in before, by (mailbox, credential, service, network).
+#[derive(Default)]
+struct KnownDevices {
+    keys: HashSet<String>,
+    since: Option<UnixTime>,
+}
+
+impl KnownDevices {
+    fn key(event: &WarningEvent) -> Option<String> {
+        let WarningTarget::Mailbox(mailbox) = event.target else { return None };
+        let facts = &event.facts;
+        Some(format!("{} {:?} {:?} {}", mailbox.get(), facts.credential, facts.service, network_of(facts.client?)))
+    }
+
+    fn knows(&mut self, key: &str, now: UnixTime) -> bool {
+        if self.keys.len() >= KNOWN_DEVICES || self.since.is_none_or(|s| now.0 - s.0 > 86_400) {
+            self.keys.clear();
+            self.since = Some(now);
+        }
+        self.keys.contains(key)
+    }
 }
 
 /// Writes warning mails until `stopped` changes.
 pub(crate) async fn run(mailer: Mailer, mut events: mpsc::Receiver<WarningEvent>, mut stopped: watch::Receiver<bool>) {
+    let mut known = KnownDevices::default();
     loop {
         let event = tokio::select! {
             event = events.recv() => match event {
@@ -43,6 +75,16 @@ pub(crate) async fn run(mailer: Mailer, mut events: mpsc::Receiver<WarningEvent>
             _ = stopped.changed() => return,
         };
         let kind = event.kind;
+        if kind == WarningKind::NewDevice {
+            match mailer.is_new_device(&event, &mut known).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(kind = %kind, error = %e, "whether a device is new could not be looked up");
+                    continue;
+                }
+            }
+        }
         if let Err(e) = mailer.handle(event).await {
             tracing::warn!(kind = %kind, error = %e, "a warning mail could not be written");
         }
@@ -61,6 +103,24 @@ struct Recipient {
 }
 
 impl Mailer {
+    /// Whether a successful login (a [`WarningKind::NewDevice`] candidate) is the first of
+    /// its credential and service from its network within the login log's retention.
+    async fn is_new_device(&self, event: &WarningEvent, known: &mut KnownDevices) -> Result<bool, StoreError> {
+        let (WarningTarget::Mailbox(mailbox), Some(service), Some(client), Some(key)) =
+            (event.target, event.facts.service, event.facts.client, KnownDevices::key(event))
+        else {
+            return Ok(false);
+        };
+        if known.knows(&key, UnixTime::now()) {
+            return Ok(false);
+        }
+        let since = UnixTime(event.at.0 - i64::from(self.login_log_retention_days) * 86_400);
+        let credential = event.facts.credential.as_deref();
+        let seen = self.store.seen_before(mailbox, credential, service, client, since, event.at).await?;
+        known.keys.insert(key);
+        Ok(!seen)
+    }
+
     async fn handle(&self, event: WarningEvent) -> Result<(), StoreError> {
         let (recipient, about, access, submission, link) = match event.target {
             WarningTarget::Mailbox(id) => {

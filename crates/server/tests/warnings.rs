@@ -13,16 +13,18 @@
 mod common;
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::clients::run;
 use common::{PASSWORD, TestServer, postgres_database};
+use postfach_admin::{Admin, Who};
 use postfach_server::config::Config;
 use postfach_store::Scope;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::warnings::WarningKind;
 use postfach_testdns::{Data, Rr, TestDns, Type};
-use postfach_types::{DomainName, EmailAddress, Language};
+use postfach_types::{DomainName, EmailAddress, Language, Service, UnixTime};
 
 const MAX: &str = "max@acme.example";
 const ERIKA: &str = "erika@acme.example";
@@ -284,4 +286,83 @@ async fn warnings_sqlite() {
 async fn warnings_postgres() {
     let (dns, dir) = (zones(), tempfile::tempdir().expect("dir"));
     scenario(TestServer::start_node(&postgres_database().await, dir.path(), adjust(&dns)).await, &dns).await;
+}
+
+const TOM: &str = "tom@acme.example";
+
+/// "A new device" and "unused app passwords": a real IMAPS login with a new app password
+/// is told once; the next login from the same network is not (even a day later, when the
+/// rate limit would let a mail through); an app password idle for 91 days is listed by the
+/// leader's daily job, once.
+async fn devices_scenario(t: TestServer) {
+    let store = t.server.store();
+    t.customer().await;
+    let tom = t.mailbox(TOM, MailboxSettings { tls_required: false, ..Default::default() }).await;
+    let admin = Admin::new(store.clone(), Arc::clone(t.server.authenticator()), None);
+    let phone = admin.add_app_password(&Who::Operator, tom.id, "Phone", &[Service::Imap]).await.expect("app password");
+    let link = format!("https://mail.postfach.test:{}/mailboxes/{}", t.port("https"), tom.id.get());
+
+    assert!(imaps_login(&t, TOM, phone.password.expose()).await.starts_with("OK"));
+    let subject = "New login to tom@acme.example from a new device";
+    let mail = wait_for(&t, TOM, subject, 1).await;
+    assert!(mail.text.contains("with the app password \"Phone\" over IMAP"), "{}", mail.text);
+    assert!(mail.text.contains("Address: 127.0.0.1 (network 127.0.0.0/24)"), "{}", mail.text);
+    assert!(mail.text.contains("Encryption: TLS"), "{}", mail.text);
+    assert!(mail.text.contains(&format!("Revoke the app password in the panel: {link}")), "{}", mail.text);
+    assert!(mail.html.contains(&format!("<a href=\"{link}\">")), "{mail:?}");
+
+    // A day later for the rate limit, the phone logs in again from the same network: no
+    // new-device mail. The plaintext login after it starts a mail that proves the task
+    // got past the phone's login.
+    let pool = sqlx::AnyPool::connect(&t.config.database).await.expect("pool");
+    sqlx::query("UPDATE warning_state SET last_sent = last_sent - 86400").execute(&pool).await.expect("backdate");
+    assert!(imaps_login(&t, TOM, phone.password.expose()).await.starts_with("OK"));
+    assert!(imap_plaintext_login(&t, TOM, PASSWORD).await);
+    wait_for(&t, TOM, "Unencrypted login attempt on tom@acme.example", 1).await;
+    assert_eq!(with_subject(&t, TOM, subject).await.len(), 1, "the same network is no new device");
+    // The task's memory aside, the login log says the same (what a restarted node asks).
+    let (since, later) = (UnixTime(UnixTime::now().0 - 3600), UnixTime(UnixTime::now().0 + 1));
+    let ip = |s: &str| s.parse().expect("ip");
+    let seen = |credential: Option<&'static str>, service, client| {
+        store.seen_before(tom.id, credential, service, client, since, later)
+    };
+    assert!(seen(Some("Phone"), Service::Imap, ip("127.0.0.200")).await.expect("lookup"));
+    assert!(!seen(Some("Phone"), Service::Imap, ip("127.0.1.1")).await.expect("lookup"), "another /24");
+    assert!(!seen(Some("Phone"), Service::Pop3, ip("127.0.0.1")).await.expect("lookup"), "another service");
+    assert!(seen(None, Service::Imap, ip("127.0.0.1")).await.expect("lookup"), "the main password over IMAP");
+    assert!(!seen(Some("Tablet"), Service::Imap, ip("127.0.0.1")).await.expect("lookup"), "another credential");
+
+    // An app password nobody used for 91 days: the daily job lists it (not the phone).
+    admin.add_app_password(&Who::Operator, tom.id, "Old laptop", &[Service::Imap]).await.expect("app password");
+    sqlx::query("UPDATE app_passwords SET created_at = created_at - 91 * 86400 WHERE name = 'Old laptop'")
+        .execute(&pool)
+        .await
+        .expect("backdate");
+    assert_eq!(store.tell_unused_app_passwords(UnixTime::now()).await.expect("job"), 1);
+    let mail = wait_for(&t, TOM, "Unused app passwords on tom@acme.example", 1).await;
+    assert!(mail.text.contains("\"Old laptop\", never used, made on"), "{}", mail.text);
+    assert!(!mail.text.contains("Phone") && mail.text.contains("revoke it"), "{}", mail.text);
+    assert!(mail.text.contains(&format!("Revoke app passwords in the panel: {link}")), "{}", mail.text);
+    assert!(
+        mail.html.contains("<li>&quot;Old laptop&quot;") || mail.html.contains("<li>\"Old laptop\""),
+        "{}",
+        mail.html
+    );
+    assert_eq!(store.tell_unused_app_passwords(UnixTime::now()).await.expect("job"), 0, "told once");
+}
+
+fn devices_config(c: &mut Config) {
+    c.security.allow_plaintext_auth = true;
+    c.security.warning_mails = true;
+}
+
+#[tokio::test]
+async fn new_device_and_unused_app_passwords_sqlite() {
+    devices_scenario(TestServer::start_with(devices_config).await).await;
+}
+
+#[tokio::test]
+async fn new_device_and_unused_app_passwords_postgres() {
+    let dir = tempfile::tempdir().expect("dir");
+    devices_scenario(TestServer::start_node(&postgres_database().await, dir.path(), devices_config).await).await;
 }

@@ -444,6 +444,14 @@ CREATE TABLE warning_state (
 )
 "#,
     },
+    Migration {
+        version: 14,
+        name: "unused app password warnings",
+        // When an app password was last told as unused (`warnings`
+        // `tell_unused_app_passwords`): told once per idle stretch, again only after a
+        // later use went idle too.
+        sql: "ALTER TABLE app_passwords ADD COLUMN unused_told_at BIGINT",
+    },
 ];
 
 impl Store {

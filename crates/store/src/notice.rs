@@ -259,6 +259,10 @@ impl Warning {
             WarningKind::SendingLimit => format!("{a} reached its sending limit"),
             WarningKind::DomainRecords if de => format!("Die DNS-Einträge von {a} sind nicht mehr in Ordnung"),
             WarningKind::DomainRecords => format!("The DNS records of {a} broke"),
+            WarningKind::NewDevice if de => format!("Neue Anmeldung bei {a} von einem neuen Gerät"),
+            WarningKind::NewDevice => format!("New login to {a} from a new device"),
+            WarningKind::UnusedAppPassword if de => format!("Unbenutzte App-Passwörter bei {a}"),
+            WarningKind::UnusedAppPassword => format!("Unused app passwords on {a}"),
         }
     }
 
@@ -424,6 +428,101 @@ impl Warning {
                     ));
                 }
             }
+            WarningKind::NewDevice => {
+                let network = self.facts.client.map_or_else(|| "?".to_string(), crate::warnings::network_of);
+                let credential = match (&self.facts.credential, de) {
+                    (Some(name), true) => format!("dem App-Passwort „{name}“"),
+                    (Some(name), false) => format!("the app password \"{name}\""),
+                    (None, true) => "dem Hauptpasswort".to_string(),
+                    (None, false) => "the main password".to_string(),
+                };
+                para(
+                    &mut blocks,
+                    format!(
+                        "Am {when} hat sich ein Gerät mit {credential} über {service} bei {a} angemeldet, zum ersten Mal aus diesem Netz:"
+                    ),
+                    format!(
+                        "On {when} a device logged in to {a} with {credential} over {service}, for the first time from this network:"
+                    ),
+                );
+                blocks.push(Block::Item(if de {
+                    format!("Adresse: {client} (Netz {network})")
+                } else {
+                    format!("Address: {client} (network {network})")
+                }));
+                let tls = self.facts.tls.clone().unwrap_or_else(|| if de { "keine" } else { "none" }.to_string());
+                blocks.push(Block::Item(if de {
+                    format!("Verschlüsselung: {tls}")
+                } else {
+                    format!("Encryption: {tls}")
+                }));
+                para(
+                    &mut blocks,
+                    "Wenn Sie das waren (ein neues Gerät, ein anderes WLAN, unterwegs), ist nichts zu tun.".into(),
+                    "If that was you (a new device, another Wi-Fi, travelling), there is nothing to do.".into(),
+                );
+                if self.facts.credential.is_some() {
+                    para(
+                        &mut blocks,
+                        "Wenn nicht, kennt jemand anderes dieses App-Passwort: widerrufen Sie es jetzt im Kundenbereich und legen Sie für Ihr Gerät ein neues an.".into(),
+                        "If not, someone else knows this app password: revoke it now in the panel and make a new one for your device.".into(),
+                    );
+                    if let Some(link) = &self.link {
+                        blocks.push(Block::Link(
+                            if de {
+                                "App-Passwort im Kundenbereich widerrufen:"
+                            } else {
+                                "Revoke the app password in the panel:"
+                            }
+                            .into(),
+                            link.clone(),
+                        ));
+                    }
+                } else {
+                    para(
+                        &mut blocks,
+                        "Wenn nicht, kennt jemand anderes Ihr Passwort: ändern Sie es jetzt.".into(),
+                        "If not, someone else knows your password: change it now.".into(),
+                    );
+                    change_password(&mut blocks);
+                }
+            }
+            WarningKind::UnusedAppPassword => {
+                para(
+                    &mut blocks,
+                    format!("Diese App-Passwörter von {a} wurden seit über 90 Tagen nicht benutzt:"),
+                    format!("These app passwords of {a} were not used for more than 90 days:"),
+                );
+                for unused in &self.facts.unused {
+                    let name = &unused.name;
+                    blocks.push(Block::Item(match (unused.last_used_at, de) {
+                        (Some(at), true) => format!("„{name}“, zuletzt benutzt am {}", format_rfc5322(at.0)),
+                        (Some(at), false) => format!("\"{name}\", last used on {}", format_rfc5322(at.0)),
+                        (None, true) => {
+                            format!("„{name}“, nie benutzt, angelegt am {}", format_rfc5322(unused.created_at.0))
+                        }
+                        (None, false) => {
+                            format!("\"{name}\", never used, made on {}", format_rfc5322(unused.created_at.0))
+                        }
+                    }));
+                }
+                para(
+                    &mut blocks,
+                    "Ein App-Passwort, das kein Gerät mehr braucht, ist nur noch ein Weg in Ihr Postfach: widerrufen Sie es. Ein Gerät, das es doch noch braucht, bekommt einfach ein neues.".into(),
+                    "An app password no device needs any more is just one more way into your mailbox: revoke it. A device that still needs one simply gets a new one.".into(),
+                );
+                if let Some(link) = &self.link {
+                    blocks.push(Block::Link(
+                        if de {
+                            "App-Passwörter im Kundenbereich widerrufen:"
+                        } else {
+                            "Revoke app passwords in the panel:"
+                        }
+                        .into(),
+                        link.clone(),
+                    ));
+                }
+            }
         }
         if let Some(untold) = self.untold.filter(|u| u.count > 0) {
             let since = untold.since.map(|s| format_rfc5322(s.0)).unwrap_or_default();
@@ -490,5 +589,49 @@ mod tests {
         assert!(de.contains("<li>Fehler &lt;script&gt;alert(1)&lt;/script&gt; &amp; mehr</li>"), "{de}");
         assert!(!de.contains("<script>alert(1)</script></li>") && de.contains("Dazu kommen 4 weitere"), "{de}");
         assert!(!de.contains("\n\n") && de.contains("<html lang=\"de\">"));
+    }
+
+    #[test]
+    fn device_warnings_in_both_languages_name_the_credential_and_escape_names() {
+        use crate::warnings::{UnusedAppPassword, WarningFacts, WarningKind};
+        let to = EmailAddress::parse("max@example.org").expect("address");
+        let warning = |kind, facts| {
+            Notice::Warning(Warning {
+                kind,
+                about: "max@example.org".into(),
+                at: UnixTime(0),
+                facts,
+                untold: None,
+                access: AccessMode::Imap,
+                submission: true,
+                link: Some("https://mail.example.net/mailboxes/7".into()),
+            })
+        };
+        let facts = WarningFacts {
+            service: Some(Service::Pop3),
+            client: "2001:db8:1:2::9".parse().ok(),
+            credential: Some("<b>Phone</b>".into()),
+            ..WarningFacts::default()
+        };
+        let notice = warning(WarningKind::NewDevice, facts.clone());
+        let de = String::from_utf8(notice.render(&to, Language::De, UnixTime(0))).expect("utf-8");
+        assert!(de.contains("mit dem App-Passwort „<b>Phone</b>“ über POP3"), "{de}");
+        assert!(de.contains("(Netz 2001:db8:1::/48)") && de.contains("Verschlüsselung: keine"), "{de}");
+        assert!(de.contains("&lt;b&gt;Phone") && de.contains("App-Passwort im Kundenbereich widerrufen"), "{de}");
+        let main = warning(WarningKind::NewDevice, WarningFacts { credential: None, ..facts });
+        let en = String::from_utf8(main.render(&to, Language::En, UnixTime(0))).expect("utf-8");
+        assert!(en.contains("Subject: New login to max@example.org from a new device\r\n"), "{en}");
+        assert!(en.contains("with the main password over POP3") && en.contains("change it now"), "{en}");
+
+        let unused = vec![
+            UnusedAppPassword { name: "Laptop".into(), created_at: UnixTime(0), last_used_at: Some(UnixTime(60)) },
+            UnusedAppPassword { name: "Tablet".into(), created_at: UnixTime(0), last_used_at: None },
+        ];
+        let notice = warning(WarningKind::UnusedAppPassword, WarningFacts { unused, ..WarningFacts::default() });
+        let en = String::from_utf8(notice.render(&to, Language::En, UnixTime(0))).expect("utf-8");
+        assert!(en.contains("\"Laptop\", last used on Thu, 1 Jan 1970 00:01:00 +0000"), "{en}");
+        assert!(en.contains("\"Tablet\", never used, made on"), "{en}");
+        let de = String::from_utf8(notice.render(&to, Language::De, UnixTime(0))).expect("utf-8");
+        assert!(de.contains("„Tablet“, nie benutzt") && de.contains("seit über 90 Tagen"), "{de}");
     }
 }

@@ -29,6 +29,12 @@ use crate::{Scope, Store, StoreError};
 /// How long one warning mail of a kind covers: at most one per kind and target within it.
 pub const WARNING_INTERVAL_SECS: i64 = 86_400;
 
+/// After how many days without a login an app password is told as unused.
+pub const UNUSED_APP_PASSWORD_DAYS: i64 = 90;
+
+/// How many earlier logins of a credential [`Store::seen_before`] looks at, at most.
+const SEEN_BEFORE_LIMIT: i64 = 2_000;
+
 macro_rules! kinds {
     ($($(#[$meta:meta])* $variant:ident = $word:literal),+ $(,)?) => {
         /// What a warning mail is about. The word is the switch's name (CLI, API, panel).
@@ -69,6 +75,12 @@ kinds! {
     SendingLimit = "sending-limit",
     /// For the customer: a check of a domain's published records turned red.
     DomainRecords = "domain-records",
+    /// The first successful login of a credential and service from a network
+    /// ([`Store::seen_before`]).
+    NewDevice = "new-device",
+    /// App passwords not used for [`UNUSED_APP_PASSWORD_DAYS`] days
+    /// ([`Store::tell_unused_app_passwords`]).
+    UnusedAppPassword = "unused-app-password",
 }
 
 impl std::fmt::Display for WarningKind {
@@ -110,6 +122,52 @@ pub struct WarningFacts {
     pub sender: Option<EmailAddress>,
     /// What a domain check found (the check's own sentence, de/en).
     pub problems: Vec<Text>,
+    /// The app password a login used (its name); `None`: the main password.
+    pub credential: Option<String>,
+    /// The TLS version of the connection; `None`: no TLS.
+    pub tls: Option<String>,
+    /// App passwords nobody used for a long time.
+    pub unused: Vec<UnusedAppPassword>,
+}
+
+/// An app password told as unused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusedAppPassword {
+    pub name: String,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Whether two client addresses are in one network for "a new device": the same /24
+/// (IPv4) or /48 (IPv6).
+pub fn same_network(a: IpAddr, b: IpAddr) -> bool {
+    match (unmapped(a), unmapped(b)) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.segments()[..3] == b.segments()[..3],
+        _ => false,
+    }
+}
+
+/// The network of [`same_network`] as text: `192.0.2.0/24`, `2001:db8:1::/48`.
+pub fn network_of(ip: IpAddr) -> String {
+    match unmapped(ip) {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{}/24", std::net::Ipv4Addr::new(a, b, c, 0))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{}/48", std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+        }
+    }
 }
 
 /// One event that may become a warning mail.
@@ -267,6 +325,87 @@ impl Store {
         };
         tx.commit().await?;
         Ok(result)
+    }
+
+    /// Whether the mailbox logged in successfully with `credential` (an app password's
+    /// name; `None`: the main password) over `service` from the network of `client`
+    /// between `since` and `before` (exclusive: the login being judged is written at
+    /// `before`). Uses the login log's (mailbox, time) index and looks at the newest
+    /// [`SEEN_BEFORE_LIMIT`] such logins at most.
+    pub async fn seen_before(
+        &self,
+        mailbox: MailboxId,
+        credential: Option<&str>,
+        service: Service,
+        client: IpAddr,
+        since: UnixTime,
+        before: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let rows = sqlx::query(
+            "SELECT remote_ip FROM login_log WHERE mailbox_id = $1 AND at >= $2 AND at < $3 AND result = 'ok' \
+             AND service = $4 AND COALESCE(credential, '') = $5 ORDER BY at DESC LIMIT $6",
+        )
+        .bind(mailbox)
+        .bind(since.0)
+        .bind(before.0)
+        .bind(service.as_str())
+        .bind(credential.unwrap_or(""))
+        .bind(SEEN_BEFORE_LIMIT)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let ip: String = row.try_get("remote_ip")?;
+            if ip.parse::<IpAddr>().is_ok_and(|ip| same_network(ip, client)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Hands one [`WarningKind::UnusedAppPassword`] event per mailbox to the warning task,
+    /// listing its app passwords not used (or, never used, created) for
+    /// [`UNUSED_APP_PASSWORD_DAYS`] days before `now` that were not told since their last
+    /// use. Marks them told, so each is told once per idle stretch. Returns how many
+    /// mailboxes were told. Run once a day on the leader.
+    pub async fn tell_unused_app_passwords(&self, now: UnixTime) -> Result<usize, StoreError> {
+        let cutoff = now.0.saturating_sub(UNUSED_APP_PASSWORD_DAYS * 86_400);
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT id, mailbox_id, name, created_at, last_used_at FROM app_passwords \
+             WHERE COALESCE(last_used_at, created_at) < $1 \
+             AND (unused_told_at IS NULL OR unused_told_at < COALESCE(last_used_at, created_at)) \
+             ORDER BY mailbox_id, name LIMIT 10000",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut per_mailbox: Vec<(MailboxId, Vec<UnusedAppPassword>)> = Vec::new();
+        for row in &rows {
+            let mailbox: MailboxId = row.try_get("mailbox_id")?;
+            let unused = UnusedAppPassword {
+                name: row.try_get("name")?,
+                created_at: UnixTime(row.try_get("created_at")?),
+                last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(UnixTime),
+            };
+            match per_mailbox.last_mut() {
+                Some((m, list)) if *m == mailbox => list.push(unused),
+                _ => per_mailbox.push((mailbox, vec![unused])),
+            }
+            sqlx::query("UPDATE app_passwords SET unused_told_at = $1 WHERE id = $2")
+                .bind(now.0)
+                .bind(row.try_get::<i64, _>("id")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let told = per_mailbox.len();
+        for (mailbox, unused) in per_mailbox {
+            let facts = WarningFacts { unused, ..WarningFacts::default() };
+            let mut event = WarningEvent::new(WarningKind::UnusedAppPassword, WarningTarget::Mailbox(mailbox), facts);
+            event.at = now;
+            self.warnings.tell(event);
+        }
+        Ok(told)
     }
 
     /// What a warning to the mailbox needs; `None` when it no longer exists.

@@ -452,7 +452,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.token_name_long", "Der Name eines Tokens hat höchstens {max} Zeichen.", "A token name has at most {max} characters."),
     ("error.unauthorized", "Melden Sie sich an oder senden Sie ein API-Token (Authorization: Bearer …).", "Sign in, or send an API token (Authorization: Bearer …)."),
     ("error.unavailable", "Das geht gerade nicht. Versuchen Sie es in einer Minute noch einmal.", "This is not possible right now. Try again in a minute."),
-    ("error.warning_switch", "Eine Warnung wird mit ART=on oder ART=off geschaltet; ART ist unencrypted, wrong-protocol, exposed, locked oder sending-limit.", "A warning is switched with KIND=on or KIND=off; KIND is unencrypted, wrong-protocol, exposed, locked or sending-limit."),
+    ("error.warning_switch", "Eine Warnung wird mit ART=on oder ART=off geschaltet; ART ist unencrypted, wrong-protocol, exposed, locked, sending-limit, new-device oder unused-app-password.", "A warning is switched with KIND=on or KIND=off; KIND is unencrypted, wrong-protocol, exposed, locked, sending-limit, new-device or unused-app-password."),
     ("form.current_password", "Bisheriges Passwort", "Current password"),
     ("form.domain", "Domain", "Domain"),
     ("form.local_part", "Name vor dem @", "Name before the @"),
@@ -600,9 +600,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("warnings.exposed", "Passwort ungeschützt übertragen", "Password sent unprotected"),
     ("warnings.hint", "Postfach schreibt höchstens eine Warnung je Art und Tag in den Posteingang; weitere Ereignisse werden in der nächsten gezählt.", "Postfach writes at most one warning of each kind a day into the INBOX; further events are counted in the next one."),
     ("warnings.locked", "Anmeldungen gesperrt nach falschen Passwörtern", "Logins locked after wrong passwords"),
+    ("warnings.new-device", "Anmeldung von einem neuen Gerät oder Netz", "Login from a new device or network"),
     ("warnings.sending-limit", "Sendelimit erreicht", "Sending limit reached"),
     ("warnings.title", "Warnungen per E-Mail", "Warnings by mail"),
     ("warnings.unencrypted", "Anmeldeversuch ohne Verschlüsselung", "Login attempt without encryption"),
+    ("warnings.unused-app-password", "App-Passwörter seit 90 Tagen unbenutzt", "App passwords unused for 90 days"),
     ("warnings.wrong-protocol", "Gerät mit nicht erlaubtem Protokoll (POP3/IMAP)", "Device with a protocol not allowed (POP3/IMAP)"),
 ];
 

@@ -31,7 +31,7 @@ fn schemas() -> Value {
             "access": access, "submission": boolean, "tls_required": boolean,
             "quota": size, "quota_messages": size, "language": { "type": "string", "enum": ["de", "en"] },
             "warnings": { "type": "object", "additionalProperties": boolean, "propertyNames": {
-                "enum": ["unencrypted", "wrong-protocol", "exposed", "locked", "sending-limit"] } },
+                "enum": ["unencrypted", "wrong-protocol", "exposed", "locked", "sending-limit", "new-device", "unused-app-password"] } },
             "app_passwords_only": boolean } },
         "NewAppPassword": { "type": "object", "required": ["name", "services"], "properties": {
             "name": string, "services": { "type": "array", "items": {

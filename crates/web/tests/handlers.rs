@@ -1191,7 +1191,9 @@ async fn warning_switches_and_the_contact_address_in_the_panel_and_the_api() {
     assert!(shown.body.contains("Warnings by mail") && shown.body.contains("id=\"warn-locked\" checked"), "all on");
 
     // The form sends the kinds that stay on: `locked` is switched off.
-    let on = ["unencrypted", "wrong-protocol", "exposed", "sending-limit"].map(|k| format!("&on={k}")).concat();
+    let on = ["unencrypted", "wrong-protocol", "exposed", "sending-limit", "new-device", "unused-app-password"]
+        .map(|k| format!("&on={k}"))
+        .concat();
     let forged = page(&router, &acme, Method::POST, &format!("{path}/warnings"), &on[1..]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let saved =

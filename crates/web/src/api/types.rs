@@ -124,7 +124,8 @@ pub struct MailboxChange {
     #[serde(default)]
     pub language: Option<String>,
     /// Warning mails switched on (`true`) or off, by kind: `unencrypted`,
-    /// `wrong-protocol`, `exposed`, `locked`, `sending-limit`.
+    /// `wrong-protocol`, `exposed`, `locked`, `sending-limit`,
+    /// `new-device`, `unused-app-password`.
     #[serde(default)]
     pub warnings: Option<std::collections::BTreeMap<String, bool>>,
 }
