@@ -48,11 +48,13 @@ async fn exactly_one_leads(nodes: &[&Node]) -> usize {
     first
 }
 
-/// The backend that holds the leader lock ('LEAD', 0).
+/// The backend that holds the leader lock ('LEAD', 0) of this test's database (advisory
+/// locks are per database; other tests' leaders run on the same server at the same time).
 async fn lock_holder(url: &str) -> Option<i32> {
     let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
     sqlx::query_scalar(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1279607108 AND objid = 0 AND granted",
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1279607108 AND objid = 0 AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .fetch_optional(&mut conn)
     .await
