@@ -7,32 +7,12 @@ mod backends;
 use postfach_store::app_passwords::{LastUse, NewAppPassword};
 use postfach_store::devices::Device;
 use postfach_store::logins::LoginRecord;
-use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::{Scope, Store};
-use postfach_types::{
-    CustomerId, CustomerName, DomainName, EmailAddress, LoginResult, MailboxId, Mechanism, Role, Service, TlsInfo,
-    UnixTime,
-};
+use postfach_types::{CustomerId, LoginResult, MailboxId, Mechanism, Service, TlsInfo, UnixTime};
 
 on_both_backends!(grouped_by_credential_and_service);
 
-const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";
-
-async fn mailbox(store: &Store, customer: &str, local: &str) -> (CustomerId, MailboxId) {
-    let name = CustomerName::parse(customer).expect("name");
-    let c = match store.customer(&name).await {
-        Ok(c) => c,
-        Err(_) => {
-            let c = store.add_customer(&name, HASH, Role::Customer).await.expect("customer");
-            let domain = DomainName::parse(&format!("{customer}.example")).expect("domain");
-            store.add_domain(c.id, &domain, true).await.expect("domain");
-            c
-        }
-    };
-    let address = EmailAddress::parse(&format!("{local}@{customer}.example")).expect("address");
-    let m = store.add_mailbox(Scope::Platform, &address, HASH, MailboxSettings::default()).await.expect("mailbox");
-    (c.id, m.id)
-}
+use backends::{HASH, mailbox};
 
 struct Login<'a> {
     at: i64,

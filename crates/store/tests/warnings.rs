@@ -5,32 +5,15 @@
 
 mod backends;
 
-use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::warnings::{
     Untold, WARNING_INTERVAL_SECS, WarningEvent, WarningFacts, WarningKind, WarningTarget, Warnings,
 };
 use postfach_store::{Scope, Store, StoreError};
-use postfach_types::{CustomerName, DomainName, EmailAddress, MailboxId, Role, UnixTime};
+use postfach_types::{EmailAddress, MailboxId, UnixTime};
 
 on_both_backends!(one_mail_a_day_and_the_rest_counted, switches_and_contact);
 
-const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";
-
-async fn mailbox(store: &Store, customer: &str, local: &str) -> (postfach_types::CustomerId, MailboxId) {
-    let name = CustomerName::parse(customer).expect("name");
-    let c = match store.customer(&name).await {
-        Ok(c) => c,
-        Err(_) => {
-            let c = store.add_customer(&name, HASH, Role::Customer).await.expect("customer");
-            let domain = DomainName::parse(&format!("{customer}.example")).expect("domain");
-            store.add_domain(c.id, &domain, true).await.expect("domain");
-            c
-        }
-    };
-    let address = EmailAddress::parse(&format!("{local}@{customer}.example")).expect("address");
-    let m = store.add_mailbox(Scope::Platform, &address, HASH, MailboxSettings::default()).await.expect("mailbox");
-    (c.id, m.id)
-}
+use backends::mailbox;
 
 async fn one_mail_a_day_and_the_rest_counted(store: Store) {
     let (_, max) = mailbox(&store, "acme", "max").await;
