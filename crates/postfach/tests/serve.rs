@@ -118,25 +118,8 @@ fn without_notify_socket_serve_runs_as_before() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (smtp, imaps, https) = (free_port(), free_port(), free_port());
     let config = config(dir.path(), "mail.postfach.test", smtp, imaps, https);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env_remove("NOTIFY_SOCKET")
-        .env("WATCHDOG_USEC", "400000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], smtp))).is_err() {
-        assert!(Instant::now() < deadline, "the MX did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(smtp_greeting(smtp).starts_with("220 "));
-    assert_eq!(terminate(&mut child), Some(0));
-    let mut log = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut log).expect("log");
+    let (greeting, log) = serve_until_the_mx_greets(&config, smtp, &[("WATCHDOG_USEC", "400000")]);
+    assert!(greeting.starts_with("220 "), "{greeting}");
     assert!(!log.contains("NOTIFY_SOCKET") && !log.contains("notify systemd"), "{log}");
 }
 
@@ -182,11 +165,19 @@ fn serve_does_not_warn_about_a_fully_qualified_hostname() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (smtp, imaps, https) = (free_port(), free_port(), free_port());
     let config = config(dir.path(), "mail.postfach.test", smtp, imaps, https);
+    let (_, log) = serve_until_the_mx_greets(&config, smtp, &[]);
+    assert!(log.contains("postfach started") && !log.contains("Set hostname"), "{log}");
+}
+
+/// Runs `postfach serve` with `config` (no NOTIFY_SOCKET, `env` added) until its MX on
+/// `smtp` greets, then stops it with SIGTERM, which must end it cleanly; the greeting and the log.
+fn serve_until_the_mx_greets(config: &Path, smtp: u16, env: &[(&str, &str)]) -> (String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_postfach"))
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .arg("serve")
         .env_remove("NOTIFY_SOCKET")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -196,8 +187,9 @@ fn serve_does_not_warn_about_a_fully_qualified_hostname() {
         assert!(Instant::now() < deadline, "the MX did not come up");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(terminate(&mut child), Some(0));
+    let greeting = smtp_greeting(smtp);
+    assert_eq!(terminate(&mut child), Some(0), "clean exit on SIGTERM");
     let mut log = String::new();
     child.stderr.take().expect("stderr").read_to_string(&mut log).expect("log");
-    assert!(log.contains("postfach started") && !log.contains("Set hostname"), "{log}");
+    (greeting, log)
 }
