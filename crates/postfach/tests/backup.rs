@@ -32,7 +32,7 @@ impl Env {
                 "hostname = \"mail.postfach.test\"\ndata_dir = \"{data}\"\n\
                  [listen]\nsmtp = [\"127.0.0.1:{}\"]\nsubmission = []\nsubmissions = []\nimap = []\n\
                  imaps = [\"127.0.0.1:{}\"]\npop3 = []\npop3s = []\nhttps = []\nhttp = []\n\
-                 [dns]\nresolver = \"{dns}\"\n[log]\nlevel = \"warn\"\n",
+                 [dns]\nresolver = \"{dns}\"\n[security]\nwarning_mails = false\n[log]\nlevel = \"warn\"\n",
                 env.smtp, env.imaps
             );
             std::fs::write(env.dir.path().join(name), config).expect("config");

@@ -65,6 +65,7 @@ impl Server {
              imaps = [\"{wide}:{}\"]\npop3 = []\npop3s = [\"127.0.0.1:{}\"]\nhttps = []\nhttp = []\n\
              [metrics]\nlisten = [\"127.0.0.1:{}\"]\n\
              [dns]\nresolver = \"{dns}\"\n\
+             [security]\nwarning_mails = false\n\
              [log]\nlevel = \"info\"\n",
             ports.smtp, ports.submissions, ports.imaps, ports.pop3s, ports.metrics
         );
