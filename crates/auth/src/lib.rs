@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use postfach_policy::{AccountFacts, AccountKind, CredentialFacts, LoginDecision, LoginFacts, Refusal, TlsRequiredBy};
 use postfach_store::app_passwords::{AppPasswordLogin, LastUse};
 use postfach_store::customers::Customer;
-use postfach_store::logins::{LoginAccount, LoginAccountKind, LoginRecord};
+use postfach_store::logins::{LoginAccount, LoginAccountKind, LoginEntryId, LoginRecord};
 use postfach_store::mailboxes::{Mailbox, MailboxSettings};
 use postfach_store::sessions::{PanelSession, SessionLifetime};
 use postfach_store::warnings::{WarningEvent, WarningFacts, WarningKind, WarningTarget};
@@ -141,6 +141,9 @@ pub enum Principal {
         address: EmailAddress,
         may_send: bool,
         app_password: Option<AppPasswordId>,
+        /// The login log's entry of this login, so that the client's name (IMAP `ID`) can
+        /// be added to it ([`Authenticator::client_named`]); `None` outside a device login.
+        login_entry: Option<LoginEntryId>,
     },
     Account {
         customer_id: CustomerId,
@@ -161,7 +164,7 @@ impl Principal {
     /// The principal of a mailbox with these settings.
     pub fn mailbox(id: MailboxId, customer_id: CustomerId, address: EmailAddress, settings: &MailboxSettings) -> Self {
         let may_send = mailbox_kind(settings).may_send();
-        Principal::Mailbox { id, customer_id, address, may_send, app_password: None }
+        Principal::Mailbox { id, customer_id, address, may_send, app_password: None, login_entry: None }
     }
 }
 
@@ -302,8 +305,11 @@ impl Authenticator {
         match (decision, account) {
             (LoginDecision::Allow, Some(account)) => {
                 record.result = LoginResult::Ok;
-                self.write_down(&record).await?;
+                let entry = self.write_down(&record).await?;
                 let mut principal = principal(account);
+                if let Principal::Mailbox { login_entry, .. } = &mut principal {
+                    *login_entry = Some(entry);
+                }
                 if let (Some(app), Principal::Mailbox { app_password, .. }) = (&app_password, &mut principal) {
                     *app_password = Some(app.id);
                     let last = LastUse {
@@ -638,11 +644,17 @@ impl Authenticator {
         self.store.revocations().current()
     }
 
-    /// Records the client's name (IMAP `ID`) as the last use of the app password a
-    /// session logged in with; nothing for the main password.
+    /// Records the client's name (IMAP `ID`) with the session's login in the login log
+    /// (the devices page groups by it) and as the last use of the app password the
+    /// session logged in with.
     pub async fn client_named(&self, principal: &Principal, client: &str) -> Result<(), AuthError> {
-        if let Principal::Mailbox { app_password: Some(id), .. } = principal {
-            self.store.record_app_password_client(*id, client).await?;
+        if let Principal::Mailbox { app_password, login_entry, .. } = principal {
+            if let Some(entry) = login_entry {
+                self.store.name_login_client(*entry, client).await?;
+            }
+            if let Some(id) = app_password {
+                self.store.record_app_password_client(*id, client).await?;
+            }
         }
         Ok(())
     }
@@ -684,7 +696,7 @@ impl Authenticator {
     /// `docs/operations.md`). The client's address comes first, right after the fixed
     /// text, and the login last and quoted, so a login that looks like `client=1.2.3.4`
     /// cannot pass for the address. Never the password.
-    async fn write_down(&self, record: &LoginRecord) -> Result<(), StoreError> {
+    async fn write_down(&self, record: &LoginRecord) -> Result<LoginEntryId, StoreError> {
         postfach_metrics::login(record.service, record.result, record.tls.is_some());
         if record.result != LoginResult::Ok {
             let tls = record.tls.as_ref().map_or("no", |tls| tls.version.as_str());

@@ -74,10 +74,14 @@ fn verdict(check: Check, code: &str, level: Level, de: String, en: String) -> Ve
 /// The result of looking for the ownership record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ownership {
-    /// The domain was verified before (by this check or by the operator).
+    /// The domain was verified before: by the operator, or by this check and its record
+    /// is still published.
     AlreadyVerified,
     /// The TXT record is published.
     Found,
+    /// The domain was verified by its record, and the record is no longer published: the
+    /// domain keeps working, but publish `value` as TXT at `name` again.
+    Gone { name: String, value: String },
     /// It is not: publish `value` as TXT at `name`.
     Missing { name: String, value: String },
     /// DNS did not answer; try again later.
@@ -85,13 +89,25 @@ pub enum Ownership {
 }
 
 /// Looks for the domain's ownership TXT record ([`Domain::ownership_record`]).
+///
+/// Decided: a domain verified through its record must keep it published (it is the
+/// proof that the customer still controls the domain), but its disappearance does not
+/// stop mail: the check turns red and the customer is told. A domain whose ownership the
+/// operator asserted is not looked up.
 pub async fn check_ownership(checker: &Checker, domain: &Domain) -> Ownership {
-    if domain.verified {
+    if domain.verified && !domain.proven_by_record {
         return Ownership::AlreadyVerified;
     }
     let (name, value) = domain.ownership_record();
     match spf::txt_records(&checker.resolver, &name).await {
-        Ok(texts) if texts.iter().any(|t| t.trim() == value) => Ownership::Found,
+        Ok(texts) if texts.iter().any(|t| t.trim() == value) => {
+            if domain.verified {
+                Ownership::AlreadyVerified
+            } else {
+                Ownership::Found
+            }
+        }
+        Ok(_) if domain.verified => Ownership::Gone { name, value },
         Ok(_) => Ownership::Missing { name, value },
         Err(e) => Ownership::Unanswered(e),
     }
@@ -107,7 +123,7 @@ pub async fn verify_ownership(
     let d = store.domain(scope, domain).await?;
     let result = check_ownership(checker, &d).await;
     if result == Ownership::Found {
-        store.set_domain_verified(scope, domain, true).await?;
+        store.set_domain_proven(scope, domain).await?;
         tracing::info!(domain = %domain, "domain ownership verified through DNS");
     }
     Ok(result)
@@ -236,6 +252,17 @@ async fn ownership_verdict(checker: &Checker, domain: &Domain) -> Verdict {
             ),
             format!(
                 "Ownership of {d} is not confirmed yet, so the domain receives no mail. Publish a TXT record at {name} with the value {value}"
+            ),
+        ),
+        Ownership::Gone { name, value } => verdict(
+            Check::Ownership,
+            "ownership.gone",
+            Level::Error,
+            format!(
+                "Der Eintrag zum Besitznachweis von {d} ist nicht mehr veröffentlicht. Die Domain funktioniert weiter, aber ihr Besitz ist nicht mehr nachgewiesen: Veröffentlichen Sie wieder einen TXT-Eintrag unter {name} mit dem Wert {value}"
+            ),
+            format!(
+                "The ownership record of {d} is no longer published. The domain keeps working, but its ownership is no longer proven: publish a TXT record at {name} with the value {value} again"
             ),
         ),
         Ownership::Unanswered(_) => {

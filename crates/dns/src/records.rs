@@ -170,16 +170,22 @@ pub fn for_domain(setup: &DomainSetup<'_>) -> Vec<PublishedRecord> {
     let host = fqdn(&platform.hostname);
     let names_host = platform.hostname_problem().is_none();
     let mut out = Vec::new();
-    if !domain.verified {
+    // The ownership record stays on the list once it proved the domain: it must stay
+    // published (checks::check_ownership). A domain the operator verified needs none.
+    if !domain.verified || domain.proven_by_record {
         let (name, value) = domain.ownership_record();
-        out.push(PublishedRecord::new(
-            name,
-            RecordType::Txt,
-            value,
-            Purpose::Ownership,
-            "Beweist, dass Ihnen die Domain gehört. Solange er fehlt, nimmt die Domain keine E-Mails an und versendet keine.",
-            "Proves that the domain is yours. Until it is found, the domain receives and sends no mail.",
-        ));
+        let (de, en) = if domain.verified {
+            (
+                "Beweist, dass Ihnen die Domain gehört. Lassen Sie ihn veröffentlicht: Fehlt er, wird die Prüfung rot und Sie werden benachrichtigt.",
+                "Proves that the domain is yours. Keep it published: if it disappears, the check turns red and you are told.",
+            )
+        } else {
+            (
+                "Beweist, dass Ihnen die Domain gehört. Solange er fehlt, nimmt die Domain keine E-Mails an und versendet keine.",
+                "Proves that the domain is yours. Until it is found, the domain receives and sends no mail.",
+            )
+        };
+        out.push(PublishedRecord::new(name, RecordType::Txt, value, Purpose::Ownership, de, en));
     }
     if names_host {
         out.extend(mx_and_spf(platform, d, &host, published_spf));

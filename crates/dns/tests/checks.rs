@@ -454,8 +454,45 @@ async fn ownership_check_and_records_to_publish() {
 
     dns.set(&name, Type::Txt, vec![Data::txt(&value)]);
     assert_eq!(checks::verify_ownership(&checker, &store, Scope::Platform, &d).await.expect("check"), Ownership::Found);
-    assert!(store.domain(Scope::Platform, &d).await.expect("domain").verified);
-    // Once verified the ownership record is no longer listed.
+    let domain = store.domain(Scope::Platform, &d).await.expect("domain");
+    assert!(domain.verified && domain.proven_by_record);
+    // Verified by its record, the record stays on the list: it must stay published.
+    let rr = checks::published_records(&checker, &store, Scope::Platform, &d).await.expect("records");
+    let own: Vec<_> = rr.iter().filter(|r| r.purpose == Purpose::Ownership).collect();
+    assert_eq!((own.len(), own[0].value.as_str()), (1, value.as_str()));
+    assert!(
+        own[0].description.en.starts_with("Proves that the domain is yours. Keep it published"),
+        "{:?}",
+        own[0].description
+    );
+    assert_eq!(
+        checks::verify_ownership(&checker, &store, Scope::Platform, &d).await.expect("check"),
+        Ownership::AlreadyVerified
+    );
+
+    // The record disappears: the domain stays verified (mail keeps flowing), the check
+    // turns red and says what to publish again.
+    dns.set(&name, Type::Txt, vec![]);
+    assert_eq!(
+        checks::verify_ownership(&checker, &store, Scope::Platform, &d).await.expect("check"),
+        Ownership::Gone { name: name.clone(), value: value.clone() }
+    );
+    let domain = store.domain(Scope::Platform, &d).await.expect("domain");
+    assert!(domain.verified);
+    let report = checks::run(&checker, &domain, &[]).await;
+    let own = report.verdicts.iter().find(|v| v.check == Check::Ownership).expect("ownership verdict");
+    assert_eq!((own.code.as_str(), own.level), ("ownership.gone", Level::Error));
+    assert!(
+        own.message.en.contains(&format!("publish a TXT record at {name} with the value {value} again")),
+        "{}",
+        own.message.en
+    );
+
+    // A domain the operator verified is not looked up and needs no record.
+    store.set_domain_verified(Scope::Platform, &d, true).await.expect("operator");
+    let domain = store.domain(Scope::Platform, &d).await.expect("domain");
+    assert!(!domain.proven_by_record);
+    assert_eq!(checks::check_ownership(&checker, &domain).await, Ownership::AlreadyVerified);
     let rr = checks::published_records(&checker, &store, Scope::Platform, &d).await.expect("records");
     assert!(rr.iter().all(|r| r.purpose != Purpose::Ownership));
 

@@ -111,6 +111,14 @@ async fn verify(admin: &postfach_admin::Admin, domain: &DomainName) -> anyhow::R
     match admin.verify_domain(OPERATOR, domain).await.map_err(explain)? {
         Ownership::AlreadyVerified => println!("{domain} is already verified"),
         Ownership::Found => println!("{domain} is verified: its ownership record was found; the domain is live"),
+        Ownership::Gone { name, value } => {
+            println!(
+                "{domain} stays verified, but its ownership record is no longer published: no TXT record \"{value}\" at {name}"
+            );
+            println!("publish it again at the domain's DNS provider:");
+            println!("  {name}. 3600 IN TXT \"{value}\"");
+            return Ok(ExitCode::FAILURE);
+        }
         Ownership::Missing { name, value } => {
             println!("{domain} is not verified yet: no TXT record \"{value}\" at {name}");
             println!("publish it at the domain's DNS provider, then run this again:");

@@ -274,6 +274,25 @@ s.quit()
     assert!(mail.text.contains("acme.example has no MX record"), "{}", mail.text);
     assert!(mail.text.contains("/domains/"), "{}", mail.text);
     assert!(mail.dkim, "{mail:?}");
+
+    // A second domain, verified through its ownership record, loses that record: it keeps
+    // working, and the customer's contact is told what to publish again.
+    let beta = DomainName::parse("beta.example").expect("domain");
+    store.add_domain(customer, &beta, false).await.expect("add beta");
+    let (name, value) = store.domain(Scope::Platform, &beta).await.expect("beta").ownership_record();
+    dns.set(&name, Type::Txt, vec![Data::txt(&value)]);
+    let first = postfach_dns::checks::refresh(&checker, store, Scope::Platform, &beta).await.expect("verify");
+    assert!(first.verified_now);
+    dns.set(&name, Type::Txt, vec![]);
+    postfach_dns::checks::refresh(&checker, store, Scope::Platform, &beta).await.expect("re-check");
+    assert!(store.domain(Scope::Platform, &beta).await.expect("beta").verified);
+    let mail = wait_for(&t, CONTACT, "The DNS records of beta.example broke", 1).await;
+    assert!(mail.text.contains("The ownership record of beta.example is no longer published"), "{}", mail.text);
+    assert!(
+        mail.text.contains(&format!("publish a TXT record at {name} with the value {value} again")),
+        "{}",
+        mail.text
+    );
 }
 
 #[tokio::test]
@@ -331,6 +350,26 @@ async fn devices_scenario(t: TestServer) {
     assert!(!seen(Some("Phone"), Service::Pop3, ip("127.0.0.1")).await.expect("lookup"), "another service");
     assert!(seen(None, Service::Imap, ip("127.0.0.1")).await.expect("lookup"), "the main password over IMAP");
     assert!(!seen(Some("Tablet"), Service::Imap, ip("127.0.0.1")).await.expect("lookup"), "another credential");
+
+    // A client that names itself with IMAP `ID` after logging in with the main password is
+    // a device of its own on the devices page.
+    let script = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+imaplib.Commands["ID"] = ("AUTH", "SELECTED")
+m = imaplib.IMAP4_SSL("127.0.0.1", int(sys.argv[1]), ssl_context=ctx)
+m.login(sys.argv[3], sys.argv[4])
+print(m._simple_command("ID", '("name" "Thunderbird" "version" "128.0")')[0])
+m.logout()
+"#;
+    let args = [t.port("imaps").to_string(), t.cert().display().to_string(), TOM.into(), PASSWORD.into()];
+    assert_eq!(python(script, &args).await.trim(), "OK");
+    let devices = admin.devices(&Who::Operator, tom.id).await.expect("devices");
+    let named: Vec<_> = devices.iter().filter(|d| d.client.as_deref() == Some("Thunderbird 128.0")).collect();
+    assert_eq!(named.len(), 1, "{devices:?}");
+    assert_eq!((named[0].credential.as_deref(), named[0].service, named[0].logins), (None, Service::Imap, 1));
+    assert!(devices.iter().any(|d| d.credential.is_none() && d.client.is_none()), "the plaintext login sent no name");
 
     // An app password nobody used for 91 days: the daily job lists it (not the phone).
     admin.add_app_password(&Who::Operator, tom.id, "Old laptop", &[Service::Imap]).await.expect("app password");

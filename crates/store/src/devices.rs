@@ -2,8 +2,10 @@
 //! credential (the main password or an app password's name) and the service, with the
 //! first and last time seen and the last address and TLS version.
 //!
-//! One bounded query (`GROUP BY` in SQL, at most `limit` groups); the client's name is
-//! the app password's `last_client` (from IMAP `ID`), which the login log does not keep.
+//! One bounded query (`GROUP BY` in SQL, at most `limit` groups). A device is a
+//! credential × service × client name: the name a session sent with IMAP `ID`, kept
+//! with its login (`Store::name_login_client`). A login without one (POP3, submission,
+//! clients that send no `ID`) shows the app password's last known client name.
 
 use std::net::IpAddr;
 
@@ -22,7 +24,8 @@ pub struct Device {
     /// The app password, while it exists (so it can be revoked).
     pub app_password: Option<AppPasswordId>,
     pub service: Service,
-    /// The client's name from IMAP `ID`, as last recorded for the app password.
+    /// The client's name from IMAP `ID`: the one its logins sent, else the one last
+    /// recorded for the app password.
     pub client: Option<String>,
     pub first_seen: UnixTime,
     pub last_seen: UnixTime,
@@ -37,7 +40,7 @@ fn device_from_row(row: &AnyRow) -> Result<Device, sqlx::Error> {
         credential: row.try_get("credential")?,
         app_password: row.try_get("app_password_id")?,
         service: decode(row.try_get("service")?, str::parse)?,
-        client: row.try_get("last_client")?,
+        client: row.try_get("client")?,
         first_seen: UnixTime(row.try_get("first_seen")?),
         last_seen: UnixTime(row.try_get("last_seen")?),
         logins: row.try_get("logins")?,
@@ -58,11 +61,11 @@ impl Store {
     ) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query(
             "SELECT g.credential, g.service, g.first_seen, g.last_seen, g.logins, l.remote_ip, l.tls_version, \
-             a.id AS app_password_id, a.last_client FROM \
-             (SELECT credential, service, MIN(at) AS first_seen, MAX(at) AS last_seen, COUNT(*) AS logins, \
+             a.id AS app_password_id, COALESCE(g.client, a.last_client) AS client FROM \
+             (SELECT credential, service, client, MIN(at) AS first_seen, MAX(at) AS last_seen, COUNT(*) AS logins, \
              MAX(id) AS last_id FROM login_log \
              WHERE mailbox_id = $1 AND ($2 IS NULL OR customer_id = $2) AND at >= $3 AND result = 'ok' \
-             AND service IN ('imap', 'pop3', 'submission') GROUP BY credential, service) g \
+             AND service IN ('imap', 'pop3', 'submission') GROUP BY credential, service, client) g \
              JOIN login_log l ON l.id = g.last_id \
              LEFT JOIN app_passwords a ON a.mailbox_id = $1 AND a.name = g.credential \
              ORDER BY g.last_seen DESC, g.last_id DESC LIMIT $4",

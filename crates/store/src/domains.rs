@@ -23,6 +23,9 @@ pub struct Domain {
     /// Ownership proven (or asserted by the operator). Unverified domains receive and
     /// send nothing.
     pub verified: bool,
+    /// Verified because its ownership record was found in DNS (not asserted by the
+    /// operator): the record must stay published, and the DNS checks look for it.
+    pub proven_by_record: bool,
     /// The token the customer publishes in DNS to prove ownership.
     pub verify_token: String,
     pub created_at: UnixTime,
@@ -47,7 +50,7 @@ impl Domain {
 }
 
 const SELECT: &str = "SELECT d.id, d.customer_id, c.name AS customer, d.name, t.name AS alias_of, d.verified, \
-     d.verify_token, d.created_at, d.certificates FROM domains d JOIN customers c ON c.id = d.customer_id \
+     d.proven_by_record, d.verify_token, d.created_at, d.certificates FROM domains d JOIN customers c ON c.id = d.customer_id \
      LEFT JOIN domains t ON t.id = d.alias_of";
 
 fn from_row(row: &AnyRow) -> Result<Domain, sqlx::Error> {
@@ -61,6 +64,7 @@ fn from_row(row: &AnyRow) -> Result<Domain, sqlx::Error> {
             None => None,
         },
         verified: row.try_get::<i64, _>("verified")? != 0,
+        proven_by_record: row.try_get::<i64, _>("proven_by_record")? != 0,
         verify_token: row.try_get("verify_token")?,
         created_at: UnixTime(row.try_get("created_at")?),
         certificates: row.try_get::<i64, _>("certificates")? != 0,
@@ -131,13 +135,34 @@ impl Store {
         find(&mut conn, scope, name).await
     }
 
+    /// The operator asserts (or withdraws) ownership: the domain is not expected to keep an
+    /// ownership record published.
     pub async fn set_domain_verified(&self, scope: Scope, name: &DomainName, verified: bool) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE domains SET verified = $1 WHERE name = $2 AND ($3 IS NULL OR customer_id = $3)")
-            .bind(flag(verified))
-            .bind(name.as_str())
-            .bind(scope.customer_filter())
-            .execute(&self.pool)
-            .await?;
+        self.set_ownership(scope, name, verified, false).await
+    }
+
+    /// The domain's ownership record was found in DNS: verified, and from now on the
+    /// record is expected to stay published.
+    pub async fn set_domain_proven(&self, scope: Scope, name: &DomainName) -> Result<(), StoreError> {
+        self.set_ownership(scope, name, true, true).await
+    }
+
+    async fn set_ownership(
+        &self,
+        scope: Scope,
+        name: &DomainName,
+        verified: bool,
+        by_record: bool,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE domains SET verified = $1, proven_by_record = $4 WHERE name = $2 AND ($3 IS NULL OR customer_id = $3)",
+        )
+        .bind(flag(verified))
+        .bind(name.as_str())
+        .bind(scope.customer_filter())
+        .bind(flag(by_record))
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 { Err(no_domain(name)) } else { Ok(()) }
     }
 

@@ -39,6 +39,10 @@ pub enum LoginAccountKind {
     },
 }
 
+/// One entry of the login log, as [`Store::record_login`] wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginEntryId(i64);
+
 /// One login attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginRecord {
@@ -145,10 +149,11 @@ impl Store {
         }))
     }
 
-    pub async fn record_login(&self, record: &LoginRecord) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Writes the attempt down; the entry's id (for [`Store::name_login_client`]).
+    pub async fn record_login(&self, record: &LoginRecord) -> Result<LoginEntryId, StoreError> {
+        let row = sqlx::query(
             "INSERT INTO login_log (at, customer_id, mailbox_id, login, service, remote_ip, tls_version, tls_cipher, \
-             mechanism, result, credential) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             mechanism, result, credential) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(record.at.0)
         .bind(record.customer_id)
@@ -161,8 +166,19 @@ impl Store {
         .bind(record.mechanism.as_str())
         .bind(record.result.as_str())
         .bind(record.credential.as_deref())
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
+        Ok(LoginEntryId(row.try_get("id")?))
+    }
+
+    /// Names the client of a successful login (from IMAP `ID`, cut to 64 characters by
+    /// the protocol); the devices page groups by it. The first name a session sends stays.
+    pub async fn name_login_client(&self, entry: LoginEntryId, client: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE login_log SET client = $1 WHERE id = $2 AND client IS NULL")
+            .bind(client)
+            .bind(entry.0)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

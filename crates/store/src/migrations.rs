@@ -452,6 +452,18 @@ CREATE TABLE warning_state (
         // later use went idle too.
         sql: "ALTER TABLE app_passwords ADD COLUMN unused_told_at BIGINT",
     },
+    Migration {
+        version: 19,
+        name: "ownership proven by a published record, client names in the login log",
+        // 1 when the domain was verified because its ownership TXT record was found
+        // (`set_domain_proven`): that record must stay published, and the DNS checks say
+        // so when it disappears. 0 when the operator asserted ownership, or for domains
+        // verified before this version (how is not known; they are not re-checked).
+        // `login_log.client`: the client's name (IMAP `ID`) for a successful login whose
+        // session sent one (`name_login_client`); the devices page groups by it.
+        sql: "ALTER TABLE domains ADD COLUMN proven_by_record BIGINT NOT NULL DEFAULT 0; \
+              ALTER TABLE login_log ADD COLUMN client TEXT",
+    },
 ];
 
 impl Store {

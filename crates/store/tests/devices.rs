@@ -1,12 +1,12 @@
-//! A mailbox's devices on SQLite and PostgreSQL: successful logins grouped by credential
-//! and service, the last address and TLS version of each group, the app password's client
-//! name, refusals, old logins and other mailboxes left out, other customers not seen.
+//! A mailbox's devices on SQLite and PostgreSQL: successful logins grouped by credential,
+//! service and the client name a session sent, the last address and TLS version of each
+//! group, the app password's client name where a login sent none, refusals, old logins and other mailboxes left out, other customers not seen.
 
 mod backends;
 
 use postfach_store::app_passwords::{LastUse, NewAppPassword};
 use postfach_store::devices::Device;
-use postfach_store::logins::LoginRecord;
+use postfach_store::logins::{LoginEntryId, LoginRecord};
 use postfach_store::{Scope, Store};
 use postfach_types::{CustomerId, LoginResult, MailboxId, Mechanism, Service, TlsInfo, UnixTime};
 
@@ -23,7 +23,7 @@ struct Login<'a> {
     credential: Option<&'a str>,
 }
 
-async fn log(store: &Store, (customer, mailbox): (CustomerId, MailboxId), l: Login<'_>) {
+async fn log(store: &Store, (customer, mailbox): (CustomerId, MailboxId), l: Login<'_>) -> LoginEntryId {
     let record = LoginRecord {
         at: UnixTime(l.at),
         customer_id: Some(customer),
@@ -36,7 +36,7 @@ async fn log(store: &Store, (customer, mailbox): (CustomerId, MailboxId), l: Log
         result: l.result,
         credential: l.credential.map(str::to_string),
     };
-    store.record_login(&record).await.expect("record");
+    store.record_login(&record).await.expect("record")
 }
 
 async fn grouped_by_credential_and_service(store: Store) {
@@ -76,6 +76,16 @@ async fn grouped_by_credential_and_service(store: Store) {
         Login { at: t + 100, service: Service::Imap, ip: "192.0.2.2", tls: tls13, result: ok, credential: None },
     )
     .await;
+    // The main password from a client that named itself with IMAP `ID`: a device of its
+    // own (the first name a session sends stays).
+    let named = log(
+        &store,
+        max,
+        Login { at: t + 150, service: Service::Imap, ip: "192.0.2.3", tls: tls13, result: ok, credential: None },
+    )
+    .await;
+    store.name_login_client(named, "Thunderbird 128").await.expect("name");
+    store.name_login_client(named, "Something else").await.expect("name");
     // The app password over IMAP and submission: two groups.
     log(
         &store,
@@ -178,6 +188,17 @@ async fn grouped_by_credential_and_service(store: Store) {
             credential: None,
             app_password: None,
             service: Service::Imap,
+            client: Some("Thunderbird 128".into()),
+            first_seen: UnixTime(t + 150),
+            last_seen: UnixTime(t + 150),
+            logins: 1,
+            last_ip: "192.0.2.3".parse().expect("ip"),
+            last_tls: Some("TLSv1.3".into()),
+        },
+        Device {
+            credential: None,
+            app_password: None,
+            service: Service::Imap,
             client: None,
             first_seen: UnixTime(t),
             last_seen: UnixTime(t + 100),
@@ -197,7 +218,7 @@ async fn grouped_by_credential_and_service(store: Store) {
     // A revoked app password's group stays (the device was seen) but cannot be revoked again.
     store.remove_app_password(Scope::Platform, max.1, "Phone").await.expect("revoke");
     let after = store.devices(Scope::Platform, max.1, since, 10).await.expect("devices");
-    assert_eq!(after.len(), 3);
+    assert_eq!(after.len(), 4);
     assert_eq!(after[0].credential.as_deref(), Some("Phone"));
     assert_eq!((after[0].app_password, after[0].client.as_deref()), (None, None));
 }

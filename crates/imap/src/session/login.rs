@@ -103,10 +103,17 @@ impl Session {
     /// refusal is answered.
     fn logged_in(&mut self, result: Result<Principal, AuthError>) -> Outcome {
         match result {
-            Ok(Principal::Mailbox { id, customer_id, address, may_send, app_password }) => {
+            Ok(Principal::Mailbox { id, customer_id, address, may_send, app_password, login_entry }) => {
                 tracing::info!(remote = %self.conn.peer(), mailbox = %address, client = ?self.client, "IMAP login");
-                self.principal =
-                    Some(Principal::Mailbox { id, customer_id, address: address.clone(), may_send, app_password });
+                let principal = Principal::Mailbox {
+                    id,
+                    customer_id,
+                    address: address.clone(),
+                    may_send,
+                    app_password,
+                    login_entry,
+                };
+                self.principal = Some(principal);
                 self.state = State::Authenticated { mailbox: id, address };
                 self.conn.set_login_deadline(None);
                 let limits = crate::protocol::FramerConfig::default();
