@@ -490,8 +490,8 @@ impl Client {
         let words: Option<&[u8]> = if starts_with_word(line, b"* CAPABILITY") {
             line.get(12..)
         } else {
-            let after = line.iter().position(|&b| b == b' ').map_or(&line[..0], |at| &line[at..]);
-            let after = after.iter().position(|&b| b == b' ').map_or(&after[..0], |at| &after[at..]);
+            // `* OK [CAPABILITY ...] text` or `tag OK [CAPABILITY ...] text`.
+            let after = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default();
             match status_text(after) {
                 (Some(code), _) if code.len() > 11 && code[..11].eq_ignore_ascii_case(b"CAPABILITY ") => {
                     Some(&code[11..])
@@ -624,6 +624,24 @@ mod tests {
         assert_eq!(info.keywords, vec!["$Work".to_string()]);
         assert_eq!(info.internal_date, UnixTime(1_599_128_800));
         assert_eq!(info.size, 120);
+    }
+
+    #[tokio::test]
+    async fn capabilities_from_the_greeting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let tcp = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let mut client = Client {
+            conn: BufReader::new(Stream::Plain(tcp)),
+            limits: Limits { read_timeout: Duration::from_secs(1), max_literal: 10 },
+            next_tag: 1,
+            capabilities: Vec::new(),
+        };
+        client.note_capabilities(b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] Dovecot ready.\r\n");
+        assert!(client.has_capability("auth=plain"));
+        client.note_capabilities(b"* CAPABILITY IMAP4rev1 STARTTLS\r\n");
+        assert!(client.has_capability("STARTTLS") && !client.has_capability("AUTH=PLAIN"));
+        client.note_capabilities(b"* OK Ready\r\n");
+        assert!(client.has_capability("STARTTLS"), "a greeting without the code changes nothing");
     }
 
     #[test]
