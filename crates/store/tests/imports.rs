@@ -1,11 +1,12 @@
 //! Where an IMAP import stands, on SQLite and PostgreSQL: one position per target
-//! mailbox, source (host, login) and folder; updated in place; gone with the mailbox.
+//! mailbox, source (host, login) and folder; updated in place; gone with the mailbox and
+//! with its domain.
 
 mod backends;
 
 use postfach_store::imports::{ImportPosition, ImportSource};
 use postfach_store::{Scope, Store};
-use postfach_types::EmailAddress;
+use postfach_types::{DomainName, EmailAddress};
 
 on_both_backends!(positions_per_mailbox_source_and_folder);
 
@@ -33,4 +34,9 @@ async fn positions_per_mailbox_source_and_folder(store: Store) {
     store.remove_mailbox(Scope::Platform, &address).await.expect("remove");
     let (_, again) = mailbox(&store, "acme", "max").await;
     assert_eq!(store.import_position(again, &old, "INBOX").await.expect("read"), None, "gone with the mailbox");
+
+    store.set_import_position(again, &old, "INBOX", first).await.expect("set");
+    let domain = DomainName::parse("acme.example").expect("domain");
+    store.remove_domain(Scope::Platform, &domain, true).await.expect("the domain goes with its mailboxes");
+    assert_eq!(store.import_position(again, &old, "INBOX").await.expect("read"), None, "gone with the domain");
 }
