@@ -75,7 +75,7 @@ const IMAP_LINE_EVERY: u64 = 25;
 async fn import_imap(importer: &mut Importer<'_>, source: &ImapSource, address: &str) -> anyhow::Result<ExitCode> {
     let mut reports = Vec::new();
     let mut progress = |p: FolderProgress| {
-        if p.done == 0 || p.done == p.total || p.done % IMAP_LINE_EVERY == 0 {
+        if p.done == 0 || p.done == p.total || p.done.is_multiple_of(IMAP_LINE_EVERY) {
             eprintln!("{}: {} of {}", p.folder, p.done, p.total);
         }
     };
