@@ -264,7 +264,12 @@ impl Env {
     }
 
     fn import(&self, from: &str, ca: Option<&Path>, password: &str) -> (bool, String) {
-        let args = Env::import_args(from, ca);
+        self.import_into(ADDRESS, from, ca, password)
+    }
+
+    fn import_into(&self, mailbox: &str, from: &str, ca: Option<&Path>, password: &str) -> (bool, String) {
+        let mut args = Env::import_args(from, ca);
+        args[8] = mailbox.to_string();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = common::postfach(&self.config(), &args, &format!("{password}\n"));
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -386,4 +391,19 @@ fn moves_in_from_dovecot_resumes_and_copies_only_what_is_new() {
     assert_eq!(copied(&stderr), 5, "{stderr}");
     assert!(stderr.contains("Projects/2024 -> Projects/2024: 0 copied, 40 already here"), "{stderr}");
     assert_same(&old, &env.read_back());
+
+    // The quota applies: a full mailbox stops the import with a clear word; with room
+    // again the next run goes on, and in the end every message is there once.
+    let erika = "erika@acme.example";
+    common::postfach_ok(&env.config(), &["mailbox", "add", erika, "--password-stdin"], &format!("{PASSWORD}\n"));
+    common::postfach_ok(&env.config(), &["mailbox", "set", erika, "--quota-messages", "100"], "");
+    let (ok, stderr) = env.import_into(erika, &imaps, Some(&dovecot.ca()), OLD_PASSWORD);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("the mailbox is full"), "{stderr}");
+    let first = copied(&stderr);
+    assert!(first > 0 && first <= 100, "{stderr}");
+    common::postfach_ok(&env.config(), &["mailbox", "set", erika, "--quota-messages", "1000"], "");
+    let (ok, stderr) = env.import_into(erika, &imaps, Some(&dovecot.ca()), OLD_PASSWORD);
+    assert!(ok, "{stderr}");
+    assert_eq!(first + copied(&stderr), 303, "{stderr}");
 }
