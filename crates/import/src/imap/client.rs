@@ -30,8 +30,9 @@ pub(crate) const MAX_LINE: usize = 64 * 1024;
 const MAX_FOLDERS: usize = 10_000;
 /// Most messages of one folder the import looks at in one run.
 pub(crate) const MAX_MESSAGES: usize = 1_000_000;
-/// Most keywords kept per message, and the longest one.
-const MAX_KEYWORDS: usize = 50;
+/// Most distinct keywords kept per folder (a message holds them as bits, so a folder's
+/// message list stays small however many keywords a server sends), and the longest one.
+const MAX_KEYWORDS: usize = 64;
 const MAX_KEYWORD_LEN: usize = 100;
 
 /// The client's bounds.
@@ -120,9 +121,34 @@ pub(crate) struct Examined {
 pub(crate) struct MessageInfo {
     pub uid: u32,
     pub flags: Flags,
-    pub keywords: Vec<String>,
+    /// Bits into the folder's [`Keywords`].
+    pub keywords: u64,
     pub internal_date: UnixTime,
     pub size: u64,
+}
+
+/// The distinct keywords of a folder's messages, in the order first seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Keywords(Vec<String>);
+
+impl Keywords {
+    /// The bit of `keyword`, added when new and there is room.
+    fn bit(&mut self, keyword: &[u8]) -> Option<u64> {
+        let at = match self.0.iter().position(|k| k.as_bytes() == keyword) {
+            Some(at) => at,
+            None if self.0.len() < MAX_KEYWORDS => {
+                self.0.push(String::from_utf8_lossy(keyword).into_owned());
+                self.0.len() - 1
+            }
+            None => return None,
+        };
+        Some(1 << at)
+    }
+
+    /// The keywords whose bits are set.
+    pub(crate) fn names(&self, bits: u64) -> Vec<String> {
+        self.0.iter().enumerate().filter(|(at, _)| bits & (1 << at) != 0).map(|(_, k)| k.clone()).collect()
+    }
 }
 
 /// A response: untagged (`*`), a continuation request (`+`) or the tagged end of a command.
@@ -290,15 +316,16 @@ impl Client {
     }
 
     /// UID, flags, date and size of the open folder's messages with UIDs from `first`.
-    pub(crate) async fn message_infos(&mut self, first: u32) -> Result<Vec<MessageInfo>, ClientError> {
+    pub(crate) async fn message_infos(&mut self, first: u32) -> Result<(Vec<MessageInfo>, Keywords), ClientError> {
         let command = format!("UID FETCH {first}:* (UID FLAGS INTERNALDATE RFC822.SIZE)");
         let tag = self.send(command.as_bytes()).await?;
         let mut infos = Vec::new();
+        let mut keywords = Keywords::default();
         loop {
             match self.read_response(&tag).await? {
                 Response::Untagged(line) => {
                     let Some(items) = fetch_items(&line) else { continue };
-                    let info = message_info(&items).ok_or(ClientError::Protocol("FETCH"))?;
+                    let info = message_info(&items, &mut keywords).ok_or(ClientError::Protocol("FETCH"))?;
                     // `first:*` names the last message even when its UID is below `first`.
                     if info.uid >= first {
                         infos.push(info);
@@ -314,7 +341,7 @@ impl Client {
         }
         infos.sort_by_key(|i| i.uid);
         infos.dedup_by_key(|i| i.uid);
-        Ok(infos)
+        Ok((infos, keywords))
     }
 
     /// The bytes of the message `uid` of the open folder (`None`: it is gone).
@@ -537,8 +564,8 @@ fn fetch_items(line: &[u8]) -> Option<Vec<Token>> {
     None
 }
 
-fn message_info(items: &[Token]) -> Option<MessageInfo> {
-    let (mut uid, mut flags, mut keywords, mut date, mut size) = (None, Flags::default(), Vec::new(), None, None);
+fn message_info(items: &[Token], names: &mut Keywords) -> Option<MessageInfo> {
+    let (mut uid, mut flags, mut keywords, mut date, mut size) = (None, Flags::default(), 0u64, None, None);
     for pair in items.chunks(2) {
         let [name, value] = pair else { return None };
         if name.is_atom("UID") {
@@ -552,8 +579,8 @@ fn message_info(items: &[Token]) -> Option<MessageInfo> {
                 let flag = flag.atom()?;
                 match Flags::ALL.iter().find(|(_, n)| n.as_bytes().eq_ignore_ascii_case(flag)) {
                     Some((f, _)) => flags = Flags(flags.0 | f.0),
-                    None if flag.first() != Some(&b'\\') && is_keyword(flag) && keywords.len() < MAX_KEYWORDS => {
-                        keywords.push(String::from_utf8_lossy(flag).into_owned());
+                    None if flag.first() != Some(&b'\\') && is_keyword(flag) => {
+                        keywords |= names.bit(flag).unwrap_or(0);
                     }
                     None => {}
                 }
@@ -618,10 +645,15 @@ mod tests {
         let items =
             fetch_items(b"* 1 FETCH (UID 9 FLAGS (\\Seen \\Recent \\Flagged $Work) INTERNALDATE \" 3-Sep-2020 12:26:40 +0200\" RFC822.SIZE 120)\r\n")
                 .expect("items");
-        let info = message_info(&items).expect("info");
+        let mut names = Keywords::default();
+        let info = message_info(&items, &mut names).expect("info");
         assert_eq!(info.uid, 9);
         assert_eq!(info.flags, Flags(Flags::SEEN.0 | Flags::FLAGGED.0));
-        assert_eq!(info.keywords, vec!["$Work".to_string()]);
+        assert_eq!(names.names(info.keywords), vec!["$Work".to_string()]);
+        for n in 0..100 {
+            names.bit(format!("k{n}").as_bytes());
+        }
+        assert_eq!(names.0.len(), 64, "distinct keywords per folder are bounded");
         assert_eq!(info.internal_date, UnixTime(1_599_128_800));
         assert_eq!(info.size, 120);
     }

@@ -212,8 +212,11 @@ async fn copy_folders(
             Some(p) if p.uidvalidity == examined.uidvalidity => p.last_uid.saturating_add(1),
             _ => 1,
         };
-        let infos =
-            if examined.exists == 0 { Vec::new() } else { client.message_infos(first).await.map_err(source_error)? };
+        let (infos, keywords) = if examined.exists == 0 {
+            Default::default()
+        } else {
+            client.message_infos(first).await.map_err(source_error)?
+        };
         report.total = infos.len() as u64;
         progress(FolderProgress { folder: ours.clone(), done: 0, total: report.total });
         let mut known = if infos.is_empty() { HashMap::new() } else { known_messages(importer, folder).await? };
@@ -253,7 +256,7 @@ async fn copy_folders(
                                 bytes,
                                 internal_date: info.internal_date,
                                 flags: info.flags,
-                                keywords: info.keywords.clone(),
+                                keywords: keywords.names(info.keywords),
                             };
                             match importer.add(&ours, where_, message).await {
                                 Ok(()) => {}
