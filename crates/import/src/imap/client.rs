@@ -676,6 +676,54 @@ mod tests {
         assert!(client.has_capability("STARTTLS"), "a greeting without the code changes nothing");
     }
 
+    /// A server on loopback that greets, then answers every line it reads with `answer`.
+    async fn hostile(answer: Vec<u8>) -> Client {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.expect("accept");
+            tcp.write_all(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n").await.expect("greet");
+            let mut buf = [0u8; 1024];
+            while tcp.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                if tcp.write_all(&answer).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let limits = Limits { read_timeout: Duration::from_secs(5), max_literal: 1000 };
+        Client::greet(Stream::Plain(tcp), limits).await.expect("greeting")
+    }
+
+    #[tokio::test]
+    async fn a_literal_above_the_limit_ends_the_session() {
+        let mut client = hostile(b"* 1 FETCH (UID 1 BODY[] {1001}\r\n".to_vec()).await;
+        assert!(matches!(client.message(1).await, Err(ClientError::TooLarge(1000))));
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_ends_the_session() {
+        let mut client = hostile(vec![b'x'; MAX_LINE + 10]).await;
+        assert!(matches!(client.capability().await, Err(ClientError::Protocol(_))));
+    }
+
+    #[tokio::test]
+    async fn bytes_smuggled_after_the_starttls_go_ahead_end_the_session() {
+        let client = hostile(b"i1 OK begin TLS\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n".to_vec()).await;
+        let connector = super::super::target::tls_connector(None).expect("system roots");
+        let name = ServerName::try_from("localhost").expect("name");
+        assert!(matches!(client.starttls(&connector, name).await, Err(ClientError::Protocol(_))));
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let tcp = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let limits = Limits { read_timeout: Duration::from_millis(200), max_literal: 1000 };
+        assert!(matches!(Client::greet(Stream::Plain(tcp), limits).await, Err(ClientError::Timeout(_))));
+    }
+
     #[test]
     fn quoting() {
         assert_eq!(quoted("a\"b\\c").as_deref(), Some("\"a\\\"b\\\\c\""));
