@@ -36,6 +36,18 @@ const SPECIAL_NAMES: &[(&str, SpecialUse)] = &[
 /// namespace) is dropped below it; a first level that names a special use becomes our
 /// folder of that use (sub-levels stay below it). `None` for a name with an empty level.
 pub fn folder_name(name: &str, separator: char) -> Option<String> {
+    let mut levels = folder_levels(name, separator)?;
+    let first = levels.first()?.to_lowercase();
+    if let Some((_, special)) = SPECIAL_NAMES.iter().find(|(n, _)| *n == first) {
+        levels[0] = special_folder(*special).to_string();
+    }
+    Some(levels.join(&SEPARATOR.to_string()))
+}
+
+/// The levels of the source folder `name`, modified UTF-7 decoded, our separator replaced
+/// by `_` within a level, an `INBOX` first level dropped below it (`["INBOX"]` for INBOX
+/// itself). `None` for a name with an empty level.
+pub(crate) fn folder_levels(name: &str, separator: char) -> Option<Vec<String>> {
     let mut levels: Vec<String> = Vec::new();
     for level in name.split(separator) {
         if level.is_empty() {
@@ -46,17 +58,16 @@ pub fn folder_name(name: &str, separator: char) -> Option<String> {
     }
     if levels.first().is_some_and(|l| l.eq_ignore_ascii_case("INBOX")) {
         if levels.len() == 1 {
-            return Some("INBOX".into());
+            return Some(vec!["INBOX".into()]);
         }
         levels.remove(0);
     }
-    let first = levels.first()?.to_lowercase();
-    if let Some((_, special)) = SPECIAL_NAMES.iter().find(|(n, _)| *n == first)
-        && let Some((ours, _)) = DEFAULT_FOLDERS.iter().find(|(_, s)| *s == Some(*special))
-    {
-        levels[0] = (*ours).to_string();
-    }
-    Some(levels.join(&SEPARATOR.to_string()))
+    if levels.is_empty() { None } else { Some(levels) }
+}
+
+/// Our folder of a special use.
+pub(crate) fn special_folder(special: SpecialUse) -> &'static str {
+    DEFAULT_FOLDERS.iter().find(|(_, s)| *s == Some(special)).map_or("INBOX", |(name, _)| *name)
 }
 
 #[cfg(test)]

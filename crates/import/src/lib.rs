@@ -8,6 +8,7 @@
 //! sources are read as streams: memory stays bounded by the maximum message size.
 
 mod folders;
+pub mod imap;
 mod maildir;
 mod mbox;
 
@@ -34,6 +35,14 @@ pub enum ImportError {
     Store(#[from] postfach_store::StoreError),
     #[error("message files: {0}")]
     Local(#[from] postfach_store::local::LocalError),
+    /// The old server could not be reached, refused, or misbehaved (IMAP import).
+    #[error("{0}")]
+    Source(String),
+    /// A bound of one run (time, size) was reached; the next run goes on.
+    #[error("{0}")]
+    Limit(String),
+    #[error("the mailbox is full: the import stopped; make room or raise the quota, then start it again to go on")]
+    MailboxFull,
 }
 
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ImportError {
@@ -117,6 +126,11 @@ impl<'a> Importer<'a> {
         self.max_message_size
     }
 
+    /// What the import did so far.
+    pub fn summary_mut(&mut self) -> &mut Summary {
+        &mut self.summary
+    }
+
     pub fn finish(self) -> Summary {
         self.summary
     }
@@ -131,7 +145,7 @@ impl<'a> Importer<'a> {
 
     /// The folder `name` (our name, `/`-separated), created if missing; `Err` with the
     /// reason when the store refuses such a folder (its messages are skipped).
-    async fn folder(&mut self, name: &str) -> Result<Result<FolderId, String>, ImportError> {
+    pub(crate) async fn folder(&mut self, name: &str) -> Result<Result<FolderId, String>, ImportError> {
         if let Some(known) = self.folders.get(name) {
             return Ok(known.clone());
         }

@@ -596,7 +596,7 @@ async fn app_password(cmd: AppPasswordCommand, admin: &Admin) -> anyhow::Result<
     Ok(())
 }
 
-fn read_password(source: &PasswordSource, confirm: bool) -> anyhow::Result<Secret<String>> {
+pub(crate) fn read_password(source: &PasswordSource, confirm: bool) -> anyhow::Result<Secret<String>> {
     if source.password_stdin {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;

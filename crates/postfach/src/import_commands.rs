@@ -2,6 +2,10 @@
 //! [--folder F]` (crate `postfach-import`): operator only, since they read local files.
 //! Progress goes to stderr: a bar on a terminal, else a line every [`LINE_EVERY`] messages;
 //! then a summary with every skipped message and why.
+//!
+//! `postfach import imap --from URL --login L --password-stdin --into M [--ca-file PEM]`:
+//! every folder of another IMAP server; progress per folder ("n of m") on stderr, then a
+//! line per folder. The operator may name any address, loopback and private ones included.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -10,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use postfach_admin::{Admin, Who};
 use postfach_blob::{BlobStore, Namespace};
+use postfach_import::imap::{FolderProgress, ImapBounds, ImapSource, SourceUrl};
 use postfach_import::{Importer, Progress, folder_name};
 use postfach_server::config::Config;
 use postfach_store::Store;
@@ -22,19 +27,28 @@ const LINE_EVERY: u64 = 1000;
 
 pub async fn run(command: ImportCommand, config: &Config, store: &Store, admin: &Admin) -> anyhow::Result<ExitCode> {
     let address = match &command {
-        ImportCommand::Maildir { mailbox, .. } | ImportCommand::Mbox { mailbox, .. } => mailbox.0.clone(),
+        ImportCommand::Maildir { mailbox, .. }
+        | ImportCommand::Mbox { mailbox, .. }
+        | ImportCommand::Imap { mailbox, .. } => mailbox.0.clone(),
     };
     let mailbox = admin.mailbox_named(&Who::Operator, &address).await.map_err(explain)?;
     let blobs = BlobStore::open(&config.blobs, &config.data_dir, Namespace::Mailboxes)
         .context("cannot open the message storage")?;
     blobs.check().await.context("cannot reach the message storage")?;
     let mut importer = Importer::new(store, &blobs, mailbox.id, config.limits.max_message_size);
+    if let ImportCommand::Imap { from, login, password, ca_file, .. } = command {
+        let url = SourceUrl::parse(&from).map_err(|why| anyhow::anyhow!("--from {from}: {why}"))?;
+        let password = crate::commands::read_password(&password, false)?;
+        let source = ImapSource { url, login, password, ca_file, allow_private: true };
+        return import_imap(&mut importer, &source, &address.to_string()).await;
+    }
     let mut shown = Shown::new();
     let mut progress = |p: Progress| shown.show(p);
     match command {
         ImportCommand::Maildir { path, .. } => {
             postfach_import::import_maildir(&mut importer, &path, &mut progress).await?;
         }
+        ImportCommand::Imap { .. } => unreachable!("handled above"),
         ImportCommand::Mbox { file, folder, .. } => {
             let Some(ours) = folder_name(&folder, postfach_store::folders::SEPARATOR) else {
                 anyhow::bail!("'{folder}' is not a folder name: a level between two / is empty");
@@ -53,6 +67,44 @@ pub async fn run(command: ImportCommand, config: &Config, store: &Store, admin: 
     }
     let _ = writeln!(err, "imported {} messages into {}, skipped {}", summary.imported, address, summary.skipped.len());
     Ok(if summary.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Without a terminal, one progress line per folder per this many messages.
+const IMAP_LINE_EVERY: u64 = 25;
+
+async fn import_imap(importer: &mut Importer<'_>, source: &ImapSource, address: &str) -> anyhow::Result<ExitCode> {
+    let mut reports = Vec::new();
+    let mut progress = |p: FolderProgress| {
+        if p.done == 0 || p.done == p.total || p.done.is_multiple_of(IMAP_LINE_EVERY) {
+            eprintln!("{}: {} of {}", p.folder, p.done, p.total);
+        }
+    };
+    let result =
+        postfach_import::imap::import_imap(importer, source, ImapBounds::default(), &mut reports, &mut progress).await;
+    let mut err = std::io::stderr().lock();
+    for report in &reports {
+        match &report.not_copied {
+            Some(why) => {
+                let _ = writeln!(err, "{}: not copied: {why}", report.source);
+            }
+            None => {
+                let _ = writeln!(
+                    err,
+                    "{} -> {}: {} copied, {} already here, {} skipped",
+                    report.source, report.folder, report.copied, report.duplicates, report.skipped
+                );
+            }
+        }
+    }
+    let summary = std::mem::take(&mut importer.summary_mut().skipped);
+    for skipped in &summary {
+        let _ = writeln!(err, "skipped {}: {}", skipped.source, skipped.reason);
+    }
+    let copied: u64 = reports.iter().map(|r| r.copied).sum();
+    let _ = writeln!(err, "imported {copied} messages into {address}, skipped {}", summary.len());
+    drop(err);
+    result?;
+    Ok(if summary.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// The progress display on stderr.

@@ -87,7 +87,7 @@ enum Command {
         /// The backup folder
         dir: PathBuf,
     },
-    /// Import mail from local Maildir folders or mbox files into a mailbox
+    /// Import mail from local Maildir folders or mbox files, or from another IMAP server, into a mailbox
     #[command(subcommand)]
     Import(ImportCommand),
     /// Show the server's certificates: names, expiry, issuer and the last failed order
@@ -347,6 +347,23 @@ enum ImportCommand {
         /// The folder to put them in (created if missing; levels separated by /)
         #[arg(long, default_value = "INBOX")]
         folder: String,
+    },
+    /// Every folder of a mailbox on another IMAP server (resumable: a second run copies only what is new)
+    Imap {
+        /// The old server: imaps://HOST[:PORT] (TLS), or imap://HOST[:PORT] (STARTTLS required)
+        #[arg(long = "from", value_name = "URL")]
+        from: String,
+        /// The login on the old server
+        #[arg(long)]
+        login: String,
+        #[command(flatten)]
+        password: PasswordSource,
+        /// The mailbox that receives the messages
+        #[arg(long = "into", value_name = "MAILBOX")]
+        mailbox: Address,
+        /// Trust the certificates in this PEM file (a private CA) instead of the system's
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
     },
 }
 

@@ -242,6 +242,7 @@ impl Store {
             "DELETE FROM expunged WHERE folder_id IN (SELECT id FROM folders WHERE mailbox_id = $1)",
             "DELETE FROM messages WHERE mailbox_id = $1",
             "DELETE FROM app_passwords WHERE mailbox_id = $1",
+            "DELETE FROM import_positions WHERE mailbox_id = $1",
             "DELETE FROM folders WHERE mailbox_id = $1",
             "DELETE FROM mailboxes WHERE id = $1",
         ] {

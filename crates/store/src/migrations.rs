@@ -453,6 +453,24 @@ CREATE TABLE warning_state (
         sql: "ALTER TABLE app_passwords ADD COLUMN unused_told_at BIGINT",
     },
     Migration {
+        version: 17,
+        name: "imap import",
+        // Moving in from another IMAP server (`imports.rs`): per target mailbox, source
+        // (host, login) and source folder, the folder's UIDVALIDITY and the highest UID
+        // copied, so that a second run copies only what is new.
+        sql: r#"
+CREATE TABLE import_positions (
+    mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id),
+    host TEXT NOT NULL,
+    login TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    uidvalidity BIGINT NOT NULL,
+    last_uid BIGINT NOT NULL,
+    PRIMARY KEY (mailbox_id, host, login, folder)
+)
+"#,
+    },
+    Migration {
         version: 19,
         name: "ownership proven by a published record, client names in the login log",
         // 1 when the domain was verified because its ownership TXT record was found
