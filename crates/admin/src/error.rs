@@ -87,6 +87,14 @@ pub enum AdminError {
     NotAnAliasDomain(DomainName),
     #[error("no DNS checks are configured")]
     DnsChecksOff,
+    /// The vacation or filter form has a value it cannot use.
+    #[error(transparent)]
+    SieveForm(#[from] crate::sieve_forms::FormError),
+    /// A form would replace an active script the forms did not write.
+    #[error(
+        "the active filter script {name:?} was not written by these forms; save again with replace to activate the forms' script instead (the other script stays stored)"
+    )]
+    HandWrittenScript { name: String },
     /// A rule of the directory, checked by the store in the changing transaction.
     #[error(transparent)]
     Conflict(#[from] Conflict),

@@ -21,6 +21,8 @@ mod logins;
 mod mailboxes;
 mod queue;
 mod quota;
+pub mod sieve;
+pub mod sieve_forms;
 mod warnings;
 mod who;
 
