@@ -5,6 +5,7 @@ use postfach_types::MailboxId;
 
 use crate::{Admin, AdminError, Who};
 
+#[derive(Debug)]
 pub struct SieveScript {
     pub name: String,
     pub text: String,
