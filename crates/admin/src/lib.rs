@@ -21,7 +21,6 @@ mod logins;
 mod mailboxes;
 mod queue;
 mod quota;
-pub mod sieve;
 pub mod sieve_forms;
 mod warnings;
 mod who;
