@@ -191,6 +191,14 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
         AdminError::InvalidAppPasswordName => "error.app_password_name",
         AdminError::InvalidAppPasswordServices => "error.app_password_services",
         AdminError::ServiceNotForMailbox(_) => "error.service_not_for_mailbox",
+        AdminError::InvalidSieveScriptName => "error.sieve_name",
+        AdminError::SieveScriptInvalid(e) => {
+            let (line, column) = (e.line.to_string(), e.column.to_string());
+            return t.f("error.sieve_script", &[("line", &line), ("column", &column), ("what", &e.what)]);
+        }
+        AdminError::SieveScriptTooBig { limit, .. } => {
+            return t.f("error.sieve_too_big", &[("max", &limit.to_string())]);
+        }
         AdminError::TokenNameTooLong => {
             return t.f("error.token_name_long", &[("max", &postfach_admin::input::MAX_TOKEN_NAME.to_string())]);
         }
@@ -225,6 +233,9 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
             Conflict::MailboxQuotaAbove { .. } => "store.mailbox_quota_above",
             Conflict::AppPasswordNameTaken { .. } => "store.app_password_name_taken",
             Conflict::TooManyAppPasswords { .. } => "store.too_many_app_passwords",
+            Conflict::SieveScriptNameTaken { .. } => "store.sieve_name_taken",
+            Conflict::TooManySieveScripts { .. } => "store.too_many_sieve_scripts",
+            Conflict::SieveScriptActive { .. } => "store.sieve_active",
         },
     };
     t.s(key).to_string()
@@ -488,6 +499,9 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.sieve_form.too_many_rules", "Ein Postfach hat höchstens 100 Regeln.", "A mailbox has at most 100 rules."),
     ("error.sieve_form.value_missing", "Schreiben Sie, womit das Kopffeld verglichen wird.", "Write what the header is compared with."),
     ("error.sieve_form.value_too_long", "Ein Betreff, Vergleichswert oder Ordnername hat höchstens 200 Zeichen.", "A subject, header value or folder name has at most 200 characters."),
+    ("error.sieve_name", "Geben Sie dem Filterskript einen Namen mit höchstens 128 Zeichen, ohne Zeilenumbrüche und ohne Leerzeichen am Anfang oder Ende.", "Give the filter script a name of at most 128 characters, without line breaks or spaces at either end."),
+    ("error.sieve_script", "Das Filterskript hat einen Fehler in Zeile {line}, Spalte {column}: {what}", "The filter script has an error in line {line}, column {column}: {what}"),
+    ("error.sieve_too_big", "Das Filterskript ist zu lang: Erlaubt sind höchstens {max} Bytes.", "The filter script is too long: at most {max} bytes are allowed."),
     ("error.size", "Ein Speicherlimit ist eine ganze Zahl von Bytes oder von K, M, G oder T (wie 500M oder 2G), oder none.", "A storage limit is a whole number of bytes or of K, M, G or T (like 500M or 2G), or none."),
     ("error.title", "Das hat nicht geklappt", "That did not work"),
     ("error.token_name", "Geben Sie dem Token einen Namen, zum Beispiel den des Skripts, das es benutzt.", "Give the token a name, for example the script that will use it."),
@@ -652,7 +666,6 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("service.panel", "Kundensystem", "Panel"),
     ("service.pop3", "POP3", "POP3"),
     ("service.submission", "Versand (SMTP)", "Sending (SMTP)"),
-    ("sieve.error", "Das Skript wurde nicht gespeichert: Zeile {line}, Spalte {column}: {what}", "The script was not saved: line {line}, column {column}: {what}"),
     ("sieve.hint", "Für alle, die Sieve (RFC 5228) kennen: Das aktive Skript als Text. Beim Speichern wird es geprüft; ein Fehler wird mit Zeile und Spalte genannt. Wenn Sie das Skript der Formulare hier ändern, zeigen die Formulare es danach als von Hand geschrieben.", "For those who know Sieve (RFC 5228): the active script as text. Saving checks it first; an error is named with its line and column. If you change the forms' script here, the forms show it as hand-written afterwards."),
     ("sieve.link", "Als Sieve bearbeiten", "Edit as Sieve"),
     ("sieve.script", "Aktives Skript", "Active script"),
@@ -671,7 +684,10 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("store.other_customer", "Ein Alias kann nur in ein Postfach desselben Kunden zustellen.", "An alias can only deliver into a mailbox of the same customer."),
     ("store.quota_above_customer", "Das Speicherlimit des Postfachs kann nicht größer sein als das Gesamtlimit des Kunden. Wählen Sie ein kleineres.", "The mailbox's storage limit cannot be larger than the customer's total. Choose a smaller one."),
     ("store.refused", "Diese Änderung ist nicht möglich.", "This change is not possible."),
+    ("store.sieve_active", "Dieses Filterskript ist aktiv. Schalten Sie es zuerst aus oder aktivieren Sie ein anderes.", "This filter script is active. Switch it off or activate another one first."),
+    ("store.sieve_name_taken", "Dieses Postfach hat schon ein Filterskript mit diesem Namen. Wählen Sie einen anderen Namen.", "This mailbox already has a filter script with this name. Choose another name."),
     ("store.too_many_app_passwords", "Dieses Postfach hat schon die höchste Zahl an App-Passwörtern. Widerrufen Sie zuerst eines, das Sie nicht mehr brauchen.", "This mailbox already has the most app passwords it may have. Revoke one you no longer need first."),
+    ("store.too_many_sieve_scripts", "Dieses Postfach hat schon die höchste Zahl an Filterskripten. Entfernen Sie zuerst eines, das Sie nicht mehr brauchen.", "This mailbox already has the most filter scripts it may have. Remove one you no longer need first."),
     ("store.totp_on", "Die Anmeldung in zwei Schritten ist schon eingeschaltet. Schalten Sie sie zuerst aus.", "Two-factor sign-in is already on. Switch it off first."),
     ("vacation.addresses", "Auch für diese Adressen antworten", "Also reply for these addresses"),
     ("vacation.addresses_hint", "Nachrichten an die angekreuzten Adressen gelten als an dieses Postfach gerichtet.", "Messages to the ticked addresses count as addressed to this mailbox."),

@@ -153,3 +153,29 @@ fn rule_input_is_checked() {
     let many = vec![rule("subject", "is", "v", "flag", ""); MAX_RULES + 1];
     assert_eq!(parse_rules(&many), Err(FormError::TooManyRules));
 }
+
+#[test]
+fn generated_scripts_pass_the_check() {
+    let v = Vacation::parse(&vacation(), Some(&own())).expect("valid vacation");
+    let mut rules = every_rule_kind();
+    rules.push(rule("subject", "contains", r#"quote " and \ backslash"#, "move", r#"Odd "folder" \ name"#));
+    let mut only_from = vacation();
+    only_from.until = String::new();
+    let mut no_dates = vacation();
+    no_dates.from = String::new();
+    no_dates.until = String::new();
+    no_dates.subject = String::new();
+    no_dates.addresses = Vec::new();
+    let all = [
+        Forms::default(),
+        Forms { vacation: Some(v), rules: parse_rules(&rules).expect("valid") },
+        Forms { vacation: Some(Vacation::parse(&only_from, Some(&own())).expect("valid")), rules: Vec::new() },
+        Forms { vacation: Some(Vacation::parse(&no_dates, Some(&own())).expect("valid")), rules: Vec::new() },
+    ];
+    for forms in all {
+        let script = generate(&forms);
+        if let Err(e) = postfach_sieve::check(&script) {
+            panic!("{e}\n{script}");
+        }
+    }
+}
