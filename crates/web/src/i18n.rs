@@ -214,7 +214,9 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
         AdminError::AdminAddsDomain => "error.admin_adds_domain",
         AdminError::NotAnAliasDomain(_) => "error.not_alias_domain",
         AdminError::DnsChecksOff | AdminError::Unavailable(_) => "error.unavailable",
-        AdminError::SieveForm(problem) => return t.s(&format!("error.sieve_form.{}", sieve_form_key(problem))).to_string(),
+        AdminError::SieveForm(problem) => {
+            return t.s(&format!("error.sieve_form.{}", sieve_form_key(problem))).to_string();
+        }
         AdminError::HandWrittenScript { name } => return t.f("error.hand_written_script", &[("name", name)]),
         AdminError::Conflict(rule) if t.lang() == Lang::En => return capitalise(&rule.to_string()),
         AdminError::Conflict(rule) => match rule {

@@ -52,6 +52,8 @@ fn schemas() -> Value {
                 "match": { "type": "string", "enum": ["contains", "is"] }, "value": string,
                 "action": { "type": "string", "enum": ["move", "mark_read", "flag", "discard"] },
                 "folder": string } } } } },
+        "ActiveSieveScript": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": { "type": ["string", "null"] } } },
         "SieveScript": { "type": "object", "required": ["text"], "additionalProperties": false, "properties": {
             "text": string } },
     })

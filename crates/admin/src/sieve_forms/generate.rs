@@ -464,12 +464,18 @@ fn action(action: &Action) -> String {
 /// the state it records; `None` for anything else (written by hand, edited, or not a
 /// script of the forms at all).
 pub fn read_back(script: &str) -> Option<Forms> {
-    let script = script.replace("\r\n", "\n");
+    let forms = recorded_state(script)?;
+    (generate(&forms) == script.replace("\r\n", "\n")).then_some(forms)
+}
+
+/// The state a script of the forms records in its first lines, even when the rest was
+/// changed by hand since (what the forms held last); `None` without a valid record.
+pub fn recorded_state(script: &str) -> Option<Forms> {
     let mut lines = script.lines();
-    if lines.next()? != HEADLINE {
+    if lines.next()?.trim_end_matches('\r') != HEADLINE {
         return None;
     }
-    let state = lines.next()?.strip_prefix(STATE_PREFIX)?;
+    let state = lines.next()?.trim_end_matches('\r').strip_prefix(STATE_PREFIX)?;
     let stored: StoredForms = serde_json::from_str(state).ok()?;
     if stored.version != 1 {
         return None;
@@ -478,6 +484,5 @@ pub fn read_back(script: &str) -> Option<Forms> {
         Some(v) => Some(Vacation::parse(&v, None).ok()?),
         None => None,
     };
-    let forms = Forms { vacation, rules: parse_rules(&stored.rules).ok()? };
-    (generate(&forms) == script).then_some(forms)
+    Some(Forms { vacation, rules: parse_rules(&stored.rules).ok()? })
 }

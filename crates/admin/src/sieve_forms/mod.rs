@@ -16,6 +16,7 @@ use postfach_types::{EmailAddress, MailboxId};
 use crate::{Admin, AdminError, Who};
 pub use generate::{
     Action, Day, Field, FormError, Forms, Match, Rule, RuleInput, SCRIPT_NAME, Vacation, VacationInput, read_back,
+    recorded_state,
 };
 
 /// Where a hand-written script that carried the forms' own name is kept when the forms
@@ -90,7 +91,12 @@ impl Admin {
     /// The "edit as Sieve" save: `text` replaces the active script (under its name, or
     /// the forms' name when none is active) and is activated. The script operations
     /// check it first, so a script with an error is never stored. Answers the name.
-    pub async fn set_active_script_text(&self, who: &Who, mailbox: MailboxId, text: &str) -> Result<String, AdminError> {
+    pub async fn set_active_script_text(
+        &self,
+        who: &Who,
+        mailbox: MailboxId,
+        text: &str,
+    ) -> Result<String, AdminError> {
         let name = match self.active_script_text(who, mailbox).await? {
             Some((name, _)) => name,
             None => SCRIPT_NAME.to_string(),
@@ -124,15 +130,19 @@ impl Admin {
         Ok(SieveForms { forms, active: ActiveScript::Forms, addresses: current.addresses })
     }
 
-    /// The forms' state from their script when it is stored but not active (or not
-    /// theirs any more): what the forms showed last.
+    /// The forms' state from their script when it is stored but not active, or was
+    /// changed by hand since: what the forms held last, as it records it.
     async fn stored_forms(&self, who: &Who, mailbox: MailboxId) -> Result<Forms, AdminError> {
         let text = self.script_text(who, mailbox, SCRIPT_NAME).await?;
-        Ok(text.and_then(|t| read_back(&t)).unwrap_or_default())
+        Ok(text.and_then(|t| recorded_state(&t)).unwrap_or_default())
     }
 
     /// The active script's name and text, if one is active.
-    pub async fn active_script_text(&self, who: &Who, mailbox: MailboxId) -> Result<Option<(String, String)>, AdminError> {
+    pub async fn active_script_text(
+        &self,
+        who: &Who,
+        mailbox: MailboxId,
+    ) -> Result<Option<(String, String)>, AdminError> {
         Ok(self.active_script(who, mailbox).await?.map(|s| (s.name, s.text)))
     }
 

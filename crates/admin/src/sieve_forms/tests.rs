@@ -117,6 +117,8 @@ fn a_script_changed_by_hand_is_not_the_forms() {
     let script = generate(&forms);
     assert_eq!(read_back(&script.replace("fileinto :create \"Chef\"", "fileinto :create \"Boss\"")), None);
     assert_eq!(read_back(&format!("{script}keep;\n")), None);
+    // What the forms held is still recorded, for the forms to show.
+    assert_eq!(recorded_state(&format!("{script}keep;\n")), Some(forms.clone()));
     assert_eq!(read_back("require \"fileinto\";\nfileinto \"x\";\n"), None);
     assert_eq!(read_back(""), None);
 }
@@ -136,10 +138,14 @@ fn vacation_input_is_checked() {
     assert_eq!(check(|v| v.text = " ".into()), Err(FormError::TextMissing));
     assert_eq!(check(|v| v.subject = "x".repeat(MAX_VALUE + 1)), Err(FormError::ValueTooLong));
     assert_eq!(check(|v| v.days = 0).map(|v| v.days), Ok(DEFAULT_DAYS));
-    assert_eq!(check(|v| {
+    assert_eq!(
+        check(|v| {
             v.from = "2028-02-29".into();
             v.until = String::new();
-        }).map(|v| v.from.map(|d| d.to_string())), Ok(Some("2028-02-29".into())));
+        })
+        .map(|v| v.from.map(|d| d.to_string())),
+        Ok(Some("2028-02-29".into()))
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use postfach_admin::sieve_forms::{ActiveScript, SieveForms};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::types::{RulesBody, ScriptBody, SieveFormsView};
+use super::types::{ActiveScriptBody, RulesBody, ScriptBody, SieveFormsView};
 use super::{ApiResult, caller, ok, parse_body, refused};
 use crate::App;
 use crate::context::Ctx;
@@ -100,4 +100,36 @@ pub(super) async fn put_script(
     let id = input::id(&id).map_err(fail)?;
     let name = app.admin.set_active_script_text(who, id, &script.text).await.map_err(fail)?;
     ok(json!({ "name": name, "text": script.text }))
+}
+
+pub(super) async fn list_scripts(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let fail = |e| refused(&ctx.tr(), e);
+    let scripts = app.admin.list_scripts(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
+    let list: Vec<_> = scripts
+        .iter()
+        .map(|s| json!({ "name": s.name, "active": s.active, "size": s.size, "updated_at": s.updated_at.rfc3339() }))
+        .collect();
+    ok(list)
+}
+
+pub(super) async fn activate_script(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let t = ctx.tr();
+    let fail = |e| refused(&t, e);
+    let active: ActiveScriptBody = parse_body(&t, &body)?;
+    let id = input::id(&id).map_err(fail)?;
+    app.admin.activate_script(who, id, active.name.as_deref()).await.map_err(fail)?;
+    ok(json!({ "name": active.name }))
 }

@@ -216,6 +216,22 @@ pub const OPERATIONS: &[Operation] = &[
         Some("SieveScript"),
         "Replace the active Sieve script's text (the forms' name when none is active); checked first, errors name line and column"
     ),
+    op!(
+        "listSieveScripts",
+        "GET",
+        "/mailboxes/{id}/sieve/scripts",
+        "signed-in",
+        None,
+        "A mailbox's Sieve scripts: name, active, size, last change (not their text)"
+    ),
+    op!(
+        "activateSieveScript",
+        "PUT",
+        "/mailboxes/{id}/sieve/active",
+        "signed-in",
+        Some("ActiveSieveScript"),
+        "Make a stored script the active one (null: no script filters the mail)"
+    ),
     op!("listAliases", "GET", "/aliases", "customer", None, "The caller's aliases"),
     op!("addAlias", "POST", "/aliases", "customer", Some("NewAlias"), "Add an alias that delivers into a mailbox"),
     op!("removeAlias", "DELETE", "/aliases/{id}", "customer", None, "Remove an alias"),
@@ -294,6 +310,8 @@ fn attach(routes: MethodRouter<App>, op: &Operation) -> MethodRouter<App> {
         "putFilters" => routes.on(f, filters::put_filters),
         "getSieveScript" => routes.on(f, filters::get_script),
         "putSieveScript" => routes.on(f, filters::put_script),
+        "listSieveScripts" => routes.on(f, filters::list_scripts),
+        "activateSieveScript" => routes.on(f, filters::activate_script),
         "listAliases" => routes.on(f, list_aliases),
         "addAlias" => routes.on(f, add_alias),
         "removeAlias" => routes.on(f, remove_alias),

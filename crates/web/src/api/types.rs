@@ -469,3 +469,10 @@ pub struct RulesBody {
 pub struct ScriptBody {
     pub text: String,
 }
+
+/// Which stored script filters the mail (`null`: none).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveScriptBody {
+    pub name: Option<String>,
+}

@@ -75,9 +75,9 @@ async fn filters_page(app: &App, ctx: &Ctx, mailbox: Mailbox, error: Option<Stri
     let t = ctx.tr();
     let SieveForms { forms, active, addresses } =
         app.admin.sieve_forms(who, mailbox.id).await.map_err(|e| ctx.refused(e))?;
-    let vacation = typed
-        .vacation
-        .unwrap_or_else(|| forms.vacation.as_ref().map(|v| v.input()).unwrap_or_else(|| VacationInput { days: 7, ..Default::default() }));
+    let vacation = typed.vacation.unwrap_or_else(|| {
+        forms.vacation.as_ref().map(|v| v.input()).unwrap_or_else(|| VacationInput { days: 7, ..Default::default() })
+    });
     let addresses = addresses
         .iter()
         .map(|a| {
@@ -289,4 +289,3 @@ pub(super) async fn save_sieve(
         }
     }
 }
-
