@@ -147,7 +147,7 @@ impl Admin {
     }
 
     /// A script's text; `None` when the mailbox has no script of that name.
-    async fn script_text(&self, who: &Who, mailbox: MailboxId, name: &str) -> Result<Option<String>, AdminError> {
+    pub async fn script_text(&self, who: &Who, mailbox: MailboxId, name: &str) -> Result<Option<String>, AdminError> {
         match self.script(who, mailbox, name).await {
             Ok(script) => Ok(Some(script.text)),
             Err(AdminError::NotFound(_)) => Ok(None),

@@ -248,8 +248,16 @@ struct SieveEditPage {
 
 async fn edit_page(app: &App, ctx: &Ctx, mailbox: Mailbox, error: Option<String>, typed: Option<String>) -> PageResult {
     let who = ctx.signed_in()?;
-    let active = app.admin.active_script_text(who, mailbox.id).await.map_err(|e| ctx.refused(e))?;
-    let (name, text) = active.unwrap_or_else(|| (postfach_admin::sieve_forms::SCRIPT_NAME.to_string(), String::new()));
+    let fail = |e| ctx.refused(e);
+    let (name, text) = match app.admin.active_script_text(who, mailbox.id).await.map_err(fail)? {
+        Some(active) => active,
+        // None is active: the forms' script if it is stored (saving activates it).
+        None => {
+            let name = postfach_admin::sieve_forms::SCRIPT_NAME;
+            let stored = app.admin.script_text(who, mailbox.id, name).await.map_err(fail)?;
+            (name.to_string(), stored.unwrap_or_default())
+        }
+    };
     let manage = !matches!(who, Who::Mailbox { .. });
     Ok(render(&SieveEditPage {
         l: Layout::new(ctx, if manage { "mailboxes" } else { "mailbox" }, error),
