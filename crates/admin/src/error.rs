@@ -54,6 +54,17 @@ pub enum AdminError {
     InvalidAppPasswordName,
     #[error("pick the services for the app password among imap, pop3 and submission, separated by commas")]
     InvalidAppPasswordServices,
+    #[error(
+        "give the filter script a name of at most {} characters, without line breaks or spaces at either end",
+        crate::input::MAX_SIEVE_SCRIPT_NAME
+    )]
+    InvalidSieveScriptName,
+    /// The Sieve script does not compile (or needs an extension not supported here).
+    #[error("the filter script has an error in {0}")]
+    SieveScriptInvalid(postfach_sieve::ScriptError),
+    /// The Sieve script is longer than `[sieve] max_script_bytes`.
+    #[error("the filter script is {size} bytes long; at most {limit} bytes are allowed")]
+    SieveScriptTooBig { size: usize, limit: usize },
     /// The mailbox's settings do not allow this service (access mode, sending switch).
     #[error("this mailbox does not allow {0}; pick among the services its settings allow")]
     ServiceNotForMailbox(postfach_types::Service),
@@ -87,6 +98,14 @@ pub enum AdminError {
     NotAnAliasDomain(DomainName),
     #[error("no DNS checks are configured")]
     DnsChecksOff,
+    /// The vacation or filter form has a value it cannot use.
+    #[error(transparent)]
+    SieveForm(#[from] crate::sieve_forms::FormError),
+    /// A form would replace an active script the forms did not write.
+    #[error(
+        "the active filter script {name:?} was not written by these forms; save again with replace to activate the forms' script instead (the other script stays stored)"
+    )]
+    HandWrittenScript { name: String },
     /// A rule of the directory, checked by the store in the changing transaction.
     #[error(transparent)]
     Conflict(#[from] Conflict),

@@ -9,6 +9,7 @@
 //! same refusal.
 
 use axum::http::HeaderValue;
+use postfach_admin::sieve_forms::FormError;
 use postfach_admin::{AdminError, Conflict};
 use postfach_policy::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, MIN_SCORE, PasswordRefusal, PasswordVerdict};
 use postfach_types::AccessMode;
@@ -190,6 +191,14 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
         AdminError::InvalidAppPasswordName => "error.app_password_name",
         AdminError::InvalidAppPasswordServices => "error.app_password_services",
         AdminError::ServiceNotForMailbox(_) => "error.service_not_for_mailbox",
+        AdminError::InvalidSieveScriptName => "error.sieve_name",
+        AdminError::SieveScriptInvalid(e) => {
+            let (line, column) = (e.line.to_string(), e.column.to_string());
+            return t.f("error.sieve_script", &[("line", &line), ("column", &column), ("what", &e.what)]);
+        }
+        AdminError::SieveScriptTooBig { limit, .. } => {
+            return t.f("error.sieve_too_big", &[("max", &limit.to_string())]);
+        }
         AdminError::TokenNameTooLong => {
             return t.f("error.token_name_long", &[("max", &postfach_admin::input::MAX_TOKEN_NAME.to_string())]);
         }
@@ -205,6 +214,10 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
         AdminError::AdminAddsDomain => "error.admin_adds_domain",
         AdminError::NotAnAliasDomain(_) => "error.not_alias_domain",
         AdminError::DnsChecksOff | AdminError::Unavailable(_) => "error.unavailable",
+        AdminError::SieveForm(problem) => {
+            return t.s(&format!("error.sieve_form.{}", sieve_form_key(problem))).to_string();
+        }
+        AdminError::HandWrittenScript { name } => return t.f("error.hand_written_script", &[("name", name)]),
         AdminError::Conflict(rule) if t.lang() == Lang::En => return capitalise(&rule.to_string()),
         AdminError::Conflict(rule) => match rule {
             Conflict::AddressTaken { .. } => "store.address_taken",
@@ -222,9 +235,32 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
             Conflict::MailboxQuotaAbove { .. } => "store.mailbox_quota_above",
             Conflict::AppPasswordNameTaken { .. } => "store.app_password_name_taken",
             Conflict::TooManyAppPasswords { .. } => "store.too_many_app_passwords",
+            Conflict::SieveScriptNameTaken { .. } => "store.sieve_name_taken",
+            Conflict::TooManySieveScripts { .. } => "store.too_many_sieve_scripts",
+            Conflict::SieveScriptActive { .. } => "store.sieve_active",
         },
     };
     t.s(key).to_string()
+}
+
+/// The catalogue key (after `error.sieve_form.`) of a form problem.
+pub fn sieve_form_key(problem: &FormError) -> &'static str {
+    match problem {
+        FormError::ControlCharacter => "control_character",
+        FormError::ValueTooLong => "value_too_long",
+        FormError::TextTooLong => "text_too_long",
+        FormError::TextMissing => "text_missing",
+        FormError::InvalidDate => "invalid_date",
+        FormError::DatesReversed => "dates_reversed",
+        FormError::InvalidDays => "invalid_days",
+        FormError::ForeignAddress => "foreign_address",
+        FormError::InvalidHeader => "invalid_header",
+        FormError::InvalidMatch => "invalid_match",
+        FormError::InvalidAction => "invalid_action",
+        FormError::FolderMissing => "folder_missing",
+        FormError::ValueMissing => "value_missing",
+        FormError::TooManyRules => "too_many_rules",
+    }
 }
 
 fn capitalise(text: &str) -> String {
@@ -414,13 +450,17 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("done.domain_checked", "Die DNS-Einträge wurden geprüft.", "The DNS records were checked."),
     ("done.domain_removed", "Die Domain wurde entfernt.", "The domain was removed."),
     ("done.domain_verified", "Der Status der Domain wurde geändert.", "The domain's status was changed."),
+    ("done.filter_added", "Die Regel wurde hinzugefügt.", "The rule was added."),
+    ("done.filters_saved", "Die Filter wurden gespeichert.", "The filters were saved."),
     ("done.mailbox_created", "Das Postfach wurde angelegt.", "The mailbox was created."),
     ("done.mailbox_removed", "Das Postfach wurde entfernt.", "The mailbox was removed."),
     ("done.password_changed", "Das Passwort wurde geändert.", "The password was changed."),
+    ("done.script_saved", "Das Sieve-Skript wurde geprüft, gespeichert und ist aktiv.", "The Sieve script was checked, saved and is active."),
     ("done.settings_saved", "Die Einstellungen wurden gespeichert.", "The settings were saved."),
     ("done.token_revoked", "Das Token wurde widerrufen.", "The token was revoked."),
     ("done.totp_off", "Die Anmeldung in zwei Schritten ist ausgeschaltet.", "Two-factor sign-in is off."),
     ("done.totp_on", "Die Anmeldung in zwei Schritten ist eingeschaltet.", "Two-factor sign-in is on."),
+    ("done.vacation_saved", "Die Abwesenheitsnotiz wurde gespeichert.", "The vacation reply was saved."),
     ("error.access", "Die Zugriffsart muss imap, pop3 oder none sein.", "The access mode must be imap, pop3 or none."),
     ("error.address", "Das ist keine gültige E-Mail-Adresse. Verwenden Sie Buchstaben, Ziffern, Punkt, Binde- und Unterstrich vor dem @.", "That is not a valid e-mail address. Use letters, digits, dots, hyphens and underscores before the @."),
     ("error.admin_adds_domain", "Domains werden vom Kunden hinzugefügt (oder mit der Kommandozeile).", "Domains are added by the customer (or with the command line)."),
@@ -435,6 +475,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.domain_name", "Das ist kein gültiger Domainname. Verwenden Sie einen Namen wie example.net.", "That is not a valid domain name. Use a name like example.net."),
     ("error.filter", "Der Filter muss unencrypted oder failed sein.", "The filter must be unencrypted or failed."),
     ("error.forbidden", "Das dürfen Sie mit diesem Konto nicht.", "Your account may not do this."),
+    ("error.hand_written_script", "Das aktive Filterskript „{name}“ wurde nicht mit diesen Formularen geschrieben. Setzen Sie den Haken „Ersetzen“ und speichern Sie erneut, um stattdessen das Skript der Formulare zu aktivieren (das andere Skript bleibt gespeichert).", "The active filter script “{name}” was not written with these forms. Tick “Replace” and save again to activate the forms' script instead (the other script stays stored)."),
     ("error.home", "Zur Startseite", "To the start page"),
     ("error.invalid_json", "Die Anfrage ist kein gültiges JSON für diese Aktion.", "The request is not valid JSON for this operation."),
     ("error.language", "Die Sprache muss de oder en sein.", "The language must be de or en."),
@@ -446,6 +487,23 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.reset_self", "Ihr eigenes Passwort ändern Sie auf Ihrer Kontoseite; dort wird das bisherige Passwort abgefragt.", "Change your own password on your account page, which asks for the current one."),
     ("error.role", "Die Rolle muss customer oder admin sein.", "The role must be customer or admin."),
     ("error.service_not_for_mailbox", "Dieses Postfach erlaubt den gewählten Dienst nicht. Wählen Sie unter den Diensten, die seine Einstellungen erlauben.", "This mailbox does not allow the chosen service. Pick among the services its settings allow."),
+    ("error.sieve_form.control_character", "Der Text enthält ein Steuerzeichen; bitte nur normalen Text verwenden.", "The text contains a control character; use plain text."),
+    ("error.sieve_form.dates_reversed", "Der letzte Tag der Abwesenheit liegt vor dem ersten.", "The last day of the vacation is before its first day."),
+    ("error.sieve_form.folder_missing", "Nennen Sie den Ordner, in den die Nachricht verschoben wird.", "Name the folder the message is moved to."),
+    ("error.sieve_form.foreign_address", "Wählen Sie die Adressen unter der Adresse des Postfachs und seinen Aliasen.", "Pick the addresses among the mailbox's own address and its aliases."),
+    ("error.sieve_form.invalid_action", "Eine Regel verschiebt, markiert als gelesen, markiert mit Fähnchen oder verwirft.", "A rule moves, marks as read, flags or discards."),
+    ("error.sieve_form.invalid_date", "Ein Datum wird als JJJJ-MM-TT geschrieben, etwa 2026-12-24.", "A date is written as YYYY-MM-DD, like 2026-12-24."),
+    ("error.sieve_form.invalid_days", "Die Tage zwischen zwei Antworten an denselben Absender sind eine ganze Zahl von 1 bis 30.", "The days between two replies to the same sender are a whole number from 1 to 30."),
+    ("error.sieve_form.invalid_header", "Eine Regel prüft Von, An, Betreff oder ein Kopffeld, dessen Name aus Buchstaben, Ziffern und Bindestrichen besteht.", "A rule looks at From, To, Subject or a header whose name has only letters, digits and hyphens."),
+    ("error.sieve_form.invalid_match", "Eine Regel vergleicht mit „enthält“ oder „ist“.", "A rule compares with “contains” or “is”."),
+    ("error.sieve_form.text_missing", "Schreiben Sie den Text der Abwesenheitsnotiz.", "Write the text of the vacation reply."),
+    ("error.sieve_form.text_too_long", "Der Text der Abwesenheitsnotiz hat höchstens 10000 Zeichen.", "The vacation text has at most 10000 characters."),
+    ("error.sieve_form.too_many_rules", "Ein Postfach hat höchstens 100 Regeln.", "A mailbox has at most 100 rules."),
+    ("error.sieve_form.value_missing", "Schreiben Sie, womit das Kopffeld verglichen wird.", "Write what the header is compared with."),
+    ("error.sieve_form.value_too_long", "Ein Betreff, Vergleichswert oder Ordnername hat höchstens 200 Zeichen.", "A subject, header value or folder name has at most 200 characters."),
+    ("error.sieve_name", "Geben Sie dem Filterskript einen Namen mit höchstens 128 Zeichen, ohne Zeilenumbrüche und ohne Leerzeichen am Anfang oder Ende.", "Give the filter script a name of at most 128 characters, without line breaks or spaces at either end."),
+    ("error.sieve_script", "Das Filterskript hat einen Fehler in Zeile {line}, Spalte {column}: {what}", "The filter script has an error in line {line}, column {column}: {what}"),
+    ("error.sieve_too_big", "Das Filterskript ist zu lang: Erlaubt sind höchstens {max} Bytes.", "The filter script is too long: at most {max} bytes are allowed."),
     ("error.size", "Ein Speicherlimit ist eine ganze Zahl von Bytes oder von K, M, G oder T (wie 500M oder 2G), oder none.", "A storage limit is a whole number of bytes or of K, M, G or T (like 500M or 2G), or none."),
     ("error.title", "Das hat nicht geklappt", "That did not work"),
     ("error.token_name", "Geben Sie dem Token einen Namen, zum Beispiel den des Skripts, das es benutzt.", "Give the token a name, for example the script that will use it."),
@@ -453,6 +511,35 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.unauthorized", "Melden Sie sich an oder senden Sie ein API-Token (Authorization: Bearer …).", "Sign in, or send an API token (Authorization: Bearer …)."),
     ("error.unavailable", "Das geht gerade nicht. Versuchen Sie es in einer Minute noch einmal.", "This is not possible right now. Try again in a minute."),
     ("error.warning_switch", "Eine Warnung wird mit ART=on oder ART=off geschaltet; ART ist unencrypted, wrong-protocol, exposed, locked, sending-limit, new-device oder unused-app-password.", "A warning is switched with KIND=on or KIND=off; KIND is unencrypted, wrong-protocol, exposed, locked, sending-limit, new-device or unused-app-password."),
+    ("filters.add", "Regel hinzufügen", "Add rule"),
+    ("filters.contains", "enthält", "contains"),
+    ("filters.discard", "verwerfen", "discard"),
+    ("filters.flag", "mit Fähnchen markieren", "flag"),
+    ("filters.folder", "Ordner (zum Verschieben)", "Folder (for moving)"),
+    ("filters.hand_written", "Aktiv ist ein von Hand (oder per ManageSieve) geschriebenes Skript:", "A script written by hand (or over ManageSieve) is active:"),
+    ("filters.hand_written_replace", "Die Formulare zeigen seine Regeln nicht. Wenn Sie hier speichern und „Ersetzen“ ankreuzen, wird stattdessen das Skript der Formulare aktiv; das andere bleibt gespeichert.", "The forms do not show its rules. Saving here with “Replace” ticked activates the forms' script instead; the other one stays stored."),
+    ("filters.header_from", "Von", "From"),
+    ("filters.header_name", "Name des Kopffelds (bei „anderes“)", "Header name (for “other”)"),
+    ("filters.header_other", "anderes Kopffeld", "other header"),
+    ("filters.header_subject", "Betreff", "Subject"),
+    ("filters.header_to", "An oder Kopie", "To or Cc"),
+    ("filters.hint", "Die Regeln werden der Reihe nach geprüft; die erste passende gilt. Groß- und Kleinschreibung zählt nicht.", "Rules are checked in order; the first that matches applies. Upper and lower case do not matter."),
+    ("filters.is", "ist genau", "is exactly"),
+    ("filters.link", "Filter und Abwesenheitsnotiz", "Filters and vacation reply"),
+    ("filters.list", "Filterregeln", "Filter rules"),
+    ("filters.mark_read", "als gelesen markieren", "mark as read"),
+    ("filters.match", "Vergleich", "Comparison"),
+    ("filters.move", "in Ordner verschieben", "move to folder"),
+    ("filters.moved_to", "in Ordner „{folder}“ verschieben", "move to folder “{folder}”"),
+    ("filters.no_rules", "Noch keine Regeln: Alle Nachrichten kommen in den Posteingang.", "No rules yet: every message goes to the inbox."),
+    ("filters.none_active", "Zurzeit ist kein Filter aktiv.", "No filter is active at the moment."),
+    ("filters.replace", "Ersetzen: das Skript der Formulare statt des von Hand geschriebenen aktivieren", "Replace: activate the forms' script instead of the hand-written one"),
+    ("filters.then", "dann", "then"),
+    ("filters.title", "Filter und Abwesenheitsnotiz", "Filters and vacation reply"),
+    ("filters.up", "nach oben", "up"),
+    ("filters.value", "Wert", "Value"),
+    ("filters.when", "Wenn", "When"),
+    ("filters.when_header", "Wenn das Kopffeld", "When the header"),
     ("form.current_password", "Bisheriges Passwort", "Current password"),
     ("form.domain", "Domain", "Domain"),
     ("form.local_part", "Name vor dem @", "Name before the @"),
@@ -581,6 +668,10 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("service.panel", "Kundensystem", "Panel"),
     ("service.pop3", "POP3", "POP3"),
     ("service.submission", "Versand (SMTP)", "Sending (SMTP)"),
+    ("sieve.hint", "Für alle, die Sieve (RFC 5228) kennen: Das aktive Skript als Text. Beim Speichern wird es geprüft; ein Fehler wird mit Zeile und Spalte genannt. Wenn Sie das Skript der Formulare hier ändern, zeigen die Formulare es danach als von Hand geschrieben.", "For those who know Sieve (RFC 5228): the active script as text. Saving checks it first; an error is named with its line and column. If you change the forms' script here, the forms show it as hand-written afterwards."),
+    ("sieve.link", "Als Sieve bearbeiten", "Edit as Sieve"),
+    ("sieve.script", "Aktives Skript", "Active script"),
+    ("sieve.title", "Als Sieve bearbeiten", "Edit as Sieve"),
     ("store.address_taken", "Diese Adresse ist schon als Postfach oder Alias vergeben.", "This address is already in use as a mailbox or alias."),
     ("store.alias_chain", "Die Ziel-Domain ist selbst eine Alias-Domain. Wählen Sie deren Ziel-Domain.", "The target domain is itself an alias domain. Choose its target domain."),
     ("store.app_password_name_taken", "Dieses Postfach hat schon ein App-Passwort mit diesem Namen. Wählen Sie einen anderen Namen.", "This mailbox already has an app password with this name. Choose another name."),
@@ -595,8 +686,22 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("store.other_customer", "Ein Alias kann nur in ein Postfach desselben Kunden zustellen.", "An alias can only deliver into a mailbox of the same customer."),
     ("store.quota_above_customer", "Das Speicherlimit des Postfachs kann nicht größer sein als das Gesamtlimit des Kunden. Wählen Sie ein kleineres.", "The mailbox's storage limit cannot be larger than the customer's total. Choose a smaller one."),
     ("store.refused", "Diese Änderung ist nicht möglich.", "This change is not possible."),
+    ("store.sieve_active", "Dieses Filterskript ist aktiv. Schalten Sie es zuerst aus oder aktivieren Sie ein anderes.", "This filter script is active. Switch it off or activate another one first."),
+    ("store.sieve_name_taken", "Dieses Postfach hat schon ein Filterskript mit diesem Namen. Wählen Sie einen anderen Namen.", "This mailbox already has a filter script with this name. Choose another name."),
     ("store.too_many_app_passwords", "Dieses Postfach hat schon die höchste Zahl an App-Passwörtern. Widerrufen Sie zuerst eines, das Sie nicht mehr brauchen.", "This mailbox already has the most app passwords it may have. Revoke one you no longer need first."),
+    ("store.too_many_sieve_scripts", "Dieses Postfach hat schon die höchste Zahl an Filterskripten. Entfernen Sie zuerst eines, das Sie nicht mehr brauchen.", "This mailbox already has the most filter scripts it may have. Remove one you no longer need first."),
     ("store.totp_on", "Die Anmeldung in zwei Schritten ist schon eingeschaltet. Schalten Sie sie zuerst aus.", "Two-factor sign-in is already on. Switch it off first."),
+    ("vacation.addresses", "Auch für diese Adressen antworten", "Also reply for these addresses"),
+    ("vacation.addresses_hint", "Nachrichten an die angekreuzten Adressen gelten als an dieses Postfach gerichtet.", "Messages to the ticked addresses count as addressed to this mailbox."),
+    ("vacation.date_format", "JJJJ-MM-TT", "YYYY-MM-DD"),
+    ("vacation.days", "Tage zwischen zwei Antworten an denselben Absender", "Days between two replies to the same sender"),
+    ("vacation.enabled", "Abwesenheitsnotiz einschalten", "Switch the vacation reply on"),
+    ("vacation.from", "Erster Tag (leer: ab sofort)", "First day (empty: from now)"),
+    ("vacation.hint", "Beantwortet eingehende Nachrichten automatisch, höchstens einmal je Absender in der gewählten Zahl von Tagen; nie Mailinglisten, Massen- und automatische Nachrichten.", "Answers incoming messages automatically, at most once per sender in the chosen number of days; never mailing lists, bulk or automatic messages."),
+    ("vacation.subject", "Betreff (leer: „Auto:“ und der Betreff der Nachricht)", "Subject (empty: “Auto:” and the message's subject)"),
+    ("vacation.text", "Text", "Text"),
+    ("vacation.title", "Abwesenheitsnotiz", "Vacation reply"),
+    ("vacation.until", "Letzter Tag (leer: bis zum Ausschalten)", "Last day (empty: until switched off)"),
     ("warnings.exposed", "Passwort ungeschützt übertragen", "Password sent unprotected"),
     ("warnings.hint", "Postfach schreibt höchstens eine Warnung je Art und Tag in den Posteingang; weitere Ereignisse werden in der nächsten gezählt.", "Postfach writes at most one warning of each kind a day into the INBOX; further events are counted in the next one."),
     ("warnings.locked", "Anmeldungen gesperrt nach falschen Passwörtern", "Logins locked after wrong passwords"),
@@ -628,6 +733,8 @@ mod tests {
         include_str!("../templates/logins_table.html"),
         include_str!("../templates/account.html"),
         include_str!("../templates/meter.html"),
+        include_str!("../templates/filters.html"),
+        include_str!("../templates/sieve_edit.html"),
     ];
     const SOURCES: &[&str] = &[
         include_str!("pages/mod.rs"),
@@ -638,6 +745,7 @@ mod tests {
         include_str!("pages/aliases.rs"),
         include_str!("pages/logins.rs"),
         include_str!("pages/account.rs"),
+        include_str!("pages/filters.rs"),
         include_str!("api/mod.rs"),
         include_str!("api/handlers.rs"),
         include_str!("context.rs"),
@@ -677,6 +785,7 @@ mod tests {
                     "domain.",
                     "domains.",
                     "error.",
+                    "filters.",
                     "form.",
                     "login.",
                     "logins.",
@@ -686,7 +795,9 @@ mod tests {
                     "nav.",
                     "pw.",
                     "role.",
+                    "sieve.",
                     "store.",
+                    "vacation.",
                 ];
                 let looks_like_key = prefixes.iter().any(|p| candidate.starts_with(p))
                     && candidate.bytes().all(|b| b.is_ascii_lowercase() || b"._-0123456789".contains(&b))

@@ -40,6 +40,22 @@ fn schemas() -> Value {
         "NewAlias": { "type": "object", "required": ["address", "mailbox"], "properties": {
             "address": string, "mailbox": string } },
         "NewToken": { "type": "object", "required": ["name"], "properties": { "name": string } },
+        "Vacation": { "type": "object", "additionalProperties": false, "properties": {
+            "enabled": boolean, "from": { "type": "string", "examples": ["2026-12-20", ""] },
+            "until": { "type": "string", "examples": ["2027-01-06", ""] }, "subject": string, "text": string,
+            "addresses": { "type": "array", "items": string },
+            "days": { "type": "integer", "minimum": 0, "maximum": 30 } } },
+        "Filters": { "type": "object", "required": ["rules"], "additionalProperties": false, "properties": {
+            "rules": { "type": "array", "maxItems": 100, "items": { "type": "object", "additionalProperties": false,
+                "required": ["header", "value", "action"], "properties": {
+                "header": { "type": "string", "examples": ["from", "to", "subject", "List-Id"] },
+                "match": { "type": "string", "enum": ["contains", "is"] }, "value": string,
+                "action": { "type": "string", "enum": ["move", "mark_read", "flag", "discard"] },
+                "folder": string } } } } },
+        "ActiveSieveScript": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": { "type": ["string", "null"] } } },
+        "SieveScript": { "type": "object", "required": ["text"], "additionalProperties": false, "properties": {
+            "text": string } },
     })
 }
 

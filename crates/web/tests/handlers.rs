@@ -1277,3 +1277,74 @@ async fn the_mailbox_user_makes_and_revokes_app_passwords_in_the_panel() {
     assert!(!refused.body.contains("id=\"new-app-password\""), "{}", refused.body);
     assert!(w.store.app_passwords(Scope::Platform, mb).await.expect("list").is_empty());
 }
+
+/// The filters API: the owner saves a vacation and rules and reads them back; bad input
+/// and a script error are refused with their reason; a hand-written script is replaced
+/// only when asked; another customer finds nothing.
+#[tokio::test]
+async fn vacation_filters_and_the_script_through_the_api() {
+    let w = world().await;
+    let (mb, t) = (w.globex_mailbox, &w.globex_token);
+    let empty = api(&w, Method::GET, &format!("/mailboxes/{mb}/filters"), t, None).await.json();
+    assert_eq!(empty["active"], "none", "{empty}");
+    assert_eq!(empty["addresses"], json!(["eva@globex.example", "info@globex.example"]));
+
+    let vacation = json!({ "enabled": true, "until": "2099-12-31", "subject": "Away", "text": "Back soon.",
+                           "addresses": ["info@globex.example"], "days": 3 });
+    let saved = api(&w, Method::PUT, &format!("/mailboxes/{mb}/vacation"), t, Some(vacation)).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let rules = json!({ "rules": [{ "header": "List-Id", "match": "contains", "value": "news", "action": "move",
+                                    "folder": "Lists" }] });
+    let saved = api(&w, Method::PUT, &format!("/mailboxes/{mb}/filters"), t, Some(rules)).await.json();
+    assert_eq!(saved["active"], "forms", "{saved}");
+    assert_eq!(saved["vacation"]["subject"], "Away");
+    assert_eq!(saved["rules"][0]["folder"], "Lists");
+    let script = api(&w, Method::GET, &format!("/mailboxes/{mb}/sieve"), t, None).await.json();
+    assert_eq!(script["name"], "postfach");
+    let text = script["text"].as_str().unwrap_or_default();
+    assert!(text.contains("header :contains \"List-Id\" \"news\"") && text.contains(":days 3"), "{text}");
+
+    // Refusals name the problem.
+    let foreign = json!({ "enabled": true, "text": "x", "addresses": ["max@acme.example"] });
+    let reply = api(&w, Method::PUT, &format!("/mailboxes/{mb}/vacation"), t, Some(foreign)).await;
+    assert_eq!((reply.status, reply.json()["code"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_form")));
+    let control = json!({ "rules": [{ "header": "subject", "value": "a\u{1b}b", "action": "discard" }] });
+    let reply = api(&w, Method::PUT, &format!("/mailboxes/{mb}/filters"), t, Some(control)).await;
+    assert!(reply.json()["message"].as_str().unwrap_or_default().contains("control character"), "{}", reply.body);
+    let broken = json!({ "text": "require \"fileinto\";\nfileinto \"x\"\n" });
+    let reply = api(&w, Method::PUT, &format!("/mailboxes/{mb}/sieve"), t, Some(broken)).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert!(reply.json()["message"].as_str().unwrap_or_default().contains("line 3"), "{}", reply.body);
+
+    // A hand-written script: the forms refuse to replace it unless asked.
+    let hand = json!({ "text": "keep;\n" });
+    assert_eq!(api(&w, Method::PUT, &format!("/mailboxes/{mb}/sieve"), t, Some(hand)).await.status, StatusCode::OK);
+    let state = api(&w, Method::GET, &format!("/mailboxes/{mb}/filters"), t, None).await.json();
+    assert_eq!((state["active"].clone(), state["active_script"].clone()), (json!("hand_written"), json!("postfach")));
+    let rules = json!({ "rules": [] });
+    let reply = api(&w, Method::PUT, &format!("/mailboxes/{mb}/filters"), t, Some(rules.clone())).await;
+    assert_eq!((reply.status, reply.json()["code"].clone()), (StatusCode::CONFLICT, json!("hand_written_script")));
+    let reply = api(&w, Method::PUT, &format!("/mailboxes/{mb}/filters?replace=true"), t, Some(rules)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let listed = api(&w, Method::GET, &format!("/mailboxes/{mb}/sieve/scripts"), t, None).await.json();
+    assert_eq!(listed[0]["name"], "postfach");
+    assert_eq!(listed[1]["name"], "postfach-by-hand");
+    let off = api(&w, Method::PUT, &format!("/mailboxes/{mb}/sieve/active"), t, Some(json!({ "name": null }))).await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    let state = api(&w, Method::GET, &format!("/mailboxes/{mb}/filters"), t, None).await.json();
+    assert_eq!(state["active"], "none", "{state}");
+
+    // Another customer finds nothing.
+    for (method, path, body) in [
+        (Method::GET, format!("/mailboxes/{mb}/filters"), None),
+        (Method::PUT, format!("/mailboxes/{mb}/filters?replace=true"), Some(json!({ "rules": [] }))),
+        (Method::PUT, format!("/mailboxes/{mb}/vacation"), Some(json!({ "enabled": false }))),
+        (Method::GET, format!("/mailboxes/{mb}/sieve"), None),
+        (Method::PUT, format!("/mailboxes/{mb}/sieve"), Some(json!({ "text": "keep;" }))),
+        (Method::GET, format!("/mailboxes/{mb}/sieve/scripts"), None),
+        (Method::PUT, format!("/mailboxes/{mb}/sieve/active"), Some(json!({ "name": "postfach" }))),
+    ] {
+        let reply = api(&w, method.clone(), &path, &w.acme_token, body).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {path}: {}", reply.body);
+    }
+}

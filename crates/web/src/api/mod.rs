@@ -10,6 +10,7 @@
 //! The routes are built from [`OPERATIONS`], the same table the OpenAPI document at
 //! `/api/v1/openapi.json` is generated from, so the two cannot drift.
 
+mod filters;
 mod handlers;
 pub mod types;
 
@@ -182,6 +183,55 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "Revoke an app password at once (connections using it end at their next command)"
     ),
+    op!(
+        "getFilters",
+        "GET",
+        "/mailboxes/{id}/filters",
+        "signed-in",
+        None,
+        "A mailbox's vacation and filter forms, and which script is active (none, the forms', or a hand-written one)"
+    ),
+    op!(
+        "putVacation",
+        "PUT",
+        "/mailboxes/{id}/vacation",
+        "signed-in",
+        Some("Vacation"),
+        "Save the vacation reply (written with the filters as one Sieve script; ?replace=true replaces a hand-written active script)"
+    ),
+    op!(
+        "putFilters",
+        "PUT",
+        "/mailboxes/{id}/filters",
+        "signed-in",
+        Some("Filters"),
+        "Save the filter rules in order (written with the vacation as one Sieve script; ?replace=true replaces a hand-written active script)"
+    ),
+    op!("getSieveScript", "GET", "/mailboxes/{id}/sieve", "signed-in", None, "The active Sieve script's name and text"),
+    op!(
+        "putSieveScript",
+        "PUT",
+        "/mailboxes/{id}/sieve",
+        "signed-in",
+        Some("SieveScript"),
+        "Replace the active Sieve script's text (the forms' name when none is active); checked first, errors name line and column"
+    ),
+    op!(
+        "listSieveScripts",
+        "GET",
+        "/mailboxes/{id}/sieve/scripts",
+        "signed-in",
+        None,
+        "A mailbox's Sieve scripts: name, active, size, last change (not their text)"
+    ),
+    op!(
+        "activateSieveScript",
+        "PUT",
+        "/mailboxes/{id}/sieve/active",
+        "signed-in",
+        Some("ActiveSieveScript"),
+        "Make a stored script the active one (null: no script filters the mail)"
+    ),
     op!("listAliases", "GET", "/aliases", "customer", None, "The caller's aliases"),
     op!("addAlias", "POST", "/aliases", "customer", Some("NewAlias"), "Add an alias that delivers into a mailbox"),
     op!("removeAlias", "DELETE", "/aliases/{id}", "customer", None, "Remove an alias"),
@@ -255,6 +305,13 @@ fn attach(routes: MethodRouter<App>, op: &Operation) -> MethodRouter<App> {
         "listDevices" => routes.on(f, list_devices),
         "createAppPassword" => routes.on(f, create_app_password),
         "revokeAppPassword" => routes.on(f, revoke_app_password),
+        "getFilters" => routes.on(f, filters::get_filters),
+        "putVacation" => routes.on(f, filters::put_vacation),
+        "putFilters" => routes.on(f, filters::put_filters),
+        "getSieveScript" => routes.on(f, filters::get_script),
+        "putSieveScript" => routes.on(f, filters::put_script),
+        "listSieveScripts" => routes.on(f, filters::list_scripts),
+        "activateSieveScript" => routes.on(f, filters::activate_script),
         "listAliases" => routes.on(f, list_aliases),
         "addAlias" => routes.on(f, add_alias),
         "removeAlias" => routes.on(f, remove_alias),
@@ -302,11 +359,16 @@ pub fn status_and_code(e: &AdminError) -> (StatusCode, &'static str) {
         AdminError::InvalidCustomerName
         | AdminError::TokenNameMissing
         | AdminError::TokenNameTooLong
-        | AdminError::InvalidAppPasswordName => (S::UNPROCESSABLE_ENTITY, "invalid_name"),
+        | AdminError::InvalidAppPasswordName
+        | AdminError::InvalidSieveScriptName => (S::UNPROCESSABLE_ENTITY, "invalid_name"),
+        AdminError::SieveScriptInvalid(_) => (S::UNPROCESSABLE_ENTITY, "invalid_script"),
+        AdminError::SieveScriptTooBig { .. } => (S::PAYLOAD_TOO_LARGE, "script_too_big"),
         AdminError::InvalidAppPasswordServices | AdminError::ServiceNotForMailbox(_) => {
             (S::UNPROCESSABLE_ENTITY, "invalid_services")
         }
         AdminError::InvalidRole => (S::UNPROCESSABLE_ENTITY, "invalid_role"),
+        AdminError::SieveForm(_) => (S::UNPROCESSABLE_ENTITY, "invalid_form"),
+        AdminError::HandWrittenScript { .. } => (S::CONFLICT, "hand_written_script"),
         AdminError::InvalidDomainName => (S::UNPROCESSABLE_ENTITY, "invalid_domain"),
         AdminError::InvalidAddress => (S::UNPROCESSABLE_ENTITY, "invalid_address"),
         AdminError::InvalidAccessMode => (S::UNPROCESSABLE_ENTITY, "invalid_access"),

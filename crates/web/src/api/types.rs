@@ -438,3 +438,41 @@ impl From<postfach_admin::CreatedAppPassword> for CreatedAppPasswordView {
 pub fn all<T, V: From<T>>(items: Vec<T>) -> Vec<V> {
     items.into_iter().map(V::from).collect()
 }
+
+pub use postfach_admin::sieve_forms::{RuleInput, VacationInput};
+
+/// A mailbox's vacation and filter forms.
+#[derive(Debug, Serialize)]
+pub struct SieveFormsView {
+    /// `none`, `forms` (the forms' script is active) or `hand_written` (another script is;
+    /// saving a form then needs `?replace=true`).
+    pub active: &'static str,
+    pub active_script: Option<String>,
+    /// The addresses a vacation may name (`:addresses`): the mailbox's own and its aliases.
+    pub addresses: Vec<String>,
+    /// `null` until the vacation form was first saved.
+    pub vacation: Option<VacationInput>,
+    /// In order: the first rule that matches applies.
+    pub rules: Vec<RuleInput>,
+}
+
+/// The filter list, in order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesBody {
+    pub rules: Vec<RuleInput>,
+}
+
+/// A script's text.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptBody {
+    pub text: String,
+}
+
+/// Which stored script filters the mail (`null`: none).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveScriptBody {
+    pub name: Option<String>,
+}

@@ -15,6 +15,7 @@ mod app_passwords;
 mod customers;
 mod devices;
 pub mod domains;
+mod filters;
 mod login;
 mod logins;
 mod mailboxes;
@@ -65,6 +66,10 @@ pub fn routes() -> Router<App> {
         .route("/mailboxes/{id}/warnings", post(mailbox_warnings))
         .route("/mailboxes/{id}/password", post(mailbox_password))
         .route("/mailboxes/{id}/devices", get(devices::devices))
+        .route("/mailboxes/{id}/filters", get(filters::filters).post(filters::add_rule))
+        .route("/mailboxes/{id}/filters/change", post(filters::change_rule))
+        .route("/mailboxes/{id}/vacation", post(filters::save_vacation))
+        .route("/mailboxes/{id}/sieve", get(filters::edit_sieve).post(filters::save_sieve))
         .route("/mailboxes/{id}/app-passwords", post(app_passwords::create))
         .route("/mailboxes/{id}/app-passwords/revoke", post(app_passwords::revoke))
         .route("/mailboxes/{id}/app-passwords/only", post(app_passwords::only))
