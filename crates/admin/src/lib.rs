@@ -21,6 +21,7 @@ mod logins;
 mod mailboxes;
 mod queue;
 mod quota;
+mod spam;
 mod warnings;
 mod who;
 

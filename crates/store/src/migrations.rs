@@ -452,6 +452,14 @@ CREATE TABLE warning_state (
         // later use went idle too.
         sql: "ALTER TABLE app_passwords ADD COLUMN unused_told_at BIGINT",
     },
+    Migration {
+        version: 16,
+        name: "customer spam thresholds",
+        // A customer's spam thresholds (`customers::SpamThresholds`): NULL for the
+        // platform's default from `[spam]`, `none` for never, else a score like `6.50`.
+        sql: "ALTER TABLE customers ADD COLUMN spam_reject TEXT; \
+              ALTER TABLE customers ADD COLUMN spam_junk TEXT",
+    },
 ];
 
 impl Store {
