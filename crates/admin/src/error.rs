@@ -45,7 +45,9 @@ pub enum AdminError {
     InvalidFilter,
     #[error("a spam threshold is a score like 6 or 6.5, none (never) or default (the platform's)")]
     InvalidSpamThreshold,
-    #[error("the Junk threshold must be below the refuse threshold, or mail would be refused before it could go to Junk")]
+    #[error(
+        "the Junk threshold must be below the refuse threshold, or mail would be refused before it could go to Junk"
+    )]
     SpamThresholdsReversed,
     #[error("give the token a name, for example the script that will use it")]
     TokenNameMissing,

@@ -47,7 +47,11 @@ pub fn render(gauges: Option<&Gauges>) -> String {
     for (i, result) in SPAM_CHECKS.iter().enumerate() {
         out.line("postfach_spam_checks_total", &[("result", result)], SPAM[i].get());
     }
-    out.family("postfach_spam_learns_total", "counter", "Messages taught to rspamd from Junk moves, by kind and result.");
+    out.family(
+        "postfach_spam_learns_total",
+        "counter",
+        "Messages taught to rspamd from Junk moves, by kind and result.",
+    );
     for (i, kind) in ["spam", "ham"].iter().enumerate() {
         for (j, result) in SPAM_LEARNS.iter().enumerate() {
             out.line("postfach_spam_learns_total", &[("kind", kind), ("result", result)], LEARNS[i][j].get());

@@ -256,7 +256,7 @@ async fn start_server(dns: &TestDns, spam: Spam) -> TestServer {
         c.spam = Some(spam);
     })
     .await;
-    ts.mailbox(MAX, MailboxSettings::default()).await;
+    ts.mailbox(MAX, MailboxSettings { tls_required: false, ..Default::default() }).await;
     ts
 }
 

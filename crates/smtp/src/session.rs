@@ -434,8 +434,7 @@ impl Session<'_> {
             },
         };
         let declared_size = from.size as u64;
-        self.tx =
-            Some(Transaction {
+        self.tx = Some(Transaction {
             sender,
             spf,
             recipients: Vec::new(),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use postfach_types::{Secret, SpamScore};
 
 pub use http::Endpoint;
-pub use learn::{Learn, Learner, LEARN_QUEUE};
+pub use learn::{LEARN_QUEUE, Learn, Learner};
 
 /// The largest answer read from rspamd (a `/checkv2` reply with every symbol is a few KiB).
 pub const MAX_REPLY: usize = 256 * 1024;

@@ -9,7 +9,15 @@ fn endpoints() {
     ] {
         assert_eq!(Endpoint::parse(url).expect(url).to_string(), shown);
     }
-    for bad in ["https://127.0.0.1:11333", "127.0.0.1:11333", "http://127.0.0.1", "http://127.0.0.1:0", "http://a b:1", "http://h:1/checkv2", "http://:11333"] {
+    for bad in [
+        "https://127.0.0.1:11333",
+        "127.0.0.1:11333",
+        "http://127.0.0.1",
+        "http://127.0.0.1:0",
+        "http://a b:1",
+        "http://h:1/checkv2",
+        "http://:11333",
+    ] {
         assert!(Endpoint::parse(bad).is_err(), "{bad}");
     }
 }
@@ -62,7 +70,10 @@ async fn answers_are_bounded() {
     let (rcpts, ip) = envelope();
     let env = Envelope { from: None, recipients: &rcpts, client: ip, helo: None, user: None, queue_id: "1" };
     let ok = client(fake(b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{\"score\":2.5}\n").await);
-    assert_eq!(ok.check(b"Subject: x\r\n\r\nx\r\n", &env).await.expect("verdict").score, SpamScore::from_hundredths(250));
+    assert_eq!(
+        ok.check(b"Subject: x\r\n\r\nx\r\n", &env).await.expect("verdict").score,
+        SpamScore::from_hundredths(250)
+    );
     // A body announced larger than the limit is refused without reading it.
     let huge = client(fake(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n").await);
     assert!(matches!(huge.check(b"x", &env).await, Err(SpamError::TooLarge)));

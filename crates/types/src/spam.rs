@@ -38,7 +38,8 @@ impl SpamScore {
             return Err(SpamScoreError);
         }
         let whole: i64 = whole.parse().map_err(|_| SpamScoreError)?;
-        let fraction: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<2}").parse().map_err(|_| SpamScoreError)? };
+        let fraction: i64 =
+            if fraction.is_empty() { 0 } else { format!("{fraction:0<2}").parse().map_err(|_| SpamScoreError)? };
         let value = whole * 100 + fraction;
         if value > MAX_SCORE * 100 {
             return Err(SpamScoreError);
@@ -117,9 +118,13 @@ mod tests {
 
     #[test]
     fn scores_parse_and_print() {
-        for (text, hundredths, shown) in
-            [("6", 600, "6.00"), ("6.5", 650, "6.50"), ("-1.25", -125, "-1.25"), ("0.05", 5, "0.05"), (" 15 ", 1500, "15.00")]
-        {
+        for (text, hundredths, shown) in [
+            ("6", 600, "6.00"),
+            ("6.5", 650, "6.50"),
+            ("-1.25", -125, "-1.25"),
+            ("0.05", 5, "0.05"),
+            (" 15 ", 1500, "15.00"),
+        ] {
             let score = SpamScore::parse(text).expect(text);
             assert_eq!(score.hundredths(), hundredths, "{text}");
             assert_eq!(score.to_string(), shown);

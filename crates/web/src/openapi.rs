@@ -13,7 +13,8 @@ fn schemas() -> Value {
     let size =
         json!({ "oneOf": [{ "type": "integer", "minimum": 1 }, { "type": "string", "examples": ["2G", "none"] }] });
     // A spam score, or "none" (never) / "default" (the platform's).
-    let score = json!({ "oneOf": [{ "type": "number" }, { "type": "string", "examples": ["6.5", "none", "default"] }] });
+    let score =
+        json!({ "oneOf": [{ "type": "number" }, { "type": "string", "examples": ["6.5", "none", "default"] }] });
     json!({
         "Error": { "type": "object", "required": ["code", "message"], "properties": {
             "code": string, "message": string, "details": { "type": "object" } } },

@@ -310,13 +310,19 @@ impl Walk<'_> {
         });
         let timeout_secs = self.number(&mut spam, "spam", "timeout_secs", 1u64);
         if timeout_secs.is_some_and(|t| t > 60) {
-            self.problem("spam.timeout_secs", "must be at most 60: a message waits for rspamd while the sender waits for us");
+            self.problem(
+                "spam.timeout_secs",
+                "must be at most 60: a message waits for rspamd while the sender waits for us",
+            );
         }
         let reject_score = self.score(&mut spam, "reject_score");
         let junk_score = self.score(&mut spam, "junk_score");
         self.unknown_keys(spam, "spam");
         if !has_rspamd {
-            self.problem("spam.rspamd", "missing: set it to rspamd's address, like \"http://127.0.0.1:11333\", or remove [spam]");
+            self.problem(
+                "spam.rspamd",
+                "missing: set it to rspamd's address, like \"http://127.0.0.1:11333\", or remove [spam]",
+            );
         }
         let config = super::Spam {
             rspamd: rspamd?,
@@ -330,7 +336,10 @@ impl Walk<'_> {
         if let (Some(reject), Some(junk)) = (config.reject_score, config.junk_score)
             && junk >= reject
         {
-            self.problem("spam.junk_score", "must be below spam.reject_score, or mail is refused before it could go to Junk");
+            self.problem(
+                "spam.junk_score",
+                "must be below spam.reject_score, or mail is refused before it could go to Junk",
+            );
         }
         Some(config)
     }

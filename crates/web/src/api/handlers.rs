@@ -70,7 +70,8 @@ pub(super) async fn update_customer(
     let id = input::id(&id).map_err(fail)?;
     let quota = change.quota.as_ref().map(|q| input::size(&q.text())).transpose().map_err(fail)?;
     let contact = change.contact_address.as_deref().map(input::contact).transpose().map_err(fail)?;
-    let spam_reject = change.spam_reject.as_ref().map(|s| input::spam_threshold(&s.text())).transpose().map_err(fail)?;
+    let spam_reject =
+        change.spam_reject.as_ref().map(|s| input::spam_threshold(&s.text())).transpose().map_err(fail)?;
     let spam_junk = change.spam_junk.as_ref().map(|s| input::spam_threshold(&s.text())).transpose().map_err(fail)?;
     let spam_given = spam_reject.is_some() || spam_junk.is_some();
     let settings_given = change.disabled.is_some() || change.password.is_some();
