@@ -43,6 +43,12 @@ pub enum AdminError {
     InvalidWarningSwitch,
     #[error("the filter must be unencrypted or failed")]
     InvalidFilter,
+    #[error("a spam threshold is a score like 6 or 6.5, none (never) or default (the platform's)")]
+    InvalidSpamThreshold,
+    #[error(
+        "the Junk threshold must be below the refuse threshold, or mail would be refused before it could go to Junk"
+    )]
+    SpamThresholdsReversed,
     #[error("give the token a name, for example the script that will use it")]
     TokenNameMissing,
     #[error("a token name has at most {} characters", crate::input::MAX_TOKEN_NAME)]

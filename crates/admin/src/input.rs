@@ -8,7 +8,9 @@ use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::quota::MailboxQuota;
 use postfach_store::warnings::WarningKind;
-use postfach_types::{AccessMode, CustomerName, DomainName, EmailAddress, IdError, Language, MailboxId, Role, Service};
+use postfach_types::{
+    AccessMode, CustomerName, DomainName, EmailAddress, IdError, Language, MailboxId, Role, Service, SpamThreshold,
+};
 
 use crate::AdminError;
 
@@ -279,6 +281,11 @@ pub fn contact(text: &str) -> Result<Option<EmailAddress>, AdminError> {
         return Ok(None);
     }
     address(text).map(Some)
+}
+
+/// A spam threshold: a score like `6.5`, `none` (never) or `default` (the platform's).
+pub fn spam_threshold(text: &str) -> Result<SpamThreshold, AdminError> {
+    SpamThreshold::parse(text).map_err(|_| AdminError::InvalidSpamThreshold)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod queue;
 mod quota;
 pub mod sieve;
 pub mod sieve_forms;
+mod spam;
 mod warnings;
 mod who;
 

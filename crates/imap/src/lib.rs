@@ -100,6 +100,8 @@ pub struct ImapServer {
     auth: Arc<Authenticator>,
     budget: MemoryBudget,
     settings: Settings,
+    /// Teaches rspamd from moves into and out of Junk (`postfach_spam`); off by default.
+    learner: postfach_spam::Learner,
 }
 
 impl ImapServer {
@@ -110,7 +112,20 @@ impl ImapServer {
         budget: MemoryBudget,
         settings: Settings,
     ) -> Arc<Self> {
-        Arc::new(Self { store, blobs, auth, budget, settings })
+        Self::with_learner(store, blobs, auth, budget, settings, postfach_spam::Learner::off())
+    }
+
+    /// The server with spam learning: COPY and MOVE into the `\Junk` folder learn spam,
+    /// out of it (not into `\Trash`) learn ham.
+    pub fn with_learner(
+        store: Store,
+        blobs: BlobStore,
+        auth: Arc<Authenticator>,
+        budget: MemoryBudget,
+        settings: Settings,
+        learner: postfach_spam::Learner,
+    ) -> Arc<Self> {
+        Arc::new(Self { store, blobs, auth, budget, settings, learner })
     }
 }
 

@@ -6,8 +6,8 @@ use std::fmt::Write;
 use postfach_types::{LoginResult, Service};
 
 use crate::{
-    BOUNDS, COMMAND_LATENCY, CONNECTIONS, DKIM_SIGNATURES, Gauges, INBOUND, LISTENERS, LOGINS, MESSAGES_IN,
-    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, TLS_HANDSHAKES, VIAS, commands,
+    BOUNDS, COMMAND_LATENCY, CONNECTIONS, DKIM_SIGNATURES, Gauges, INBOUND, LEARNS, LISTENERS, LOGINS, MESSAGES_IN,
+    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES, VIAS, commands,
 };
 
 /// Every metric as Prometheus text. `gauges` is `None` when the database could not be
@@ -41,6 +41,20 @@ pub fn render(gauges: Option<&Gauges>) -> String {
     for (i, via) in VIAS.iter().enumerate() {
         for (j, result) in INBOUND.iter().enumerate() {
             out.line("postfach_messages_in_total", &[("via", via), ("result", result)], MESSAGES_IN[i][j].get());
+        }
+    }
+    out.family("postfach_spam_checks_total", "counter", "Spam checks of inbound messages with rspamd, by result.");
+    for (i, result) in SPAM_CHECKS.iter().enumerate() {
+        out.line("postfach_spam_checks_total", &[("result", result)], SPAM[i].get());
+    }
+    out.family(
+        "postfach_spam_learns_total",
+        "counter",
+        "Messages taught to rspamd from Junk moves, by kind and result.",
+    );
+    for (i, kind) in ["spam", "ham"].iter().enumerate() {
+        for (j, result) in SPAM_LEARNS.iter().enumerate() {
+            out.line("postfach_spam_learns_total", &[("kind", kind), ("result", result)], LEARNS[i][j].get());
         }
     }
     out.family("postfach_messages_out_total", "counter", "Outbound delivery attempts, one per recipient, by result.");

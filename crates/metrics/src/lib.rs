@@ -101,6 +101,47 @@ pub fn message_in(via: Via, result: Inbound) {
     MESSAGES_IN[via as usize][result as usize].inc();
 }
 
+/// What a spam check of an inbound message (rspamd) came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpamCheck {
+    /// rspamd gave a verdict (counted once more below as clean, junk or rejected).
+    Checked,
+    /// Below the Junk threshold.
+    Clean,
+    /// Into Junk by its score.
+    Junk,
+    /// Refused by its score.
+    Rejected,
+    /// rspamd could not be asked: accepted unchecked, or deferred.
+    Unreachable,
+}
+
+const SPAM_CHECKS: [&str; 5] = ["checked", "clean", "junk", "rejected", "unreachable"];
+static SPAM: [Counter; SPAM_CHECKS.len()] = [const { Counter::new() }; SPAM_CHECKS.len()];
+
+/// A spam check ended this way.
+pub fn spam_check(result: SpamCheck) {
+    SPAM[result as usize].inc();
+}
+
+/// What became of a learning call (moving a message into or out of Junk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpamLearn {
+    Learnt,
+    Failed,
+    /// The learning queue was full.
+    Dropped,
+}
+
+const SPAM_LEARNS: [&str; 3] = ["learnt", "failed", "dropped"];
+/// Per `[spam, ham]` and result.
+static LEARNS: [[Counter; SPAM_LEARNS.len()]; 2] = [const { [const { Counter::new() }; SPAM_LEARNS.len()] }; 2];
+
+/// A message moved into (`spam`) or out of Junk was learnt, or not.
+pub fn spam_learn(spam: bool, result: SpamLearn) {
+    LEARNS[usize::from(!spam)][result as usize].inc();
+}
+
 /// What an outbound delivery attempt did for one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outbound {

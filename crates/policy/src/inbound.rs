@@ -16,8 +16,15 @@
 //!   2. every hosted `From:` domain must be authenticated: DMARC pass, or SPF pass aligned
 //!      with it, or a DKIM pass aligned with it; a DMARC lookup that failed temporarily
 //!      defers; otherwise the message is refused (anti-spoofing);
-//!   3. DMARC (RFC 7489 §6.3): `p=reject` failed: refused; `p=quarantine` failed: Junk;
+//!   3. DMARC (RFC 7489 §6.3): `p=reject` failed: refused;
+//!   4. spam (rspamd, [`Spam`]): not checked because rspamd could not be asked: deferred
+//!      when the operator says so (`failure = "defer"`), else delivered as usual; a score
+//!      at or above the recipient's refuse threshold: refused;
+//!   5. DMARC `p=quarantine` failed, or a spam score at or above the Junk threshold: Junk;
 //!      otherwise the INBOX.
+//!
+//! The folder decided here is where the message goes unless the mailbox's own filters
+//! (Sieve, the implicit keep) file it elsewhere.
 
 /// An SPF result (RFC 7208 §2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +59,31 @@ pub enum DmarcPolicy {
     Reject,
 }
 
+/// What rspamd said about a message, with the thresholds of the recipient's customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spam {
+    /// Not checked: no rspamd is configured (or the way in is not checked).
+    Off,
+    /// rspamd could not be asked (down, too slow, an unreadable answer); `defer` is the
+    /// operator's `failure = "defer"`.
+    Unreachable { defer: bool },
+    /// The score, and the thresholds that apply (`None`: never).
+    Scored { score: SpamScore, refuse_at: Option<SpamScore>, junk_at: Option<SpamScore> },
+}
+
+impl Spam {
+    /// The verdict the headers show: refused or Junk by score (`Some(true)`), below both
+    /// thresholds (`Some(false)`), not checked (`None`).
+    pub fn is_spam(&self) -> Option<bool> {
+        match *self {
+            Spam::Scored { score, refuse_at, junk_at } => {
+                Some(refuse_at.is_some_and(|t| score >= t) || junk_at.is_some_and(|t| score >= t))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Where an accepted message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Folder {
@@ -72,6 +104,8 @@ pub enum InboundRefusal {
     HostedFromNotAuthenticated { domain: String },
     /// The `From:` domain's DMARC policy is `reject` and the message fails it.
     DmarcReject { domain: String },
+    /// The spam score reached the recipient's refuse threshold.
+    Spam { score: SpamScore },
 }
 
 /// Why inbound mail is deferred (a temporary, 4xx answer).
@@ -81,6 +115,8 @@ pub enum Deferral {
     SenderSpfTempError,
     /// DMARC could not be checked for a hosted `From:` domain.
     DmarcTempError,
+    /// rspamd could not be asked and the operator defers unchecked mail.
+    SpamUnchecked,
 }
 
 /// The decision on a sender or a message.
@@ -142,6 +178,7 @@ pub struct InboundFacts {
     /// SPF passed for the MAIL FROM identity.
     pub spf_pass: bool,
     pub dmarc: Dmarc,
+    pub spam: Spam,
 }
 
 impl InboundFacts {
@@ -161,15 +198,25 @@ impl InboundFacts {
             }
             return Refuse(InboundRefusal::HostedFromNotAuthenticated { domain: from.domain.clone() });
         }
-        match &self.dmarc {
-            Dmarc::Fail { domain, policy: DmarcPolicy::Reject } => {
-                Refuse(InboundRefusal::DmarcReject { domain: domain.clone() })
-            }
-            Dmarc::Fail { policy: DmarcPolicy::Quarantine, .. } => Deliver(Folder::Junk),
-            _ => Deliver(Folder::Inbox),
+        if let Dmarc::Fail { domain, policy: DmarcPolicy::Reject } = &self.dmarc {
+            return Refuse(InboundRefusal::DmarcReject { domain: domain.clone() });
         }
+        let spam_junk = match self.spam {
+            Spam::Off | Spam::Unreachable { defer: false } => false,
+            Spam::Unreachable { defer: true } => return Defer(Deferral::SpamUnchecked),
+            Spam::Scored { score, refuse_at, junk_at } => {
+                if refuse_at.is_some_and(|t| score >= t) {
+                    return Refuse(InboundRefusal::Spam { score });
+                }
+                junk_at.is_some_and(|t| score >= t)
+            }
+        };
+        let quarantine = matches!(self.dmarc, Dmarc::Fail { policy: DmarcPolicy::Quarantine, .. });
+        if quarantine || spam_junk { Deliver(Folder::Junk) } else { Deliver(Folder::Inbox) }
     }
 }
+
+use postfach_types::SpamScore;
 
 #[cfg(test)]
 mod tests {
@@ -242,8 +289,56 @@ mod tests {
             (true,  vec![hosted_dkim.clone(), foreign.clone()], false, fail(DmarcPolicy::Reject), reject),
         ];
         for (i, (from_unambiguous, from, spf_pass, dmarc, expected)) in table.into_iter().enumerate() {
-            let facts = InboundFacts { from_unambiguous, from, spf_pass, dmarc };
+            let facts = InboundFacts { from_unambiguous, from, spf_pass, dmarc, spam: Spam::Off };
             assert_eq!(facts.decide(), expected, "row {i}: {facts:?}");
         }
+    }
+
+    #[test]
+    fn spam_table() {
+        let score = |s: i64| SpamScore::from_hundredths(s * 100);
+        let scored = |s, refuse: Option<i64>, junk: Option<i64>| Spam::Scored {
+            score: score(s),
+            refuse_at: refuse.map(score),
+            junk_at: junk.map(score),
+        };
+        let quarantine = Dmarc::Fail { domain: "other.example".into(), policy: DmarcPolicy::Quarantine };
+        let reject = Dmarc::Fail { domain: "other.example".into(), policy: DmarcPolicy::Reject };
+        let refused = |s| Refuse(InboundRefusal::Spam { score: score(s) });
+        #[rustfmt::skip]
+        let table = vec![
+            // DMARC, spam => decision
+            (Dmarc::None,       Spam::Off,                              Deliver(Folder::Inbox)),
+            (Dmarc::None,       Spam::Unreachable { defer: false },     Deliver(Folder::Inbox)),
+            (Dmarc::None,       Spam::Unreachable { defer: true },      Defer(Deferral::SpamUnchecked)),
+            (Dmarc::None,       scored(2, Some(15), Some(6)),           Deliver(Folder::Inbox)),
+            (Dmarc::None,       scored(6, Some(15), Some(6)),           Deliver(Folder::Junk)),
+            (Dmarc::None,       scored(14, Some(15), Some(6)),          Deliver(Folder::Junk)),
+            (Dmarc::None,       scored(15, Some(15), Some(6)),          refused(15)),
+            (Dmarc::None,       scored(99, None, Some(6)),              Deliver(Folder::Junk)),
+            (Dmarc::None,       scored(99, None, None),                 Deliver(Folder::Inbox)),
+            (Dmarc::None,       scored(7, Some(5), None),               refused(7)),
+            // A clean score does not lift DMARC's quarantine; DMARC's reject comes first.
+            (quarantine.clone(), scored(0, Some(15), Some(6)),          Deliver(Folder::Junk)),
+            (quarantine,        Spam::Unreachable { defer: false },     Deliver(Folder::Junk)),
+            (reject.clone(),    scored(99, Some(15), Some(6)),          Refuse(InboundRefusal::DmarcReject { domain: "other.example".into() })),
+            (reject,            Spam::Unreachable { defer: true },      Refuse(InboundRefusal::DmarcReject { domain: "other.example".into() })),
+        ];
+        for (i, (dmarc, spam, expected)) in table.into_iter().enumerate() {
+            let facts = InboundFacts { from_unambiguous: true, from: vec![], spf_pass: false, dmarc, spam };
+            assert_eq!(facts.decide(), expected, "row {i}: {facts:?}");
+        }
+        // Spoofing of a hosted domain is refused before the spam score is looked at.
+        let spoofed = InboundFacts {
+            from_unambiguous: true,
+            from: vec![domain("acme.example", true, false, false)],
+            spf_pass: false,
+            dmarc: Dmarc::None,
+            spam: Spam::Unreachable { defer: true },
+        };
+        assert_eq!(
+            spoofed.decide(),
+            Refuse(InboundRefusal::HostedFromNotAuthenticated { domain: "acme.example".into() })
+        );
     }
 }

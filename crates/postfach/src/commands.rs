@@ -182,10 +182,17 @@ async fn customer(cmd: CustomerCommand, admin: &Admin) -> anyhow::Result<()> {
                 .collect::<Vec<_>>();
             table(&["NAME", "ROLE", "DISABLED", "QUOTA", "CREATED"], &rows);
         }
-        CustomerCommand::Set { name, quota, contact } => {
+        CustomerCommand::Set { name, quota, contact, spam_reject, spam_junk } => {
             let quota = quota.as_deref().map(input::size).transpose().map_err(explain)?;
             let contact = contact.as_deref().map(input::contact).transpose().map_err(explain)?;
+            let spam_reject = spam_reject.as_deref().map(input::spam_threshold).transpose().map_err(explain)?;
+            let spam_junk = spam_junk.as_deref().map(input::spam_threshold).transpose().map_err(explain)?;
             let customer = admin.customer_named(OPERATOR, &name.0).await.map_err(explain)?;
+            if spam_reject.is_some() || spam_junk.is_some() {
+                let spam =
+                    admin.set_customer_spam(OPERATOR, customer.id, spam_reject, spam_junk).await.map_err(explain)?;
+                println!("{}: spam refused from {}, to Junk from {}", customer.name, spam.reject, spam.junk);
+            }
             if let Some(contact) = contact {
                 let contact =
                     admin.set_customer_contact(OPERATOR, customer.id, contact.as_ref()).await.map_err(explain)?;

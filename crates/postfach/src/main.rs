@@ -138,15 +138,21 @@ enum CustomerCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
-    /// Set the storage limit for all of a customer's mailboxes together, or its contact address
+    /// Set the storage limit for all of a customer's mailboxes together, its contact address or its spam thresholds
     Set {
         name: Name,
         /// Bytes, or K/M/G/T (powers of 1024) like 50G; `none` removes the limit
-        #[arg(long, value_name = "SIZE", required_unless_present = "contact")]
+        #[arg(long, value_name = "SIZE", required_unless_present_any = ["contact", "spam_reject", "spam_junk"])]
         quota: Option<String>,
         /// Address that gets a copy of every warning mail of the customer's mailboxes and domains; `none` removes it
         #[arg(long, value_name = "ADDRESS")]
         contact: Option<String>,
+        /// Spam score from which its mail is refused; `none`: never; `default`: the platform's ([spam] reject_score)
+        #[arg(long, value_name = "SCORE", allow_hyphen_values = true)]
+        spam_reject: Option<String>,
+        /// Spam score from which its mail goes to Junk; `none`: never; `default`: the platform's ([spam] junk_score)
+        #[arg(long, value_name = "SCORE", allow_hyphen_values = true)]
+        spam_junk: Option<String>,
     },
 }
 

@@ -500,6 +500,21 @@ fn warning_switches_and_the_contact_address() {
     assert_eq!(acme["contact_address"], "office@acme.example");
     let out = env.ok(&["customer", "set", "acme", "--contact", "none"], "");
     assert!(out.contains("acme: no contact address"), "{out}");
+
+    // Spam thresholds (docs/spam.md): scores, `none`, `default`; a Junk threshold at or
+    // above the refuse threshold is refused.
+    let out = env.ok(&["customer", "set", "acme", "--spam-reject", "12", "--spam-junk", "5.5"], "");
+    assert!(out.contains("acme: spam refused from 12.00, to Junk from 5.50"), "{out}");
+    let out = env.ok(&["customer", "set", "acme", "--spam-reject", "none"], "");
+    assert!(out.contains("acme: spam refused from none, to Junk from 5.50"), "{out}");
+    let err = env.fails(&["customer", "set", "acme", "--spam-reject", "4"], "");
+    assert!(err.contains("Junk threshold must be below"), "{err}");
+    let err = env.fails(&["customer", "set", "acme", "--spam-junk", "lots"], "");
+    assert!(err.contains("spam threshold is a score"), "{err}");
+    let listed = env.json(&["customer", "list", "--json"]);
+    let acme = listed.as_array().and_then(|a| a.iter().find(|c| c["name"] == "acme")).expect("acme");
+    assert_eq!((&acme["spam_reject"], &acme["spam_junk"]), (&"none".into(), &"5.50".into()));
+    env.ok(&["customer", "set", "acme", "--spam-reject", "default", "--spam-junk", "default"], "");
 }
 
 /// Logs in to `service` as `login` through the gate, over TLS.

@@ -13,7 +13,18 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
         login_timeout: Duration::from_secs(config.limits.login_timeout_secs),
         ..postfach_imap::Settings::new(config.limits.max_message_size)
     };
-    let imap = postfach_imap::ImapServer::new(store.clone(), blobs.clone(), auth.clone(), budget.clone(), settings);
+    let learner = match crate::spam::rspamd(config) {
+        Some(rspamd) => postfach_spam::Learner::spawn(rspamd, blobs.clone()),
+        None => postfach_spam::Learner::off(),
+    };
+    let imap = postfach_imap::ImapServer::with_learner(
+        store.clone(),
+        blobs.clone(),
+        auth.clone(),
+        budget.clone(),
+        settings,
+        learner,
+    );
     let admission = shared.admission();
     reg.listen(&config.listen.imap, shared.endpoint("imap", Security::Plain, &admission), imap.clone()).await?;
     reg.listen(&config.listen.imaps, shared.endpoint("imaps", Security::ImplicitTls, &admission), imap).await?;

@@ -16,6 +16,7 @@ mod metrics;
 pub mod notify;
 mod pop3;
 mod smtp;
+mod spam;
 pub mod tls;
 mod warnings;
 mod web;

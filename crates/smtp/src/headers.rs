@@ -88,6 +88,30 @@ pub fn header_len(message: &[u8]) -> usize {
 /// Removes every `Authentication-Results:` field whose authserv-id is `authserv_id`:
 /// only this server may write those (RFC 8601 §5). Everything else is kept byte for byte.
 pub fn strip_forged_results(message: &[u8], authserv_id: &str) -> Option<Vec<u8>> {
+    strip_fields(message, |name, value| {
+        if !name.eq_ignore_ascii_case(b"authentication-results") {
+            return false;
+        }
+        let value = String::from_utf8_lossy(value);
+        let id = value.trim_start().split([';', ' ', '\t', '\r', '\n']).next().unwrap_or_default();
+        id.eq_ignore_ascii_case(authserv_id)
+    })
+}
+
+/// The spam fields this server writes (`X-Spam-Status`, `X-Spam-Score`) and their usual
+/// companions (`X-Spam-Flag`, `X-Spam-Level`, `X-Spam`): a sender's own are removed so
+/// that every such field a mailbox sees is ours.
+pub fn strip_spam_fields(message: &[u8]) -> Option<Vec<u8>> {
+    strip_fields(message, |name, _| {
+        [&b"x-spam-status"[..], b"x-spam-score", b"x-spam-flag", b"x-spam-level", b"x-spam"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+    })
+}
+
+/// Removes the header fields for which `remove(name, value)` holds (`None`: none did).
+/// Everything else is kept byte for byte.
+fn strip_fields(message: &[u8], remove: impl Fn(&[u8], &[u8]) -> bool) -> Option<Vec<u8>> {
     let header_end = header_len(message);
     let mut fields: Vec<(usize, usize)> = Vec::new();
     let mut pos = 0;
@@ -103,22 +127,17 @@ pub fn strip_forged_results(message: &[u8], authserv_id: &str) -> Option<Vec<u8>
         }
         pos = end;
     }
-    let forged = |&(start, end): &(usize, usize)| {
+    let removed = |&(start, end): &(usize, usize)| {
         let field = &message[start..end];
         let Some(colon) = field.iter().position(|&b| b == b':') else { return false };
-        if !field[..colon].trim_ascii().eq_ignore_ascii_case(b"authentication-results") {
-            return false;
-        }
-        let value = String::from_utf8_lossy(&field[colon + 1..]);
-        let id = value.trim_start().split([';', ' ', '\t', '\r', '\n']).next().unwrap_or_default();
-        id.eq_ignore_ascii_case(authserv_id)
+        remove(field[..colon].trim_ascii(), &field[colon + 1..])
     };
-    if !fields.iter().any(forged) {
+    if !fields.iter().any(removed) {
         return None;
     }
     let mut out = Vec::with_capacity(message.len());
     let mut copied = 0;
-    for field in fields.iter().filter(|f| forged(f)) {
+    for field in fields.iter().filter(|f| removed(f)) {
         out.extend_from_slice(&message[copied..field.0]);
         copied = field.1;
     }
@@ -184,5 +203,17 @@ mod tests {
              Authentication-Results: mx.postfach.test; in the body\r\n"
         );
         assert_eq!(strip_forged_results(b"Subject: x\r\n\r\nbody", "mx.postfach.test"), None);
+    }
+
+    #[test]
+    fn senders_spam_fields_are_removed() {
+        let message = b"X-Spam-Status: No, score=-100\r\nSubject: x\r\nx-spam-score:\r\n -100\r\nX-Spam-Flag: NO\r\n\
+            X-Spamming: kept\r\n\r\nX-Spam-Status: in the body\r\n";
+        let cleaned = strip_spam_fields(message).expect("sender's spam fields");
+        assert_eq!(
+            String::from_utf8(cleaned).expect("utf-8"),
+            "Subject: x\r\nX-Spamming: kept\r\n\r\nX-Spam-Status: in the body\r\n"
+        );
+        assert_eq!(strip_spam_fields(b"Subject: x\r\n\r\nbody"), None);
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! Module map: [`address`] (paths and relay tricks), [`senders`] (sender rule),
 //! [`headers`] (trace fields), [`verify`] (SPF/DKIM/DMARC), `session` (the command
-//! loop), `login` (AUTH), `data` (receiving a message into a spool file), `intake` (the
+//! loop), `login` (AUTH), `spam` (asking rspamd), `data` (receiving a message into a spool file), `intake` (the
 //! checks every message passes: structure, header, authors, spoofing), [`sink`]
 //! (hand-over of submissions). The connection itself is `postfach_net::Conn`.
 
@@ -30,6 +30,8 @@ mod login;
 mod quota;
 pub mod senders;
 mod session;
+mod spam;
+pub use spam::SpamSettings;
 pub mod sink;
 pub mod verify;
 
@@ -84,6 +86,8 @@ pub struct Settings {
     /// This node's name in a cluster (`[cluster] node`), for the `Received:` fields;
     /// `None` leaves it out.
     pub node: Option<NodeName>,
+    /// Spam checks of inbound MX mail with rspamd (`[spam]`); `None`: off.
+    pub spam: Option<SpamSettings>,
 }
 
 impl Settings {
@@ -98,6 +102,7 @@ impl Settings {
             data_timeout: Duration::from_secs(300),
             login_timeout: Duration::from_secs(60),
             node: None,
+            spam: None,
         }
     }
 }

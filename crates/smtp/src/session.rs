@@ -15,7 +15,10 @@ use std::net::SocketAddr;
 
 use postfach_message::{Message, check_intake};
 use postfach_net::{Conn, Ended, Line};
-use postfach_policy::inbound::{Folder, FromDomain, InboundDecision, InboundFacts, InboundRefusal, SenderFacts};
+use postfach_policy::inbound::{
+    Deferral, Folder, FromDomain, InboundDecision, InboundFacts, InboundRefusal, SenderFacts, Spam,
+};
+use postfach_store::customers::SpamThresholds;
 use postfach_store::local::{LocalError, LocalTarget, deliver_local};
 use postfach_store::messages::DeliveryFolder;
 use postfach_store::resolve::Resolution;
@@ -28,6 +31,7 @@ use crate::headers::{self, Trace};
 use crate::intake;
 use crate::quota;
 use crate::sink::{Submission, SubmitError};
+use crate::spam::{self as spam_check, Checked};
 use crate::verify::{self, SpfResults};
 use crate::{Inner, SpfFailAction};
 
@@ -62,6 +66,8 @@ pub(crate) struct Transaction {
     /// MX only: the distinct mailboxes the recipients lead to (one copy each), with
     /// their use and quotas as read at RCPT.
     pub mailboxes: BTreeMap<MailboxId, Space>,
+    /// MX only: the spam thresholds of each mailbox's customer, read with it at RCPT.
+    pub spam: BTreeMap<MailboxId, SpamThresholds>,
     /// The size the client declared with MAIL FROM (RFC 1870), 0 if none.
     pub declared_size: u64,
     pub utf8: bool,
@@ -428,8 +434,15 @@ impl Session<'_> {
             },
         };
         let declared_size = from.size as u64;
-        self.tx =
-            Some(Transaction { sender, spf, recipients: Vec::new(), mailboxes: BTreeMap::new(), declared_size, utf8 });
+        self.tx = Some(Transaction {
+            sender,
+            spf,
+            recipients: Vec::new(),
+            mailboxes: BTreeMap::new(),
+            spam: BTreeMap::new(),
+            declared_size,
+            utf8,
+        });
         self.reply(250, [2, 1, 0], "Sender OK");
     }
 
@@ -532,6 +545,7 @@ impl Session<'_> {
             Ok(Resolution::Mailbox(found)) => {
                 if let Some(tx) = &mut self.tx {
                     tx.mailboxes.insert(found.mailbox_id, found.space);
+                    tx.spam.insert(found.mailbox_id, found.spam);
                     tx.recipients.push(recipient);
                 }
                 self.reply(250, [2, 1, 5], "Recipient OK");
@@ -693,23 +707,146 @@ impl Session<'_> {
             from,
             spf_pass: spf.mail_from_result() == mail_auth::SpfResult::Pass,
             dmarc: results.dmarc.clone(),
+            spam: Spam::Off,
         };
-        let folder = match facts.decide() {
-            InboundDecision::Deliver(Folder::Inbox) => DeliveryFolder::Inbox,
-            InboundDecision::Deliver(Folder::Junk) => DeliveryFolder::Junk,
+        // Refused or deferred on the other facts already: rspamd need not be asked.
+        if let refusal @ (InboundDecision::Refuse(_) | InboundDecision::Defer(_)) = facts.decide() {
+            return self.refuse_inbound(refusal);
+        }
+
+        let id = format!("{:016x}", rand::random::<u64>());
+        let spam_settings = self.inner.settings.spam.as_ref();
+        let recipients: Vec<String> = tx.recipients.iter().map(EmailAddress::to_string).collect();
+        let envelope = postfach_spam::Envelope {
+            from: sender.as_deref(),
+            recipients: &recipients,
+            client: self.peer().ip(),
+            helo: self.helo.as_deref(),
+            user: None,
+            queue_id: &id,
+        };
+        let checked = spam_check::check(spam_settings, raw, &envelope).await;
+
+        // One decision per mailbox, the spam fact with its customer's thresholds; the
+        // mailboxes are grouped by folder and by the spam verdict their fields show.
+        let mut groups: BTreeMap<(bool, bool), Vec<MailboxId>> = BTreeMap::new();
+        let mut refusals = Vec::new();
+        for &mailbox in tx.mailboxes.keys() {
+            let thresholds = tx.spam.get(&mailbox).copied().unwrap_or_default();
+            let spam = spam_check::fact(spam_settings, &checked, thresholds);
+            let decision = InboundFacts { spam, ..facts.clone() }.decide();
+            match decision {
+                InboundDecision::Deliver(folder) => {
+                    let is_spam = spam.is_spam().unwrap_or(false);
+                    groups.entry((folder == Folder::Junk, is_spam)).or_default().push(mailbox);
+                }
+                other => refusals.push((mailbox, other)),
+            }
+        }
+        if groups.is_empty() {
+            let refusal = refusals.into_iter().next().map(|(_, r)| r);
+            if let Some(InboundDecision::Refuse(InboundRefusal::Spam { .. })) = &refusal {
+                postfach_metrics::spam_check(postfach_metrics::SpamCheck::Rejected);
+            }
+            return self.refuse_inbound(refusal.unwrap_or(InboundDecision::Defer(Deferral::SpamUnchecked)));
+        }
+        // A message one recipient's customer refuses but another's takes cannot be
+        // refused for one of them after DATA: it goes to the refusing one's Junk.
+        for (mailbox, _) in refusals {
+            groups.entry((true, true)).or_default().push(mailbox);
+        }
+        if matches!(checked, Checked::Scored(_)) {
+            let junk = groups.keys().any(|&(_, is_spam)| is_spam);
+            postfach_metrics::spam_check(if junk {
+                postfach_metrics::SpamCheck::Junk
+            } else {
+                postfach_metrics::SpamCheck::Clean
+            });
+        }
+
+        let body = headers::strip_forged_results(raw, self.host());
+        let body = body.as_deref().unwrap_or(raw);
+        let body_without_spam = if spam_settings.is_some() { headers::strip_spam_fields(body) } else { None };
+        let body = body_without_spam.as_deref().unwrap_or(body);
+        let mut head = Vec::with_capacity(1024);
+        head.extend_from_slice(headers::return_path(sender.as_deref()).as_bytes());
+        head.extend_from_slice(results.authentication_results.as_bytes());
+        head.extend_from_slice(results.received_spf.as_bytes());
+        head.extend_from_slice(self.trace(&tx, &id, false).as_bytes());
+        let messages: Vec<(DeliveryFolder, Vec<MailboxId>, Vec<u8>)> = groups
+            .into_iter()
+            .map(|((junk, is_spam), mailboxes)| {
+                let mut stored = Vec::with_capacity(head.len() + body.len() + 128);
+                stored.extend_from_slice(&head);
+                stored.extend_from_slice(spam_check::fields(&checked, is_spam).as_bytes());
+                stored.extend_from_slice(body);
+                let folder = if junk { DeliveryFolder::Junk } else { DeliveryFolder::Inbox };
+                (folder, mailboxes, stored)
+            })
+            .collect();
+
+        // Quotas at the end of DATA, with the real size (module `quota`).
+        let largest = messages.iter().map(|(_, _, stored)| stored.len()).max().unwrap_or(0);
+        if let Err((code, esc, text)) = quota::at_end_of_data(&tx.mailboxes, largest as u64) {
+            return self.reply(code, esc, text);
+        }
+
+        // Invariant 8: blob fsync'd, then the metadata committed, then 250. Recipients
+        // that disagree (different folders or verdicts) get one stored copy per group.
+        let services = &self.inner.services;
+        let mut junk_any = false;
+        for (folder, mailboxes, stored) in messages {
+            let target = LocalTarget::Mailboxes { batcher: &services.deliveries, mailboxes: &mailboxes, folder };
+            match deliver_local(&services.blobs, stored, target).await {
+                Ok(_) => {
+                    junk_any |= folder == DeliveryFolder::Junk;
+                    tracing::info!(remote = %self.peer(), id, sender = sender.as_deref().unwrap_or(""), mailboxes = mailboxes.len(), junk = folder == DeliveryFolder::Junk, "message stored");
+                }
+                Err(LocalError::Blob(e)) => {
+                    tracing::warn!(remote = %self.peer(), error = %e, "writing a message failed");
+                    return self.reply(
+                        451,
+                        [4, 3, 0],
+                        "The message could not be stored right now and was not accepted; please send it again later",
+                    );
+                }
+                Err(LocalError::Store(e)) => {
+                    tracing::warn!(remote = %self.peer(), error = %e, "storing a message failed");
+                    return self.reply(451, [4, 3, 0], "The message could not be stored; please try again later");
+                }
+            }
+        }
+        self.junk = 0;
+        self.stored_in_junk = junk_any;
+        self.reply(250, [2, 0, 0], &format!("Message stored as {id}"));
+    }
+
+    /// The reply to an inbound message `postfach_policy::inbound` refused or deferred.
+    fn refuse_inbound(&mut self, decision: InboundDecision) {
+        match decision {
+            InboundDecision::Deliver(_) => self.reply(451, [4, 3, 0], "Please try again"),
+            InboundDecision::Defer(Deferral::SpamUnchecked) => self.reply(
+                451,
+                [4, 7, 1],
+                "The message cannot be checked for spam right now; please try again later",
+            ),
             InboundDecision::Defer(_) => {
-                return self.reply(451, [4, 4, 3], "Cannot check the sender right now; please try again later");
+                self.reply(451, [4, 4, 3], "Cannot check the sender right now; please try again later")
             }
-            InboundDecision::Refuse(InboundRefusal::AmbiguousFrom) => {
-                return self.reply(
-                    550,
-                    [5, 6, 0],
-                    "Message refused: its From: header field cannot be read unambiguously; the sending program must write one plain From: address",
-                );
-            }
+            InboundDecision::Refuse(InboundRefusal::AmbiguousFrom) => self.reply(
+                550,
+                [5, 6, 0],
+                "Message refused: its From: header field cannot be read unambiguously; the sending program must write one plain From: address",
+            ),
             InboundDecision::Refuse(InboundRefusal::DmarcReject { domain }) => {
                 let text = format!("The DMARC policy of {domain} asks to refuse this message: it failed SPF and DKIM");
-                return self.reply(550, [5, 7, 1], &text);
+                self.reply(550, [5, 7, 1], &text)
+            }
+            InboundDecision::Refuse(InboundRefusal::Spam { score }) => {
+                let text = format!(
+                    "Message refused as spam (score {score}); if it is not spam, ask the recipient to have its spam settings checked or write to them another way"
+                );
+                self.reply(550, [5, 7, 1], &text)
             }
             InboundDecision::Refuse(refusal) => {
                 let domain = match refusal {
@@ -719,47 +856,7 @@ impl Session<'_> {
                 let text = format!(
                     "Mail from {domain} is accepted only from its own servers; this message failed its SPF and DKIM checks"
                 );
-                return self.reply(550, [5, 7, 1], &text);
-            }
-        };
-
-        let id = format!("{:016x}", rand::random::<u64>());
-        let body = headers::strip_forged_results(raw, self.host());
-        let body = body.as_deref().unwrap_or(raw);
-        let mut stored = Vec::with_capacity(body.len() + 1024);
-        stored.extend_from_slice(headers::return_path(sender.as_deref()).as_bytes());
-        stored.extend_from_slice(results.authentication_results.as_bytes());
-        stored.extend_from_slice(results.received_spf.as_bytes());
-        stored.extend_from_slice(self.trace(&tx, &id, false).as_bytes());
-        stored.extend_from_slice(body);
-
-        // Quotas at the end of DATA, with the real size (module `quota`).
-        if let Err((code, esc, text)) = quota::at_end_of_data(&tx.mailboxes, stored.len() as u64) {
-            return self.reply(code, esc, text);
-        }
-
-        // Invariant 8: blob fsync'd, then the metadata committed, then 250.
-        let services = &self.inner.services;
-        let mailboxes: Vec<MailboxId> = tx.mailboxes.keys().copied().collect();
-        let target = LocalTarget::Mailboxes { batcher: &services.deliveries, mailboxes: &mailboxes, folder };
-        match deliver_local(&services.blobs, stored, target).await {
-            Ok(_) => {
-                tracing::info!(remote = %self.peer(), id, sender = sender.as_deref().unwrap_or(""), mailboxes = tx.mailboxes.len(), junk = folder == DeliveryFolder::Junk, "message stored");
-                self.junk = 0;
-                self.stored_in_junk = folder == DeliveryFolder::Junk;
-                self.reply(250, [2, 0, 0], &format!("Message stored as {id}"));
-            }
-            Err(LocalError::Blob(e)) => {
-                tracing::warn!(remote = %self.peer(), error = %e, "writing a message failed");
-                self.reply(
-                    451,
-                    [4, 3, 0],
-                    "The message could not be stored right now and was not accepted; please send it again later",
-                );
-            }
-            Err(LocalError::Store(e)) => {
-                tracing::warn!(remote = %self.peer(), error = %e, "storing a message failed");
-                self.reply(451, [4, 3, 0], "The message could not be stored; please try again later");
+                self.reply(550, [5, 7, 1], &text)
             }
         }
     }

@@ -3,7 +3,7 @@
 //! These are platform-level operations (CLI and admin panel); a customer never lists or
 //! changes other customers.
 
-use postfach_types::{CustomerName, EmailAddress, Role, UnixTime};
+use postfach_types::{CustomerName, EmailAddress, Role, SpamThreshold, UnixTime};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -21,9 +21,33 @@ pub struct Customer {
     pub quota_bytes: Option<u64>,
     /// The address that gets a copy of every warning mail (`warnings`); `None`: none.
     pub contact_address: Option<EmailAddress>,
+    /// From which spam score its mail is refused or goes to Junk.
+    pub spam: SpamThresholds,
 }
 
-const COLUMNS: &str = "id, name, role, disabled, created_at, quota_bytes, contact_address";
+/// A customer's two spam thresholds (rspamd scores): mail at or above `reject` is
+/// refused, at or above `junk` goes to the Junk folder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpamThresholds {
+    pub reject: SpamThreshold,
+    pub junk: SpamThreshold,
+}
+
+impl SpamThresholds {
+    /// Read from the `spam_reject` and `spam_junk` columns of `row` (a value that does not
+    /// parse, written by hand, counts as the default).
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let read = |column: &str| -> Result<SpamThreshold, sqlx::Error> {
+            Ok(row
+                .try_get::<Option<String>, _>(column)?
+                .and_then(|text| SpamThreshold::parse(&text).ok())
+                .unwrap_or_default())
+        };
+        Ok(SpamThresholds { reject: read("spam_reject")?, junk: read("spam_junk")? })
+    }
+}
+
+const COLUMNS: &str = "id, name, role, disabled, created_at, quota_bytes, contact_address, spam_reject, spam_junk";
 
 fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
     Ok(Customer {
@@ -37,6 +61,7 @@ fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
             .try_get::<Option<String>, _>("contact_address")?
             .map(|a| decode(a, EmailAddress::parse))
             .transpose()?,
+        spam: SpamThresholds::from_row(row)?,
     })
 }
 
@@ -49,7 +74,7 @@ impl Store {
     ) -> Result<Customer, StoreError> {
         let result = sqlx::query(
             "INSERT INTO customers (name, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, 0, $4) \
-             RETURNING id, name, role, disabled, created_at, quota_bytes, contact_address",
+             RETURNING id, name, role, disabled, created_at, quota_bytes, contact_address, spam_reject, spam_junk",
         )
         .bind(name.as_str())
         .bind(password_hash)
@@ -125,6 +150,21 @@ impl Store {
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 { Err(no_customer(name)) } else { Ok(()) }
+    }
+
+    /// Sets a customer's spam thresholds.
+    pub async fn set_customer_spam(&self, id: CustomerId, spam: SpamThresholds) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE customers SET spam_reject = $1, spam_junk = $2 WHERE id = $3")
+            .bind(spam.reject.to_stored())
+            .bind(spam.junk.to_stored())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound(format!("there is no customer with id {id}")))
+        } else {
+            Ok(())
+        }
     }
 
     pub async fn set_customer_password(&self, name: &CustomerName, password_hash: &str) -> Result<(), StoreError> {

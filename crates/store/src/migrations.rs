@@ -483,6 +483,14 @@ CREATE TABLE vacation_replies (
 "#,
     },
     Migration {
+        version: 16,
+        name: "customer spam thresholds",
+        // A customer's spam thresholds (`customers::SpamThresholds`): NULL for the
+        // platform's default from `[spam]`, `none` for never, else a score like `6.50`.
+        sql: "ALTER TABLE customers ADD COLUMN spam_reject TEXT; \
+              ALTER TABLE customers ADD COLUMN spam_junk TEXT",
+    },
+    Migration {
         version: 17,
         name: "imap import",
         // Moving in from another IMAP server (`imports.rs`): per target mailbox, source

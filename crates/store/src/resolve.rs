@@ -31,6 +31,8 @@ pub struct Recipient {
     pub mailbox: EmailAddress,
     /// Its use and quotas, read with the address (no extra round trip at RCPT).
     pub space: Space,
+    /// Its customer's spam thresholds, read with the address too.
+    pub spam: crate::customers::SpamThresholds,
 }
 
 impl Store {
@@ -98,7 +100,8 @@ async fn lookup(
     local: &LocalPart,
 ) -> Result<Option<Recipient>, StoreError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT m.id, m.customer_id, m.address, {} FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id \
+        "SELECT m.id, m.customer_id, m.address, c.spam_reject, c.spam_junk, {} FROM addresses a \
+         JOIN mailboxes m ON m.id = a.mailbox_id JOIN customers c ON c.id = m.customer_id \
          WHERE a.domain_id = $1 AND a.local_part = $2",
         crate::quota::SPACE_COLUMNS
     )))
@@ -112,5 +115,6 @@ async fn lookup(
         customer_id: row.try_get("customer_id")?,
         mailbox: decode(row.try_get("address")?, EmailAddress::parse)?,
         space: crate::quota::space_from_row(&row)?,
+        spam: crate::customers::SpamThresholds::from_row(&row)?,
     }))
 }

@@ -13,6 +13,7 @@ mod node;
 mod quota;
 mod secret;
 mod settings;
+mod spam;
 mod time;
 
 pub use address::{AddressError, CustomerName, DomainName, EmailAddress, LocalPart};
@@ -26,4 +27,5 @@ pub use node::{MAX_NODE_NAME_LEN, NodeName, NodeNameError};
 pub use quota::{Room, Space, WARNING_LEVELS, format_size};
 pub use secret::Secret;
 pub use settings::{AccessMode, Language, LoginResult, Mechanism, ParseEnumError, Role, Service, TlsInfo};
+pub use spam::{SpamScore, SpamScoreError, SpamThreshold};
 pub use time::{UnixTime, format_rfc3339, format_rfc5322};

@@ -12,6 +12,9 @@ fn schemas() -> Value {
     // Bytes, or text with K/M/G/T (powers of 1024); "none" removes the limit.
     let size =
         json!({ "oneOf": [{ "type": "integer", "minimum": 1 }, { "type": "string", "examples": ["2G", "none"] }] });
+    // A spam score, or "none" (never) / "default" (the platform's).
+    let score =
+        json!({ "oneOf": [{ "type": "number" }, { "type": "string", "examples": ["6.5", "none", "default"] }] });
     json!({
         "Error": { "type": "object", "required": ["code", "message"], "properties": {
             "code": string, "message": string, "details": { "type": "object" } } },
@@ -20,7 +23,7 @@ fn schemas() -> Value {
         "NewCustomer": { "type": "object", "required": ["name", "password"], "properties": {
             "name": string, "password": string, "role": { "type": "string", "enum": ["customer", "admin"] } } },
         "CustomerChange": { "type": "object", "properties": {
-            "disabled": boolean, "password": string, "quota": size, "contact_address": string } },
+            "disabled": boolean, "password": string, "quota": size, "contact_address": string, "spam_reject": score, "spam_junk": score } },
         "NewDomain": { "type": "object", "required": ["name"], "properties": { "name": string } },
         "DomainChange": { "type": "object", "properties": { "verified": boolean, "certificates": boolean } },
         "NewDomainAlias": { "type": "object", "required": ["name", "target"], "properties": {

@@ -92,6 +92,7 @@ impl Session {
     pub(crate) async fn transfer(&mut self, transfer: Transfer, moving: bool) -> Outcome {
         let db = self.server.store.clone();
         let target = self.folder_name(&transfer.mailbox)?;
+        let learning = self.server.learner.is_on();
         let (mailbox, sel) = self.selected()?;
         if moving && sel.read_only {
             return no(Some("READ-ONLY"), "the folder was opened read-only (EXAMINE)");
@@ -111,6 +112,11 @@ impl Session {
             db.copy_messages(mailbox, from, &uids, to.id).await?
         };
         let verb = if moving { "MOVE" } else { "COPY" };
+        if !pairs.is_empty() && learning {
+            let new_uids: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+            let selected = sel.name.clone();
+            self.learn_from_transfer(mailbox, &selected, &to, new_uids);
+        }
         if uids.is_empty() {
             return ok(&format!("{verb} done (nothing to do)"));
         }
@@ -135,6 +141,47 @@ impl Session {
             return ok("MOVE done");
         }
         Ok(format!("[{code}] COPY done"))
+    }
+
+    /// Spam learning (`docs/spam.md`): messages copied or moved into the `\Junk` folder
+    /// are spam, out of it into any folder but `\Trash` are ham. The lookup of their bytes
+    /// and the learning run in a task of their own: the command neither waits nor fails.
+    fn learn_from_transfer(
+        &self,
+        mailbox: postfach_types::MailboxId,
+        selected: &str,
+        to: &postfach_store::folders::Folder,
+        new_uids: Vec<u32>,
+    ) {
+        use postfach_spam::Learn;
+        use postfach_store::folders::SpecialUse;
+        let learn = match to.special_use {
+            Some(SpecialUse::Junk) => Learn::Spam,
+            Some(SpecialUse::Trash) => return,
+            _ => Learn::Ham,
+        };
+        let store = self.server.store.clone();
+        let learner = self.server.learner.clone();
+        let (to, selected) = (to.id, selected.to_string());
+        tokio::spawn(async move {
+            if learn == Learn::Ham {
+                match store.folder(mailbox, &selected).await {
+                    Ok(Some(from)) if from.special_use == Some(SpecialUse::Junk) => {}
+                    Ok(_) => return,
+                    Err(e) => return tracing::warn!(error = %e, "spam learning: reading the folder failed"),
+                }
+            }
+            let mut new_uids = new_uids;
+            new_uids.sort_unstable();
+            let (Some(&lo), Some(&hi)) = (new_uids.first(), new_uids.last()) else { return };
+            let messages = match store.messages_between(mailbox, to, lo, hi).await {
+                Ok(messages) => messages,
+                Err(e) => return tracing::warn!(error = %e, "spam learning: reading the messages failed"),
+            };
+            for message in messages.iter().filter(|m| new_uids.binary_search(&m.uid).is_ok()) {
+                learner.learn(learn, message.blob.clone(), message.size);
+            }
+        });
     }
 
     /// EXPUNGE and UID EXPUNGE (RFC 9051 §6.4.3, RFC 4315 §2.1).

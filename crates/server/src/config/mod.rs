@@ -52,6 +52,8 @@ pub struct Config {
     pub outbound: Outbound,
     /// The SMTP servers' sender checks.
     pub smtp: Smtp,
+    /// Spam filtering with rspamd (`[spam]`, `docs/spam.md`); `None`: off.
+    pub spam: Option<Spam>,
     /// Load balancers in front of the listeners (the PROXY protocol).
     pub proxy: Proxy,
     /// Log output.
@@ -269,6 +271,37 @@ pub enum SpfFail {
     Reject,
 }
 
+/// Spam filtering with rspamd (`[spam]`): on when `rspamd` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spam {
+    /// rspamd's normal worker, asked about every inbound MX message (`/checkv2`).
+    pub rspamd: postfach_spam::Endpoint,
+    /// rspamd's controller, taught from moves into and out of Junk; `None`: no learning.
+    pub controller: Option<postfach_spam::Endpoint>,
+    /// The controller's password, sent as its `Password:` header; `None`: none.
+    pub password: Option<postfach_types::Secret<String>>,
+    /// When rspamd cannot be asked: accept the message unchecked (default) or defer it.
+    pub failure: SpamFailure,
+    /// The whole exchange with rspamd, in seconds. Default 10, between 1 and 60.
+    pub timeout_secs: u64,
+    /// The score from which mail is refused, for customers who set none; `None`: never.
+    /// Default 15 (rspamd's own reject score).
+    pub reject_score: Option<postfach_types::SpamScore>,
+    /// The score from which mail goes to Junk, for customers who set none; `None`:
+    /// never. Default 6 (rspamd's own add-header score).
+    pub junk_score: Option<postfach_types::SpamScore>,
+}
+
+/// `[spam] failure`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SpamFailure {
+    /// Accept the message with `X-Spam-Status: unchecked` (fail open).
+    #[default]
+    Accept,
+    /// Refuse it for now with `451 4.7.1`: the sender tries again later.
+    Defer,
+}
+
 /// Load balancers in front of the listeners (`[proxy]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Proxy {
@@ -435,6 +468,7 @@ impl Config {
             dns: Dns::default(),
             outbound: Outbound::default(),
             smtp: Smtp::default(),
+            spam: None,
             proxy: Proxy::default(),
             log: Log::default(),
             metrics: Metrics::default(),
@@ -475,6 +509,7 @@ impl fmt::Debug for Config {
             .field("dns", &self.dns)
             .field("outbound", &self.outbound)
             .field("smtp", &self.smtp)
+            .field("spam", &self.spam)
             .field("proxy", &self.proxy)
             .field("log", &self.log)
             .field("cluster", &self.cluster)

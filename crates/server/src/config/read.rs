@@ -138,6 +138,14 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
     }
     walk.unknown_keys(smtp, "smtp");
 
+    let spam = walk.take(&mut root, "", "spam", "a section [spam]", |v| match v {
+        Value::Table(t) => Ok(t),
+        other => Err(other),
+    });
+    if let Some(spam) = spam {
+        config.spam = walk.spam(spam);
+    }
+
     let mut proxy = walk.section(&mut root, "proxy");
     if let Some(networks) = walk.networks(&mut proxy, "proxy", "trusted_networks") {
         config.proxy.trusted_networks = networks;
@@ -286,6 +294,69 @@ impl Walk<'_> {
                 None
             }
         }
+    }
+
+    /// `[spam]`: on only when `rspamd` is set; every other key needs it.
+    fn spam(&mut self, mut spam: Table) -> Option<super::Spam> {
+        let endpoint = |s: &str| postfach_spam::Endpoint::parse(s);
+        let has_rspamd = spam.contains_key("rspamd");
+        let rspamd = self.parsed(&mut spam, "spam", "rspamd", endpoint);
+        let controller = self.parsed(&mut spam, "spam", "controller", endpoint);
+        let password = self.string(&mut spam, "spam", "password").map(Secret::new);
+        let failure = self.parsed(&mut spam, "spam", "failure", |s| match s {
+            "accept" => Ok(super::SpamFailure::Accept),
+            "defer" => Ok(super::SpamFailure::Defer),
+            other => Err(format!("'{other}' is not a failure mode: use \"accept\" or \"defer\"")),
+        });
+        let timeout_secs = self.number(&mut spam, "spam", "timeout_secs", 1u64);
+        if timeout_secs.is_some_and(|t| t > 60) {
+            self.problem(
+                "spam.timeout_secs",
+                "must be at most 60: a message waits for rspamd while the sender waits for us",
+            );
+        }
+        let reject_score = self.score(&mut spam, "reject_score");
+        let junk_score = self.score(&mut spam, "junk_score");
+        self.unknown_keys(spam, "spam");
+        if !has_rspamd {
+            self.problem(
+                "spam.rspamd",
+                "missing: set it to rspamd's address, like \"http://127.0.0.1:11333\", or remove [spam]",
+            );
+        }
+        let config = super::Spam {
+            rspamd: rspamd?,
+            controller,
+            password,
+            failure: failure.unwrap_or_default(),
+            timeout_secs: timeout_secs.unwrap_or(10).min(60),
+            reject_score: reject_score.unwrap_or(Some(postfach_types::SpamScore::from_hundredths(1500))),
+            junk_score: junk_score.unwrap_or(Some(postfach_types::SpamScore::from_hundredths(600))),
+        };
+        if let (Some(reject), Some(junk)) = (config.reject_score, config.junk_score)
+            && junk >= reject
+        {
+            self.problem(
+                "spam.junk_score",
+                "must be below spam.reject_score, or mail is refused before it could go to Junk",
+            );
+        }
+        Some(config)
+    }
+
+    /// A spam score (a number) or `"none"` (never).
+    fn score(&mut self, table: &mut Table, key: &str) -> Option<Option<postfach_types::SpamScore>> {
+        let value = table.remove(key)?;
+        let score = match &value {
+            Value::Integer(n) => postfach_types::SpamScore::from_f64(*n as f64).map(Some),
+            Value::Float(f) => postfach_types::SpamScore::from_f64(*f).map(Some),
+            Value::String(s) if s == "none" => Some(None),
+            _ => None,
+        };
+        if score.is_none() {
+            self.problem(join("spam", key), format!("expected a score like 6.5 or \"none\", found {}", kind(&value)));
+        }
+        score
     }
 
     /// `[acme]`: `directory` and `contact` are required; the challenge's listener must be on.

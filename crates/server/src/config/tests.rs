@@ -290,6 +290,37 @@ fn smtp_keys_are_read_and_checked() {
 }
 
 #[test]
+fn spam_keys_are_read_and_checked() {
+    assert_eq!(Config::defaults().spam, None);
+    let spam = parse_ok("[spam]\nrspamd = \"http://127.0.0.1:11333\"\n").spam.expect("on");
+    assert_eq!(spam.rspamd.to_string(), "http://127.0.0.1:11333");
+    assert_eq!((spam.controller, spam.failure, spam.timeout_secs), (None, super::SpamFailure::Accept, 10));
+    assert_eq!(spam.reject_score, Some(postfach_types::SpamScore::from_hundredths(1500)));
+    assert_eq!(spam.junk_score, Some(postfach_types::SpamScore::from_hundredths(600)));
+    let spam = parse_ok(
+        "[spam]\nrspamd = \"http://[::1]:11333\"\ncontroller = \"http://localhost:11334\"\npassword = \"pw\"\n\
+         failure = \"defer\"\ntimeout_secs = 3\nreject_score = \"none\"\njunk_score = 4.5\n",
+    )
+    .spam
+    .expect("on");
+    assert_eq!(spam.failure, super::SpamFailure::Defer);
+    assert_eq!((spam.timeout_secs, spam.reject_score), (3, None));
+    assert_eq!(spam.junk_score, Some(postfach_types::SpamScore::from_hundredths(450)));
+    assert!(!format!("{spam:?}").contains("pw\""), "the password is redacted");
+    let keys = |text: &str| problems(text).into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(keys("[spam]\ncontroller = \"http://127.0.0.1:11334\"\n"), ["spam.rspamd"]);
+    assert_eq!(keys("[spam]\nrspamd = \"https://127.0.0.1:11333\"\n"), ["spam.rspamd"]);
+    assert_eq!(keys("[spam]\nrspamd = \"http://127.0.0.1:1\"\nfailure = \"drop\"\n"), ["spam.failure"]);
+    assert_eq!(keys("[spam]\nrspamd = \"http://127.0.0.1:1\"\ntimeout_secs = 600\n"), ["spam.timeout_secs"]);
+    assert_eq!(
+        keys("[spam]\nrspamd = \"http://127.0.0.1:1\"\njunk_score = 20\nreject_score = 10\n"),
+        ["spam.junk_score"]
+    );
+    assert_eq!(keys("[spam]\nrspamd = \"http://127.0.0.1:1\"\njunk_score = \"high\"\n"), ["spam.junk_score"]);
+    assert_eq!(keys("[spam]\nrspamd = \"http://127.0.0.1:1\"\nlearn = true\n"), ["spam.learn"]);
+}
+
+#[test]
 fn load_reads_a_file_and_reports_a_missing_one() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("postfach.toml");

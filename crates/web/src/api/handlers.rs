@@ -70,14 +70,21 @@ pub(super) async fn update_customer(
     let id = input::id(&id).map_err(fail)?;
     let quota = change.quota.as_ref().map(|q| input::size(&q.text())).transpose().map_err(fail)?;
     let contact = change.contact_address.as_deref().map(input::contact).transpose().map_err(fail)?;
+    let spam_reject =
+        change.spam_reject.as_ref().map(|s| input::spam_threshold(&s.text())).transpose().map_err(fail)?;
+    let spam_junk = change.spam_junk.as_ref().map(|s| input::spam_threshold(&s.text())).transpose().map_err(fail)?;
+    let spam_given = spam_reject.is_some() || spam_junk.is_some();
     let settings_given = change.disabled.is_some() || change.password.is_some();
     if let Some(contact) = &contact {
         app.admin.set_customer_contact(who, id, contact.as_ref()).await.map_err(fail)?;
     }
+    if spam_given {
+        app.admin.set_customer_spam(who, id, spam_reject, spam_junk).await.map_err(fail)?;
+    }
     if let Some(quota) = quota {
         app.admin.set_customer_quota(who, id, quota).await.map_err(fail)?;
     }
-    if !settings_given && (quota.is_some() || contact.is_some()) {
+    if !settings_given && (quota.is_some() || contact.is_some() || spam_given) {
         return ok(CustomerView::from(app.admin.customer(who, id).await.map_err(fail)?));
     }
     let change = Change { disabled: change.disabled, password: change.password.map(Secret::new) };

@@ -377,6 +377,8 @@ pub fn status_and_code(e: &AdminError) -> (StatusCode, &'static str) {
         AdminError::InvalidMessageCount => (S::UNPROCESSABLE_ENTITY, "invalid_message_count"),
         AdminError::InvalidLanguage => (S::UNPROCESSABLE_ENTITY, "invalid_language"),
         AdminError::InvalidWarningSwitch => (S::UNPROCESSABLE_ENTITY, "invalid_warning_switch"),
+        AdminError::InvalidSpamThreshold => (S::UNPROCESSABLE_ENTITY, "invalid_spam_threshold"),
+        AdminError::SpamThresholdsReversed => (S::UNPROCESSABLE_ENTITY, "spam_thresholds_reversed"),
         AdminError::WeakPassword { .. } => (S::UNPROCESSABLE_ENTITY, "weak_password"),
         AdminError::CurrentPasswordMissing => (S::UNPROCESSABLE_ENTITY, "current_password_required"),
         AdminError::CurrentPasswordWrong => (S::FORBIDDEN, "current_password_wrong"),

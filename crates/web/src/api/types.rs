@@ -45,6 +45,31 @@ pub struct CustomerChange {
     /// The address that gets a copy of every warning mail; `"none"` removes it.
     #[serde(default)]
     pub contact_address: Option<String>,
+    /// The spam score from which its mail is refused: a number, `"none"` (never) or
+    /// `"default"` (the platform's).
+    #[serde(default)]
+    pub spam_reject: Option<ScoreInput>,
+    /// The spam score from which its mail goes to Junk, the same way.
+    #[serde(default)]
+    pub spam_junk: Option<ScoreInput>,
+}
+
+/// A spam threshold as JSON gives it: a number, or text (`"6.5"`, `"none"`, `"default"`),
+/// both parsed by `admin::input::spam_threshold`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ScoreInput {
+    Number(f64),
+    Text(String),
+}
+
+impl ScoreInput {
+    pub fn text(&self) -> String {
+        match self {
+            ScoreInput::Number(n) => n.to_string(),
+            ScoreInput::Text(t) => t.clone(),
+        }
+    }
 }
 
 /// A size or count as JSON gives it: a number, or text (`"2G"`, `"none"`), both parsed by
@@ -177,6 +202,11 @@ pub struct CustomerView {
     pub quota_bytes: Option<u64>,
     /// The address that gets a copy of every warning mail; `null`: none.
     pub contact_address: Option<EmailAddress>,
+    /// The spam score from which its mail is refused: a score like `"15.00"`, `"none"`
+    /// (never) or `"default"` (the platform's, `[spam] reject_score`).
+    pub spam_reject: String,
+    /// The spam score from which its mail goes to Junk, the same way.
+    pub spam_junk: String,
 }
 
 impl From<Customer> for CustomerView {
@@ -189,6 +219,8 @@ impl From<Customer> for CustomerView {
             created_at: c.created_at,
             quota_bytes: c.quota_bytes,
             contact_address: c.contact_address,
+            spam_reject: c.spam.reject.to_string(),
+            spam_junk: c.spam.junk.to_string(),
         }
     }
 }

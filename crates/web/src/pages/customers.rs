@@ -127,6 +127,34 @@ pub(super) async fn admin_set_quota(
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct SpamForm {
+    csrf: String,
+    reject: String,
+    junk: String,
+}
+
+/// A customer's spam thresholds (`docs/spam.md`).
+pub(super) async fn admin_set_spam(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<SpamForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let id = parse_id(&ctx, &id)?;
+    let changed = match (input::spam_threshold(&form.reject), input::spam_threshold(&form.junk)) {
+        (Ok(reject), Ok(junk)) => app.admin.set_customer_spam(who, id, Some(reject), Some(junk)).await.map(|_| ()),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match changed {
+        Ok(()) => Ok(done("/admin/customers", "settings_saved")),
+        Err(e) => refused(&app, &ctx, e, String::new()).await,
+    }
+}
+
 /// A customer's limit as its form shows it.
 pub fn quota_text(customer: &Customer) -> String {
     customer.quota_bytes.map_or("none".into(), super::mailboxes::size_input)

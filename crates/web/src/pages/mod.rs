@@ -51,6 +51,7 @@ pub fn routes() -> Router<App> {
         .route("/admin/customers/{id}/disabled", post(admin_set_disabled))
         .route("/admin/customers/{id}/password", post(admin_reset_password))
         .route("/admin/customers/{id}/quota", post(admin_set_quota))
+        .route("/admin/customers/{id}/spam", post(admin_set_spam))
         .route("/admin/domains", get(admin_domains))
         .route("/admin/domains/{id}/verified", post(admin_verify_domain))
         .route("/domains", get(domains).post(add_domain))
