@@ -52,7 +52,7 @@ pub enum AdminError {
         crate::input::MAX_APP_PASSWORD_NAME
     )]
     InvalidAppPasswordName,
-    #[error("pick the services for the app password among imap, pop3 and submission, separated by commas")]
+    #[error("pick the services for the app password among imap, pop3, submission and sieve, separated by commas")]
     InvalidAppPasswordServices,
     /// The mailbox's settings do not allow this service (access mode, sending switch).
     #[error("this mailbox does not allow {0}; pick among the services its settings allow")]

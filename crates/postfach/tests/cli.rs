@@ -72,6 +72,7 @@ imap = []
 imaps = []
 pop3 = []
 pop3s = []
+managesieve = []
 https = []
 http = []
 "#;
