@@ -182,9 +182,6 @@ impl Session {
     fn answer(&mut self, answer: Result<scripts::Done, Refused>) {
         match answer {
             Ok(scripts::Done::Ok(text)) => ok(&mut self.conn, text),
-            Ok(scripts::Done::Warnings(text)) => {
-                crate::reply::respond(&mut self.conn, crate::reply::Status::Ok, Some("WARNINGS"), &text)
-            }
             Ok(scripts::Done::List(list)) => {
                 let mut out = String::new();
                 for (name, active) in list {
