@@ -54,6 +54,17 @@ pub enum AdminError {
     InvalidAppPasswordName,
     #[error("pick the services for the app password among imap, pop3, submission and sieve, separated by commas")]
     InvalidAppPasswordServices,
+    #[error(
+        "give the filter script a name of at most {} characters, without line breaks or spaces at either end",
+        crate::input::MAX_SIEVE_SCRIPT_NAME
+    )]
+    InvalidSieveScriptName,
+    /// The Sieve script does not compile (or needs an extension not supported here).
+    #[error("the filter script has an error in {0}")]
+    SieveScriptInvalid(postfach_sieve::ScriptError),
+    /// The Sieve script is longer than `[sieve] max_script_bytes`.
+    #[error("the filter script is {size} bytes long; at most {limit} bytes are allowed")]
+    SieveScriptTooBig { size: usize, limit: usize },
     /// The mailbox's settings do not allow this service (access mode, sending switch).
     #[error("this mailbox does not allow {0}; pick among the services its settings allow")]
     ServiceNotForMailbox(postfach_types::Service),

@@ -85,6 +85,24 @@ pub fn app_password_name(text: &str) -> Result<String, AdminError> {
     Ok(name.to_string())
 }
 
+/// The longest name of a Sieve script, in characters.
+pub const MAX_SIEVE_SCRIPT_NAME: usize = 128;
+
+/// A Sieve script's name, taken as given (ManageSieve names are exact): 1 to
+/// [`MAX_SIEVE_SCRIPT_NAME`] characters, no control characters or line separators, no
+/// spaces at either end (RFC 5804 §1.6).
+pub fn sieve_script_name(text: &str) -> Result<&str, AdminError> {
+    let count = text.chars().count();
+    if count == 0
+        || count > MAX_SIEVE_SCRIPT_NAME
+        || text.trim() != text
+        || text.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
+        return Err(AdminError::InvalidSieveScriptName);
+    }
+    Ok(text)
+}
+
 /// The services of an app password: `imap`, `pop3`, `submission`, `sieve`, separated by commas
 /// or spaces, at least one; duplicates count once.
 pub fn app_password_services(text: &str) -> Result<Vec<Service>, AdminError> {

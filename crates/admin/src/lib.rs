@@ -21,6 +21,7 @@ mod logins;
 mod mailboxes;
 mod queue;
 mod quota;
+pub mod sieve;
 mod warnings;
 mod who;
 
@@ -39,6 +40,7 @@ pub use input::LoginQuery;
 pub use mailboxes::MailboxPassword;
 pub use postfach_auth::accounts::OwnPasswordChange;
 pub use postfach_store::Conflict;
+pub use sieve::SieveLimits;
 pub use warnings::WarningSwitch;
 pub use who::Who;
 
@@ -48,6 +50,7 @@ pub struct Admin {
     store: Store,
     auth: Arc<Authenticator>,
     dns: Option<Arc<Checker>>,
+    sieve: SieveLimits,
 }
 
 impl std::fmt::Debug for Admin {
@@ -60,7 +63,13 @@ impl Admin {
     /// `dns`: the checker of `postfach-dns`; without it DNS checks are unavailable and
     /// domain pages show only the ownership record.
     pub fn new(store: Store, auth: Arc<Authenticator>, dns: Option<Checker>) -> Admin {
-        Admin { store, auth, dns: dns.map(Arc::new) }
+        Admin { store, auth, dns: dns.map(Arc::new), sieve: SieveLimits::default() }
+    }
+
+    /// The same operations with the Sieve limits of `[sieve]` (defaults otherwise).
+    pub fn with_sieve_limits(mut self, limits: SieveLimits) -> Admin {
+        self.sieve = limits;
+        self
     }
 }
 

@@ -281,3 +281,54 @@ impl World {
         self.store.mailbox_by_id(Scope::Platform, self.globex_mailbox).await.expect("eva").customer_id
     }
 }
+
+#[tokio::test]
+async fn sieve_scripts_are_managed_by_the_mailbox_user_and_its_customer() {
+    let w = world().await;
+    let admin =
+        w.admin.clone().with_sieve_limits(postfach_admin::SieveLimits { max_scripts: 2, max_script_bytes: 100 });
+    let Who::Mailbox { mailbox } = &w.max else { panic!("max is a mailbox user") };
+    let max = mailbox.id;
+    admin.put_script(&w.max, max, "filters", "keep;\n").await.expect("own script");
+    admin.activate_script(&w.acme, max, Some("filters")).await.expect("customer activates");
+    assert_eq!(admin.active_script(&w.max, max).await.expect("active").expect("some").name, "filters");
+    // Not another mailbox, not another customer's.
+    refused_as(admin.list_scripts(&w.max, w.globex_mailbox).await, not_found, "other mailbox");
+    refused_as(admin.put_script(&w.acme, w.globex_mailbox, "x", "keep;").await, not_found, "other customer");
+    refused_as(admin.script(&w.acme, w.globex_mailbox, "x").await, not_found, "other customer's script");
+    admin.put_script(&w.root, w.globex_mailbox, "x", "keep;").await.expect("admin reaches every mailbox");
+    // A bad script is refused with its line and column; nothing is stored.
+    let err = admin.put_script(&w.max, max, "bad", "keep;\nfileinto \"x\";\n").await.expect_err("bad script");
+    let AdminError::SieveScriptInvalid(e) = &err else { panic!("{err:?}") };
+    assert_eq!(e.line, 2);
+    assert!(err.to_string().contains("line 2, column"), "{err}");
+    refused_as(admin.script(&w.max, max, "bad").await, not_found, "bad script stored");
+    // Limits of [sieve].
+    let long = format!("# {}\nkeep;\n", "x".repeat(100));
+    refused_as(
+        admin.put_script(&w.max, max, "long", &long).await,
+        |e| matches!(e, AdminError::SieveScriptTooBig { limit: 100, .. }),
+        "too big",
+    );
+    admin.put_script(&w.max, max, "second", "stop;").await.expect("second");
+    refused_as(
+        admin.put_script(&w.max, max, "third", "stop;").await,
+        |e| matches!(e, AdminError::Conflict(Conflict::TooManySieveScripts { limit: 2 })),
+        "too many",
+    );
+    refused_as(
+        admin.put_script(&w.max, max, " spaced", "stop;").await,
+        |e| matches!(e, AdminError::InvalidSieveScriptName),
+        "name",
+    );
+    refused_as(
+        admin.delete_script(&w.max, max, "filters").await,
+        |e| matches!(e, AdminError::Conflict(Conflict::SieveScriptActive { .. })),
+        "active",
+    );
+    admin.rename_script(&w.max, max, "second", "later").await.expect("rename");
+    admin.activate_script(&w.max, max, None).await.expect("off");
+    admin.delete_script(&w.max, max, "filters").await.expect("delete");
+    let names: Vec<_> = admin.list_scripts(&w.max, max).await.expect("list").into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["later"]);
+}

@@ -96,6 +96,15 @@ pub enum Conflict {
         postfach_types::format_size(*.mailbox_quota)
     )]
     MailboxQuotaAbove { mailbox: EmailAddress, mailbox_quota: u64 },
+    /// Sieve script names are unique within a mailbox.
+    #[error("this mailbox already has a filter script named '{name}'; choose another name")]
+    SieveScriptNameTaken { name: String },
+    /// A mailbox has at most this many Sieve scripts.
+    #[error("this mailbox already has {limit} filter scripts; remove one you no longer use first")]
+    TooManySieveScripts { limit: u32 },
+    /// The active script is not removed while it filters mail.
+    #[error("the filter script '{name}' is active; switch it off or activate another one first")]
+    SieveScriptActive { name: String },
     /// An enabled second factor is not replaced; it is switched off first.
     #[error("two-factor sign-in is already on; switch it off first")]
     TotpOn,

@@ -38,6 +38,7 @@ pub mod queue;
 pub mod quota;
 pub mod resolve;
 pub mod sessions;
+pub mod sieve;
 pub mod stats;
 pub mod warnings;
 

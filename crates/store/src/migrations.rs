@@ -452,6 +452,36 @@ CREATE TABLE warning_state (
         // later use went idle too.
         sql: "ALTER TABLE app_passwords ADD COLUMN unused_told_at BIGINT",
     },
+    Migration {
+        version: 15,
+        name: "sieve scripts",
+        // Sieve scripts of a mailbox (`sieve.rs`): unique names, at most one active (a
+        // partial unique index); `mailboxes.sieve_active_at` is the active script's
+        // `updated_at` (NULL: none), read with the recipient so that delivery asks for a
+        // script only when one is active. Vacation replies remember whom they answered
+        // and when, per mailbox and vacation (`handle`), for `:days`.
+        sql: r#"
+CREATE TABLE sieve_scripts (
+    id {id},
+    customer_id BIGINT NOT NULL REFERENCES customers (id),
+    mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    script TEXT NOT NULL,
+    active BIGINT NOT NULL DEFAULT 0,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (mailbox_id, name)
+);
+CREATE UNIQUE INDEX sieve_scripts_one_active ON sieve_scripts (mailbox_id) WHERE active = 1;
+ALTER TABLE mailboxes ADD COLUMN sieve_active_at BIGINT;
+CREATE TABLE vacation_replies (
+    mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    sender TEXT NOT NULL,
+    handle TEXT NOT NULL,
+    replied_at BIGINT NOT NULL,
+    PRIMARY KEY (mailbox_id, sender, handle)
+)
+"#,
+    },
 ];
 
 impl Store {

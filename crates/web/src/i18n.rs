@@ -190,6 +190,14 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
         AdminError::InvalidAppPasswordName => "error.app_password_name",
         AdminError::InvalidAppPasswordServices => "error.app_password_services",
         AdminError::ServiceNotForMailbox(_) => "error.service_not_for_mailbox",
+        AdminError::InvalidSieveScriptName => "error.sieve_name",
+        AdminError::SieveScriptInvalid(e) => {
+            let (line, column) = (e.line.to_string(), e.column.to_string());
+            return t.f("error.sieve_script", &[("line", &line), ("column", &column), ("what", &e.what)]);
+        }
+        AdminError::SieveScriptTooBig { limit, .. } => {
+            return t.f("error.sieve_too_big", &[("max", &limit.to_string())]);
+        }
         AdminError::TokenNameTooLong => {
             return t.f("error.token_name_long", &[("max", &postfach_admin::input::MAX_TOKEN_NAME.to_string())]);
         }
@@ -222,6 +230,9 @@ pub fn admin_message(t: &Tr, e: &AdminError) -> String {
             Conflict::MailboxQuotaAbove { .. } => "store.mailbox_quota_above",
             Conflict::AppPasswordNameTaken { .. } => "store.app_password_name_taken",
             Conflict::TooManyAppPasswords { .. } => "store.too_many_app_passwords",
+            Conflict::SieveScriptNameTaken { .. } => "store.sieve_name_taken",
+            Conflict::TooManySieveScripts { .. } => "store.too_many_sieve_scripts",
+            Conflict::SieveScriptActive { .. } => "store.sieve_active",
         },
     };
     t.s(key).to_string()
@@ -446,6 +457,9 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.reset_self", "Ihr eigenes Passwort ändern Sie auf Ihrer Kontoseite; dort wird das bisherige Passwort abgefragt.", "Change your own password on your account page, which asks for the current one."),
     ("error.role", "Die Rolle muss customer oder admin sein.", "The role must be customer or admin."),
     ("error.service_not_for_mailbox", "Dieses Postfach erlaubt den gewählten Dienst nicht. Wählen Sie unter den Diensten, die seine Einstellungen erlauben.", "This mailbox does not allow the chosen service. Pick among the services its settings allow."),
+    ("error.sieve_name", "Geben Sie dem Filterskript einen Namen mit höchstens 128 Zeichen, ohne Zeilenumbrüche und ohne Leerzeichen am Anfang oder Ende.", "Give the filter script a name of at most 128 characters, without line breaks or spaces at either end."),
+    ("error.sieve_script", "Das Filterskript hat einen Fehler in Zeile {line}, Spalte {column}: {what}", "The filter script has an error in line {line}, column {column}: {what}"),
+    ("error.sieve_too_big", "Das Filterskript ist zu lang: Erlaubt sind höchstens {max} Bytes.", "The filter script is too long: at most {max} bytes are allowed."),
     ("error.size", "Ein Speicherlimit ist eine ganze Zahl von Bytes oder von K, M, G oder T (wie 500M oder 2G), oder none.", "A storage limit is a whole number of bytes or of K, M, G or T (like 500M or 2G), or none."),
     ("error.title", "Das hat nicht geklappt", "That did not work"),
     ("error.token_name", "Geben Sie dem Token einen Namen, zum Beispiel den des Skripts, das es benutzt.", "Give the token a name, for example the script that will use it."),
@@ -596,7 +610,10 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("store.other_customer", "Ein Alias kann nur in ein Postfach desselben Kunden zustellen.", "An alias can only deliver into a mailbox of the same customer."),
     ("store.quota_above_customer", "Das Speicherlimit des Postfachs kann nicht größer sein als das Gesamtlimit des Kunden. Wählen Sie ein kleineres.", "The mailbox's storage limit cannot be larger than the customer's total. Choose a smaller one."),
     ("store.refused", "Diese Änderung ist nicht möglich.", "This change is not possible."),
+    ("store.sieve_active", "Dieses Filterskript ist aktiv. Schalten Sie es zuerst aus oder aktivieren Sie ein anderes.", "This filter script is active. Switch it off or activate another one first."),
+    ("store.sieve_name_taken", "Dieses Postfach hat schon ein Filterskript mit diesem Namen. Wählen Sie einen anderen Namen.", "This mailbox already has a filter script with this name. Choose another name."),
     ("store.too_many_app_passwords", "Dieses Postfach hat schon die höchste Zahl an App-Passwörtern. Widerrufen Sie zuerst eines, das Sie nicht mehr brauchen.", "This mailbox already has the most app passwords it may have. Revoke one you no longer need first."),
+    ("store.too_many_sieve_scripts", "Dieses Postfach hat schon die höchste Zahl an Filterskripten. Entfernen Sie zuerst eines, das Sie nicht mehr brauchen.", "This mailbox already has the most filter scripts it may have. Remove one you no longer need first."),
     ("store.totp_on", "Die Anmeldung in zwei Schritten ist schon eingeschaltet. Schalten Sie sie zuerst aus.", "Two-factor sign-in is already on. Switch it off first."),
     ("warnings.exposed", "Passwort ungeschützt übertragen", "Password sent unprotected"),
     ("warnings.hint", "Postfach schreibt höchstens eine Warnung je Art und Tag in den Posteingang; weitere Ereignisse werden in der nächsten gezählt.", "Postfach writes at most one warning of each kind a day into the INBOX; further events are counted in the next one."),

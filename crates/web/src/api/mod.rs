@@ -302,7 +302,10 @@ pub fn status_and_code(e: &AdminError) -> (StatusCode, &'static str) {
         AdminError::InvalidCustomerName
         | AdminError::TokenNameMissing
         | AdminError::TokenNameTooLong
-        | AdminError::InvalidAppPasswordName => (S::UNPROCESSABLE_ENTITY, "invalid_name"),
+        | AdminError::InvalidAppPasswordName
+        | AdminError::InvalidSieveScriptName => (S::UNPROCESSABLE_ENTITY, "invalid_name"),
+        AdminError::SieveScriptInvalid(_) => (S::UNPROCESSABLE_ENTITY, "invalid_script"),
+        AdminError::SieveScriptTooBig { .. } => (S::PAYLOAD_TOO_LARGE, "script_too_big"),
         AdminError::InvalidAppPasswordServices | AdminError::ServiceNotForMailbox(_) => {
             (S::UNPROCESSABLE_ENTITY, "invalid_services")
         }
