@@ -50,7 +50,9 @@ impl From<postfach_net::Ended> for SieveError {
     }
 }
 
-/// Limits of one session.
+/// Limits of one session. A literal after login is bounded by the script size limit
+/// of `admin::sieve` ([`postfach_admin::SieveLimits`]), so a larger script is refused
+/// before a byte of it is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// A logged-in session waiting this long for a command is closed.
@@ -61,10 +63,6 @@ pub struct Limits {
     pub max_line: usize,
     /// The most literal bytes one command may carry before login (SASL responses).
     pub max_literal_before_login: u64,
-    /// The largest script (bytes) a logged-in client may send in one literal: the
-    /// `[sieve]` limit on a script's size, so a larger one is refused before a byte of it
-    /// is read.
-    pub max_script_size: u64,
     /// Failed logins in one session before it is closed.
     pub max_auth_failures: u32,
     /// Unknown or malformed commands in one session before it is closed.
@@ -78,7 +76,6 @@ impl Default for Limits {
             login_timeout: Duration::from_secs(60),
             max_line: 8192,
             max_literal_before_login: 8192,
-            max_script_size: 64 * 1024,
             max_auth_failures: 3,
             max_bad_commands: 20,
         }

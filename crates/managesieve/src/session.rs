@@ -349,7 +349,10 @@ impl Session {
                 let limit = limits.max_literal_before_login;
                 (limits.login_timeout.min(limits.idle_timeout), limit, limit)
             }
-            Some(_) => (limits.idle_timeout, limits.max_script_size, limits.max_script_size + limits.max_line as u64),
+            Some(_) => {
+                let script = self.max_script_size();
+                (limits.idle_timeout, script, script + limits.max_line as u64)
+            }
         };
         let mut tokens = Vec::new();
         let (mut literals, mut total) = (0, 0u64);
@@ -388,6 +391,11 @@ impl Session {
         }
     }
 
+    /// The largest script, by the limits `admin::sieve` applies.
+    fn max_script_size(&self) -> u64 {
+        self.server.admin.sieve_limits().max_script_bytes as u64
+    }
+
     /// Why a literal is not read, in words; the session ends after it.
     fn literal_refused(&self, length: u64) -> Ended {
         match self.user {
@@ -395,7 +403,7 @@ impl Session {
                 code: Some("QUOTA/MAXSIZE"),
                 text: format!(
                     "That is {length} bytes; a script may have at most {} bytes. Closing the connection.",
-                    self.server.limits.max_script_size
+                    self.max_script_size()
                 ),
             },
             None => Ended::Refused { code: None, text: "That is too long for a login. Closing the connection.".into() },
