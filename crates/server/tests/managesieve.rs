@@ -447,3 +447,82 @@ print("other put", o.put("private", "discard;\r\n"))
     assert_eq!(stored(&t, &eva).await, [("private".to_string(), false)]);
     t.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn app_passwords_work_when_made_for_sieve_and_a_revoked_one_ends_the_session() {
+    let t = TestServer::start().await;
+    let mailbox = t.mailbox(ADDRESS, MailboxSettings::default()).await;
+    let admin = postfach_admin::Admin::new(t.server.store().clone(), t.server.authenticator().clone(), None);
+    let operator = postfach_admin::Who::Operator;
+    let filters = admin.add_app_password(&operator, mailbox.id, "Filters", &[Service::ManageSieve]).await.expect("add");
+    let mail = admin.add_app_password(&operator, mailbox.id, "Mail", &[Service::Imap]).await.expect("add");
+    admin.set_app_passwords_only(&operator, mailbox.id, true).await.expect("switch");
+    let script = format!(
+        r#"
+s = Sieve()
+s.starttls()
+print("main password", s.login())
+print("imap app password", s.login(password="{}"))
+print("sieve app password", s.login(password="{}"))
+print("list", s.last("LISTSCRIPTS"))
+input()
+s.send("NOOP\r\n")
+print("after revocation", s.line())
+"#,
+        mail.password.expose(),
+        filters.password.expose()
+    );
+    let mut child = Command::new("python3")
+        .args(["-u", "-c"])
+        .arg(format!("{CLIENT}\n{script}"))
+        .env("PORT", t.port("managesieve").to_string())
+        .env("CERT", t.cert())
+        .env("USER", ADDRESS)
+        .env("PASS", PASSWORD)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    // Wait until the session is logged in with the app password, then revoke it.
+    let mut lines = std::io::BufReader::new(stdout);
+    let mut out = String::new();
+    let seen = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        while !out.contains("list OK") {
+            if lines.read_line(&mut out).expect("read") == 0 {
+                break;
+            }
+        }
+        (out, lines)
+    })
+    .await
+    .expect("reader");
+    let (mut out, mut lines) = seen;
+    assert!(out.contains("main password NO \"This mailbox's password works only in the customer panel."), "{out}");
+    assert!(out.contains("imap app password NO \"This app password is not for filters."), "{out}");
+    assert!(out.contains("sieve app password OK"), "{out}");
+    admin.remove_app_password(&operator, mailbox.id, "Filters").await.expect("revoke");
+    // The next command (NOOP) is refused with BYE.
+    stdin.write_all(b"\n").expect("go on");
+    let rest = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut lines, &mut rest).expect("read");
+        let status = child.wait().expect("python ends");
+        (rest, status)
+    })
+    .await
+    .expect("reader");
+    out.push_str(&rest.0);
+    assert!(rest.1.success(), "{out}");
+    assert!(out.contains("after revocation BYE \"The app password of this connection was revoked."), "{out}");
+    let log = logins(&t, &mailbox).await;
+    let results: Vec<LoginResult> = log.iter().rev().map(|l| l.result).collect();
+    assert_eq!(
+        results,
+        [LoginResult::AppPasswordRequired, LoginResult::NotForThisAppPassword, LoginResult::Ok],
+        "{log:?}"
+    );
+    t.server.shutdown().await;
+}
