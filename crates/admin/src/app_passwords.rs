@@ -16,13 +16,14 @@ pub struct CreatedAppPassword {
 }
 
 /// Whether the mailbox's settings allow a device to use `service`: IMAP or POP3 by the
-/// access mode, submission by the sending switch.
+/// access mode, submission by the sending switch; ManageSieve (its filters) always.
 pub fn mailbox_allows(mailbox: &Mailbox, service: Service) -> bool {
     let settings = &mailbox.settings;
     match service {
         Service::Imap => settings.access == AccessMode::Imap,
         Service::Pop3 => settings.access == AccessMode::Pop3,
         Service::Submission => settings.submission,
+        Service::ManageSieve => true,
         Service::Panel | Service::Api => false,
     }
 }

@@ -58,7 +58,7 @@ pub enum AdminError {
         crate::input::MAX_APP_PASSWORD_NAME
     )]
     InvalidAppPasswordName,
-    #[error("pick the services for the app password among imap, pop3 and submission, separated by commas")]
+    #[error("pick the services for the app password among imap, pop3, submission and sieve, separated by commas")]
     InvalidAppPasswordServices,
     #[error(
         "give the filter script a name of at most {} characters, without line breaks or spaces at either end",

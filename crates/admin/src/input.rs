@@ -105,13 +105,13 @@ pub fn sieve_script_name(text: &str) -> Result<&str, AdminError> {
     Ok(text)
 }
 
-/// The services of an app password: `imap`, `pop3`, `submission`, separated by commas
+/// The services of an app password: `imap`, `pop3`, `submission`, `sieve`, separated by commas
 /// or spaces, at least one; duplicates count once.
 pub fn app_password_services(text: &str) -> Result<Vec<Service>, AdminError> {
     let mut services = Vec::new();
     for word in text.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
         let service: Service = word.parse().map_err(|_| AdminError::InvalidAppPasswordServices)?;
-        if !matches!(service, Service::Imap | Service::Pop3 | Service::Submission) {
+        if !service.is_device_service() {
             return Err(AdminError::InvalidAppPasswordServices);
         }
         if !services.contains(&service) {

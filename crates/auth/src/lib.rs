@@ -724,7 +724,7 @@ impl Authenticator {
         let facts =
             WarningFacts { service: Some(record.service), client: Some(record.remote_ip), ..WarningFacts::default() };
         let mut kinds = Vec::new();
-        if record.tls.is_none() && matches!(record.service, Service::Imap | Service::Pop3 | Service::Submission) {
+        if record.tls.is_none() && record.service.is_device_service() {
             kinds.push(WarningKind::Unencrypted);
         }
         match record.result {
@@ -737,9 +737,7 @@ impl Authenticator {
         }
         // Only a candidate: whether the device is new, the warning task looks up in the
         // login log, off this path.
-        if record.result == LoginResult::Ok
-            && matches!(record.service, Service::Imap | Service::Pop3 | Service::Submission)
-        {
+        if record.result == LoginResult::Ok && record.service.is_device_service() {
             let facts = WarningFacts {
                 credential: record.credential.clone(),
                 tls: record.tls.as_ref().map(|t| t.version.clone()),

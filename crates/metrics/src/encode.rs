@@ -102,7 +102,9 @@ impl Text {
     fn command_latency(&mut self) {
         const NAME: &str = "postfach_command_duration_seconds";
         self.family(NAME, "histogram", "Time from a command's line to its reply, by protocol and command.");
-        for (p, protocol) in [Protocol::Smtp, Protocol::Imap, Protocol::Pop3].into_iter().enumerate() {
+        for (p, protocol) in
+            [Protocol::Smtp, Protocol::Imap, Protocol::Pop3, Protocol::ManageSieve].into_iter().enumerate()
+        {
             let names = commands(protocol).iter().copied().chain(["other"]);
             for (c, command) in names.enumerate() {
                 let histogram = &COMMAND_LATENCY[p][c];

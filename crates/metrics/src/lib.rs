@@ -39,8 +39,20 @@ impl Counter {
 }
 
 /// The listeners' services (`postfach_net::Endpoint::service`); the last one is `other`.
-const LISTENERS: [&str; 11] =
-    ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "https", "http", "metrics", "other"];
+const LISTENERS: [&str; 12] = [
+    "smtp",
+    "submission",
+    "submissions",
+    "imap",
+    "imaps",
+    "pop3",
+    "pop3s",
+    "managesieve",
+    "https",
+    "http",
+    "metrics",
+    "other",
+];
 
 fn listener(service: &str) -> usize {
     LISTENERS.iter().position(|s| *s == service).unwrap_or(LISTENERS.len() - 1)
@@ -211,9 +223,10 @@ pub enum Protocol {
     Smtp,
     Imap,
     Pop3,
+    ManageSieve,
 }
 
-const PROTOCOLS: [&str; 3] = ["smtp", "imap", "pop3"];
+const PROTOCOLS: [&str; 4] = ["smtp", "imap", "pop3", "managesieve"];
 
 /// The command names each protocol's histograms are kept for; every other name is
 /// `other`.
@@ -262,6 +275,22 @@ const IMAP_COMMANDS: &[&str] = &[
 ];
 const POP3_COMMANDS: &[&str] =
     &["CAPA", "USER", "PASS", "AUTH", "STLS", "STAT", "LIST", "UIDL", "RETR", "DELE", "TOP", "NOOP", "RSET", "QUIT"];
+const MANAGESIEVE_COMMANDS: &[&str] = &[
+    "CAPABILITY",
+    "STARTTLS",
+    "AUTHENTICATE",
+    "LOGOUT",
+    "HAVESPACE",
+    "PUTSCRIPT",
+    "LISTSCRIPTS",
+    "SETACTIVE",
+    "GETSCRIPT",
+    "DELETESCRIPT",
+    "RENAMESCRIPT",
+    "CHECKSCRIPT",
+    "NOOP",
+    "UNAUTHENTICATE",
+];
 
 /// Room for every protocol's list plus `other`.
 const MAX_COMMANDS: usize = 40;
@@ -271,6 +300,7 @@ fn commands(protocol: Protocol) -> &'static [&'static str] {
         Protocol::Smtp => SMTP_COMMANDS,
         Protocol::Imap => IMAP_COMMANDS,
         Protocol::Pop3 => POP3_COMMANDS,
+        Protocol::ManageSieve => MANAGESIEVE_COMMANDS,
     }
 }
 

@@ -42,7 +42,7 @@ fn recorded_events_show_in_the_text() {
 
 #[test]
 fn every_imap_and_pop3_command_fits() {
-    for protocol in [Protocol::Smtp, Protocol::Imap, Protocol::Pop3] {
+    for protocol in [Protocol::Smtp, Protocol::Imap, Protocol::Pop3, Protocol::ManageSieve] {
         assert!(commands(protocol).len() < MAX_COMMANDS, "{protocol:?}");
     }
 }

@@ -207,9 +207,7 @@ impl CredentialFacts<'_> {
     /// device's, and a lost phone must not open the mailbox's settings.
     pub fn decide(self, service: Service) -> LoginDecision {
         match self {
-            CredentialFacts::MainPassword { app_passwords_only: true }
-                if matches!(service, Service::Imap | Service::Pop3 | Service::Submission) =>
-            {
+            CredentialFacts::MainPassword { app_passwords_only: true } if service.is_device_service() => {
                 LoginDecision::Deny(Refusal::AppPasswordRequired)
             }
             CredentialFacts::MainPassword { .. } => LoginDecision::Allow,
@@ -227,6 +225,8 @@ fn service_allowed(kind: AccountKind, service: Service) -> bool {
             Service::Imap => access == AccessMode::Imap,
             Service::Pop3 => access == AccessMode::Pop3,
             Service::Submission => true,
+            // Filters and vacation replies work for every mailbox, a parked one included.
+            Service::ManageSieve => true,
             // A mailbox user may always see their own logins and change their password.
             Service::Panel => true,
             // API tokens belong to panel accounts.
@@ -266,7 +266,7 @@ mod tests {
         let only = CredentialFacts::MainPassword { app_passwords_only: true };
         let main = CredentialFacts::MainPassword { app_passwords_only: false };
         let phone = CredentialFacts::AppPassword { services: &[Imap, Submission] };
-        for service in [Imap, Pop3, Submission] {
+        for service in [Imap, Pop3, Submission, ManageSieve] {
             assert_eq!(only.decide(service), Deny(AppPasswordRequired), "{service}");
             assert_eq!(main.decide(service), Allow);
         }
@@ -275,6 +275,10 @@ mod tests {
         assert_eq!(phone.decide(Submission), Allow);
         assert_eq!(phone.decide(Pop3), Deny(NotForThisAppPassword));
         assert_eq!(phone.decide(Panel), Deny(NotForThisAppPassword));
+        assert_eq!(phone.decide(ManageSieve), Deny(NotForThisAppPassword));
+        let filters = CredentialFacts::AppPassword { services: &[ManageSieve] };
+        assert_eq!(filters.decide(ManageSieve), Allow);
+        assert_eq!(filters.decide(Imap), Deny(NotForThisAppPassword));
     }
 
     #[test]
@@ -298,6 +302,13 @@ mod tests {
             (Pop3,       true,  false, mailbox(Mode::Imap, true, true),      true,  Deny(ServiceNotAllowed)),
             (Pop3,       true,  false, mailbox(Mode::None, true, true),  true,  Deny(ServiceNotAllowed)),
             (Submission, true,  false, mailbox(Mode::None, true, true),  true,  Allow),
+            (ManageSieve, true, false, mailbox(Mode::Imap, true, true),      true,  Allow),
+            (ManageSieve, true, false, mailbox(Mode::Pop3, true, true),      true,  Allow),
+            (ManageSieve, true, false, mailbox(Mode::None, true, true),  true,  Allow),
+            (ManageSieve, true, false, mailbox(Mode::Imap, true, true),      false, Deny(BadCredentials)),
+            (ManageSieve, true, false, panel,                          true,  Deny(ServiceNotAllowed)),
+            (ManageSieve, false, true, mailbox(Mode::Imap, true, true),      true,  Deny(BY_MAILBOX)),
+            (ManageSieve, false, false, mailbox(Mode::Imap, true, false),    true,  Deny(BY_OPERATOR)),
             // Sending off: the login succeeds (AccountKind::may_send refuses at MAIL FROM).
             (Submission, true,  false, mailbox(Mode::Imap, false, true),     true,  Allow),
             (Submission, true,  false, mailbox(Mode::Imap, false, true),     false, Deny(BadCredentials)),

@@ -281,7 +281,7 @@ enum AppPasswordCommand {
         /// What it is for, like the device ("Phone")
         #[arg(long)]
         name: String,
-        /// The services it may be used for: imap, pop3, submission (comma-separated)
+        /// The services it may be used for: imap, pop3, submission, sieve (comma-separated)
         #[arg(long = "service", value_name = "SERVICES")]
         services: String,
         #[arg(long)]

@@ -31,7 +31,7 @@ impl Env {
             let config = format!(
                 "hostname = \"mail.postfach.test\"\ndata_dir = \"{data}\"\n\
                  [listen]\nsmtp = [\"127.0.0.1:{}\"]\nsubmission = []\nsubmissions = []\nimap = []\n\
-                 imaps = [\"127.0.0.1:{}\"]\npop3 = []\npop3s = []\nhttps = []\nhttp = []\n\
+                 imaps = [\"127.0.0.1:{}\"]\npop3 = []\npop3s = []\nmanagesieve = []\nhttps = []\nhttp = []\n\
                  [dns]\nresolver = \"{dns}\"\n[security]\nwarning_mails = false\n[log]\nlevel = \"warn\"\n",
                 env.smtp, env.imaps
             );

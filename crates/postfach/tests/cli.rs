@@ -72,6 +72,7 @@ imap = []
 imaps = []
 pop3 = []
 pop3s = []
+managesieve = []
 https = []
 http = []
 "#;
@@ -582,7 +583,7 @@ fn app_passwords_from_the_command_line() {
         env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "Phone", "--service", "imap"], "");
     assert!(err.contains("already has an app password named 'Phone'"), "{err}");
     let err = env.fails(&["mailbox", "app-password", "add", "max@acme.example", "--name", "X", "--service", "ftp"], "");
-    assert!(err.contains("imap, pop3 and submission"), "{err}");
+    assert!(err.contains("imap, pop3, submission and sieve"), "{err}");
     // The list: names and services, never a password.
     let listed = env.json(&["mailbox", "app-password", "list", "max@acme.example", "--json"]);
     assert_eq!(addresses(&listed, "name"), ["Laptop", "Phone"]);

@@ -135,7 +135,7 @@ impl Cluster {
                      database = \"{database}\"\n\
                      [listen]\n\
                      smtp = [\"127.0.0.1:{smtp}\"]\nsubmission = [\"127.0.0.1:{submission}\"]\nsubmissions = []\n\
-                     imap = [\"127.0.0.1:{imap}\"]\nimaps = []\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = []\n\
+                     imap = [\"127.0.0.1:{imap}\"]\nimaps = []\npop3 = [\"127.0.0.1:{pop3}\"]\npop3s = []\nmanagesieve = []\n\
                      https = []\nhttp = []\n\
                      [cluster]\nnode = \"{name}\"\n\
                      [blobs]\nbackend = \"s3\"\nendpoint = \"{endpoint}\"\nbucket = \"{bucket}\"\n\

@@ -60,7 +60,7 @@ fn with_test_ports(installed: &str, smtp: u16, https: u16) -> String {
     let end = installed[start + 1..].find("\n[").map_or(installed.len(), |i| start + 1 + i);
     let listen = format!(
         "\n[listen]\nsmtp = [\"127.0.0.1:{smtp}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\n\
-         pop3 = []\npop3s = []\nhttps = [\"127.0.0.1:{https}\"]\nhttp = []\n"
+         pop3 = []\npop3s = []\nmanagesieve = []\nhttps = [\"127.0.0.1:{https}\"]\nhttp = []\n"
     );
     format!("{}{listen}{}", &installed[..start], &installed[end..])
 }

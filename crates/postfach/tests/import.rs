@@ -27,7 +27,7 @@ impl Env {
         let config = format!(
             "hostname = \"mail.postfach.test\"\ndata_dir = \"data\"\n\
              [listen]\nsmtp = []\nsubmission = []\nsubmissions = []\nimap = []\n\
-             imaps = [\"127.0.0.1:{imaps}\"]\npop3 = []\npop3s = []\nhttps = []\nhttp = []\n\
+             imaps = [\"127.0.0.1:{imaps}\"]\npop3 = []\npop3s = []\nmanagesieve = []\nhttps = []\nhttp = []\n\
              [limits]\nmax_message_size = {max_message_size}\nmessage_memory = {}\n[security]\nwarning_mails = false\n[log]\nlevel = \"warn\"\n",
             max_message_size * 8
         );

@@ -62,7 +62,7 @@ impl Server {
         let config = format!(
             "hostname = \"mail.postfach.test\"\ndata_dir = \"data\"\n\
              [listen]\nsmtp = [\"{wide}:{}\"]\nsubmission = []\nsubmissions = [\"127.0.0.1:{}\"]\nimap = []\n\
-             imaps = [\"{wide}:{}\"]\npop3 = []\npop3s = [\"127.0.0.1:{}\"]\nhttps = []\nhttp = []\n\
+             imaps = [\"{wide}:{}\"]\npop3 = []\npop3s = [\"127.0.0.1:{}\"]\nmanagesieve = []\nhttps = []\nhttp = []\n\
              [metrics]\nlisten = [\"127.0.0.1:{}\"]\n\
              [dns]\nresolver = \"{dns}\"\n\
              [security]\nwarning_mails = false\n\

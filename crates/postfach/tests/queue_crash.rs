@@ -110,7 +110,7 @@ fn queued_mail_survives_sigkill_and_is_delivered_after_the_restart() {
         &config,
         format!(
             "hostname = \"mail.postfach.test\"\ndata_dir = \"data\"\n\
-             [listen]\nsmtp = []\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\npop3 = []\npop3s = []\nhttps = []\nhttp = []\n\
+             [listen]\nsmtp = []\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\npop3 = []\npop3s = []\nmanagesieve = []\nhttps = []\nhttp = []\n\
              [dns]\nresolver = \"{}\"\n[outbound]\nsmtp_port = {}\n",
             dns.addr(),
             sink.port()
@@ -215,7 +215,7 @@ fn the_node_names_itself_in_received_fields_and_on_its_queue_claims() {
         format!(
             "hostname = \"mail.postfach.test\"\ndata_dir = \"data\"\n\
              [listen]\nsmtp = [\"127.0.0.1:{port}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\n\
-             pop3 = []\npop3s = []\nhttps = []\nhttp = []\n\
+             pop3 = []\npop3s = []\nmanagesieve = []\nhttps = []\nhttp = []\n\
              [dns]\nresolver = \"{}\"\n[outbound]\nsmtp_port = {}\n[cluster]\nnode = \"node-7\"\n",
             dns.addr(),
             sink.port()

@@ -30,6 +30,7 @@ imap = []
 imaps = ["127.0.0.1:{imaps}"]
 pop3 = []
 pop3s = []
+managesieve = []
 https = ["127.0.0.1:{https}"]
 http = []
 "#

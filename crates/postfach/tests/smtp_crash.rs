@@ -32,7 +32,7 @@ impl Env {
         let config = format!(
             "hostname = \"mail.postfach.test\"\ndata_dir = \"data\"\n\
              [listen]\nsmtp = [\"127.0.0.1:{port}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\n\
-             pop3 = []\npop3s = []\nhttps = []\nhttp = []\n\
+             pop3 = []\npop3s = []\nmanagesieve = []\nhttps = []\nhttp = []\n\
              [dns]\nresolver = \"{dns}\"\n\
              [log]\nlevel = \"warn\"\n"
         );

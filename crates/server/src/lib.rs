@@ -12,6 +12,7 @@ pub mod dns;
 mod imap;
 pub mod listeners;
 pub mod logging;
+mod managesieve;
 mod metrics;
 pub mod notify;
 mod pop3;
@@ -133,6 +134,7 @@ impl Server {
         let mut reg = Registrar { tasks: &mut tasks, stopped: &stopped, bound: &mut bound };
         imap::serve(&shared, &mut reg).await?;
         pop3::serve(&shared, &mut reg).await?;
+        managesieve::serve(&shared, &mut reg).await?;
         smtp::serve(&shared, &mut reg).await?;
         // The panel goes last: its autoconfiguration names the ports bound above.
         web::serve(&shared, &mut reg).await?;

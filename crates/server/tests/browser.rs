@@ -119,7 +119,7 @@ async fn start_server(dir: &std::path::Path) -> (Server, TestDns) {
     let toml = format!(
         "hostname = \"localhost\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = {off}\n\
          submissions = {off}\nimap = {off}\nimaps = [\"127.0.0.1:0\"]\npop3 = [\"127.0.0.1:0\"]\npop3s = [\"127.0.0.1:0\"]\n\
-         https = [\"127.0.0.1:0\"]\nhttp = [\"127.0.0.1:0\"]\n[dns]\nresolver = \"{}\"\n\
+         managesieve = {off}\nhttps = [\"127.0.0.1:0\"]\nhttp = [\"127.0.0.1:0\"]\n[dns]\nresolver = \"{}\"\n\
          [security]\nwarning_mails = false\n",
         dir.display(),
         dns.addr()

@@ -51,7 +51,7 @@ fn device_from_row(row: &AnyRow) -> Result<Device, sqlx::Error> {
 
 impl Store {
     /// The mailbox's clients with a successful login since `since`, most recently seen
-    /// first, at most `limit`. The device services only (IMAP, POP3, submission).
+    /// first, at most `limit`. The device services only (IMAP, POP3, submission, ManageSieve).
     pub async fn devices(
         &self,
         scope: Scope,
@@ -65,7 +65,7 @@ impl Store {
              (SELECT credential, service, client, MIN(at) AS first_seen, MAX(at) AS last_seen, COUNT(*) AS logins, \
              MAX(id) AS last_id FROM login_log \
              WHERE mailbox_id = $1 AND ($2 IS NULL OR customer_id = $2) AND at >= $3 AND result = 'ok' \
-             AND service IN ('imap', 'pop3', 'submission') GROUP BY credential, service, client) g \
+             AND service IN ('imap', 'pop3', 'submission', 'sieve') GROUP BY credential, service, client) g \
              JOIN login_log l ON l.id = g.last_id \
              LEFT JOIN app_passwords a ON a.mailbox_id = $1 AND a.name = g.credential \
              ORDER BY g.last_seen DESC, g.last_id DESC LIMIT $4",

@@ -238,6 +238,7 @@ fn service_name(service: Option<Service>) -> &'static str {
         Some(Service::Submission) => "SMTP",
         Some(Service::Panel) => "Panel",
         Some(Service::Api) => "API",
+        Some(Service::ManageSieve) => "ManageSieve",
         None => "?",
     }
 }

@@ -75,8 +75,28 @@ word_enum! {
 }
 
 word_enum! {
-    /// The service a login is for.
-    Service { Imap = "imap", Pop3 = "pop3", Submission = "submission", Panel = "panel", Api = "api" }
+    /// The service a login is for. `sieve` is ManageSieve (RFC 5804), where a mailbox's
+    /// devices manage its Sieve filters.
+    Service {
+        Imap = "imap",
+        Pop3 = "pop3",
+        Submission = "submission",
+        Panel = "panel",
+        Api = "api",
+        ManageSieve = "sieve",
+    }
+}
+
+impl Service {
+    /// The services a mailbox's devices (mail programs) log in to, as opposed to the
+    /// panel and the API: app passwords are made for these, and a mailbox that asks its
+    /// devices for app passwords refuses its main password here.
+    pub const DEVICES: [Service; 4] = [Service::Imap, Service::Pop3, Service::Submission, Service::ManageSieve];
+
+    /// Whether this is one of [`Service::DEVICES`].
+    pub fn is_device_service(self) -> bool {
+        Self::DEVICES.contains(&self)
+    }
 }
 
 word_enum! {

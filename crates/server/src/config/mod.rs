@@ -119,6 +119,9 @@ pub struct Listen {
     pub pop3: Vec<SocketAddr>,
     /// POP3 over implicit TLS (RFC 8314). Default `[::]:995`.
     pub pop3s: Vec<SocketAddr>,
+    /// ManageSieve with STARTTLS (RFC 5804): mail programs manage the mailbox's Sieve
+    /// filters. Default `[::]:4190`.
+    pub managesieve: Vec<SocketAddr>,
     /// Panel, API and autoconfig over HTTPS. Default `[::]:443`.
     pub https: Vec<SocketAddr>,
     /// Plain HTTP (redirects and ACME challenges). Default `[::]:80`.
@@ -126,7 +129,7 @@ pub struct Listen {
 }
 
 /// The `[listen]` keys in order, with the port of their default address.
-const SERVICES: [(&str, u16); 9] = [
+const SERVICES: [(&str, u16); 10] = [
     ("smtp", 25),
     ("submission", 587),
     ("submissions", 465),
@@ -134,21 +137,22 @@ const SERVICES: [(&str, u16); 9] = [
     ("imaps", 993),
     ("pop3", 110),
     ("pop3s", 995),
+    ("managesieve", 4190),
     ("https", 443),
     ("http", 80),
 ];
 
 impl Listen {
     /// Every service as `(key, addresses)`, in the order of [`Listen`]'s fields.
-    pub fn services(&self) -> [(&'static str, &[SocketAddr]); 9] {
-        let Listen { smtp, submission, submissions, imap, imaps, pop3, pop3s, https, http } = self;
-        let lists = [smtp, submission, submissions, imap, imaps, pop3, pop3s, https, http];
+    pub fn services(&self) -> [(&'static str, &[SocketAddr]); 10] {
+        let Listen { smtp, submission, submissions, imap, imaps, pop3, pop3s, managesieve, https, http } = self;
+        let lists = [smtp, submission, submissions, imap, imaps, pop3, pop3s, managesieve, https, http];
         std::array::from_fn(|i| (SERVICES[i].0, lists[i].as_slice()))
     }
 
-    fn lists_mut(&mut self) -> [&mut Vec<SocketAddr>; 9] {
-        let Listen { smtp, submission, submissions, imap, imaps, pop3, pop3s, https, http } = self;
-        [smtp, submission, submissions, imap, imaps, pop3, pop3s, https, http]
+    fn lists_mut(&mut self) -> [&mut Vec<SocketAddr>; 10] {
+        let Listen { smtp, submission, submissions, imap, imaps, pop3, pop3s, managesieve, https, http } = self;
+        [smtp, submission, submissions, imap, imaps, pop3, pop3s, managesieve, https, http]
     }
 }
 
@@ -162,6 +166,7 @@ impl Default for Listen {
             imaps: Vec::new(),
             pop3: Vec::new(),
             pop3s: Vec::new(),
+            managesieve: Vec::new(),
             https: Vec::new(),
             http: Vec::new(),
         };

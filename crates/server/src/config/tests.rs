@@ -30,6 +30,7 @@ fn empty_text_gives_the_defaults() {
     assert_eq!(config.listen.imaps, [addr("[::]:993")]);
     assert_eq!(config.listen.pop3, [addr("[::]:110")]);
     assert_eq!(config.listen.pop3s, [addr("[::]:995")]);
+    assert_eq!(config.listen.managesieve, [addr("[::]:4190")]);
     assert_eq!(config.listen.https, [addr("[::]:443")]);
     assert_eq!(config.listen.http, [addr("[::]:80")]);
     assert_eq!(config.security, Security::default());
@@ -58,6 +59,7 @@ fn every_key_is_read() {
         imaps = ["127.0.0.1:1993"]
         pop3 = ["127.0.0.1:1110"]
         pop3s = ["127.0.0.1:1995"]
+        managesieve = ["127.0.0.1:14190"]
         https = ["127.0.0.1:8443"]
         http = ["127.0.0.1:8080"]
 
@@ -84,6 +86,7 @@ fn every_key_is_read() {
     assert_eq!(config.listen.imaps, [addr("127.0.0.1:1993")]);
     assert_eq!(config.listen.pop3, [addr("127.0.0.1:1110")]);
     assert_eq!(config.listen.pop3s, [addr("127.0.0.1:1995")]);
+    assert_eq!(config.listen.managesieve, [addr("127.0.0.1:14190")]);
     assert_eq!(config.listen.https, [addr("127.0.0.1:8443")]);
     assert_eq!(config.listen.http, [addr("127.0.0.1:8080")]);
     assert_eq!(

@@ -147,6 +147,7 @@ pub fn test_config(database: &str, data_dir: &Path) -> Config {
         &mut listen.imaps,
         &mut listen.pop3,
         &mut listen.pop3s,
+        &mut listen.managesieve,
         &mut listen.https,
         &mut listen.http,
     ] {

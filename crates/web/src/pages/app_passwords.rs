@@ -41,6 +41,7 @@ fn label(service: Service) -> &'static str {
     match service {
         Service::Imap => "service.imap",
         Service::Pop3 => "service.pop3",
+        Service::ManageSieve => "service.sieve",
         _ => "service.submission",
     }
 }
@@ -74,7 +75,7 @@ impl Devices {
                 name: a.name,
             })
             .collect();
-        let services = [Service::Imap, Service::Pop3, Service::Submission]
+        let services = Service::DEVICES
             .into_iter()
             .filter(|s| mailbox_allows(mailbox, *s))
             .map(|s| (s.as_str(), label(s)))
@@ -100,7 +101,7 @@ pub fn check_item(t: &Tr, mailbox: &Mailbox, recent: &[LoginRecord]) -> CheckIte
     let devices: Vec<&LoginRecord> = recent
         .iter()
         .filter(|r| r.at.0 >= since && r.result == postfach_types::LoginResult::Ok)
-        .filter(|r| matches!(r.service, Service::Imap | Service::Pop3 | Service::Submission))
+        .filter(|r| r.service.is_device_service())
         .collect();
     let (status, key) = if mailbox.app_passwords_only {
         ("ok", "check.app_passwords_only")
