@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use postfach_admin::{Admin, AdminError, LoginQuery, Unavailable, Who, input};
+use postfach_admin::{Admin, AdminError, LoginQuery, SieveLimits, Unavailable, Who, input};
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
 use postfach_policy::{PasswordVerdict, check_password, user_inputs};
 use postfach_server::config::Config;
@@ -62,7 +62,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Import(command) => {
                 crate::import_commands::run(command, &config, &store, &admin(&store, None).await?).await
             }
-            command => dispatch(command, &admin(&store, None).await?).await,
+            command => {
+                let limits = SieveLimits {
+                    max_scripts: config.sieve.max_scripts,
+                    max_script_bytes: config.sieve.max_script_bytes,
+                };
+                dispatch(command, &admin(&store, None).await?.with_sieve_limits(limits)).await
+            }
         };
         store.close().await;
         result
@@ -431,6 +437,7 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
             }
         }
         MailboxCommand::AppPassword(cmd) => app_password(cmd, admin).await?,
+        MailboxCommand::Sieve(cmd) => crate::sieve_commands::run(cmd, admin).await?,
         MailboxCommand::List { domain, json: as_json } => {
             let mailboxes = admin.mailboxes(OPERATOR, domain.as_ref().map(|d| &d.0)).await.map_err(explain)?;
             if as_json {

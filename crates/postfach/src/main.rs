@@ -7,6 +7,7 @@ mod dns_commands;
 mod import_commands;
 mod output;
 mod queue_commands;
+mod sieve_commands;
 mod views;
 
 use std::path::PathBuf;
@@ -263,6 +264,9 @@ enum MailboxCommand {
     /// A device's own password, limited to some services and revocable
     #[command(subcommand)]
     AppPassword(AppPasswordCommand),
+    /// The mailbox's Sieve filter scripts (docs/sieve.md)
+    #[command(subcommand)]
+    Sieve(SieveCommand),
     List {
         #[arg(long)]
         domain: Option<Domain>,
@@ -294,6 +298,32 @@ enum AppPasswordCommand {
         json: bool,
     },
     /// Revoke an app password at once (connections using it end at their next command)
+    Remove { mailbox: Address, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum SieveCommand {
+    /// The mailbox's scripts; the active one is marked
+    List {
+        mailbox: Address,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store a script from FILE (or - for stdin); a script with an error is refused with
+    /// its line and column
+    Put { mailbox: Address, name: String, file: PathBuf },
+    /// Print a script
+    Get { mailbox: Address, name: String },
+    /// Make NAME the script that filters the mailbox's mail, or switch filtering off
+    Activate {
+        mailbox: Address,
+        #[arg(required_unless_present = "none", conflicts_with = "none")]
+        name: Option<String>,
+        /// Switch filtering off
+        #[arg(long)]
+        none: bool,
+    },
+    /// Remove a script that is not active
     Remove { mailbox: Address, name: String },
 }
 

@@ -631,3 +631,40 @@ fn generated_passwords_are_printed_once() {
     let err = env.fails(&["mailbox", "password", "anna@acme.example", "--generate", "--password-stdin"], "x\n");
     assert!(err.contains("cannot be used with"), "{err}");
 }
+
+#[test]
+fn sieve_scripts_from_the_command_line() {
+    let env = Env::new();
+    env.acme();
+    let mailbox = "max@acme.example";
+    let script = "require [\"fileinto\", \"mailbox\"];\nif header :contains \"subject\" \"invoice\" {\n  fileinto :create \"Invoices\";\n}\n";
+    let file = env.dir.path().join("filters.sieve");
+    std::fs::write(&file, script).expect("script file");
+    let file = file.to_str().expect("path");
+    env.ok(&["mailbox", "sieve", "put", mailbox, "filters", file], "");
+    env.ok(&["mailbox", "sieve", "put", mailbox, "spare", "-"], "keep;\n");
+    assert_eq!(env.ok(&["mailbox", "sieve", "get", mailbox, "filters"], ""), script);
+
+    // A script with an error is refused with its line and column, and not stored.
+    let err = env.fails(&["mailbox", "sieve", "put", mailbox, "broken", "-"], "keep;\nfileinto \"Trash\";\n");
+    assert!(err.contains("line 2, column"), "{err}");
+    assert!(err.contains("require \"fileinto\""), "{err}");
+    let err = env.fails(&["mailbox", "sieve", "put", mailbox, "notify", "-"], "require \"enotify\";\nkeep;\n");
+    assert!(err.contains("line 1, column 9") && err.contains("not supported"), "{err}");
+
+    env.ok(&["mailbox", "sieve", "activate", mailbox, "filters"], "");
+    let listed = env.json(&["mailbox", "sieve", "list", mailbox, "--json"]);
+    let rows: Vec<(String, bool)> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| (s["name"].as_str().expect("name").to_string(), s["active"].as_bool().expect("active")))
+        .collect();
+    assert_eq!(rows, [("filters".to_string(), true), ("spare".to_string(), false)]);
+    let err = env.fails(&["mailbox", "sieve", "remove", mailbox, "filters"], "");
+    assert!(err.contains("active"), "{err}");
+    env.ok(&["mailbox", "sieve", "activate", mailbox, "--none"], "");
+    env.ok(&["mailbox", "sieve", "remove", mailbox, "filters"], "");
+    let err = env.fails(&["mailbox", "sieve", "get", mailbox, "filters"], "");
+    assert!(err.contains("no filter script named 'filters'"), "{err}");
+}

@@ -8,10 +8,12 @@
 //! I/O: delivery, the store and the outbound queue live elsewhere.
 
 mod error;
+mod run;
 
 use std::sync::{Arc, LazyLock};
 
 pub use error::ScriptError;
+pub use run::{Envelope, FileInto, Outcome, RunError, Vacation, run};
 
 /// The extensions a script may `require`; anything else is refused when the script is
 /// checked, and again when it runs.
@@ -126,5 +128,7 @@ pub fn check(text: &str) -> Result<(), ScriptError> {
     compile(text).map(|_| ())
 }
 
+#[cfg(test)]
+mod run_tests;
 #[cfg(test)]
 mod tests;

@@ -62,6 +62,8 @@ pub struct Config {
     pub metrics: Metrics,
     /// This node among several on one database (`[cluster]`).
     pub cluster: Cluster,
+    /// Sieve filters of mailboxes (`[sieve]`).
+    pub sieve: Sieve,
     /// Where message bytes are kept (`[blobs]`): files under `data_dir` (default) or an S3
     /// bucket shared by every node. `Debug` redacts the S3 secret.
     pub blobs: postfach_blob::Backend,
@@ -361,6 +363,33 @@ impl Default for Outbound {
     }
 }
 
+/// Sieve filters (`[sieve]`, docs/sieve.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sieve {
+    /// The most scripts one mailbox may have. Default 8.
+    pub max_scripts: u32,
+    /// The longest script, in bytes. Default 65536.
+    pub max_script_bytes: usize,
+    /// Where `redirect` may forward to. Default: the same customer's addresses only.
+    pub redirect: SieveRedirect,
+}
+
+impl Default for Sieve {
+    fn default() -> Self {
+        Sieve { max_scripts: 8, max_script_bytes: 65_536, redirect: SieveRedirect::Customer }
+    }
+}
+
+/// Where a script's `redirect` may send a message (`[sieve] redirect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SieveRedirect {
+    /// Only to addresses hosted here for the mailbox's own customer (`"customer"`): the
+    /// product prefers aliases to forwarding.
+    Customer,
+    /// To any address (`"any"`).
+    Any,
+}
+
 /// This node in a cluster of nodes sharing one database (`[cluster]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
@@ -478,6 +507,7 @@ impl Config {
             log: Log::default(),
             metrics: Metrics::default(),
             cluster: Cluster::default(),
+            sieve: Sieve::default(),
             blobs: postfach_blob::Backend::Fs,
             acme: None,
             config_file: None,

@@ -11,7 +11,9 @@ use postfach_blob::{Backend, S3Settings};
 use postfach_types::{DomainName, NodeName, Secret};
 use toml::{Table, Value};
 
-use super::{Config, ConfigError, Listen, LogFormat, Problem, SERVICES, SpfFail, TlsSource, default_database};
+use super::{
+    Config, ConfigError, Listen, LogFormat, Problem, SERVICES, SieveRedirect, SpfFail, TlsSource, default_database,
+};
 
 /// The one validation pass: start from the defaults and overwrite what the file sets.
 pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, ConfigError> {
@@ -181,6 +183,17 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
         config.cluster.node = node;
     }
     walk.unknown_keys(cluster, "cluster");
+
+    let mut sieve = walk.section(&mut root, "sieve");
+    set(&mut config.sieve.max_scripts, walk.number(&mut sieve, "sieve", "max_scripts", 1));
+    set(&mut config.sieve.max_script_bytes, walk.number(&mut sieve, "sieve", "max_script_bytes", 256));
+    let redirect = walk.parsed(&mut sieve, "sieve", "redirect", |s| match s {
+        "customer" => Ok(SieveRedirect::Customer),
+        "any" => Ok(SieveRedirect::Any),
+        other => Err(format!("'{other}' is not a redirect policy: use \"customer\" or \"any\"")),
+    });
+    set(&mut config.sieve.redirect, redirect);
+    walk.unknown_keys(sieve, "sieve");
     let blobs = walk.section(&mut root, "blobs");
     if let Some(backend) = walk.blobs(blobs) {
         config.blobs = backend;

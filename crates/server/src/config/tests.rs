@@ -542,3 +542,21 @@ fn acme_mistakes_are_reported() {
     assert_eq!(found[0].0, "acme.challenge");
     assert!(found[0].1.contains("[listen] http"), "{found:?}");
 }
+
+#[test]
+fn the_sieve_section_is_read_and_checked() {
+    assert_eq!(Config::defaults().sieve, Sieve::default());
+    assert_eq!(Config::defaults().sieve.redirect, SieveRedirect::Customer);
+    let config = parse_ok("[sieve]\nmax_scripts = 3\nmax_script_bytes = 1000\nredirect = \"any\"\n");
+    assert_eq!(config.sieve, Sieve { max_scripts: 3, max_script_bytes: 1000, redirect: SieveRedirect::Any });
+    assert_eq!(
+        problems("[sieve]\nmax_scripts = 0\nredirect = \"everywhere\"\n"),
+        [
+            ("sieve.max_scripts".to_string(), "must be at least 1, found 0".to_string()),
+            (
+                "sieve.redirect".to_string(),
+                "'everywhere' is not a redirect policy: use \"customer\" or \"any\"".to_string()
+            ),
+        ]
+    );
+}
