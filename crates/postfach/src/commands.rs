@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use postfach_admin::{Admin, AdminError, LoginQuery, SieveLimits, Unavailable, Who, input};
+use postfach_admin::{Admin, AdminError, LoginQuery, Unavailable, Who, input};
 use postfach_auth::{AuthSettings, Authenticator, PasswordHasher};
 use postfach_policy::{PasswordVerdict, check_password, user_inputs};
 use postfach_server::config::Config;
@@ -62,13 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Import(command) => {
                 crate::import_commands::run(command, &config, &store, &admin(&store, None).await?).await
             }
-            command => {
-                let limits = SieveLimits {
-                    max_scripts: config.sieve.max_scripts,
-                    max_script_bytes: config.sieve.max_script_bytes,
-                };
-                dispatch(command, &admin(&store, None).await?.with_sieve_limits(limits)).await
-            }
+            command => dispatch(command, &admin(&store, None).await?.with_sieve_limits(config.sieve.limits())).await,
         };
         store.close().await;
         result

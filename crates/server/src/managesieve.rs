@@ -12,7 +12,7 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
         ..postfach_managesieve::Limits::default()
     };
     // Script operations need no DNS checks.
-    let admin = postfach_admin::Admin::new(store.clone(), auth.clone(), None);
+    let admin = postfach_admin::Admin::new(store.clone(), auth.clone(), None).with_sieve_limits(config.sieve.limits());
     let server = postfach_managesieve::ManageSieveServer::new(
         auth.clone(),
         admin,

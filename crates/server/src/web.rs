@@ -39,7 +39,8 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
             None
         }
     };
-    let pending = WebSettings { hostname: config.hostname.clone(), https_port: 443, endpoints, dns };
+    let sieve_limits = config.sieve.limits();
+    let pending = WebSettings { hostname: config.hostname.clone(), https_port: 443, endpoints, dns, sieve_limits };
     let web = Web::new(store.clone(), auth.clone(), pending.clone());
     let https = shared.endpoint("https", Security::ImplicitTls, &admission);
     reg.listen(&config.listen.https, https, web.https_protocol()).await?;

@@ -88,6 +88,8 @@ pub struct WebSettings {
     /// The DNS records and checks of `postfach-dns`; `None` shows only the ownership
     /// record and never runs a check.
     pub dns: Option<postfach_dns::checks::Checker>,
+    /// `[sieve]`: the limits of scripts stored through the panel and the API.
+    pub sieve_limits: postfach_admin::SieveLimits,
 }
 
 /// Facts about the client connection, attached to every request.
@@ -130,7 +132,8 @@ const MAX_BODY: usize = 64 * 1024;
 
 impl Web {
     pub fn new(store: Store, auth: Arc<Authenticator>, settings: WebSettings) -> Web {
-        let admin = postfach_admin::Admin::new(store.clone(), auth.clone(), settings.dns.clone());
+        let admin = postfach_admin::Admin::new(store.clone(), auth.clone(), settings.dns.clone())
+            .with_sieve_limits(settings.sieve_limits);
         let app: App = Arc::new(AppState { store, admin, auth, settings });
         Web { https: https_router(app.clone()), http: http_router(app) }
     }

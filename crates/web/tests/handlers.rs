@@ -99,6 +99,7 @@ async fn world() -> World {
         https_port: 8443,
         endpoints: endpoints(),
         dns: None,
+        sieve_limits: Default::default(),
     };
     let web = Web::new(store.clone(), auth, settings);
     World {
@@ -874,6 +875,7 @@ async fn the_domain_page_shows_the_records_to_publish_and_the_last_check() {
             https_port: 443,
             endpoints: endpoints(),
             dns: Some(checker),
+            sieve_limits: Default::default(),
         },
     );
     let acme_domain = w.store.domain(Scope::Platform, &DomainName::parse("acme.example").expect("d")).await.expect("d");
@@ -1014,7 +1016,13 @@ async fn web_with(w: &World, hostname: &str, allow_plaintext_auth: bool) -> Web 
     Web::new(
         w.store.clone(),
         Arc::new(auth),
-        WebSettings { hostname: host, https_port: 443, endpoints: endpoints(), dns: Some(checker) },
+        WebSettings {
+            hostname: host,
+            https_port: 443,
+            endpoints: endpoints(),
+            dns: Some(checker),
+            sieve_limits: Default::default(),
+        },
     )
 }
 

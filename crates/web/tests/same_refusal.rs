@@ -164,6 +164,7 @@ async fn world() -> World {
         https_port: 8443,
         endpoints: MailEndpoints::default(),
         dns: None,
+        sieve_limits: Default::default(),
     };
     let router = Web::new(store.clone(), auth, settings).router();
     let mut sessions = Vec::new();

@@ -376,7 +376,19 @@ pub struct Sieve {
 
 impl Default for Sieve {
     fn default() -> Self {
-        Sieve { max_scripts: 8, max_script_bytes: 65_536, redirect: SieveRedirect::Customer }
+        let limits = postfach_admin::SieveLimits::default();
+        Sieve {
+            max_scripts: limits.max_scripts,
+            max_script_bytes: limits.max_script_bytes,
+            redirect: SieveRedirect::Customer,
+        }
+    }
+}
+
+impl Sieve {
+    /// The limits every way of storing a script applies (panel, API, CLI, ManageSieve).
+    pub fn limits(&self) -> postfach_admin::SieveLimits {
+        postfach_admin::SieveLimits { max_scripts: self.max_scripts, max_script_bytes: self.max_script_bytes }
     }
 }
 
