@@ -763,15 +763,21 @@ async fn filters_flow(browser: &Client, server: &Server, base: &str, ids: &Ids) 
     fill(browser, "#rule-folder", "Invoices").await;
     click(browser, "#add-rule").await;
     wait_for_text(browser, ".notice", "Die Regel wurde hinzugefügt.").await;
-    assert!(text(browser, "#rule-list").await.contains("Betreff enthält „Invoice“"));
+    // The notice is the same as the previous page's: wait for the new rule itself.
+    wait_for_text(browser, "#rule-list", "Betreff enthält „Invoice“").await;
     click(browser, ".rule-up").await;
     wait_for_text(browser, ".notice", "Die Filter wurden gespeichert.").await;
     assert!(text(browser, "#rule-list .rule").await.contains("Invoice"));
     click(browser, "#rule-list .rule:nth-child(2) .rule-remove").await;
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let rules = text(browser, "#rule-list").await;
-        if !rules.contains("Newsletter") {
+        // The page is reloading after the click: an element found on the old page may be
+        // gone before its text is read (then try again).
+        let rules = match browser.find(Locator::Css("#rule-list")).await {
+            Ok(list) => list.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if !rules.is_empty() && !rules.contains("Newsletter") {
             assert!(rules.contains("in Ordner „Invoices“ verschieben"), "{rules}");
             break;
         }
