@@ -826,7 +826,6 @@ async fn fetch_json(browser: &Client, method: &str, path: &str) -> serde_json::V
 /// forms wrote (read back over IMAP), the other message stays in INBOX. The forms are
 /// saved through the same admin operation the panel's form handler calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Sieve at delivery (the SIEVE engineer's run-time part, not merged into this branch yet)"]
 async fn the_forms_script_files_real_mail() {
     use postfach_admin::sieve_forms::RuleInput;
     let dir = tempfile::tempdir().expect("temp dir");

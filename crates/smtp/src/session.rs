@@ -29,7 +29,7 @@ use crate::address::{self, PathError};
 use crate::data::{self, Received};
 use crate::headers::{self, Trace};
 use crate::intake;
-use crate::quota;
+use crate::{filter, quota};
 use crate::sink::{Submission, SubmitError};
 use crate::spam::{self as spam_check, Checked};
 use crate::verify::{self, SpfResults};
@@ -68,6 +68,9 @@ pub(crate) struct Transaction {
     pub mailboxes: BTreeMap<MailboxId, Space>,
     /// MX only: the spam thresholds of each mailbox's customer, read with it at RCPT.
     pub spam: BTreeMap<MailboxId, SpamThresholds>,
+    /// MX only: the mailboxes with an active Sieve script, with its `updated_at` and the
+    /// first recipient address that reached each, and its own address.
+    pub sieve: BTreeMap<MailboxId, (i64, EmailAddress, EmailAddress)>,
     /// The size the client declared with MAIL FROM (RFC 1870), 0 if none.
     pub declared_size: u64,
     pub utf8: bool,
@@ -440,6 +443,7 @@ impl Session<'_> {
             recipients: Vec::new(),
             mailboxes: BTreeMap::new(),
             spam: BTreeMap::new(),
+            sieve: BTreeMap::new(),
             declared_size,
             utf8,
         });
@@ -546,6 +550,9 @@ impl Session<'_> {
                 if let Some(tx) = &mut self.tx {
                     tx.mailboxes.insert(found.mailbox_id, found.space);
                     tx.spam.insert(found.mailbox_id, found.spam);
+                    if let Some(at) = found.sieve_active_at {
+                        tx.sieve.entry(found.mailbox_id).or_insert((at, recipient.clone(), found.mailbox.clone()));
+                    }
                     tx.recipients.push(recipient);
                 }
                 self.reply(250, [2, 1, 5], "Recipient OK");
@@ -796,6 +803,29 @@ impl Session<'_> {
         let services = &self.inner.services;
         let mut junk_any = false;
         for (folder, mailboxes, stored) in messages {
+            // Mailboxes with a script file it themselves (module `filter`); the folder
+            // chosen here is their implicit keep.
+            let (filtered, mailboxes): (Vec<MailboxId>, Vec<MailboxId>) =
+                mailboxes.into_iter().partition(|m| tx.sieve.contains_key(m));
+            for mailbox in filtered {
+                let Some((active_at, to, own)) = tx.sieve.get(&mailbox) else { continue };
+                let (to, own) = (to.to_string(), own.to_string());
+                let envelope =
+                    postfach_sieve::Envelope { from: sender.as_deref().unwrap_or(""), to: &to, mailbox: &own };
+                let job = filter::Filtered { mailbox, active_at: *active_at, envelope, folder };
+                let scripts = &self.inner.scripts;
+                match filter::deliver(scripts, &services.store, &services.blobs, &services.deliveries, job, &stored).await {
+                    Ok(filed) => tracing::info!(remote = %self.peer(), id, mailbox = mailbox.get(), ?filed, "message filtered"),
+                    Err(e) => {
+                        tracing::warn!(remote = %self.peer(), error = %e, "storing a filtered message failed");
+                        return self.reply(451, [4, 3, 0], "The message could not be stored; please try again later");
+                    }
+                }
+                junk_any |= folder == DeliveryFolder::Junk;
+            }
+            if mailboxes.is_empty() {
+                continue;
+            }
             let target = LocalTarget::Mailboxes { batcher: &services.deliveries, mailboxes: &mailboxes, folder };
             match deliver_local(&services.blobs, stored, target).await {
                 Ok(_) => {

@@ -1,0 +1,210 @@
+//! The mailbox's active Sieve script at final delivery (docs/sieve.md).
+//!
+//! Delivery learns with the recipient whether a script is active and when it last changed
+//! (`Recipient::sieve_active_at`); only then is the script loaded and compiled, once per
+//! change, through [`Scripts`]. The folder delivery chose (INBOX, or Junk by the spam
+//! decision) is the *implicit keep*; `fileinto` and `discard` override it. Whatever goes
+//! wrong with a script (it cannot be loaded, fails while running, names a folder that
+//! does not exist without `:create`) ends in the implicit keep: a message is never lost to
+//! a filter.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use postfach_blob::BlobStore;
+use postfach_sieve::{Envelope, Script};
+use postfach_store::delivery::DeliveryBatcher;
+use postfach_store::local::{LocalError, LocalTarget, deliver_local};
+use postfach_store::messages::{DeliveryFolder, Flags};
+use postfach_store::{Scope, Store};
+use postfach_types::{MailboxId, UnixTime};
+
+/// Compiled scripts kept at most; beyond it the cache starts over.
+const MAX_CACHED: usize = 1024;
+
+/// Compiled active scripts by mailbox, valid while the script's `updated_at` matches.
+#[derive(Debug, Default)]
+pub(crate) struct Scripts {
+    compiled: Mutex<HashMap<MailboxId, (i64, Script)>>,
+}
+
+impl Scripts {
+    /// The active script of `mailbox` as of `active_at`, compiled; `None` when it is gone
+    /// or cannot be compiled any more (logged).
+    async fn get(&self, store: &Store, mailbox: MailboxId, active_at: i64) -> Option<Script> {
+        if let Ok(cache) = self.compiled.lock()
+            && let Some((at, script)) = cache.get(&mailbox)
+            && *at == active_at
+        {
+            return Some(script.clone());
+        }
+        let stored = match store.active_sieve_script(Scope::Platform, mailbox).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(mailbox = mailbox.get(), error = %e, "reading the filter script failed; message kept");
+                return None;
+            }
+        };
+        let script = match postfach_sieve::compile(&stored.text) {
+            Ok(script) => script,
+            Err(e) => {
+                tracing::warn!(mailbox = mailbox.get(), error = %e, "the filter script does not compile; message kept");
+                return None;
+            }
+        };
+        if let Ok(mut cache) = self.compiled.lock() {
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.insert(mailbox, (stored.updated_at.0, script.clone()));
+        }
+        Some(script)
+    }
+}
+
+/// One message for one mailbox whose script runs.
+pub(crate) struct Filtered<'a> {
+    pub mailbox: MailboxId,
+    pub active_at: i64,
+    pub envelope: Envelope<'a>,
+    /// The implicit keep.
+    pub folder: DeliveryFolder,
+}
+
+/// Where the message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Filed {
+    /// Stored in one or more folders.
+    Stored,
+    /// The script discarded it (nothing stored, the transaction still succeeds).
+    Discarded,
+}
+
+/// Runs the mailbox's script over `message` and stores it where the script says (module
+/// documentation). An error means nothing was stored and the sender should try again.
+pub(crate) async fn deliver(
+    scripts: &Scripts,
+    store: &Store,
+    blobs: &BlobStore,
+    batcher: &DeliveryBatcher,
+    filtered: Filtered<'_>,
+    message: &[u8],
+) -> Result<Filed, LocalError> {
+    let Filtered { mailbox, active_at, envelope, folder } = filtered;
+    let keep = |flags: Vec<String>| keep(store, blobs, batcher, mailbox, folder, flags, message);
+    let Some(script) = scripts.get(store, mailbox, active_at).await else {
+        return keep(Vec::new()).await;
+    };
+    // The vacation memory is asked once replies go out through the queue (not yet).
+    let outcome = postfach_sieve::run(&script, message, envelope, &|_| false);
+    if let Some(error) = &outcome.error {
+        tracing::info!(mailbox = mailbox.get(), %error, "filter script failed; message kept");
+        return keep(Vec::new()).await;
+    }
+    if outcome.reject.is_some() {
+        tracing::info!(mailbox = mailbox.get(), "filter script rejects the message; kept instead (reject is not carried out)");
+        return keep(outcome.keep.unwrap_or_default()).await;
+    }
+    if !outcome.redirect.is_empty() {
+        tracing::info!(mailbox = mailbox.get(), "redirect refused: this server prefers aliases to forwarding");
+    }
+    if outcome.vacation.is_some() {
+        tracing::info!(mailbox = mailbox.get(), "vacation reply not sent: replies are not wired to the queue yet");
+    }
+    // A redirect that is not carried out must not lose the message.
+    let stores_nothing = outcome.stores_nothing() && outcome.redirect.is_empty();
+    if stores_nothing {
+        tracing::info!(mailbox = mailbox.get(), "filter script discarded the message");
+        return Ok(Filed::Discarded);
+    }
+    let mut kept = outcome.keep.is_some() || outcome.file_into.is_empty();
+    for file_into in &outcome.file_into {
+        match file(store, blobs, mailbox, file_into, message).await {
+            Ok(true) => {}
+            Ok(false) => kept = true,
+            Err(e) => {
+                tracing::warn!(mailbox = mailbox.get(), error = %e, "filing a message failed; message kept");
+                kept = true;
+            }
+        }
+    }
+    if kept {
+        return keep(outcome.keep.unwrap_or_default()).await;
+    }
+    Ok(Filed::Stored)
+}
+
+/// Stores the message in the `fileinto` folder; `false` when the folder does not exist
+/// and may not be created (the caller keeps the message).
+async fn file(
+    store: &Store,
+    blobs: &BlobStore,
+    mailbox: MailboxId,
+    file_into: &postfach_sieve::FileInto,
+    message: &[u8],
+) -> Result<bool, LocalError> {
+    let folder = match store.folder(mailbox, &file_into.folder).await? {
+        Some(folder) => folder,
+        None if file_into.create => store.create_folder(mailbox, &file_into.folder, None).await?,
+        None => {
+            tracing::info!(mailbox = mailbox.get(), "filter script files into a folder that does not exist; message kept");
+            return Ok(false);
+        }
+    };
+    let (flags, keywords) = flags(&file_into.flags);
+    let target = LocalTarget::Folder {
+        store,
+        mailbox,
+        folder: folder.id,
+        internal_date: UnixTime::now(),
+        flags,
+        keywords,
+    };
+    deliver_local(blobs, message.to_vec(), target).await?;
+    Ok(true)
+}
+
+/// The implicit keep (or an explicit `keep`): the folder delivery chose, with the
+/// script's flags when it set any.
+async fn keep(
+    store: &Store,
+    blobs: &BlobStore,
+    batcher: &DeliveryBatcher,
+    mailbox: MailboxId,
+    folder: DeliveryFolder,
+    names: Vec<String>,
+    message: &[u8],
+) -> Result<Filed, LocalError> {
+    let name = match folder {
+        DeliveryFolder::Inbox => "INBOX",
+        DeliveryFolder::Junk => "Junk",
+    };
+    if !names.is_empty()
+        && let Some(found) = store.folder(mailbox, name).await?
+    {
+        let (flags, keywords) = flags(&names);
+        let target =
+            LocalTarget::Folder { store, mailbox, folder: found.id, internal_date: UnixTime::now(), flags, keywords };
+        deliver_local(blobs, message.to_vec(), target).await?;
+        return Ok(Filed::Stored);
+    }
+    let mailboxes = [mailbox];
+    let target = LocalTarget::Mailboxes { batcher, mailboxes: &mailboxes, folder };
+    deliver_local(blobs, message.to_vec(), target).await?;
+    Ok(Filed::Stored)
+}
+
+/// imap4flags names as system flags and keywords.
+fn flags(names: &[String]) -> (Flags, Vec<String>) {
+    let mut flags = Flags::default();
+    let mut keywords = Vec::new();
+    for name in names {
+        match Flags::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(name)) {
+            Some((flag, _)) => flags = flags.union(*flag),
+            None if !name.starts_with('\\') => keywords.push(name.clone()),
+            None => {}
+        }
+    }
+    (flags, keywords)
+}
