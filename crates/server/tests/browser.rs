@@ -860,3 +860,63 @@ async fn the_forms_script_files_real_mail() {
     wait_for_subjects(imaps, "anna@acme.example", "INBOX", &["Lunch?"]).await;
     server.shutdown().await;
 }
+
+/// The FLAGS of every message in an IMAP folder, one line each.
+async fn imap_flags(port: u16, user: &str, folder: &str) -> String {
+    let script = "import imaplib, os, ssl\n\
+        ctx = ssl.create_default_context()\n\
+        ctx.check_hostname = False\n\
+        ctx.verify_mode = ssl.CERT_NONE\n\
+        m = imaplib.IMAP4_SSL('127.0.0.1', int(os.environ['PORT']), ssl_context=ctx)\n\
+        m.login(os.environ['USER'], os.environ['PASS'])\n\
+        m.select('\"' + os.environ['FOLDER'] + '\"', readonly=True)\n\
+        typ, data = m.fetch('1:*', '(FLAGS)')\n\
+        for line in data:\n    print(line.decode())\n\
+        m.logout()\n";
+    python(
+        script,
+        &[("PORT", port.to_string()), ("USER", user.into()), ("PASS", STRONG.into()), ("FOLDER", folder.into())],
+    )
+    .await
+}
+
+/// Sieve at final delivery over the real MX, read back over IMAP: `fileinto :create` with
+/// a flag makes the folder and sets the flag, `discard` stores nothing, and a script that
+/// files into a missing folder without `:create` keeps the message in INBOX.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sieve_at_delivery_files_discards_and_keeps() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, _dns) = start_server(&dir.path().join("data")).await;
+    accounts(&server).await;
+    let store = server.store();
+    let anna = create_mailbox(
+        store,
+        server.authenticator().hasher(),
+        Scope::Platform,
+        &addr("anna@acme.example"),
+        &Secret::new(STRONG.to_string()),
+        MailboxSettings::default(),
+    )
+    .await
+    .expect("mailbox");
+    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
+    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let script = r#"require ["fileinto", "mailbox", "imap4flags"];
+if header :contains "subject" "Invoice" { fileinto :create :flags "\\Flagged" "Invoices"; stop; }
+if header :contains "subject" "Offer" { discard; stop; }
+if header :contains "subject" "Lost" { fileinto "Nowhere"; stop; }
+"#;
+    admin.put_script(&who, anna.id, "rules", script).await.expect("script stored");
+    admin.activate_script(&who, anna.id, Some("rules")).await.expect("script active");
+    let smtp = server.addresses().first("smtp").expect("smtp listener").port();
+    let imaps = server.addresses().first("imaps").expect("imaps listener").port();
+    for subject in ["Invoice 7", "Offer of the week", "Lost and found", "Hello"] {
+        smtp_send(smtp, "anna@acme.example", subject).await;
+    }
+    wait_for_subjects(imaps, "anna@acme.example", "Invoices", &["Invoice 7"]).await;
+    wait_for_subjects(imaps, "anna@acme.example", "INBOX", &["Hello", "Lost and found"]).await;
+    assert_eq!(imap_subjects(imaps, "anna@acme.example", "Nowhere").await, None, "no folder made without :create");
+    let flags = imap_flags(imaps, "anna@acme.example", "Invoices").await;
+    assert!(flags.contains("\\Flagged"), "the filed message is flagged: {flags}");
+    server.shutdown().await;
+}

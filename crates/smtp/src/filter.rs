@@ -103,7 +103,10 @@ pub(crate) async fn deliver(
         return keep(Vec::new()).await;
     }
     if outcome.reject.is_some() {
-        tracing::info!(mailbox = mailbox.get(), "filter script rejects the message; kept instead (reject is not carried out)");
+        tracing::info!(
+            mailbox = mailbox.get(),
+            "filter script rejects the message; kept instead (reject is not carried out)"
+        );
         return keep(outcome.keep.unwrap_or_default()).await;
     }
     if !outcome.redirect.is_empty() {
@@ -148,19 +151,16 @@ async fn file(
         Some(folder) => folder,
         None if file_into.create => store.create_folder(mailbox, &file_into.folder, None).await?,
         None => {
-            tracing::info!(mailbox = mailbox.get(), "filter script files into a folder that does not exist; message kept");
+            tracing::info!(
+                mailbox = mailbox.get(),
+                "filter script files into a folder that does not exist; message kept"
+            );
             return Ok(false);
         }
     };
     let (flags, keywords) = flags(&file_into.flags);
-    let target = LocalTarget::Folder {
-        store,
-        mailbox,
-        folder: folder.id,
-        internal_date: UnixTime::now(),
-        flags,
-        keywords,
-    };
+    let target =
+        LocalTarget::Folder { store, mailbox, folder: folder.id, internal_date: UnixTime::now(), flags, keywords };
     deliver_local(blobs, message.to_vec(), target).await?;
     Ok(true)
 }

@@ -29,11 +29,11 @@ use crate::address::{self, PathError};
 use crate::data::{self, Received};
 use crate::headers::{self, Trace};
 use crate::intake;
-use crate::{filter, quota};
 use crate::sink::{Submission, SubmitError};
 use crate::spam::{self as spam_check, Checked};
 use crate::verify::{self, SpfResults};
 use crate::{Inner, SpfFailAction};
+use crate::{filter, quota};
 
 /// Which server a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -814,8 +814,12 @@ impl Session<'_> {
                     postfach_sieve::Envelope { from: sender.as_deref().unwrap_or(""), to: &to, mailbox: &own };
                 let job = filter::Filtered { mailbox, active_at: *active_at, envelope, folder };
                 let scripts = &self.inner.scripts;
-                match filter::deliver(scripts, &services.store, &services.blobs, &services.deliveries, job, &stored).await {
-                    Ok(filed) => tracing::info!(remote = %self.peer(), id, mailbox = mailbox.get(), ?filed, "message filtered"),
+                match filter::deliver(scripts, &services.store, &services.blobs, &services.deliveries, job, &stored)
+                    .await
+                {
+                    Ok(filed) => {
+                        tracing::info!(remote = %self.peer(), id, mailbox = mailbox.get(), ?filed, "message filtered")
+                    }
                     Err(e) => {
                         tracing::warn!(remote = %self.peer(), error = %e, "storing a filtered message failed");
                         return self.reply(451, [4, 3, 0], "The message could not be stored; please try again later");
