@@ -920,3 +920,40 @@ if header :contains "subject" "Lost" { fileinto "Nowhere"; stop; }
     assert!(flags.contains("\\Flagged"), "the filed message is flagged: {flags}");
     server.shutdown().await;
 }
+
+/// `redirect` at delivery: to another mailbox of the same customer it delivers there (and
+/// not to the filtering mailbox); to another customer's mailbox or an outside address it
+/// is refused and the message kept in INBOX.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sieve_redirect_stays_with_the_customer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, _dns) = start_server(&dir.path().join("data")).await;
+    accounts(&server).await;
+    let store = server.store();
+    let strong = Secret::new(STRONG.to_string());
+    let hasher = server.authenticator().hasher();
+    let settings = MailboxSettings::default;
+    let anna = create_mailbox(store, hasher, Scope::Platform, &addr("anna@acme.example"), &strong, settings())
+        .await
+        .expect("mailbox");
+    create_mailbox(store, hasher, Scope::Platform, &addr("ben@acme.example"), &strong, settings())
+        .await
+        .expect("mailbox");
+    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
+    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let script = r#"if header :contains "subject" "Team" { redirect "ben@acme.example"; }
+elsif header :contains "subject" "Globex" { redirect "eva@globex.example"; }
+elsif header :contains "subject" "Outside" { redirect "someone@elsewhere.example"; }
+"#;
+    admin.put_script(&who, anna.id, "forward", script).await.expect("script stored");
+    admin.activate_script(&who, anna.id, Some("forward")).await.expect("script active");
+    let smtp = server.addresses().first("smtp").expect("smtp listener").port();
+    let imaps = server.addresses().first("imaps").expect("imaps listener").port();
+    for subject in ["Team news", "Globex news", "Outside news"] {
+        smtp_send(smtp, "anna@acme.example", subject).await;
+    }
+    wait_for_subjects(imaps, "ben@acme.example", "INBOX", &["Team news"]).await;
+    wait_for_subjects(imaps, "anna@acme.example", "INBOX", &["Globex news", "Outside news"]).await;
+    wait_for_subjects(imaps, "eva@globex.example", "INBOX", &[]).await;
+    server.shutdown().await;
+}

@@ -16,8 +16,9 @@ use postfach_sieve::{Envelope, Script};
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_store::local::{LocalError, LocalTarget, deliver_local};
 use postfach_store::messages::{DeliveryFolder, Flags};
+use postfach_store::resolve::Resolution;
 use postfach_store::{Scope, Store};
-use postfach_types::{MailboxId, UnixTime};
+use postfach_types::{CustomerId, EmailAddress, MailboxId, UnixTime};
 
 /// Compiled scripts kept at most; beyond it the cache starts over.
 const MAX_CACHED: usize = 1024;
@@ -67,6 +68,8 @@ impl Scripts {
 pub(crate) struct Filtered<'a> {
     pub mailbox: MailboxId,
     pub active_at: i64,
+    /// The mailbox's customer: `redirect` reaches only its mailboxes.
+    pub customer: CustomerId,
     pub envelope: Envelope<'a>,
     /// The implicit keep.
     pub folder: DeliveryFolder,
@@ -91,7 +94,7 @@ pub(crate) async fn deliver(
     filtered: Filtered<'_>,
     message: &[u8],
 ) -> Result<Filed, LocalError> {
-    let Filtered { mailbox, active_at, envelope, folder } = filtered;
+    let Filtered { mailbox, active_at, customer, envelope, folder } = filtered;
     let keep = |flags: Vec<String>| keep(store, blobs, batcher, mailbox, folder, flags, message);
     let Some(script) = scripts.get(store, mailbox, active_at).await else {
         return keep(Vec::new()).await;
@@ -109,19 +112,23 @@ pub(crate) async fn deliver(
         );
         return keep(outcome.keep.unwrap_or_default()).await;
     }
-    if !outcome.redirect.is_empty() {
-        tracing::info!(mailbox = mailbox.get(), "redirect refused: this server prefers aliases to forwarding");
-    }
     if outcome.vacation.is_some() {
         tracing::info!(mailbox = mailbox.get(), "vacation reply not sent: replies are not wired to the queue yet");
     }
     // A redirect that is not carried out must not lose the message.
-    let stores_nothing = outcome.stores_nothing() && outcome.redirect.is_empty();
-    if stores_nothing {
+    let mut refused = false;
+    for target in &outcome.redirect {
+        if !redirect(store, blobs, batcher, customer, target, message).await? {
+            tracing::info!(mailbox = mailbox.get(), "redirect refused: this server prefers aliases to forwarding");
+            refused = true;
+        }
+    }
+    if outcome.stores_nothing() && !refused {
         tracing::info!(mailbox = mailbox.get(), "filter script discarded the message");
         return Ok(Filed::Discarded);
     }
     let mut kept = outcome.keep.is_some() || outcome.file_into.is_empty();
+    kept |= refused;
     for file_into in &outcome.file_into {
         match file(store, blobs, mailbox, file_into, message).await {
             Ok(true) => {}
@@ -136,6 +143,28 @@ pub(crate) async fn deliver(
         return keep(outcome.keep.unwrap_or_default()).await;
     }
     Ok(Filed::Stored)
+}
+
+/// Delivers a copy to the INBOX of `target` when it is a mailbox of the same customer
+/// (`[sieve] redirect = "customer"`, the default); `false` when it is not (the caller
+/// keeps the message). The target's own script does not run on a redirected copy.
+async fn redirect(
+    store: &Store,
+    blobs: &BlobStore,
+    batcher: &DeliveryBatcher,
+    customer: CustomerId,
+    target: &str,
+    message: &[u8],
+) -> Result<bool, LocalError> {
+    let Ok(address) = EmailAddress::parse(target) else { return Ok(false) };
+    let Resolution::Mailbox(found) = store.resolve(&address).await? else { return Ok(false) };
+    if found.customer_id != customer {
+        return Ok(false);
+    }
+    let mailboxes = [found.mailbox_id];
+    let target = LocalTarget::Mailboxes { batcher, mailboxes: &mailboxes, folder: DeliveryFolder::Inbox };
+    deliver_local(blobs, message.to_vec(), target).await?;
+    Ok(true)
 }
 
 /// Stores the message in the `fileinto` folder; `false` when the folder does not exist

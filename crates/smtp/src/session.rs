@@ -69,11 +69,22 @@ pub(crate) struct Transaction {
     /// MX only: the spam thresholds of each mailbox's customer, read with it at RCPT.
     pub spam: BTreeMap<MailboxId, SpamThresholds>,
     /// MX only: the mailboxes with an active Sieve script, with its `updated_at` and the
-    /// first recipient address that reached each, and its own address.
-    pub sieve: BTreeMap<MailboxId, (i64, EmailAddress, EmailAddress)>,
+    /// first recipient address that reached each, its own address and its customer.
+    pub sieve: BTreeMap<MailboxId, Sieved>,
     /// The size the client declared with MAIL FROM (RFC 1870), 0 if none.
     pub declared_size: u64,
     pub utf8: bool,
+}
+
+/// A recipient mailbox whose active Sieve script runs at delivery.
+pub(crate) struct Sieved {
+    /// The script's `updated_at`.
+    pub active_at: i64,
+    /// The first recipient address that reached the mailbox.
+    pub to: EmailAddress,
+    /// The mailbox's own address.
+    pub mailbox: EmailAddress,
+    pub customer: postfach_types::CustomerId,
 }
 
 pub(crate) struct User {
@@ -551,7 +562,12 @@ impl Session<'_> {
                     tx.mailboxes.insert(found.mailbox_id, found.space);
                     tx.spam.insert(found.mailbox_id, found.spam);
                     if let Some(at) = found.sieve_active_at {
-                        tx.sieve.entry(found.mailbox_id).or_insert((at, recipient.clone(), found.mailbox.clone()));
+                        tx.sieve.entry(found.mailbox_id).or_insert(Sieved {
+                            active_at: at,
+                            to: recipient.clone(),
+                            mailbox: found.mailbox.clone(),
+                            customer: found.customer_id,
+                        });
                     }
                     tx.recipients.push(recipient);
                 }
@@ -808,11 +824,17 @@ impl Session<'_> {
             let (filtered, mailboxes): (Vec<MailboxId>, Vec<MailboxId>) =
                 mailboxes.into_iter().partition(|m| tx.sieve.contains_key(m));
             for mailbox in filtered {
-                let Some((active_at, to, own)) = tx.sieve.get(&mailbox) else { continue };
-                let (to, own) = (to.to_string(), own.to_string());
+                let Some(sieved) = tx.sieve.get(&mailbox) else { continue };
+                let (to, own) = (sieved.to.to_string(), sieved.mailbox.to_string());
                 let envelope =
                     postfach_sieve::Envelope { from: sender.as_deref().unwrap_or(""), to: &to, mailbox: &own };
-                let job = filter::Filtered { mailbox, active_at: *active_at, envelope, folder };
+                let job = filter::Filtered {
+                    mailbox,
+                    active_at: sieved.active_at,
+                    customer: sieved.customer,
+                    envelope,
+                    folder,
+                };
                 let scripts = &self.inner.scripts;
                 match filter::deliver(scripts, &services.store, &services.blobs, &services.deliveries, job, &stored)
                     .await
