@@ -957,3 +957,48 @@ elsif header :contains "subject" "Outside" { redirect "someone@elsewhere.example
     wait_for_subjects(imaps, "eva@globex.example", "INBOX", &[]).await;
     server.shutdown().await;
 }
+
+/// Sends one message to `rcpts` (comma-separated) over the MX; prints the server's answer
+/// to the message (`250 …` or the refusal's code and text).
+async fn smtp_send_answer(port: u16, rcpts: &str, subject: &str) -> String {
+    let script = "import smtplib, os\n\
+        rcpts = os.environ['RCPTS'].split(',')\n\
+        msg = 'From: friend@outside.example\\r\\nTo: ' + ', '.join(rcpts) + '\\r\\nSubject: ' + os.environ['SUBJECT'] + '\\r\\n\\r\\nHello.\\r\\n'\n\
+        s = smtplib.SMTP('127.0.0.1', int(os.environ['PORT']))\n\
+        try:\n    s.sendmail('friend@outside.example', rcpts, msg)\n    print('250')\n\
+        except smtplib.SMTPDataError as e:\n    print(e.smtp_code, e.smtp_error.decode())\n\
+        s.quit()\n";
+    python(script, &[("PORT", port.to_string()), ("RCPTS", rcpts.into()), ("SUBJECT", subject.into())]).await
+}
+
+/// `reject` at delivery: with the mailbox as the only recipient the MX answers `550` with
+/// the script's reason and stores nothing; with several recipients the message is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sieve_reject_refuses_a_single_recipient_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, _dns) = start_server(&dir.path().join("data")).await;
+    accounts(&server).await;
+    let store = server.store();
+    let strong = Secret::new(STRONG.to_string());
+    let hasher = server.authenticator().hasher();
+    let settings = MailboxSettings::default;
+    let anna = create_mailbox(store, hasher, Scope::Platform, &addr("anna@acme.example"), &strong, settings())
+        .await
+        .expect("mailbox");
+    create_mailbox(store, hasher, Scope::Platform, &addr("ben@acme.example"), &strong, settings())
+        .await
+        .expect("mailbox");
+    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
+    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let script = "require \"reject\";\nif header :contains \"subject\" \"Ads\" { reject \"No ads, please.\"; }\n";
+    admin.put_script(&who, anna.id, "noads", script).await.expect("script stored");
+    admin.activate_script(&who, anna.id, Some("noads")).await.expect("script active");
+    let smtp = server.addresses().first("smtp").expect("smtp listener").port();
+    let imaps = server.addresses().first("imaps").expect("imaps listener").port();
+    let answer = smtp_send_answer(smtp, "anna@acme.example", "Ads for you").await;
+    assert!(answer.starts_with("550") && answer.contains("No ads, please."), "{answer}");
+    assert_eq!(smtp_send_answer(smtp, "anna@acme.example,ben@acme.example", "Ads for both").await, "250");
+    wait_for_subjects(imaps, "ben@acme.example", "INBOX", &["Ads for both"]).await;
+    wait_for_subjects(imaps, "anna@acme.example", "INBOX", &["Ads for both"]).await;
+    server.shutdown().await;
+}

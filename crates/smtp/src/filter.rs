@@ -73,15 +73,21 @@ pub(crate) struct Filtered<'a> {
     pub envelope: Envelope<'a>,
     /// The implicit keep.
     pub folder: DeliveryFolder,
+    /// Whether a `reject` may refuse the message in the SMTP reply (the MX with this one
+    /// mailbox as the only recipient); otherwise a reject keeps the message.
+    pub may_refuse: bool,
 }
 
 /// Where the message went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Filed {
     /// Stored in one or more folders.
     Stored,
     /// The script discarded it (nothing stored, the transaction still succeeds).
     Discarded,
+    /// The script rejects it (nothing stored): the reason for the `550` reply, one line of
+    /// printable ASCII.
+    Rejected(String),
 }
 
 /// Runs the mailbox's script over `message` and stores it where the script says (module
@@ -94,7 +100,7 @@ pub(crate) async fn deliver(
     filtered: Filtered<'_>,
     message: &[u8],
 ) -> Result<Filed, LocalError> {
-    let Filtered { mailbox, active_at, customer, envelope, folder } = filtered;
+    let Filtered { mailbox, active_at, customer, envelope, folder, may_refuse } = filtered;
     let keep = |flags: Vec<String>| keep(store, blobs, batcher, mailbox, folder, flags, message);
     let Some(script) = scripts.get(store, mailbox, active_at).await else {
         return keep(Vec::new()).await;
@@ -105,11 +111,12 @@ pub(crate) async fn deliver(
         tracing::info!(mailbox = mailbox.get(), %error, "filter script failed; message kept");
         return keep(Vec::new()).await;
     }
-    if outcome.reject.is_some() {
-        tracing::info!(
-            mailbox = mailbox.get(),
-            "filter script rejects the message; kept instead (reject is not carried out)"
-        );
+    if let Some(reason) = &outcome.reject {
+        if may_refuse {
+            tracing::info!(mailbox = mailbox.get(), "filter script rejects the message");
+            return Ok(Filed::Rejected(reply_text(reason)));
+        }
+        tracing::info!(mailbox = mailbox.get(), "filter script rejects a message for several recipients; kept instead");
         return keep(outcome.keep.unwrap_or_default()).await;
     }
     if outcome.vacation.is_some() {
@@ -236,4 +243,30 @@ fn flags(names: &[String]) -> (Flags, Vec<String>) {
         }
     }
     (flags, keywords)
+}
+
+/// The longest reject reason put into an SMTP reply.
+const MAX_REASON: usize = 200;
+
+/// A script's reject reason as one SMTP reply line: printable ASCII, bounded.
+fn reply_text(reason: &str) -> String {
+    let line: String = reason
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line: String = line.chars().take(MAX_REASON).collect();
+    if line.is_empty() { "The recipient's mail filter refuses this message".to_string() } else { line }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reject_reasons_become_one_bounded_line() {
+        assert_eq!(super::reply_text("No ads,\r\nplease.\u{7}"), "No ads, please.");
+        assert_eq!(super::reply_text("\u{e4}\u{e4}"), "The recipient's mail filter refuses this message");
+        assert_eq!(super::reply_text(&"x".repeat(1000)).len(), super::MAX_REASON);
+    }
 }

@@ -828,17 +828,23 @@ impl Session<'_> {
                 let (to, own) = (sieved.to.to_string(), sieved.mailbox.to_string());
                 let envelope =
                     postfach_sieve::Envelope { from: sender.as_deref().unwrap_or(""), to: &to, mailbox: &own };
+                let may_refuse = tx.mailboxes.len() == 1;
                 let job = filter::Filtered {
                     mailbox,
                     active_at: sieved.active_at,
                     customer: sieved.customer,
                     envelope,
                     folder,
+                    may_refuse,
                 };
                 let scripts = &self.inner.scripts;
                 match filter::deliver(scripts, &services.store, &services.blobs, &services.deliveries, job, &stored)
                     .await
                 {
+                    Ok(filter::Filed::Rejected(reason)) => {
+                        let text = format!("Refused by the recipient's mail filter: {reason}");
+                        return self.reply(550, [5, 7, 1], &text);
+                    }
                     Ok(filed) => {
                         tracing::info!(remote = %self.peer(), id, mailbox = mailbox.get(), ?filed, "message filtered")
                     }
