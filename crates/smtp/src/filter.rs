@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use postfach_blob::BlobStore;
-use postfach_sieve::{Envelope, Script};
+use postfach_sieve::{Envelope, Outcome, Script};
 use postfach_store::delivery::DeliveryBatcher;
+
+use crate::sink::{Submission, SubmissionSink};
 use postfach_store::local::{LocalError, LocalTarget, deliver_local};
 use postfach_store::messages::{DeliveryFolder, Flags};
 use postfach_store::resolve::Resolution;
@@ -97,6 +99,7 @@ pub(crate) async fn deliver(
     store: &Store,
     blobs: &BlobStore,
     batcher: &DeliveryBatcher,
+    sink: &dyn SubmissionSink,
     filtered: Filtered<'_>,
     message: &[u8],
 ) -> Result<Filed, LocalError> {
@@ -105,8 +108,7 @@ pub(crate) async fn deliver(
     let Some(script) = scripts.get(store, mailbox, active_at).await else {
         return keep(Vec::new()).await;
     };
-    // The vacation memory is asked once replies go out through the queue (not yet).
-    let outcome = postfach_sieve::run(&script, message, envelope, &|_| false);
+    let outcome = run(store, mailbox, &script, message, envelope).await;
     if let Some(error) = &outcome.error {
         tracing::info!(mailbox = mailbox.get(), %error, "filter script failed; message kept");
         return keep(Vec::new()).await;
@@ -119,8 +121,8 @@ pub(crate) async fn deliver(
         tracing::info!(mailbox = mailbox.get(), "filter script rejects a message for several recipients; kept instead");
         return keep(outcome.keep.unwrap_or_default()).await;
     }
-    if outcome.vacation.is_some() {
-        tracing::info!(mailbox = mailbox.get(), "vacation reply not sent: replies are not wired to the queue yet");
+    if let Some(vacation) = &outcome.vacation {
+        reply(sink, mailbox, vacation).await;
     }
     // A redirect that is not carried out must not lose the message.
     let mut refused = false;
@@ -150,6 +152,40 @@ pub(crate) async fn deliver(
         return keep(outcome.keep.unwrap_or_default()).await;
     }
     Ok(Filed::Stored)
+}
+
+/// Runs the script; a vacation reply it wants is kept only when the store says it is due
+/// (and the store then remembers it), else the script runs again told "replied".
+async fn run(store: &Store, mailbox: MailboxId, script: &Script, message: &[u8], envelope: Envelope<'_>) -> Outcome {
+    let outcome = postfach_sieve::run(script, message, envelope, &|_| false);
+    let Some(vacation) = &outcome.vacation else { return outcome };
+    let days = u32::try_from(vacation.period_secs.div_ceil(86_400)).unwrap_or(u32::MAX).max(1);
+    let due = match store.vacation_reply_due(mailbox, &vacation.to, &vacation.id, days).await {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(mailbox = mailbox.get(), error = %e, "asking whether a vacation reply is due failed");
+            false
+        }
+    };
+    if due { outcome } else { postfach_sieve::run(script, message, envelope, &|id| id == vacation.id) }
+}
+
+/// Queues the vacation reply from the mailbox with the null sender (RFC 3834 §3.3),
+/// DKIM-signed by the queue like every message it takes. A failure is logged: the
+/// arriving message is stored either way.
+async fn reply(sink: &dyn SubmissionSink, mailbox: MailboxId, vacation: &postfach_sieve::Vacation) {
+    let Ok(to) = EmailAddress::parse(&vacation.to) else { return };
+    let submission = Submission {
+        mailbox_id: mailbox,
+        return_path: None,
+        recipients: vec![to],
+        message: vacation.message.clone(),
+        client: std::net::IpAddr::from([127, 0, 0, 1]),
+    };
+    match sink.submit(submission).await {
+        Ok(id) => tracing::info!(mailbox = mailbox.get(), id, "vacation reply queued"),
+        Err(e) => tracing::warn!(mailbox = mailbox.get(), error = %e, "queueing a vacation reply failed"),
+    }
 }
 
 /// Delivers a copy to the INBOX of `target` when it is a mailbox of the same customer

@@ -838,8 +838,16 @@ impl Session<'_> {
                     may_refuse,
                 };
                 let scripts = &self.inner.scripts;
-                match filter::deliver(scripts, &services.store, &services.blobs, &services.deliveries, job, &stored)
-                    .await
+                match filter::deliver(
+                    scripts,
+                    &services.store,
+                    &services.blobs,
+                    &services.deliveries,
+                    &*services.submissions,
+                    job,
+                    &stored,
+                )
+                .await
                 {
                     Ok(filter::Filed::Rejected(reason)) => {
                         let text = format!("Refused by the recipient's mail filter: {reason}");
