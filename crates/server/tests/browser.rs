@@ -770,8 +770,12 @@ async fn filters_flow(browser: &Client, server: &Server, base: &str, ids: &Ids) 
     click(browser, "#rule-list .rule:nth-child(2) .rule-remove").await;
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let rules = text(browser, "#rule-list").await;
-        if !rules.contains("Newsletter") {
+        // The page reloads after the click: an element read while it goes is stale; read again.
+        let rules = match browser.find(Locator::Css("#rule-list")).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if !rules.is_empty() && !rules.contains("Newsletter") {
             assert!(rules.contains("in Ordner „Invoices“ verschieben"), "{rules}");
             break;
         }
