@@ -832,7 +832,6 @@ async fn fetch_json(browser: &Client, method: &str, path: &str) -> serde_json::V
 /// forms wrote (read back over IMAP), the other message stays in INBOX. The forms are
 /// saved through the same admin operation the panel's form handler calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Sieve at delivery (the SIEVE engineer's run-time part, not merged into this branch yet)"]
 async fn the_forms_script_files_real_mail() {
     use postfach_admin::sieve_forms::RuleInput;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -865,5 +864,147 @@ async fn the_forms_script_files_real_mail() {
     smtp_send(smtp, "anna@acme.example", "Lunch?").await;
     wait_for_subjects(imaps, "anna@acme.example", "Invoices", &["Invoice 42"]).await;
     wait_for_subjects(imaps, "anna@acme.example", "INBOX", &["Lunch?"]).await;
+    server.shutdown().await;
+}
+
+/// The FLAGS of every message in an IMAP folder, one line each.
+async fn imap_flags(port: u16, user: &str, folder: &str) -> String {
+    let script = "import imaplib, os, ssl\n\
+        ctx = ssl.create_default_context()\n\
+        ctx.check_hostname = False\n\
+        ctx.verify_mode = ssl.CERT_NONE\n\
+        m = imaplib.IMAP4_SSL('127.0.0.1', int(os.environ['PORT']), ssl_context=ctx)\n\
+        m.login(os.environ['USER'], os.environ['PASS'])\n\
+        m.select('\"' + os.environ['FOLDER'] + '\"', readonly=True)\n\
+        typ, data = m.fetch('1:*', '(FLAGS)')\n\
+        for line in data:\n    print(line.decode())\n\
+        m.logout()\n";
+    python(
+        script,
+        &[("PORT", port.to_string()), ("USER", user.into()), ("PASS", STRONG.into()), ("FOLDER", folder.into())],
+    )
+    .await
+}
+
+/// Sieve at final delivery over the real MX, read back over IMAP: `fileinto :create` with
+/// a flag makes the folder and sets the flag, `discard` stores nothing, and a script that
+/// files into a missing folder without `:create` keeps the message in INBOX.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sieve_at_delivery_files_discards_and_keeps() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, _dns) = start_server(&dir.path().join("data")).await;
+    accounts(&server).await;
+    let store = server.store();
+    let anna = create_mailbox(
+        store,
+        server.authenticator().hasher(),
+        Scope::Platform,
+        &addr("anna@acme.example"),
+        &Secret::new(STRONG.to_string()),
+        MailboxSettings::default(),
+    )
+    .await
+    .expect("mailbox");
+    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
+    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let script = r#"require ["fileinto", "mailbox", "imap4flags"];
+if header :contains "subject" "Invoice" { fileinto :create :flags "\\Flagged" "Invoices"; stop; }
+if header :contains "subject" "Offer" { discard; stop; }
+if header :contains "subject" "Lost" { fileinto "Nowhere"; stop; }
+"#;
+    admin.put_script(&who, anna.id, "rules", script).await.expect("script stored");
+    admin.activate_script(&who, anna.id, Some("rules")).await.expect("script active");
+    let smtp = server.addresses().first("smtp").expect("smtp listener").port();
+    let imaps = server.addresses().first("imaps").expect("imaps listener").port();
+    for subject in ["Invoice 7", "Offer of the week", "Lost and found", "Hello"] {
+        smtp_send(smtp, "anna@acme.example", subject).await;
+    }
+    wait_for_subjects(imaps, "anna@acme.example", "Invoices", &["Invoice 7"]).await;
+    wait_for_subjects(imaps, "anna@acme.example", "INBOX", &["Hello", "Lost and found"]).await;
+    assert_eq!(imap_subjects(imaps, "anna@acme.example", "Nowhere").await, None, "no folder made without :create");
+    let flags = imap_flags(imaps, "anna@acme.example", "Invoices").await;
+    assert!(flags.contains("\\Flagged"), "the filed message is flagged: {flags}");
+    server.shutdown().await;
+}
+
+/// `redirect` at delivery: to another mailbox of the same customer it delivers there (and
+/// not to the filtering mailbox); to another customer's mailbox or an outside address it
+/// is refused and the message kept in INBOX.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sieve_redirect_stays_with_the_customer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, _dns) = start_server(&dir.path().join("data")).await;
+    accounts(&server).await;
+    let store = server.store();
+    let strong = Secret::new(STRONG.to_string());
+    let hasher = server.authenticator().hasher();
+    let settings = MailboxSettings::default;
+    let anna = create_mailbox(store, hasher, Scope::Platform, &addr("anna@acme.example"), &strong, settings())
+        .await
+        .expect("mailbox");
+    create_mailbox(store, hasher, Scope::Platform, &addr("ben@acme.example"), &strong, settings())
+        .await
+        .expect("mailbox");
+    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
+    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let script = r#"if header :contains "subject" "Team" { redirect "ben@acme.example"; }
+elsif header :contains "subject" "Globex" { redirect "eva@globex.example"; }
+elsif header :contains "subject" "Outside" { redirect "someone@elsewhere.example"; }
+"#;
+    admin.put_script(&who, anna.id, "forward", script).await.expect("script stored");
+    admin.activate_script(&who, anna.id, Some("forward")).await.expect("script active");
+    let smtp = server.addresses().first("smtp").expect("smtp listener").port();
+    let imaps = server.addresses().first("imaps").expect("imaps listener").port();
+    for subject in ["Team news", "Globex news", "Outside news"] {
+        smtp_send(smtp, "anna@acme.example", subject).await;
+    }
+    wait_for_subjects(imaps, "ben@acme.example", "INBOX", &["Team news"]).await;
+    wait_for_subjects(imaps, "anna@acme.example", "INBOX", &["Globex news", "Outside news"]).await;
+    wait_for_subjects(imaps, "eva@globex.example", "INBOX", &[]).await;
+    server.shutdown().await;
+}
+
+/// Sends one message to `rcpts` (comma-separated) over the MX; prints the server's answer
+/// to the message (`250 …` or the refusal's code and text).
+async fn smtp_send_answer(port: u16, rcpts: &str, subject: &str) -> String {
+    let script = "import smtplib, os\n\
+        rcpts = os.environ['RCPTS'].split(',')\n\
+        msg = 'From: friend@outside.example\\r\\nTo: ' + ', '.join(rcpts) + '\\r\\nSubject: ' + os.environ['SUBJECT'] + '\\r\\n\\r\\nHello.\\r\\n'\n\
+        s = smtplib.SMTP('127.0.0.1', int(os.environ['PORT']))\n\
+        try:\n    s.sendmail('friend@outside.example', rcpts, msg)\n    print('250')\n\
+        except smtplib.SMTPDataError as e:\n    print(e.smtp_code, e.smtp_error.decode())\n\
+        s.quit()\n";
+    python(script, &[("PORT", port.to_string()), ("RCPTS", rcpts.into()), ("SUBJECT", subject.into())]).await
+}
+
+/// `reject` at delivery: with the mailbox as the only recipient the MX answers `550` with
+/// the script's reason and stores nothing; with several recipients the message is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sieve_reject_refuses_a_single_recipient_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, _dns) = start_server(&dir.path().join("data")).await;
+    accounts(&server).await;
+    let store = server.store();
+    let strong = Secret::new(STRONG.to_string());
+    let hasher = server.authenticator().hasher();
+    let settings = MailboxSettings::default;
+    let anna = create_mailbox(store, hasher, Scope::Platform, &addr("anna@acme.example"), &strong, settings())
+        .await
+        .expect("mailbox");
+    create_mailbox(store, hasher, Scope::Platform, &addr("ben@acme.example"), &strong, settings())
+        .await
+        .expect("mailbox");
+    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
+    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let script = "require \"reject\";\nif header :contains \"subject\" \"Ads\" { reject \"No ads, please.\"; }\n";
+    admin.put_script(&who, anna.id, "noads", script).await.expect("script stored");
+    admin.activate_script(&who, anna.id, Some("noads")).await.expect("script active");
+    let smtp = server.addresses().first("smtp").expect("smtp listener").port();
+    let imaps = server.addresses().first("imaps").expect("imaps listener").port();
+    let answer = smtp_send_answer(smtp, "anna@acme.example", "Ads for you").await;
+    assert!(answer.starts_with("550") && answer.contains("No ads, please."), "{answer}");
+    assert_eq!(smtp_send_answer(smtp, "anna@acme.example,ben@acme.example", "Ads for both").await, "250");
+    wait_for_subjects(imaps, "ben@acme.example", "INBOX", &["Ads for both"]).await;
+    wait_for_subjects(imaps, "anna@acme.example", "INBOX", &["Ads for both"]).await;
     server.shutdown().await;
 }

@@ -230,3 +230,58 @@ async fn a_real_client_submits_and_the_mail_goes_out_signed() {
     assert!(results.iter().any(|r| r.result() == &DkimResult::Pass), "{results:?}");
     t.server.shutdown().await;
 }
+
+/// Sends one message from friend@outside.test to max@acme.example over the real MX with
+/// Python's smtplib.
+fn mx_send(port: u16, subject: &str) {
+    let script = "import smtplib, os\n\
+        msg = 'From: friend@outside.test\\r\\nTo: max@acme.example\\r\\nSubject: ' + os.environ['SUBJECT'] + '\\r\\nMessage-ID: <' + os.environ['SUBJECT'] + '@outside.test>\\r\\n\\r\\nHello.\\r\\n'\n\
+        s = smtplib.SMTP('127.0.0.1', int(os.environ['PORT']))\n\
+        s.sendmail('friend@outside.test', ['max@acme.example'], msg)\n\
+        s.quit()\nprint('SENT')\n";
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .env("PORT", port.to_string())
+        .env("SUBJECT", subject)
+        .output()
+        .expect("python3 runs");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "SENT", "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A Sieve `vacation` at delivery over the MX: the first message from a sender gets one
+/// reply, queued with the null sender and DKIM-signed, arriving at the sender's server;
+/// the second message from the same sender gets none. Both messages are kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn sieve_vacation_replies_once_per_sender_dkim_signed() {
+    let dns = TestDns::start(zone());
+    let sink = Sink::start(Behaviour::Accept);
+    let (t, max) = start(&dns, &sink).await;
+    let store: &Store = t.server.store();
+    let admin = postfach_admin::Admin::new(store.clone(), t.server.authenticator().clone(), None);
+    let who = postfach_admin::Who::Mailbox { mailbox: max.clone() };
+    let script = "require \"vacation\";\nvacation :days 7 :subject \"Away\" \"I am away until Monday.\";\n";
+    admin.put_script(&who, max.id, "away", script).await.expect("script stored");
+    admin.activate_script(&who, max.id, Some("away")).await.expect("script active");
+    let mx = t.server.addresses().first("smtp").expect("smtp listener").port();
+
+    mx_send(mx, "first");
+    let received = arrived(&sink, 1).await;
+    assert_eq!(received[0].rcpt_to, vec!["friend@outside.test".to_string()]);
+    assert_eq!(received[0].mail_from, "", "replies go out with the null sender");
+    let reply = String::from_utf8_lossy(&received[0].data).into_owned();
+    assert!(reply.contains("Subject: Away") && reply.contains("Auto-Submitted: auto-replied"), "{reply}");
+    assert!(reply.contains("DKIM-Signature:"), "{reply}");
+
+    mx_send(mx, "second");
+    inbox(&t.server, &max, 2).await;
+    // The reply would have been queued before the second 250: wait until the queue is
+    // empty, then nothing more may have reached the sender.
+    let deadline = Instant::now() + WAIT;
+    while !store.queue_list(Scope::Platform).await.expect("queue").is_empty() {
+        assert!(Instant::now() < deadline, "the queue never emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sink.received().len(), 1, "one reply per sender within :days");
+    t.server.shutdown().await;
+}

@@ -23,6 +23,7 @@
 
 pub mod address;
 mod data;
+mod filter;
 pub mod headers;
 mod intake;
 pub use intake::RESERVE_FACTOR;
@@ -132,6 +133,8 @@ pub(crate) struct Inner {
     pub settings: Settings,
     pub services: Services,
     pub verifier: mail_auth::MessageAuthenticator,
+    /// Compiled Sieve scripts of the mailboxes mail arrives for.
+    pub scripts: filter::Scripts,
 }
 
 impl std::fmt::Debug for Smtp {
@@ -143,7 +146,7 @@ impl std::fmt::Debug for Smtp {
 impl Smtp {
     pub fn new(settings: Settings, services: Services) -> Result<Smtp, SmtpError> {
         let verifier = verify::authenticator(services.dns_resolver)?;
-        Ok(Smtp { inner: Arc::new(Inner { settings, services, verifier }) })
+        Ok(Smtp { inner: Arc::new(Inner { settings, services, verifier, scripts: filter::Scripts::default() }) })
     }
 
     /// The protocol for the listeners of one kind: the MX (`smtp`), or submission

@@ -29,11 +29,11 @@ use crate::address::{self, PathError};
 use crate::data::{self, Received};
 use crate::headers::{self, Trace};
 use crate::intake;
-use crate::quota;
 use crate::sink::{Submission, SubmitError};
 use crate::spam::{self as spam_check, Checked};
 use crate::verify::{self, SpfResults};
 use crate::{Inner, SpfFailAction};
+use crate::{filter, quota};
 
 /// Which server a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +68,23 @@ pub(crate) struct Transaction {
     pub mailboxes: BTreeMap<MailboxId, Space>,
     /// MX only: the spam thresholds of each mailbox's customer, read with it at RCPT.
     pub spam: BTreeMap<MailboxId, SpamThresholds>,
+    /// MX only: the mailboxes with an active Sieve script, with its `updated_at` and the
+    /// first recipient address that reached each, its own address and its customer.
+    pub sieve: BTreeMap<MailboxId, Sieved>,
     /// The size the client declared with MAIL FROM (RFC 1870), 0 if none.
     pub declared_size: u64,
     pub utf8: bool,
+}
+
+/// A recipient mailbox whose active Sieve script runs at delivery.
+pub(crate) struct Sieved {
+    /// The script's `updated_at`.
+    pub active_at: i64,
+    /// The first recipient address that reached the mailbox.
+    pub to: EmailAddress,
+    /// The mailbox's own address.
+    pub mailbox: EmailAddress,
+    pub customer: postfach_types::CustomerId,
 }
 
 pub(crate) struct User {
@@ -440,6 +454,7 @@ impl Session<'_> {
             recipients: Vec::new(),
             mailboxes: BTreeMap::new(),
             spam: BTreeMap::new(),
+            sieve: BTreeMap::new(),
             declared_size,
             utf8,
         });
@@ -546,6 +561,14 @@ impl Session<'_> {
                 if let Some(tx) = &mut self.tx {
                     tx.mailboxes.insert(found.mailbox_id, found.space);
                     tx.spam.insert(found.mailbox_id, found.spam);
+                    if let Some(at) = found.sieve_active_at {
+                        tx.sieve.entry(found.mailbox_id).or_insert(Sieved {
+                            active_at: at,
+                            to: recipient.clone(),
+                            mailbox: found.mailbox.clone(),
+                            customer: found.customer_id,
+                        });
+                    }
                     tx.recipients.push(recipient);
                 }
                 self.reply(250, [2, 1, 5], "Recipient OK");
@@ -796,6 +819,53 @@ impl Session<'_> {
         let services = &self.inner.services;
         let mut junk_any = false;
         for (folder, mailboxes, stored) in messages {
+            // Mailboxes with a script file it themselves (module `filter`); the folder
+            // chosen here is their implicit keep.
+            let (filtered, mailboxes): (Vec<MailboxId>, Vec<MailboxId>) =
+                mailboxes.into_iter().partition(|m| tx.sieve.contains_key(m));
+            for mailbox in filtered {
+                let Some(sieved) = tx.sieve.get(&mailbox) else { continue };
+                let (to, own) = (sieved.to.to_string(), sieved.mailbox.to_string());
+                let envelope =
+                    postfach_sieve::Envelope { from: sender.as_deref().unwrap_or(""), to: &to, mailbox: &own };
+                let may_refuse = tx.mailboxes.len() == 1;
+                let job = filter::Filtered {
+                    mailbox,
+                    active_at: sieved.active_at,
+                    customer: sieved.customer,
+                    envelope,
+                    folder,
+                    may_refuse,
+                };
+                let scripts = &self.inner.scripts;
+                match filter::deliver(
+                    scripts,
+                    &services.store,
+                    &services.blobs,
+                    &services.deliveries,
+                    &*services.submissions,
+                    job,
+                    &stored,
+                )
+                .await
+                {
+                    Ok(filter::Filed::Rejected(reason)) => {
+                        let text = format!("Refused by the recipient's mail filter: {reason}");
+                        return self.reply(550, [5, 7, 1], &text);
+                    }
+                    Ok(filed) => {
+                        tracing::info!(remote = %self.peer(), id, mailbox = mailbox.get(), ?filed, "message filtered")
+                    }
+                    Err(e) => {
+                        tracing::warn!(remote = %self.peer(), error = %e, "storing a filtered message failed");
+                        return self.reply(451, [4, 3, 0], "The message could not be stored; please try again later");
+                    }
+                }
+                junk_any |= folder == DeliveryFolder::Junk;
+            }
+            if mailboxes.is_empty() {
+                continue;
+            }
             let target = LocalTarget::Mailboxes { batcher: &services.deliveries, mailboxes: &mailboxes, folder };
             match deliver_local(&services.blobs, stored, target).await {
                 Ok(_) => {

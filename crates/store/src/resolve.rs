@@ -33,6 +33,9 @@ pub struct Recipient {
     pub space: Space,
     /// Its customer's spam thresholds, read with the address too.
     pub spam: crate::customers::SpamThresholds,
+    /// When the mailbox's active Sieve script last changed (`None`: no script runs), read
+    /// with the address so mailboxes without a script cost delivery nothing more.
+    pub sieve_active_at: Option<i64>,
 }
 
 impl Store {
@@ -100,7 +103,7 @@ async fn lookup(
     local: &LocalPart,
 ) -> Result<Option<Recipient>, StoreError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT m.id, m.customer_id, m.address, c.spam_reject, c.spam_junk, {} FROM addresses a \
+        "SELECT m.id, m.customer_id, m.address, m.sieve_active_at, c.spam_reject, c.spam_junk, {} FROM addresses a \
          JOIN mailboxes m ON m.id = a.mailbox_id JOIN customers c ON c.id = m.customer_id \
          WHERE a.domain_id = $1 AND a.local_part = $2",
         crate::quota::SPACE_COLUMNS
@@ -116,5 +119,6 @@ async fn lookup(
         mailbox: decode(row.try_get("address")?, EmailAddress::parse)?,
         space: crate::quota::space_from_row(&row)?,
         spam: crate::customers::SpamThresholds::from_row(&row)?,
+        sieve_active_at: row.try_get("sieve_active_at")?,
     }))
 }
