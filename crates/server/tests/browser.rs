@@ -640,16 +640,7 @@ async fn filters_and_vacation_in_a_real_browser() {
 /// customer refused.
 async fn filters_flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
     let store = server.store();
-    let anna = create_mailbox(
-        store,
-        server.authenticator().hasher(),
-        Scope::Platform,
-        &addr("anna@acme.example"),
-        &Secret::new(STRONG.to_string()),
-        MailboxSettings::default(),
-    )
-    .await
-    .expect("mailbox");
+    let anna = mailbox_on(server, "anna@acme.example").await;
     store.add_alias(Scope::Platform, &addr("info@acme.example"), &anna.address).await.expect("alias");
     let filters_url = format!("{base}/mailboxes/{}/filters", anna.id);
     let sieve_url = format!("{base}/mailboxes/{}/sieve", anna.id);
@@ -828,6 +819,30 @@ async fn fetch_json(browser: &Client, method: &str, path: &str) -> serde_json::V
     browser.execute_async(script, vec![json!(method), json!(path)]).await.expect("fetch")
 }
 
+/// A mailbox of the customer `acme` on `server`, with the password `STRONG`.
+async fn mailbox_on(server: &Server, address: &str) -> postfach_store::mailboxes::Mailbox {
+    let strong = Secret::new(STRONG.to_string());
+    create_mailbox(
+        server.store(),
+        server.authenticator().hasher(),
+        Scope::Platform,
+        &addr(address),
+        &strong,
+        MailboxSettings::default(),
+    )
+    .await
+    .expect("mailbox")
+}
+
+/// The administrative operations as the mailbox's own user (for its scripts and forms).
+fn as_mailbox_user(
+    server: &Server,
+    mailbox: &postfach_store::mailboxes::Mailbox,
+) -> (postfach_admin::Admin, postfach_admin::Who) {
+    let admin = postfach_admin::Admin::new(server.store().clone(), server.authenticator().clone(), None);
+    (admin, postfach_admin::Who::Mailbox { mailbox: mailbox.clone() })
+}
+
 /// The forms' script at delivery: real mail through the MX is filed by the rule the
 /// forms wrote (read back over IMAP), the other message stays in INBOX. The forms are
 /// saved through the same admin operation the panel's form handler calls.
@@ -837,19 +852,8 @@ async fn the_forms_script_files_real_mail() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, _dns) = start_server(&dir.path().join("data")).await;
     accounts(&server).await;
-    let store = server.store();
-    let anna = create_mailbox(
-        store,
-        server.authenticator().hasher(),
-        Scope::Platform,
-        &addr("anna@acme.example"),
-        &Secret::new(STRONG.to_string()),
-        MailboxSettings::default(),
-    )
-    .await
-    .expect("mailbox");
-    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
-    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let anna = mailbox_on(&server, "anna@acme.example").await;
+    let (admin, who) = as_mailbox_user(&server, &anna);
     let rule = RuleInput {
         header: "subject".into(),
         match_type: "contains".into(),
@@ -894,19 +898,8 @@ async fn sieve_at_delivery_files_discards_and_keeps() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, _dns) = start_server(&dir.path().join("data")).await;
     accounts(&server).await;
-    let store = server.store();
-    let anna = create_mailbox(
-        store,
-        server.authenticator().hasher(),
-        Scope::Platform,
-        &addr("anna@acme.example"),
-        &Secret::new(STRONG.to_string()),
-        MailboxSettings::default(),
-    )
-    .await
-    .expect("mailbox");
-    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
-    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let anna = mailbox_on(&server, "anna@acme.example").await;
+    let (admin, who) = as_mailbox_user(&server, &anna);
     let script = r#"require ["fileinto", "mailbox", "imap4flags"];
 if header :contains "subject" "Invoice" { fileinto :create :flags "\\Flagged" "Invoices"; stop; }
 if header :contains "subject" "Offer" { discard; stop; }
@@ -935,18 +928,9 @@ async fn sieve_redirect_stays_with_the_customer() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, _dns) = start_server(&dir.path().join("data")).await;
     accounts(&server).await;
-    let store = server.store();
-    let strong = Secret::new(STRONG.to_string());
-    let hasher = server.authenticator().hasher();
-    let settings = MailboxSettings::default;
-    let anna = create_mailbox(store, hasher, Scope::Platform, &addr("anna@acme.example"), &strong, settings())
-        .await
-        .expect("mailbox");
-    create_mailbox(store, hasher, Scope::Platform, &addr("ben@acme.example"), &strong, settings())
-        .await
-        .expect("mailbox");
-    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
-    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let anna = mailbox_on(&server, "anna@acme.example").await;
+    mailbox_on(&server, "ben@acme.example").await;
+    let (admin, who) = as_mailbox_user(&server, &anna);
     let script = r#"if header :contains "subject" "Team" { redirect "ben@acme.example"; }
 elsif header :contains "subject" "Globex" { redirect "eva@globex.example"; }
 elsif header :contains "subject" "Outside" { redirect "someone@elsewhere.example"; }
@@ -984,18 +968,9 @@ async fn sieve_reject_refuses_a_single_recipient_message() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, _dns) = start_server(&dir.path().join("data")).await;
     accounts(&server).await;
-    let store = server.store();
-    let strong = Secret::new(STRONG.to_string());
-    let hasher = server.authenticator().hasher();
-    let settings = MailboxSettings::default;
-    let anna = create_mailbox(store, hasher, Scope::Platform, &addr("anna@acme.example"), &strong, settings())
-        .await
-        .expect("mailbox");
-    create_mailbox(store, hasher, Scope::Platform, &addr("ben@acme.example"), &strong, settings())
-        .await
-        .expect("mailbox");
-    let admin = postfach_admin::Admin::new(store.clone(), server.authenticator().clone(), None);
-    let who = postfach_admin::Who::Mailbox { mailbox: anna.clone() };
+    let anna = mailbox_on(&server, "anna@acme.example").await;
+    mailbox_on(&server, "ben@acme.example").await;
+    let (admin, who) = as_mailbox_user(&server, &anna);
     let script = "require \"reject\";\nif header :contains \"subject\" \"Ads\" { reject \"No ads, please.\"; }\n";
     admin.put_script(&who, anna.id, "noads", script).await.expect("script stored");
     admin.activate_script(&who, anna.id, Some("noads")).await.expect("script active");
