@@ -248,12 +248,8 @@ async fn keep(
     names: Vec<String>,
     message: &[u8],
 ) -> Result<Filed, LocalError> {
-    let name = match folder {
-        DeliveryFolder::Inbox => "INBOX",
-        DeliveryFolder::Junk => "Junk",
-    };
     if !names.is_empty()
-        && let Some(found) = store.folder(mailbox, name).await?
+        && let Some(found) = store.folder(mailbox, folder.name()).await?
     {
         let (flags, keywords) = flags(&names);
         let target =
@@ -272,8 +268,8 @@ fn flags(names: &[String]) -> (Flags, Vec<String>) {
     let mut flags = Flags::default();
     let mut keywords = Vec::new();
     for name in names {
-        match Flags::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(name)) {
-            Some((flag, _)) => flags = flags.union(*flag),
+        match Flags::from_name(name) {
+            Some(flag) => flags = flags.union(flag),
             None if !name.starts_with('\\') => keywords.push(name.clone()),
             None => {}
         }

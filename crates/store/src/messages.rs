@@ -95,6 +95,16 @@ pub enum DeliveryFolder {
     Junk,
 }
 
+impl DeliveryFolder {
+    /// The folder's name in every mailbox.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeliveryFolder::Inbox => "INBOX",
+            DeliveryFolder::Junk => "Junk",
+        }
+    }
+}
+
 /// One message for one mailbox, as the SMTP server hands it over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -233,11 +243,7 @@ impl Store {
         let mut placed: Vec<Option<Placed>> = vec![None; deliveries.len()];
         for i in order {
             let d = &deliveries[i];
-            let name = match d.folder {
-                DeliveryFolder::Inbox => "INBOX",
-                DeliveryFolder::Junk => "Junk",
-            };
-            let folder = folder_for_delivery(&mut tx, d.mailbox_id, name).await?;
+            let folder = folder_for_delivery(&mut tx, d.mailbox_id, d.folder.name()).await?;
             let (uid, modseq, quota_warning) = insert_message(&mut tx, d.mailbox_id, folder, &d.message).await?;
             placed[i] = Some(Placed { mailbox_id: d.mailbox_id, folder_id: folder, uid, modseq, quota_warning });
         }

@@ -577,8 +577,8 @@ fn message_info(items: &[Token], names: &mut Keywords) -> Option<MessageInfo> {
         } else if name.is_atom("FLAGS") {
             for flag in value.list()? {
                 let flag = flag.atom()?;
-                match Flags::ALL.iter().find(|(_, n)| n.as_bytes().eq_ignore_ascii_case(flag)) {
-                    Some((f, _)) => flags = Flags(flags.0 | f.0),
+                match std::str::from_utf8(flag).ok().and_then(Flags::from_name) {
+                    Some(f) => flags = flags.union(f),
                     None if flag.first() != Some(&b'\\') && is_keyword(flag) => {
                         keywords |= names.bit(flag).unwrap_or(0);
                     }
