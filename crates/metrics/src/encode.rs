@@ -7,7 +7,8 @@ use postfach_types::{LoginResult, Service};
 
 use crate::{
     BOUNDS, COMMAND_LATENCY, CONNECTIONS, DKIM_SIGNATURES, Gauges, INBOUND, LEARNS, LISTENERS, LOGINS, MESSAGES_IN,
-    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES, VIAS, commands,
+    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SIEVE, SIEVE_ACTIONS, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES,
+    VIAS, commands,
 };
 
 /// Every metric as Prometheus text. `gauges` is `None` when the database could not be
@@ -46,6 +47,10 @@ pub fn render(gauges: Option<&Gauges>) -> String {
     out.family("postfach_spam_checks_total", "counter", "Spam checks of inbound messages with rspamd, by result.");
     for (i, result) in SPAM_CHECKS.iter().enumerate() {
         out.line("postfach_spam_checks_total", &[("result", result)], SPAM[i].get());
+    }
+    out.family("postfach_sieve_actions_total", "counter", "Actions of mailboxes' Sieve scripts at delivery.");
+    for (i, action) in SIEVE_ACTIONS.iter().enumerate() {
+        out.line("postfach_sieve_actions_total", &[("action", action)], SIEVE[i].get());
     }
     out.family(
         "postfach_spam_learns_total",

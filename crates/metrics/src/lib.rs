@@ -136,6 +136,35 @@ pub fn spam_check(result: SpamCheck) {
     SPAM[result as usize].inc();
 }
 
+/// What a mailbox's Sieve script did with a message at final delivery (one count per
+/// action taken; a script that fails counts `Error` and its message `Keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SieveAction {
+    /// Stored in the folder delivery chose (implicit or explicit keep).
+    Keep,
+    FileInto,
+    Discard,
+    /// Refused in the SMTP reply.
+    Reject,
+    /// A copy sent on (to a mailbox of the customer, or through the queue).
+    Redirect,
+    /// A vacation reply queued.
+    Vacation,
+    /// A redirect or vacation reply not sent: not allowed, the sending switch is off, a
+    /// loop, or the sending limit (the message is kept).
+    Refused,
+    /// The script could not be loaded or failed while running (the message is kept).
+    Error,
+}
+
+const SIEVE_ACTIONS: [&str; 8] = ["keep", "fileinto", "discard", "reject", "redirect", "vacation", "refused", "error"];
+static SIEVE: [Counter; SIEVE_ACTIONS.len()] = [const { Counter::new() }; SIEVE_ACTIONS.len()];
+
+/// A Sieve script took this action at delivery.
+pub fn sieve_action(action: SieveAction) {
+    SIEVE[action as usize].inc();
+}
+
 /// What became of a learning call (moving a message into or out of Junk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpamLearn {

@@ -18,7 +18,10 @@ fn recorded_events_show_in_the_text() {
     command(Protocol::Smtp, "XCLIENT", Duration::from_secs(60));
     spam_check(SpamCheck::Unreachable);
     spam_learn(false, SpamLearn::Dropped);
+    sieve_action(SieveAction::FileInto);
     let text = render(None);
+    assert!(value(&text, "postfach_sieve_actions_total{action=\"fileinto\"}").is_some_and(|v| v >= 1.0), "{text}");
+    assert!(value(&text, "postfach_sieve_actions_total{action=\"error\"}").is_some(), "{text}");
     assert!(value(&text, "postfach_spam_checks_total{result=\"unreachable\"}").is_some_and(|v| v >= 1.0), "{text}");
     assert!(value(&text, "postfach_spam_learns_total{kind=\"ham\",result=\"dropped\"}").is_some_and(|v| v >= 1.0));
     assert!(value(&text, "postfach_connections_total{service=\"imaps\"}").is_some_and(|v| v >= 1.0), "{text}");

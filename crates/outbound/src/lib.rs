@@ -26,7 +26,7 @@ mod worker;
 
 pub use worker::{CLAIM_HEARTBEAT, CLAIM_LEASE};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use postfach_store::delivery::DeliveryBatcher;
 use postfach_store::local::{LocalTarget, deliver_local};
 use postfach_store::messages::DeliveryFolder;
 use postfach_store::queue::NewQueuedMessage;
-use postfach_store::resolve::Resolution;
+use postfach_store::resolve::{Recipient, Resolution};
 use postfach_store::warnings::{WarningEvent, WarningFacts, WarningKind, WarningTarget};
 use postfach_store::{Scope, Store};
 use postfach_types::{DomainName, EmailAddress, MailboxId, NodeName, Room, UnixTime};
@@ -111,6 +111,8 @@ pub struct OutboundSettings {
     pub node: NodeName,
     /// How long a claim lasts and how often it is renewed ([`ClaimTiming::default`]).
     pub claims: ClaimTiming,
+    /// Where Sieve `redirect` may send (`[sieve] redirect`).
+    pub sieve_redirect: postfach_filter::Redirect,
 }
 
 /// The lease of a queue claim and the heartbeat that renews it. The server always uses
@@ -149,6 +151,8 @@ struct Inner {
     deliveries: DeliveryBatcher,
     settings: OutboundSettings,
     limiter: schedule::RateLimiter,
+    /// Runs recipients' Sieve scripts at local delivery.
+    filter: postfach_filter::Filter,
     /// Wakes the workers when new mail is queued.
     wake: Notify,
 }
@@ -164,7 +168,15 @@ impl Outbound {
         settings: OutboundSettings,
     ) -> Self {
         let limiter = schedule::RateLimiter::for_store(&store, settings.rate_limit_per_hour);
-        Self { inner: Arc::new(Inner { store, blobs, spool, deliveries, settings, limiter, wake: Notify::new() }) }
+        let filter =
+            postfach_filter::Filter::new(store.clone(), blobs.clone(), deliveries.clone(), settings.sieve_redirect);
+        let wake = Notify::new();
+        Self { inner: Arc::new(Inner { store, blobs, spool, deliveries, settings, limiter, filter, wake }) }
+    }
+
+    /// The Sieve filter local delivery uses, for the MX to share (one script cache).
+    pub fn filter(&self) -> &postfach_filter::Filter {
+        &self.inner.filter
     }
 
     /// Takes a message. Returns when it is durable (blob fsync'd and queue rows committed),
@@ -192,21 +204,20 @@ impl Outbound {
 
         let recipients: Vec<EmailAddress> =
             submission.recipients.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
-        let mut local = BTreeSet::new();
+        let mut local = Vec::new();
         let mut all_local = true;
         for rcpt in &recipients {
             match inner.store.resolve(rcpt).await {
                 // A mailbox without room for it goes through the queue, which tries again
                 // later (or bounces a message that can never fit).
                 Ok(Resolution::Mailbox(r)) if r.space.room(message.len() as u64, 1) == Room::Fits => {
-                    local.insert(r.mailbox_id);
+                    local.push((rcpt.clone(), r));
                 }
                 _ => all_local = false,
             }
         }
         if all_local {
-            let mailboxes: Vec<MailboxId> = local.into_iter().collect();
-            self.deliver_local(&mailboxes, submission.return_path.as_ref(), &message).await.map_err(|e| {
+            self.deliver_local(&local, submission.return_path.as_ref(), &message).await.map_err(|e| {
                 tracing::warn!(queue_id = %queue_id, error = %e, "local delivery of a submission failed");
                 OutboundError::Unavailable("the message could not be stored; please try again".into())
             })?;
@@ -305,11 +316,12 @@ impl Outbound {
         worker::run(self, leader, stopped).await;
     }
 
-    /// Stores `message` in the INBOX of each mailbox, with a `Return-Path:` (RFC 5321
-    /// §4.4) in front.
+    /// Stores `message` in the INBOX of each recipient mailbox (reached as the address
+    /// beside it), with a `Return-Path:` (RFC 5321 §4.4) in front; a mailbox with an
+    /// active Sieve script files it itself (`postfach_filter`; INBOX is its implicit keep).
     async fn deliver_local(
         &self,
-        mailboxes: &[MailboxId],
+        recipients: &[(EmailAddress, Recipient)],
         return_path: Option<&EmailAddress>,
         message: &[u8],
     ) -> Result<(), String> {
@@ -317,8 +329,47 @@ impl Outbound {
         let mut bytes =
             format!("Return-Path: <{}>\r\n", return_path.map(ToString::to_string).unwrap_or_default()).into_bytes();
         bytes.extend_from_slice(message);
-        let target = LocalTarget::Mailboxes { batcher: &inner.deliveries, mailboxes, folder: DeliveryFolder::Inbox };
+        let mut plain = BTreeSet::new();
+        let mut scripted = BTreeMap::new();
+        for (to, recipient) in recipients {
+            match postfach_filter::Scripted::of(to, recipient) {
+                Some(script) => {
+                    scripted.entry(recipient.mailbox_id).or_insert(script);
+                }
+                None => {
+                    plain.insert(recipient.mailbox_id);
+                }
+            }
+        }
+        for script in scripted.values() {
+            // Only the MX can refuse in its reply: a reject here keeps the message.
+            let filed = inner.filter.deliver(self, script, return_path, DeliveryFolder::Inbox, false, &bytes).await;
+            filed.map_err(|e| e.to_string())?;
+        }
+        if plain.is_empty() {
+            return Ok(());
+        }
+        let mailboxes: Vec<MailboxId> = plain.into_iter().collect();
+        let target =
+            LocalTarget::Mailboxes { batcher: &inner.deliveries, mailboxes: &mailboxes, folder: DeliveryFolder::Inbox };
         deliver_local(&inner.blobs, bytes, target).await.map_err(|e| e.to_string())?;
         Ok(())
+    }
+}
+
+/// What Sieve scripts send at local delivery (vacation replies, redirects leaving the
+/// customer) is submitted like mail from the mailbox: its sending limit counts it.
+impl postfach_filter::Sender for Outbound {
+    fn send(&self, outgoing: postfach_filter::Outgoing) -> postfach_filter::SendFuture<'_> {
+        Box::pin(async move {
+            let submission = Submission {
+                mailbox_id: outgoing.mailbox,
+                return_path: outgoing.return_path,
+                recipients: vec![outgoing.recipient],
+                message: outgoing.message,
+                client: None,
+            };
+            self.submit(submission).await.map(|_| ()).map_err(|e| e.to_string())
+        })
     }
 }

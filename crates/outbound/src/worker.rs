@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use hickory_resolver::TokioResolver;
 use postfach_store::leader::Leader;
 use postfach_store::queue::{DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
-use postfach_store::resolve::Resolution;
-use postfach_types::{EmailAddress, MailboxId, QueueRecipientId, Room, UnixTime};
+use postfach_store::resolve::{Recipient, Resolution};
+use postfach_types::{EmailAddress, QueueRecipientId, Room, UnixTime};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsConnector;
@@ -225,14 +225,14 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
     };
 
     let mut outcomes = Vec::new();
-    let mut local: Vec<(QueueRecipientId, MailboxId)> = Vec::new();
+    let mut local: Vec<(QueueRecipientId, (EmailAddress, Recipient))> = Vec::new();
     let mut remote: Vec<&QueuedRecipient> = Vec::new();
     for r in &recipients {
         match inner.store.resolve(&r.address).await {
             // A full mailbox is tried again later like a busy server; a message larger
             // than the mailbox's whole limit never fits (RFC 3463 X.2.2).
             Ok(Resolution::Mailbox(m)) => match m.space.room(bytes.len() as u64, 1) {
-                Room::Fits => local.push((r.id, m.mailbox_id)),
+                Room::Fits => local.push((r.id, (r.address.clone(), m))),
                 Room::Full => outcomes.push((
                     r.id,
                     deferred(
@@ -264,8 +264,8 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
         }
     }
     if !local.is_empty() {
-        let mailboxes: Vec<MailboxId> = local.iter().map(|(_, m)| *m).collect::<BTreeSet<_>>().into_iter().collect();
-        match outbound.deliver_local(&mailboxes, message.return_path.as_ref(), &bytes).await {
+        let arrivals: Vec<(EmailAddress, Recipient)> = local.iter().map(|(_, arrival)| arrival.clone()).collect();
+        match outbound.deliver_local(&arrivals, message.return_path.as_ref(), &bytes).await {
             Ok(()) => {
                 for (id, _) in &local {
                     outcomes.push((*id, Outcome::Delivered { remote_mta: None, tls: None }));
@@ -495,7 +495,7 @@ async fn send_notices(outbound: &Outbound) {
 async fn send_notice(outbound: &Outbound, to: &EmailAddress, report: Vec<u8>) -> Result<(), String> {
     let inner = &outbound.inner;
     if let Ok(Resolution::Mailbox(m)) = inner.store.resolve(to).await {
-        return outbound.deliver_local(&[m.mailbox_id], None, &report).await;
+        return outbound.deliver_local(&[(to.clone(), m)], None, &report).await;
     }
     let now = UnixTime::now();
     let size = u64::try_from(report.len()).unwrap_or(u64::MAX);

@@ -351,6 +351,10 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
         delay_warning: o.delay_warning_secs.map(Duration::from_secs),
         node: config.cluster.node.clone(),
         claims: postfach_outbound::ClaimTiming::default(),
+        sieve_redirect: match config.sieve.redirect {
+            config::SieveRedirect::Customer => postfach_filter::Redirect::Customer,
+            config::SieveRedirect::Any => postfach_filter::Redirect::Any,
+        },
     }
 }
 
@@ -376,7 +380,8 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
 }
 
 /// The upkeep every [`UPKEEP_INTERVAL`]: what lives in the database once per cluster, on
-/// the leader (message files nothing refers to, the login log's retention, once a day
+/// the leader (message files nothing refers to, the login log's retention, the vacation
+/// replies older than any `:days` still asks about, once a day
 /// the app passwords unused for long); what lives in
 /// this node's memory (the throttle's counters) on every node.
 async fn upkeep(
@@ -385,12 +390,13 @@ async fn upkeep(
     auth: Arc<Authenticator>,
     outbound: postfach_outbound::Outbound,
     retention_days: u32,
-    leader: postfach_store::leader::Leader,
+    mut leader: postfach_store::leader::Leader,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut unused_checked: Option<UnixTime> = None;
     loop {
-        if leader.is_leader() {
+        let leading = leader.is_leader();
+        if leading {
             sweep_orphaned_blobs(&store, &blobs).await;
             // App passwords unused for long: once a day is enough (each is told once).
             let now = UnixTime::now();
@@ -408,11 +414,18 @@ async fn upkeep(
                 Ok(n) => tracing::info!(removed = n, "pruned old login log entries"),
                 Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
             }
+            match store.forget_vacation_replies(postfach_filter::VACATION_MEMORY_DAYS).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(forgotten = n, "forgot old vacation replies"),
+                Err(e) => tracing::warn!(error = %e, "forgetting old vacation replies failed"),
+            }
         }
         auth.sweep().await;
         outbound.sweep().await;
+        // A node that becomes leader does the leader's part at once.
         tokio::select! {
             _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
+            _ = leader.acquired(), if !leading => {}
             _ = stopped.changed() => return,
         }
     }

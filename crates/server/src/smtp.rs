@@ -62,6 +62,7 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
         budget: budget.clone(),
         dns_resolver: config.dns.resolver,
         submissions: Arc::new(OutboundSink(outbound.clone())),
+        filter: outbound.filter().clone(),
     };
     let smtp = Smtp::new(settings, services)?;
     let mx = shared.admission();

@@ -354,3 +354,41 @@ async fn rspamd_checks_decide_and_learn() {
     assert!(folder(&defer, "INBOX").await.is_empty());
     drop(rspamd);
 }
+
+/// Sieve after the spam decision (invariant 16): a message rspamd scored into Junk stays
+/// in Junk under the implicit keep of a script that does not file it, and a `fileinto`
+/// takes it elsewhere; a clean message the script does not file stays in the INBOX.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sieve_keeps_junk_in_junk_unless_it_files_it() {
+    let dns = zones();
+    let rspamd = Rspamd::start(dns.addr()).await;
+    let ts = start_server(&dns, rspamd.spam(SpamFailure::Accept)).await;
+    let store = ts.server.store();
+    let max = store.mailbox(Scope::Platform, &EmailAddress::parse(MAX).expect("address")).await.expect("mb");
+    let admin = postfach_admin::Admin::new(store.clone(), ts.server.authenticator().clone(), None);
+    let who = postfach_admin::Who::Mailbox { mailbox: max.clone() };
+    let script = "require [\"fileinto\", \"mailbox\"];\n\
+        if header :contains \"subject\" \"archive-me\" { fileinto :create \"Archive\"; }\n";
+    admin.put_script(&who, max.id, "rules", script).await.expect("script stored");
+    admin.activate_script(&who, max.id, Some("rules")).await.expect("script active");
+
+    let reply = deliver(&ts, &message("please junk-me", "cheap watches for the implicit keep")).await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let reply = deliver(&ts, &message("please junk-me archive-me", "cheap watches for the archive")).await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let reply = deliver(&ts, &message("garden party", "cake and lemonade for everyone next weekend")).await;
+    assert!(reply.starts_with("250"), "{reply}");
+
+    let junk = folder(&ts, "Junk").await;
+    assert_eq!(junk.len(), 1, "{junk:#?}");
+    assert!(junk[0].contains("Subject: please junk-me\r\n"), "{}", junk[0]);
+    assert_eq!(fields(&junk[0], "X-Spam-Status"), ["Yes, score=8.00"]);
+    let archive = folder(&ts, "Archive").await;
+    assert_eq!(archive.len(), 1, "{archive:#?}");
+    assert!(archive[0].contains("Subject: please junk-me archive-me\r\n"), "{}", archive[0]);
+    let inbox = folder(&ts, "INBOX").await;
+    assert_eq!(inbox.len(), 1, "{inbox:#?}");
+    assert!(inbox[0].contains("Subject: garden party\r\n"), "{}", inbox[0]);
+    ts.server.shutdown().await;
+    drop(rspamd);
+}

@@ -23,7 +23,6 @@
 
 pub mod address;
 mod data;
-mod filter;
 pub mod headers;
 mod intake;
 pub use intake::RESERVE_FACTOR;
@@ -121,6 +120,8 @@ pub struct Services {
     pub dns_resolver: Option<SocketAddr>,
     /// Where accepted submissions go: the outbound queue.
     pub submissions: Arc<dyn SubmissionSink>,
+    /// Runs recipients' Sieve scripts at delivery (the same one the queue uses).
+    pub filter: postfach_filter::Filter,
 }
 
 /// The SMTP servers. Cheap to clone.
@@ -133,8 +134,6 @@ pub(crate) struct Inner {
     pub settings: Settings,
     pub services: Services,
     pub verifier: mail_auth::MessageAuthenticator,
-    /// Compiled Sieve scripts of the mailboxes mail arrives for.
-    pub scripts: filter::Scripts,
 }
 
 impl std::fmt::Debug for Smtp {
@@ -146,7 +145,7 @@ impl std::fmt::Debug for Smtp {
 impl Smtp {
     pub fn new(settings: Settings, services: Services) -> Result<Smtp, SmtpError> {
         let verifier = verify::authenticator(services.dns_resolver)?;
-        Ok(Smtp { inner: Arc::new(Inner { settings, services, verifier, scripts: filter::Scripts::default() }) })
+        Ok(Smtp { inner: Arc::new(Inner { settings, services, verifier }) })
     }
 
     /// The protocol for the listeners of one kind: the MX (`smtp`), or submission

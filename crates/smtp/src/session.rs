@@ -29,11 +29,11 @@ use crate::address::{self, PathError};
 use crate::data::{self, Received};
 use crate::headers::{self, Trace};
 use crate::intake;
+use crate::quota;
 use crate::sink::{Submission, SubmitError};
 use crate::spam::{self as spam_check, Checked};
 use crate::verify::{self, SpfResults};
 use crate::{Inner, SpfFailAction};
-use crate::{filter, quota};
 
 /// Which server a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,21 +70,10 @@ pub(crate) struct Transaction {
     pub spam: BTreeMap<MailboxId, SpamThresholds>,
     /// MX only: the mailboxes with an active Sieve script, with its `updated_at` and the
     /// first recipient address that reached each, its own address and its customer.
-    pub sieve: BTreeMap<MailboxId, Sieved>,
+    pub sieve: BTreeMap<MailboxId, postfach_filter::Scripted>,
     /// The size the client declared with MAIL FROM (RFC 1870), 0 if none.
     pub declared_size: u64,
     pub utf8: bool,
-}
-
-/// A recipient mailbox whose active Sieve script runs at delivery.
-pub(crate) struct Sieved {
-    /// The script's `updated_at`.
-    pub active_at: i64,
-    /// The first recipient address that reached the mailbox.
-    pub to: EmailAddress,
-    /// The mailbox's own address.
-    pub mailbox: EmailAddress,
-    pub customer: postfach_types::CustomerId,
 }
 
 pub(crate) struct User {
@@ -561,13 +550,8 @@ impl Session<'_> {
                 if let Some(tx) = &mut self.tx {
                     tx.mailboxes.insert(found.mailbox_id, found.space);
                     tx.spam.insert(found.mailbox_id, found.spam);
-                    if let Some(at) = found.sieve_active_at {
-                        tx.sieve.entry(found.mailbox_id).or_insert(Sieved {
-                            active_at: at,
-                            to: recipient.clone(),
-                            mailbox: found.mailbox.clone(),
-                            customer: found.customer_id,
-                        });
+                    if let Some(scripted) = postfach_filter::Scripted::of(&recipient, &found) {
+                        tx.sieve.entry(found.mailbox_id).or_insert(scripted);
                     }
                     tx.recipients.push(recipient);
                 }
@@ -819,37 +803,17 @@ impl Session<'_> {
         let services = &self.inner.services;
         let mut junk_any = false;
         for (folder, mailboxes, stored) in messages {
-            // Mailboxes with a script file it themselves (module `filter`); the folder
+            // Mailboxes with a script file it themselves (`postfach_filter`); the folder
             // chosen here is their implicit keep.
             let (filtered, mailboxes): (Vec<MailboxId>, Vec<MailboxId>) =
                 mailboxes.into_iter().partition(|m| tx.sieve.contains_key(m));
             for mailbox in filtered {
-                let Some(sieved) = tx.sieve.get(&mailbox) else { continue };
-                let (to, own) = (sieved.to.to_string(), sieved.mailbox.to_string());
-                let envelope =
-                    postfach_sieve::Envelope { from: sender.as_deref().unwrap_or(""), to: &to, mailbox: &own };
+                let Some(scripted) = tx.sieve.get(&mailbox) else { continue };
                 let may_refuse = tx.mailboxes.len() == 1;
-                let job = filter::Filtered {
-                    mailbox,
-                    active_at: sieved.active_at,
-                    customer: sieved.customer,
-                    envelope,
-                    folder,
-                    may_refuse,
-                };
-                let scripts = &self.inner.scripts;
-                match filter::deliver(
-                    scripts,
-                    &services.store,
-                    &services.blobs,
-                    &services.deliveries,
-                    &*services.submissions,
-                    job,
-                    &stored,
-                )
-                .await
+                let sending = crate::sink::Sending(&*services.submissions);
+                match services.filter.deliver(&sending, scripted, tx.sender.as_ref(), folder, may_refuse, &stored).await
                 {
-                    Ok(filter::Filed::Rejected(reason)) => {
+                    Ok(postfach_filter::Filed::Rejected(reason)) => {
                         let text = format!("Refused by the recipient's mail filter: {reason}");
                         return self.reply(550, [5, 7, 1], &text);
                     }

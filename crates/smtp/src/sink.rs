@@ -48,7 +48,28 @@ pub trait SubmissionSink: Send + Sync + std::fmt::Debug {
     fn submit(&self, submission: Submission) -> SubmitFuture<'_>;
 }
 
-/// Delivers submissions to local mailboxes only (see the module docs).
+/// A submission sink as the sender of what Sieve scripts send at delivery (vacation
+/// replies, redirects leaving the customer): handed to the queue like a submission from
+/// the mailbox, so its sending limit counts them.
+pub(crate) struct Sending<'a>(pub &'a dyn SubmissionSink);
+
+impl postfach_filter::Sender for Sending<'_> {
+    fn send(&self, outgoing: postfach_filter::Outgoing) -> postfach_filter::SendFuture<'_> {
+        Box::pin(async move {
+            let submission = Submission {
+                mailbox_id: outgoing.mailbox,
+                return_path: outgoing.return_path,
+                recipients: vec![outgoing.recipient],
+                message: outgoing.message,
+                client: std::net::IpAddr::from([127, 0, 0, 1]),
+            };
+            self.0.submit(submission).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Delivers submissions to local mailboxes only (see the module docs); Sieve scripts do
+/// not run here (the server's sink is the outbound queue, whose local delivery runs them).
 #[derive(Debug, Clone)]
 pub struct LocalDelivery {
     pub store: Store,

@@ -46,7 +46,9 @@ async fn server(dir: &std::path::Path, dns: SocketAddr, refuse: bool) -> (Socket
     settings.data_timeout = Duration::from_secs(1);
     let sink = Arc::new(LocalDelivery { store: store.clone(), blobs: blobs.clone(), deliveries: deliveries.clone() });
     let budget = postfach_net::MemoryBudget::new(1 << 24);
-    let services = Services { store, blobs, deliveries, auth, budget, dns_resolver: Some(dns), submissions: sink };
+    let filter = postfach_filter::Filter::new(store.clone(), blobs.clone(), deliveries.clone(), Default::default());
+    let services =
+        Services { store, blobs, deliveries, auth, budget, dns_resolver: Some(dns), submissions: sink, filter };
     let smtp = Smtp::new(settings, services).expect("smtp");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
