@@ -17,6 +17,7 @@
 //! (notifications), and the private worker loop.
 
 pub mod client;
+pub mod dane;
 pub mod dkim;
 pub mod dsn;
 pub mod message;

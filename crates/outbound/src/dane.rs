@@ -1,0 +1,325 @@
+//! DANE for outbound SMTP (RFC 7672): whether an MX host has DNSSEC-secure TLSA records,
+//! and the certificate check that holds its TLS to them.
+//!
+//! The lookups go through a resolver of their own that validates DNSSEC itself
+//! ([`DaneResolver`]), trusting the IANA root key hickory ships, or the key of the
+//! configured `[dns] trust_anchor` file (tests). Per MX host ([`DaneResolver::host`]):
+//!
+//! - the MX RRset of the domain (RFC 7672 §2.2.1) and the host's address records (§2.2.2)
+//!   must be secure, else DANE does not apply (the host could be an attacker's anyway);
+//! - the TLSA RRset at `_25._tcp.HOST` (§2.2.3): secure with usable records → TLS is
+//!   required and the certificate must match them; secure with only unusable records → TLS
+//!   is required, the certificate is not checked (§3.1.3 via §2.2); insecure or no records
+//!   → DANE does not apply;
+//! - a bogus answer or a failed lookup of any of them → this host must not get the mail
+//!   now (defer): an attacker who can forge DNS answers must not be able to turn DANE off.
+//!
+//! Usable records (§3.1): DANE-EE(3) matches the server certificate itself (full
+//! certificate or public key, exact or SHA-256/512), with no name or expiry check
+//! (§3.1.1); DANE-TA(2) names a trust anchor the presented chain must lead to, and the
+//! certificate must name the MX host and be within its validity (§3.1.2, §3.2.2). The
+//! anchor must be in the chain the server sends (§3.2.2 asks servers to include it).
+//! PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP (§3.1.3).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
+use hickory_resolver::proto::rr::rdata::TLSA;
+use hickory_resolver::proto::rr::{RData, Record, RecordType};
+use hickory_resolver::{Resolver, TokioResolver};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio_rustls::TlsConnector;
+
+/// One TLSA record (RFC 6698 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tlsa {
+    pub usage: u8,
+    pub selector: u8,
+    pub matching: u8,
+    pub data: Vec<u8>,
+}
+
+/// DANE-TA: the record names a trust anchor (RFC 7218).
+const DANE_TA: u8 = 2;
+/// DANE-EE: the record names the server's own certificate or key.
+const DANE_EE: u8 = 3;
+
+impl Tlsa {
+    fn from_rdata(tlsa: &TLSA) -> Tlsa {
+        Tlsa {
+            usage: tlsa.cert_usage.into(),
+            selector: tlsa.selector.into(),
+            matching: tlsa.matching.into(),
+            data: tlsa.cert_data.clone(),
+        }
+    }
+
+    /// RFC 7672 §3.1: DANE-TA or DANE-EE, a known selector and matching type, and data of
+    /// the right length for the digest.
+    pub fn is_usable(&self) -> bool {
+        let usage = matches!(self.usage, DANE_TA | DANE_EE);
+        let data = match self.matching {
+            0 => !self.data.is_empty(),
+            1 => self.data.len() == 32,
+            2 => self.data.len() == 64,
+            _ => false,
+        };
+        usage && self.selector <= 1 && data
+    }
+
+    /// Whether `cert` (DER) is what this record names.
+    fn matches(&self, cert: &[u8]) -> bool {
+        let selected = match self.selector {
+            0 => cert.to_vec(),
+            1 => match x509_parser::parse_x509_certificate(cert) {
+                Ok((_, parsed)) => parsed.tbs_certificate.subject_pki.raw.to_vec(),
+                Err(_) => return false,
+            },
+            _ => return false,
+        };
+        let digest = |algorithm| aws_lc_rs::digest::digest(algorithm, &selected).as_ref().to_vec();
+        let candidate = match self.matching {
+            0 => selected,
+            1 => digest(&aws_lc_rs::digest::SHA256),
+            2 => digest(&aws_lc_rs::digest::SHA512),
+            _ => return false,
+        };
+        // Public data (the certificate and the DNS record): no constant-time compare needed.
+        candidate == self.data
+    }
+}
+
+/// What DANE asks of the TLS to one MX host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dane {
+    /// DANE does not apply (insecure or no TLSA records, insecure MX or address records):
+    /// the next rule (MTA-STS, opportunistic TLS) decides.
+    NotApplicable,
+    /// TLS is required and its certificate must match one of these usable records.
+    Verify(Vec<Tlsa>),
+    /// Secure TLSA records, none of them usable: TLS is required, its certificate is not
+    /// checked (RFC 7672 §2.2).
+    EncryptOnly,
+    /// DNSSEC said "bogus" or a lookup failed: do not deliver to this host now. The text
+    /// says why, for the queue and the log.
+    Defer(String),
+}
+
+/// The DNSSEC-validating resolver for DANE's lookups.
+#[derive(Clone)]
+pub struct DaneResolver {
+    resolver: TokioResolver,
+}
+
+impl std::fmt::Debug for DaneResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DaneResolver")
+    }
+}
+
+/// The security of one lookup's answer.
+enum Answer {
+    Secure(Vec<Record>),
+    /// An insecure answer, or no records (DANE does not apply either way).
+    Nothing,
+    Failed(String),
+}
+
+impl DaneResolver {
+    /// A caching, validating resolver asking `address` (or the system's resolvers), trusting
+    /// the DNSKEYs in the `trust_anchor` file (zone-file lines, `. IN DNSKEY 257 3 13 …`) or,
+    /// when `None`, the IANA root keys.
+    pub fn new(address: Option<SocketAddr>, trust_anchor: Option<&Path>) -> Result<DaneResolver, String> {
+        let (config, opts) = postfach_dns::resolver::caching_config(address).map_err(|e| e.to_string())?;
+        let anchors = match trust_anchor {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the DNSSEC trust anchor {}: {e}", path.display()))?;
+                TrustAnchors::from_str(&text).map_err(|e| {
+                    format!("the DNSSEC trust anchor {} is not a list of DNSKEY records: {e}", path.display())
+                })?
+            }
+            None => TrustAnchors::default(),
+        };
+        let resolver = Resolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .with_options(opts)
+            .with_trust_anchor(Arc::new(anchors))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(DaneResolver { resolver })
+    }
+
+    /// What DANE asks of delivery to `host`, one of the MX hosts of `domain` (or `domain`
+    /// itself when it has no MX records).
+    pub async fn host(&self, domain: &str, host: &str) -> Dane {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if host != domain {
+            match self.query(&domain, RecordType::MX).await {
+                Answer::Secure(_) => {}
+                Answer::Nothing => return Dane::NotApplicable,
+                Answer::Failed(e) => return Dane::Defer(format!("the MX records of {domain} cannot be trusted ({e})")),
+            }
+        }
+        let addresses = match self.query(&host, RecordType::A).await {
+            Answer::Nothing => self.query(&host, RecordType::AAAA).await,
+            secure_or_failed => secure_or_failed,
+        };
+        match addresses {
+            Answer::Secure(_) => {}
+            Answer::Nothing => return Dane::NotApplicable,
+            Answer::Failed(e) => return Dane::Defer(format!("the address of {host} cannot be trusted ({e})")),
+        }
+        match self.query(&format!("_25._tcp.{host}"), RecordType::TLSA).await {
+            Answer::Secure(records) => {
+                let all: Vec<Tlsa> = records
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::TLSA(tlsa) => Some(Tlsa::from_rdata(tlsa)),
+                        _ => None,
+                    })
+                    .collect();
+                let usable: Vec<Tlsa> = all.iter().filter(|t| t.is_usable()).cloned().collect();
+                match (usable.is_empty(), all.is_empty()) {
+                    (false, _) => Dane::Verify(usable),
+                    (true, false) => Dane::EncryptOnly,
+                    (true, true) => Dane::NotApplicable,
+                }
+            }
+            Answer::Nothing => Dane::NotApplicable,
+            Answer::Failed(e) => Dane::Defer(format!("the TLSA records of {host} cannot be trusted ({e})")),
+        }
+    }
+
+    /// One validated lookup: the records of `rtype` when all are secure.
+    async fn query(&self, name: &str, rtype: RecordType) -> Answer {
+        match self.resolver.lookup(format!("{name}.").as_str(), rtype).await {
+            Ok(lookup) => {
+                let records: Vec<Record> =
+                    lookup.answers().iter().filter(|r| r.record_type() == rtype).cloned().collect();
+                if records.is_empty() {
+                    Answer::Nothing
+                } else if records.iter().all(|r| r.proof == Proof::Secure) {
+                    Answer::Secure(records)
+                } else if records.iter().all(|r| r.proof == Proof::Insecure) {
+                    Answer::Nothing
+                } else {
+                    Answer::Failed("DNSSEC validation failed".into())
+                }
+            }
+            // No such name or no records of the type (proven or not): nothing to apply.
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Answer::Nothing,
+            Err(e) => Answer::Failed(e.to_string()),
+        }
+    }
+}
+
+/// The TLS client for a host with usable TLSA records: the certificate must match them.
+pub fn verifying_connector(records: Vec<Tlsa>) -> Result<TlsConnector, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(DaneVerifier { records, provider: provider.clone() });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Checks the server's chain against TLSA records (RFC 7672 §3). The server name given to
+/// the handshake is the MX host name, the reference identifier for DANE-TA (§3.2.2).
+#[derive(Debug)]
+pub struct DaneVerifier {
+    records: Vec<Tlsa>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl DaneVerifier {
+    /// The chain certificate a DANE-TA record names, with the chain below it, if any.
+    fn trust_anchor_chain<'a>(
+        &self,
+        intermediates: &'a [CertificateDer<'a>],
+    ) -> Option<(&'a CertificateDer<'a>, &'a [CertificateDer<'a>])> {
+        intermediates.iter().enumerate().find_map(|(i, cert)| {
+            self.records
+                .iter()
+                .any(|r| r.usage == DANE_TA && r.matches(cert.as_ref()))
+                .then(|| (cert, &intermediates[..i]))
+        })
+    }
+}
+
+impl ServerCertVerifier for DaneVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // §3.1.1: DANE-EE binds the key itself; names and dates do not matter.
+        if self.records.iter().any(|r| r.usage == DANE_EE && r.matches(end_entity.as_ref())) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        // §3.1.2: DANE-TA: an ordinary chain check with the named certificate as the only root.
+        if let Some((anchor, below)) = self.trust_anchor_chain(intermediates) {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(anchor.clone().into_owned())?;
+            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
+            return verifier.verify_server_cert(end_entity, below, server_name, ocsp_response, now);
+        }
+        Err(rustls::Error::General("the server's certificate matches none of its TLSA records".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dane_ta_and_dane_ee_with_known_parameters_are_usable() {
+        let record = |usage, selector, matching, len| Tlsa { usage, selector, matching, data: vec![1; len] };
+        assert!(record(3, 1, 1, 32).is_usable());
+        assert!(record(2, 0, 2, 64).is_usable());
+        assert!(record(3, 0, 0, 500).is_usable());
+        assert!(!record(1, 1, 1, 32).is_usable(), "PKIX-EE is unusable for SMTP");
+        assert!(!record(0, 0, 1, 32).is_usable(), "PKIX-TA is unusable for SMTP");
+        assert!(!record(3, 2, 1, 32).is_usable(), "unknown selector");
+        assert!(!record(3, 1, 3, 32).is_usable(), "unknown matching type");
+        assert!(!record(3, 1, 1, 31).is_usable(), "a SHA-256 digest has 32 bytes");
+    }
+}
