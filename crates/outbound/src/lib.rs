@@ -21,8 +21,10 @@ pub mod dane;
 pub mod dkim;
 pub mod dsn;
 pub mod message;
+pub mod mta_sts;
 pub mod mx;
 pub mod schedule;
+pub mod tls_policy;
 mod worker;
 
 pub use worker::{CLAIM_HEARTBEAT, CLAIM_LEASE};
@@ -112,6 +114,9 @@ pub struct OutboundSettings {
     pub node: NodeName,
     /// How long a claim lasts and how often it is renewed ([`ClaimTiming::default`]).
     pub claims: ClaimTiming,
+    /// Certificates trusted beside the system's roots when a certificate must be verified
+    /// (`[outbound] tls_ca_file`: a private CA; tests use their own).
+    pub tls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// The lease of a queue claim and the heartbeat that renews it. The server always uses

@@ -86,6 +86,7 @@ async fn node_of(cluster: &Cluster, name: &str, claims: ClaimTiming) -> Node {
         delay_warning: None,
         node: node(name),
         claims,
+        tls_roots: Vec::new(),
     };
     let outbound = Outbound::new(
         store.clone(),

@@ -83,6 +83,7 @@ async fn world_with(
         delay_warning: None,
         node: postfach_types::NodeName::parse("node-a").expect("node"),
         claims: postfach_outbound::ClaimTiming::default(),
+        tls_roots: Vec::new(),
     };
     adjust(&mut settings);
     let outbound = Outbound::new(store.clone(), blobs, spool, DeliveryBatcher::start(store.clone()), settings);

@@ -351,6 +351,7 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
         delay_warning: o.delay_warning_secs.map(Duration::from_secs),
         node: config.cluster.node.clone(),
         claims: postfach_outbound::ClaimTiming::default(),
+        tls_roots: Vec::new(),
     }
 }
 
