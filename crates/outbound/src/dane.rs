@@ -36,7 +36,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio_rustls::TlsConnector;
+
+use crate::tls_policy::DaneAnswer;
 
 /// One TLSA record (RFC 6698 §2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,20 +98,17 @@ impl Tlsa {
     }
 }
 
-/// What DANE asks of the TLS to one MX host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dane {
-    /// DANE does not apply (insecure or no TLSA records, insecure MX or address records):
-    /// the next rule (MTA-STS, opportunistic TLS) decides.
-    NotApplicable,
-    /// TLS is required and its certificate must match one of these usable records.
-    Verify(Vec<Tlsa>),
-    /// Secure TLSA records, none of them usable: TLS is required, its certificate is not
-    /// checked (RFC 7672 §2.2).
-    EncryptOnly,
-    /// DNSSEC said "bogus" or a lookup failed: do not deliver to this host now. The text
-    /// says why, for the queue and the log.
-    Defer(String),
+/// The DNSKEYs in a trust anchor file (`[dns] trust_anchor`): zone-file lines like
+/// `. 3600 IN DNSKEY 257 3 13 BASE64`. The error says what is wrong, for the configuration
+/// check.
+pub fn read_trust_anchor(path: &Path) -> Result<TrustAnchors, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let anchors = TrustAnchors::from_str(&text)
+        .map_err(|e| format!("{} is not a list of DNSKEY records ({e})", path.display()))?;
+    if anchors.is_empty() {
+        return Err(format!("{} holds no DNSKEY record for the root zone \".\"", path.display()));
+    }
+    Ok(anchors)
 }
 
 /// The DNSSEC-validating resolver for DANE's lookups.
@@ -140,13 +138,7 @@ impl DaneResolver {
     pub fn new(address: Option<SocketAddr>, trust_anchor: Option<&Path>) -> Result<DaneResolver, String> {
         let (config, opts) = postfach_dns::resolver::caching_config(address).map_err(|e| e.to_string())?;
         let anchors = match trust_anchor {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read the DNSSEC trust anchor {}: {e}", path.display()))?;
-                TrustAnchors::from_str(&text).map_err(|e| {
-                    format!("the DNSSEC trust anchor {} is not a list of DNSKEY records: {e}", path.display())
-                })?
-            }
+            Some(path) => read_trust_anchor(path)?,
             None => TrustAnchors::default(),
         };
         let resolver = Resolver::builder_with_config(config, TokioRuntimeProvider::default())
@@ -159,14 +151,16 @@ impl DaneResolver {
 
     /// What DANE asks of delivery to `host`, one of the MX hosts of `domain` (or `domain`
     /// itself when it has no MX records).
-    pub async fn host(&self, domain: &str, host: &str) -> Dane {
+    pub async fn answer(&self, domain: &str, host: &str) -> DaneAnswer {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         if host != domain {
             match self.query(&domain, RecordType::MX).await {
                 Answer::Secure(_) => {}
-                Answer::Nothing => return Dane::NotApplicable,
-                Answer::Failed(e) => return Dane::Defer(format!("the MX records of {domain} cannot be trusted ({e})")),
+                Answer::Nothing => return DaneAnswer::NotApplicable,
+                Answer::Failed(e) => {
+                    return DaneAnswer::Defer(format!("the MX records of {domain} cannot be trusted ({e})"));
+                }
             }
         }
         let addresses = match self.query(&host, RecordType::A).await {
@@ -175,8 +169,8 @@ impl DaneResolver {
         };
         match addresses {
             Answer::Secure(_) => {}
-            Answer::Nothing => return Dane::NotApplicable,
-            Answer::Failed(e) => return Dane::Defer(format!("the address of {host} cannot be trusted ({e})")),
+            Answer::Nothing => return DaneAnswer::NotApplicable,
+            Answer::Failed(e) => return DaneAnswer::Defer(format!("the address of {host} cannot be trusted ({e})")),
         }
         match self.query(&format!("_25._tcp.{host}"), RecordType::TLSA).await {
             Answer::Secure(records) => {
@@ -189,13 +183,13 @@ impl DaneResolver {
                     .collect();
                 let usable: Vec<Tlsa> = all.iter().filter(|t| t.is_usable()).cloned().collect();
                 match (usable.is_empty(), all.is_empty()) {
-                    (false, _) => Dane::Verify(usable),
-                    (true, false) => Dane::EncryptOnly,
-                    (true, true) => Dane::NotApplicable,
+                    (false, _) => DaneAnswer::Usable(Arc::new(DaneVerifier::new(usable))),
+                    (true, false) => DaneAnswer::Unusable,
+                    (true, true) => DaneAnswer::NotApplicable,
                 }
             }
-            Answer::Nothing => Dane::NotApplicable,
-            Answer::Failed(e) => Dane::Defer(format!("the TLSA records of {host} cannot be trusted ({e})")),
+            Answer::Nothing => DaneAnswer::NotApplicable,
+            Answer::Failed(e) => DaneAnswer::Defer(format!("the TLSA records of {host} cannot be trusted ({e})")),
         }
     }
 
@@ -222,19 +216,6 @@ impl DaneResolver {
     }
 }
 
-/// The TLS client for a host with usable TLSA records: the certificate must match them.
-pub fn verifying_connector(records: Vec<Tlsa>) -> Result<TlsConnector, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = Arc::new(DaneVerifier { records, provider: provider.clone() });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
-}
-
 /// Checks the server's chain against TLSA records (RFC 7672 §3). The server name given to
 /// the handshake is the MX host name, the reference identifier for DANE-TA (§3.2.2).
 #[derive(Debug)]
@@ -244,6 +225,11 @@ pub struct DaneVerifier {
 }
 
 impl DaneVerifier {
+    /// A verifier for these usable records ([`Tlsa::is_usable`]).
+    pub fn new(records: Vec<Tlsa>) -> DaneVerifier {
+        DaneVerifier { records, provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()) }
+    }
+
     /// The chain certificate a DANE-TA record names, with the chain below it, if any.
     fn trust_anchor_chain<'a>(
         &self,

@@ -117,6 +117,9 @@ pub struct OutboundSettings {
     /// Certificates trusted beside the system's roots when a certificate must be verified
     /// (`[outbound] tls_ca_file`: a private CA; tests use their own).
     pub tls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The DNSKEYs DANE's DNSSEC validation trusts (`[dns] trust_anchor`: a file of DNSKEY
+    /// records); `None`: the IANA root keys.
+    pub dnssec_trust_anchor: Option<std::path::PathBuf>,
 }
 
 /// The lease of a queue claim and the heartbeat that renews it. The server always uses

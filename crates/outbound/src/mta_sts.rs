@@ -103,9 +103,7 @@ impl Policy {
     pub fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.mx.iter().any(|pattern| match pattern.strip_prefix("*.") {
-            Some(parent) => host
-                .split_once('.')
-                .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+            Some(parent) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
             None => *pattern == host,
         })
     }
@@ -155,8 +153,10 @@ mod tests {
 
     #[test]
     fn a_policy_is_read_strictly() {
-        let p = Policy::parse("version: STSv1\r\nmode: enforce\r\nmx: MX.example.net\r\nmx: *.backup.example\r\nmax_age: 604800\r\n")
-            .expect("policy");
+        let p = Policy::parse(
+            "version: STSv1\r\nmode: enforce\r\nmx: MX.example.net\r\nmx: *.backup.example\r\nmax_age: 604800\r\n",
+        )
+        .expect("policy");
         assert_eq!(p.mode, Mode::Enforce);
         assert_eq!(p.mx, ["mx.example.net", "*.backup.example"]);
         assert_eq!(p.max_age, 604_800);
@@ -180,7 +180,8 @@ mod tests {
 
     #[test]
     fn mx_patterns_match_one_label() {
-        let p = Policy { mode: Mode::Enforce, mx: vec!["mx.example.net".into(), "*.backup.example".into()], max_age: 1 };
+        let p =
+            Policy { mode: Mode::Enforce, mx: vec!["mx.example.net".into(), "*.backup.example".into()], max_age: 1 };
         assert!(p.matches("mx.example.net"));
         assert!(p.matches("MX.Example.net."));
         assert!(p.matches("a.backup.example"));

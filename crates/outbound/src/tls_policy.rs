@@ -80,8 +80,7 @@ pub enum Demand {
     RequireTls,
 }
 
-/// DANE's answer for one host. The DANE lookup fills it; until then every host is
-/// [`DaneAnswer::NotApplicable`].
+/// DANE's answer for one host ([`crate::dane::DaneResolver::answer`]).
 #[derive(Debug, Clone)]
 pub enum DaneAnswer {
     /// No TLSA records, or an answer that is not DNSSEC-secure: the next rule applies.
@@ -92,6 +91,10 @@ pub enum DaneAnswer {
     /// DNSSEC-secure TLSA records none of which can be used (RFC 7672 §2.2: TLS still
     /// required, the certificate not checked against them).
     Unusable,
+    /// A DNSSEC answer was bogus or a lookup failed, so whether DANE applies is unknown:
+    /// this host must not get the message now (RFC 7672 §2.2: else an attacker forging DNS
+    /// answers could switch DANE off). The text says which lookup and why.
+    Defer(String),
 }
 
 /// How the server's certificate is checked.
@@ -185,6 +188,16 @@ impl Destination<'_> {
                     };
                 }
             }
+            DaneAnswer::Defer(why) => {
+                return Requirement {
+                    source: PolicySource::Dane,
+                    tls: Tls::Refused,
+                    requiretls,
+                    failure: temporary(format!(
+                        "whether {host} must be reached with DANE-verified encryption could not be checked ({why})"
+                    )),
+                };
+            }
             DaneAnswer::NotApplicable => {}
         }
         if let Some(policy) = self.mta_sts.filter(|p| p.mode != Mode::None) {
@@ -257,12 +270,6 @@ impl Destination<'_> {
             (_, tls) => tls,
         }
     }
-}
-
-/// The DANE answer for `host`: a slot the DANE lookup fills; until then every host is
-/// [`DaneAnswer::NotApplicable`].
-pub async fn dane_answer(_host: &crate::mx::Host) -> DaneAnswer {
-    DaneAnswer::NotApplicable
 }
 
 /// The TLS actually used by one delivery: what is recorded on the queue recipient and
@@ -348,5 +355,16 @@ mod tests {
         let r = dest.for_host("evil.test", &DaneAnswer::Usable(verifier));
         assert!(matches!(r.tls, Tls::Required(Verify::Dane(_))));
         assert_eq!(r.source, PolicySource::Dane);
+        let r = dest.for_host("mx.outside.test", &DaneAnswer::Unusable);
+        assert!(matches!(r.tls, Tls::Required(Verify::Any)), "secure but unusable TLSA records still require TLS");
+    }
+
+    #[test]
+    fn a_bogus_dane_answer_defers_even_where_mta_sts_would_allow() {
+        let dest = Destination { domain: "outside.test", mta_sts: Some(&policy(Mode::Testing)), demand: Demand::None };
+        let r = dest.for_host("mx.outside.test", &DaneAnswer::Defer("DNSSEC validation failed".into()));
+        assert!(matches!(r.tls, Tls::Refused));
+        assert_eq!(r.source, PolicySource::Dane);
+        assert!(!r.failure.is_permanent(), "{:?}", r.failure);
     }
 }

@@ -37,6 +37,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::client::{self, Envelope, RcptResult, Target, TlsClients};
+use crate::dane::DaneResolver;
 use crate::dsn::{self, Action, NoticeRecipient};
 use crate::mx::{self, RouteError};
 use crate::tls_policy::{self, Destination};
@@ -97,8 +98,12 @@ pub(crate) async fn run(outbound: Outbound, leader: Leader, mut stopped: watch::
         Err(e) => tracing::warn!(error = %e, "cannot release this node's old queue claims"),
     }
     let resolver = loop {
-        match mx::resolver(inner.settings.resolver) {
-            Ok(resolver) => break Arc::new(resolver),
+        let settings = &inner.settings;
+        let resolvers = mx::resolver(settings.resolver).and_then(|mx| {
+            DaneResolver::new(settings.resolver, settings.dnssec_trust_anchor.as_deref()).map(|dane| (mx, dane))
+        });
+        match resolvers {
+            Ok(resolvers) => break Arc::new(resolvers),
             Err(e) => {
                 tracing::error!(error = %e, "cannot set up the DNS resolver for outbound mail; retrying in a minute");
                 tokio::select! {
@@ -130,7 +135,7 @@ pub(crate) async fn run(outbound: Outbound, leader: Leader, mut stopped: watch::
                         let Ok(permit) = permits.clone().acquire_owned().await else { break };
                         let (outbound, resolver, tls) = (outbound.clone(), resolver.clone(), tls.clone());
                         tasks.spawn(async move {
-                            attempt(&outbound, &resolver, &tls, group).await;
+                            attempt(&outbound, &resolver.0, &resolver.1, &tls, group).await;
                             drop((permit, guard));
                         });
                     }
@@ -183,7 +188,13 @@ async fn renew_claims(outbound: Outbound, held: Held) {
 }
 
 /// One delivery attempt for the recipients of one message at one domain.
-async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsClients, group: DueGroup) {
+async fn attempt(
+    outbound: &Outbound,
+    resolver: &TokioResolver,
+    dane: &DaneResolver,
+    tls: &TlsClients,
+    group: DueGroup,
+) {
     let inner = &outbound.inner;
     let message = match inner.store.queue_message(group.message_id).await {
         Ok(Some(message)) => message,
@@ -282,7 +293,8 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsClients
         }
     }
     if !remote.is_empty() {
-        outcomes.extend(deliver_remote(outbound, resolver, tls, &message, &group.domain, &remote, &bytes, now).await);
+        outcomes
+            .extend(deliver_remote(outbound, resolver, dane, tls, &message, &group.domain, &remote, &bytes, now).await);
     }
     record(outbound, &message, now, &outcomes).await;
 }
@@ -291,6 +303,7 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsClients
 async fn deliver_remote(
     outbound: &Outbound,
     resolver: &TokioResolver,
+    dane: &DaneResolver,
     tls: &TlsClients,
     message: &QueuedMessage,
     domain: &str,
@@ -315,7 +328,7 @@ async fn deliver_remote(
     let destination = Destination { domain, mta_sts: None, demand: tls_policy::Demand::None };
     let mut targets = Vec::with_capacity(hosts.len());
     for host in hosts {
-        let requirement = destination.for_host(&host.name, &tls_policy::dane_answer(&host).await);
+        let requirement = destination.for_host(&host.name, &dane.answer(domain, &host.name).await);
         targets.push(Target { host, requirement });
     }
     let addresses: Vec<EmailAddress> = recipients.iter().map(|r| r.address.clone()).collect();

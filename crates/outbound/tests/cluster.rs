@@ -87,6 +87,7 @@ async fn node_of(cluster: &Cluster, name: &str, claims: ClaimTiming) -> Node {
         node: node(name),
         claims,
         tls_roots: Vec::new(),
+        dnssec_trust_anchor: None,
     };
     let outbound = Outbound::new(
         store.clone(),

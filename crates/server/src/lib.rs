@@ -352,6 +352,7 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
         node: config.cluster.node.clone(),
         claims: postfach_outbound::ClaimTiming::default(),
         tls_roots: Vec::new(),
+        dnssec_trust_anchor: config.dns.trust_anchor.clone(),
     }
 }
 
