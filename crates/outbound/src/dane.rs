@@ -14,6 +14,10 @@
 //! - a bogus answer or a failed lookup of any of them → this host must not get the mail
 //!   now (defer): an attacker who can forge DNS answers must not be able to turn DANE off.
 //!
+//! Before its first answer it checks that the resolver passes DNSSEC signatures at all
+//! ([`DaneResolver::probe`]); one that strips them turns DANE off (logged as an error)
+//! rather than every answer looking forged.
+//!
 //! Usable records (§3.1): DANE-EE(3) matches the server certificate itself (full
 //! certificate or public key, exact or SHA-256/512), with no name or expiry check
 //! (§3.1.1); DANE-TA(2) names a trust anchor the presented chain must lead to, and the
@@ -27,6 +31,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::dnssec::rdata::DNSSECRData;
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::rr::rdata::TLSA;
 use hickory_resolver::proto::rr::{RData, Record, RecordType};
@@ -115,6 +120,8 @@ pub fn read_trust_anchor(path: &Path) -> Result<TrustAnchors, String> {
 #[derive(Clone)]
 pub struct DaneResolver {
     resolver: TokioResolver,
+    /// Whether the resolver passes DNSSEC records at all, found out once ([`Self::probe`]).
+    capable: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl std::fmt::Debug for DaneResolver {
@@ -146,12 +153,42 @@ impl DaneResolver {
             .with_trust_anchor(Arc::new(anchors))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(DaneResolver { resolver })
+        Ok(DaneResolver { resolver, capable: Arc::default() })
+    }
+
+    /// Whether the resolver passes DNSSEC signatures: the root zone's DNSKEY RRset must come
+    /// with an RRSIG that validates against the trust anchor. A resolver that strips them
+    /// (or a test DNS server without signatures) would make every answer look forged and
+    /// defer all outbound mail; instead DANE is off, with an error in the log, and mail goes
+    /// out under the other rules. Found out once per process: restart after fixing the resolver.
+    async fn probe(&self) -> bool {
+        *self
+            .capable
+            .get_or_init(|| async {
+                let signed = match self.resolver.lookup(".", RecordType::DNSKEY).await {
+                    Ok(lookup) => lookup.answers().iter().any(|r| {
+                        r.proof == Proof::Secure
+                            && matches!(&r.data, RData::DNSSEC(DNSSECRData::RRSIG(sig)) if sig.input().type_covered == RecordType::DNSKEY)
+                    }),
+                    Err(_) => false,
+                };
+                if !signed {
+                    tracing::error!(
+                        "the DNS resolver passes no DNSSEC signatures, so DANE is off for outbound mail; \
+                         use a resolver that supports DNSSEC ([dns] resolver)"
+                    );
+                }
+                signed
+            })
+            .await
     }
 
     /// What DANE asks of delivery to `host`, one of the MX hosts of `domain` (or `domain`
     /// itself when it has no MX records).
     pub async fn answer(&self, domain: &str, host: &str) -> DaneAnswer {
+        if !self.probe().await {
+            return DaneAnswer::NotApplicable;
+        }
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         if host != domain {
