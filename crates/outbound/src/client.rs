@@ -1,8 +1,10 @@
-//! A small SMTP client for delivery to other mail servers (RFC 5321), with opportunistic
-//! STARTTLS (RFC 3207, RFC 7435): TLS is used whenever the server offers it, a certificate
-//! is never a reason not to deliver (it is not verified, as opportunistic TLS does not
-//! authenticate), and a failed handshake is followed by a new plaintext connection. The
-//! TLS state of each delivery is reported for the log and the queue.
+//! A small SMTP client for delivery to other mail servers (RFC 5321) with STARTTLS
+//! (RFC 3207) as [`crate::tls_policy`] decides per host: opportunistic (RFC 7435: TLS
+//! whenever the server offers it, any certificate, and after a failed handshake a new
+//! plaintext connection) or required (STARTTLS must be offered and succeed, the certificate
+//! must pass the requirement's check; there is no plaintext fallback, so a stripped
+//! STARTTLS means the host does not get the message). The TLS used by each delivery
+//! ([`Used`]) is reported for the log, the queue and the metrics.
 //!
 //! One connection carries one message to the recipients at one domain; every recipient
 //! gets its own result.
@@ -19,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postfach_types::EmailAddress;
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime as TlsTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -28,6 +31,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::mx::Host;
+use crate::tls_policy::{self, PolicySource, Requirement, Tls, Used, Verify};
 
 /// How long each phase of a delivery may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +135,9 @@ pub enum RcptResult {
         status: &'static str,
         text: String,
     },
+    /// No host could be given the message with the TLS its requirement asks for: try again
+    /// later (a 4.x.x status) or give up (5.x.x).
+    Unprotected(tls_policy::Failure),
 }
 
 /// The results of one delivery attempt.
@@ -138,8 +145,8 @@ pub enum RcptResult {
 pub struct Attempt {
     /// The server that was talked to last (`name[ip]`), if any.
     pub remote_mta: Option<String>,
-    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, or `None` when the session was unencrypted.
-    pub tls: Option<String>,
+    /// The policy followed and the TLS used by the session that gave the results.
+    pub used: Used,
     /// One per recipient, in the order given.
     pub results: Vec<RcptResult>,
 }
@@ -155,49 +162,85 @@ pub struct Envelope<'a> {
     pub message: &'a [u8],
 }
 
+/// One MX host and what its TLS must be ([`tls_policy::Destination::for_host`]).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: Host,
+    pub requirement: Requirement,
+}
+
+impl Target {
+    /// A host with opportunistic TLS and nothing else asked for.
+    pub fn opportunistic(host: Host) -> Target {
+        let requirement = tls_policy::Destination { domain: &host.name, mta_sts: None, demand: Default::default() }
+            .for_host(&host.name, &tls_policy::DaneAnswer::NotApplicable);
+        Target { host, requirement }
+    }
+}
+
 /// Delivers to the first host that takes the message (hosts and their addresses in order).
 /// `sources` are the addresses to send from (`[outbound] ips`): the first of the
 /// destination's family is used, so receivers see an address the SPF record names.
 pub async fn deliver(
-    hosts: &[Host],
+    targets: &[Target],
     port: u16,
     sources: &[IpAddr],
     envelope: Envelope<'_>,
-    tls: &TlsConnector,
+    tls: &TlsClients,
 ) -> Attempt {
-    deliver_within(hosts, port, sources, envelope, tls, &Timeouts::RFC_5321).await
+    deliver_within(targets, port, sources, envelope, tls, &Timeouts::RFC_5321).await
 }
 
 /// [`deliver`] with other timeouts (tests shorten them).
 pub async fn deliver_within(
-    hosts: &[Host],
+    targets: &[Target],
     port: u16,
     sources: &[IpAddr],
     envelope: Envelope<'_>,
-    tls: &TlsConnector,
+    tls: &TlsClients,
     timeouts: &Timeouts,
 ) -> Attempt {
     let deadline = tokio::time::Instant::now() + timeouts.attempt;
+    let unused = Used { source: PolicySource::None, version: None, detail: None, report: None };
     let mut last = Attempt {
         remote_mta: None,
-        tls: None,
+        used: unused.clone(),
         results: vec![RcptResult::Unreachable("no mail server could be reached".into()); envelope.recipients.len()],
     };
-    for host in hosts {
+    for Target { host, requirement } in targets {
+        if let Tls::Refused = requirement.tls {
+            tracing::info!(server = %host.name, reason = %requirement.failure.text, "mail server not used");
+            last = Attempt {
+                remote_mta: Some(host.name.clone()),
+                used: Used { source: requirement.source, ..unused.clone() },
+                results: vec![RcptResult::Unprotected(requirement.failure.clone()); envelope.recipients.len()],
+            };
+            continue;
+        }
         for ip in &host.addresses {
             let remote = format!("{}[{}]", host.name, ip);
-            let within = |tls| async move {
-                tokio::time::timeout_at(deadline, session(host, *ip, port, sources, envelope, tls, timeouts))
+            let within = |use_tls: bool| async move {
+                let session =
+                    session(host, *ip, port, sources, envelope, requirement, use_tls.then_some(tls), timeouts);
+                tokio::time::timeout_at(deadline, session)
                     .await
                     .unwrap_or(Err(Failure::Io("the delivery attempt took too long".into())))
             };
-            let mut outcome = within(Some(tls)).await;
+            let mut outcome = within(true).await;
             if let Err(Failure::Tls(e)) = &outcome {
                 tracing::info!(server = %remote, error = %e, "TLS handshake failed; delivering without TLS");
-                outcome = within(None).await;
+                outcome = within(false).await;
             }
             match outcome {
                 Ok(attempt) => return attempt,
+                Err(Failure::Policy(failure)) => {
+                    tracing::info!(server = %remote, problem = %failure.text, "mail server not used: its TLS falls short");
+                    last = Attempt {
+                        remote_mta: Some(remote),
+                        used: Used { source: requirement.source, ..unused.clone() },
+                        results: vec![RcptResult::Unprotected(failure); envelope.recipients.len()],
+                    };
+                }
                 Err(Failure::Refused(reply)) => {
                     // The server refused the session or the sender: the next host may differ.
                     let result = if reply.is_permanent() {
@@ -208,7 +251,7 @@ pub async fn deliver_within(
                     tracing::info!(server = %remote, reply = %reply.line(), "server refused the session");
                     last = Attempt {
                         remote_mta: Some(remote),
-                        tls: None,
+                        used: unused.clone(),
                         results: vec![result; envelope.recipients.len()],
                     };
                 }
@@ -216,14 +259,14 @@ pub async fn deliver_within(
                     tracing::info!(server = %remote, error = %e, "delivery attempt failed");
                     last = Attempt {
                         remote_mta: Some(remote.clone()),
-                        tls: None,
+                        used: unused.clone(),
                         results: vec![RcptResult::Unreachable(format!("{remote}: {e}")); envelope.recipients.len()],
                     };
                 }
                 Err(Failure::Impossible { status, text }) => {
                     return Attempt {
                         remote_mta: Some(remote),
-                        tls: None,
+                        used: unused.clone(),
                         results: vec![RcptResult::Impossible { status, text }; envelope.recipients.len()],
                     };
                 }
@@ -242,6 +285,8 @@ enum Failure {
     Io(String),
     /// The TLS handshake failed: retry in plaintext.
     Tls(String),
+    /// The host cannot meet the TLS requirement: no plaintext retry.
+    Policy(tls_policy::Failure),
     /// A negative reply before any recipient was given.
     Refused(Reply),
     Impossible {
@@ -348,18 +393,18 @@ impl Connection {
         }
     }
 
-    fn tls_state(&self) -> Option<String> {
+    /// The TLS version (`TLSv1.3`, `TLSv1.2`) and `version cipher`, or `None` in plaintext.
+    fn tls_state(&self) -> Option<(&'static str, String)> {
         match &self.stream {
             Some(Stream::Tls(s)) => {
                 let (_, conn) = s.get_ref();
                 let version = match conn.protocol_version() {
-                    Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
-                    Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
-                    Some(other) => format!("{other:?}"),
-                    None => "TLS".to_string(),
+                    Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+                    Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+                    _ => "TLS",
                 };
                 let cipher = conn.negotiated_cipher_suite().and_then(|c| c.suite().as_str()).unwrap_or("unknown");
-                Some(format!("{version} {cipher}"))
+                Some((version, format!("{version} {cipher}")))
             }
             _ => None,
         }
@@ -376,6 +421,7 @@ fn printable(bytes: &[u8]) -> String {
 #[derive(Debug, Default)]
 struct Extensions {
     starttls: bool,
+    requiretls: bool,
     eightbitmime: bool,
     smtputf8: bool,
     size: Option<u64>,
@@ -388,6 +434,7 @@ fn extensions(reply: &Reply) -> Extensions {
         let keyword = words.next().unwrap_or("").to_ascii_uppercase();
         match keyword.as_str() {
             "STARTTLS" => ext.starttls = true,
+            "REQUIRETLS" => ext.requiretls = true,
             "8BITMIME" => ext.eightbitmime = true,
             "SMTPUTF8" => ext.smtputf8 = true,
             "SIZE" => ext.size = words.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0),
@@ -397,16 +444,25 @@ fn extensions(reply: &Reply) -> Extensions {
     ext
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn session(
     host: &Host,
     ip: IpAddr,
     port: u16,
     sources: &[IpAddr],
     envelope: Envelope<'_>,
-    tls: Option<&TlsConnector>,
+    requirement: &Requirement,
+    tls: Option<&TlsClients>,
     t: &Timeouts,
 ) -> Result<Attempt, Failure> {
     let remote = format!("{}[{}]", host.name, ip);
+    let required = matches!(requirement.tls, Tls::Required(_));
+    let short = |why: String| {
+        Failure::Policy(tls_policy::Failure {
+            status: requirement.failure.status,
+            text: format!("{}: {why}", requirement.failure.text),
+        })
+    };
     let tcp = match tokio::time::timeout(t.connect, connect(SocketAddr::new(ip, port), sources)).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => return Err(Failure::Io(format!("cannot connect: {e}"))),
@@ -419,29 +475,61 @@ async fn session(
     }
     let mut ehlo = hello(&mut conn, envelope.helo, t.command).await?;
     let mut ext = extensions(&ehlo);
-    if let (true, Some(connector)) = (ext.starttls, tls) {
-        // RFC 3207 §4.
-        let reply = conn.command("STARTTLS", t.command).await?;
-        if reply.code == 220 {
-            if !conn.buffer.is_empty() {
-                return Err(Failure::Io("the server sent data before the TLS handshake".into()));
+    let mut report = None;
+    match (ext.starttls, tls) {
+        (true, Some(clients)) => {
+            // RFC 3207 §4.
+            let reply = conn.command("STARTTLS", t.command).await?;
+            if reply.code == 220 {
+                if !conn.buffer.is_empty() {
+                    return Err(Failure::Io("the server sent data before the TLS handshake".into()));
+                }
+                let Some(Stream::Plain(tcp)) = conn.stream.take() else {
+                    return Err(Failure::Io("not connected".into()));
+                };
+                let (connector, found) = clients.connector(&requirement.tls);
+                let name = ServerName::try_from(host.name.clone()).unwrap_or(ServerName::IpAddress(ip.into()));
+                let tls_stream = match tokio::time::timeout(t.command, connector.connect(name, tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) if required => return Err(short(format!("the TLS handshake failed ({e})"))),
+                    Ok(Err(e)) => return Err(Failure::Tls(e.to_string())),
+                    Err(_) if required => return Err(short("the TLS handshake timed out".into())),
+                    Err(_) => return Err(Failure::Tls("the TLS handshake timed out".into())),
+                };
+                report = found.and_then(|f| lock(&f).take());
+                conn.stream = Some(Stream::Tls(Box::new(tls_stream)));
+                // RFC 3207 §4.2: forget everything learnt before TLS and greet again.
+                ehlo = hello(&mut conn, envelope.helo, t.command).await?;
+                ext = extensions(&ehlo);
+            } else if required {
+                let _ = conn.command("QUIT", t.quit).await;
+                return Err(short(format!("it refused STARTTLS ({})", reply.line())));
             }
-            let Some(Stream::Plain(tcp)) = conn.stream.take() else {
-                return Err(Failure::Io("not connected".into()));
-            };
-            let name = ServerName::try_from(host.name.clone()).unwrap_or(ServerName::IpAddress(ip.into()));
-            let tls_stream = match tokio::time::timeout(t.command, connector.connect(name, tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(Failure::Tls(e.to_string())),
-                Err(_) => return Err(Failure::Tls("the TLS handshake timed out".into())),
-            };
-            conn.stream = Some(Stream::Tls(Box::new(tls_stream)));
-            // RFC 3207 §4.2: forget everything learnt before TLS and greet again.
-            ehlo = hello(&mut conn, envelope.helo, t.command).await?;
-            ext = extensions(&ehlo);
         }
+        _ if required => {
+            let _ = conn.command("QUIT", t.quit).await;
+            return Err(short("it did not offer STARTTLS".into()));
+        }
+        _ => {}
     }
     let tls_state = conn.tls_state();
+    if requirement.requiretls && !ext.requiretls {
+        // RFC 8689 §4.2.1: the next server must support REQUIRETLS.
+        let _ = conn.command("QUIT", t.quit).await;
+        return Err(Failure::Policy(tls_policy::Failure {
+            status: "5.7.30",
+            text: format!(
+                "the message was sent with REQUIRETLS, but the mail server {} does not support REQUIRETLS",
+                host.name
+            ),
+        }));
+    }
+    let used = match tls_state {
+        Some((version, detail)) => {
+            Used { source: requirement.source, version: Some(version), detail: Some(detail), report }
+        }
+        None => Used { source: PolicySource::None, version: None, detail: None, report: None },
+    };
 
     let needs_utf8 = envelope.from.is_some_and(|a| !a.to_string().is_ascii())
         || envelope.recipients.iter().any(|a| !a.to_string().is_ascii());
@@ -471,6 +559,9 @@ async fn session(
     if needs_utf8 {
         mail.push_str(" SMTPUTF8"); // RFC 6531 §3.4
     }
+    if requirement.requiretls {
+        mail.push_str(" REQUIRETLS"); // RFC 8689 §4.2.1
+    }
     let reply = conn.command(&mail, t.command).await?;
     if !reply.is_positive() {
         let _ = conn.command("QUIT", t.quit).await;
@@ -487,7 +578,7 @@ async fn session(
     }
     if accepted.is_empty() {
         let _ = conn.command("QUIT", t.quit).await;
-        return Ok(Attempt { remote_mta: Some(remote), tls: tls_state, results });
+        return Ok(Attempt { remote_mta: Some(remote), used: used.clone(), results });
     }
     let reply = conn.command("DATA", t.data_init).await?;
     if reply.code != 354 {
@@ -495,7 +586,7 @@ async fn session(
             results[i] = classify(reply.clone());
         }
         let _ = conn.command("QUIT", t.quit).await;
-        return Ok(Attempt { remote_mta: Some(remote), tls: tls_state, results });
+        return Ok(Attempt { remote_mta: Some(remote), used: used.clone(), results });
     }
     conn.write(&dot_stuff(envelope.message), t.data_block).await?;
     let reply = conn.reply(t.data_end).await?;
@@ -503,7 +594,7 @@ async fn session(
         results[i] = if reply.is_positive() { RcptResult::Delivered } else { classify(reply.clone()) };
     }
     let _ = conn.command("QUIT", t.quit).await;
-    Ok(Attempt { remote_mta: Some(remote), tls: tls_state, results })
+    Ok(Attempt { remote_mta: Some(remote), used: used.clone(), results })
 }
 
 /// Connects from the first source address of the target's family, if there is one (a
@@ -565,12 +656,66 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The TLS client for opportunistic STARTTLS: any certificate is accepted (RFC 7435 §1.3:
-/// opportunistic security protects against passive listeners, not against impostors), but
-/// the handshake signatures are checked as usual.
-pub fn tls_connector() -> TlsConnector {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = Arc::new(AnyCertificate(provider.clone()));
+/// The TLS clients of every kind of requirement, built once (loading the trusted roots).
+#[derive(Debug, Clone)]
+pub struct TlsClients {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    any: Arc<dyn ServerCertVerifier>,
+    /// `None` when there is no trusted root at all: every verified handshake fails.
+    webpki: Option<Arc<dyn ServerCertVerifier>>,
+}
+
+/// Where a [`Tls::Report`] check writes what it found wrong.
+type Found = Arc<std::sync::Mutex<Option<String>>>;
+
+fn lock(found: &Found) -> std::sync::MutexGuard<'_, Option<String>> {
+    found.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl TlsClients {
+    /// Certificates are verified against the system's roots and `extra_roots` (`[outbound]
+    /// tls_ca_file`: a private CA; the tests' own).
+    pub fn new(extra_roots: &[CertificateDer<'static>]) -> TlsClients {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots.add_parsable_certificates(extra_roots.iter().cloned());
+        let webpki = match WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build() {
+            Ok(verifier) => Some(verifier as Arc<dyn ServerCertVerifier>),
+            Err(e) => {
+                tracing::error!(error = %e, "no trusted CA certificates (install ca-certificates): deliveries that need a verified certificate will be deferred");
+                None
+            }
+        };
+        TlsClients { any: Arc::new(AnyCertificate(provider.clone())), provider, webpki }
+    }
+
+    /// The connector for `tls`, and for a [`Tls::Report`] check where its finding goes.
+    fn connector(&self, tls: &Tls) -> (TlsConnector, Option<Found>) {
+        let verify = match tls {
+            Tls::Opportunistic | Tls::Refused => None,
+            Tls::Required(verify) | Tls::Report(verify) => Some(verify),
+        };
+        let checked = match verify {
+            None | Some(Verify::Any) => self.any.clone(),
+            Some(Verify::WebPki) => self.webpki.clone().unwrap_or_else(|| Arc::new(NoRoots(self.provider.clone()))),
+            Some(Verify::Dane(verifier)) => verifier.clone(),
+        };
+        let (verifier, found) = match tls {
+            Tls::Report(_) => {
+                let found = Found::default();
+                (Arc::new(Reporting { checked, found: found.clone() }) as Arc<dyn ServerCertVerifier>, Some(found))
+            }
+            _ => (checked, None),
+        };
+        (connector_with(self.provider.clone(), verifier), found)
+    }
+}
+
+fn connector_with(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> TlsConnector {
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|builder| builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth());
@@ -588,8 +733,108 @@ pub fn tls_connector() -> TlsConnector {
     }
 }
 
+/// Checks the certificate with another verifier, writes down what it found wrong and
+/// accepts it anyway (MTA-STS `testing`). Handshake signatures are checked as usual.
 #[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+struct Reporting {
+    checked: Arc<dyn ServerCertVerifier>,
+    found: Found,
+}
+
+impl ServerCertVerifier for Reporting {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: TlsTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Err(e) = self.checked.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            *lock(&self.found) = Some(format!("the certificate is not valid: {e}"));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.checked.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.checked.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.checked.supported_verify_schemes()
+    }
+}
+
+/// Stands in for the WebPKI verifier on a system without trusted roots: refuses every
+/// certificate.
+#[derive(Debug)]
+struct NoRoots(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoRoots {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: TlsTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Err(rustls::Error::General("this server has no trusted CA certificates".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Accepts any certificate (RFC 7435 §1.3: opportunistic security protects against passive
+/// listeners, not against impostors), but checks the handshake signatures as usual.
+#[derive(Debug)]
+pub struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl AnyCertificate {
+    pub fn new() -> AnyCertificate {
+        AnyCertificate(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    }
+}
+
+impl Default for AnyCertificate {
+    fn default() -> Self {
+        AnyCertificate::new()
+    }
+}
 
 impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(

@@ -17,11 +17,14 @@
 //! (notifications), and the private worker loop.
 
 pub mod client;
+pub mod dane;
 pub mod dkim;
 pub mod dsn;
 pub mod message;
+pub mod mta_sts;
 pub mod mx;
 pub mod schedule;
+pub mod tls_policy;
 mod worker;
 
 pub use worker::{CLAIM_HEARTBEAT, CLAIM_LEASE};
@@ -113,6 +116,12 @@ pub struct OutboundSettings {
     pub claims: ClaimTiming,
     /// Where Sieve `redirect` may send (`[sieve] redirect`).
     pub sieve_redirect: postfach_filter::Redirect,
+    /// Certificates trusted beside the system's roots when a certificate must be verified
+    /// (`[outbound] tls_ca_file`: a private CA; tests use their own).
+    pub tls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The DNSKEYs DANE's DNSSEC validation trusts (`[dns] trust_anchor`: a file of DNSKEY
+    /// records); `None`: the IANA root keys.
+    pub dnssec_trust_anchor: Option<std::path::PathBuf>,
 }
 
 /// The lease of a queue claim and the heartbeat that renews it. The server always uses

@@ -35,11 +35,12 @@ use postfach_store::resolve::{Recipient, Resolution};
 use postfach_types::{EmailAddress, QueueRecipientId, Room, UnixTime};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tokio_rustls::TlsConnector;
 
-use crate::client::{self, Envelope, RcptResult};
+use crate::client::{self, Envelope, RcptResult, Target, TlsClients};
+use crate::dane::DaneResolver;
 use crate::dsn::{self, Action, NoticeRecipient};
 use crate::mx::{self, RouteError};
+use crate::tls_policy::{self, Destination};
 use crate::{Outbound, QueueId, schedule};
 
 /// How often the queue is looked at when nothing wakes the runner.
@@ -97,8 +98,12 @@ pub(crate) async fn run(outbound: Outbound, leader: Leader, mut stopped: watch::
         Err(e) => tracing::warn!(error = %e, "cannot release this node's old queue claims"),
     }
     let resolver = loop {
-        match mx::resolver(inner.settings.resolver) {
-            Ok(resolver) => break Arc::new(resolver),
+        let settings = &inner.settings;
+        let resolvers = mx::resolver(settings.resolver).and_then(|mx| {
+            DaneResolver::new(settings.resolver, settings.dnssec_trust_anchor.as_deref()).map(|dane| (mx, dane))
+        });
+        match resolvers {
+            Ok(resolvers) => break Arc::new(resolvers),
             Err(e) => {
                 tracing::error!(error = %e, "cannot set up the DNS resolver for outbound mail; retrying in a minute");
                 tokio::select! {
@@ -108,7 +113,7 @@ pub(crate) async fn run(outbound: Outbound, leader: Leader, mut stopped: watch::
             }
         }
     };
-    let tls = client::tls_connector();
+    let tls = Arc::new(TlsClients::new(&inner.settings.tls_roots));
     let permits = Arc::new(Semaphore::new(PARALLEL));
     let held: Held = Arc::default();
     let heartbeat = tokio::spawn(renew_claims(outbound.clone(), held.clone()));
@@ -130,7 +135,7 @@ pub(crate) async fn run(outbound: Outbound, leader: Leader, mut stopped: watch::
                         let Ok(permit) = permits.clone().acquire_owned().await else { break };
                         let (outbound, resolver, tls) = (outbound.clone(), resolver.clone(), tls.clone());
                         tasks.spawn(async move {
-                            attempt(&outbound, &resolver, &tls, group).await;
+                            attempt(&outbound, &resolver.0, &resolver.1, &tls, group).await;
                             drop((permit, guard));
                         });
                     }
@@ -183,7 +188,13 @@ async fn renew_claims(outbound: Outbound, held: Held) {
 }
 
 /// One delivery attempt for the recipients of one message at one domain.
-async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnector, group: DueGroup) {
+async fn attempt(
+    outbound: &Outbound,
+    resolver: &TokioResolver,
+    dane: &DaneResolver,
+    tls: &TlsClients,
+    group: DueGroup,
+) {
     let inner = &outbound.inner;
     let message = match inner.store.queue_message(group.message_id).await {
         Ok(Some(message)) => message,
@@ -282,7 +293,8 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
         }
     }
     if !remote.is_empty() {
-        outcomes.extend(deliver_remote(outbound, resolver, tls, &message, &group.domain, &remote, &bytes, now).await);
+        outcomes
+            .extend(deliver_remote(outbound, resolver, dane, tls, &message, &group.domain, &remote, &bytes, now).await);
     }
     record(outbound, &message, now, &outcomes).await;
 }
@@ -291,7 +303,8 @@ async fn attempt(outbound: &Outbound, resolver: &TokioResolver, tls: &TlsConnect
 async fn deliver_remote(
     outbound: &Outbound,
     resolver: &TokioResolver,
-    tls: &TlsConnector,
+    dane: &DaneResolver,
+    tls: &TlsClients,
     message: &QueuedMessage,
     domain: &str,
     recipients: &[&QueuedRecipient],
@@ -312,13 +325,19 @@ async fn deliver_remote(
                 .collect();
         }
     };
+    let destination = Destination { domain, mta_sts: None, demand: tls_policy::Demand::None };
+    let mut targets = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let requirement = destination.for_host(&host.name, &dane.answer(domain, &host.name).await);
+        targets.push(Target { host, requirement });
+    }
     let addresses: Vec<EmailAddress> = recipients.iter().map(|r| r.address.clone()).collect();
     let helo = settings.hostname.to_string();
     let envelope = Envelope { helo: &helo, from: message.return_path.as_ref(), recipients: &addresses, message: bytes };
-    let attempt = client::deliver(&hosts, settings.smtp_port, &settings.source_ips, envelope, tls).await;
+    let attempt = client::deliver(&targets, settings.smtp_port, &settings.source_ips, envelope, tls).await;
     let mut outcomes = Vec::new();
     for (r, result) in recipients.iter().zip(attempt.results) {
-        let (mta, tls_state) = (attempt.remote_mta.clone(), attempt.tls.clone());
+        let (mta, tls_state) = (attempt.remote_mta.clone(), attempt.used.detail.clone());
         let outcome = match result {
             RcptResult::Delivered => {
                 tracing::info!(
@@ -337,6 +356,12 @@ async fn deliver_remote(
                 deferred_owned(outbound, message, r, now, status, reply.line(), mta, tls_state)
             }
             RcptResult::Unreachable(text) => deferred(outbound, message, r, now, "4.4.1", text, None, tls_state),
+            RcptResult::Unprotected(failure) if failure.is_permanent() => {
+                failed(failure.status, failure.text, mta, tls_state, notify)
+            }
+            RcptResult::Unprotected(failure) => {
+                deferred(outbound, message, r, now, failure.status, failure.text, mta, tls_state)
+            }
         };
         outcomes.push((r.id, outcome));
     }

@@ -87,6 +87,8 @@ async fn node_of(cluster: &Cluster, name: &str, claims: ClaimTiming) -> Node {
         node: node(name),
         claims,
         sieve_redirect: Default::default(),
+        tls_roots: Vec::new(),
+        dnssec_trust_anchor: None,
     };
     let outbound = Outbound::new(
         store.clone(),

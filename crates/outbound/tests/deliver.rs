@@ -84,6 +84,8 @@ async fn world_with(
         node: postfach_types::NodeName::parse("node-a").expect("node"),
         claims: postfach_outbound::ClaimTiming::default(),
         sieve_redirect: Default::default(),
+        tls_roots: Vec::new(),
+        dnssec_trust_anchor: None,
     };
     adjust(&mut settings);
     let outbound = Outbound::new(store.clone(), blobs, spool, DeliveryBatcher::start(store.clone()), settings);

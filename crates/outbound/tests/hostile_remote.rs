@@ -59,7 +59,8 @@ async fn deliver(port: u16, recipients: usize, timeouts: Timeouts) -> (Attempt, 
         message: b"Subject: hello\r\n\r\nhi\r\n",
     };
     let started = Instant::now();
-    let attempt = client::deliver_within(&[host], port, &[], envelope, &client::tls_connector(), &timeouts).await;
+    let targets = [client::Target::opportunistic(host)];
+    let attempt = client::deliver_within(&targets, port, &[], envelope, &client::TlsClients::new(&[]), &timeouts).await;
     (attempt, started.elapsed())
 }
 

@@ -355,6 +355,8 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
             config::SieveRedirect::Customer => postfach_filter::Redirect::Customer,
             config::SieveRedirect::Any => postfach_filter::Redirect::Any,
         },
+        tls_roots: Vec::new(),
+        dnssec_trust_anchor: config.dns.trust_anchor.clone(),
     }
 }
 

@@ -40,11 +40,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{self, CNAME, MX, NS, PTR, SOA, SRV, TXT};
+use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+use hickory_proto::rr::rdata::{self, CNAME, MX, NS, PTR, SOA, SRV, TLSA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
+
+mod dnssec;
+
+use dnssec::Signing;
+
+/// The signing state of a DNSSEC server, shared with its thread.
+type SharedSigning = Option<Arc<Mutex<Signing>>>;
 
 /// The record types the server holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,6 +66,7 @@ pub enum Type {
     Ns,
     Soa,
     Srv,
+    Tlsa,
 }
 
 impl Type {
@@ -72,8 +81,24 @@ impl Type {
             RecordType::NS => Type::Ns,
             RecordType::SOA => Type::Soa,
             RecordType::SRV => Type::Srv,
+            RecordType::TLSA => Type::Tlsa,
             _ => return None,
         })
+    }
+
+    fn to_wire(self) -> RecordType {
+        match self {
+            Type::A => RecordType::A,
+            Type::Aaaa => RecordType::AAAA,
+            Type::Mx => RecordType::MX,
+            Type::Txt => RecordType::TXT,
+            Type::Cname => RecordType::CNAME,
+            Type::Ptr => RecordType::PTR,
+            Type::Ns => RecordType::NS,
+            Type::Soa => RecordType::SOA,
+            Type::Srv => RecordType::SRV,
+            Type::Tlsa => RecordType::TLSA,
+        }
     }
 }
 
@@ -102,6 +127,14 @@ pub enum Data {
         weight: u16,
         port: u16,
         target: String,
+    },
+    /// A TLSA record (RFC 6698 §2.1): certificate usage, selector, matching type and the
+    /// certificate association data.
+    Tlsa {
+        usage: u8,
+        selector: u8,
+        matching: u8,
+        data: Vec<u8>,
     },
 }
 
@@ -142,6 +175,7 @@ impl Data {
             Data::Ns(_) => Type::Ns,
             Data::Soa { .. } => Type::Soa,
             Data::Srv { .. } => Type::Srv,
+            Data::Tlsa { .. } => Type::Tlsa,
         }
     }
 
@@ -168,6 +202,12 @@ impl Data {
             Data::Srv { priority, weight, port, target } => {
                 RData::SRV(SRV::new(*priority, *weight, *port, fqdn(target)?))
             }
+            Data::Tlsa { usage, selector, matching, data } => RData::TLSA(TLSA::new(
+                CertUsage::from(*usage),
+                Selector::from(*selector),
+                Matching::from(*matching),
+                data.clone(),
+            )),
         })
     }
 }
@@ -223,6 +263,7 @@ pub struct TestDns {
     addr: SocketAddr,
     zone: Arc<Mutex<Zone>>,
     counts: Arc<Counts>,
+    signing: SharedSigning,
     stop: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -245,6 +286,28 @@ impl TestDns {
 
     /// Like [`TestDns::start`], with the error returned.
     pub fn try_start(records: impl IntoIterator<Item = Rr>) -> Result<TestDns, Box<dyn std::error::Error>> {
+        TestDns::launch(records, None)
+    }
+
+    /// Starts a DNSSEC server holding `records`: all of them form one root zone `.`, signed
+    /// with a key made for this server; [`TestDns::trust_anchor`] is the key a validating
+    /// resolver must trust. Clients that set the DO bit get RRSIGs and NSEC records (see
+    /// the `dnssec` module for how denial of existence and unsigned zones look). Panics like
+    /// [`TestDns::start`].
+    pub fn start_signed(records: impl IntoIterator<Item = Rr>) -> TestDns {
+        let started = Signing::generate()
+            .map_err(|e| -> Box<dyn std::error::Error> { Box::new(e) })
+            .and_then(|signing| TestDns::launch(records, Some(Arc::new(Mutex::new(signing)))));
+        match started {
+            Ok(dns) => dns,
+            Err(e) => panic!("cannot start the test DNS server: {e}"),
+        }
+    }
+
+    fn launch(
+        records: impl IntoIterator<Item = Rr>,
+        signing: SharedSigning,
+    ) -> Result<TestDns, Box<dyn std::error::Error>> {
         let mut zone = Zone::new();
         for rr in records {
             rr.data.to_rdata()?;
@@ -256,7 +319,7 @@ impl TestDns {
         let (udp, tcp) = bind()?;
         let addr = udp.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let (server_zone, server_counts) = (zone.clone(), counts.clone());
+        let (server_zone, server_counts, server_signing) = (zone.clone(), counts.clone(), signing.clone());
         let thread = std::thread::Builder::new().name(format!("testdns-{}", addr.port())).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
@@ -265,9 +328,30 @@ impl TestDns {
                     return;
                 }
             };
-            runtime.block_on(serve(udp, tcp, server_zone, server_counts, stopped));
+            runtime.block_on(serve(udp, tcp, server_zone, server_counts, server_signing, stopped));
         })?;
-        Ok(TestDns { addr, zone, counts, stop, thread: Some(thread) })
+        Ok(TestDns { addr, zone, counts, signing, stop, thread: Some(thread) })
+    }
+
+    /// The DNSKEY a validating resolver must trust, as a zone-file line
+    /// (`. 3600 IN DNSKEY 257 3 13 BASE64`); `None` for a server that does not sign.
+    pub fn trust_anchor(&self) -> Option<String> {
+        self.signing.as_ref().map(|s| lock_signing(s).trust_anchor())
+    }
+
+    /// Makes `apex` and the names below it an unsigned zone, delegated insecurely from the
+    /// signed root: a validator sees its records as insecure, not bogus. Panics on a server
+    /// that does not sign.
+    pub fn set_unsigned_zone(&self, apex: &str) {
+        let signing = self.signing.as_ref().expect("set_unsigned_zone needs TestDns::start_signed");
+        lock_signing(signing).unsigned.insert(key(apex));
+    }
+
+    /// Makes the signatures of the records at `name` invalid, so a validator calls them
+    /// bogus (as when an attacker forges an answer). Panics on a server that does not sign.
+    pub fn set_bogus(&self, name: &str) {
+        let signing = self.signing.as_ref().expect("set_bogus needs TestDns::start_signed");
+        lock_signing(signing).bogus.insert(key(name));
     }
 
     /// The address to send queries to (UDP and TCP): `127.0.0.1:PORT`.
@@ -339,6 +423,10 @@ fn lock(zone: &Mutex<Zone>) -> MutexGuard<'_, Zone> {
     zone.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+fn lock_signing(signing: &Mutex<Signing>) -> MutexGuard<'_, Signing> {
+    signing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Binds UDP and TCP on the same random port of 127.0.0.1.
 fn bind() -> std::io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
     let mut last = None;
@@ -361,6 +449,7 @@ async fn serve(
     tcp: std::net::TcpListener,
     zone: Arc<Mutex<Zone>>,
     counts: Arc<Counts>,
+    signing: SharedSigning,
     mut stopped: watch::Receiver<bool>,
 ) {
     let (udp, tcp) = match (UdpSocket::from_std(udp), TcpListener::from_std(tcp)) {
@@ -376,13 +465,13 @@ async fn serve(
             received = udp.recv_from(&mut buf) => {
                 let Ok((len, peer)) = received else { continue };
                 counts.udp.fetch_add(1, Ordering::Relaxed);
-                if let Some(reply) = answer(&buf[..len], &zone, true) {
+                if let Some(reply) = answer(&buf[..len], &zone, signing.as_deref(), true) {
                     let _ = udp.send_to(&reply, peer).await;
                 }
             }
             accepted = tcp.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                tokio::spawn(serve_tcp(stream, zone.clone(), counts.clone()));
+                tokio::spawn(serve_tcp(stream, zone.clone(), counts.clone(), signing.clone()));
             }
             _ = stopped.changed() => return,
         }
@@ -391,7 +480,7 @@ async fn serve(
 
 /// RFC 1035 §4.2.2 / RFC 7766 §8: each message is preceded by its two-byte length; a
 /// connection may carry several queries.
-async fn serve_tcp(mut stream: TcpStream, zone: Arc<Mutex<Zone>>, counts: Arc<Counts>) {
+async fn serve_tcp(mut stream: TcpStream, zone: Arc<Mutex<Zone>>, counts: Arc<Counts>, signing: SharedSigning) {
     loop {
         let mut len = [0u8; 2];
         if stream.read_exact(&mut len).await.is_err() {
@@ -402,7 +491,7 @@ async fn serve_tcp(mut stream: TcpStream, zone: Arc<Mutex<Zone>>, counts: Arc<Co
             return;
         }
         counts.tcp.fetch_add(1, Ordering::Relaxed);
-        let Some(reply) = answer(&query, &zone, false) else { return };
+        let Some(reply) = answer(&query, &zone, signing.as_deref(), false) else { return };
         let Ok(reply_len) = u16::try_from(reply.len()) else { return };
         if stream.write_all(&reply_len.to_be_bytes()).await.is_err() || stream.write_all(&reply).await.is_err() {
             return;
@@ -411,7 +500,7 @@ async fn serve_tcp(mut stream: TcpStream, zone: Arc<Mutex<Zone>>, counts: Arc<Co
 }
 
 /// The encoded reply to one query, or `None` when the bytes are not a DNS query at all.
-fn answer(query: &[u8], zone: &Mutex<Zone>, over_udp: bool) -> Option<Vec<u8>> {
+fn answer(query: &[u8], zone: &Mutex<Zone>, signing: Option<&Mutex<Signing>>, over_udp: bool) -> Option<Vec<u8>> {
     let request = match Message::from_vec(query) {
         Ok(request) => request,
         Err(_) if query.len() >= 2 => {
@@ -427,10 +516,13 @@ fn answer(query: &[u8], zone: &Mutex<Zone>, over_udp: bool) -> Option<Vec<u8>> {
     reply.metadata.recursion_desired = request.metadata.recursion_desired;
     reply.metadata.recursion_available = true;
     reply.add_queries(request.queries.iter().cloned());
+    // RFC 3225 §3: DNSSEC records only for a client that asks for them with the DO bit.
+    let signing = signing.filter(|_| request.edns.as_ref().is_some_and(|edns| edns.flags().dnssec_ok));
     let limit = match &request.edns {
         Some(edns) => {
             let mut ours = Edns::new();
             ours.set_max_payload(1232);
+            ours.set_dnssec_ok(signing.is_some());
             reply.set_edns(ours);
             usize::from(edns.max_payload().clamp(512, 1232))
         }
@@ -445,7 +537,16 @@ fn answer(query: &[u8], zone: &Mutex<Zone>, over_udp: bool) -> Option<Vec<u8>> {
     let question = &request.queries[0];
     {
         let zone = lock(zone);
-        resolve(&zone, question.name(), question.query_type(), &mut reply);
+        match signing.map(lock_signing) {
+            Some(signing) => {
+                if signing.special(question.name(), question.query_type(), &mut reply).is_none() {
+                    resolve(&zone, question.name(), question.query_type(), &mut reply);
+                    signing.deny(&zone, question.name(), question.query_type(), &mut reply);
+                }
+                signing.sign_sections(&mut reply);
+            }
+            None => resolve(&zone, question.name(), question.query_type(), &mut reply),
+        }
     }
     let bytes = reply.to_vec().ok()?;
     if over_udp && bytes.len() > limit {

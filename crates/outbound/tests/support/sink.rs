@@ -55,6 +55,8 @@ struct Shared {
     attempts: Mutex<Vec<String>>,
     /// While set, messages are read but the reply after DATA waits (a delivery in progress).
     hold: AtomicBool,
+    /// While set, STARTTLS is neither offered nor accepted, as by an attacker in the path.
+    strip_starttls: AtomicBool,
     stop: AtomicBool,
     tls: Arc<rustls::ServerConfig>,
 }
@@ -67,6 +69,26 @@ pub struct Sink {
 
 impl Sink {
     pub fn start(behaviour: Behaviour) -> Sink {
+        Sink::start_with_tls(behaviour, tls_config())
+    }
+
+    /// A sink presenting this certificate chain (server certificate first) over STARTTLS.
+    pub fn start_with_certificate(
+        behaviour: Behaviour,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Sink {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("TLS config");
+        Sink::start_with_tls(behaviour, Arc::new(config))
+    }
+
+    fn start_with_tls(behaviour: Behaviour, tls: Arc<rustls::ServerConfig>) -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the sink");
         let addr = listener.local_addr().expect("sink address");
         let shared = Arc::new(Shared {
@@ -74,8 +96,9 @@ impl Sink {
             received: Mutex::new(Vec::new()),
             attempts: Mutex::new(Vec::new()),
             hold: AtomicBool::new(false),
+            strip_starttls: AtomicBool::new(false),
             stop: AtomicBool::new(false),
-            tls: tls_config(),
+            tls,
         });
         let accepting = shared.clone();
         std::thread::spawn(move || {
@@ -103,6 +126,12 @@ impl Sink {
     /// [`Sink::release`]: deliveries stay in progress.
     pub fn hold(&self) {
         self.shared.hold.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, STARTTLS is not offered and refused if asked for (an attacker between
+    /// the servers removing it).
+    pub fn strip_starttls(&self) {
+        self.shared.strip_starttls.store(true, Ordering::SeqCst);
     }
 
     /// Answers and records the held messages and every later one.
@@ -215,12 +244,13 @@ fn session(stream: &mut (impl Read + Write), tls: bool, peer: std::net::IpAddr, 
         let upper = line.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO ") {
             helo = line[5..].to_string();
-            let starttls = if tls { "" } else { "250-STARTTLS\r\n" };
+            let stripped = shared.strip_starttls.load(Ordering::SeqCst);
+            let starttls = if tls || stripped { "" } else { "250-STARTTLS\r\n" };
             format!("250-mx.outside.test\r\n250-8BITMIME\r\n250-SIZE 10000000\r\n{starttls}250 SMTPUTF8\r\n")
         } else if upper.starts_with("HELO ") {
             helo = line[5..].to_string();
             "250 mx.outside.test\r\n".into()
-        } else if upper == "STARTTLS" && !tls {
+        } else if upper == "STARTTLS" && !tls && !shared.strip_starttls.load(Ordering::SeqCst) {
             stream.write_all(b"220 2.0.0 go ahead\r\n").ok()?;
             return Some(Next::StartTls);
         } else if upper.starts_with("MAIL FROM:") {

@@ -258,6 +258,9 @@ pub struct Dns {
     /// A recursive resolver to ask, like `127.0.0.1:53`. Default: none, which means the
     /// system's resolvers from `/etc/resolv.conf`. Tests point this at their own server.
     pub resolver: Option<SocketAddr>,
+    /// The DNSSEC trust anchor for DANE (a file of root-zone DNSKEY records). Default:
+    /// none, which means the IANA root keys built in. Tests point this at their own key.
+    pub trust_anchor: Option<std::path::PathBuf>,
 }
 
 /// The SMTP servers (`[smtp]`).

@@ -97,6 +97,12 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
     }) {
         config.dns.resolver = Some(resolver);
     }
+    if let Some(anchor) = walk.path(&mut dns, "dns", "trust_anchor") {
+        match postfach_outbound::dane::read_trust_anchor(&anchor) {
+            Ok(_) => config.dns.trust_anchor = Some(anchor),
+            Err(e) => walk.problem("dns.trust_anchor", e),
+        }
+    }
     walk.unknown_keys(dns, "dns");
 
     let mut outbound = walk.section(&mut root, "outbound");
