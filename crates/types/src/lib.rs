@@ -19,7 +19,8 @@ mod time;
 pub use address::{AddressError, CustomerName, DomainName, EmailAddress, LocalPart};
 pub use blob::{BlobId, BlobIdError};
 pub use ids::{
-    AliasId, ApiTokenId, AppPasswordId, CustomerId, DkimKeyId, DomainId, FolderId, IdError, MailboxId, QueueMessageId,
+    AliasId, ApiTokenId, AppPasswordId, CustomerId, DkimKeyId, DomainId, FolderId, IdError, ImportJobId, MailboxId,
+    QueueMessageId,
     QueueRecipientId, SessionId,
 };
 pub use login::{LOSSY_LOGIN_CHARS, LoginName, LoginNameError, LoginTarget, MAX_LOGIN_NAME_BYTES};
