@@ -165,6 +165,7 @@ async fn world() -> World {
         endpoints: MailEndpoints::default(),
         dns: None,
         sieve_limits: Default::default(),
+        imports: None,
     };
     let router = Web::new(store.clone(), auth, settings).router();
     let mut sessions = Vec::new();
