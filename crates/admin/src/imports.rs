@@ -121,7 +121,9 @@ impl Admin {
         let mailbox = self.mailbox(who, mailbox).await?;
         let runner = self.imports.as_ref().ok_or(AdminError::ImportsBusy)?;
         resolve(&request.server, runner.allow_private, runner.bounds.read_timeout).await.map_err(|e| match e {
-            TargetError::SlowLookup { host } | TargetError::Unknown { host } => AdminError::ImportServerUnknown { host },
+            TargetError::SlowLookup { host } | TargetError::Unknown { host } => {
+                AdminError::ImportServerUnknown { host }
+            }
             TargetError::NotPublic { host, .. } => AdminError::ImportServerNotPublic { host },
         })?;
         if runner.jobs.fetch_add(1, Ordering::AcqRel) >= MAX_RUNNING + MAX_WAITING {

@@ -347,12 +347,9 @@ async fn import_jobs_are_started_and_seen_within_the_callers_scope() {
         Who::Mailbox { mailbox } => mailbox.clone(),
         _ => unreachable!(),
     };
-    let blobs = postfach_blob::BlobStore::open(
-        &postfach_blob::Backend::Fs,
-        w._dir.path(),
-        postfach_blob::Namespace::Mailboxes,
-    )
-    .expect("blobs");
+    let blobs =
+        postfach_blob::BlobStore::open(&postfach_blob::Backend::Fs, w._dir.path(), postfach_blob::Namespace::Mailboxes)
+            .expect("blobs");
     let node = postfach_types::NodeName::parse("node-1").expect("node");
     // An old server that accepts the connection and never greets: the job stays running.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
@@ -367,7 +364,8 @@ async fn import_jobs_are_started_and_seen_within_the_callers_scope() {
     refused_as(w.admin.start_import(&w.acme, max.id, request("localhost")).await, busy, "no runner");
 
     // Private targets refused unless allowed, whoever asks.
-    let strict = w.admin.clone().with_imports(Some(ImportRunner::new(blobs.clone(), node.clone(), 1 << 20, false, None)));
+    let strict =
+        w.admin.clone().with_imports(Some(ImportRunner::new(blobs.clone(), node.clone(), 1 << 20, false, None)));
     for host in ["127.0.0.1", "localhost"] {
         refused_as(strict.start_import(&w.max, max.id, request(host)).await, not_public, "a loopback server");
     }
@@ -379,7 +377,10 @@ async fn import_jobs_are_started_and_seen_within_the_callers_scope() {
     refused_as(a.import_jobs(&w.acme, w.globex_mailbox).await, not_found, "another customer's jobs");
 
     let job = a.start_import(&w.acme, max.id, request("localhost")).await.expect("started by the customer");
-    assert_eq!((job.state, job.source.login.as_str(), job.started_by.as_str()), (JobState::Queued, "max@old.example", "acme"));
+    assert_eq!(
+        (job.state, job.source.login.as_str(), job.started_by.as_str()),
+        (JobState::Queued, "max@old.example", "acme")
+    );
     refused_as(
         a.start_import(&w.max, max.id, request("localhost")).await,
         |e| matches!(e, AdminError::Conflict(Conflict::ImportRunning)),
@@ -389,9 +390,7 @@ async fn import_jobs_are_started_and_seen_within_the_callers_scope() {
     assert_eq!(own.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job.id]);
     assert_eq!(a.import_jobs(&w.root, max.id).await.expect("admin's").len(), 1);
     refused_as(a.import_jobs(&w.max, w.globex_mailbox).await, not_found, "another mailbox's jobs");
-    let globex = Who::from_account(
-        w.store.customer(&name("globex")).await.expect("globex"),
-    );
+    let globex = Who::from_account(w.store.customer(&name("globex")).await.expect("globex"));
     refused_as(a.import_jobs(&globex, max.id).await, not_found, "acme's jobs for globex");
     refused_as(a.start_import(&globex, max.id, request("localhost")).await, not_found, "globex starting on acme's");
 

@@ -13,7 +13,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use postfach_testdovecot::{Dovecot, Folders, OLD_LOGIN, OLD_PASSWORD, READ_ALL, fill, free_port, parse_folders, python_imap};
+use postfach_testdovecot::{
+    Dovecot, Folders, OLD_LOGIN, OLD_PASSWORD, READ_ALL, fill, free_port, parse_folders, python_imap,
+};
 
 const ADDRESS: &str = "max@acme.example";
 const PASSWORD: &str = "violet mango tractor whisper";

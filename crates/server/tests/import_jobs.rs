@@ -170,8 +170,7 @@ async fn an_interrupted_job_is_shown_and_resumed() {
 
     // New mail at the old provider; then a job that this node was running when it died.
     fill(&dovecot, &[("INBOX", 5)], 1000);
-    let source =
-        JobSource { host: "localhost".into(), port: dovecot.imaps, starttls: false, login: OLD_LOGIN.into() };
+    let source = JobSource { host: "localhost".into(), port: dovecot.imaps, starttls: false, login: OLD_LOGIN.into() };
     let store = first.server.store();
     let cut = store
         .create_import_job(Scope::Platform, max.id, &source, "acme", &first.config.cluster.node)

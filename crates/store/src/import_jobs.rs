@@ -176,7 +176,8 @@ impl Store {
             Err(e) if StoreError::is_unique_violation(&e) => return Err(Conflict::ImportRunning.into()),
             Err(e) => return Err(e.into()),
         };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1"))).bind(id).fetch_one(&mut *tx).await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1"))).bind(id).fetch_one(&mut *tx).await?;
         let job = job_from_row(&row)?;
         tx.commit().await?;
         Ok(job)

@@ -509,6 +509,18 @@ CREATE TABLE import_positions (
 "#,
     },
     Migration {
+        version: 19,
+        name: "ownership proven by a published record, client names in the login log",
+        // 1 when the domain was verified because its ownership TXT record was found
+        // (`set_domain_proven`): that record must stay published, and the DNS checks say
+        // so when it disappears. 0 when the operator asserted ownership, or for domains
+        // verified before this version (how is not known; they are not re-checked).
+        // `login_log.client`: the client's name (IMAP `ID`) for a successful login whose
+        // session sent one (`name_login_client`); the devices page groups by it.
+        sql: "ALTER TABLE domains ADD COLUMN proven_by_record BIGINT NOT NULL DEFAULT 0; \
+              ALTER TABLE login_log ADD COLUMN client TEXT",
+    },
+    Migration {
         version: 20,
         name: "imap import jobs",
         // The panel's and API's IMAP import jobs (`import_jobs.rs`): the old server (host,
@@ -540,18 +552,6 @@ CREATE TABLE import_jobs (
 CREATE UNIQUE INDEX import_jobs_one_active ON import_jobs (mailbox_id) WHERE state IN ('queued', 'running');
 CREATE INDEX import_jobs_node ON import_jobs (node, state)
 "#,
-    },
-    Migration {
-        version: 19,
-        name: "ownership proven by a published record, client names in the login log",
-        // 1 when the domain was verified because its ownership TXT record was found
-        // (`set_domain_proven`): that record must stay published, and the DNS checks say
-        // so when it disappears. 0 when the operator asserted ownership, or for domains
-        // verified before this version (how is not known; they are not re-checked).
-        // `login_log.client`: the client's name (IMAP `ID`) for a successful login whose
-        // session sent one (`name_login_client`); the devices page groups by it.
-        sql: "ALTER TABLE domains ADD COLUMN proven_by_record BIGINT NOT NULL DEFAULT 0; \
-              ALTER TABLE login_log ADD COLUMN client TEXT",
     },
 ];
 

@@ -212,4 +212,3 @@ for folder, count in [{}]:
         list.join(", ")
     ));
 }
-

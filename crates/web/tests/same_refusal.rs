@@ -196,6 +196,21 @@ fn cases(ids: Ids) -> Vec<Case> {
     use Actor::*;
     vec![
         Case {
+            what: "an old server that is not a host name",
+            actor: MailboxUser,
+            panel: (
+                Method::POST,
+                format!("/mailboxes/{acme_mailbox}/import"),
+                vec![("host", s("old host")), ("login", s("max@old.example")), ("password", s("old password"))],
+            ),
+            api: (
+                Method::POST,
+                format!("/mailboxes/{acme_mailbox}/imports"),
+                Some(json!({ "host": "old host", "login": "max@old.example", "password": "old password" })),
+            ),
+            code: "invalid_server",
+        },
+        Case {
             what: "weak password",
             actor: Customer,
             panel: (Method::POST, s("/mailboxes"), new_mailbox("new", "acme.example", "Sommer2024!!", "imap")),

@@ -69,6 +69,15 @@ pub(super) struct ImportForm {
     password: String,
 }
 
+/// The form's fields, parsed as the API's are.
+fn request(form: ImportForm) -> Result<ImportRequest, postfach_admin::AdminError> {
+    Ok(ImportRequest {
+        server: input::import_server(&form.host, &form.port, &form.security)?,
+        login: input::import_login(&form.login)?,
+        password: input::import_password(form.password)?,
+    })
+}
+
 fn row(l: &Layout, job: ImportJob) -> JobRow {
     let state_key = match job.state {
         JobState::Queued => "import.state.queued",
@@ -80,7 +89,12 @@ fn row(l: &Layout, job: ImportJob) -> JobRow {
     JobRow {
         state: job.state.as_str(),
         state_text: l.s(state_key),
-        server: format!("{}:{}{}", job.source.host, job.source.port, if job.source.starttls { " (STARTTLS)" } else { "" }),
+        server: format!(
+            "{}:{}{}",
+            job.source.host,
+            job.source.port,
+            if job.source.starttls { " (STARTTLS)" } else { "" }
+        ),
         login: job.source.login,
         started_by: job.started_by,
         created: when(job.created_at),
@@ -133,14 +147,7 @@ pub(super) async fn start_import(
         starttls: form.security == "starttls",
         login: form.login.clone(),
     };
-    let request = (|| {
-        Ok::<_, postfach_admin::AdminError>(ImportRequest {
-            server: input::import_server(&form.host, &form.port, &form.security)?,
-            login: input::import_login(&form.login)?,
-            password: input::import_password(form.password)?,
-        })
-    })();
-    let result = match request {
+    let result = match request(form) {
         Ok(request) => app.admin.start_import(who, mailbox.id, request).await.map(|_| ()),
         Err(e) => Err(e),
     };
