@@ -74,6 +74,14 @@ pub enum AdminError {
     /// The mailbox's settings do not allow this service (access mode, sending switch).
     #[error("this mailbox does not allow {0}; pick among the services its settings allow")]
     ServiceNotForMailbox(postfach_types::Service),
+    #[error(
+        "give the old server as a host name like imap.example.net, a port from 1 to 65535 (or none), and tls or starttls"
+    )]
+    InvalidImportServer,
+    #[error("give the login you use at the old provider (usually your old e-mail address)")]
+    InvalidImportLogin,
+    #[error("give the password you use at the old provider")]
+    InvalidImportPassword,
     /// The password breaks the rule; the verdict says why and carries the feedback.
     /// `chars`: the password's length, which the verdict's translations name.
     #[error("{}", .verdict.reason.as_deref().unwrap_or("the password is too weak"))]
@@ -112,6 +120,15 @@ pub enum AdminError {
         "the active filter script {name:?} was not written by these forms; save again with replace to activate the forms' script instead (the other script stays stored)"
     )]
     HandWrittenScript { name: String },
+    /// The old server's name cannot be looked up (or not in time).
+    #[error("{host} could not be found; check the old server's name")]
+    ImportServerUnknown { host: String },
+    /// The old server's name points into a private network (`[import] allow_private_targets`).
+    #[error("{host} is not a server on the internet; give the name your old provider publishes for IMAP")]
+    ImportServerNotPublic { host: String },
+    /// This server runs no imports (the CLI), or all its import slots are taken.
+    #[error("no import can be started here at the moment; try again in a few minutes")]
+    ImportsBusy,
     /// A rule of the directory, checked by the store in the changing transaction.
     #[error(transparent)]
     Conflict(#[from] Conflict),

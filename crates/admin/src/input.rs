@@ -316,3 +316,47 @@ mod size_tests {
         }
     }
 }
+
+/// The longest login and password for the old server an import reads.
+pub const MAX_IMPORT_LOGIN: usize = 256;
+pub const MAX_IMPORT_PASSWORD: usize = 1024;
+
+/// The old server of an import as the form or JSON gives it: a host name or address, a
+/// port (empty: 993 for TLS, 143 for STARTTLS) and `tls` or `starttls` (empty: `tls`).
+pub fn import_server(host: &str, port: &str, security: &str) -> Result<postfach_import::imap::SourceUrl, AdminError> {
+    let scheme = match security.trim() {
+        "" | "tls" => "imaps",
+        "starttls" => "imap",
+        _ => return Err(AdminError::InvalidImportServer),
+    };
+    let host = host.trim();
+    if host.is_empty() || host.contains(['/', '@', '[', ']']) || host.chars().any(char::is_whitespace) {
+        return Err(AdminError::InvalidImportServer);
+    }
+    let port = port.trim();
+    if !port.is_empty() && !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AdminError::InvalidImportServer);
+    }
+    let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+    let url = if port.is_empty() { format!("{scheme}://{host}") } else { format!("{scheme}://{host}:{port}") };
+    postfach_import::imap::SourceUrl::parse(&url).map_err(|_| AdminError::InvalidImportServer)
+}
+
+/// The login at the old server: trimmed, 1 to [`MAX_IMPORT_LOGIN`] characters, no
+/// control characters.
+pub fn import_login(text: &str) -> Result<String, AdminError> {
+    let login = text.trim();
+    if login.is_empty() || login.chars().count() > MAX_IMPORT_LOGIN || login.chars().any(char::is_control) {
+        return Err(AdminError::InvalidImportLogin);
+    }
+    Ok(login.to_string())
+}
+
+/// The password at the old server: given, at most [`MAX_IMPORT_PASSWORD`] bytes, no line
+/// breaks or NUL (they cannot be sent in an IMAP login).
+pub fn import_password(text: String) -> Result<postfach_types::Secret<String>, AdminError> {
+    if text.is_empty() || text.len() > MAX_IMPORT_PASSWORD || text.contains(['\r', '\n', '\0']) {
+        return Err(AdminError::InvalidImportPassword);
+    }
+    Ok(postfach_types::Secret::new(text))
+}

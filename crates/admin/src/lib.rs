@@ -1,6 +1,7 @@
 //! Every administrative operation once: customers, domains and alias domains (with
 //! ownership verification and DNS checks), mailboxes and their settings, aliases,
-//! passwords, two-factor sign-in, API tokens, the login list and the outbound queue.
+//! passwords, two-factor sign-in, API tokens, the login list, the outbound queue and
+//! the import jobs that move a mailbox in from another provider.
 //!
 //! The CLI, the panel and the JSON API are thin adapters over [`Admin`]: they parse their
 //! input with [`input`] (so a bad value is refused the same way everywhere), name the
@@ -16,6 +17,7 @@ mod customers;
 pub mod devices;
 mod domains;
 mod error;
+pub mod imports;
 pub mod input;
 mod logins;
 mod mailboxes;
@@ -38,6 +40,7 @@ pub use app_passwords::CreatedAppPassword;
 pub use customers::CustomerChange;
 pub use domains::DomainRecords;
 pub use error::{AdminError, Unavailable};
+pub use imports::{ImportRequest, ImportRunner};
 pub use input::LoginQuery;
 pub use mailboxes::MailboxPassword;
 pub use postfach_auth::accounts::OwnPasswordChange;
@@ -53,6 +56,8 @@ pub struct Admin {
     auth: Arc<Authenticator>,
     dns: Option<Arc<Checker>>,
     sieve: SieveLimits,
+    /// This node's import jobs; `None` where no jobs run (the CLI).
+    imports: Option<ImportRunner>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -65,12 +70,18 @@ impl Admin {
     /// `dns`: the checker of `postfach-dns`; without it DNS checks are unavailable and
     /// domain pages show only the ownership record.
     pub fn new(store: Store, auth: Arc<Authenticator>, dns: Option<Checker>) -> Admin {
-        Admin { store, auth, dns: dns.map(Arc::new), sieve: SieveLimits::default() }
+        Admin { store, auth, dns: dns.map(Arc::new), sieve: SieveLimits::default(), imports: None }
     }
 
     /// The same operations with the Sieve limits of `[sieve]` (defaults otherwise).
     pub fn with_sieve_limits(mut self, limits: SieveLimits) -> Admin {
         self.sieve = limits;
+        self
+    }
+
+    /// The same operations, running import jobs with `runner` (the server's one).
+    pub fn with_imports(mut self, runner: Option<ImportRunner>) -> Admin {
+        self.imports = runner;
         self
     }
 }

@@ -332,3 +332,82 @@ async fn sieve_scripts_are_managed_by_the_mailbox_user_and_its_customer() {
     let names: Vec<_> = admin.list_scripts(&w.max, max).await.expect("list").into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["later"]);
 }
+
+/// Import jobs: the mailbox's user and customer start and see them, another customer
+/// neither; the old server must be on the internet unless private targets are allowed;
+/// one job per mailbox at a time; a job cut off by a stop is shown as interrupted and
+/// may be started again.
+#[tokio::test]
+async fn import_jobs_are_started_and_seen_within_the_callers_scope() {
+    use postfach_admin::{ImportRequest, ImportRunner, input};
+    use postfach_store::import_jobs::JobState;
+
+    let w = world().await;
+    let max = match &w.max {
+        Who::Mailbox { mailbox } => mailbox.clone(),
+        _ => unreachable!(),
+    };
+    let blobs =
+        postfach_blob::BlobStore::open(&postfach_blob::Backend::Fs, w._dir.path(), postfach_blob::Namespace::Mailboxes)
+            .expect("blobs");
+    let node = postfach_types::NodeName::parse("node-1").expect("node");
+    // An old server that accepts the connection and never greets: the job stays running.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = silent.local_addr().expect("addr").port().to_string();
+    let request = |host: &str| ImportRequest {
+        server: input::import_server(host, &port, "tls").expect("server"),
+        login: input::import_login("max@old.example").expect("login"),
+        password: input::import_password("old password".into()).expect("password"),
+    };
+
+    // Without a runner (the CLI's Admin) no job starts.
+    refused_as(w.admin.start_import(&w.acme, max.id, request("localhost")).await, busy, "no runner");
+
+    // Private targets refused unless allowed, whoever asks.
+    let strict =
+        w.admin.clone().with_imports(Some(ImportRunner::new(blobs.clone(), node.clone(), 1 << 20, false, None)));
+    for host in ["127.0.0.1", "localhost"] {
+        refused_as(strict.start_import(&w.max, max.id, request(host)).await, not_public, "a loopback server");
+    }
+    assert!(strict.import_jobs(&w.max, max.id).await.expect("jobs").is_empty(), "a refused start leaves no job");
+
+    let a = w.admin.clone().with_imports(Some(ImportRunner::new(blobs, node.clone(), 1 << 20, true, None)));
+    refused_as(a.start_import(&w.acme, w.globex_mailbox, request("localhost")).await, not_found, "another customer's");
+    refused_as(a.start_import(&w.max, w.globex_mailbox, request("localhost")).await, not_found, "another mailbox");
+    refused_as(a.import_jobs(&w.acme, w.globex_mailbox).await, not_found, "another customer's jobs");
+
+    let job = a.start_import(&w.acme, max.id, request("localhost")).await.expect("started by the customer");
+    assert_eq!(
+        (job.state, job.source.login.as_str(), job.started_by.as_str()),
+        (JobState::Queued, "max@old.example", "acme")
+    );
+    refused_as(
+        a.start_import(&w.max, max.id, request("localhost")).await,
+        |e| matches!(e, AdminError::Conflict(Conflict::ImportRunning)),
+        "a second job while one runs",
+    );
+    let own = a.import_jobs(&w.max, max.id).await.expect("the mailbox user's");
+    assert_eq!(own.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job.id]);
+    assert_eq!(a.import_jobs(&w.root, max.id).await.expect("admin's").len(), 1);
+    refused_as(a.import_jobs(&w.max, w.globex_mailbox).await, not_found, "another mailbox's jobs");
+    let globex = Who::from_account(w.store.customer(&name("globex")).await.expect("globex"));
+    refused_as(a.import_jobs(&globex, max.id).await, not_found, "acme's jobs for globex");
+    refused_as(a.start_import(&globex, max.id, request("localhost")).await, not_found, "globex starting on acme's");
+
+    // The node stopped: at its next start the job is interrupted, and may be started again.
+    let other = postfach_types::NodeName::parse("node-2").expect("node");
+    assert_eq!(w.store.interrupt_import_jobs(&other).await.expect("other node"), 0, "another node's jobs stay");
+    assert_eq!(w.store.interrupt_import_jobs(&node).await.expect("this node"), 1);
+    let jobs = a.import_jobs(&w.max, max.id).await.expect("jobs");
+    assert_eq!(jobs[0].state, JobState::Interrupted);
+    a.start_import(&w.max, max.id, request("localhost")).await.expect("resumed by the mailbox user");
+    drop(silent);
+}
+
+fn busy(e: &AdminError) -> bool {
+    matches!(e, AdminError::ImportsBusy)
+}
+
+fn not_public(e: &AdminError) -> bool {
+    matches!(e, AdminError::ImportServerNotPublic { .. })
+}

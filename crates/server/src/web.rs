@@ -40,7 +40,9 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
         }
     };
     let sieve_limits = config.sieve.limits();
-    let pending = WebSettings { hostname: config.hostname.clone(), https_port: 443, endpoints, dns, sieve_limits };
+    let imports = import_runner(shared).await;
+    let pending =
+        WebSettings { hostname: config.hostname.clone(), https_port: 443, endpoints, dns, sieve_limits, imports };
     let web = Web::new(store.clone(), auth.clone(), pending.clone());
     let https = shared.endpoint("https", Security::ImplicitTls, &admission);
     reg.listen(&config.listen.https, https, web.https_protocol()).await?;
@@ -49,4 +51,23 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
     let http = shared.endpoint("http", Security::Plain, &admission);
     reg.listen(&config.listen.http, http, http_web.http_protocol()).await?;
     Ok(())
+}
+
+/// This node's import jobs (one runner for both listeners, so the slots are shared).
+/// Jobs this node left queued or running when it last stopped become interrupted first.
+async fn import_runner(shared: &Shared<'_>) -> Option<postfach_admin::ImportRunner> {
+    let config = shared.config;
+    let runner = postfach_admin::ImportRunner::new(
+        shared.blobs.clone(),
+        config.cluster.node.clone(),
+        config.limits.max_message_size,
+        config.import.allow_private_targets,
+        config.import.ca_file.clone(),
+    );
+    match runner.interrupt_stale_jobs(shared.store).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(jobs = n, "import jobs cut off by this node's last stop are now shown as interrupted"),
+        Err(e) => tracing::warn!(error = %e, "import jobs left running by this node's last stop could not be marked"),
+    }
+    Some(runner)
 }

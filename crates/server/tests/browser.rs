@@ -113,6 +113,11 @@ impl Drop for Driver {
 /// The server with the panel, IMAPS, POP3 (plain and TLS) and the MX on loopback, asking
 /// a real local DNS server (with empty zones: every lookup is answered at once).
 async fn start_server(dir: &std::path::Path) -> (Server, TestDns) {
+    start_server_with(dir, "").await
+}
+
+/// [`start_server`] with `extra` TOML sections appended to its configuration.
+async fn start_server_with(dir: &std::path::Path, extra: &str) -> (Server, TestDns) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dns = TestDns::start(std::iter::empty());
     let off = "[]";
@@ -120,7 +125,7 @@ async fn start_server(dir: &std::path::Path) -> (Server, TestDns) {
         "hostname = \"localhost\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = {off}\n\
          submissions = {off}\nimap = {off}\nimaps = [\"127.0.0.1:0\"]\npop3 = [\"127.0.0.1:0\"]\npop3s = [\"127.0.0.1:0\"]\n\
          managesieve = {off}\nhttps = [\"127.0.0.1:0\"]\nhttp = [\"127.0.0.1:0\"]\n[dns]\nresolver = \"{}\"\n\
-         [security]\nwarning_mails = false\n",
+         [security]\nwarning_mails = false\n{extra}",
         dir.display(),
         dns.addr()
     );
@@ -982,4 +987,72 @@ async fn sieve_reject_refuses_a_single_recipient_message() {
     wait_for_subjects(imaps, "ben@acme.example", "INBOX", &["Ads for both"]).await;
     wait_for_subjects(imaps, "anna@acme.example", "INBOX", &["Ads for both"]).await;
     server.shutdown().await;
+}
+
+/// Issue 17's move-in from the panel: the customer fills "Move in from your old provider"
+/// with a real Dovecot's address, login and password; the page reloads itself until the
+/// job is done; then every message of the old server is read back over IMAP here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_in_from_an_old_provider_in_a_real_browser() {
+    use postfach_testdovecot::{Dovecot, READ_ALL, fill, parse_folders};
+    let old_dir = tempfile::tempdir().expect("temp dir");
+    let dovecot = Dovecot::start(old_dir.path());
+    fill(&dovecot, &[("INBOX", 20), ("Sent", 10), ("Projects/2024", 8), ("Deleted Messages", 3)], 1);
+    let old = parse_folders(&dovecot.python(READ_ALL));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let extra = format!("[import]\nallow_private_targets = true\nca_file = \"{}\"\n", dovecot.ca().display());
+    let (server, _dns) = start_server_with(&dir.path().join("data"), &extra).await;
+    let https: SocketAddr = server.addresses().first("https").expect("https listener");
+    let base = format!("https://localhost:{}", https.port());
+    accounts(&server).await;
+    let max = mailbox_on(&server, "max@acme.example").await;
+    let driver = Driver::start().await;
+    let browser = driver.browser(&dir.path().join("chromium")).await;
+    let outcome = AssertUnwindSafe(import_flow(&browser, &base, max.id, &dovecot)).catch_unwind().await;
+    let _ = browser.close().await;
+    driver.stop().await;
+    if let Err(panic) = outcome {
+        server.shutdown().await;
+        std::panic::resume_unwind(panic);
+    }
+    let imaps = server.addresses().first("imaps").expect("imaps").port();
+    let cert = dir.path().join("data/tls/cert.pem");
+    let ours = parse_folders(&postfach_testdovecot::python_imap(imaps, &cert, "max@acme.example", STRONG, READ_ALL));
+    server.shutdown().await;
+    for (name, messages) in &old {
+        let here = if name == "Deleted Messages" { "Trash" } else { name.as_str() };
+        assert_eq!(ours.get(here), Some(messages), "{name} → {here}: dates, flags and bytes");
+    }
+}
+
+async fn import_flow(browser: &Client, base: &str, mailbox: MailboxId, dovecot: &postfach_testdovecot::Dovecot) {
+    sign_in(browser, base, "acme", STRONG).await;
+    browser.goto(&format!("{base}/mailboxes/{mailbox}")).await.expect("mailbox page");
+    click(browser, "#import-link").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("#import-form")).await.expect("the import form");
+    fill(browser, "#import-host", "localhost").await;
+    fill(browser, "#import-port", &dovecot.imaps.to_string()).await;
+    fill(browser, "#import-login", postfach_testdovecot::OLD_LOGIN).await;
+    fill(browser, "#import-password", postfach_testdovecot::OLD_PASSWORD).await;
+    click(browser, "#import-submit").await;
+    // The result page reloads itself while the job runs; wait until it says done.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = browser.find(Locator::Css("#import-job-list .import-job")).await.ok();
+        let state = match state {
+            Some(row) => row.attr("data-state").await.ok().flatten().unwrap_or_default(),
+            None => String::new(),
+        };
+        if state == "done" {
+            break;
+        }
+        assert!(state != "failed", "the import failed: {}", text(browser, "#import-jobs").await);
+        assert!(std::time::Instant::now() < deadline, "the import did not finish; last state {state:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(text(browser, "#import-jobs").await.contains("Done"), "the state is said in words");
+    assert_eq!(text(browser, "#import-job-list .import-copied").await, "41");
+    assert!(text(browser, ".import-result").await.contains("41 messages copied"));
+    assert!(browser.find(Locator::Css("#import-form")).await.is_ok(), "the form is back once the job ended");
+    screenshot(browser, "import").await;
 }

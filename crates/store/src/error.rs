@@ -105,6 +105,9 @@ pub enum Conflict {
     /// The active script is not removed while it filters mail.
     #[error("the filter script '{name}' is active; switch it off or activate another one first")]
     SieveScriptActive { name: String },
+    /// One import job per mailbox at a time.
+    #[error("an import into this mailbox is already running; wait until it has finished")]
+    ImportRunning,
     /// An enabled second factor is not replaced; it is switched off first.
     #[error("two-factor sign-in is already on; switch it off first")]
     TotpOn,

@@ -27,6 +27,7 @@ pub mod dkim;
 pub mod dns_checks;
 pub mod domains;
 pub mod folders;
+pub mod import_jobs;
 pub mod imports;
 pub mod leader;
 pub mod local;

@@ -520,6 +520,39 @@ CREATE TABLE import_positions (
         sql: "ALTER TABLE domains ADD COLUMN proven_by_record BIGINT NOT NULL DEFAULT 0; \
               ALTER TABLE login_log ADD COLUMN client TEXT",
     },
+    Migration {
+        version: 20,
+        name: "imap import jobs",
+        // The panel's and API's IMAP import jobs (`import_jobs.rs`): the old server (host,
+        // port, TLS or STARTTLS, login; never the password), who started it, the node it
+        // runs on, its state (queued, running, done, failed, interrupted), counts, the
+        // folder being copied and a text for the customer. At most one queued or running
+        // job per mailbox (a partial unique index).
+        sql: r#"
+CREATE TABLE import_jobs (
+    id {id},
+    customer_id BIGINT NOT NULL REFERENCES customers (id),
+    mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id),
+    host TEXT NOT NULL,
+    port BIGINT NOT NULL,
+    starttls BIGINT NOT NULL,
+    login TEXT NOT NULL,
+    started_by TEXT NOT NULL,
+    node TEXT NOT NULL,
+    state TEXT NOT NULL,
+    folders BIGINT NOT NULL DEFAULT 0,
+    copied BIGINT NOT NULL DEFAULT 0,
+    skipped BIGINT NOT NULL DEFAULT 0,
+    current_folder TEXT,
+    created_at BIGINT NOT NULL,
+    started_at BIGINT,
+    finished_at BIGINT,
+    result TEXT
+);
+CREATE UNIQUE INDEX import_jobs_one_active ON import_jobs (mailbox_id) WHERE state IN ('queued', 'running');
+CREATE INDEX import_jobs_node ON import_jobs (node, state)
+"#,
+    },
 ];
 
 impl Store {

@@ -118,6 +118,8 @@ ids! {
     ApiTokenId;
     /// An app password of a mailbox.
     AppPasswordId;
+    /// An IMAP import job of a mailbox (the panel's and the API's).
+    ImportJobId;
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ mod time;
 pub use address::{AddressError, CustomerName, DomainName, EmailAddress, LocalPart};
 pub use blob::{BlobId, BlobIdError};
 pub use ids::{
-    AliasId, ApiTokenId, AppPasswordId, CustomerId, DkimKeyId, DomainId, FolderId, IdError, MailboxId, QueueMessageId,
-    QueueRecipientId, SessionId,
+    AliasId, ApiTokenId, AppPasswordId, CustomerId, DkimKeyId, DomainId, FolderId, IdError, ImportJobId, MailboxId,
+    QueueMessageId, QueueRecipientId, SessionId,
 };
 pub use login::{LOSSY_LOGIN_CHARS, LoginName, LoginNameError, LoginTarget, MAX_LOGIN_NAME_BYTES};
 pub use node::{MAX_NODE_NAME_LEN, NodeName, NodeNameError};

@@ -90,6 +90,8 @@ pub struct WebSettings {
     pub dns: Option<postfach_dns::checks::Checker>,
     /// `[sieve]`: the limits of scripts stored through the panel and the API.
     pub sieve_limits: postfach_admin::SieveLimits,
+    /// This node's import jobs; `None`: the panel starts none.
+    pub imports: Option<postfach_admin::ImportRunner>,
 }
 
 /// Facts about the client connection, attached to every request.
@@ -133,7 +135,8 @@ const MAX_BODY: usize = 64 * 1024;
 impl Web {
     pub fn new(store: Store, auth: Arc<Authenticator>, settings: WebSettings) -> Web {
         let admin = postfach_admin::Admin::new(store.clone(), auth.clone(), settings.dns.clone())
-            .with_sieve_limits(settings.sieve_limits);
+            .with_sieve_limits(settings.sieve_limits)
+            .with_imports(settings.imports.clone());
         let app: App = Arc::new(AppState { store, admin, auth, settings });
         Web { https: https_router(app.clone()), http: http_router(app) }
     }

@@ -42,6 +42,10 @@ fn schemas() -> Value {
         "NewPassword": { "type": "object", "required": ["password"], "properties": { "password": string, "current_password": string } },
         "NewAlias": { "type": "object", "required": ["address", "mailbox"], "properties": {
             "address": string, "mailbox": string } },
+        "NewImport": { "type": "object", "required": ["host", "login", "password"], "additionalProperties": false, "properties": {
+            "host": { "type": "string", "examples": ["imap.old-provider.example"] },
+            "port": { "type": "integer", "minimum": 1, "maximum": 65535 },
+            "security": { "type": "string", "enum": ["tls", "starttls"] }, "login": string, "password": string } },
         "NewToken": { "type": "object", "required": ["name"], "properties": { "name": string } },
         "Vacation": { "type": "object", "additionalProperties": false, "properties": {
             "enabled": boolean, "from": { "type": "string", "examples": ["2026-12-20", ""] },

@@ -100,6 +100,7 @@ async fn world() -> World {
         endpoints: endpoints(),
         dns: None,
         sieve_limits: Default::default(),
+        imports: None,
     };
     let web = Web::new(store.clone(), auth, settings);
     World {
@@ -876,6 +877,7 @@ async fn the_domain_page_shows_the_records_to_publish_and_the_last_check() {
             endpoints: endpoints(),
             dns: Some(checker),
             sieve_limits: Default::default(),
+            imports: None,
         },
     );
     let acme_domain = w.store.domain(Scope::Platform, &DomainName::parse("acme.example").expect("d")).await.expect("d");
@@ -1022,6 +1024,7 @@ async fn web_with(w: &World, hostname: &str, allow_plaintext_auth: bool) -> Web 
             endpoints: endpoints(),
             dns: Some(checker),
             sieve_limits: Default::default(),
+            imports: None,
         },
     )
 }

@@ -165,6 +165,7 @@ async fn world() -> World {
         endpoints: MailEndpoints::default(),
         dns: None,
         sieve_limits: Default::default(),
+        imports: None,
     };
     let router = Web::new(store.clone(), auth, settings).router();
     let mut sessions = Vec::new();
@@ -194,6 +195,21 @@ fn cases(ids: Ids) -> Vec<Case> {
     let long_name = "x".repeat(101);
     use Actor::*;
     vec![
+        Case {
+            what: "an old server that is not a host name",
+            actor: MailboxUser,
+            panel: (
+                Method::POST,
+                format!("/mailboxes/{acme_mailbox}/import"),
+                vec![("host", s("old host")), ("login", s("max@old.example")), ("password", s("old password"))],
+            ),
+            api: (
+                Method::POST,
+                format!("/mailboxes/{acme_mailbox}/imports"),
+                Some(json!({ "host": "old host", "login": "max@old.example", "password": "old password" })),
+            ),
+            code: "invalid_server",
+        },
         Case {
             what: "weak password",
             actor: Customer,

@@ -36,7 +36,7 @@ use postfach_store::imports::{ImportPosition, ImportSource};
 use postfach_store::local::LocalError;
 use postfach_types::Secret;
 
-pub use target::{Security, SourceUrl, refused_address};
+pub use target::{Security, SourceUrl, TargetError, refused_address, resolve};
 
 use crate::folders::{folder_levels, special_folder};
 use crate::{ImportError, Importer, SkipReason, folder_name};
@@ -110,7 +110,7 @@ pub async fn import_imap(
     source: &ImapSource,
     bounds: ImapBounds,
     reports: &mut Vec<FolderReport>,
-    progress: &mut dyn FnMut(FolderProgress),
+    progress: &mut (dyn FnMut(FolderProgress) + Send),
 ) -> Result<(), ImportError> {
     let started = Instant::now();
     let limits = Limits { read_timeout: bounds.read_timeout, max_literal: importer.max_message_size() };
@@ -122,7 +122,9 @@ pub async fn import_imap(
 
 async fn open(source: &ImapSource, limits: Limits) -> Result<Client, ImportError> {
     let refused = |why: String| ImportError::Source(why);
-    let addresses = target::resolve(&source.url, source.allow_private, limits.read_timeout).await.map_err(refused)?;
+    let addresses = target::resolve(&source.url, source.allow_private, limits.read_timeout)
+        .await
+        .map_err(|e| refused(e.to_string()))?;
     let connector = target::tls_connector(source.ca_file.as_deref()).map_err(refused)?;
     let name = target::server_name(&source.url).map_err(refused)?;
     let tcp = target::connect(&addresses, limits.read_timeout).await.map_err(refused)?;
@@ -174,7 +176,7 @@ async fn copy_folders(
     bounds: ImapBounds,
     started: Instant,
     reports: &mut Vec<FolderReport>,
-    progress: &mut dyn FnMut(FolderProgress),
+    progress: &mut (dyn FnMut(FolderProgress) + Send),
 ) -> Result<(), ImportError> {
     let listed = client.list().await.map_err(source_error)?;
     let key = ImportSource { host: &source.url.host, login: &source.login };

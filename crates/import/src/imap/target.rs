@@ -128,30 +128,36 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
-/// The addresses of `url` we may connect to; an error that says why when none.
-pub(crate) async fn resolve(
-    url: &SourceUrl,
-    allow_private: bool,
-    timeout: Duration,
-) -> Result<Vec<SocketAddr>, String> {
+/// Why the old server's name gives no address we may connect to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("looking up {host} took too long")]
+    SlowLookup { host: String },
+    #[error("{host} could not be found in DNS")]
+    Unknown { host: String },
+    /// The name points (also) to an address that is not on the public internet.
+    #[error("{host} points to {address} ({why}); the import only connects to servers on the internet")]
+    NotPublic { host: String, address: IpAddr, why: &'static str },
+}
+
+/// The addresses of `url` we may connect to (every one public unless `allow_private`).
+/// The panel asks before it starts a job; the job asks again right before connecting.
+pub async fn resolve(url: &SourceUrl, allow_private: bool, timeout: Duration) -> Result<Vec<SocketAddr>, TargetError> {
+    let host = || url.host.clone();
     let lookup = tokio::time::timeout(timeout, tokio::net::lookup_host((url.host.as_str(), url.port)))
         .await
-        .map_err(|_| format!("looking up {} took too long", url.host))?
-        .map_err(|_| format!("{} could not be found in DNS", url.host))?;
+        .map_err(|_| TargetError::SlowLookup { host: host() })?
+        .map_err(|_| TargetError::Unknown { host: host() })?;
     let addresses: Vec<SocketAddr> = lookup.collect();
     if addresses.is_empty() {
-        return Err(format!("{} could not be found in DNS", url.host));
+        return Err(TargetError::Unknown { host: host() });
     }
     if allow_private {
         return Ok(addresses);
     }
     // Every address must be public: a name that also points inward is refused whole.
     if let Some((address, why)) = addresses.iter().find_map(|a| refused_address(a.ip()).map(|why| (a, why))) {
-        return Err(format!(
-            "{} points to {} ({why}); the import only connects to servers on the internet",
-            url.host,
-            address.ip()
-        ));
+        return Err(TargetError::NotPublic { host: host(), address: address.ip(), why });
     }
     Ok(addresses)
 }

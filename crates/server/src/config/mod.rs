@@ -64,6 +64,8 @@ pub struct Config {
     pub cluster: Cluster,
     /// Sieve filters of mailboxes (`[sieve]`).
     pub sieve: Sieve,
+    /// Moving in from another IMAP server through the panel (`[import]`).
+    pub import: Import,
     /// Where message bytes are kept (`[blobs]`): files under `data_dir` (default) or an S3
     /// bucket shared by every node. `Debug` redacts the S3 secret.
     pub blobs: postfach_blob::Backend,
@@ -405,6 +407,17 @@ pub enum SieveRedirect {
     Any,
 }
 
+/// The panel's and the API's IMAP import jobs (`[import]`, docs/configuration.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Import {
+    /// Whether customers may name old servers that resolve to loopback or private
+    /// addresses (the server's own network). Default false.
+    pub allow_private_targets: bool,
+    /// Certificates trusted for old servers instead of the system's roots (a private CA,
+    /// or a test's). Default: the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// This node in a cluster of nodes sharing one database (`[cluster]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
@@ -523,6 +536,7 @@ impl Config {
             metrics: Metrics::default(),
             cluster: Cluster::default(),
             sieve: Sieve::default(),
+            import: Import::default(),
             blobs: postfach_blob::Backend::Fs,
             acme: None,
             config_file: None,

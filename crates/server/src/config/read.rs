@@ -200,6 +200,13 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
     });
     set(&mut config.sieve.redirect, redirect);
     walk.unknown_keys(sieve, "sieve");
+
+    let mut import = walk.section(&mut root, "import");
+    set(&mut config.import.allow_private_targets, walk.boolean(&mut import, "import", "allow_private_targets"));
+    if let Some(ca_file) = walk.path(&mut import, "import", "ca_file") {
+        config.import.ca_file = Some(ca_file);
+    }
+    walk.unknown_keys(import, "import");
     let blobs = walk.section(&mut root, "blobs");
     if let Some(backend) = walk.blobs(blobs) {
         config.blobs = backend;

@@ -303,6 +303,40 @@ pub(super) async fn list_devices(
     ok(types::all::<_, DeviceView>(list))
 }
 
+pub(super) async fn list_imports(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let fail = |e| refused(&ctx.tr(), e);
+    let list = app.admin.import_jobs(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
+    ok(types::all::<_, ImportJobView>(list))
+}
+
+pub(super) async fn start_import(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let t = ctx.tr();
+    let new: NewImport = parse_body(&t, &body)?;
+    let fail = |e| refused(&t, e);
+    let id = input::id(&id).map_err(fail)?;
+    let port = new.port.map(|p| p.to_string()).unwrap_or_default();
+    let request = postfach_admin::ImportRequest {
+        server: input::import_server(&new.host, &port, &new.security).map_err(fail)?,
+        login: input::import_login(&new.login).map_err(fail)?,
+        password: input::import_password(new.password).map_err(fail)?,
+    };
+    let job = app.admin.start_import(who, id, request).await.map_err(fail)?;
+    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(ImportJobView::from(job))).into_response())
+}
+
 pub(super) async fn create_app_password(
     State(app): State<App>,
     ctx: Ctx,

@@ -168,6 +168,22 @@ pub const OPERATIONS: &[Operation] = &[
         "A mailbox's clients of the last 90 days, by credential (main or app password) and service"
     ),
     op!(
+        "listImports",
+        "GET",
+        "/mailboxes/{id}/imports",
+        "signed-in",
+        None,
+        "A mailbox's import jobs from another IMAP server, newest first: state, counts, result"
+    ),
+    op!(
+        "startImport",
+        "POST",
+        "/mailboxes/{id}/imports",
+        "signed-in",
+        Some("NewImport"),
+        "Start moving in from another IMAP server as a background job (202; the password is kept only while it runs)"
+    ),
+    op!(
         "createAppPassword",
         "POST",
         "/mailboxes/{id}/app-passwords",
@@ -303,6 +319,8 @@ fn attach(routes: MethodRouter<App>, op: &Operation) -> MethodRouter<App> {
         "listMailboxLogins" => routes.on(f, mailbox_logins),
         "listAppPasswords" => routes.on(f, list_app_passwords),
         "listDevices" => routes.on(f, list_devices),
+        "listImports" => routes.on(f, list_imports),
+        "startImport" => routes.on(f, start_import),
         "createAppPassword" => routes.on(f, create_app_password),
         "revokeAppPassword" => routes.on(f, revoke_app_password),
         "getFilters" => routes.on(f, filters::get_filters),
@@ -390,6 +408,12 @@ pub fn status_and_code(e: &AdminError) -> (StatusCode, &'static str) {
         | AdminError::ResetOwnPassword
         | AdminError::NotAnAliasDomain(_)
         | AdminError::Conflict(_) => (S::CONFLICT, "conflict"),
+        AdminError::InvalidImportServer => (S::UNPROCESSABLE_ENTITY, "invalid_server"),
+        AdminError::InvalidImportLogin => (S::UNPROCESSABLE_ENTITY, "invalid_login"),
+        AdminError::InvalidImportPassword => (S::UNPROCESSABLE_ENTITY, "invalid_password"),
+        AdminError::ImportServerUnknown { .. } => (S::UNPROCESSABLE_ENTITY, "unknown_server"),
+        AdminError::ImportServerNotPublic { .. } => (S::UNPROCESSABLE_ENTITY, "server_not_public"),
+        AdminError::ImportsBusy => (S::SERVICE_UNAVAILABLE, "imports_busy"),
         AdminError::DnsChecksOff | AdminError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable"),
     }
 }

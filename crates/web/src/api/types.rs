@@ -181,6 +181,21 @@ pub struct NewToken {
     pub name: String,
 }
 
+/// An import to start: the old server, login and password (kept only while it runs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewImport {
+    /// The old server's host name.
+    pub host: String,
+    /// Default 993 (`tls`) or 143 (`starttls`).
+    pub port: Option<u16>,
+    /// `tls` (default) or `starttls`.
+    #[serde(default)]
+    pub security: String,
+    pub login: String,
+    pub password: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAppPassword {
@@ -444,6 +459,57 @@ impl From<postfach_store::devices::Device> for DeviceView {
             logins: d.logins,
             last_remote_ip: d.last_ip,
             last_tls_version: d.last_tls,
+        }
+    }
+}
+
+/// An IMAP import job of a mailbox (never the old server's password).
+#[derive(Debug, Serialize)]
+pub struct ImportJobView {
+    pub id: postfach_types::ImportJobId,
+    pub mailbox_id: MailboxId,
+    pub host: String,
+    pub port: u16,
+    /// `tls` or `starttls`.
+    pub security: &'static str,
+    pub login: String,
+    pub started_by: String,
+    /// The node running it.
+    pub node: String,
+    /// `queued`, `running`, `done`, `failed` or `interrupted`.
+    pub state: &'static str,
+    pub folders: u64,
+    /// Messages copied (while running: handled so far).
+    pub copied: u64,
+    pub skipped: u64,
+    pub current_folder: Option<String>,
+    pub created_at: UnixTime,
+    pub started_at: Option<UnixTime>,
+    pub finished_at: Option<UnixTime>,
+    /// What happened, once it ended (English).
+    pub result: Option<String>,
+}
+
+impl From<postfach_store::import_jobs::ImportJob> for ImportJobView {
+    fn from(j: postfach_store::import_jobs::ImportJob) -> Self {
+        ImportJobView {
+            id: j.id,
+            mailbox_id: j.mailbox_id,
+            host: j.source.host,
+            port: j.source.port,
+            security: if j.source.starttls { "starttls" } else { "tls" },
+            login: j.source.login,
+            started_by: j.started_by,
+            node: j.node,
+            state: j.state.as_str(),
+            folders: j.folders,
+            copied: j.copied,
+            skipped: j.skipped,
+            current_folder: j.current_folder,
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+            result: j.result,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The panel's pages: sign-in, the admin's customers and domains, the customer's domains,
-//! mailboxes and aliases, the mailbox page and its devices, the login list and the account settings.
+//! mailboxes and aliases, the mailbox page, its devices and its import from an old provider, the login list and the account settings.
 //!
 //! One module per resource. Every handler starts from [`Ctx`], parses its form with
 //! `postfach_admin::input` and calls one `postfach_admin` operation as the signed-in user,
@@ -16,6 +16,7 @@ mod customers;
 mod devices;
 pub mod domains;
 mod filters;
+mod imports;
 mod login;
 mod logins;
 mod mailboxes;
@@ -71,6 +72,7 @@ pub fn routes() -> Router<App> {
         .route("/mailboxes/{id}/filters/change", post(filters::change_rule))
         .route("/mailboxes/{id}/vacation", post(filters::save_vacation))
         .route("/mailboxes/{id}/sieve", get(filters::edit_sieve).post(filters::save_sieve))
+        .route("/mailboxes/{id}/import", get(imports::import_page).post(imports::start_import))
         .route("/mailboxes/{id}/app-passwords", post(app_passwords::create))
         .route("/mailboxes/{id}/app-passwords/revoke", post(app_passwords::revoke))
         .route("/mailboxes/{id}/app-passwords/only", post(app_passwords::only))
