@@ -7,7 +7,7 @@ use postfach_types::{LoginResult, Service};
 
 use crate::{
     BOUNDS, COMMAND_LATENCY, CONNECTIONS, DKIM_SIGNATURES, Gauges, INBOUND, LEARNS, LISTENERS, LOGINS, MESSAGES_IN,
-    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES, VIAS, commands,
+    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES, TLS_REPORT_RESULTS, TLS_REPORTS, VIAS, commands,
 };
 
 /// Every metric as Prometheus text. `gauges` is `None` when the database could not be
@@ -46,6 +46,14 @@ pub fn render(gauges: Option<&Gauges>) -> String {
     out.family("postfach_spam_checks_total", "counter", "Spam checks of inbound messages with rspamd, by result.");
     for (i, result) in SPAM_CHECKS.iter().enumerate() {
         out.line("postfach_spam_checks_total", &[("result", result)], SPAM[i].get());
+    }
+    out.family(
+        "postfach_tls_reports_total",
+        "counter",
+        "TLS reports (RFC 8460) received at the reporting address, per policy domain, by result.",
+    );
+    for (i, result) in TLS_REPORT_RESULTS.iter().enumerate() {
+        out.line("postfach_tls_reports_total", &[("result", result)], TLS_REPORTS[i].get());
     }
     out.family(
         "postfach_spam_learns_total",

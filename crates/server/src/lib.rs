@@ -376,7 +376,8 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
 }
 
 /// The upkeep every [`UPKEEP_INTERVAL`]: what lives in the database once per cluster, on
-/// the leader (message files nothing refers to, the login log's retention, once a day
+/// the leader (message files nothing refers to, the login log's and the TLS reports'
+/// retention, once a day
 /// the app passwords unused for long); what lives in
 /// this node's memory (the throttle's counters) on every node.
 async fn upkeep(
@@ -407,6 +408,12 @@ async fn upkeep(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "pruned old login log entries"),
                 Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
+            }
+            let retention = postfach_store::tls_reports::TLS_REPORT_RETENTION_SECS;
+            match store.forget_tls_reports_before(UnixTime(UnixTime::now().0 - retention)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "forgot old TLS reports"),
+                Err(e) => tracing::warn!(error = %e, "forgetting old TLS reports failed"),
             }
         }
         auth.sweep().await;
