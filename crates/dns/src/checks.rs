@@ -966,7 +966,9 @@ async fn tls_rpt_verdict(checker: &Checker, d: &DomainName, address: &postfach_t
     let suggestion = records::tls_rpt_value(address);
     let texts = match spf::txt_records(&checker.resolver, &name).await {
         Ok(texts) => texts,
-        Err(_) => return unanswered(Check::TlsRpt, "tlsrpt.unanswered", "Der TLS-RPT-Eintrag", "TLS-RPT record", d.as_str()),
+        Err(_) => {
+            return unanswered(Check::TlsRpt, "tlsrpt.unanswered", "Der TLS-RPT-Eintrag", "TLS-RPT record", d.as_str());
+        }
     };
     // RFC 8460 §3: records that do not start with v=TLSRPTv1 are discarded.
     let records: Vec<&String> = texts.iter().filter(|t| t.starts_with("v=TLSRPTv1")).collect();
@@ -1009,7 +1011,9 @@ async fn tls_rpt_verdict(checker: &Checker, d: &DomainName, address: &postfach_t
                 format!(
                     "Der TLS-RPT-Eintrag unter {name} ist fehlerhaft; andere Mailserver ignorieren ihn. Ersetzen Sie ihn durch: {suggestion}"
                 ),
-                format!("The TLS-RPT record at {name} has an error; other mail servers ignore it. Replace it with: {suggestion}"),
+                format!(
+                    "The TLS-RPT record at {name} has an error; other mail servers ignore it. Replace it with: {suggestion}"
+                ),
             )
         }
         TlsRptRecord::Valid { mailto, .. } if mailto.contains(&address.to_string()) => verdict(

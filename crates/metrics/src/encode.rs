@@ -7,7 +7,8 @@ use postfach_types::{LoginResult, Service};
 
 use crate::{
     BOUNDS, COMMAND_LATENCY, CONNECTIONS, DKIM_SIGNATURES, Gauges, INBOUND, LEARNS, LISTENERS, LOGINS, MESSAGES_IN,
-    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES, TLS_REPORT_RESULTS, TLS_REPORTS, VIAS, commands,
+    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES, TLS_REPORT_RESULTS,
+    TLS_REPORTS, VIAS, commands,
 };
 
 /// Every metric as Prometheus text. `gauges` is `None` when the database could not be

@@ -197,9 +197,15 @@ fn huge_arrays_are_refused() {
 #[test]
 fn many_details_keep_the_largest_groups() {
     let details: Vec<String> = (0..500)
-        .map(|n| format!(r#"{{"result-type":"validation-failure","sending-mta-ip":"192.0.2.{}","failed-session-count":{n}}}"#, n % 250))
+        .map(|n| {
+            format!(
+                r#"{{"result-type":"validation-failure","sending-mta-ip":"192.0.2.{}","failed-session-count":{n}}}"#,
+                n % 250
+            )
+        })
         .collect();
-    let json = RFC_EXAMPLE.replacen("\"failure-details\": [{", &format!("\"failure-details\": [{},{{", details.join(",")), 1);
+    let json =
+        RFC_EXAMPLE.replacen("\"failure-details\": [{", &format!("\"failure-details\": [{},{{", details.join(",")), 1);
     let report = parse_json(json.as_bytes()).expect("report");
     let failures = &report.domains[&company_y()].failures;
     assert_eq!(failures.len(), MAX_FAILURES_PER_REPORT);

@@ -151,7 +151,8 @@ pub async fn tls_reports_view(app: &App, who: &Who, domain: &Domain, lang: Lang)
     let mut failures: Vec<TlsFailureGroup> = groups
         .into_iter()
         .map(|((organization, result_type), failed)| {
-            let reason = t.key(&format!("tlsrpt.result.{result_type}")).map_or_else(|| result_type.clone(), str::to_string);
+            let reason =
+                t.key(&format!("tlsrpt.result.{result_type}")).map_or_else(|| result_type.clone(), str::to_string);
             TlsFailureGroup { organization, result_type, reason, failed }
         })
         .collect();
