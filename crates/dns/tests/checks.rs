@@ -561,8 +561,8 @@ async fn tls_rpt_record_and_check() {
     dns.set("_smtp._tls.syntax.test", Type::Txt, vec![Data::txt("v=TLSRPTv1; rua=ftp://reports.syntax.test")]);
     let (store, _dir) = store().await;
     let address = postfach_types::EmailAddress::parse(TLS_REPORTS).expect("address");
-    let platform = Platform { tls_reports: Some(address), ..platform() };
-    let checker = Checker::new(platform, Some(dns.addr())).expect("checker");
+    let reporting = Platform { tls_reports: Some(address), ..platform() };
+    let checker = Checker::new(reporting, Some(dns.addr())).expect("checker");
 
     let rr = checks::published_records(&checker, &store, Scope::Platform, &dom("good.test")).await.expect("records");
     let tls: Vec<_> = rr.iter().filter(|r| r.purpose == Purpose::TlsRpt).collect();
