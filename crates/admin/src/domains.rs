@@ -23,6 +23,9 @@ pub struct DomainRecords {
     pub hostname_problem: Option<Text>,
 }
 
+/// Reports shown per domain (the store keeps more: `tls_reports::MAX_TLS_REPORTS_PER_DOMAIN`).
+pub const TLS_REPORTS_SHOWN: u32 = 50;
+
 impl Admin {
     /// The caller's domains and alias domains (an admin's and the operator's: all).
     pub async fn domains(&self, who: &Who) -> Result<Vec<Domain>, AdminError> {
@@ -36,6 +39,16 @@ impl Admin {
 
     pub async fn domain_named(&self, who: &Who, name: &DomainName) -> Result<Domain, AdminError> {
         Ok(self.store.domain(manager(who)?, name).await?)
+    }
+
+    /// The TLS reports (RFC 8460) received about a domain, newest first: at most
+    /// [`TLS_REPORTS_SHOWN`].
+    pub async fn tls_reports(
+        &self,
+        who: &Who,
+        domain: DomainId,
+    ) -> Result<Vec<postfach_store::tls_reports::TlsReport>, AdminError> {
+        Ok(self.store.tls_reports(manager(who)?, domain, TLS_REPORTS_SHOWN).await?)
     }
 
     /// The alias domains that mirror a domain.

@@ -38,7 +38,7 @@ use postfach_store::{Scope, Store};
 pub use account::TotpStatus;
 pub use app_passwords::CreatedAppPassword;
 pub use customers::CustomerChange;
-pub use domains::DomainRecords;
+pub use domains::{DomainRecords, TLS_REPORTS_SHOWN};
 pub use error::{AdminError, Unavailable};
 pub use imports::{ImportRequest, ImportRunner};
 pub use input::LoginQuery;

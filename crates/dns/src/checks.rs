@@ -144,6 +144,9 @@ pub async fn run(checker: &Checker, domain: &Domain, keys: &[DkimKey]) -> Domain
         verdicts.extend(srv_verdicts(checker, &domain.name).await);
         verdicts.extend(autoconfig_verdicts(checker, &domain.name).await);
     }
+    if let Some(address) = &checker.platform.tls_reports {
+        verdicts.push(tls_rpt_verdict(checker, &domain.name, address).await);
+    }
     DomainReport { domain: domain.name.clone(), checked_at: UnixTime::now(), verdicts }
 }
 
@@ -908,4 +911,128 @@ async fn autoconfig_verdicts(checker: &Checker, d: &DomainName) -> Vec<Verdict> 
         ));
     }
     out
+}
+
+/// What a published TLS-RPT record (RFC 8460 §3) asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsRptRecord {
+    /// Valid; the `mailto:` addresses it names (lower-cased), and whether it names an
+    /// `https:` endpoint too.
+    Valid { mailto: Vec<String>, https: bool },
+    /// Starts with `v=TLSRPTv1` but cannot be used: the reason, in English for the log.
+    Invalid(&'static str),
+}
+
+/// Reads a TLS-RPT record: `v=TLSRPTv1` first, then `rua=` with one or more
+/// comma-separated `mailto:` or `https:` URIs (RFC 8460 §3).
+pub fn parse_tls_rpt(record: &str) -> TlsRptRecord {
+    let mut fields = record.split(';').map(str::trim).filter(|f| !f.is_empty());
+    if fields.next().is_none_or(|v| v != "v=TLSRPTv1") {
+        return TlsRptRecord::Invalid("the record must start with v=TLSRPTv1");
+    }
+    let mut rua = None;
+    for field in fields {
+        let (key, value) = field.split_once('=').unwrap_or((field, ""));
+        if key.trim() == "rua" {
+            if rua.is_some() {
+                return TlsRptRecord::Invalid("rua is given twice");
+            }
+            rua = Some(value.trim());
+        }
+    }
+    let Some(rua) = rua else { return TlsRptRecord::Invalid("the record has no rua") };
+    let (mut mailto, mut https) = (Vec::new(), false);
+    for uri in rua.split(',').map(str::trim) {
+        if let Some(address) = uri.strip_prefix("mailto:") {
+            match postfach_types::EmailAddress::parse(address) {
+                Ok(address) => mailto.push(address.to_string()),
+                Err(_) => return TlsRptRecord::Invalid("a mailto: address in rua is not valid"),
+            }
+        } else if uri.strip_prefix("https://").is_some_and(|rest| !rest.is_empty()) {
+            https = true;
+        } else {
+            return TlsRptRecord::Invalid("rua must name mailto: or https: addresses");
+        }
+    }
+    TlsRptRecord::Valid { mailto, https }
+}
+
+/// The `_smtp._tls` record: one valid TLS-RPT record, naming the platform's address.
+/// Missing is a warning (no reports, mail still flows); several, or one that cannot be
+/// read, an error (senders then ignore it, RFC 8460 §3); one that sends the reports
+/// elsewhere only a warning: the customer may want them there, but they are not shown here.
+async fn tls_rpt_verdict(checker: &Checker, d: &DomainName, address: &postfach_types::EmailAddress) -> Verdict {
+    let name = format!("_smtp._tls.{d}");
+    let suggestion = records::tls_rpt_value(address);
+    let texts = match spf::txt_records(&checker.resolver, &name).await {
+        Ok(texts) => texts,
+        Err(_) => {
+            return unanswered(Check::TlsRpt, "tlsrpt.unanswered", "Der TLS-RPT-Eintrag", "TLS-RPT record", d.as_str());
+        }
+    };
+    // RFC 8460 §3: records that do not start with v=TLSRPTv1 are discarded.
+    let records: Vec<&String> = texts.iter().filter(|t| t.starts_with("v=TLSRPTv1")).collect();
+    let record = match records.as_slice() {
+        [] => {
+            return verdict(
+                Check::TlsRpt,
+                "tlsrpt.missing",
+                Level::Warning,
+                format!(
+                    "{d} veröffentlicht keinen TLS-RPT-Eintrag, daher erfahren Sie nicht, wenn andere Mailserver Ihre Domain nicht verschlüsselt erreichen. Veröffentlichen Sie unter {name} den TXT-Eintrag: {suggestion}"
+                ),
+                format!(
+                    "{d} publishes no TLS-RPT record, so you are not told when other mail servers cannot reach your domain encrypted. Publish at {name} the TXT record: {suggestion}"
+                ),
+            );
+        }
+        [record] => record,
+        _ => {
+            return verdict(
+                Check::TlsRpt,
+                "tlsrpt.multiple",
+                Level::Error,
+                format!(
+                    "Unter {name} stehen mehrere TLS-RPT-Einträge; andere Mailserver ignorieren dann alle (RFC 8460). Lassen Sie nur diesen einen stehen: {suggestion}"
+                ),
+                format!(
+                    "There are several TLS-RPT records at {name}; other mail servers then ignore them all (RFC 8460). Keep only this one: {suggestion}"
+                ),
+            );
+        }
+    };
+    match parse_tls_rpt(record) {
+        TlsRptRecord::Invalid(why) => {
+            tracing::debug!(domain = %d, why, "TLS-RPT record unusable");
+            verdict(
+                Check::TlsRpt,
+                "tlsrpt.invalid",
+                Level::Error,
+                format!(
+                    "Der TLS-RPT-Eintrag unter {name} ist fehlerhaft; andere Mailserver ignorieren ihn. Ersetzen Sie ihn durch: {suggestion}"
+                ),
+                format!(
+                    "The TLS-RPT record at {name} has an error; other mail servers ignore it. Replace it with: {suggestion}"
+                ),
+            )
+        }
+        TlsRptRecord::Valid { mailto, .. } if mailto.contains(&address.to_string()) => verdict(
+            Check::TlsRpt,
+            "tlsrpt.ok",
+            Level::Ok,
+            format!("{d} veröffentlicht einen gültigen TLS-RPT-Eintrag; die Berichte erscheinen auf dieser Seite."),
+            format!("{d} publishes a valid TLS-RPT record; the reports appear on this page."),
+        ),
+        TlsRptRecord::Valid { .. } => verdict(
+            Check::TlsRpt,
+            "tlsrpt.elsewhere",
+            Level::Warning,
+            format!(
+                "Der TLS-RPT-Eintrag von {d} schickt die Berichte an andere Adressen, deshalb erscheinen sie hier nicht. Wenn Sie sie hier sehen wollen, verwenden Sie: {suggestion}"
+            ),
+            format!(
+                "The TLS-RPT record of {d} sends the reports to other addresses, so they do not appear here. To see them here, use: {suggestion}"
+            ),
+        ),
+    }
 }

@@ -23,7 +23,7 @@ pub mod spf;
 use std::net::IpAddr;
 
 use postfach_store::dns_checks::Text;
-use postfach_types::DomainName;
+use postfach_types::{DomainName, EmailAddress};
 
 /// What this crate's operations can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,9 @@ pub struct Platform {
     /// The client ports offered, for the SRV records (RFC 6186, RFC 8314). `None`: the
     /// service is switched off, and its SRV record says so with the target ".".
     pub ports: ServicePorts,
+    /// The platform's TLS reporting address (`[tls_reports]`, RFC 8460), named by each
+    /// domain's `_smtp._tls` record; `None`: no record.
+    pub tls_reports: Option<EmailAddress>,
 }
 
 impl Platform {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use postfach_store::dkim::{DkimKey, DkimKeyState};
 use postfach_store::dns_checks::Text;
 use postfach_store::domains::Domain;
-use postfach_types::DomainName;
+use postfach_types::{DomainName, EmailAddress};
 
 use crate::{Platform, dkim, spf, split_txt};
 
@@ -70,6 +70,8 @@ pub enum Purpose {
     ReverseDns,
     /// The platform's SPF record that customers include.
     SpfInclude,
+    /// Where other servers send TLS reports (RFC 8460).
+    TlsRpt,
 }
 
 /// One record to publish.
@@ -194,7 +196,28 @@ pub fn for_domain(setup: &DomainSetup<'_>) -> Vec<PublishedRecord> {
     if names_host {
         out.extend(client_setup(platform, d, &host));
     }
+    out.extend(tls_reporting(platform, d));
     out
+}
+
+/// The TLS-RPT record (RFC 8460 §3) naming the platform's reporting address.
+pub fn tls_rpt_value(address: &EmailAddress) -> String {
+    format!("v=TLSRPTv1; rua=mailto:{address}")
+}
+
+/// The `_smtp._tls` record: other servers report their TLS problems with mail to the
+/// domain to the platform's reporting address, and the domain page shows the reports.
+fn tls_reporting(platform: &Platform, d: &DomainName) -> Option<PublishedRecord> {
+    let address = platform.tls_reports.as_ref()?;
+    let record = PublishedRecord::new(
+        format!("_smtp._tls.{d}"),
+        RecordType::Txt,
+        tls_rpt_value(address),
+        Purpose::TlsRpt,
+        "Bittet andere Mailserver, Probleme mit der Verschlüsselung beim Zustellen an Ihre Domain zu melden (TLS-RPT). Die Berichte erscheinen auf dieser Seite.",
+        "Asks other mail servers to report problems with encryption when delivering to your domain (TLS-RPT). The reports appear on this page.",
+    );
+    Some(record.optional())
 }
 
 /// MX and SPF: where mail to the domain goes, and who may send it.

@@ -24,6 +24,7 @@ fn platform() -> Platform {
         spf_name: SPF_NAME.to_string(),
         outbound_ips: vec!["192.0.2.25".parse().expect("ip"), "2001:db8::25".parse().expect("ip")],
         ports: ServicePorts { pop3: None, ..ServicePorts::standard() },
+        tls_reports: None,
     }
 }
 
@@ -531,4 +532,97 @@ async fn no_records_name_a_hostname_others_cannot_reach() {
     .await;
     assert_eq!(report.level_of(Check::Srv), None);
     assert_eq!(report.level_of(Check::Autoconfig), None);
+}
+
+const TLS_REPORTS: &str = "tls-reports@mail.platform.test";
+
+/// TLS-RPT (RFC 8460): the `_smtp._tls` record naming the platform's reporting address
+/// is listed for every domain, and the check judges what each test domain publishes.
+#[tokio::test]
+async fn tls_rpt_record_and_check() {
+    let dns = TestDns::start(zone());
+    let ours = format!("v=TLSRPTv1; rua=mailto:{TLS_REPORTS}");
+    dns.set("_smtp._tls.good.test", Type::Txt, vec![Data::txt(&ours)]);
+    // Two records: senders ignore both.
+    dns.set(
+        "_smtp._tls.broken.test",
+        Type::Txt,
+        vec![Data::txt(&ours), Data::txt("v=TLSRPTv1; rua=mailto:other@broken.test")],
+    );
+    // Valid, but the reports go elsewhere (with an unrelated TXT record beside it).
+    dns.set(
+        "_smtp._tls.legacy.test",
+        Type::Txt,
+        vec![
+            Data::txt("v=TLSRPTv1;rua=mailto:tls@legacy.test,https://reports.legacy.test/v1"),
+            Data::txt("something else"),
+        ],
+    );
+    dns.set("_smtp._tls.syntax.test", Type::Txt, vec![Data::txt("v=TLSRPTv1; rua=ftp://reports.syntax.test")]);
+    let (store, _dir) = store().await;
+    let address = postfach_types::EmailAddress::parse(TLS_REPORTS).expect("address");
+    let reporting = Platform { tls_reports: Some(address), ..platform() };
+    let checker = Checker::new(reporting, Some(dns.addr())).expect("checker");
+
+    let rr = checks::published_records(&checker, &store, Scope::Platform, &dom("good.test")).await.expect("records");
+    let tls: Vec<_> = rr.iter().filter(|r| r.purpose == Purpose::TlsRpt).collect();
+    assert_eq!(tls.len(), 1, "{rr:?}");
+    assert_eq!(
+        (tls[0].name.as_str(), tls[0].rtype, tls[0].value.as_str()),
+        ("_smtp._tls.good.test", RecordType::Txt, ours.as_str())
+    );
+    assert_eq!(tls[0].zone_line(), format!("_smtp._tls.good.test. 3600 IN TXT \"{ours}\""));
+
+    let verdict = |domain: &'static str| {
+        let (checker, store) = (&checker, &store);
+        async move {
+            let d = store.domain(Scope::Platform, &dom(domain)).await.expect("domain");
+            let keys = store.dkim_keys(Scope::Platform, &d.name).await.expect("keys");
+            let report = checks::run(checker, &d, &keys).await;
+            let found: Vec<_> = report.verdicts.iter().filter(|v| v.check == Check::TlsRpt).cloned().collect();
+            assert_eq!(found.len(), 1, "{report:?}");
+            assert_ne!(found[0].message.de, found[0].message.en);
+            (found[0].code.clone(), found[0].level, found[0].message.en.clone())
+        }
+    };
+    let (code, level, _) = verdict("good.test").await;
+    assert_eq!((code.as_str(), level), ("tlsrpt.ok", Level::Ok));
+    let (code, level, text) = verdict("broken.test").await;
+    assert_eq!((code.as_str(), level), ("tlsrpt.multiple", Level::Error));
+    assert!(text.contains(&ours), "says what to keep: {text}");
+    let (code, level, _) = verdict("legacy.test").await;
+    assert_eq!((code.as_str(), level), ("tlsrpt.elsewhere", Level::Warning));
+    let (code, level, _) = verdict("syntax.test").await;
+    assert_eq!((code.as_str(), level), ("tlsrpt.invalid", Level::Error));
+    let (code, level, text) = verdict("lookups.test").await;
+    assert_eq!((code.as_str(), level), ("tlsrpt.missing", Level::Warning));
+    assert!(text.contains("_smtp._tls.lookups.test") && text.contains(&ours), "{text}");
+
+    // Without a reporting address (hostname localhost) there is no record.
+    let none = Checker::new(platform(), Some(dns.addr())).expect("checker");
+    let rr = checks::published_records(&none, &store, Scope::Platform, &dom("good.test")).await.expect("records");
+    assert!(rr.iter().all(|r| r.purpose != Purpose::TlsRpt));
+}
+
+#[test]
+fn tls_rpt_records_are_read_as_rfc_8460_says() {
+    use checks::{TlsRptRecord, parse_tls_rpt};
+    let valid =
+        |mailto: &[&str], https| TlsRptRecord::Valid { mailto: mailto.iter().map(|s| s.to_string()).collect(), https };
+    assert_eq!(parse_tls_rpt("v=TLSRPTv1; rua=mailto:A@Example.org"), valid(&["a@example.org"], false));
+    assert_eq!(
+        parse_tls_rpt("v=TLSRPTv1;rua=mailto:a@example.org,https://r.example.org/x;"),
+        valid(&["a@example.org"], true)
+    );
+    for broken in [
+        "v=TLSRPTv2; rua=mailto:a@example.org",
+        "rua=mailto:a@example.org; v=TLSRPTv1",
+        "v=TLSRPTv1",
+        "v=TLSRPTv1; rua=",
+        "v=TLSRPTv1; rua=mailto:not-an-address",
+        "v=TLSRPTv1; rua=http://r.example.org",
+        "v=TLSRPTv1; rua=mailto:a@example.org; rua=mailto:b@example.org",
+    ] {
+        assert!(matches!(parse_tls_rpt(broken), TlsRptRecord::Invalid(_)), "{broken}");
+    }
 }

@@ -9,6 +9,8 @@ use crate::{
     BOUNDS, COMMAND_LATENCY, CONNECTIONS, DKIM_SIGNATURES, Gauges, INBOUND, LEARNS, LISTENERS, LOGINS, MESSAGES_IN,
     MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SIEVE, SIEVE_ACTIONS, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES,
     VIAS, commands,
+    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES, TLS_REPORT_RESULTS,
+    TLS_REPORTS, VIAS, commands,
 };
 
 /// Every metric as Prometheus text. `gauges` is `None` when the database could not be
@@ -51,6 +53,14 @@ pub fn render(gauges: Option<&Gauges>) -> String {
     out.family("postfach_sieve_actions_total", "counter", "Actions of mailboxes' Sieve scripts at delivery.");
     for (i, action) in SIEVE_ACTIONS.iter().enumerate() {
         out.line("postfach_sieve_actions_total", &[("action", action)], SIEVE[i].get());
+    }
+    out.family(
+        "postfach_tls_reports_total",
+        "counter",
+        "TLS reports (RFC 8460) received at the reporting address, per policy domain, by result.",
+    );
+    for (i, result) in TLS_REPORT_RESULTS.iter().enumerate() {
+        out.line("postfach_tls_reports_total", &[("result", result)], TLS_REPORTS[i].get());
     }
     out.family(
         "postfach_spam_learns_total",

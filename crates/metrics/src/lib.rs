@@ -165,6 +165,26 @@ pub fn sieve_action(action: SieveAction) {
     SIEVE[action as usize].inc();
 }
 
+/// What became of a TLS report (RFC 8460) mailed to the platform's reporting address, per
+/// policy domain in it (`refused`: the whole mail was not a readable report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsReport {
+    Stored,
+    /// Stored before (the same organisation and report id).
+    Duplicate,
+    /// About a domain not hosted here: dropped.
+    Foreign,
+    Refused,
+}
+
+const TLS_REPORT_RESULTS: [&str; 4] = ["stored", "duplicate", "foreign", "refused"];
+static TLS_REPORTS: [Counter; TLS_REPORT_RESULTS.len()] = [const { Counter::new() }; TLS_REPORT_RESULTS.len()];
+
+/// A received TLS report (or one of its domains) ended this way.
+pub fn tls_report(result: TlsReport) {
+    TLS_REPORTS[result as usize].inc();
+}
+
 /// What became of a learning call (moving a message into or out of Junk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpamLearn {

@@ -137,6 +137,44 @@ fn a_new_domain_is_verified_through_dns_and_shows_its_records() {
     assert_eq!(records_of(&records, "ownership").len(), 1, "alias domains prove ownership too");
 }
 
+/// TLS-RPT (RFC 8460): `postfach dns` lists the `_smtp._tls` record naming the platform's
+/// reporting address (by default `tls-reports@HOSTNAME`), and the check finds it once
+/// it is published.
+#[test]
+fn the_tls_reporting_record_is_listed_and_checked() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "acme.example", "--customer", "acme", "--verified"], "");
+    let records = env.json(&["dns", "acme.example", "--json"]);
+    let tls = records_of(&records, "tls_rpt");
+    assert_eq!(tls.len(), 1, "{records:#}");
+    assert_eq!(tls[0]["name"], "_smtp._tls.acme.example");
+    assert_eq!(tls[0]["type"], "TXT");
+    let value = "v=TLSRPTv1; rua=mailto:tls-reports@mail.postfach.test";
+    assert_eq!(tls[0]["value"], value);
+    let text = env.ok(&["dns", "acme.example"], "");
+    assert!(text.contains(&format!("_smtp._tls.acme.example. 3600 IN TXT \"{value}\"")), "{text}");
+
+    let out = env.run(&["domain", "check", "acme.example"], "");
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.contains("WARNING  tlsrpt     acme.example publishes no TLS-RPT record"), "{out}");
+    env.dns.set("_smtp._tls.acme.example", Type::Txt, vec![Data::txt("v=TLSRPTv1; rua=mailto:tls@acme.example")]);
+    let out = String::from_utf8_lossy(&env.run(&["domain", "check", "acme.example"], "").stdout).to_string();
+    assert!(
+        out.contains("WARNING  tlsrpt     The TLS-RPT record of acme.example sends the reports to other addresses"),
+        "{out}"
+    );
+    env.dns.set("_smtp._tls.acme.example", Type::Txt, vec![Data::txt(value)]);
+    let out = String::from_utf8_lossy(&env.run(&["domain", "check", "acme.example"], "").stdout).to_string();
+    assert!(out.contains("OK       tlsrpt     acme.example publishes a valid TLS-RPT record"), "{out}");
+
+    // Another address in the configuration: the record names it.
+    let config = std::fs::read_to_string(env.config()).expect("config");
+    let config = format!("{config}[tls_reports]\naddress = \"tlsrpt@reports.postfach.test\"\n");
+    std::fs::write(env.config(), config).expect("config");
+    let records = env.json(&["dns", "acme.example", "--json"]);
+    assert_eq!(records_of(&records, "tls_rpt")[0]["value"], "v=TLSRPTv1; rua=mailto:tlsrpt@reports.postfach.test");
+}
+
 #[test]
 fn domain_check_prints_each_verdict_and_rotation_waits_for_dns() {
     let env = Env::new();
@@ -182,6 +220,7 @@ fn domain_check_prints_each_verdict_and_rotation_waits_for_dns() {
                 env.dns.set(name, Type::Srv, vec![srv]);
             }
             Some("CNAME") => env.dns.set(name, Type::Cname, vec![Data::Cname(value.to_string())]),
+            Some("TXT") if r["purpose"] == "tls_rpt" => env.dns.set(name, Type::Txt, vec![Data::txt(value)]),
             _ => {}
         }
     }

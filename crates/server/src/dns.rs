@@ -40,6 +40,7 @@ pub fn platform(config: &Config) -> Platform {
             pop3s: on(&l.pop3s, 995),
             pop3: on(&l.pop3, 110),
         },
+        tls_reports: config.tls_report_address(),
     }
 }
 

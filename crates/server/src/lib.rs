@@ -382,8 +382,8 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
 }
 
 /// The upkeep every [`UPKEEP_INTERVAL`]: what lives in the database once per cluster, on
-/// the leader (message files nothing refers to, the login log's retention, the vacation
-/// replies older than any `:days` still asks about, once a day
+/// the leader (message files nothing refers to, the login log's and the TLS reports'
+/// retention, the vacation replies older than any `:days` still asks about, once a day
 /// the app passwords unused for long); what lives in
 /// this node's memory (the throttle's counters) on every node.
 async fn upkeep(
@@ -420,6 +420,12 @@ async fn upkeep(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(forgotten = n, "forgot old vacation replies"),
                 Err(e) => tracing::warn!(error = %e, "forgetting old vacation replies failed"),
+            }
+            let retention = postfach_store::tls_reports::TLS_REPORT_RETENTION_SECS;
+            match store.forget_tls_reports_before(UnixTime(UnixTime::now().0 - retention)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "forgot old TLS reports"),
+                Err(e) => tracing::warn!(error = %e, "forgetting old TLS reports failed"),
             }
         }
         auth.sweep().await;

@@ -54,6 +54,7 @@ pub(crate) async fn serve(shared: &Shared<'_>, reg: &mut Registrar<'_>) -> Resul
     settings.login_timeout = std::time::Duration::from_secs(config.limits.login_timeout_secs);
     settings.node = Some(config.cluster.node.clone());
     settings.spam = crate::spam::smtp_settings(config);
+    settings.tls_reports = config.tls_report_address();
     let services = postfach_smtp::Services {
         store: store.clone(),
         blobs: blobs.clone(),

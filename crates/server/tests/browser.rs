@@ -1056,3 +1056,146 @@ async fn import_flow(browser: &Client, base: &str, mailbox: MailboxId, dovecot: 
     assert!(browser.find(Locator::Css("#import-form")).await.is_ok(), "the form is back once the job ended");
     screenshot(browser, "import").await;
 }
+
+/// The reporting address the TLS-RPT test configures.
+const TLS_REPORTS: &str = "tls-reports@mail.postfach.test";
+
+/// Sends a TLS report as RFC 8460 §5.3 describes it, made with Python's email and gzip
+/// modules: `multipart/report; report-type=tlsrpt` with the gzip-compressed JSON as an
+/// `application/tlsrpt+gzip` attachment (or `BODY` as it is when `RAW` is set). Prints the
+/// server's answer to the message (`250` or the refusal's code and text).
+async fn send_tls_report(port: u16, domain: &str, report: &str, raw_body: Option<&str>) -> String {
+    let script = "import smtplib, os, gzip\n\
+        from email.mime.multipart import MIMEMultipart\n\
+        from email.mime.text import MIMEText\n\
+        from email.mime.application import MIMEApplication\n\
+        msg = MIMEMultipart('report', report_type='tlsrpt')\n\
+        msg['From'] = 'noreply-smtp-tls-reporting@company-x.example'\n\
+        msg['To'] = os.environ['RCPT']\n\
+        msg['Subject'] = 'Report Domain: ' + os.environ['DOMAIN'] + ' Submitter: company-x.example Report-ID: <' + os.environ['ID'] + '>'\n\
+        msg['TLS-Report-Domain'] = os.environ['DOMAIN']\n\
+        msg['TLS-Report-Submitter'] = 'company-x.example'\n\
+        msg.attach(MIMEText('This is an aggregate TLS report from company-x.example'))\n\
+        if os.environ.get('RAW'):\n    part = MIMEApplication(os.environ['RAW'].encode(), _subtype='tlsrpt+gzip')\n\
+        else:\n    part = MIMEApplication(gzip.compress(os.environ['REPORT'].encode()), _subtype='tlsrpt+gzip')\n\
+        part.add_header('Content-Disposition', 'attachment', filename='company-x.example!' + os.environ['DOMAIN'] + '!1795737600!1795823999.json.gz')\n\
+        msg.attach(part)\n\
+        s = smtplib.SMTP('127.0.0.1', int(os.environ['PORT']))\n\
+        try:\n    s.sendmail('noreply-smtp-tls-reporting@company-x.example', [os.environ['RCPT']], msg.as_bytes())\n    print('250')\n\
+        except smtplib.SMTPDataError as e:\n    print(e.smtp_code, e.smtp_error.decode())\n\
+        s.quit()\n";
+    let mut env = vec![
+        ("PORT", port.to_string()),
+        ("RCPT", TLS_REPORTS.to_string()),
+        ("DOMAIN", domain.to_string()),
+        ("REPORT", report.to_string()),
+        ("ID", "2026-11-28T00:00:00Z_globex.example".to_string()),
+    ];
+    if let Some(raw) = raw_body {
+        env.push(("RAW", raw.to_string()));
+    }
+    python(script, &env).await
+}
+
+/// A report in RFC 8460 §4 form about `domain` for 28 November 2026, from `organization`.
+fn tls_report_json(organization: &str, domain: &str) -> String {
+    json!({
+        "organization-name": organization,
+        "date-range": { "start-datetime": "2026-11-28T00:00:00Z", "end-datetime": "2026-11-28T23:59:59Z" },
+        "contact-info": "smtp-tls-reporting@company-x.example",
+        "report-id": format!("2026-11-28T00:00:00Z_{domain}"),
+        "policies": [{
+            "policy": { "policy-type": "no-policy-found", "policy-domain": domain },
+            "summary": { "total-successful-session-count": 41, "total-failure-session-count": 7 },
+            "failure-details": [
+                { "result-type": "starttls-not-supported", "sending-mta-ip": "198.51.100.25",
+                  "receiving-mx-hostname": "mail.postfach.test", "failed-session-count": 5 },
+                { "result-type": "certificate-expired", "sending-mta-ip": "198.51.100.26",
+                  "receiving-mx-hostname": "mail.postfach.test", "failed-session-count": 2 }
+            ]
+        }]
+    })
+    .to_string()
+}
+
+/// Issue 18's TLS-RPT: real report mails (gzip JSON made by Python) to the reporting
+/// address of the running server appear on the domain's page, in English and German and
+/// through the API; another customer sees nothing of them; reports about other domains
+/// are dropped and broken ones refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_reports_on_the_domain_page() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let extra = format!("[tls_reports]\naddress = \"{TLS_REPORTS}\"\n");
+    let (server, _dns) = start_server_with(&dir.path().join("data"), &extra).await;
+    let https: SocketAddr = server.addresses().first("https").expect("https listener");
+    let base = format!("https://localhost:{}", https.port());
+    let ids = accounts(&server).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser(&dir.path().join("chromium")).await;
+    let outcome = AssertUnwindSafe(tls_reports_flow(&browser, &server, &base, &ids)).catch_unwind().await;
+    let _ = browser.close().await;
+    driver.stop().await;
+    server.shutdown().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn tls_reports_flow(browser: &Client, server: &Server, base: &str, ids: &Ids) {
+    let smtp = server.addresses().first("smtp").expect("smtp listener").port();
+    let report = tls_report_json("Company-X", "globex.example");
+    assert_eq!(send_tls_report(smtp, "globex.example", &report, None).await, "250");
+    // A report about a domain not hosted here is taken and dropped; a broken one refused.
+    let elsewhere = tls_report_json("Company-X", "elsewhere.example");
+    assert_eq!(send_tls_report(smtp, "elsewhere.example", &elsewhere, None).await, "250");
+    let broken = send_tls_report(smtp, "globex.example", &report, Some("not gzip")).await;
+    assert!(broken.starts_with("550") && broken.contains("gzip"), "{broken}");
+
+    // The owner sees the report on the domain page, in English ...
+    sign_in(browser, base, "globex", STRONG).await;
+    let page = format!("{base}/domains/{}", ids.globex_domain);
+    browser.goto(&page).await.expect("domain page");
+    wait_for_text(browser, "#tls-report-list", "Company-X").await;
+    let list = text(browser, "#tls-report-list").await;
+    assert!(list.contains("2026-11-28 00:00:00 UTC – 2026-11-28 23:59:59 UTC"), "{list}");
+    assert!(list.contains("41") && list.contains('7'), "{list}");
+    let failures = text(browser, "#tls-failures").await;
+    assert!(failures.contains("STARTTLS not offered") && failures.contains("starttls-not-supported"), "{failures}");
+    assert!(failures.contains("Certificate expired"), "{failures}");
+    let rows: Vec<String> = failures.lines().map(str::to_string).collect();
+    assert!(rows.iter().any(|r| r.contains("Company-X") && r.contains("STARTTLS") && r.ends_with('5')), "{rows:?}");
+    let records = text(browser, "#dns-records").await;
+    assert!(records.contains("_smtp._tls.globex.example"), "{records}");
+    assert!(records.contains(&format!("v=TLSRPTv1; rua=mailto:{TLS_REPORTS}")), "{records}");
+    screenshot(browser, "tls-reports").await;
+
+    // ... and in German.
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='de']")).await.expect("German");
+    wait_for_text(browser, "#tls-reports h2", "TLS-Berichte").await;
+    let failures = text(browser, "#tls-failures").await;
+    assert!(failures.contains("Kein STARTTLS angeboten") && failures.contains("Zertifikat abgelaufen"), "{failures}");
+    assert!(text(browser, "#tls-report-list").await.contains("Zeitraum"));
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='en']")).await.expect("English");
+
+    // The API answers the same.
+    let api = fetch_json(browser, "GET", &format!("/api/v1/domains/{}/tls-reports", ids.globex_domain)).await;
+    assert_eq!(api["reports"][0]["organization"], "Company-X", "{api}");
+    assert_eq!(api["reports"][0]["failed"], 7, "{api}");
+    assert_eq!(api["failures"][0]["result_type"], "starttls-not-supported", "{api}");
+    assert_eq!(api["failures"][0]["failed"], 5, "{api}");
+    sign_out(browser).await;
+
+    // Another customer: the page and the API do not exist for them; their own domain
+    // has no reports.
+    sign_in(browser, base, "acme", STRONG).await;
+    browser.goto(&page).await.expect("foreign page");
+    assert!(text(browser, "#error-message").await.contains("does not exist"));
+    let api = fetch_json(browser, "GET", &format!("/api/v1/domains/{}/tls-reports", ids.globex_domain)).await;
+    assert!(api.get("reports").is_none(), "{api}");
+    let acme = server.store().domain(Scope::Platform, &DomainName::parse("acme.example").expect("d")).await;
+    browser.goto(&format!("{base}/domains/{}", acme.expect("acme").id)).await.expect("own page");
+    assert!(text(browser, "#tls-reports-none").await.contains("No reports"));
+    sign_out(browser).await;
+}

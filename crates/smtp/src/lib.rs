@@ -18,7 +18,8 @@
 //! Module map: [`address`] (paths and relay tricks), [`senders`] (sender rule),
 //! [`headers`] (trace fields), [`verify`] (SPF/DKIM/DMARC), `session` (the command
 //! loop), `login` (AUTH), `spam` (asking rspamd), `data` (receiving a message into a spool file), `intake` (the
-//! checks every message passes: structure, header, authors, spoofing), [`sink`]
+//! checks every message passes: structure, header, authors, spoofing), [`tls_report`]
+//! (reading TLS reports mailed to the reporting address), [`sink`]
 //! (hand-over of submissions). The connection itself is `postfach_net::Conn`.
 
 pub mod address;
@@ -31,6 +32,7 @@ mod quota;
 pub mod senders;
 mod session;
 mod spam;
+pub mod tls_report;
 pub use spam::SpamSettings;
 pub mod sink;
 pub mod verify;
@@ -45,7 +47,7 @@ use postfach_blob::BlobStore;
 use postfach_net::{Busy, Conn, MemoryBudget, Protocol};
 use postfach_store::Store;
 use postfach_store::delivery::DeliveryBatcher;
-use postfach_types::{DomainName, NodeName};
+use postfach_types::{DomainName, EmailAddress, NodeName};
 
 pub use session::Kind;
 pub use sink::{LocalDelivery, Submission, SubmissionSink, SubmitError, SubmitFuture};
@@ -88,6 +90,10 @@ pub struct Settings {
     pub node: Option<NodeName>,
     /// Spam checks of inbound MX mail with rspamd (`[spam]`); `None`: off.
     pub spam: Option<SpamSettings>,
+    /// The platform's TLS reporting address (`[tls_reports] address`, RFC 8460): the MX
+    /// accepts it as a recipient and reads such mail as a report ([`tls_report`]); `None`:
+    /// no such address.
+    pub tls_reports: Option<EmailAddress>,
 }
 
 impl Settings {
@@ -103,6 +109,7 @@ impl Settings {
             login_timeout: Duration::from_secs(60),
             node: None,
             spam: None,
+            tls_reports: None,
         }
     }
 }

@@ -32,6 +32,7 @@ use crate::intake;
 use crate::quota;
 use crate::sink::{Submission, SubmitError};
 use crate::spam::{self as spam_check, Checked};
+use crate::tls_report;
 use crate::verify::{self, SpfResults};
 use crate::{Inner, SpfFailAction};
 
@@ -71,6 +72,9 @@ pub(crate) struct Transaction {
     /// MX only: the mailboxes with an active Sieve script, with its `updated_at` and the
     /// first recipient address that reached each, its own address and its customer.
     pub sieve: BTreeMap<MailboxId, postfach_filter::Scripted>,
+    /// MX only: the recipient is the platform's TLS reporting address (`[tls_reports]`),
+    /// the transaction's only recipient; the message is read as a TLS report, not stored.
+    pub tls_report: bool,
     /// The size the client declared with MAIL FROM (RFC 1870), 0 if none.
     pub declared_size: u64,
     pub utf8: bool,
@@ -444,6 +448,7 @@ impl Session<'_> {
             mailboxes: BTreeMap::new(),
             spam: BTreeMap::new(),
             sieve: BTreeMap::new(),
+            tls_report: false,
             declared_size,
             utf8,
         });
@@ -531,6 +536,24 @@ impl Session<'_> {
             }
         };
         let declared_size = tx.declared_size;
+        // The platform's TLS reporting address is the one MX recipient that is not a
+        // mailbox: exactly this address, nothing at the hostname besides it.
+        let tls_report = self.kind == Kind::Mx && self.inner.settings.tls_reports.as_ref() == Some(&recipient);
+        if tls_report || tx.tls_report {
+            if !tx.recipients.is_empty() {
+                // RFC 5321 §4.5.3.1.10: the client sends the rest in another transaction.
+                return self.reply(
+                    452,
+                    [4, 5, 3],
+                    "The TLS report address takes its own message; send to the other recipients in another message",
+                );
+            }
+            if let Some(tx) = &mut self.tx {
+                tx.tls_report = true;
+                tx.recipients.push(recipient);
+            }
+            return self.reply(250, [2, 1, 5], "Recipient OK");
+        }
         let resolved = self.inner.services.store.resolve(&recipient).await;
         if let Ok(Resolution::Mailbox(found)) = &resolved
             && let Some((code, esc, text)) = quota::refusal(&found.space, declared_size, &recipient)
@@ -645,6 +668,7 @@ impl Session<'_> {
             return Flow::Continue;
         }
         match self.kind {
+            Kind::Mx if tx.tls_report => self.receive_tls_report(&message).await,
             Kind::Mx => self.deliver_inbound(tx, &message).await,
             Kind::Submission => self.submit(tx, &message).await,
         }
@@ -853,6 +877,63 @@ impl Session<'_> {
         self.junk = 0;
         self.stored_in_junk = junk_any;
         self.reply(250, [2, 0, 0], &format!("Message stored as {id}"));
+    }
+
+    /// A message to the TLS reporting address: read as a report (module `tls_report`) and
+    /// stored against each hosted domain it names; 250 only once that is done. A report
+    /// about domains not hosted here is dropped (logged and counted). A message that is
+    /// not a readable report is refused with 550: nothing is stored, and its sender learns
+    /// at once that the report was not understood (no bounce from here).
+    async fn receive_tls_report(&mut self, message: &Message<'_>) {
+        use postfach_metrics::TlsReport as Counted;
+        use postfach_store::tls_reports::Added;
+        let report = match tls_report::read(message) {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::info!(remote = %self.peer(), error = %e, "TLS report refused");
+                postfach_metrics::tls_report(Counted::Refused);
+                let text = format!("This is not a TLS report this server can read: {e}");
+                return self.reply(550, [5, 6, 0], &text);
+            }
+        };
+        let store = &self.inner.services.store;
+        let (mut stored, mut duplicates, mut foreign) = (0, 0, 0);
+        for (domain, summary) in &report.domains {
+            let added = match store.tls_report_domain(domain).await {
+                Ok(Some(id)) => store.add_tls_report(id, summary).await.map(Some),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            let counted = match added {
+                Ok(Some(Added::Stored)) => {
+                    stored += 1;
+                    Counted::Stored
+                }
+                Ok(Some(Added::Duplicate)) => {
+                    duplicates += 1;
+                    Counted::Duplicate
+                }
+                Ok(None) => {
+                    foreign += 1;
+                    Counted::Foreign
+                }
+                Err(e) => return self.server_error("storing a TLS report failed", &e),
+            };
+            postfach_metrics::tls_report(counted);
+        }
+        let first = report.domains.values().next();
+        tracing::info!(
+            remote = %self.peer(),
+            organization = first.map_or("", |s| s.organization.as_str()),
+            report_id = first.map_or("", |s| s.report_id.as_str()),
+            stored,
+            duplicates,
+            foreign,
+            unnamed = report.unnamed_policies,
+            "TLS report received"
+        );
+        self.junk = 0;
+        self.reply(250, [2, 0, 0], "TLS report received");
     }
 
     /// The reply to an inbound message `postfach_policy::inbound` refused or deferred.

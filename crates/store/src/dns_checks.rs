@@ -68,11 +68,21 @@ pub enum Check {
     Srv,
     /// The `autoconfig.` and `autodiscover.` names of automatic client setup.
     Autoconfig,
+    /// The `_smtp._tls` TXT record of TLS reporting (RFC 8460).
+    TlsRpt,
 }
 
 impl Check {
-    pub const ALL: [Check; 7] =
-        [Check::Ownership, Check::Mx, Check::Spf, Check::Dkim, Check::Dmarc, Check::Srv, Check::Autoconfig];
+    pub const ALL: [Check; 8] = [
+        Check::Ownership,
+        Check::Mx,
+        Check::Spf,
+        Check::Dkim,
+        Check::Dmarc,
+        Check::Srv,
+        Check::Autoconfig,
+        Check::TlsRpt,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -83,6 +93,7 @@ impl Check {
             Check::Dmarc => "dmarc",
             Check::Srv => "srv",
             Check::Autoconfig => "autoconfig",
+            Check::TlsRpt => "tlsrpt",
         }
     }
 }

@@ -42,6 +42,7 @@ pub mod resolve;
 pub mod sessions;
 pub mod sieve;
 pub mod stats;
+pub mod tls_reports;
 pub mod warnings;
 
 pub use db::{Backend, Store};

@@ -553,6 +553,37 @@ CREATE UNIQUE INDEX import_jobs_one_active ON import_jobs (mailbox_id) WHERE sta
 CREATE INDEX import_jobs_node ON import_jobs (node, state)
 "#,
     },
+    Migration {
+        version: 22,
+        name: "received TLS reports",
+        // TLS-RPT reports (RFC 8460) other servers sent to the platform's reporting address
+        // (`tls_reports.rs`): one row per report and hosted policy domain, its failure details
+        // below it. A report resent by its organisation is stored once (unique index).
+        sql: r#"
+CREATE TABLE tls_reports (
+    id {id},
+    domain_id BIGINT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    received_at BIGINT NOT NULL,
+    organization TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    start_at BIGINT NOT NULL,
+    end_at BIGINT NOT NULL,
+    successful BIGINT NOT NULL,
+    failed BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX tls_reports_once ON tls_reports (domain_id, organization, report_id);
+CREATE INDEX tls_reports_received ON tls_reports (received_at);
+CREATE TABLE tls_report_failures (
+    tls_report_id BIGINT NOT NULL REFERENCES tls_reports (id) ON DELETE CASCADE,
+    result_type TEXT NOT NULL,
+    sending_mta_ip TEXT NOT NULL,
+    receiving_mx TEXT NOT NULL,
+    failed BIGINT NOT NULL
+);
+CREATE INDEX tls_report_failures_report ON tls_report_failures (tls_report_id)
+"#,
+    },
 ];
 
 impl Store {

@@ -862,6 +862,7 @@ async fn the_domain_page_shows_the_records_to_publish_and_the_last_check() {
         spf_name: "_spf.mail.example.net".into(),
         outbound_ips: vec!["192.0.2.25".parse().expect("ip")],
         ports: postfach_dns::ServicePorts::standard(),
+        tls_reports: None,
     };
     // The resolver is never asked on a page view (port 9 on loopback answers nothing).
     let checker =
@@ -1010,6 +1011,7 @@ async fn web_with(w: &World, hostname: &str, allow_plaintext_auth: bool) -> Web 
         spf_name: format!("_spf.{hostname}"),
         outbound_ips: vec!["192.0.2.25".parse().expect("ip")],
         ports: postfach_dns::ServicePorts::standard(),
+        tls_reports: None,
     };
     let checker =
         postfach_dns::checks::Checker::new(platform, Some("127.0.0.1:9".parse().expect("addr"))).expect("checker");

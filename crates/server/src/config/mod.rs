@@ -66,6 +66,8 @@ pub struct Config {
     pub sieve: Sieve,
     /// Moving in from another IMAP server through the panel (`[import]`).
     pub import: Import,
+    /// Where other servers send TLS reports about mail to hosted domains (`[tls_reports]`).
+    pub tls_reports: TlsReports,
     /// Where message bytes are kept (`[blobs]`): files under `data_dir` (default) or an S3
     /// bucket shared by every node. `Debug` redacts the S3 secret.
     pub blobs: postfach_blob::Backend,
@@ -368,6 +370,14 @@ impl Default for Outbound {
     }
 }
 
+/// TLS reports received (`[tls_reports]`, RFC 8460, docs/dns.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsReports {
+    /// The platform's reporting address, named by every domain's `_smtp._tls` record.
+    /// `None` means `tls-reports@<hostname>` (see [`Config::tls_report_address`]).
+    pub address: Option<postfach_types::EmailAddress>,
+}
+
 /// Sieve filters (`[sieve]`, docs/sieve.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sieve {
@@ -537,6 +547,7 @@ impl Config {
             cluster: Cluster::default(),
             sieve: Sieve::default(),
             import: Import::default(),
+            tls_reports: TlsReports::default(),
             blobs: postfach_blob::Backend::Fs,
             acme: None,
             config_file: None,
@@ -546,6 +557,13 @@ impl Config {
     /// The name of the platform's SPF record: `[outbound] spf_name`, or `_spf.<hostname>`.
     pub fn spf_name(&self) -> String {
         self.outbound.spf_name.clone().unwrap_or_else(|| format!("_spf.{}", self.hostname))
+    }
+
+    /// The platform's TLS reporting address: `[tls_reports] address`, or
+    /// `tls-reports@<hostname>`; `None` when the hostname makes no address (`localhost`).
+    pub fn tls_report_address(&self) -> Option<postfach_types::EmailAddress> {
+        let default = || postfach_types::EmailAddress::parse(&format!("tls-reports@{}", self.hostname)).ok();
+        self.tls_reports.address.clone().or_else(default)
     }
 
     /// The database URL with any password replaced by `****`, for logs and messages.

@@ -207,6 +207,14 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
         config.import.ca_file = Some(ca_file);
     }
     walk.unknown_keys(import, "import");
+    let mut tls_reports = walk.section(&mut root, "tls_reports");
+    if let Some(address) = walk.parsed(&mut tls_reports, "tls_reports", "address", |s| {
+        postfach_types::EmailAddress::parse(s)
+            .map_err(|e| format!("{e}; like \"tls-reports@mail.example.net\" (mail to it must reach this server)"))
+    }) {
+        config.tls_reports.address = Some(address);
+    }
+    walk.unknown_keys(tls_reports, "tls_reports");
     let blobs = walk.section(&mut root, "blobs");
     if let Some(backend) = walk.blobs(blobs) {
         config.blobs = backend;

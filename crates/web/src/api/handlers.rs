@@ -131,6 +131,18 @@ pub(super) async fn get_domain(State(app): State<App>, ctx: Ctx, method: Method,
     ok(domain_json(&app, &ctx, who, &domain).await?)
 }
 
+pub(super) async fn get_domain_tls_reports(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let fail = |e| refused(&ctx.tr(), e);
+    let domain = app.admin.domain(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
+    ok(crate::pages::domains::tls_reports_view(&app, who, &domain, ctx.lang).await.map_err(fail)?)
+}
+
 pub(super) async fn update_domain(
     State(app): State<App>,
     ctx: Ctx,

@@ -108,6 +108,14 @@ pub const OPERATIONS: &[Operation] = &[
         "Check the domain's published DNS records now; answers the domain with the new report"
     ),
     op!(
+        "getDomainTlsReports",
+        "GET",
+        "/domains/{id}/tls-reports",
+        "customer",
+        None,
+        "The TLS reports (RFC 8460) other servers sent about the domain: the newest reports and their failures by organisation and reason"
+    ),
+    op!(
         "removeDomain",
         "DELETE",
         "/domains/{id}",
@@ -309,6 +317,7 @@ fn attach(routes: MethodRouter<App>, op: &Operation) -> MethodRouter<App> {
         "updateDomain" => routes.on(f, update_domain),
         "removeDomain" => routes.on(f, remove_domain),
         "checkDomain" => routes.on(f, check_domain),
+        "getDomainTlsReports" => routes.on(f, get_domain_tls_reports),
         "addDomainAlias" => routes.on(f, add_domain_alias),
         "listMailboxes" => routes.on(f, list_mailboxes),
         "createMailbox" => routes.on(f, create_mailbox),

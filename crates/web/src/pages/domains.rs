@@ -84,6 +84,7 @@ struct DomainPage {
     alias_domains: Vec<Domain>,
     mailboxes: Vec<Mailbox>,
     dns: DnsView,
+    tls: TlsReportsView,
 }
 
 pub(super) async fn domain(State(app): State<App>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
@@ -98,7 +99,77 @@ pub(super) async fn domain(State(app): State<App>, ctx: Ctx, Path(id): Path<Stri
     };
     let ownership = domain.ownership_record();
     let dns = dns_view(&app, who, &domain, ctx.lang).await.map_err(fail)?;
-    Ok(render(&DomainPage { l: Layout::new(&ctx, "domains", None), domain, ownership, alias_domains, mailboxes, dns }))
+    let tls = tls_reports_view(&app, who, &domain, ctx.lang).await.map_err(fail)?;
+    let l = Layout::new(&ctx, "domains", None);
+    Ok(render(&DomainPage { l, domain, ownership, alias_domains, mailboxes, dns, tls }))
+}
+
+/// One received TLS report, as the domain page and the API show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TlsReportRow {
+    /// The period the report covers, `start – end` in UTC.
+    pub period: String,
+    pub organization: String,
+    pub contact: String,
+    pub report_id: String,
+    pub received_at: String,
+    pub successful: u64,
+    pub failed: u64,
+}
+
+/// Failed sessions of one organisation for one reason, summed over the reports shown.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TlsFailureGroup {
+    pub organization: String,
+    /// The RFC 8460 result type, like `starttls-not-supported`.
+    pub result_type: String,
+    /// What it means, in the page's language (the result type itself when unknown).
+    pub reason: String,
+    pub failed: u64,
+}
+
+/// The TLS reports other servers sent about a domain (TLS-RPT, RFC 8460).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TlsReportsView {
+    pub reports: Vec<TlsReportRow>,
+    pub failures: Vec<TlsFailureGroup>,
+}
+
+/// The newest TLS reports of a domain and their failures grouped by organisation and
+/// result type, in the page's language.
+pub async fn tls_reports_view(app: &App, who: &Who, domain: &Domain, lang: Lang) -> Result<TlsReportsView, AdminError> {
+    let reports = app.admin.tls_reports(who, domain.id).await?;
+    let t = crate::i18n::Tr::new(lang);
+    let mut groups: std::collections::BTreeMap<(String, String), u64> = std::collections::BTreeMap::new();
+    for report in &reports {
+        for failure in &report.summary.failures {
+            let key = (report.summary.organization.clone(), failure.result_type.clone());
+            let sum = groups.entry(key).or_default();
+            *sum = sum.saturating_add(failure.failed);
+        }
+    }
+    let mut failures: Vec<TlsFailureGroup> = groups
+        .into_iter()
+        .map(|((organization, result_type), failed)| {
+            let reason =
+                t.key(&format!("tlsrpt.result.{result_type}")).map_or_else(|| result_type.clone(), str::to_string);
+            TlsFailureGroup { organization, result_type, reason, failed }
+        })
+        .collect();
+    failures.sort_by(|a, b| b.failed.cmp(&a.failed));
+    let reports = reports
+        .into_iter()
+        .map(|r| TlsReportRow {
+            period: format!("{} – {}", when(r.summary.start), when(r.summary.end)),
+            received_at: when(r.received_at),
+            organization: r.summary.organization,
+            contact: r.summary.contact,
+            report_id: r.summary.report_id,
+            successful: r.summary.successful,
+            failed: r.summary.failed,
+        })
+        .collect();
+    Ok(TlsReportsView { reports, failures })
 }
 
 /// One DNS record to publish, as the domain page and the API show it.
@@ -163,6 +234,7 @@ pub async fn dns_view(app: &App, who: &Who, domain: &Domain, lang: Lang) -> Resu
             Purpose::Dmarc => Check::Dmarc,
             Purpose::Srv => Check::Srv,
             Purpose::Autoconfig | Purpose::Autodiscover => Check::Autoconfig,
+            Purpose::TlsRpt => Check::TlsRpt,
             _ => return String::new(),
         };
         report.as_ref().and_then(|r| r.level_of(check)).map(|l| l.as_str().to_string()).unwrap_or_default()
