@@ -41,7 +41,7 @@ impl std::fmt::Display for Level {
 /// A text that can be parsed back from the database was not written by Postfach.
 #[derive(Debug, thiserror::Error)]
 #[error("'{0}' is not a known value")]
-pub struct UnknownValue(String);
+pub struct UnknownValue(pub(crate) String);
 
 impl std::str::FromStr for Level {
     type Err = UnknownValue;
@@ -68,11 +68,22 @@ pub enum Check {
     Srv,
     /// The `autoconfig.` and `autodiscover.` names of automatic client setup.
     Autoconfig,
+    /// Inbound MTA-STS (RFC 8461): the `_mta-sts` TXT record, the policy file served at
+    /// `mta-sts.DOMAIN`, and its `mx:` hosts against the domain's MX records.
+    MtaSts,
 }
 
 impl Check {
-    pub const ALL: [Check; 7] =
-        [Check::Ownership, Check::Mx, Check::Spf, Check::Dkim, Check::Dmarc, Check::Srv, Check::Autoconfig];
+    pub const ALL: [Check; 8] = [
+        Check::Ownership,
+        Check::Mx,
+        Check::Spf,
+        Check::Dkim,
+        Check::Dmarc,
+        Check::Srv,
+        Check::Autoconfig,
+        Check::MtaSts,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -83,6 +94,7 @@ impl Check {
             Check::Dmarc => "dmarc",
             Check::Srv => "srv",
             Check::Autoconfig => "autoconfig",
+            Check::MtaSts => "mta_sts",
         }
     }
 }

@@ -520,6 +520,14 @@ CREATE TABLE import_positions (
         sql: "ALTER TABLE domains ADD COLUMN proven_by_record BIGINT NOT NULL DEFAULT 0; \
               ALTER TABLE login_log ADD COLUMN client TEXT",
     },
+    Migration {
+        version: 21,
+        name: "mta-sts mode per domain",
+        // The domain's inbound MTA-STS mode (RFC 8461, `domains::MtaStsMode`): `off`,
+        // `testing` or `enforce`. Not `off`: the server serves the policy file at
+        // `mta-sts.DOMAIN` and orders a certificate for that name.
+        sql: "ALTER TABLE domains ADD COLUMN mta_sts TEXT NOT NULL DEFAULT 'off'",
+    },
 ];
 
 impl Store {
