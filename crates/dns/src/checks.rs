@@ -939,7 +939,15 @@ async fn mta_sts_verdicts(checker: &Checker, domain: &Domain) -> Vec<Verdict> {
     let mut out = vec![mta_sts_txt_verdict(checker, d, &ours).await];
     let host = mta_sts::policy_host(d);
     let url = format!("https://{host}{}", mta_sts::POLICY_PATH);
-    let served = match crate::fetch::get_text(&checker.resolver, &checker.https, &host, mta_sts::POLICY_PATH, mta_sts::MAX_POLICY_BYTES).await {
+    let served = match crate::fetch::get_text(
+        &checker.resolver,
+        &checker.https,
+        &host,
+        mta_sts::POLICY_PATH,
+        mta_sts::MAX_POLICY_BYTES,
+    )
+    .await
+    {
         Err(why) => {
             out.push(verdict(
                 Check::MtaSts,
@@ -996,7 +1004,13 @@ async fn mta_sts_txt_verdict(checker: &Checker, d: &DomainName, ours: &str) -> V
     let texts = match spf::txt_records(&checker.resolver, &name).await {
         Ok(texts) => texts,
         Err(_) => {
-            return unanswered(Check::MtaSts, "mta_sts.unanswered", "Der MTA-STS-Eintrag", "MTA-STS record", d.as_str());
+            return unanswered(
+                Check::MtaSts,
+                "mta_sts.unanswered",
+                "Der MTA-STS-Eintrag",
+                "MTA-STS record",
+                d.as_str(),
+            );
         }
     };
     let records: Vec<&String> = texts.iter().filter(|t| mta_sts::is_sts_record(t)).collect();
@@ -1052,11 +1066,8 @@ async fn mta_sts_mx_verdict(checker: &Checker, domain: &Domain, policy: &mta_sts
         return unanswered(Check::MtaSts, "mta_sts.unanswered", "Der MX-Eintrag", "MX record", d.as_str());
     };
     let listed = policy.mx.join(", ");
-    let uncovered: Vec<&str> = exchanges
-        .iter()
-        .map(|e| e.trim_end_matches('.'))
-        .filter(|e| !e.is_empty() && !policy.covers(e))
-        .collect();
+    let uncovered: Vec<&str> =
+        exchanges.iter().map(|e| e.trim_end_matches('.')).filter(|e| !e.is_empty() && !policy.covers(e)).collect();
     if uncovered.is_empty() {
         return verdict(
             Check::MtaSts,
@@ -1067,7 +1078,8 @@ async fn mta_sts_mx_verdict(checker: &Checker, domain: &Domain, policy: &mta_sts
         );
     }
     let list = uncovered.join(", ");
-    let level = if domain.mta_sts == postfach_store::domains::MtaStsMode::Enforce { Level::Error } else { Level::Warning };
+    let level =
+        if domain.mta_sts == postfach_store::domains::MtaStsMode::Enforce { Level::Error } else { Level::Warning };
     verdict(
         Check::MtaSts,
         "mta_sts.mx_mismatch",

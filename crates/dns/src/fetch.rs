@@ -123,7 +123,10 @@ fn parse_response(raw: &[u8], max_bytes: usize) -> Result<String, Text> {
     let mut lines = head.split("\r\n");
     let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).ok_or_else(malformed)?;
     if status != "200" {
-        return Err(text(format!("der Server antwortet mit HTTP {status}"), format!("the server answers HTTP {status}")));
+        return Err(text(
+            format!("der Server antwortet mit HTTP {status}"),
+            format!("the server answers HTTP {status}"),
+        ));
     }
     let header = |name: &str| {
         head.split("\r\n")
@@ -133,10 +136,7 @@ fn parse_response(raw: &[u8], max_bytes: usize) -> Result<String, Text> {
             .map(|(_, v)| v.trim().to_ascii_lowercase())
     };
     if !header("content-type").is_some_and(|t| t.starts_with("text/plain")) {
-        return Err(text(
-            "die Datei wird nicht als text/plain ausgeliefert",
-            "the file is not served as text/plain",
-        ));
+        return Err(text("die Datei wird nicht als text/plain ausgeliefert", "the file is not served as text/plain"));
     }
     let too_large = || text("die Datei ist zu groß", "the file is too large");
     let decoded;

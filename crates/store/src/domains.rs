@@ -233,7 +233,12 @@ impl Store {
 
     /// Sets the domain's MTA-STS mode (the change is announced through `tls_generation`:
     /// the leader orders or forgets the certificate for `mta-sts.DOMAIN`).
-    pub async fn set_domain_mta_sts(&self, scope: Scope, name: &DomainName, mode: MtaStsMode) -> Result<(), StoreError> {
+    pub async fn set_domain_mta_sts(
+        &self,
+        scope: Scope,
+        name: &DomainName,
+        mode: MtaStsMode,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE domains SET mta_sts = $1 WHERE name = $2 AND ($3 IS NULL OR customer_id = $3)")
             .bind(mode.as_str())

@@ -18,7 +18,11 @@ pub(crate) fn routes() -> Router<App> {
 }
 
 fn no_policy() -> Response {
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "No MTA-STS policy is published here.\n")
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "No MTA-STS policy is published here.\n",
+    )
         .into_response()
 }
 
