@@ -69,7 +69,8 @@ async fn install_policy_certificate(t: &TestServer) -> std::path::PathBuf {
     path
 }
 
-/// curl's answer for the policy at `host`: (HTTP status, Content-Type, body). Without
+/// curl's answer for the policy at `host`: (HTTP status, Content-Type, body); it blocks
+/// a worker, hence the multi-threaded runtime of the tests. Without
 /// `ca`, the certificate is not checked (for names no certificate is issued for).
 fn curl_policy(t: &TestServer, host: &str, ca: Option<&Path>) -> (String, String, String) {
     let port = t.port("https");
@@ -114,7 +115,7 @@ fn has(verdicts: &[(String, Level)], code: &str, level: Level) -> bool {
     verdicts.iter().any(|(c, l)| c == code && *l == level)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_is_served_over_https_and_the_checks_follow_it() {
     let dns = TestDns::start(zone());
     let t = TestServer::start_with(|c| c.dns.resolver = Some(dns.addr())).await;
@@ -175,7 +176,7 @@ async fn the_policy_is_served_over_https_and_the_checks_follow_it() {
     assert_eq!(curl_policy(&t, POLICY_HOST, Some(&ca)).0, "404");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_host_without_a_valid_certificate_is_reported() {
     let dns = TestDns::start(zone());
     let t = TestServer::start_with(|c| c.dns.resolver = Some(dns.addr())).await;
