@@ -5,7 +5,7 @@ use postfach_dns::checks::{self, Ownership, Refreshed};
 use postfach_dns::records::{DomainSetup, PublishedRecord, for_domain};
 use postfach_store::Scope;
 use postfach_store::dns_checks::{DomainReport, Text};
-use postfach_store::domains::{Domain, Removed};
+use postfach_store::domains::{Domain, MtaStsMode, Removed};
 use postfach_types::{CustomerName, DomainId, DomainName};
 
 use crate::{Admin, AdminError, Who, manager, platform};
@@ -107,6 +107,16 @@ impl Admin {
         let scope = manager(who)?;
         let domain = self.store.domain_by_id(scope, id).await?;
         self.store.set_domain_certificates(scope, &domain.name, on).await?;
+        Ok(self.store.domain_by_id(scope, id).await?)
+    }
+
+    /// Sets the domain's inbound MTA-STS mode (the domain's customer, admins, the
+    /// operator). Not off: the server serves the policy at `mta-sts.DOMAIN` and orders a
+    /// certificate for that name once it points here.
+    pub async fn set_domain_mta_sts(&self, who: &Who, id: DomainId, mode: MtaStsMode) -> Result<Domain, AdminError> {
+        let scope = manager(who)?;
+        let domain = self.store.domain_by_id(scope, id).await?;
+        self.store.set_domain_mta_sts(scope, &domain.name, mode).await?;
         Ok(self.store.domain_by_id(scope, id).await?)
     }
 

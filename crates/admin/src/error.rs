@@ -37,6 +37,8 @@ pub enum AdminError {
     InvalidMessageCount,
     #[error("the language must be de or en")]
     InvalidLanguage,
+    #[error("the MTA-STS mode must be off, testing or enforce")]
+    InvalidMtaStsMode,
     #[error(
         "a warning switch is KIND=on or KIND=off, KIND one of: unencrypted, wrong-protocol, exposed, locked, sending-limit, new-device, unused-app-password"
     )]

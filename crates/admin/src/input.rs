@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 
+use postfach_store::domains::MtaStsMode;
 use postfach_store::logins::LoginFilter;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::quota::MailboxQuota;
@@ -255,6 +256,11 @@ pub fn message_count(text: &str) -> Result<Option<u64>, AdminError> {
 /// `de` or `en`.
 pub fn language(text: &str) -> Result<Language, AdminError> {
     text.parse().map_err(|_| AdminError::InvalidLanguage)
+}
+
+/// A domain's MTA-STS mode: `off`, `testing` or `enforce`.
+pub fn mta_sts_mode(text: &str) -> Result<MtaStsMode, AdminError> {
+    text.trim().parse().map_err(|_| AdminError::InvalidMtaStsMode)
 }
 
 /// A mailbox's warning kind (`unencrypted`, `wrong-protocol`, `exposed`, `locked`,

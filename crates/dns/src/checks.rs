@@ -31,7 +31,7 @@ use postfach_types::{DomainName, UnixTime};
 pub use postfach_store::dns_checks::{Check, CheckChange, DomainReport, Level, Text, Verdict};
 
 use crate::records::{self, DomainSetup, PublishedRecord};
-use crate::{DnsError, Platform, dkim, spf};
+use crate::{DnsError, Platform, dkim, mta_sts, spf};
 
 /// Runs checks: the platform's facts plus a resolver. Build one per server (or CLI call)
 /// with [`Checker::new`]; it is cheap to share behind an `Arc`.
@@ -40,6 +40,8 @@ pub struct Checker {
     platform: Platform,
     resolver: TokioResolver,
     authenticator: MessageAuthenticator,
+    /// Where the MTA-STS policy check fetches from ([`Checker::with_policy_fetch`]).
+    https: crate::fetch::HttpsTarget,
 }
 
 impl std::fmt::Debug for Checker {
@@ -55,7 +57,15 @@ impl Checker {
             resolver: crate::resolver::resolver(resolver)?,
             authenticator: crate::resolver::authenticator(resolver)?,
             platform,
+            https: crate::fetch::HttpsTarget::default(),
         })
+    }
+
+    /// Fetches MTA-STS policies from `port` instead of 443, trusting the certificates in
+    /// `ca_file` instead of the system's roots (`[dns] https_port` and `ca_file`; tests).
+    pub fn with_policy_fetch(mut self, port: u16, ca_file: Option<std::path::PathBuf>) -> Checker {
+        self.https = crate::fetch::HttpsTarget { port, ca_file };
+        self
     }
 
     pub fn platform(&self) -> &Platform {
@@ -143,6 +153,7 @@ pub async fn run(checker: &Checker, domain: &Domain, keys: &[DkimKey]) -> Domain
     if checker.platform.hostname_problem().is_none() {
         verdicts.extend(srv_verdicts(checker, &domain.name).await);
         verdicts.extend(autoconfig_verdicts(checker, &domain.name).await);
+        verdicts.extend(mta_sts_verdicts(checker, domain).await);
     }
     if let Some(address) = &checker.platform.tls_reports {
         verdicts.push(tls_rpt_verdict(checker, &domain.name, address).await);
@@ -278,20 +289,28 @@ fn same_host(a: &str, b: &str) -> bool {
     a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
+/// The exchanges of the domain's MX records as DNS has them (`None`: DNS did not answer).
+async fn mx_exchanges(checker: &Checker, d: &DomainName) -> Option<Vec<String>> {
+    match checker.resolver.mx_lookup(format!("{d}.").as_str()).await {
+        Ok(lookup) => Some(
+            lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::MX(mx) => Some(mx.exchange.to_ascii()),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        Err(e) if e.is_no_records_found() => Some(Vec::new()),
+        Err(_) => None,
+    }
+}
+
 async fn mx_verdict(checker: &Checker, d: &DomainName) -> Verdict {
     let host = checker.platform.hostname.as_str();
-    let lookup = checker.resolver.mx_lookup(format!("{d}.").as_str()).await;
-    let exchanges: Vec<String> = match lookup {
-        Ok(lookup) => lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::MX(mx) => Some(mx.exchange.to_ascii()),
-                _ => None,
-            })
-            .collect(),
-        Err(e) if e.is_no_records_found() => Vec::new(),
-        Err(_) => return unanswered(Check::Mx, "mx.unanswered", "Der MX-Eintrag", "MX record", d.as_str()),
+    let Some(exchanges) = mx_exchanges(checker, d).await else {
+        return unanswered(Check::Mx, "mx.unanswered", "Der MX-Eintrag", "MX record", d.as_str());
     };
     if exchanges.is_empty() {
         return verdict(
@@ -1035,4 +1054,168 @@ async fn tls_rpt_verdict(checker: &Checker, d: &DomainName, address: &postfach_t
             ),
         ),
     }
+}
+
+/// Inbound MTA-STS, while the domain's mode is not off: the `_mta-sts` TXT record (one,
+/// `v=STSv1`, the current policy's id), the policy file fetched over HTTPS with the
+/// certificate verified (it must be the one this server serves), and the domain's MX
+/// hosts against its `mx:` lines.
+async fn mta_sts_verdicts(checker: &Checker, domain: &Domain) -> Vec<Verdict> {
+    let d = &domain.name;
+    let Some(ours) = mta_sts::policy(&checker.platform.hostname, domain.mta_sts) else { return Vec::new() };
+    let mut out = vec![mta_sts_txt_verdict(checker, d, &ours).await];
+    let host = mta_sts::policy_host(d);
+    let url = format!("https://{host}{}", mta_sts::POLICY_PATH);
+    let served = match crate::fetch::get_text(
+        &checker.resolver,
+        &checker.https,
+        &host,
+        mta_sts::POLICY_PATH,
+        mta_sts::MAX_POLICY_BYTES,
+    )
+    .await
+    {
+        Err(why) => {
+            out.push(verdict(
+                Check::MtaSts,
+                "mta_sts.policy_unreachable",
+                Level::Error,
+                format!(
+                    "Die MTA-STS-Richtlinie unter {url} ist nicht abrufbar ({}). Veröffentlichen Sie: {host} CNAME {}. — das Zertifikat wird dann automatisch geholt.",
+                    why.de, checker.platform.hostname
+                ),
+                format!(
+                    "The MTA-STS policy at {url} cannot be fetched ({}). Publish: {host} CNAME {}. — its certificate is then obtained automatically.",
+                    why.en, checker.platform.hostname
+                ),
+            ));
+            None
+        }
+        Ok(text) if text == ours => {
+            out.push(verdict(
+                Check::MtaSts,
+                "mta_sts.policy_ok",
+                Level::Ok,
+                format!("Die MTA-STS-Richtlinie unter {url} ist abrufbar (mode: {}).", domain.mta_sts),
+                format!("The MTA-STS policy at {url} can be fetched (mode: {}).", domain.mta_sts),
+            ));
+            mta_sts::Policy::parse(&text)
+        }
+        Ok(text) => {
+            out.push(verdict(
+                Check::MtaSts,
+                "mta_sts.policy_differs",
+                Level::Error,
+                format!(
+                    "Unter {url} steht eine andere MTA-STS-Richtlinie als die dieses Servers (mode: {}). Lassen Sie {host} auf {} zeigen (CNAME).",
+                    domain.mta_sts, checker.platform.hostname
+                ),
+                format!(
+                    "The MTA-STS policy at {url} is not this server's (mode: {}). Point {host} to {} (CNAME).",
+                    domain.mta_sts, checker.platform.hostname
+                ),
+            ));
+            mta_sts::Policy::parse(&text)
+        }
+    };
+    let policy = served.or_else(|| mta_sts::Policy::parse(&ours));
+    if let Some(policy) = policy {
+        out.push(mta_sts_mx_verdict(checker, domain, &policy).await);
+    }
+    out
+}
+
+async fn mta_sts_txt_verdict(checker: &Checker, d: &DomainName, ours: &str) -> Verdict {
+    let name = format!("_mta-sts.{d}");
+    let value = mta_sts::txt_value(ours);
+    let texts = match spf::txt_records(&checker.resolver, &name).await {
+        Ok(texts) => texts,
+        Err(_) => {
+            return unanswered(
+                Check::MtaSts,
+                "mta_sts.unanswered",
+                "Der MTA-STS-Eintrag",
+                "MTA-STS record",
+                d.as_str(),
+            );
+        }
+    };
+    let records: Vec<&String> = texts.iter().filter(|t| mta_sts::is_sts_record(t)).collect();
+    match records.as_slice() {
+        [] => verdict(
+            Check::MtaSts,
+            "mta_sts.txt_missing",
+            Level::Error,
+            format!(
+                "Der MTA-STS-Eintrag von {d} fehlt, daher fragen andere Mailserver die Richtlinie nicht ab. Veröffentlichen Sie unter {name} den TXT-Eintrag: {value}"
+            ),
+            format!(
+                "The MTA-STS record of {d} is missing, so other mail servers do not ask for the policy. Publish at {name} the TXT record: {value}"
+            ),
+        ),
+        [record] if mta_sts::published_id(record) == Some(mta_sts::policy_id(ours)) => verdict(
+            Check::MtaSts,
+            "mta_sts.txt_ok",
+            Level::Ok,
+            format!("Der MTA-STS-Eintrag von {d} nennt die aktuelle Richtlinie."),
+            format!("The MTA-STS record of {d} names the current policy."),
+        ),
+        [record] => verdict(
+            Check::MtaSts,
+            "mta_sts.txt_outdated",
+            Level::Error,
+            format!(
+                "Der MTA-STS-Eintrag unter {name} ({record}) nennt nicht die aktuelle Richtlinie, daher behalten andere Mailserver die alte. Ersetzen Sie ihn durch den TXT-Eintrag: {value}"
+            ),
+            format!(
+                "The MTA-STS record at {name} ({record}) does not name the current policy, so other mail servers keep the old one. Replace it with the TXT record: {value}"
+            ),
+        ),
+        _ => verdict(
+            Check::MtaSts,
+            "mta_sts.txt_multiple",
+            Level::Error,
+            format!(
+                "Unter {name} stehen mehrere MTA-STS-Einträge; andere Mailserver ignorieren dann alle (RFC 8461 §3.1). Lassen Sie nur diesen einen stehen: {value}"
+            ),
+            format!(
+                "There are several MTA-STS records at {name}; other mail servers then ignore them all (RFC 8461 §3.1). Keep only this one: {value}"
+            ),
+        ),
+    }
+}
+
+/// Every MX host of the domain must be one of the policy's `mx:` hosts: senders that
+/// honour the policy deliver to no other (in `enforce`), or report it (in `testing`).
+async fn mta_sts_mx_verdict(checker: &Checker, domain: &Domain, policy: &mta_sts::Policy) -> Verdict {
+    let d = &domain.name;
+    let Some(exchanges) = mx_exchanges(checker, d).await else {
+        return unanswered(Check::MtaSts, "mta_sts.unanswered", "Der MX-Eintrag", "MX record", d.as_str());
+    };
+    let listed = policy.mx.join(", ");
+    let uncovered: Vec<&str> =
+        exchanges.iter().map(|e| e.trim_end_matches('.')).filter(|e| !e.is_empty() && !policy.covers(e)).collect();
+    if uncovered.is_empty() {
+        return verdict(
+            Check::MtaSts,
+            "mta_sts.mx_ok",
+            Level::Ok,
+            format!("Die MX-Einträge von {d} stehen in der MTA-STS-Richtlinie (mx: {listed})."),
+            format!("The MX records of {d} are in the MTA-STS policy (mx: {listed})."),
+        );
+    }
+    let list = uncovered.join(", ");
+    let level =
+        if domain.mta_sts == postfach_store::domains::MtaStsMode::Enforce { Level::Error } else { Level::Warning };
+    verdict(
+        Check::MtaSts,
+        "mta_sts.mx_mismatch",
+        level,
+        format!(
+            "Die MX-Einträge von {d} nennen {list}, die MTA-STS-Richtlinie aber nur {listed}: Mailserver, die die Richtlinie befolgen, stellen dorthin nicht zu. Lassen Sie die MX-Einträge auf {listed} zeigen."
+        ),
+        format!(
+            "The MX records of {d} name {list}, but the MTA-STS policy lists only {listed}: mail servers that honour the policy do not deliver there. Point the MX records to {listed}."
+        ),
+    )
 }

@@ -9,6 +9,7 @@
 //!   with the platform's include.
 //! - [`checks`] runs the published-record checks ([`checks::run`]), the ownership check,
 //!   and [`checks::refresh`], which also caches the report and activates a confirmed DKIM key.
+//! - [`mta_sts`] builds the inbound MTA-STS policy file and its `_mta-sts` record id.
 //! - [`dkim`] generates RSA-2048 DKIM keys and manages their rotation.
 //!
 //! Nothing here binds a socket or reads the configuration file: the server builds a
@@ -16,6 +17,8 @@
 
 pub mod checks;
 pub mod dkim;
+mod fetch;
+pub mod mta_sts;
 pub mod records;
 pub mod resolver;
 pub mod spf;

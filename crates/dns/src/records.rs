@@ -72,6 +72,8 @@ pub enum Purpose {
     SpfInclude,
     /// Where other servers send TLS reports (RFC 8460).
     TlsRpt,
+    /// Inbound MTA-STS: the `_mta-sts` TXT record and the `mta-sts.` name (RFC 8461).
+    MtaSts,
 }
 
 /// One record to publish.
@@ -190,11 +192,12 @@ pub fn for_domain(setup: &DomainSetup<'_>) -> Vec<PublishedRecord> {
         out.push(PublishedRecord::new(name, RecordType::Txt, value, Purpose::Ownership, de, en));
     }
     if names_host {
-        out.extend(mx_and_spf(platform, d, &host, published_spf));
+        out.extend(mx_and_spf(platform, d, published_spf));
     }
     out.extend(dkim_and_dmarc(d, dkim_keys));
     if names_host {
         out.extend(client_setup(platform, d, &host));
+        out.extend(mta_sts(platform, domain, &host));
     }
     out.extend(tls_reporting(platform, d));
     out
@@ -220,17 +223,50 @@ fn tls_reporting(platform: &Platform, d: &DomainName) -> Option<PublishedRecord>
     Some(record.optional())
 }
 
+/// The MX hosts the platform publishes for every domain, without the final dot: the MX
+/// record's target and each `mx:` line of the MTA-STS policy.
+pub fn mx_hosts(hostname: &DomainName) -> Vec<String> {
+    vec![hostname.as_str().to_string()]
+}
+
+/// While the domain's MTA-STS mode is not off: the `_mta-sts` TXT record with the id of
+/// the current policy, and `mta-sts.D` pointing here (the policy is served there).
+fn mta_sts(platform: &Platform, domain: &Domain, host: &str) -> Vec<PublishedRecord> {
+    let d = &domain.name;
+    let Some(policy) = crate::mta_sts::policy(&platform.hostname, domain.mta_sts) else { return Vec::new() };
+    vec![
+        PublishedRecord::new(
+            format!("_mta-sts.{d}"),
+            RecordType::Txt,
+            crate::mta_sts::txt_value(&policy),
+            Purpose::MtaSts,
+            "Sagt anderen Mailservern, dass E-Mails an die Domain nur verschlüsselt zugestellt werden sollen (MTA-STS). Die id ändert sich mit der Richtlinie: Übernehmen Sie dann den neuen Wert.",
+            "Tells other mail servers to deliver mail to the domain only encrypted (MTA-STS). The id changes with the policy: publish the new value then.",
+        ),
+        PublishedRecord::new(
+            crate::mta_sts::policy_host(d),
+            RecordType::Cname,
+            host,
+            Purpose::MtaSts,
+            "Unter diesem Namen stellt der Server die MTA-STS-Richtlinie bereit; das Zertifikat dafür wird automatisch geholt.",
+            "The server publishes the MTA-STS policy under this name; its certificate is obtained automatically.",
+        ),
+    ]
+}
+
 /// MX and SPF: where mail to the domain goes, and who may send it.
-fn mx_and_spf(platform: &Platform, d: &DomainName, host: &str, published_spf: &[String]) -> Vec<PublishedRecord> {
+fn mx_and_spf(platform: &Platform, d: &DomainName, published_spf: &[String]) -> Vec<PublishedRecord> {
     let mut out = Vec::new();
-    out.push(PublishedRecord::new(
-        d.as_str(),
-        RecordType::Mx,
-        format!("10 {host}"),
-        Purpose::Mx,
-        "Leitet eingehende E-Mails an diesen Server. Entfernen Sie andere MX-Einträge.",
-        "Sends incoming mail to this server. Remove any other MX records.",
-    ));
+    for mx in mx_hosts(&platform.hostname) {
+        out.push(PublishedRecord::new(
+            d.as_str(),
+            RecordType::Mx,
+            format!("10 {mx}."),
+            Purpose::Mx,
+            "Leitet eingehende E-Mails an diesen Server. Entfernen Sie andere MX-Einträge.",
+            "Sends incoming mail to this server. Remove any other MX records.",
+        ));
+    }
     let spf_de = if published_spf.is_empty() {
         "Erlaubt den Servern der Plattform, E-Mails für die Domain zu senden."
     } else {

@@ -291,12 +291,22 @@ async fn domain(cmd: DomainCommand, admin: &Admin) -> anyhow::Result<()> {
         DomainCommand::Verify { .. } | DomainCommand::Check { .. } | DomainCommand::DkimRotate { .. } => {
             unreachable!("handled by dns_commands")
         }
-        DomainCommand::Set { domain, certificates } => {
-            let d = admin.domain_named(OPERATOR, &domain.0).await.map_err(explain)?;
-            let d = admin.set_domain_certificates(OPERATOR, d.id, certificates).await.map_err(explain)?;
-            println!("certificates for {}: {}", d.name, on_off(d.certificates));
-            if d.certificates && !d.verified {
-                println!("they are ordered once the domain's ownership is verified");
+        DomainCommand::Set { domain, certificates, mta_sts } => {
+            let mut d = admin.domain_named(OPERATOR, &domain.0).await.map_err(explain)?;
+            let mta_sts = mta_sts.as_deref().map(postfach_admin::input::mta_sts_mode).transpose().map_err(explain)?;
+            if let Some(certificates) = certificates {
+                d = admin.set_domain_certificates(OPERATOR, d.id, certificates).await.map_err(explain)?;
+                println!("certificates for {}: {}", d.name, on_off(d.certificates));
+                if d.certificates && !d.verified {
+                    println!("they are ordered once the domain's ownership is verified");
+                }
+            }
+            if let Some(mode) = mta_sts {
+                d = admin.set_domain_mta_sts(OPERATOR, d.id, mode).await.map_err(explain)?;
+                println!("MTA-STS for {}: {}", d.name, d.mta_sts);
+                if d.mta_sts != postfach_store::domains::MtaStsMode::Off {
+                    println!("publish the _mta-sts and mta-sts records shown by: postfach dns {}", d.name);
+                }
             }
         }
         DomainCommand::Remove { domain, cascade } => {

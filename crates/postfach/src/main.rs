@@ -182,8 +182,11 @@ enum DomainCommand {
     Set {
         domain: Domain,
         /// Certificates for mail., autoconfig. and autodiscover. of the domain (those that point to this server; needs [acme])
-        #[arg(long, value_name = "on|off", value_parser = parse_on_off, action = clap::ArgAction::Set, required = true)]
-        certificates: bool,
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off, action = clap::ArgAction::Set, required_unless_present = "mta_sts")]
+        certificates: Option<bool>,
+        /// Inbound MTA-STS: serve the policy at mta-sts.DOMAIN in this mode (postfach dns DOMAIN lists the records)
+        #[arg(long, value_name = "off|testing|enforce")]
+        mta_sts: Option<String>,
     },
     /// Look for the ownership TXT record now; the domain goes live when it is found (exit status 1 if not)
     Verify { domain: Domain },

@@ -317,3 +317,46 @@ fn no_records_are_offered_for_localhost() {
     assert!(stdout.contains("_dmarc.acme.example") && !stdout.contains("localhost"), "{stdout}");
     assert!(stderr.contains("only the records that do not name this server are shown"), "{stderr}");
 }
+
+#[test]
+fn mta_sts_is_set_per_domain_and_its_records_follow_the_mode() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "acme.example", "--customer", "acme", "--verified"], "");
+    let records = env.json(&["dns", "acme.example", "--json"]);
+    assert!(records_of(&records, "mta_sts").is_empty(), "off: nothing to publish");
+
+    let set = env.ok(&["domain", "set", "acme.example", "--mta-sts", "testing"], "");
+    assert!(set.contains("MTA-STS for acme.example: testing"), "{set}");
+    assert_eq!(env.json(&["domain", "list", "--json"])[0]["mta_sts"], "testing");
+    let records = env.json(&["dns", "acme.example", "--json"]);
+    let sts = records_of(&records, "mta_sts");
+    let txt = sts.iter().find(|r| r["type"] == "TXT").expect("the _mta-sts record");
+    assert_eq!(txt["name"], "_mta-sts.acme.example");
+    let testing_value = txt["value"].as_str().expect("value").to_string();
+    assert!(testing_value.starts_with("v=STSv1; id="), "{testing_value}");
+    let host = sts.iter().find(|r| r["type"] == "CNAME").expect("the policy host");
+    assert_eq!((&host["name"], &host["value"]), (&"mta-sts.acme.example".into(), &"mail.postfach.test.".into()));
+    let text = env.ok(&["dns", "acme.example"], "");
+    assert!(text.contains(&format!("_mta-sts.acme.example. 3600 IN TXT \"{testing_value}\"")), "{text}");
+
+    // The id follows the policy: another mode, another id.
+    env.ok(&["domain", "set", "acme.example", "--mta-sts", "enforce"], "");
+    let records = env.json(&["dns", "acme.example", "--json"]);
+    let enforce_value = records_of(&records, "mta_sts").iter().find(|r| r["type"] == "TXT").expect("txt")["value"]
+        .as_str()
+        .expect("value")
+        .to_string();
+    assert_ne!(enforce_value, testing_value);
+
+    // The domain check says what is missing: the record, and the policy host.
+    let check = env.fails(&["domain", "check", "acme.example"]);
+    assert!(check.contains("The MTA-STS record of acme.example is missing"), "{check}");
+    assert!(check.contains(&enforce_value), "the record to publish is named: {check}");
+    assert!(check.contains("https://mta-sts.acme.example/.well-known/mta-sts.txt cannot be fetched"), "{check}");
+
+    let wrong = env.run(&["domain", "set", "acme.example", "--mta-sts", "sometimes"], "");
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("off, testing or enforce"));
+    env.ok(&["domain", "set", "acme.example", "--mta-sts", "off"], "");
+    assert!(records_of(&env.json(&["dns", "acme.example", "--json"]), "mta_sts").is_empty());
+}

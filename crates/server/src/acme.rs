@@ -8,7 +8,8 @@
 //! With `[acme]` configured, the leader (`postfach_store::leader`) keeps one certificate
 //! for the hostname and one per verified customer domain that opted in, covering those of
 //! `mail.D`, `autoconfig.D` and `autodiscover.D` that point here (their addresses, CNAMEs
-//! followed, share one with the hostname's). It orders a certificate when none is issued,
+//! followed, share one with the hostname's), plus `mta-sts.D` for every verified domain
+//! whose MTA-STS mode is not off (the policy file is served there). It orders a certificate when none is issued,
 //! when its names changed, or [`RENEW_BEFORE_DAYS`] before it expires; a failed order is
 //! recorded with its reason and retried after a backoff that doubles from
 //! [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`]. Challenge responses are written to the
@@ -53,6 +54,9 @@ const CHALLENGE_LIFETIME: i64 = 3600;
 
 /// The service names of a customer domain that may get a certificate.
 pub const SERVICE_LABELS: [&str; 3] = ["mail", "autoconfig", "autodiscover"];
+/// The name the MTA-STS policy is served at (`mta-sts.DOMAIN`), certified for every
+/// domain whose MTA-STS mode is not off.
+pub const MTA_STS_LABEL: &str = "mta-sts";
 
 /// Keeps this node's certificates current, and on the leader orders them, until `stopped`.
 pub(crate) async fn maintain(
@@ -266,22 +270,31 @@ async fn wanted(store: &Store, config: &Config, checker: Option<&Checker>) -> Re
     } else {
         tracing::warn!(%hostname, "no certificate is ordered for a hostname without a dot: set hostname to the server's public name");
     }
-    let domains = store.domains_with_certificates().await.map_err(|e| e.to_string())?;
+    let with_certificates = store.domains_with_certificates().await.map_err(|e| e.to_string())?;
+    let with_mta_sts = store.domains_with_mta_sts().await.map_err(|e| e.to_string())?;
+    let domains: std::collections::BTreeSet<&DomainName> = with_certificates.iter().chain(&with_mta_sts).collect();
     if domains.is_empty() {
         return Ok(wanted);
     }
     let Some(checker) = checker else { return Ok(wanted) };
     let here = addresses(checker, hostname.as_str()).await;
     for domain in domains {
+        let mut labels = Vec::new();
+        if with_certificates.contains(domain) {
+            labels.extend(SERVICE_LABELS);
+        }
+        if with_mta_sts.contains(domain) {
+            labels.push(MTA_STS_LABEL);
+        }
         let mut names = Vec::new();
-        for label in SERVICE_LABELS {
+        for label in labels {
             let Ok(name) = DomainName::parse(&format!("{label}.{domain}")) else { continue };
             if points_here(checker, &name, &here, &config.outbound.ips).await {
                 names.push(name);
             }
         }
         if !names.is_empty() {
-            wanted.push(Wanted { subject: domain, names });
+            wanted.push(Wanted { subject: domain.clone(), names });
         }
     }
     Ok(wanted)

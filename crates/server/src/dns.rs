@@ -46,7 +46,8 @@ pub fn platform(config: &Config) -> Platform {
 
 /// A checker asking the configured resolver (`[dns] resolver`) or the system's.
 pub fn checker(config: &Config) -> Result<Checker, DnsError> {
-    Checker::new(platform(config), config.dns.resolver)
+    Ok(Checker::new(platform(config), config.dns.resolver)?
+        .with_policy_fetch(config.dns.https_port, config.dns.ca_file.clone()))
 }
 
 /// Re-checks every domain now and then, until `stopped`; only while this node is the

@@ -18,7 +18,7 @@ use postfach_server::config::Config;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_store::resolve::Resolution;
 use postfach_store::{Scope, Store};
-use postfach_testdns::TestDns;
+use postfach_testdns::{Data, Rr, TestDns, Type};
 use postfach_types::{AccessMode, CustomerName, DomainId, DomainName, EmailAddress, MailboxId, Role, Secret, Service};
 use serde_json::json;
 
@@ -118,11 +118,16 @@ async fn start_server(dir: &std::path::Path) -> (Server, TestDns) {
 
 /// [`start_server`] with `extra` TOML sections appended to its configuration.
 async fn start_server_with(dir: &std::path::Path, extra: &str) -> (Server, TestDns) {
+    start_server_named(dir, "localhost", Vec::new(), extra).await
+}
+
+/// Like [`start_server_with`], with the server named `hostname` and DNS answering `zone`.
+async fn start_server_named(dir: &std::path::Path, hostname: &str, zone: Vec<Rr>, extra: &str) -> (Server, TestDns) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let dns = TestDns::start(std::iter::empty());
+    let dns = TestDns::start(zone);
     let off = "[]";
     let toml = format!(
-        "hostname = \"localhost\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = {off}\n\
+        "hostname = \"{hostname}\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = {off}\n\
          submissions = {off}\nimap = {off}\nimaps = [\"127.0.0.1:0\"]\npop3 = [\"127.0.0.1:0\"]\npop3s = [\"127.0.0.1:0\"]\n\
          managesieve = {off}\nhttps = [\"127.0.0.1:0\"]\nhttp = [\"127.0.0.1:0\"]\n[dns]\nresolver = \"{}\"\n\
          [security]\nwarning_mails = false\n{extra}",
@@ -1198,4 +1203,77 @@ async fn tls_reports_flow(browser: &Client, server: &Server, base: &str, ids: &I
     browser.goto(&format!("{base}/domains/{}", acme.expect("acme").id)).await.expect("own page");
     assert!(text(browser, "#tls-reports-none").await.contains("No reports"));
     sign_out(browser).await;
+}
+
+/// Issue 18: the domain page's MTA-STS mode, and the DNS section listing the `_mta-sts`
+/// and `mta-sts.` records with their checks, in English and German.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mta_sts_on_the_domain_page_in_a_real_browser() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zone = vec![
+        Rr::new("mail.postfach.test", Data::A("127.0.0.1".parse().expect("ip"))),
+        Rr::new("acme.example", Data::Mx(10, "mail.postfach.test".into())),
+    ];
+    let (server, dns) = start_server_named(&dir.path().join("data"), "mail.postfach.test", zone, "").await;
+    let https: SocketAddr = server.addresses().first("https").expect("https listener");
+    let base = format!("https://localhost:{}", https.port());
+    accounts(&server).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser(&dir.path().join("chromium")).await;
+    let outcome = AssertUnwindSafe(mta_sts_flow(&browser, &server, &dns, &base)).catch_unwind().await;
+    let _ = browser.close().await;
+    driver.stop().await;
+    server.shutdown().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn mta_sts_flow(browser: &Client, server: &Server, dns: &TestDns, base: &str) {
+    let store = server.store();
+    let acme = DomainName::parse("acme.example").expect("d");
+    let domain = store.domain(Scope::Platform, &acme).await.expect("domain");
+    sign_in(browser, base, "acme", STRONG).await;
+    browser.goto(&format!("{base}/domains/{}", domain.id)).await.expect("domain page");
+    let records = text(browser, "#dns-records").await;
+    assert!(!records.contains("_mta-sts"), "off: no MTA-STS records: {records}");
+
+    // The customer switches MTA-STS to testing: the records to publish appear.
+    let select = browser.find(Locator::Css("#mta-sts-mode")).await.expect("mode");
+    select.select_by_value("testing").await.expect("testing");
+    click(browser, "#mta-sts-save").await;
+    wait_for_text(browser, ".notice", "The MTA-STS mode was saved").await;
+    assert_eq!(store.domain(Scope::Platform, &acme).await.expect("d").mta_sts.as_str(), "testing");
+    let records = text(browser, "#dns-records").await;
+    assert!(records.contains("_mta-sts.acme.example") && records.contains("v=STSv1; id="), "{records}");
+    assert!(records.contains("mta-sts.acme.example") && records.contains("mail.postfach.test."), "{records}");
+
+    // The check names what is missing, in English.
+    click(browser, "#check-dns").await;
+    wait_for_text(browser, "#dns-findings", "The MTA-STS record of acme.example is missing").await;
+    let findings = text(browser, "#dns-findings").await;
+    assert!(findings.contains("https://mta-sts.acme.example/.well-known/mta-sts.txt cannot be fetched"), "{findings}");
+    screenshot(browser, "18-mta-sts-missing").await;
+
+    // Published: the record check turns green; in German too.
+    let policy =
+        postfach_dns::mta_sts::policy(&DomainName::parse("mail.postfach.test").expect("h"), domain_mode(server).await)
+            .expect("policy");
+    dns.set("_mta-sts.acme.example", Type::Txt, vec![Data::txt(&postfach_dns::mta_sts::txt_value(&policy))]);
+    click(browser, "#check-dns").await;
+    wait_for_text(browser, "#dns-findings", "The MTA-STS record of acme.example names the current policy.").await;
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='de']")).await.expect("German");
+    let findings = text(browser, "#dns-findings").await;
+    assert!(findings.contains("Der MTA-STS-Eintrag von acme.example nennt die aktuelle Richtlinie."), "{findings}");
+    assert!(findings.contains("ist nicht abrufbar"), "{findings}");
+    assert!(text(browser, "#mta-sts").await.contains("Modus"));
+    screenshot(browser, "18-mta-sts-de").await;
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='en']")).await.expect("English");
+}
+
+async fn domain_mode(server: &Server) -> postfach_store::domains::MtaStsMode {
+    let acme = DomainName::parse("acme.example").expect("d");
+    server.store().domain(Scope::Platform, &acme).await.expect("domain").mta_sts
 }

@@ -270,6 +270,14 @@ impl Store {
         Ok(())
     }
 
+    /// Verified domains whose MTA-STS mode is not off: `mta-sts.DOMAIN` needs a certificate.
+    pub async fn domains_with_mta_sts(&self) -> Result<Vec<DomainName>, StoreError> {
+        let rows = sqlx::query("SELECT name FROM domains WHERE mta_sts <> 'off' AND verified = 1 ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| decode(r.try_get("name")?, DomainName::parse)).collect::<Result<_, _>>()?)
+    }
+
     /// Verified domains whose customer switched certificates on.
     pub async fn domains_with_certificates(&self) -> Result<Vec<DomainName>, StoreError> {
         let rows = sqlx::query("SELECT name FROM domains WHERE certificates = 1 AND verified = 1 ORDER BY name")

@@ -41,7 +41,7 @@ impl std::fmt::Display for Level {
 /// A text that can be parsed back from the database was not written by Postfach.
 #[derive(Debug, thiserror::Error)]
 #[error("'{0}' is not a known value")]
-pub struct UnknownValue(String);
+pub struct UnknownValue(pub(crate) String);
 
 impl std::str::FromStr for Level {
     type Err = UnknownValue;
@@ -70,6 +70,9 @@ pub enum Check {
     Autoconfig,
     /// The `_smtp._tls` TXT record of TLS reporting (RFC 8460).
     TlsRpt,
+    /// Inbound MTA-STS (RFC 8461): the `_mta-sts` TXT record, the policy file served at
+    /// `mta-sts.DOMAIN`, and its `mx:` hosts against the domain's MX records.
+    MtaSts,
 }
 
 impl Check {
@@ -82,6 +85,7 @@ impl Check {
         Check::Srv,
         Check::Autoconfig,
         Check::TlsRpt,
+        Check::MtaSts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +98,7 @@ impl Check {
             Check::Srv => "srv",
             Check::Autoconfig => "autoconfig",
             Check::TlsRpt => "tlsrpt",
+            Check::MtaSts => "mta_sts",
         }
     }
 }

@@ -32,6 +32,50 @@ pub struct Domain {
     /// The customer asked for certificates for `mail.`, `autoconfig.` and `autodiscover.`
     /// of this domain (issued by ACME where those names point to this server).
     pub certificates: bool,
+    /// The domain's inbound MTA-STS mode (RFC 8461).
+    pub mta_sts: MtaStsMode,
+}
+
+/// A domain's inbound MTA-STS mode (RFC 8461 §5): what its published policy asks
+/// sending servers to do when they cannot reach the MX over verified TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum MtaStsMode {
+    /// No policy is served and no record is suggested.
+    #[default]
+    Off,
+    /// Senders deliver anyway and report the failure (TLS-RPT).
+    Testing,
+    /// Senders deliver only over TLS with a valid certificate for an `mx:` host.
+    Enforce,
+}
+
+impl MtaStsMode {
+    pub const ALL: [MtaStsMode; 3] = [MtaStsMode::Off, MtaStsMode::Testing, MtaStsMode::Enforce];
+
+    /// The mode as the policy file, the CLI, the API and the database write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MtaStsMode::Off => "off",
+            MtaStsMode::Testing => "testing",
+            MtaStsMode::Enforce => "enforce",
+        }
+    }
+}
+
+impl std::fmt::Display for MtaStsMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MtaStsMode {
+    type Err = crate::dns_checks::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MtaStsMode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| crate::dns_checks::UnknownValue(s.to_string()))
+    }
 }
 
 /// What a cascading removal took with it.
@@ -50,7 +94,7 @@ impl Domain {
 }
 
 const SELECT: &str = "SELECT d.id, d.customer_id, c.name AS customer, d.name, t.name AS alias_of, d.verified, \
-     d.proven_by_record, d.verify_token, d.created_at, d.certificates FROM domains d JOIN customers c ON c.id = d.customer_id \
+     d.proven_by_record, d.verify_token, d.created_at, d.certificates, d.mta_sts FROM domains d JOIN customers c ON c.id = d.customer_id \
      LEFT JOIN domains t ON t.id = d.alias_of";
 
 fn from_row(row: &AnyRow) -> Result<Domain, sqlx::Error> {
@@ -68,6 +112,7 @@ fn from_row(row: &AnyRow) -> Result<Domain, sqlx::Error> {
         verify_token: row.try_get("verify_token")?,
         created_at: UnixTime(row.try_get("created_at")?),
         certificates: row.try_get::<i64, _>("certificates")? != 0,
+        mta_sts: decode(row.try_get("mta_sts")?, |s: &str| s.parse::<MtaStsMode>())?,
     })
 }
 
@@ -181,6 +226,29 @@ impl Store {
             return Err(no_domain(name));
         }
         // The leader plans the certificates again.
+        crate::certificates::bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets the domain's MTA-STS mode (the change is announced through `tls_generation`:
+    /// the leader orders or forgets the certificate for `mta-sts.DOMAIN`).
+    pub async fn set_domain_mta_sts(
+        &self,
+        scope: Scope,
+        name: &DomainName,
+        mode: MtaStsMode,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE domains SET mta_sts = $1 WHERE name = $2 AND ($3 IS NULL OR customer_id = $3)")
+            .bind(mode.as_str())
+            .bind(name.as_str())
+            .bind(scope.customer_filter())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(no_domain(name));
+        }
         crate::certificates::bump(&mut tx).await?;
         tx.commit().await?;
         Ok(())

@@ -554,6 +554,14 @@ CREATE INDEX import_jobs_node ON import_jobs (node, state)
 "#,
     },
     Migration {
+        version: 21,
+        name: "mta-sts mode per domain",
+        // The domain's inbound MTA-STS mode (RFC 8461, `domains::MtaStsMode`): `off`,
+        // `testing` or `enforce`. Not `off`: the server serves the policy file at
+        // `mta-sts.DOMAIN` and orders a certificate for that name.
+        sql: "ALTER TABLE domains ADD COLUMN mta_sts TEXT NOT NULL DEFAULT 'off'",
+    },
+    Migration {
         version: 22,
         name: "received TLS reports",
         // TLS-RPT reports (RFC 8460) other servers sent to the platform's reporting address

@@ -4,6 +4,7 @@
 mod backends;
 
 use postfach_store::certificates::{Challenge, Issued};
+use postfach_store::domains::MtaStsMode;
 use postfach_store::{Scope, Store};
 use postfach_types::{CustomerName, DomainName, Role, Secret, UnixTime};
 
@@ -11,6 +12,7 @@ on_both_backends!(
     certificates_are_saved_failures_recorded_and_unwanted_ones_forgotten,
     challenges_and_the_account_are_shared_and_every_change_is_announced,
     domains_opt_in_to_certificates_once_verified,
+    the_mta_sts_mode_is_kept_per_domain_and_asks_for_a_certificate,
 );
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA";
@@ -114,4 +116,30 @@ async fn domains_opt_in_to_certificates_once_verified(store: Store) {
     assert_eq!(store.domains_with_certificates().await.expect("list"), [dom("acme.example")], "verified only");
     store.set_domain_certificates(Scope::Platform, &dom("acme.example"), false).await.expect("opt out");
     assert!(store.domains_with_certificates().await.expect("list").is_empty());
+}
+
+async fn the_mta_sts_mode_is_kept_per_domain_and_asks_for_a_certificate(store: Store) {
+    let acme = store.add_customer(&CustomerName::parse("acme").expect("n"), HASH, Role::Customer).await.expect("c");
+    let globex = store.add_customer(&CustomerName::parse("globex").expect("n"), HASH, Role::Customer).await.expect("c");
+    store.add_domain(acme.id, &dom("acme.example"), true).await.expect("domain");
+    store.add_domain(acme.id, &dom("pending.example"), false).await.expect("domain");
+    store.add_domain(globex.id, &dom("globex.example"), true).await.expect("domain");
+    let mode = |name: &'static str| {
+        let store = store.clone();
+        async move { store.domain(Scope::Platform, &dom(name)).await.expect("d").mta_sts }
+    };
+    assert_eq!(mode("acme.example").await, MtaStsMode::Off, "off until switched on");
+    let before = store.tls_generation().await.expect("generation");
+    let acme_scope = Scope::Customer(acme.id);
+    store.set_domain_mta_sts(acme_scope, &dom("acme.example"), MtaStsMode::Enforce).await.expect("enforce");
+    store.set_domain_mta_sts(acme_scope, &dom("pending.example"), MtaStsMode::Testing).await.expect("testing");
+    assert!(store.tls_generation().await.expect("generation") > before, "the leader plans certificates again");
+    let other = store.set_domain_mta_sts(acme_scope, &dom("globex.example"), MtaStsMode::Enforce).await;
+    assert!(other.is_err(), "another customer's domain does not exist for acme");
+    assert_eq!(mode("acme.example").await, MtaStsMode::Enforce);
+    assert_eq!(mode("pending.example").await, MtaStsMode::Testing);
+    assert_eq!(mode("globex.example").await, MtaStsMode::Off);
+    assert_eq!(store.domains_with_mta_sts().await.expect("list"), [dom("acme.example")], "verified only");
+    store.set_domain_mta_sts(Scope::Platform, &dom("acme.example"), MtaStsMode::Off).await.expect("off");
+    assert!(store.domains_with_mta_sts().await.expect("list").is_empty());
 }

@@ -15,12 +15,14 @@
 //! [`Web::http_protocol`] on its plain ones (`postfach_net` accepts the connections and
 //! does the TLS handshake); plain HTTP only redirects to HTTPS, except for Thunderbird's
 //! autoconfig URLs, which Thunderbird fetches over plain HTTP too (see [`autoconfig`]).
+//! The HTTPS listeners also serve each domain's MTA-STS policy file (`mta_sts`).
 
 mod api;
 mod assets;
 pub mod autoconfig;
 mod context;
 mod i18n;
+mod mta_sts;
 mod openapi;
 mod pages;
 
@@ -227,6 +229,7 @@ fn https_router(app: App) -> Router {
     Router::new()
         .merge(pages::routes())
         .merge(autoconfig::routes())
+        .merge(mta_sts::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .fallback(pages::not_found)

@@ -25,7 +25,7 @@ fn schemas() -> Value {
         "CustomerChange": { "type": "object", "properties": {
             "disabled": boolean, "password": string, "quota": size, "contact_address": string, "spam_reject": score, "spam_junk": score } },
         "NewDomain": { "type": "object", "required": ["name"], "properties": { "name": string } },
-        "DomainChange": { "type": "object", "properties": { "verified": boolean, "certificates": boolean } },
+        "DomainChange": { "type": "object", "properties": { "verified": boolean, "certificates": boolean, "mta_sts": { "type": "string", "enum": ["off", "testing", "enforce"] } } },
         "NewDomainAlias": { "type": "object", "required": ["name", "target"], "properties": {
             "name": string, "target": string } },
         "NewMailbox": { "type": "object", "required": ["address", "password"], "properties": {

@@ -257,7 +257,7 @@ impl Default for Limits {
 }
 
 /// DNS lookups (`[dns]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dns {
     /// A recursive resolver to ask, like `127.0.0.1:53`. Default: none, which means the
     /// system's resolvers from `/etc/resolv.conf`. Tests point this at their own server.
@@ -265,6 +265,18 @@ pub struct Dns {
     /// The DNSSEC trust anchor for DANE (a file of root-zone DNSKEY records). Default:
     /// none, which means the IANA root keys built in. Tests point this at their own key.
     pub trust_anchor: Option<std::path::PathBuf>,
+    /// The port the domain check fetches MTA-STS policy files from. Default 443; tests
+    /// point it at their server's HTTPS listener.
+    pub https_port: u16,
+    /// Certificates (PEM) the domain check trusts when it fetches over HTTPS, instead of
+    /// the system's roots. Default: none (the system's roots). For tests and private CAs.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns { resolver: None, https_port: 443, ca_file: None }
+    }
 }
 
 /// The SMTP servers (`[smtp]`).

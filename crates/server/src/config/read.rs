@@ -103,6 +103,10 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
             Err(e) => walk.problem("dns.trust_anchor", e),
         }
     }
+    if let Some(port) = walk.number(&mut dns, "dns", "https_port", 1u16) {
+        config.dns.https_port = port;
+    }
+    config.dns.ca_file = walk.path(&mut dns, "dns", "ca_file");
     walk.unknown_keys(dns, "dns");
 
     let mut outbound = walk.section(&mut root, "outbound");

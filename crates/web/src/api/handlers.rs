@@ -155,12 +155,16 @@ pub(super) async fn update_domain(
     let change: DomainChange = parse_body(&t, &body)?;
     let fail = |e| refused(&t, e);
     let id = input::id(&id).map_err(fail)?;
+    let mta_sts = change.mta_sts.as_deref().map(input::mta_sts_mode).transpose().map_err(fail)?;
     let mut domain = app.admin.domain(who, id).await.map_err(fail)?;
     if let Some(verified) = change.verified {
         domain = app.admin.set_domain_verified(who, id, verified).await.map_err(fail)?;
     }
     if let Some(certificates) = change.certificates {
         domain = app.admin.set_domain_certificates(who, id, certificates).await.map_err(fail)?;
+    }
+    if let Some(mode) = mta_sts {
+        domain = app.admin.set_domain_mta_sts(who, id, mode).await.map_err(fail)?;
     }
     ok(domain_json(&app, &ctx, who, &domain).await?)
 }

@@ -403,6 +403,7 @@ pub fn status_and_code(e: &AdminError) -> (StatusCode, &'static str) {
         AdminError::InvalidSize => (S::UNPROCESSABLE_ENTITY, "invalid_size"),
         AdminError::InvalidMessageCount => (S::UNPROCESSABLE_ENTITY, "invalid_message_count"),
         AdminError::InvalidLanguage => (S::UNPROCESSABLE_ENTITY, "invalid_language"),
+        AdminError::InvalidMtaStsMode => (S::UNPROCESSABLE_ENTITY, "invalid_mta_sts_mode"),
         AdminError::InvalidWarningSwitch => (S::UNPROCESSABLE_ENTITY, "invalid_warning_switch"),
         AdminError::InvalidSpamThreshold => (S::UNPROCESSABLE_ENTITY, "invalid_spam_threshold"),
         AdminError::SpamThresholdsReversed => (S::UNPROCESSABLE_ENTITY, "spam_thresholds_reversed"),

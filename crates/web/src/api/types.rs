@@ -102,6 +102,8 @@ pub struct DomainChange {
     pub verified: Option<bool>,
     /// Certificates for `mail.`, `autoconfig.` and `autodiscover.` of the domain.
     pub certificates: Option<bool>,
+    /// Inbound MTA-STS: `off`, `testing` or `enforce`.
+    pub mta_sts: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -252,6 +254,8 @@ pub struct DomainView {
     pub created_at: UnixTime,
     /// The customer asked for certificates for the domain's service names.
     pub certificates: bool,
+    /// Inbound MTA-STS: `off`, `testing` or `enforce`.
+    pub mta_sts: String,
 }
 
 impl From<&Domain> for DomainView {
@@ -266,6 +270,7 @@ impl From<&Domain> for DomainView {
             verify_token: d.verify_token.clone(),
             created_at: d.created_at,
             certificates: d.certificates,
+            mta_sts: d.mta_sts.to_string(),
         }
     }
 }

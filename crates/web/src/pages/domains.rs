@@ -235,6 +235,7 @@ pub async fn dns_view(app: &App, who: &Who, domain: &Domain, lang: Lang) -> Resu
             Purpose::Srv => Check::Srv,
             Purpose::Autoconfig | Purpose::Autodiscover => Check::Autoconfig,
             Purpose::TlsRpt => Check::TlsRpt,
+            Purpose::MtaSts => Check::MtaSts,
             _ => return String::new(),
         };
         report.as_ref().and_then(|r| r.level_of(check)).map(|l| l.as_str().to_string()).unwrap_or_default()
@@ -308,6 +309,30 @@ pub(super) async fn set_domain_certificates(
             let key = if on { "domain_certificates_on" } else { "domain_certificates_off" };
             Ok(done(&format!("/domains/{}", domain.id), key))
         }
+        Err(e) => Err(ctx.refused(e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct MtaStsForm {
+    csrf: String,
+    /// `off`, `testing` or `enforce`.
+    mta_sts: String,
+}
+
+/// The domain page's MTA-STS mode.
+pub(super) async fn set_domain_mta_sts(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<MtaStsForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let mode = postfach_admin::input::mta_sts_mode(&form.mta_sts).map_err(|e| ctx.refused(e))?;
+    match app.admin.set_domain_mta_sts(who, parse_id(&ctx, &id)?, mode).await {
+        Ok(domain) => Ok(done(&format!("/domains/{}", domain.id), "domain_mta_sts")),
         Err(e) => Err(ctx.refused(e)),
     }
 }

@@ -60,6 +60,7 @@ pub fn routes() -> Router<App> {
         .route("/domains/{id}/remove", get(confirm_remove_domain).post(remove_domain))
         .route("/domains/{id}/check", post(check_domain))
         .route("/domains/{id}/certificates", post(set_domain_certificates))
+        .route("/domains/{id}/mta-sts", post(set_domain_mta_sts))
         .route("/domain-aliases", post(add_domain_alias))
         .route("/mailboxes", get(mailboxes).post(create_mailbox))
         .route("/mailboxes/{id}", get(mailbox))
