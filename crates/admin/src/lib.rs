@@ -19,6 +19,7 @@ mod error;
 pub mod input;
 mod logins;
 mod mailboxes;
+mod outbound_tls;
 mod queue;
 mod quota;
 pub mod sieve;

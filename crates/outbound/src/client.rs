@@ -220,7 +220,8 @@ pub async fn deliver_within(
         for ip in &host.addresses {
             let remote = format!("{}[{}]", host.name, ip);
             let within = |use_tls: bool| async move {
-                let session = session(host, *ip, port, sources, envelope, requirement, use_tls.then_some(tls), timeouts);
+                let session =
+                    session(host, *ip, port, sources, envelope, requirement, use_tls.then_some(tls), timeouts);
                 tokio::time::timeout_at(deadline, session)
                     .await
                     .unwrap_or(Err(Failure::Io("the delivery attempt took too long".into())))
@@ -689,6 +690,12 @@ impl TlsClients {
         TlsClients { any: Arc::new(AnyCertificate(provider.clone())), provider, webpki }
     }
 
+    /// A connector that verifies certificates against the trusted roots (the MTA-STS
+    /// policy fetch).
+    pub fn verified(&self) -> TlsConnector {
+        self.connector(&Tls::Required(Verify::WebPki)).0
+    }
+
     /// The connector for `tls`, and for a [`Tls::Report`] check where its finding goes.
     fn connector(&self, tls: &Tls) -> (TlsConnector, Option<Found>) {
         let verify = match tls {
@@ -711,7 +718,10 @@ impl TlsClients {
     }
 }
 
-fn connector_with(provider: Arc<rustls::crypto::CryptoProvider>, verifier: Arc<dyn ServerCertVerifier>) -> TlsConnector {
+fn connector_with(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> TlsConnector {
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|builder| builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth());

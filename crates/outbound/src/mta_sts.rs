@@ -1,5 +1,7 @@
 //! MTA-STS (RFC 8461) for outbound mail: the policy file's strict parse and the `mx:`
-//! pattern match.
+//! pattern match; finding the policy in force, fetching and caching it, in [`fetch`].
+
+pub mod fetch;
 
 /// The longest max_age honoured (RFC 8461 §3.2: 31557600 seconds, about a year).
 pub const MAX_AGE_LIMIT: u64 = 31_557_600;
@@ -103,9 +105,7 @@ impl Policy {
     pub fn matches(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.mx.iter().any(|pattern| match pattern.strip_prefix("*.") {
-            Some(parent) => host
-                .split_once('.')
-                .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+            Some(parent) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
             None => *pattern == host,
         })
     }
@@ -155,8 +155,10 @@ mod tests {
 
     #[test]
     fn a_policy_is_read_strictly() {
-        let p = Policy::parse("version: STSv1\r\nmode: enforce\r\nmx: MX.example.net\r\nmx: *.backup.example\r\nmax_age: 604800\r\n")
-            .expect("policy");
+        let p = Policy::parse(
+            "version: STSv1\r\nmode: enforce\r\nmx: MX.example.net\r\nmx: *.backup.example\r\nmax_age: 604800\r\n",
+        )
+        .expect("policy");
         assert_eq!(p.mode, Mode::Enforce);
         assert_eq!(p.mx, ["mx.example.net", "*.backup.example"]);
         assert_eq!(p.max_age, 604_800);
@@ -180,7 +182,8 @@ mod tests {
 
     #[test]
     fn mx_patterns_match_one_label() {
-        let p = Policy { mode: Mode::Enforce, mx: vec!["mx.example.net".into(), "*.backup.example".into()], max_age: 1 };
+        let p =
+            Policy { mode: Mode::Enforce, mx: vec!["mx.example.net".into(), "*.backup.example".into()], max_age: 1 };
         assert!(p.matches("mx.example.net"));
         assert!(p.matches("MX.Example.net."));
         assert!(p.matches("a.backup.example"));

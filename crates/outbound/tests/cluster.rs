@@ -87,6 +87,7 @@ async fn node_of(cluster: &Cluster, name: &str, claims: ClaimTiming) -> Node {
         node: node(name),
         claims,
         tls_roots: Vec::new(),
+        mta_sts_port: 443,
     };
     let outbound = Outbound::new(
         store.clone(),
@@ -112,6 +113,7 @@ impl Node {
             .submit(Submission {
                 mailbox_id: cluster.max,
                 client: None,
+                require_tls: false,
                 return_path: Some(address("max@acme.example")),
                 recipients: vec![address("anna@outside.test")],
                 message: format!("From: max@acme.example\r\nTo: anna@outside.test\r\nSubject: {subject}\r\n\r\nHi\r\n")
@@ -220,6 +222,7 @@ fn stale_claim_message() -> postfach_store::queue::NewQueuedMessage {
         created_at: UnixTime(UnixTime::now().0 - 10),
         expires_at: UnixTime(UnixTime::now().0 + 3600),
         recipients: vec![address("x@nowhere.test")],
+        tls_demand: None,
     }
 }
 

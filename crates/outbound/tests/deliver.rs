@@ -84,6 +84,7 @@ async fn world_with(
         node: postfach_types::NodeName::parse("node-a").expect("node"),
         claims: postfach_outbound::ClaimTiming::default(),
         tls_roots: Vec::new(),
+        mta_sts_port: 443,
     };
     adjust(&mut settings);
     let outbound = Outbound::new(store.clone(), blobs, spool, DeliveryBatcher::start(store.clone()), settings);
@@ -104,6 +105,7 @@ fn submission(world: &World, to: &[&str], subject: &str) -> Submission {
     Submission {
         mailbox_id: world.max,
         client: None,
+        require_tls: false,
         return_path: Some(address("max@acme.example")),
         recipients: to.iter().map(|a| address(a)).collect(),
         message: message("max@acme.example", &to.join(", "), subject),

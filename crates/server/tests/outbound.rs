@@ -58,6 +58,7 @@ fn submission(max: &Mailbox, to: &str, subject: &str) -> Submission {
     Submission {
         mailbox_id: max.id,
         client: None,
+        require_tls: false,
         return_path: Some(address("max@acme.example")),
         recipients: vec![address(to)],
         message: format!(

@@ -181,6 +181,7 @@ async fn reply(sink: &dyn SubmissionSink, mailbox: MailboxId, vacation: &postfac
         recipients: vec![to],
         message: vacation.message.clone(),
         client: std::net::IpAddr::from([127, 0, 0, 1]),
+        require_tls: false,
     };
     match sink.submit(submission).await {
         Ok(id) => tracing::info!(mailbox = mailbox.get(), id, "vacation reply queued"),
