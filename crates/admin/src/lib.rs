@@ -21,6 +21,7 @@ pub mod imports;
 pub mod input;
 mod logins;
 mod mailboxes;
+mod outbound_tls;
 mod queue;
 mod quota;
 pub mod sieve;

@@ -37,7 +37,7 @@ impl Admin {
 }
 
 /// The customer itself, the operator or an admin.
-fn own_customer(who: &Who, id: CustomerId) -> Result<(), AdminError> {
+pub(crate) fn own_customer(who: &Who, id: CustomerId) -> Result<(), AdminError> {
     match who {
         Who::Customer { id: own, .. } if *own == id => Ok(()),
         _ => platform(who),

@@ -7,10 +7,8 @@ use postfach_types::{LoginResult, Service};
 
 use crate::{
     BOUNDS, COMMAND_LATENCY, CONNECTIONS, DKIM_SIGNATURES, Gauges, INBOUND, LEARNS, LISTENERS, LOGINS, MESSAGES_IN,
-    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SIEVE, SIEVE_ACTIONS, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES,
-    VIAS, commands,
-    MESSAGES_OUT, OUTBOUND, PROTOCOLS, Protocol, SPAM, SPAM_CHECKS, SPAM_LEARNS, TLS_HANDSHAKES, TLS_REPORT_RESULTS,
-    TLS_REPORTS, VIAS, commands,
+    MESSAGES_OUT, OUTBOUND, OUTBOUND_TLS, PROTOCOLS, Protocol, SIEVE, SIEVE_ACTIONS, SPAM, SPAM_CHECKS, SPAM_LEARNS,
+    TLS_HANDSHAKES, TLS_POLICIES, TLS_REPORT_RESULTS, TLS_REPORTS, TLS_VERSIONS, VIAS, commands,
 };
 
 /// Every metric as Prometheus text. `gauges` is `None` when the database could not be
@@ -75,6 +73,20 @@ pub fn render(gauges: Option<&Gauges>) -> String {
     out.family("postfach_messages_out_total", "counter", "Outbound delivery attempts, one per recipient, by result.");
     for (i, result) in OUTBOUND.iter().enumerate() {
         out.line("postfach_messages_out_total", &[("result", result)], MESSAGES_OUT[i].get());
+    }
+    out.family(
+        "postfach_outbound_tls_total",
+        "counter",
+        "Remote deliveries, one per recipient, by the TLS rule followed and the TLS version (none: plaintext).",
+    );
+    for (i, policy) in TLS_POLICIES.iter().enumerate() {
+        for (j, version) in TLS_VERSIONS.iter().enumerate() {
+            out.line(
+                "postfach_outbound_tls_total",
+                &[("policy", policy), ("version", version)],
+                OUTBOUND_TLS[i][j].get(),
+            );
+        }
     }
     out.family("postfach_dkim_signatures_total", "counter", "DKIM signatures of outbound messages, by result.");
     for (i, result) in ["signed", "failed"].iter().enumerate() {

@@ -221,6 +221,25 @@ pub fn message_out(result: Outbound) {
     MESSAGES_OUT[result as usize].inc();
 }
 
+/// The TLS rule a remote delivery followed (`outbound::tls_policy::PolicySource`).
+pub const TLS_POLICIES: [&str; 4] = ["none", "opportunistic", "mta-sts", "dane"];
+/// The TLS version of a remote delivery; `none` is plaintext, anything unknown `other`.
+pub const TLS_VERSIONS: [&str; 4] = ["none", "TLSv1.2", "TLSv1.3", "other"];
+static OUTBOUND_TLS: [[Counter; TLS_VERSIONS.len()]; TLS_POLICIES.len()] =
+    [const { [const { Counter::new() }; TLS_VERSIONS.len()] }; TLS_POLICIES.len()];
+
+/// A message was delivered to a remote server for one recipient, following the TLS rule
+/// `policy` (one of [`TLS_POLICIES`], else counted as `none`) with `version` (`None`:
+/// plaintext).
+pub fn outbound_tls(policy: &str, version: Option<&str>) {
+    let p = TLS_POLICIES.iter().position(|p| *p == policy).unwrap_or(0);
+    let v = match version {
+        None => 0,
+        Some(v) => TLS_VERSIONS.iter().position(|known| *known == v).filter(|i| *i > 0).unwrap_or(3),
+    };
+    OUTBOUND_TLS[p][v].inc();
+}
+
 /// `[signed, failed]`.
 static DKIM_SIGNATURES: [Counter; 2] = [const { Counter::new() }; 2];
 

@@ -690,6 +690,12 @@ impl TlsClients {
         TlsClients { any: Arc::new(AnyCertificate(provider.clone())), provider, webpki }
     }
 
+    /// A connector that verifies certificates against the trusted roots (the MTA-STS
+    /// policy fetch).
+    pub fn verified(&self) -> TlsConnector {
+        self.connector(&Tls::Required(Verify::WebPki)).0
+    }
+
     /// The connector for `tls`, and for a [`Tls::Report`] check where its finding goes.
     fn connector(&self, tls: &Tls) -> (TlsConnector, Option<Found>) {
         let verify = match tls {

@@ -36,14 +36,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postfach_blob::BlobStore;
+use postfach_store::Store;
 use postfach_store::delivery::DeliveryBatcher;
 use postfach_store::local::{LocalTarget, deliver_local};
 use postfach_store::messages::DeliveryFolder;
 use postfach_store::queue::NewQueuedMessage;
 use postfach_store::resolve::{Recipient, Resolution};
 use postfach_store::warnings::{WarningEvent, WarningFacts, WarningKind, WarningTarget};
-use postfach_store::{Scope, Store};
 use postfach_types::{DomainName, EmailAddress, MailboxId, NodeName, Room, UnixTime};
+use tls_policy::Demand;
 use tokio::sync::Notify;
 
 /// One message handed over by the submission server, after authentication and the
@@ -59,6 +60,18 @@ pub struct Submission {
     pub message: Vec<u8>,
     /// The sending client's address (told in the sending-limit warning).
     pub client: Option<std::net::IpAddr>,
+    /// Sent with REQUIRETLS (RFC 8689): delivered only over TLS with a verified
+    /// certificate, else returned to the sender.
+    pub require_tls: bool,
+}
+
+/// Who a queued message is from, and what TLS its sender asks for.
+#[derive(Debug, Clone)]
+struct Queued {
+    customer_id: Option<postfach_types::CustomerId>,
+    mailbox_id: Option<MailboxId>,
+    return_path: Option<EmailAddress>,
+    demand: Demand,
 }
 
 /// The id of an accepted message, as shown in the `250` reply, the log and
@@ -122,6 +135,8 @@ pub struct OutboundSettings {
     /// The DNSKEYs DANE's DNSSEC validation trusts (`[dns] trust_anchor`: a file of DNSKEY
     /// records); `None`: the IANA root keys.
     pub dnssec_trust_anchor: Option<std::path::PathBuf>,
+    /// The port MTA-STS policies are fetched from (443; tests use their own).
+    pub mta_sts_port: u16,
 }
 
 /// The lease of a queue claim and the heartbeat that renews it. The server always uses
@@ -234,20 +249,21 @@ impl Outbound {
             return Ok(queue_id);
         }
 
-        let customer_id = match inner.store.mailbox_by_id(Scope::Platform, submission.mailbox_id).await {
-            Ok(m) => Some(m.customer_id),
-            Err(_) => None,
+        let facts = inner.store.sender_facts(submission.mailbox_id).await.ok().flatten();
+        let demand = if submission.require_tls {
+            Demand::RequireTls
+        } else if facts.is_some_and(|f| f.tls_required) {
+            Demand::Encrypted
+        } else {
+            Demand::None
         };
-        self.enqueue(
-            &queue_id,
-            customer_id,
-            Some(submission.mailbox_id),
-            submission.return_path.clone(),
-            recipients,
-            message,
-            now,
-        )
-        .await?;
+        let queued = Queued {
+            customer_id: facts.map(|f| f.customer_id),
+            mailbox_id: Some(submission.mailbox_id),
+            return_path: submission.return_path.clone(),
+            demand,
+        };
+        self.enqueue(&queue_id, queued, recipients, message, now).await?;
         Ok(queue_id)
     }
 
@@ -261,22 +277,21 @@ impl Outbound {
         message: Vec<u8>,
     ) -> Result<QueueId, OutboundError> {
         let queue_id = QueueId::random();
-        self.enqueue(&queue_id, customer_id, None, None, vec![recipient], message, UnixTime::now()).await?;
+        let queued = Queued { customer_id, mailbox_id: None, return_path: None, demand: Demand::None };
+        self.enqueue(&queue_id, queued, vec![recipient], message, UnixTime::now()).await?;
         Ok(queue_id)
     }
 
     /// Writes `message` to the queue spool, then commits its queue rows (invariant 8).
-    #[allow(clippy::too_many_arguments)]
     async fn enqueue(
         &self,
         queue_id: &QueueId,
-        customer_id: Option<postfach_types::CustomerId>,
-        mailbox_id: Option<MailboxId>,
-        return_path: Option<EmailAddress>,
+        queued: Queued,
         recipients: Vec<EmailAddress>,
         message: Vec<u8>,
         now: UnixTime,
     ) -> Result<(), OutboundError> {
+        let Queued { customer_id, mailbox_id, return_path, demand } = queued;
         let inner = &self.inner;
         let size = u64::try_from(message.len()).unwrap_or(u64::MAX);
         let blob = inner.spool.put(message).await.map_err(|e| {
@@ -295,6 +310,7 @@ impl Outbound {
             created_at: now,
             expires_at: UnixTime(now.0.saturating_add(lifetime)),
             recipients,
+            tls_demand: demand.stored().map(str::to_string),
         };
         if let Err(e) = inner.store.enqueue(&queued).await {
             tracing::error!(queue_id = %queue_id, error = %e, "committing a queued message failed");

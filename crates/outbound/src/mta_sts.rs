@@ -1,5 +1,7 @@
 //! MTA-STS (RFC 8461) for outbound mail: the policy file's strict parse and the `mx:`
-//! pattern match.
+//! pattern match; finding the policy in force, fetching and caching it, in [`fetch`].
+
+pub mod fetch;
 
 /// The longest max_age honoured (RFC 8461 §3.2: 31557600 seconds, about a year).
 pub const MAX_AGE_LIMIT: u64 = 31_557_600;

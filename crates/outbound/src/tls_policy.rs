@@ -80,6 +80,26 @@ pub enum Demand {
     RequireTls,
 }
 
+impl Demand {
+    /// As stored in the queue (`queue_messages.tls_demand`).
+    pub fn stored(self) -> Option<&'static str> {
+        match self {
+            Demand::None => None,
+            Demand::Encrypted => Some("encrypted"),
+            Demand::RequireTls => Some("requiretls"),
+        }
+    }
+
+    /// From the queue; anything unknown is read as the strictest.
+    pub fn from_stored(stored: Option<&str>) -> Demand {
+        match stored {
+            None => Demand::None,
+            Some("encrypted") => Demand::Encrypted,
+            Some(_) => Demand::RequireTls,
+        }
+    }
+}
+
 /// DANE's answer for one host ([`crate::dane::DaneResolver::answer`]).
 #[derive(Debug, Clone)]
 pub enum DaneAnswer {

@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use hickory_resolver::TokioResolver;
 use postfach_store::leader::Leader;
-use postfach_store::queue::{DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
+use postfach_store::queue::{AttemptTls, DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
 use postfach_store::resolve::{Recipient, Resolution};
-use postfach_types::{EmailAddress, QueueRecipientId, Room, UnixTime};
+use postfach_types::{EmailAddress, MailboxId, QueueRecipientId, Room, UnixTime};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -41,7 +41,7 @@ use crate::dane::DaneResolver;
 use crate::dsn::{self, Action, NoticeRecipient};
 use crate::mx::{self, RouteError};
 use crate::tls_policy::{self, Destination};
-use crate::{Outbound, QueueId, schedule};
+use crate::{Outbound, QueueId, mta_sts, schedule};
 
 /// How often the queue is looked at when nothing wakes the runner.
 const POLL: Duration = Duration::from_secs(5);
@@ -325,7 +325,10 @@ async fn deliver_remote(
                 .collect();
         }
     };
-    let destination = Destination { domain, mta_sts: None, demand: tls_policy::Demand::None };
+    let fetcher = mta_sts::fetch::Fetcher { resolver, tls, port: settings.mta_sts_port };
+    let mta_sts = mta_sts::fetch::current(&outbound.inner.store, fetcher, domain).await;
+    let demand = tls_policy::Demand::from_stored(message.tls_demand.as_deref());
+    let destination = Destination { domain, mta_sts: mta_sts.as_ref(), demand };
     let mut targets = Vec::with_capacity(hosts.len());
     for host in hosts {
         let requirement = destination.for_host(&host.name, &dane.answer(domain, &host.name).await);
@@ -337,14 +340,21 @@ async fn deliver_remote(
     let attempt = client::deliver(&targets, settings.smtp_port, &settings.source_ips, envelope, tls).await;
     let mut outcomes = Vec::new();
     for (r, result) in recipients.iter().zip(attempt.results) {
-        let (mta, tls_state) = (attempt.remote_mta.clone(), attempt.used.detail.clone());
+        let mta = attempt.remote_mta.clone();
+        let tls_state = mta.as_ref().map(|_| AttemptTls {
+            policy: attempt.used.source.as_str().to_string(),
+            detail: attempt.used.detail.clone(),
+        });
         let outcome = match result {
             RcptResult::Delivered => {
+                postfach_metrics::outbound_tls(attempt.used.source.as_str(), attempt.used.version);
                 tracing::info!(
                     queue_id = %message.queue_id,
                     recipient = %r.address,
                     server = mta.as_deref().unwrap_or(""),
-                    tls = tls_state.as_deref().unwrap_or("none"),
+                    tls = attempt.used.detail.as_deref().unwrap_or("none"),
+                    tls_policy = attempt.used.source.as_str(),
+                    tls_report = attempt.used.report.as_deref().unwrap_or(""),
                     "delivered"
                 );
                 Outcome::Delivered { remote_mta: mta, tls: tls_state }
@@ -356,11 +366,12 @@ async fn deliver_remote(
                 deferred_owned(outbound, message, r, now, status, reply.line(), mta, tls_state)
             }
             RcptResult::Unreachable(text) => deferred(outbound, message, r, now, "4.4.1", text, None, tls_state),
+            // Postfach's own refusal, not the server's: no Remote-MTA in the notice.
             RcptResult::Unprotected(failure) if failure.is_permanent() => {
-                failed(failure.status, failure.text, mta, tls_state, notify)
+                failed(failure.status, failure.text, None, tls_state, notify)
             }
             RcptResult::Unprotected(failure) => {
-                deferred(outbound, message, r, now, failure.status, failure.text, mta, tls_state)
+                deferred(outbound, message, r, now, failure.status, failure.text, None, tls_state)
             }
         };
         outcomes.push((r.id, outcome));
@@ -368,11 +379,11 @@ async fn deliver_remote(
     outcomes
 }
 
-fn failed_reply(reply: &client::Reply, mta: Option<String>, tls: Option<String>, notify: bool) -> Outcome {
+fn failed_reply(reply: &client::Reply, mta: Option<String>, tls: Option<AttemptTls>, notify: bool) -> Outcome {
     Outcome::Failed { status: reply.status(), diagnostic: reply.line(), remote_mta: host_of(mta), tls, notify }
 }
 
-fn failed(status: &str, text: String, mta: Option<String>, tls: Option<String>, notify: bool) -> Outcome {
+fn failed(status: &str, text: String, mta: Option<String>, tls: Option<AttemptTls>, notify: bool) -> Outcome {
     Outcome::Failed { status: status.to_string(), diagnostic: text, remote_mta: host_of(mta), tls, notify }
 }
 
@@ -385,7 +396,7 @@ fn deferred(
     status: &str,
     text: String,
     mta: Option<String>,
-    tls: Option<String>,
+    tls: Option<AttemptTls>,
 ) -> Outcome {
     deferred_owned(outbound, message, recipient, now, status.to_string(), text, mta, tls)
 }
@@ -401,7 +412,7 @@ fn deferred_owned(
     status: String,
     text: String,
     mta: Option<String>,
-    tls: Option<String>,
+    tls: Option<AttemptTls>,
 ) -> Outcome {
     let notify = message.return_path.is_some();
     let failures = recipient.attempts.saturating_add(1);
@@ -536,6 +547,7 @@ async fn send_notice(outbound: &Outbound, to: &EmailAddress, report: Vec<u8>) ->
         created_at: now,
         expires_at: UnixTime(now.0.saturating_add(lifetime)),
         recipients: vec![to.clone()],
+        tls_demand: None,
     };
     if let Err(e) = inner.store.enqueue(&queued).await {
         let _ = inner.spool.delete(&blob).await;

@@ -89,6 +89,7 @@ async fn node_of(cluster: &Cluster, name: &str, claims: ClaimTiming) -> Node {
         sieve_redirect: Default::default(),
         tls_roots: Vec::new(),
         dnssec_trust_anchor: None,
+        mta_sts_port: 443,
     };
     let outbound = Outbound::new(
         store.clone(),
@@ -114,6 +115,7 @@ impl Node {
             .submit(Submission {
                 mailbox_id: cluster.max,
                 client: None,
+                require_tls: false,
                 return_path: Some(address("max@acme.example")),
                 recipients: vec![address("anna@outside.test")],
                 message: format!("From: max@acme.example\r\nTo: anna@outside.test\r\nSubject: {subject}\r\n\r\nHi\r\n")
@@ -222,6 +224,7 @@ fn stale_claim_message() -> postfach_store::queue::NewQueuedMessage {
         created_at: UnixTime(UnixTime::now().0 - 10),
         expires_at: UnixTime(UnixTime::now().0 + 3600),
         recipients: vec![address("x@nowhere.test")],
+        tls_demand: None,
     }
 }
 

@@ -86,6 +86,7 @@ async fn world_with(
         sieve_redirect: Default::default(),
         tls_roots: Vec::new(),
         dnssec_trust_anchor: None,
+        mta_sts_port: 443,
     };
     adjust(&mut settings);
     let outbound = Outbound::new(store.clone(), blobs, spool, DeliveryBatcher::start(store.clone()), settings);
@@ -106,6 +107,7 @@ fn submission(world: &World, to: &[&str], subject: &str) -> Submission {
     Submission {
         mailbox_id: world.max,
         client: None,
+        require_tls: false,
         return_path: Some(address("max@acme.example")),
         recipients: to.iter().map(|a| address(a)).collect(),
         message: message("max@acme.example", &to.join(", "), subject),

@@ -182,7 +182,7 @@ async fn customer(cmd: CustomerCommand, admin: &Admin) -> anyhow::Result<()> {
                 .collect::<Vec<_>>();
             table(&["NAME", "ROLE", "DISABLED", "QUOTA", "CREATED"], &rows);
         }
-        CustomerCommand::Set { name, quota, contact, spam_reject, spam_junk } => {
+        CustomerCommand::Set { name, quota, contact, spam_reject, spam_junk, require_tls } => {
             let quota = quota.as_deref().map(input::size).transpose().map_err(explain)?;
             let contact = contact.as_deref().map(input::contact).transpose().map_err(explain)?;
             let spam_reject = spam_reject.as_deref().map(input::spam_threshold).transpose().map_err(explain)?;
@@ -192,6 +192,10 @@ async fn customer(cmd: CustomerCommand, admin: &Admin) -> anyhow::Result<()> {
                 let spam =
                     admin.set_customer_spam(OPERATOR, customer.id, spam_reject, spam_junk).await.map_err(explain)?;
                 println!("{}: spam refused from {}, to Junk from {}", customer.name, spam.reject, spam.junk);
+            }
+            if let Some(on) = require_tls {
+                admin.set_customer_outbound_tls(OPERATOR, customer.id, on).await.map_err(explain)?;
+                println!("{}: always require TLS to other servers {}", customer.name, on_off(on));
             }
             if let Some(contact) = contact {
                 let contact =
@@ -367,7 +371,16 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
                 print_generated(&password);
             }
         }
-        MailboxCommand::Set { address, settings, quota, quota_messages, language, warn, app_passwords_only } => {
+        MailboxCommand::Set {
+            address,
+            settings,
+            quota,
+            quota_messages,
+            language,
+            warn,
+            app_passwords_only,
+            require_tls,
+        } => {
             let change = SettingsChange {
                 access: settings.access,
                 submission: settings.submission,
@@ -379,9 +392,10 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
                 && language.is_none()
                 && warn.is_empty()
                 && app_passwords_only.is_none()
+                && require_tls.is_none()
             {
                 bail!(
-                    "nothing to change: give --access, --submission, --tls-required, --quota, --quota-messages, --language, --warn or --app-passwords-only"
+                    "nothing to change: give --access, --submission, --tls-required, --quota, --quota-messages, --language, --warn, --app-passwords-only or --require-tls"
                 );
             }
             let m = admin.mailbox_named(OPERATOR, &address.0).await.map_err(explain)?;
@@ -402,6 +416,9 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
             if let Some(on) = app_passwords_only {
                 admin.set_app_passwords_only(OPERATOR, m.id, on).await.map_err(explain)?;
             }
+            if let Some(on) = require_tls {
+                admin.set_mailbox_outbound_tls(OPERATOR, m.id, on).await.map_err(explain)?;
+            }
             let m = if change == SettingsChange::default() {
                 admin.mailbox(OPERATOR, m.id).await.map_err(explain)?
             } else {
@@ -416,7 +433,8 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
                 .map(|w| w.kind.as_str())
                 .collect();
             println!(
-                "{}: access {}, submission {}, TLS only {}, {}, language {}, app passwords only {}, warnings off: {}",
+                "{}: access {}, submission {}, TLS only {}, {}, language {}, app passwords only {}, \
+                 always require TLS to other servers {}, warnings off: {}",
                 m.address,
                 m.settings.access,
                 on_off(m.settings.submission),
@@ -424,6 +442,7 @@ async fn mailbox(cmd: MailboxCommand, admin: &Admin) -> anyhow::Result<()> {
                 usage(&m),
                 m.language,
                 on_off(m.app_passwords_only),
+                on_off(m.outbound_tls_required),
                 if off.is_empty() { "none".to_string() } else { off.join(", ") }
             );
         }

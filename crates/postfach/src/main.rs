@@ -143,7 +143,7 @@ enum CustomerCommand {
     Set {
         name: Name,
         /// Bytes, or K/M/G/T (powers of 1024) like 50G; `none` removes the limit
-        #[arg(long, value_name = "SIZE", required_unless_present_any = ["contact", "spam_reject", "spam_junk"])]
+        #[arg(long, value_name = "SIZE", required_unless_present_any = ["contact", "spam_reject", "spam_junk", "require_tls"])]
         quota: Option<String>,
         /// Address that gets a copy of every warning mail of the customer's mailboxes and domains; `none` removes it
         #[arg(long, value_name = "ADDRESS")]
@@ -154,6 +154,9 @@ enum CustomerCommand {
         /// Spam score from which its mail goes to Junk; `none`: never; `default`: the platform's ([spam] junk_score)
         #[arg(long, value_name = "SCORE", allow_hyphen_values = true)]
         spam_junk: Option<String>,
+        /// Always require TLS to other servers for the mail of all its mailboxes: never sent in plaintext; the sender gets a notice instead
+        #[arg(long, value_parser = parse_on_off, value_name = "on|off")]
+        require_tls: Option<bool>,
     },
 }
 
@@ -254,6 +257,9 @@ enum MailboxCommand {
         /// Devices must use app passwords: the main password then works only for the panel
         #[arg(long, value_parser = parse_on_off, value_name = "on|off")]
         app_passwords_only: Option<bool>,
+        /// Always require TLS to other servers: its mail is never sent in plaintext; the sender gets a notice instead
+        #[arg(long, value_parser = parse_on_off, value_name = "on|off")]
+        require_tls: Option<bool>,
     },
     /// Set a new password (clears the "exposed" mark)
     Password {

@@ -59,6 +59,7 @@ pub async fn run(command: QueueCommand, config: &Config, admin: &Admin) -> anyho
                         r.attempts.to_string(),
                         next,
                         claimed_by,
+                        r.tls_policy.clone().unwrap_or_else(|| "-".into()),
                         r.tls.clone().unwrap_or_else(|| "-".into()),
                         problem,
                     ]);
@@ -74,6 +75,7 @@ pub async fn run(command: QueueCommand, config: &Config, admin: &Admin) -> anyho
                     "ATTEMPTS",
                     "NEXT ATTEMPT",
                     "CLAIMED BY",
+                    "TLS POLICY",
                     "TLS",
                     "LAST PROBLEM",
                 ],

@@ -56,6 +56,9 @@ pub struct QueuedMessageView {
     pub size: u64,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// What TLS the sender asked for: `requiretls` (REQUIRETLS), `encrypted` ("always
+    /// require TLS to other servers"); `null`: nothing.
+    pub tls_demand: Option<String>,
     pub recipients: Vec<QueuedRecipientView>,
 }
 
@@ -67,6 +70,7 @@ impl From<&QueuedMessage> for QueuedMessageView {
             size: m.size,
             created_at: m.created_at,
             expires_at: m.expires_at,
+            tls_demand: m.tls_demand.clone(),
             recipients: m.recipients.iter().map(QueuedRecipientView::from).collect(),
         }
     }
@@ -84,6 +88,9 @@ pub struct QueuedRecipientView {
     pub diagnostic: Option<String>,
     pub remote_mta: Option<String>,
     pub tls: Option<String>,
+    /// The TLS rule the last attempt followed: `none` (plaintext), `opportunistic`,
+    /// `mta-sts`, `dane`.
+    pub tls_policy: Option<String>,
     /// `failed` or `delayed`: a delivery status notification still owed to the sender.
     pub notify: Option<&'static str>,
     pub delay_warned: bool,
@@ -107,6 +114,7 @@ impl From<&QueuedRecipient> for QueuedRecipientView {
             diagnostic: r.diagnostic.clone(),
             remote_mta: r.remote_mta.clone(),
             tls: r.tls.clone(),
+            tls_policy: r.tls_policy.clone(),
             notify: r.notify.map(|n| n.as_str()),
             delay_warned: r.delay_warned,
             claimed_by: r.claim.as_ref().map(|c| c.node.to_string()),
@@ -221,6 +229,7 @@ mod tests {
             size: 1234,
             created_at: UnixTime(100),
             expires_at: UnixTime(200),
+            tls_demand: Some("requiretls".into()),
             recipients: vec![QueuedRecipient {
                 id: QueueRecipientId::new(9),
                 address: address("eve@example.org"),
@@ -232,6 +241,7 @@ mod tests {
                 diagnostic: Some("no answer".into()),
                 remote_mta: Some("mx.example.org".into()),
                 tls: None,
+                tls_policy: Some("mta-sts".into()),
                 notify: Some(Notice::Delayed),
                 delay_warned: true,
                 claim: Some(Claim { node: NodeName::parse("mail-2").expect("node"), until: UnixTime(180) }),
@@ -242,11 +252,11 @@ mod tests {
             json,
             serde_json::json!({
                 "id": "Q1A2B3", "return_path": "max@acme.example", "size": 1234,
-                "created_at": 100, "expires_at": 200,
+                "created_at": 100, "expires_at": 200, "tls_demand": "requiretls",
                 "recipients": [{
                     "address": "eve@example.org", "state": "queued", "attempts": 2,
                     "next_attempt_at": 150, "last_attempt_at": 120, "status": "4.4.1",
-                    "diagnostic": "no answer", "remote_mta": "mx.example.org", "tls": null,
+                    "diagnostic": "no answer", "remote_mta": "mx.example.org", "tls": null, "tls_policy": "mta-sts",
                     "notify": "delayed", "delay_warned": true,
                     "claimed_by": "mail-2", "claim_expires_at": 180
                 }]

@@ -76,6 +76,7 @@ fn submit(config_file: &Path, subject: &str) -> String {
             .submit(postfach_outbound::Submission {
                 mailbox_id: max.id,
                 client: None,
+                require_tls: false,
                 return_path: Some(max.address.clone()),
                 recipients: vec![postfach_types::EmailAddress::parse("anna@outside.test").expect("a")],
                 message: format!("From: max@acme.example\r\nTo: anna@outside.test\r\nSubject: {subject}\r\n\r\nHi\r\n")

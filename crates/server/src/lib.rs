@@ -355,9 +355,28 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
             config::SieveRedirect::Customer => postfach_filter::Redirect::Customer,
             config::SieveRedirect::Any => postfach_filter::Redirect::Any,
         },
-        tls_roots: Vec::new(),
         dnssec_trust_anchor: config.dns.trust_anchor.clone(),
+        tls_roots: o.tls_ca_file.as_deref().map(outbound_tls_roots).transpose().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read [outbound] tls_ca_file; only the system's CA certificates are trusted");
+            None
+        }).unwrap_or_default(),
+        mta_sts_port: o.mta_sts_port,
     }
+}
+
+/// The certificates of `[outbound] tls_ca_file` (PEM); at least one.
+pub(crate) fn outbound_tls_roots(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certificates = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{} is not a PEM certificate file: {e}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!("{} holds no certificate", path.display()));
+    }
+    Ok(certificates)
 }
 
 /// The panel's address in warning mails: the server's name and the first `https`

@@ -17,7 +17,7 @@ struct OutboundSink(postfach_outbound::Outbound);
 impl SubmissionSink for OutboundSink {
     fn submit(&self, submission: Submission) -> SubmitFuture<'_> {
         Box::pin(async move {
-            let Submission { mailbox_id, return_path, recipients, message, client } = submission;
+            let Submission { mailbox_id, return_path, recipients, message, client, require_tls } = submission;
             self.0
                 .submit(postfach_outbound::Submission {
                     mailbox_id,
@@ -25,6 +25,7 @@ impl SubmissionSink for OutboundSink {
                     recipients,
                     message,
                     client: Some(client),
+                    require_tls,
                 })
                 .await
                 .map(|id| id.to_string())

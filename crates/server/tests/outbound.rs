@@ -58,6 +58,7 @@ fn submission(max: &Mailbox, to: &str, subject: &str) -> Submission {
     Submission {
         mailbox_id: max.id,
         client: None,
+        require_tls: false,
         return_path: Some(address("max@acme.example")),
         recipients: vec![address(to)],
         message: format!(
@@ -283,5 +284,65 @@ async fn sieve_vacation_replies_once_per_sender_dkim_signed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(sink.received().len(), 1, "one reply per sender within :days");
+    t.server.shutdown().await;
+}
+
+/// REQUIRETLS (RFC 8689) and unadvertised parameters with Python's smtplib: the MX in
+/// plaintext neither advertises nor takes REQUIRETLS and answers `555` to parameters it
+/// did not advertise; submission over STARTTLS advertises and takes it, and a message
+/// for a domain that publishes no MTA-STS or DANE comes back to its sender in plain words
+/// instead of going out with an unverified certificate.
+#[tokio::test(flavor = "multi_thread")]
+async fn requiretls_is_advertised_over_tls_and_unknown_parameters_get_555() {
+    let dns = TestDns::start(zone());
+    let sink = Sink::start(Behaviour::Accept);
+    let (t, max) = start(&dns, &sink).await;
+    let script = "import smtplib, ssl, os\n\
+        out = []\n\
+        m = smtplib.SMTP('127.0.0.1', int(os.environ['MX']))\n\
+        m.ehlo('client.outside.test')\n\
+        out.append('mx-ehlo-requiretls=%s' % m.has_extn('requiretls'))\n\
+        out.append('mx-requiretls=%d' % m.mail('friend@outside.test', ['REQUIRETLS'])[0])\n\
+        out.append('mx-ret=%d' % m.mail('friend@outside.test', ['RET=HDRS'])[0])\n\
+        out.append('mx-envid=%d' % m.mail('friend@outside.test', ['ENVID=x1'])[0])\n\
+        out.append('mx-mail=%d' % m.mail('friend@outside.test')[0])\n\
+        out.append('mx-notify=%d' % m.rcpt('max@acme.example', ['NOTIFY=NEVER'])[0])\n\
+        m.quit()\n\
+        s = smtplib.SMTP('localhost', int(os.environ['SUB']))\n\
+        s.starttls(context=ssl.create_default_context(cafile=os.environ['CA']))\n\
+        s.ehlo('client.acme.example')\n\
+        out.append('sub-ehlo-requiretls=%s' % s.has_extn('requiretls'))\n\
+        s.login('max@acme.example', os.environ['PW'])\n\
+        msg = 'From: max@acme.example\\r\\nTo: anna@outside.test\\r\\nSubject: secret\\r\\n\\r\\nOnly over TLS.\\r\\n'\n\
+        s.sendmail('max@acme.example', ['anna@outside.test'], msg, mail_options=['REQUIRETLS'])\n\
+        s.quit()\n\
+        print(' '.join(out))\n";
+    let (mx, sub, ca) = (t.port("smtp"), t.port("submission"), t.cert().display().to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .env("MX", mx.to_string())
+            .env("SUB", sub.to_string())
+            .env("CA", ca)
+            .env("PW", common::PASSWORD)
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .expect("join");
+    let said = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert_eq!(
+        said,
+        "mx-ehlo-requiretls=False mx-requiretls=555 mx-ret=555 mx-envid=555 mx-mail=250 mx-notify=555 \
+         sub-ehlo-requiretls=True",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let texts = inbox(&t.server, &max, 1).await;
+    let dsn = &texts[0];
+    assert!(dsn.contains("Status: 5.7.10"), "{dsn}");
+    assert!(dsn.contains("REQUIRETLS") && dsn.contains("neither MTA-STS nor DANE"), "{dsn}");
+    assert!(sink.received().is_empty(), "not sent with an unverified certificate");
     t.server.shutdown().await;
 }

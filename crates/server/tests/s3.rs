@@ -139,6 +139,7 @@ async fn mail_lives_in_s3_and_nothing_is_acknowledged_while_it_is_away() {
         .submit(Submission {
             mailbox_id: max.id,
             client: None,
+            require_tls: false,
             return_path: Some(EmailAddress::parse("max@acme.example").expect("address")),
             recipients: vec![EmailAddress::parse("anna@outside.test").expect("address")],
             message: message("outbound").into_bytes(),

@@ -78,6 +78,8 @@ pub(crate) struct Transaction {
     /// The size the client declared with MAIL FROM (RFC 1870), 0 if none.
     pub declared_size: u64,
     pub utf8: bool,
+    /// Sent with REQUIRETLS (RFC 8689): the queue delivers it only over verified TLS.
+    pub require_tls: bool,
 }
 
 pub(crate) struct User {
@@ -240,6 +242,20 @@ impl Session<'_> {
 
     async fn run_command(&mut self, line: &[u8]) -> Flow {
         let request = Request::parse(&mut line.iter());
+        // RFC 5321 §4.1.1.11: no RCPT parameter is advertised here (no DSN extension).
+        if let Ok(Request::Rcpt { to }) = &request
+            && (to.orcpt.is_some() || to.rrvs != 0 || to.flags != 0)
+        {
+            let param = if to.orcpt.is_some() {
+                "ORCPT"
+            } else if to.rrvs != 0 {
+                "RRVS"
+            } else {
+                "NOTIFY"
+            };
+            self.reply(555, [5, 5, 4], &format!("The parameter {param} is not supported here"));
+            return Flow::Continue;
+        }
         // The recipient comes from the raw line: the parser hides relay tricks.
         if address::is_command(line, "RCPT")
             && matches!(request, Ok(Request::Rcpt { .. }) | Err(ParseError::InvalidRecipientAddress))
@@ -355,6 +371,10 @@ impl Session<'_> {
         if self.conn.can_start_tls() {
             ehlo.capabilities |= smtp_proto::EXT_START_TLS;
         }
+        // RFC 8689 §3: REQUIRETLS only where the session itself is encrypted.
+        if tls {
+            ehlo.capabilities |= smtp_proto::EXT_REQUIRE_TLS;
+        }
         // RFC 4954 §4 and RFC 8314: offer AUTH only where the password would be encrypted,
         // unless the operator allows plaintext logins.
         if self.kind == Kind::Submission && (tls || self.inner.services.auth.plaintext_auth_allowed()) {
@@ -411,6 +431,10 @@ impl Session<'_> {
         if self.tx.is_some() {
             return self.reply(503, [5, 5, 1], "Sender already given; send RSET to start over");
         }
+        if let Some(param) = self.unsupported_mail_parameter(&from) {
+            // RFC 5321 §4.1.1.11: a parameter this server did not advertise.
+            return self.reply(555, [5, 5, 4], &format!("The parameter {param} is not supported here"));
+        }
         let max = self.inner.settings.max_message_size;
         if from.size as u64 > max {
             // RFC 1870 §6.
@@ -451,8 +475,44 @@ impl Session<'_> {
             tls_report: false,
             declared_size,
             utf8,
+            require_tls: from.flags & smtp_proto::MAIL_REQUIRETLS != 0,
         });
         self.reply(250, [2, 1, 0], "Sender OK");
+    }
+
+    /// The first MAIL parameter this session did not advertise: only SIZE, BODY=7BIT or
+    /// 8BITMIME, SMTPUTF8, AUTH= (submission), and REQUIRETLS over TLS are taken.
+    fn unsupported_mail_parameter(&self, from: &MailFrom<String>) -> Option<&'static str> {
+        use smtp_proto::*;
+        let mut allowed = MAIL_BODY_7BIT | MAIL_BODY_8BITMIME | MAIL_SMTPUTF8;
+        if self.conn.is_tls() {
+            allowed |= MAIL_REQUIRETLS;
+        }
+        let named = [
+            (MAIL_REQUIRETLS, "REQUIRETLS"),
+            (MAIL_BODY_BINARYMIME, "BODY=BINARYMIME"),
+            (MAIL_RET_FULL | MAIL_RET_HDRS, "RET"),
+            (MAIL_CONPERM, "CONPERM"),
+            (MAIL_BY_NOTIFY | MAIL_BY_RETURN | MAIL_BY_TRACE, "BY"),
+        ];
+        if let Some((_, name)) = named.iter().find(|(bits, _)| from.flags & bits & !allowed != 0) {
+            return Some(name);
+        }
+        if from.flags & !(allowed | named.iter().fold(0, |all, (bits, _)| all | bits)) != 0 {
+            return Some("given");
+        }
+        [
+            (from.env_id.is_some(), "ENVID"),
+            (from.trans_id.is_some(), "TRANSID"),
+            (from.solicit.is_some(), "SOLICIT"),
+            (from.mtrk.is_some(), "MTRK"),
+            (from.auth.is_some() && self.kind != Kind::Submission, "AUTH"),
+            (from.by != 0, "BY"),
+            (from.hold_for != 0 || from.hold_until != 0, "HOLDFOR"),
+            (from.mt_priority != 0, "MT-PRIORITY"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
     }
 
     /// SPF of the MX's sender; refuses (and returns `None`) where the rules say so.
@@ -1018,6 +1078,7 @@ impl Session<'_> {
             recipients: tx.recipients,
             message: out,
             client: self.peer().ip(),
+            require_tls: tx.require_tls,
         };
         let address = user.address.clone();
         match self.inner.services.submissions.submit(submission).await {

@@ -30,6 +30,8 @@ pub struct Submission {
     pub message: Vec<u8>,
     /// The sending client's address.
     pub client: std::net::IpAddr,
+    /// Sent with REQUIRETLS (RFC 8689).
+    pub require_tls: bool,
 }
 
 /// Why a submission could not be taken. Both are temporary: the client tries again.

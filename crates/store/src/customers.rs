@@ -23,6 +23,8 @@ pub struct Customer {
     pub contact_address: Option<EmailAddress>,
     /// From which spam score its mail is refused or goes to Junk.
     pub spam: SpamThresholds,
+    /// "Always require TLS to other servers" for all its mailboxes (`outbound_tls`).
+    pub outbound_tls_required: bool,
 }
 
 /// A customer's two spam thresholds (rspamd scores): mail at or above `reject` is
@@ -47,7 +49,8 @@ impl SpamThresholds {
     }
 }
 
-const COLUMNS: &str = "id, name, role, disabled, created_at, quota_bytes, contact_address, spam_reject, spam_junk";
+const COLUMNS: &str =
+    "id, name, role, disabled, created_at, quota_bytes, contact_address, spam_reject, spam_junk, outbound_tls_required";
 
 fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
     Ok(Customer {
@@ -62,6 +65,7 @@ fn from_row(row: &AnyRow) -> Result<Customer, sqlx::Error> {
             .map(|a| decode(a, EmailAddress::parse))
             .transpose()?,
         spam: SpamThresholds::from_row(row)?,
+        outbound_tls_required: row.try_get::<i64, _>("outbound_tls_required")? != 0,
     })
 }
 
@@ -74,7 +78,8 @@ impl Store {
     ) -> Result<Customer, StoreError> {
         let result = sqlx::query(
             "INSERT INTO customers (name, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, 0, $4) \
-             RETURNING id, name, role, disabled, created_at, quota_bytes, contact_address, spam_reject, spam_junk",
+             RETURNING id, name, role, disabled, created_at, quota_bytes, contact_address, spam_reject, spam_junk, \
+             outbound_tls_required",
         )
         .bind(name.as_str())
         .bind(password_hash)

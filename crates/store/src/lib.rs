@@ -36,6 +36,7 @@ pub mod logins;
 pub mod mailboxes;
 pub mod messages;
 pub mod notice;
+pub mod outbound_tls;
 pub mod queue;
 pub mod quota;
 pub mod resolve;

@@ -56,6 +56,9 @@ pub struct Mailbox {
     pub language: Language,
     /// Devices must use app passwords: the main password works only for the panel.
     pub app_passwords_only: bool,
+    /// "Always require TLS to other servers": its mail is never sent in plaintext
+    /// (`outbound_tls`; the customer's switch may be on as well).
+    pub outbound_tls_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +72,7 @@ pub struct Alias {
 
 const MAILBOX_SELECT: &str = "SELECT m.id, m.customer_id, m.address, m.access, m.submission, m.tls_required, \
      m.password_exposed, m.created_at, m.changed_at, m.quota_bytes, m.quota_messages, m.used_bytes, m.used_messages, \
-     m.language, m.app_passwords_only FROM mailboxes m";
+     m.language, m.app_passwords_only, m.outbound_tls_required FROM mailboxes m";
 
 const ALIAS_SELECT: &str = "SELECT a.id, a.customer_id, a.address, m.address AS mailbox \
      FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id";
@@ -95,6 +98,7 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox, sqlx::Error> {
         used_messages: u64::try_from(row.try_get::<i64, _>("used_messages")?).unwrap_or(0),
         language: decode(row.try_get("language")?, str::parse)?,
         app_passwords_only: row.try_get::<i64, _>("app_passwords_only")? != 0,
+        outbound_tls_required: row.try_get::<i64, _>("outbound_tls_required")? != 0,
     })
 }
 

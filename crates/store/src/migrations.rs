@@ -592,6 +592,32 @@ CREATE TABLE tls_report_failures (
 CREATE INDEX tls_report_failures_report ON tls_report_failures (tls_report_id)
 "#,
     },
+    Migration {
+        version: 23,
+        name: "outbound tls policy",
+        // Outbound TLS (outbound/src/tls_policy.rs). `mta_sts_policies`: the MTA-STS
+        // policies of destination domains as fetched (RFC 8461 §5: cached for max_age,
+        // fetched again when the `_mta-sts` TXT id changes), shared by every node.
+        // `queue_messages.tls_demand`: what the sender asked for ('requiretls' for
+        // REQUIRETLS, 'encrypted' for "always require TLS"; NULL: nothing).
+        // `queue_recipients.tls_policy`: the rule the last attempt followed
+        // (none|opportunistic|mta-sts|dane). `outbound_tls_required` on mailboxes and
+        // customers: "always require TLS to other servers".
+        sql: r#"
+CREATE TABLE mta_sts_policies (
+    domain TEXT PRIMARY KEY,
+    txt_id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    mx TEXT NOT NULL,
+    max_age BIGINT NOT NULL,
+    fetched_at BIGINT NOT NULL
+);
+ALTER TABLE queue_messages ADD COLUMN tls_demand TEXT;
+ALTER TABLE queue_recipients ADD COLUMN tls_policy TEXT;
+ALTER TABLE mailboxes ADD COLUMN outbound_tls_required BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE customers ADD COLUMN outbound_tls_required BIGINT NOT NULL DEFAULT 0
+"#,
+    },
 ];
 
 impl Store {

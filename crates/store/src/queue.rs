@@ -104,6 +104,9 @@ pub struct NewQueuedMessage {
     /// When delivery is given up.
     pub expires_at: UnixTime,
     pub recipients: Vec<EmailAddress>,
+    /// What TLS the sender asked for: `requiretls` (REQUIRETLS), `encrypted` ("always
+    /// require TLS"); `None`: nothing.
+    pub tls_demand: Option<String>,
 }
 
 /// A queued message with all its recipients.
@@ -119,6 +122,8 @@ pub struct QueuedMessage {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub recipients: Vec<QueuedRecipient>,
+    /// As in [`NewQueuedMessage::tls_demand`].
+    pub tls_demand: Option<String>,
 }
 
 /// One recipient of a queued message and its delivery state.
@@ -139,6 +144,9 @@ pub struct QueuedRecipient {
     /// The encryption of the last attempt, like `TLSv1.3 TLS13_AES_256_GCM_SHA384`; `None`
     /// when it was unencrypted (or never connected).
     pub tls: Option<String>,
+    /// The TLS rule the last attempt followed: `none` (plaintext), `opportunistic`,
+    /// `mta-sts`, `dane`; `None` before any attempt reached a server.
+    pub tls_policy: Option<String>,
     pub notify: Option<Notice>,
     pub delay_warned: bool,
     /// The delivery attempt that holds this recipient, if any (it may have run out).
@@ -167,18 +175,27 @@ pub struct DueGroup {
     pub recipients: Vec<QueueRecipientId>,
 }
 
+/// The TLS of an attempt as recorded: the rule followed and `version cipher`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptTls {
+    /// `none`, `opportunistic`, `mta-sts`, `dane`.
+    pub policy: String,
+    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`; `None` for plaintext.
+    pub detail: Option<String>,
+}
+
 /// What an attempt came to for one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Delivered {
         remote_mta: Option<String>,
-        tls: Option<String>,
+        tls: Option<AttemptTls>,
     },
     Failed {
         status: String,
         diagnostic: String,
         remote_mta: Option<String>,
-        tls: Option<String>,
+        tls: Option<AttemptTls>,
         /// Whether a failure notice goes to the sender (not for the null reverse-path).
         notify: bool,
     },
@@ -187,16 +204,16 @@ pub enum Outcome {
         status: String,
         diagnostic: String,
         remote_mta: Option<String>,
-        tls: Option<String>,
+        tls: Option<AttemptTls>,
         /// Whether a delay warning goes to the sender now (only once per recipient).
         warn_delay: bool,
     },
 }
 
 const MESSAGE_COLUMNS: &str =
-    "id, queue_id, customer_id, mailbox_id, return_path, blob_id, size, created_at, expires_at";
+    "id, queue_id, customer_id, mailbox_id, return_path, blob_id, size, created_at, expires_at, tls_demand";
 const RECIPIENT_COLUMNS: &str = "id, message_id, address, state, attempts, next_attempt_at, last_attempt_at, \
-     status, diagnostic, remote_mta, tls, notify, delay_warned, locked_by, locked_until";
+     status, diagnostic, remote_mta, tls, tls_policy, notify, delay_warned, locked_by, locked_until";
 
 fn message_from_row(row: &AnyRow) -> Result<QueuedMessage, sqlx::Error> {
     Ok(QueuedMessage {
@@ -213,6 +230,7 @@ fn message_from_row(row: &AnyRow) -> Result<QueuedMessage, sqlx::Error> {
         created_at: UnixTime(row.try_get("created_at")?),
         expires_at: UnixTime(row.try_get("expires_at")?),
         recipients: Vec::new(),
+        tls_demand: row.try_get("tls_demand")?,
     })
 }
 
@@ -230,6 +248,7 @@ fn recipient_from_row(row: &AnyRow) -> Result<(QueueMessageId, QueuedRecipient),
             diagnostic: row.try_get("diagnostic")?,
             remote_mta: row.try_get("remote_mta")?,
             tls: row.try_get("tls")?,
+            tls_policy: row.try_get("tls_policy")?,
             notify: row.try_get::<Option<String>, _>("notify")?.map(|n| decode(n, parse_notice)).transpose()?,
             delay_warned: row.try_get::<i64, _>("delay_warned")? != 0,
             claim: match row.try_get::<Option<String>, _>("locked_by")? {
@@ -247,8 +266,8 @@ impl Store {
     pub async fn enqueue(&self, message: &NewQueuedMessage) -> Result<QueueMessageId, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "INSERT INTO queue_messages (queue_id, customer_id, mailbox_id, return_path, blob_id, size, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO queue_messages (queue_id, customer_id, mailbox_id, return_path, blob_id, size, created_at, \
+             expires_at, tls_demand) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(&message.queue_id)
         .bind(message.customer_id)
@@ -258,6 +277,7 @@ impl Store {
         .bind(i64::try_from(message.size).unwrap_or(i64::MAX))
         .bind(message.created_at.0)
         .bind(message.expires_at.0)
+        .bind(message.tls_demand.clone())
         .fetch_one(&mut *tx)
         .await?;
         let id: QueueMessageId = row.try_get("id")?;
@@ -404,37 +424,40 @@ impl Store {
                 Outcome::Delivered { remote_mta, tls } => sqlx::query(
                     "UPDATE queue_recipients SET state = 'delivered', attempts = attempts + 1, last_attempt_at = $1, \
                      finished_at = $1, status = '2.0.0', diagnostic = NULL, remote_mta = $2, tls = $3, \
-                     locked_until = 0, locked_by = NULL, notify = NULL WHERE id = $4 \
-                     AND state = 'queued' AND (locked_by = $5 OR locked_by IS NULL)",
+                     tls_policy = $4, locked_until = 0, locked_by = NULL, notify = NULL WHERE id = $5 \
+                     AND state = 'queued' AND (locked_by = $6 OR locked_by IS NULL)",
                 )
                 .bind(now.0)
                 .bind(remote_mta.clone())
-                .bind(tls.clone()),
+                .bind(tls.as_ref().and_then(|t| t.detail.clone()))
+                .bind(tls.as_ref().map(|t| t.policy.clone())),
                 Outcome::Failed { status, diagnostic, remote_mta, tls, notify } => sqlx::query(
                     "UPDATE queue_recipients SET state = 'failed', attempts = attempts + 1, last_attempt_at = $1, \
-                     finished_at = $1, status = $2, diagnostic = $3, remote_mta = $4, tls = $5, locked_until = 0, \
-                     locked_by = NULL, notify = $6 WHERE id = $7 \
-                     AND state = 'queued' AND (locked_by = $8 OR locked_by IS NULL)",
+                     finished_at = $1, status = $2, diagnostic = $3, remote_mta = $4, tls = $5, tls_policy = $6, \
+                     locked_until = 0, locked_by = NULL, notify = $7 WHERE id = $8 \
+                     AND state = 'queued' AND (locked_by = $9 OR locked_by IS NULL)",
                 )
                 .bind(now.0)
                 .bind(status.clone())
                 .bind(diagnostic.clone())
                 .bind(remote_mta.clone())
-                .bind(tls.clone())
+                .bind(tls.as_ref().and_then(|t| t.detail.clone()))
+                .bind(tls.as_ref().map(|t| t.policy.clone()))
                 .bind(notify.then_some(Notice::Failed.as_str())),
                 Outcome::Deferred { next_attempt_at, status, diagnostic, remote_mta, tls, warn_delay } => sqlx::query(
                     "UPDATE queue_recipients SET attempts = attempts + 1, last_attempt_at = $1, \
-                     next_attempt_at = $2, status = $3, diagnostic = $4, remote_mta = $5, tls = $6, locked_until = 0, \
-                     locked_by = NULL, notify = CASE WHEN $7 = 1 THEN 'delayed' ELSE notify END, \
-                     delay_warned = CASE WHEN $7 = 1 THEN 1 ELSE delay_warned END WHERE id = $8 \
-                     AND state = 'queued' AND (locked_by = $9 OR locked_by IS NULL)",
+                     next_attempt_at = $2, status = $3, diagnostic = $4, remote_mta = $5, tls = $6, tls_policy = $7, \
+                     locked_until = 0, locked_by = NULL, notify = CASE WHEN $8 = 1 THEN 'delayed' ELSE notify END, \
+                     delay_warned = CASE WHEN $8 = 1 THEN 1 ELSE delay_warned END WHERE id = $9 \
+                     AND state = 'queued' AND (locked_by = $10 OR locked_by IS NULL)",
                 )
                 .bind(now.0)
                 .bind(next_attempt_at.0)
                 .bind(status.clone())
                 .bind(diagnostic.clone())
                 .bind(remote_mta.clone())
-                .bind(tls.clone())
+                .bind(tls.as_ref().and_then(|t| t.detail.clone()))
+                .bind(tls.as_ref().map(|t| t.policy.clone()))
                 .bind(crate::db::flag(*warn_delay)),
             };
             recorded += query.bind(*id).bind(node.as_str()).execute(&mut *tx).await?.rows_affected();

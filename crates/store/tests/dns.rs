@@ -179,6 +179,7 @@ async fn monitoring_stats_count_the_queue_and_the_dns_states(store: Store) {
             created_at: UnixTime(at),
             expires_at: UnixTime(at + 432_000),
             recipients: vec![EmailAddress::parse("a@far.example").expect("address")],
+            tls_demand: None,
         };
         store.enqueue(&message).await.expect("enqueue");
     }

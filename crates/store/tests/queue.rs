@@ -2,7 +2,7 @@
 
 mod backends;
 
-use postfach_store::queue::{NewQueuedMessage, Notice, Outcome, RecipientState};
+use postfach_store::queue::{AttemptTls, NewQueuedMessage, Notice, Outcome, RecipientState};
 use postfach_store::{Scope, Store, StoreError};
 use postfach_types::{BlobId, CustomerId, CustomerName, DomainName, EmailAddress, NodeName, Role, UnixTime};
 
@@ -43,6 +43,7 @@ fn message(queue_id: &str, customer_id: Option<CustomerId>, recipients: &[&str],
         created_at: UnixTime(at),
         expires_at: UnixTime(at + 432_000),
         recipients: recipients.iter().map(|r| address(r)).collect(),
+        tls_demand: None,
     }
 }
 
@@ -71,7 +72,13 @@ async fn queued_mail_is_claimed_once_and_its_outcomes_recorded(store: Store) {
             &node("a"),
             now,
             &[
-                (a, Outcome::Delivered { remote_mta: Some("mx.one.example".into()), tls: Some("TLSv1.3 X".into()) }),
+                (
+                    a,
+                    Outcome::Delivered {
+                        remote_mta: Some("mx.one.example".into()),
+                        tls: Some(AttemptTls { policy: "opportunistic".into(), detail: Some("TLSv1.3 X".into()) }),
+                    },
+                ),
                 (
                     b,
                     Outcome::Failed {
@@ -108,6 +115,7 @@ async fn queued_mail_is_claimed_once_and_its_outcomes_recorded(store: Store) {
         ]
     );
     assert_eq!(m.recipients[0].tls.as_deref(), Some("TLSv1.3 X"));
+    assert_eq!(m.recipients[0].tls_policy.as_deref(), Some("opportunistic"));
     assert_eq!(m.recipients[2].diagnostic.as_deref(), Some("connection refused"));
     assert!(
         store.queue_claim_due(&node("a"), now, UnixTime(now.0 + 60), 100).await.expect("claim").is_empty(),

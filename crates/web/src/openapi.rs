@@ -23,7 +23,8 @@ fn schemas() -> Value {
         "NewCustomer": { "type": "object", "required": ["name", "password"], "properties": {
             "name": string, "password": string, "role": { "type": "string", "enum": ["customer", "admin"] } } },
         "CustomerChange": { "type": "object", "properties": {
-            "disabled": boolean, "password": string, "quota": size, "contact_address": string, "spam_reject": score, "spam_junk": score } },
+            "disabled": boolean, "password": string, "quota": size, "contact_address": string, "spam_reject": score, "spam_junk": score,
+            "require_tls": boolean } },
         "NewDomain": { "type": "object", "required": ["name"], "properties": { "name": string } },
         "DomainChange": { "type": "object", "properties": { "verified": boolean, "certificates": boolean, "mta_sts": { "type": "string", "enum": ["off", "testing", "enforce"] } } },
         "NewDomainAlias": { "type": "object", "required": ["name", "target"], "properties": {
@@ -35,7 +36,7 @@ fn schemas() -> Value {
             "quota": size, "quota_messages": size, "language": { "type": "string", "enum": ["de", "en"] },
             "warnings": { "type": "object", "additionalProperties": boolean, "propertyNames": {
                 "enum": ["unencrypted", "wrong-protocol", "exposed", "locked", "sending-limit", "new-device", "unused-app-password"] } },
-            "app_passwords_only": boolean } },
+            "app_passwords_only": boolean, "require_tls": boolean } },
         "NewAppPassword": { "type": "object", "required": ["name", "services"], "properties": {
             "name": string, "services": { "type": "array", "items": {
                 "type": "string", "enum": ["imap", "pop3", "submission"] } } } },

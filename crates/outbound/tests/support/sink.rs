@@ -25,6 +25,23 @@ pub enum Behaviour {
     Defer,
 }
 
+/// What the sink offers for encryption (see [`Sink::start_with`]).
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// Offer STARTTLS at all (an attacker in the path removes it).
+    pub starttls: bool,
+    /// The certificate chain and key; `None`: a self-signed one for mx.outside.test.
+    pub certificate: Option<(Vec<rustls::pki_types::CertificateDer<'static>>, Vec<u8>)>,
+    /// Advertise REQUIRETLS after STARTTLS (RFC 8689).
+    pub requiretls: bool,
+}
+
+impl Default for Offer {
+    fn default() -> Self {
+        Offer { starttls: true, certificate: None, requiretls: false }
+    }
+}
+
 /// One accepted message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -33,6 +50,8 @@ pub struct Received {
     pub rcpt_to: Vec<String>,
     /// The message with dot-stuffing undone, CRLF line endings.
     pub data: Vec<u8>,
+    /// The MAIL FROM line's parameters, like `SIZE=100 REQUIRETLS`.
+    pub mail_params: String,
     /// Whether the message came over STARTTLS.
     pub tls: bool,
     /// The address the sending server connected from.
@@ -55,10 +74,11 @@ struct Shared {
     attempts: Mutex<Vec<String>>,
     /// While set, messages are read but the reply after DATA waits (a delivery in progress).
     hold: AtomicBool,
-    /// While set, STARTTLS is neither offered nor accepted, as by an attacker in the path.
-    strip_starttls: AtomicBool,
     stop: AtomicBool,
+    /// While set, STARTTLS is neither advertised nor accepted (an attacker in the path).
+    strip_starttls: AtomicBool,
     tls: Arc<rustls::ServerConfig>,
+    offer: Offer,
 }
 
 #[derive(Debug)]
@@ -69,26 +89,11 @@ pub struct Sink {
 
 impl Sink {
     pub fn start(behaviour: Behaviour) -> Sink {
-        Sink::start_with_tls(behaviour, tls_config())
+        Sink::start_with(behaviour, Offer::default())
     }
 
-    /// A sink presenting this certificate chain (server certificate first) over STARTTLS.
-    pub fn start_with_certificate(
-        behaviour: Behaviour,
-        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
-        key: rustls::pki_types::PrivateKeyDer<'static>,
-    ) -> Sink {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .expect("TLS config");
-        Sink::start_with_tls(behaviour, Arc::new(config))
-    }
-
-    fn start_with_tls(behaviour: Behaviour, tls: Arc<rustls::ServerConfig>) -> Sink {
+    /// A sink that offers encryption as `offer` says.
+    pub fn start_with(behaviour: Behaviour, offer: Offer) -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the sink");
         let addr = listener.local_addr().expect("sink address");
         let shared = Arc::new(Shared {
@@ -96,9 +101,10 @@ impl Sink {
             received: Mutex::new(Vec::new()),
             attempts: Mutex::new(Vec::new()),
             hold: AtomicBool::new(false),
-            strip_starttls: AtomicBool::new(false),
             stop: AtomicBool::new(false),
-            tls,
+            strip_starttls: AtomicBool::new(false),
+            tls: tls_config(offer.certificate.clone()),
+            offer,
         });
         let accepting = shared.clone();
         std::thread::spawn(move || {
@@ -114,6 +120,22 @@ impl Sink {
         Sink { addr, shared }
     }
 
+    /// A sink presenting this certificate chain (server certificate first) over STARTTLS.
+    pub fn start_with_certificate(
+        behaviour: Behaviour,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Sink {
+        let certificate = Some((chain, key.secret_der().to_vec()));
+        Sink::start_with(behaviour, Offer { certificate, ..Offer::default() })
+    }
+
+    /// From now on, STARTTLS is stripped from the EHLO reply and refused, as an attacker in
+    /// the path would.
+    pub fn strip_starttls(&self) {
+        self.shared.strip_starttls.store(true, Ordering::SeqCst);
+    }
+
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
@@ -126,12 +148,6 @@ impl Sink {
     /// [`Sink::release`]: deliveries stay in progress.
     pub fn hold(&self) {
         self.shared.hold.store(true, Ordering::SeqCst);
-    }
-
-    /// From now on, STARTTLS is not offered and refused if asked for (an attacker between
-    /// the servers removing it).
-    pub fn strip_starttls(&self) {
-        self.shared.strip_starttls.store(true, Ordering::SeqCst);
     }
 
     /// Answers and records the held messages and every later one.
@@ -182,15 +198,20 @@ impl Drop for Sink {
     }
 }
 
-fn tls_config() -> Arc<rustls::ServerConfig> {
-    let certified = rcgen::generate_simple_self_signed(vec!["mx.outside.test".to_string()]).expect("certificate");
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+type Chain = (Vec<rustls::pki_types::CertificateDer<'static>>, Vec<u8>);
+
+fn tls_config(certificate: Option<Chain>) -> Arc<rustls::ServerConfig> {
+    let (chain, key) = certificate.unwrap_or_else(|| {
+        let certified = rcgen::generate_simple_self_signed(vec!["mx.outside.test".to_string()]).expect("certificate");
+        (vec![certified.cert.der().clone()], certified.signing_key.serialize_der())
+    });
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.into());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_no_client_auth()
-        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .with_single_cert(chain, key)
         .expect("TLS config");
     Arc::new(config)
 }
@@ -237,6 +258,7 @@ fn address(arg: &str) -> String {
 fn session(stream: &mut (impl Read + Write), tls: bool, peer: std::net::IpAddr, shared: &Shared) -> Option<Next> {
     let mut helo = String::new();
     let mut mail_from: Option<String> = None;
+    let mut mail_params = String::new();
     let mut rcpt_to: Vec<String> = Vec::new();
     loop {
         let line = read_line(stream)?;
@@ -244,17 +266,21 @@ fn session(stream: &mut (impl Read + Write), tls: bool, peer: std::net::IpAddr, 
         let upper = line.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO ") {
             helo = line[5..].to_string();
-            let stripped = shared.strip_starttls.load(Ordering::SeqCst);
-            let starttls = if tls || stripped { "" } else { "250-STARTTLS\r\n" };
-            format!("250-mx.outside.test\r\n250-8BITMIME\r\n250-SIZE 10000000\r\n{starttls}250 SMTPUTF8\r\n")
+            let offered = shared.offer.starttls && !shared.strip_starttls.load(Ordering::SeqCst);
+            let starttls = if tls || !offered { "" } else { "250-STARTTLS\r\n" };
+            let requiretls = if tls && shared.offer.requiretls { "250-REQUIRETLS\r\n" } else { "" };
+            format!(
+                "250-mx.outside.test\r\n250-8BITMIME\r\n250-SIZE 10000000\r\n{starttls}{requiretls}250 SMTPUTF8\r\n"
+            )
         } else if upper.starts_with("HELO ") {
             helo = line[5..].to_string();
             "250 mx.outside.test\r\n".into()
-        } else if upper == "STARTTLS" && !tls && !shared.strip_starttls.load(Ordering::SeqCst) {
+        } else if upper == "STARTTLS" && !tls && shared.offer.starttls && !shared.strip_starttls.load(Ordering::SeqCst) {
             stream.write_all(b"220 2.0.0 go ahead\r\n").ok()?;
             return Some(Next::StartTls);
         } else if upper.starts_with("MAIL FROM:") {
             mail_from = Some(address(&line[10..]));
+            mail_params = line[10..].rsplit_once('>').map_or(String::new(), |(_, p)| p.trim().to_string());
             rcpt_to.clear();
             "250 2.1.0 ok\r\n".into()
         } else if upper.starts_with("RCPT TO:") {
@@ -290,6 +316,7 @@ fn session(stream: &mut (impl Read + Write), tls: bool, peer: std::net::IpAddr, 
                     mail_from: mail_from.take().unwrap_or_default(),
                     rcpt_to: std::mem::take(&mut rcpt_to),
                     data,
+                    mail_params: std::mem::take(&mut mail_params),
                     tls,
                     peer,
                     at: std::time::SystemTime::now(),

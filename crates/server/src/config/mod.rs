@@ -367,6 +367,11 @@ pub struct Outbound {
     /// Where the platform's SPF record is published; customer domains include it. `None`
     /// means `_spf.<hostname>` (see [`Config::spf_name`]).
     pub spf_name: Option<String>,
+    /// CA certificates (PEM) trusted beside the system's where an outbound certificate is
+    /// verified (MTA-STS policy fetches and hosts, REQUIRETLS): a private CA. Default: none.
+    pub tls_ca_file: Option<PathBuf>,
+    /// The port MTA-STS policies are fetched from. Default 443; tests use their own.
+    pub mta_sts_port: u16,
 }
 
 impl Default for Outbound {
@@ -378,6 +383,8 @@ impl Default for Outbound {
             smtp_port: 25,
             ips: Vec::new(),
             spf_name: None,
+            tls_ca_file: None,
+            mta_sts_port: 443,
         }
     }
 }

@@ -138,6 +138,13 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
         o.delay_warning_secs = Some(n);
     }
     set(&mut o.smtp_port, walk.number(&mut outbound, "outbound", "smtp_port", 1));
+    set(&mut o.mta_sts_port, walk.number(&mut outbound, "outbound", "mta_sts_port", 1));
+    if let Some(path) = walk.path(&mut outbound, "outbound", "tls_ca_file") {
+        match crate::outbound_tls_roots(&path) {
+            Ok(_) => config.outbound.tls_ca_file = Some(path),
+            Err(e) => walk.problem("outbound.tls_ca_file", e),
+        }
+    }
     walk.unknown_keys(outbound, "outbound");
 
     let mut smtp = walk.section(&mut root, "smtp");

@@ -259,7 +259,8 @@ fn the_documented_example_is_the_defaults() {
 #[test]
 fn outbound_keys_are_read_and_checked() {
     let config = parse_ok(
-        "[outbound]\nqueue_lifetime_secs = 3600\nrate_limit_per_hour = 20\ndelay_warning_secs = 600\nsmtp_port = 2525\n",
+        "[outbound]\nqueue_lifetime_secs = 3600\nrate_limit_per_hour = 20\ndelay_warning_secs = 600\nsmtp_port = 2525\n\
+         mta_sts_port = 8443\n",
     );
     assert_eq!(
         config.outbound,
@@ -268,6 +269,7 @@ fn outbound_keys_are_read_and_checked() {
             rate_limit_per_hour: 20,
             delay_warning_secs: Some(600),
             smtp_port: 2525,
+            mta_sts_port: 8443,
             ..Outbound::default()
         }
     );
@@ -280,6 +282,9 @@ fn outbound_keys_are_read_and_checked() {
             ("outbound.smtp_port".to_string(), "70000 is too large".to_string()),
         ]
     );
+    let problems = problems("[outbound]\ntls_ca_file = \"/nonexistent/ca.pem\"\n");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "outbound.tls_ca_file");
 }
 
 #[test]

@@ -81,10 +81,13 @@ pub(super) async fn update_customer(
     if spam_given {
         app.admin.set_customer_spam(who, id, spam_reject, spam_junk).await.map_err(fail)?;
     }
+    if let Some(on) = change.require_tls {
+        app.admin.set_customer_outbound_tls(who, id, on).await.map_err(fail)?;
+    }
     if let Some(quota) = quota {
         app.admin.set_customer_quota(who, id, quota).await.map_err(fail)?;
     }
-    if !settings_given && (quota.is_some() || contact.is_some() || spam_given) {
+    if !settings_given && (quota.is_some() || contact.is_some() || spam_given || change.require_tls.is_some()) {
         return ok(CustomerView::from(app.admin.customer(who, id).await.map_err(fail)?));
     }
     let change = Change { disabled: change.disabled, password: change.password.map(Secret::new) };
@@ -282,7 +285,14 @@ pub(super) async fn update_mailbox(
     for (kind, on) in &switches {
         app.admin.set_mailbox_warning(who, id, *kind, *on).await.map_err(fail)?;
     }
-    let others_given = bytes.is_some() || messages.is_some() || language.is_some() || !switches.is_empty();
+    if let Some(on) = change.require_tls {
+        app.admin.set_mailbox_outbound_tls(who, id, on).await.map_err(fail)?;
+    }
+    let others_given = bytes.is_some()
+        || messages.is_some()
+        || language.is_some()
+        || !switches.is_empty()
+        || change.require_tls.is_some();
     if settings == SettingsChange::default() && others_given {
         return ok(MailboxView::from(app.admin.mailbox(who, id).await.map_err(fail)?));
     }

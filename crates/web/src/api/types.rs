@@ -52,6 +52,9 @@ pub struct CustomerChange {
     /// The spam score from which its mail goes to Junk, the same way.
     #[serde(default)]
     pub spam_junk: Option<ScoreInput>,
+    /// Always require TLS to other servers, for the mail of all its mailboxes.
+    #[serde(default)]
+    pub require_tls: Option<bool>,
 }
 
 /// A spam threshold as JSON gives it: a number, or text (`"6.5"`, `"none"`, `"default"`),
@@ -147,6 +150,9 @@ pub struct MailboxChange {
     /// Devices must use app passwords.
     #[serde(default)]
     pub app_passwords_only: Option<bool>,
+    /// Always require TLS to other servers: its mail is never sent in plaintext.
+    #[serde(default)]
+    pub require_tls: Option<bool>,
     /// Language of Postfach's own notices to the mailbox: `de` or `en`.
     #[serde(default)]
     pub language: Option<String>,
@@ -224,6 +230,8 @@ pub struct CustomerView {
     pub spam_reject: String,
     /// The spam score from which its mail goes to Junk, the same way.
     pub spam_junk: String,
+    /// Always require TLS to other servers, for the mail of all its mailboxes.
+    pub require_tls: bool,
 }
 
 impl From<Customer> for CustomerView {
@@ -238,6 +246,7 @@ impl From<Customer> for CustomerView {
             contact_address: c.contact_address,
             spam_reject: c.spam.reject.to_string(),
             spam_junk: c.spam.junk.to_string(),
+            require_tls: c.outbound_tls_required,
         }
     }
 }
@@ -307,6 +316,8 @@ pub struct MailboxView {
     pub language: Language,
     /// Devices must use app passwords; the main password works only for the panel.
     pub app_passwords_only: bool,
+    /// Always require TLS to other servers (the mailbox's own switch).
+    pub require_tls: bool,
 }
 
 impl From<Mailbox> for MailboxView {
@@ -322,6 +333,7 @@ impl From<Mailbox> for MailboxView {
             created_at: m.created_at,
             changed_at: m.changed_at,
             app_passwords_only: m.app_passwords_only,
+            require_tls: m.outbound_tls_required,
             quota_bytes: m.quota.bytes,
             quota_messages: m.quota.messages,
             used_bytes: m.used_bytes,
