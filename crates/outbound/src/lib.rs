@@ -393,6 +393,7 @@ impl postfach_filter::Sender for Outbound {
                 recipients: vec![outgoing.recipient],
                 message: outgoing.message,
                 client: None,
+                require_tls: false,
             };
             self.submit(submission).await.map(|_| ()).map_err(|e| e.to_string())
         })

@@ -32,7 +32,7 @@ use hickory_resolver::TokioResolver;
 use postfach_store::leader::Leader;
 use postfach_store::queue::{AttemptTls, DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
 use postfach_store::resolve::{Recipient, Resolution};
-use postfach_types::{EmailAddress, MailboxId, QueueRecipientId, Room, UnixTime};
+use postfach_types::{EmailAddress, QueueRecipientId, Room, UnixTime};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 

@@ -161,6 +161,8 @@ async fn world(offer: Offer, policy: Option<&'static str>, adjust: impl FnOnce(&
         claims: postfach_outbound::ClaimTiming::default(),
         tls_roots: vec![ca.der.clone()],
         mta_sts_port: policy.as_ref().map_or(1, |p| p.port),
+        sieve_redirect: Default::default(),
+        dnssec_trust_anchor: None,
     };
     adjust(&mut settings);
     let blobs = BlobStore::open(&Backend::Fs, dir.path(), Namespace::Mailboxes).expect("blobs");

@@ -43,6 +43,7 @@ async fn submit(t: &TestServer, subject: &str) {
     let submission = Submission {
         mailbox_id: max.id,
         client: None,
+        require_tls: false,
         return_path: Some(address("max@acme.example")),
         recipients: vec![address("anna@dane.test")],
         message: format!(

@@ -98,6 +98,7 @@ fn checker(t: &TestServer, dns: &TestDns, ca: &Path) -> Checker {
         spf_name: "_spf.mail.postfach.test".into(),
         outbound_ips: Vec::new(),
         ports: ServicePorts::standard(),
+        tls_reports: None,
     };
     Checker::new(platform, Some(dns.addr()))
         .expect("checker")

@@ -64,6 +64,7 @@ impl postfach_filter::Sender for Sending<'_> {
                 recipients: vec![outgoing.recipient],
                 message: outgoing.message,
                 client: std::net::IpAddr::from([127, 0, 0, 1]),
+                require_tls: false,
             };
             self.0.submit(submission).await.map(|_| ()).map_err(|e| e.to_string())
         })

@@ -76,7 +76,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 8] = [
+    pub const ALL: [Check; 9] = [
         Check::Ownership,
         Check::Mx,
         Check::Spf,

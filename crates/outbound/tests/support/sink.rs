@@ -275,7 +275,8 @@ fn session(stream: &mut (impl Read + Write), tls: bool, peer: std::net::IpAddr, 
         } else if upper.starts_with("HELO ") {
             helo = line[5..].to_string();
             "250 mx.outside.test\r\n".into()
-        } else if upper == "STARTTLS" && !tls && shared.offer.starttls && !shared.strip_starttls.load(Ordering::SeqCst) {
+        } else if upper == "STARTTLS" && !tls && shared.offer.starttls && !shared.strip_starttls.load(Ordering::SeqCst)
+        {
             stream.write_all(b"220 2.0.0 go ahead\r\n").ok()?;
             return Some(Next::StartTls);
         } else if upper.starts_with("MAIL FROM:") {

@@ -275,7 +275,7 @@ pub struct Dns {
 
 impl Default for Dns {
     fn default() -> Self {
-        Dns { resolver: None, https_port: 443, ca_file: None }
+        Dns { resolver: None, trust_anchor: None, https_port: 443, ca_file: None }
     }
 }
 

@@ -156,7 +156,7 @@ pub async fn tls_reports_view(app: &App, who: &Who, domain: &Domain, lang: Lang)
             TlsFailureGroup { organization, result_type, reason, failed }
         })
         .collect();
-    failures.sort_by(|a, b| b.failed.cmp(&a.failed));
+    failures.sort_by_key(|f| std::cmp::Reverse(f.failed));
     let reports = reports
         .into_iter()
         .map(|r| TlsReportRow {
