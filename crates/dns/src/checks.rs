@@ -1099,7 +1099,7 @@ async fn mta_sts_verdicts(checker: &Checker, domain: &Domain) -> Vec<Verdict> {
                 format!("Die MTA-STS-Richtlinie unter {url} ist abrufbar (mode: {}).", domain.mta_sts),
                 format!("The MTA-STS policy at {url} can be fetched (mode: {}).", domain.mta_sts),
             ));
-            mta_sts::Policy::parse(&text)
+            mta_sts::Policy::parse(&text).ok()
         }
         Ok(text) => {
             out.push(verdict(
@@ -1115,10 +1115,10 @@ async fn mta_sts_verdicts(checker: &Checker, domain: &Domain) -> Vec<Verdict> {
                     domain.mta_sts, checker.platform.hostname
                 ),
             ));
-            mta_sts::Policy::parse(&text)
+            mta_sts::Policy::parse(&text).ok()
         }
     };
-    let policy = served.or_else(|| mta_sts::Policy::parse(&ours));
+    let policy = served.or_else(|| mta_sts::Policy::parse(&ours).ok());
     if let Some(policy) = policy {
         out.push(mta_sts_mx_verdict(checker, domain, &policy).await);
     }
@@ -1153,7 +1153,7 @@ async fn mta_sts_txt_verdict(checker: &Checker, d: &DomainName, ours: &str) -> V
                 "The MTA-STS record of {d} is missing, so other mail servers do not ask for the policy. Publish at {name} the TXT record: {value}"
             ),
         ),
-        [record] if mta_sts::published_id(record) == Some(mta_sts::policy_id(ours)) => verdict(
+        [record] if mta_sts::txt_id(record) == Some(mta_sts::policy_id(ours)) => verdict(
             Check::MtaSts,
             "mta_sts.txt_ok",
             Level::Ok,
@@ -1194,7 +1194,7 @@ async fn mta_sts_mx_verdict(checker: &Checker, domain: &Domain, policy: &mta_sts
     };
     let listed = policy.mx.join(", ");
     let uncovered: Vec<&str> =
-        exchanges.iter().map(|e| e.trim_end_matches('.')).filter(|e| !e.is_empty() && !policy.covers(e)).collect();
+        exchanges.iter().map(|e| e.trim_end_matches('.')).filter(|e| !e.is_empty() && !policy.matches(e)).collect();
     if uncovered.is_empty() {
         return verdict(
             Check::MtaSts,

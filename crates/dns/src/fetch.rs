@@ -1,6 +1,7 @@
-//! One HTTPS GET for the checks (the MTA-STS policy file): the name resolved through the
-//! checks' resolver, the certificate verified for the name, no redirects followed
-//! (RFC 8461 §3.3), the answer bounded in size and time.
+//! The one HTTPS GET of an MTA-STS policy file, for the domain checks and for outbound
+//! delivery: the name resolved through the caller's resolver, the certificate verified
+//! for the name, no redirects followed (RFC 8461 §3.3), the answer bounded in size and
+//! time.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,14 +45,28 @@ pub(crate) async fn get_text(
     path: &str,
     max_bytes: usize,
 ) -> Result<String, Text> {
-    tokio::time::timeout(FETCH_TIMEOUT, fetch(resolver, target, host, path, max_bytes))
+    let connector = connector(target)?;
+    get_text_with(resolver, &connector, target.port, host, path, max_bytes).await
+}
+
+/// [`get_text`] with the caller's TLS connector (its trusted roots) and port.
+pub async fn get_text_with(
+    resolver: &TokioResolver,
+    connector: &tokio_rustls::TlsConnector,
+    port: u16,
+    host: &str,
+    path: &str,
+    max_bytes: usize,
+) -> Result<String, Text> {
+    tokio::time::timeout(FETCH_TIMEOUT, fetch(resolver, connector, port, host, path, max_bytes))
         .await
         .unwrap_or_else(|_| Err(text("keine Antwort in der Zeit", "no answer in time")))
 }
 
 async fn fetch(
     resolver: &TokioResolver,
-    target: &HttpsTarget,
+    connector: &tokio_rustls::TlsConnector,
+    port: u16,
     host: &str,
     path: &str,
     max_bytes: usize,
@@ -62,13 +77,12 @@ async fn fetch(
         Err(_) => return Err(no_address()),
     };
     let Some(ip) = ips.first() else { return Err(no_address()) };
-    let tcp = TcpStream::connect((*ip, target.port)).await.map_err(|_| {
+    let tcp = TcpStream::connect((*ip, port)).await.map_err(|_| {
         text(
-            format!("{host} ({ip}) nimmt keine Verbindung an Port {} an", target.port),
-            format!("{host} ({ip}) accepts no connection on port {}", target.port),
+            format!("{host} ({ip}) nimmt keine Verbindung an Port {port} an"),
+            format!("{host} ({ip}) accepts no connection on port {port}"),
         )
     })?;
-    let connector = connector(target)?;
     let name = ServerName::try_from(host.to_string()).map_err(|_| no_address())?;
     let mut tls = connector.connect(name, tcp).await.map_err(|e| {
         text(

@@ -17,7 +17,7 @@
 
 pub mod checks;
 pub mod dkim;
-mod fetch;
+pub mod fetch;
 pub mod mta_sts;
 pub mod records;
 pub mod resolver;

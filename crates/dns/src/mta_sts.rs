@@ -1,7 +1,8 @@
 //! Inbound MTA-STS (RFC 8461) for customer domains: the policy file the server serves at
 //! `https://mta-sts.DOMAIN/.well-known/mta-sts.txt` ([`policy`]), the `_mta-sts` TXT
-//! record whose id follows the policy text ([`txt_value`]), and reading a fetched policy
-//! back for the domain check ([`Policy::parse`]).
+//! record whose id follows the policy text ([`txt_value`]); and reading a published
+//! record ([`txt_id`]) and a fetched policy ([`Policy::parse`], [`Policy::matches`]), the
+//! one strict reading used by the domain check and by outbound delivery.
 //!
 //! The id is derived from the policy text (a hash), so it needs no stored counter, is the
 //! same on every node, and changes exactly when the policy does (mode, MX hosts, max_age).
@@ -63,63 +64,155 @@ pub fn txt_value(policy: &str) -> String {
     format!("v=STSv1; id={}", policy_id(policy))
 }
 
-/// The `id` of a published `_mta-sts` TXT record, if it is one (`v=STSv1` first).
-pub fn published_id(record: &str) -> Option<String> {
-    let mut fields = record.split(';').map(str::trim).filter(|f| !f.is_empty());
-    if !fields.next()?.eq_ignore_ascii_case("v=STSv1") {
-        return None;
-    }
-    fields.find_map(|f| f.strip_prefix("id=").map(|id| id.trim().to_string()))
-}
-
 /// Whether a published TXT text is an MTA-STS record at all (starts with `v=STSv1`).
 pub fn is_sts_record(record: &str) -> bool {
     record.trim_start().get(..7).is_some_and(|v| v.eq_ignore_ascii_case("v=STSv1"))
 }
 
-/// A policy file as fetched (RFC 8461 §3.2): what the check compares.
+/// The longest max_age honoured (RFC 8461 §3.2: 31557600 seconds, about a year).
+pub const MAX_AGE_LIMIT: u64 = 31_557_600;
+
+/// What a policy says to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    Testing,
+    /// The domain withdrew its policy.
+    None,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Enforce, Mode::Testing, Mode::None].into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// A domain's MTA-STS policy (RFC 8461 §3.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
-    pub mode: String,
+    pub mode: Mode,
+    /// The `mx:` patterns, lower-case: `mx.example.com` or `*.example.com`.
     pub mx: Vec<String>,
-    pub max_age: Option<u64>,
+    /// Seconds the policy may be cached.
+    pub max_age: u64,
 }
 
 impl Policy {
-    /// Reads a policy file; `None` unless it says `version: STSv1`. Unknown keys are
-    /// ignored (§3.2).
-    pub fn parse(text: &str) -> Option<Policy> {
+    /// Reads a policy file. Strict: `version: STSv1` first, exactly one `mode` and
+    /// `max_age`, at least one `mx` unless the mode is `none`; unknown keys are ignored
+    /// (§3.2), anything else malformed refuses the whole policy.
+    pub fn parse(text: &str) -> Result<Policy, String> {
         let mut version = None;
-        let mut policy = Policy { mode: String::new(), mx: Vec::new(), max_age: None };
-        for line in text.lines() {
-            let Some((key, value)) = line.split_once(':') else { continue };
-            let value = value.trim();
-            match key.trim() {
-                "version" => version = Some(value.to_string()),
-                "mode" => policy.mode = value.to_string(),
-                "mx" => policy.mx.push(value.to_string()),
-                "max_age" => policy.max_age = value.parse().ok(),
+        let mut mode = None;
+        let mut max_age = None;
+        let mut mx = Vec::new();
+        for (n, line) in text.split('\n').enumerate() {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let (key, value) = line.split_once(':').ok_or_else(|| format!("line {} is not `key: value`", n + 1))?;
+            let value = value.trim_matches([' ', '\t']);
+            if n == 0 && key != "version" {
+                return Err("the policy does not start with `version: STSv1`".into());
+            }
+            match key {
+                "version" => {
+                    once(&version, key)?;
+                    if value != "STSv1" {
+                        return Err(format!("unknown policy version {value:?}"));
+                    }
+                    version = Some(());
+                }
+                "mode" => {
+                    once(&mode, key)?;
+                    mode = Some(Mode::parse(value).ok_or_else(|| format!("unknown mode {value:?}"))?);
+                }
+                "max_age" => {
+                    once(&max_age, key)?;
+                    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(format!("max_age {value:?} is not a number of seconds"));
+                    }
+                    let seconds: u64 = value.parse().map_err(|_| format!("max_age {value:?} is not a number"))?;
+                    max_age = Some(seconds.min(MAX_AGE_LIMIT));
+                }
+                "mx" => {
+                    let pattern = value.to_ascii_lowercase();
+                    if !valid_pattern(&pattern) {
+                        return Err(format!("mx {value:?} is not a host name or *.domain pattern"));
+                    }
+                    if mx.len() >= 100 {
+                        return Err("the policy names more than 100 mx patterns".into());
+                    }
+                    mx.push(pattern);
+                }
                 _ => {}
             }
         }
-        (version.as_deref() == Some("STSv1")).then_some(policy)
+        version.ok_or("the policy has no version")?;
+        let mode = mode.ok_or("the policy has no mode")?;
+        let max_age = max_age.ok_or("the policy has no max_age")?;
+        if mx.is_empty() && mode != Mode::None {
+            return Err("the policy names no mx".into());
+        }
+        Ok(Policy { mode, mx, max_age })
     }
 
-    /// Whether an MX host is covered by one of the policy's `mx:` patterns.
-    pub fn covers(&self, mx_host: &str) -> bool {
-        self.mx.iter().any(|pattern| mx_matches(pattern, mx_host))
+    /// Whether the MX host `host` is named by an `mx:` pattern (§4.1: a wildcard stands for
+    /// exactly one left-most label).
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.mx.iter().any(|pattern| match pattern.strip_prefix("*.") {
+            Some(parent) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+            None => *pattern == host,
+        })
     }
 }
 
-/// RFC 8461 §4.1: a pattern is a host name, or `*.` and a name, which matches exactly one
-/// further label on the left.
-pub fn mx_matches(pattern: &str, host: &str) -> bool {
-    let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    match pattern.strip_prefix("*.") {
-        Some(parent) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
-        None => pattern == host,
+/// Refuses a key given twice.
+fn once<T>(slot: &Option<T>, key: &str) -> Result<(), String> {
+    if slot.is_some() { Err(format!("`{key}` is given twice")) } else { Ok(()) }
+}
+
+/// A host name (letters, digits, `-`, dots between labels), optionally behind `*.`.
+fn valid_pattern(pattern: &str) -> bool {
+    let name = pattern.strip_prefix("*.").unwrap_or(pattern);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The `_mta-sts` TXT record's id (§3.1): `v=STSv1; id=...;`, the id 1-32 letters or
+/// digits. `None` when the record is not an MTA-STS record or is malformed.
+pub fn txt_id(record: &str) -> Option<String> {
+    let mut fields = record.split(';').map(|f| f.trim_matches([' ', '\t'])).filter(|f| !f.is_empty());
+    if fields.next()? != "v=STSv1" {
+        return None;
     }
+    let mut id = None;
+    for field in fields {
+        let (key, value) = field.split_once('=')?;
+        if key == "id" {
+            if id.is_some() || value.is_empty() || value.len() > 32 || !value.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return None;
+            }
+            id = Some(value.to_string());
+        }
+    }
+    id
 }
 
 #[cfg(test)]
@@ -140,11 +233,11 @@ mod tests {
         assert_ne!(policy_id(&testing), policy_id(&enforce));
         assert_eq!(policy_id(&enforce), policy_id(&enforce.clone()));
         let value = txt_value(&enforce);
-        assert_eq!(published_id(&value), Some(policy_id(&enforce)));
+        assert_eq!(txt_id(&value), Some(policy_id(&enforce)));
         let parsed = Policy::parse(&enforce).expect("parses");
-        assert_eq!(parsed.mode, "enforce");
-        assert!(parsed.covers("MAIL.platform.test."));
-        assert!(!parsed.covers("mx.elsewhere.test"));
+        assert_eq!(parsed.mode, Mode::Enforce);
+        assert!(parsed.matches("MAIL.platform.test."));
+        assert!(!parsed.matches("mx.elsewhere.test"));
     }
 
     #[test]
@@ -152,10 +245,54 @@ mod tests {
         assert_eq!(domain_of_policy_host("MTA-STS.example.test."), Some(dom("example.test")));
         assert_eq!(domain_of_policy_host("mail.example.test"), None);
         assert_eq!(domain_of_policy_host("mta-sts."), None);
-        assert!(mx_matches("*.example.test", "mx1.example.test"));
-        assert!(!mx_matches("*.example.test", "a.b.example.test"));
-        assert!(!mx_matches("*.example.test", "example.test"));
-        assert_eq!(published_id("v=STSv1; id=abc123;"), Some("abc123".to_string()));
-        assert_eq!(published_id("v=spf1 -all"), None);
+    }
+
+    #[test]
+    fn a_policy_is_read_strictly() {
+        let p = Policy::parse(
+            "version: STSv1\r\nmode: enforce\r\nmx: MX.example.net\r\nmx: *.backup.example\r\nmax_age: 604800\r\n",
+        )
+        .expect("policy");
+        assert_eq!(p.mode, Mode::Enforce);
+        assert_eq!(p.mx, ["mx.example.net", "*.backup.example"]);
+        assert_eq!(p.max_age, 604_800);
+        let p = Policy::parse("version: STSv1\nmode: none\nmax_age: 999999999\nextension: x\n").expect("none");
+        assert_eq!((p.mode, p.max_age), (Mode::None, MAX_AGE_LIMIT));
+        for bad in [
+            "",
+            "mode: enforce\nversion: STSv1\nmx: a.example\nmax_age: 1\n",
+            "version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 1\n",
+            "version: STSv1\nmode: enforcing\nmx: a.example\nmax_age: 1\n",
+            "version: STSv1\nmode: enforce\nmax_age: 1\n",
+            "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: -1\n",
+            "version: STSv1\nmode: enforce\nmode: testing\nmx: a.example\nmax_age: 1\n",
+            "version: STSv1\nmode: enforce\nmx: a example\nmax_age: 1\n",
+            "version: STSv1\nmode: enforce\nmx: a.example\n",
+            "<html>version: STSv1</html>",
+        ] {
+            assert!(Policy::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mx_patterns_match_one_label() {
+        let p =
+            Policy { mode: Mode::Enforce, mx: vec!["mx.example.net".into(), "*.backup.example".into()], max_age: 1 };
+        assert!(p.matches("mx.example.net"));
+        assert!(p.matches("MX.Example.net."));
+        assert!(p.matches("a.backup.example"));
+        assert!(!p.matches("backup.example"));
+        assert!(!p.matches("a.b.backup.example"));
+        assert!(!p.matches("xmx.example.net"));
+        assert!(!p.matches("evil.test"));
+    }
+
+    #[test]
+    fn txt_ids() {
+        assert_eq!(txt_id("v=STSv1; id=20160831085700Z;").as_deref(), Some("20160831085700Z"));
+        assert_eq!(txt_id("v=STSv1;id=abc").as_deref(), Some("abc"));
+        assert_eq!(txt_id("v=spf1 -all"), None);
+        assert_eq!(txt_id("v=STSv1; id=a-b;"), None);
+        assert_eq!(txt_id("v=STSv1;"), None);
     }
 }

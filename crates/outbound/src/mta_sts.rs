@@ -1,204 +1,96 @@
-//! MTA-STS (RFC 8461) for outbound mail: the policy file's strict parse and the `mx:`
-//! pattern match; finding the policy in force, fetching and caching it, in [`fetch`].
+//! MTA-STS (RFC 8461) for outbound mail: finding a destination's current policy (§3, §5):
+//! the `_mta-sts` TXT record, the policy file over HTTPS, and the cache in the database
+//! (shared by every node, kept over restarts).
+//!
+//! Reading the record and the policy is `postfach_dns::mta_sts` (the same strict reading
+//! as the domain check), fetching it `postfach_dns::fetch` (the certificate of
+//! `mta-sts.DOMAIN` must be valid, only a `200` with `text/plain` counts — a redirect is a
+//! failure, §3.3 — bounded in size and time). Any failure leaves the cached policy in force
+//! while it is fresh, and otherwise means "no policy" (opportunistic TLS), as §5.1 says.
 
-pub mod fetch;
+use hickory_resolver::TokioResolver;
+use postfach_dns::mta_sts::{self as sts, MAX_POLICY_BYTES, Mode, POLICY_PATH, Policy};
+use postfach_store::Store;
+use postfach_store::outbound_tls::CachedMtaSts;
+use postfach_types::UnixTime;
 
-/// The longest max_age honoured (RFC 8461 §3.2: 31557600 seconds, about a year).
-pub const MAX_AGE_LIMIT: u64 = 31_557_600;
+use crate::client::TlsClients;
 
-/// What a policy says to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Enforce,
-    Testing,
-    /// The domain withdrew its policy.
-    None,
+/// Where policies are fetched: port 443, tests their own.
+#[derive(Debug, Clone, Copy)]
+pub struct Fetcher<'a> {
+    pub resolver: &'a TokioResolver,
+    pub tls: &'a TlsClients,
+    pub port: u16,
 }
 
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Testing => "testing",
-            Mode::None => "none",
+/// The policy of `domain` in force now, or `None` when it has none.
+pub async fn current(store: &Store, fetcher: Fetcher<'_>, domain: &str) -> Option<Policy> {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let now = UnixTime::now();
+    let cached = match store.mta_sts_cached(&domain).await {
+        Ok(cached) => cached.filter(|c| c.fresh_at(now)),
+        Err(e) => {
+            tracing::warn!(domain = %domain, error = %e, "reading the cached MTA-STS policy failed");
+            None
         }
+    };
+    let from_cache = |cached: &Option<CachedMtaSts>| cached.as_ref().and_then(policy_of);
+    let records = match postfach_dns::spf::txt_records(fetcher.resolver, &format!("_mta-sts.{domain}")).await {
+        Ok(records) => records,
+        // DNS did not answer: a fresh cached policy stays in force (§5.1).
+        Err(_) => return from_cache(&cached),
+    };
+    let ids: Vec<String> = records.iter().filter(|r| sts::is_sts_record(r)).filter_map(|r| sts::txt_id(r)).collect();
+    let [id] = ids.as_slice() else {
+        // No record (or several, §3.1): the domain has no policy, unless a cached one is
+        // still fresh (§5.1: a removed record does not end a policy early).
+        return from_cache(&cached);
+    };
+    if let Some(c) = &cached
+        && c.txt_id == *id
+    {
+        return policy_of(c);
     }
-
-    pub fn parse(s: &str) -> Option<Mode> {
-        [Mode::Enforce, Mode::Testing, Mode::None].into_iter().find(|m| m.as_str() == s)
-    }
-}
-
-/// A domain's MTA-STS policy (RFC 8461 §3.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    pub mode: Mode,
-    /// The `mx:` patterns, lower-case: `mx.example.com` or `*.example.com`.
-    pub mx: Vec<String>,
-    /// Seconds the policy may be cached.
-    pub max_age: u64,
-}
-
-impl Policy {
-    /// Reads a policy file. Strict: `version: STSv1` first, exactly one `mode` and
-    /// `max_age`, at least one `mx` unless the mode is `none`; unknown keys are ignored
-    /// (§3.2), anything else malformed refuses the whole policy.
-    pub fn parse(text: &str) -> Result<Policy, String> {
-        let mut version = None;
-        let mut mode = None;
-        let mut max_age = None;
-        let mut mx = Vec::new();
-        for (n, line) in text.split('\n').enumerate() {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if line.is_empty() {
-                continue;
+    match fetch(fetcher, &domain).await {
+        Ok(policy) => {
+            let save = CachedMtaSts {
+                txt_id: id.clone(),
+                mode: policy.mode.as_str().to_string(),
+                mx: policy.mx.clone(),
+                max_age: policy.max_age,
+                fetched_at: now,
+            };
+            if let Err(e) = store.mta_sts_save(&domain, &save).await {
+                tracing::warn!(domain = %domain, error = %e, "caching the MTA-STS policy failed");
             }
-            let (key, value) = line.split_once(':').ok_or_else(|| format!("line {} is not `key: value`", n + 1))?;
-            let value = value.trim_matches([' ', '\t']);
-            if n == 0 && key != "version" {
-                return Err("the policy does not start with `version: STSv1`".into());
-            }
-            match key {
-                "version" => {
-                    once(&version, key)?;
-                    if value != "STSv1" {
-                        return Err(format!("unknown policy version {value:?}"));
-                    }
-                    version = Some(());
-                }
-                "mode" => {
-                    once(&mode, key)?;
-                    mode = Some(Mode::parse(value).ok_or_else(|| format!("unknown mode {value:?}"))?);
-                }
-                "max_age" => {
-                    once(&max_age, key)?;
-                    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(format!("max_age {value:?} is not a number of seconds"));
-                    }
-                    let seconds: u64 = value.parse().map_err(|_| format!("max_age {value:?} is not a number"))?;
-                    max_age = Some(seconds.min(MAX_AGE_LIMIT));
-                }
-                "mx" => {
-                    let pattern = value.to_ascii_lowercase();
-                    if !valid_pattern(&pattern) {
-                        return Err(format!("mx {value:?} is not a host name or *.domain pattern"));
-                    }
-                    if mx.len() >= 100 {
-                        return Err("the policy names more than 100 mx patterns".into());
-                    }
-                    mx.push(pattern);
-                }
-                _ => {}
-            }
+            tracing::info!(domain = %domain, mode = policy.mode.as_str(), id = %id, "MTA-STS policy fetched");
+            Some(policy)
         }
-        version.ok_or("the policy has no version")?;
-        let mode = mode.ok_or("the policy has no mode")?;
-        let max_age = max_age.ok_or("the policy has no max_age")?;
-        if mx.is_empty() && mode != Mode::None {
-            return Err("the policy names no mx".into());
+        Err(e) => {
+            tracing::info!(domain = %domain, error = %e, "fetching the MTA-STS policy failed");
+            from_cache(&cached)
         }
-        Ok(Policy { mode, mx, max_age })
-    }
-
-    /// Whether the MX host `host` is named by an `mx:` pattern (§4.1: a wildcard stands for
-    /// exactly one left-most label).
-    pub fn matches(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.mx.iter().any(|pattern| match pattern.strip_prefix("*.") {
-            Some(parent) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
-            None => *pattern == host,
-        })
     }
 }
 
-/// Refuses a key given twice.
-fn once<T>(slot: &Option<T>, key: &str) -> Result<(), String> {
-    if slot.is_some() { Err(format!("`{key}` is given twice")) } else { Ok(()) }
+fn policy_of(cached: &CachedMtaSts) -> Option<Policy> {
+    Some(Policy { mode: Mode::parse(&cached.mode)?, mx: cached.mx.clone(), max_age: cached.max_age })
 }
 
-/// A host name (letters, digits, `-`, dots between labels), optionally behind `*.`.
-fn valid_pattern(pattern: &str) -> bool {
-    let name = pattern.strip_prefix("*.").unwrap_or(pattern);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-}
-
-/// The `_mta-sts` TXT record's id (§3.1): `v=STSv1; id=...;`, the id 1-32 letters or
-/// digits. `None` when the record is not an MTA-STS record or is malformed.
-pub fn txt_id(record: &str) -> Option<String> {
-    let mut fields = record.split(';').map(|f| f.trim_matches([' ', '\t'])).filter(|f| !f.is_empty());
-    if fields.next()? != "v=STSv1" {
-        return None;
-    }
-    let mut id = None;
-    for field in fields {
-        let (key, value) = field.split_once('=')?;
-        if key == "id" {
-            if id.is_some() || value.is_empty() || value.len() > 32 || !value.bytes().all(|b| b.is_ascii_alphanumeric())
-            {
-                return None;
-            }
-            id = Some(value.to_string());
-        }
-    }
-    id
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_policy_is_read_strictly() {
-        let p = Policy::parse(
-            "version: STSv1\r\nmode: enforce\r\nmx: MX.example.net\r\nmx: *.backup.example\r\nmax_age: 604800\r\n",
-        )
-        .expect("policy");
-        assert_eq!(p.mode, Mode::Enforce);
-        assert_eq!(p.mx, ["mx.example.net", "*.backup.example"]);
-        assert_eq!(p.max_age, 604_800);
-        let p = Policy::parse("version: STSv1\nmode: none\nmax_age: 999999999\nextension: x\n").expect("none");
-        assert_eq!((p.mode, p.max_age), (Mode::None, MAX_AGE_LIMIT));
-        for bad in [
-            "",
-            "mode: enforce\nversion: STSv1\nmx: a.example\nmax_age: 1\n",
-            "version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 1\n",
-            "version: STSv1\nmode: enforcing\nmx: a.example\nmax_age: 1\n",
-            "version: STSv1\nmode: enforce\nmax_age: 1\n",
-            "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: -1\n",
-            "version: STSv1\nmode: enforce\nmode: testing\nmx: a.example\nmax_age: 1\n",
-            "version: STSv1\nmode: enforce\nmx: a example\nmax_age: 1\n",
-            "version: STSv1\nmode: enforce\nmx: a.example\n",
-            "<html>version: STSv1</html>",
-        ] {
-            assert!(Policy::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn mx_patterns_match_one_label() {
-        let p =
-            Policy { mode: Mode::Enforce, mx: vec!["mx.example.net".into(), "*.backup.example".into()], max_age: 1 };
-        assert!(p.matches("mx.example.net"));
-        assert!(p.matches("MX.Example.net."));
-        assert!(p.matches("a.backup.example"));
-        assert!(!p.matches("backup.example"));
-        assert!(!p.matches("a.b.backup.example"));
-        assert!(!p.matches("xmx.example.net"));
-        assert!(!p.matches("evil.test"));
-    }
-
-    #[test]
-    fn txt_ids() {
-        assert_eq!(txt_id("v=STSv1; id=20160831085700Z;").as_deref(), Some("20160831085700Z"));
-        assert_eq!(txt_id("v=STSv1;id=abc").as_deref(), Some("abc"));
-        assert_eq!(txt_id("v=spf1 -all"), None);
-        assert_eq!(txt_id("v=STSv1; id=a-b;"), None);
-        assert_eq!(txt_id("v=STSv1;"), None);
-    }
+/// Fetches and parses `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`.
+pub async fn fetch(fetcher: Fetcher<'_>, domain: &str) -> Result<Policy, String> {
+    let host = format!("mta-sts.{domain}");
+    let connector = fetcher.tls.verified();
+    let text = postfach_dns::fetch::get_text_with(
+        fetcher.resolver,
+        &connector,
+        fetcher.port,
+        &host,
+        POLICY_PATH,
+        MAX_POLICY_BYTES,
+    )
+    .await
+    .map_err(|why| why.en)?;
+    Policy::parse(&text)
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::ServerCertVerifier;
 
-use crate::mta_sts::{Mode, Policy};
+use postfach_dns::mta_sts::{Mode, Policy};
 
 /// The rule a delivery followed: recorded per recipient, shown by `postfach queue list`,
 /// a metrics label.
@@ -308,7 +308,7 @@ pub struct Used {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mta_sts::Policy;
+    use postfach_dns::mta_sts::Policy;
 
     fn policy(mode: Mode) -> Policy {
         Policy { mode, mx: vec!["mx.outside.test".into(), "*.backup.test".into()], max_age: 86_400 }

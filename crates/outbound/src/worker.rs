@@ -325,8 +325,8 @@ async fn deliver_remote(
                 .collect();
         }
     };
-    let fetcher = mta_sts::fetch::Fetcher { resolver, tls, port: settings.mta_sts_port };
-    let mta_sts = mta_sts::fetch::current(&outbound.inner.store, fetcher, domain).await;
+    let fetcher = mta_sts::Fetcher { resolver, tls, port: settings.mta_sts_port };
+    let mta_sts = mta_sts::current(&outbound.inner.store, fetcher, domain).await;
     let demand = tls_policy::Demand::from_stored(message.tls_demand.as_deref());
     let destination = Destination { domain, mta_sts: mta_sts.as_ref(), demand };
     let mut targets = Vec::with_capacity(hosts.len());
