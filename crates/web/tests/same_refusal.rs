@@ -457,13 +457,6 @@ fn cases(ids: Ids) -> Vec<Case> {
             code: "not_found",
         },
         Case {
-            what: "a customer sets always require TLS for another customer",
-            actor: Customer,
-            panel: (Method::POST, format!("/admin/customers/{root}/require-tls"), vec![("require_tls", s("on"))]),
-            api: (Method::PATCH, format!("/customers/{root}"), Some(json!({ "require_tls": true }))),
-            code: "forbidden",
-        },
-        Case {
             what: "an admin resets their own password",
             actor: Admin,
             panel: (Method::POST, format!("/admin/customers/{root}/password"), vec![("password", s(OTHER_STRONG))]),
