@@ -1,6 +1,7 @@
 //! The outbound queue with the real `postfach` binary: a message waiting for an outside
 //! server survives SIGKILL of the server and is delivered after the restart; the operator
-//! sees, retries and removes queued mail with `postfach queue`.
+//! sees, retries and removes queued mail with `postfach queue` (with the TLS policy each
+//! delivery attempt used).
 
 mod common;
 
@@ -139,8 +140,14 @@ fn queued_mail_survives_sigkill_and_is_delivered_after_the_restart() {
     assert_eq!(q[0]["recipients"][0]["state"], "queued");
     assert_eq!(q[0]["recipients"][0]["status"], "4.3.0");
     assert_eq!(q[0]["return_path"], "max@acme.example");
+    // The attempt went over STARTTLS (the sink offers it; no MTA-STS or DANE for
+    // outside.test): the policy it used, the TLS it got, nothing demanded by the sender.
+    assert_eq!(q[0]["recipients"][0]["tls_policy"], "opportunistic", "{q}");
+    assert!(q[0]["recipients"][0]["tls"].as_str().is_some_and(|t| t.starts_with("TLSv1.")), "{q}");
+    assert!(q[0]["tls_demand"].is_null(), "{q}");
     let table = ok(&config, &["queue", "list"], "");
     assert!(table.contains(&kept) && table.contains("anna@outside.test") && table.contains("451 4.3.0"), "{table}");
+    assert!(table.contains("TLS POLICY") && table.contains("opportunistic"), "{table}");
 
     // SIGKILL: no chance to clean up.
     server.kill().expect("SIGKILL");

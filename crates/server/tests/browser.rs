@@ -22,6 +22,9 @@ use postfach_testdns::{Data, Rr, TestDns, Type};
 use postfach_types::{AccessMode, CustomerName, DomainId, DomainName, EmailAddress, MailboxId, Role, Secret, Service};
 use serde_json::json;
 
+#[path = "../../outbound/tests/support/sink.rs"]
+mod sink;
+
 const STRONG: &str = "violet mango tractor whisper";
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -123,11 +126,22 @@ async fn start_server_with(dir: &std::path::Path, extra: &str) -> (Server, TestD
 
 /// Like [`start_server_with`], with the server named `hostname` and DNS answering `zone`.
 async fn start_server_named(dir: &std::path::Path, hostname: &str, zone: Vec<Rr>, extra: &str) -> (Server, TestDns) {
+    start_server_listening(dir, hostname, zone, "[]", extra).await
+}
+
+/// Like [`start_server_named`], with submission listening on `submission` (a TOML list).
+async fn start_server_listening(
+    dir: &std::path::Path,
+    hostname: &str,
+    zone: Vec<Rr>,
+    submission: &str,
+    extra: &str,
+) -> (Server, TestDns) {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dns = TestDns::start(zone);
     let off = "[]";
     let toml = format!(
-        "hostname = \"{hostname}\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = {off}\n\
+        "hostname = \"{hostname}\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = {submission}\n\
          submissions = {off}\nimap = {off}\nimaps = [\"127.0.0.1:0\"]\npop3 = [\"127.0.0.1:0\"]\npop3s = [\"127.0.0.1:0\"]\n\
          managesieve = {off}\nhttps = [\"127.0.0.1:0\"]\nhttp = [\"127.0.0.1:0\"]\n[dns]\nresolver = \"{}\"\n\
          [security]\nwarning_mails = false\n{extra}",
@@ -1276,4 +1290,123 @@ async fn mta_sts_flow(browser: &Client, server: &Server, dns: &TestDns, base: &s
 async fn domain_mode(server: &Server) -> postfach_store::domains::MtaStsMode {
     let acme = DomainName::parse("acme.example").expect("d");
     server.store().domain(Scope::Platform, &acme).await.expect("domain").mta_sts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_require_tls_in_a_real_browser() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // outside.test's only mail server does not offer STARTTLS.
+    let sink = sink::Sink::start_with(sink::Behaviour::Accept, sink::Offer { starttls: false, ..Default::default() });
+    let zone = vec![
+        Rr::new("outside.test", Data::Mx(10, "mx.outside.test".into())),
+        Rr::new("mx.outside.test", Data::A("127.0.0.1".parse().expect("ip"))),
+    ];
+    let extra = format!("[outbound]\nsmtp_port = {}\n", sink.port());
+    let (server, _dns) =
+        start_server_listening(&dir.path().join("data"), "localhost", zone, "[\"127.0.0.1:0\"]", &extra).await;
+    let https: SocketAddr = server.addresses().first("https").expect("https listener");
+    let base = format!("https://localhost:{}", https.port());
+    accounts(&server).await;
+    mailbox_on(&server, "max@acme.example").await;
+    let driver = Driver::start().await;
+    let browser = driver.browser(&dir.path().join("chromium")).await;
+    let outcome = AssertUnwindSafe(require_tls_flow(&browser, &server, &sink, &base)).catch_unwind().await;
+    let _ = browser.close().await;
+    driver.stop().await;
+    server.shutdown().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Whether the checkbox `css` is ticked.
+async fn ticked(browser: &Client, css: &str) -> bool {
+    let field = browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.prop("checked").await.expect("checked").as_deref() == Some("true")
+}
+
+/// Sends one message with Python's smtplib over submission (STARTTLS, login); prints `SENT`.
+async fn submit(port: u16, user: &str, rcpt: &str, subject: &str) {
+    let script = "import smtplib, os, ssl\n\
+        ctx = ssl.create_default_context()\n\
+        ctx.check_hostname = False\n\
+        ctx.verify_mode = ssl.CERT_NONE\n\
+        msg = 'From: ' + os.environ['USER'] + '\\r\\nTo: ' + os.environ['RCPT'] + '\\r\\nSubject: ' + os.environ['SUBJECT'] + '\\r\\n\\r\\nPrivate.\\r\\n'\n\
+        s = smtplib.SMTP('127.0.0.1', int(os.environ['PORT']))\n\
+        s.starttls(context=ctx)\n\
+        s.login(os.environ['USER'], os.environ['PASS'])\n\
+        s.sendmail(os.environ['USER'], [os.environ['RCPT']], msg)\n\
+        s.quit()\nprint('SENT')\n";
+    let env = [
+        ("PORT", port.to_string()),
+        ("USER", user.into()),
+        ("PASS", STRONG.into()),
+        ("RCPT", rcpt.into()),
+        ("SUBJECT", subject.into()),
+    ];
+    assert_eq!(python(script, &env).await, "SENT");
+}
+
+async fn require_tls_flow(browser: &Client, server: &Server, sink: &sink::Sink, base: &str) {
+    let store = server.store();
+    let required = async || store.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("max");
+    let max = required().await;
+    assert!(!max.outbound_tls_required, "off by default");
+
+    // The mailbox user switches it on, in English.
+    sign_in(browser, base, "max@acme.example", STRONG).await;
+    browser.goto(&format!("{base}/mailboxes/{}", max.id)).await.expect("mailbox page");
+    assert!(text(browser, "#require-tls-why").await.contains("only sent to servers that accept encryption"));
+    assert!(!ticked(browser, "#require-tls").await);
+    click(browser, "#require-tls").await;
+    click(browser, "#save-require-tls").await;
+    wait_for_text(browser, ".notice", "The settings were saved").await;
+    assert!(required().await.outbound_tls_required);
+    assert!(ticked(browser, "#require-tls").await, "the page shows it on");
+    screenshot(browser, "18-require-tls").await;
+
+    // In German: off and on again, with the German explanation.
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='de']")).await.expect("German");
+    assert!(text(browser, "#outbound-tls-form").await.contains("Immer verschlüsselt an andere Server senden"));
+    assert!(text(browser, "#require-tls-why").await.contains("nur an Server, die Verschlüsselung annehmen"));
+    click(browser, "#require-tls").await;
+    click(browser, "#save-require-tls").await;
+    wait_for_text(browser, ".notice", "Die Einstellungen wurden gespeichert").await;
+    assert!(!required().await.outbound_tls_required, "switched off");
+    click(browser, "#require-tls").await;
+    click(browser, "#save-require-tls").await;
+    wait_for_text(browser, ".notice", "Die Einstellungen wurden gespeichert").await;
+    assert!(required().await.outbound_tls_required, "on again");
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='en']")).await.expect("English");
+    sign_out(browser).await;
+
+    // Mail from the mailbox to outside.test, whose server cannot encrypt, is not sent.
+    let submission = server.addresses().first("submission").expect("submission listener");
+    submit(submission.port(), "max@acme.example", "friend@outside.test", "Private").await;
+    // The queue lifetime is at least 60 s (config), so the notice would come only when it
+    // runs out; the deferral with its reason is what the sender's queue shows until then.
+    let deadline = std::time::Instant::now() + WAIT;
+    let diagnostic = loop {
+        let queued = store.queue_list(Scope::Platform).await.expect("queue");
+        let tried = queued.iter().flat_map(|m| &m.recipients).find(|r| r.attempts > 0);
+        if let Some(r) = tried {
+            break r.diagnostic.clone().unwrap_or_default();
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery attempt: {queued:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(diagnostic.contains("did not offer STARTTLS"), "{diagnostic}");
+    assert!(sink.received().is_empty() && sink.attempts().is_empty(), "nothing was sent in plaintext");
+
+    // The customer's switch, on the admin's customer list.
+    sign_in(browser, base, "root", STRONG).await;
+    browser.goto(&format!("{base}/admin/customers")).await.expect("customers page");
+    click(browser, "#require-tls-acme").await;
+    click(browser, "#save-require-tls-acme").await;
+    wait_for_text(browser, ".notice", "The settings were saved").await;
+    let acme = store.customers().await.expect("customers").into_iter().find(|c| c.name.as_str() == "acme");
+    assert!(acme.expect("acme").outbound_tls_required, "the customer's switch is on");
+    assert!(ticked(browser, "#require-tls-acme").await);
 }

@@ -450,6 +450,13 @@ fn cases(ids: Ids) -> Vec<Case> {
             code: "conflict",
         },
         Case {
+            what: "always require TLS for another customer's mailbox",
+            actor: Customer,
+            panel: (Method::POST, format!("/mailboxes/{globex_mailbox}/require-tls"), vec![("require_tls", s("on"))]),
+            api: (Method::PATCH, format!("/mailboxes/{globex_mailbox}"), Some(json!({ "require_tls": true }))),
+            code: "not_found",
+        },
+        Case {
             what: "an admin resets their own password",
             actor: Admin,
             panel: (Method::POST, format!("/admin/customers/{root}/password"), vec![("password", s(OTHER_STRONG))]),

@@ -155,6 +155,30 @@ pub(super) async fn admin_set_spam(
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct OutboundTlsForm {
+    csrf: String,
+    /// `on` when the checkbox is ticked; absent otherwise.
+    require_tls: String,
+}
+
+/// A customer's "always require TLS to other servers", for all its mailboxes.
+pub(super) async fn admin_set_outbound_tls(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<OutboundTlsForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let id = parse_id(&ctx, &id)?;
+    match app.admin.set_customer_outbound_tls(who, id, form.require_tls == "on").await {
+        Ok(()) => Ok(done("/admin/customers", "settings_saved")),
+        Err(e) => refused(&app, &ctx, e, String::new()).await,
+    }
+}
+
 /// A customer's limit as its form shows it.
 pub fn quota_text(customer: &Customer) -> String {
     customer.quota_bytes.map_or("none".into(), super::mailboxes::size_input)

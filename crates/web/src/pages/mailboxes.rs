@@ -400,6 +400,31 @@ pub(super) struct QuotaForm {
     language: String,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct OutboundTlsForm {
+    csrf: String,
+    /// `on` when the checkbox is ticked; absent otherwise.
+    require_tls: String,
+}
+
+/// "Always require TLS to other servers" for the mailbox (`docs/panel.md`); the mailbox
+/// user, its customer and the admins may switch it (the admin operation decides).
+pub(super) async fn mailbox_outbound_tls(
+    State(app): State<App>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Form(form): Form<OutboundTlsForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let mailbox = visible_mailbox(&app, &ctx, &id).await?;
+    match app.admin.set_mailbox_outbound_tls(who, mailbox.id, form.require_tls == "on").await {
+        Ok(()) => Ok(done(&format!("/mailboxes/{}", mailbox.id), "settings_saved")),
+        Err(e) => refused_on_page(&app, &ctx, mailbox, e).await,
+    }
+}
+
 /// The storage card's form: limits (for managers) and the notices' language.
 pub(super) async fn mailbox_quota(
     State(app): State<App>,
