@@ -58,7 +58,9 @@ pub async fn check(checker: &Checker, current: &[u8], next: Option<&[u8]>) -> Fi
             code: "tlsa.unanswered",
             level: Level::Warning,
             message: Text {
-                de: format!("Die TLSA-Einträge unter {name} konnten nicht geprüft werden, weil DNS nicht geantwortet hat."),
+                de: format!(
+                    "Die TLSA-Einträge unter {name} konnten nicht geprüft werden, weil DNS nicht geantwortet hat."
+                ),
                 en: format!("The TLSA records at {name} could not be checked because DNS did not answer."),
             },
         };
@@ -105,9 +107,7 @@ pub async fn check(checker: &Checker, current: &[u8], next: Option<&[u8]>) -> Fi
             de: format!(
                 "{de_why}: Mailserver, die DANE prüfen, lehnen die Zustellung an diesen Server ab. Veröffentlichen Sie: {wanted}"
             ),
-            en: format!(
-                "{en_why}: mail servers that check DANE refuse to deliver to this server. Publish: {wanted}"
-            ),
+            en: format!("{en_why}: mail servers that check DANE refuse to deliver to this server. Publish: {wanted}"),
         },
     }
 }

@@ -463,7 +463,10 @@ pub(crate) fn public_key_info(key_pem: &Secret<String>) -> Option<Vec<u8>> {
 
 /// The public keys (DER SubjectPublicKeyInfo) of the issued certificate for `subject` and
 /// of its next order, when one is issued: the keys a `3 1 1` TLSA record names.
-pub(crate) async fn tlsa_keys(store: &Store, subject: &DomainName) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, String> {
+pub(crate) async fn tlsa_keys(
+    store: &Store,
+    subject: &DomainName,
+) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, String> {
     let stored = store.certificates().await.map_err(|e| e.to_string())?;
     let Some(certificate) = stored.into_iter().find(|c| &c.subject == subject) else { return Ok(None) };
     let Some(issued) = &certificate.issued else { return Ok(None) };

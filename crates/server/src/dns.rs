@@ -112,8 +112,8 @@ pub async fn hostname_keys(config: &Config, store: &Store) -> Result<HostnameKey
         return Ok(HostnameKeys::Keys { current, next });
     }
     if let crate::config::TlsSource::Files { key, .. } = &config.tls {
-        let pem = std::fs::read_to_string(key)
-            .map_err(|e| format!("cannot read the key file {}: {e}", key.display()))?;
+        let pem =
+            std::fs::read_to_string(key).map_err(|e| format!("cannot read the key file {}: {e}", key.display()))?;
         let current = crate::acme::public_key_info(&postfach_types::Secret::new(pem))
             .ok_or_else(|| format!("the key file {} holds no key this server can read", key.display()))?;
         return Ok(HostnameKeys::Keys { current, next: None });
