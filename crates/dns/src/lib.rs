@@ -22,6 +22,7 @@ pub mod mta_sts;
 pub mod records;
 pub mod resolver;
 pub mod spf;
+pub mod tlsa;
 
 use std::net::IpAddr;
 

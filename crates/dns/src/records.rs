@@ -30,6 +30,8 @@ pub enum RecordType {
     Srv,
     #[serde(rename = "PTR")]
     Ptr,
+    #[serde(rename = "TLSA")]
+    Tlsa,
 }
 
 impl RecordType {
@@ -42,6 +44,7 @@ impl RecordType {
             RecordType::Cname => "CNAME",
             RecordType::Srv => "SRV",
             RecordType::Ptr => "PTR",
+            RecordType::Tlsa => "TLSA",
         }
     }
 }
@@ -74,6 +77,8 @@ pub enum Purpose {
     TlsRpt,
     /// Inbound MTA-STS: the `_mta-sts` TXT record and the `mta-sts.` name (RFC 8461).
     MtaSts,
+    /// The platform's `_25._tcp` TLSA record: DANE for mail to the server (RFC 7672).
+    Tlsa,
 }
 
 /// One record to publish.
@@ -461,6 +466,54 @@ pub fn platform(platform: &Platform) -> Result<Vec<PublishedRecord>, Text> {
         "SPF for the server's own name (HELO), so that bounces without a sender can be checked too.",
     ));
     Ok(out)
+}
+
+/// The owner name of the TLSA records of the server's SMTP port: `_25._tcp.HOSTNAME`.
+pub fn tlsa_name(hostname: &DomainName) -> String {
+    format!("_25._tcp.{hostname}")
+}
+
+/// The SHA-256 of a DER SubjectPublicKeyInfo: the data of a `3 1 1` TLSA record.
+pub fn tlsa_digest(public_key_info: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, public_key_info).as_ref().to_vec()
+}
+
+/// The `3 1 1` TLSA record value for a key (DANE-EE, the public key, SHA-256; RFC 7218).
+pub fn tlsa_value(public_key_info: &[u8]) -> String {
+    let hex: String = tlsa_digest(public_key_info).iter().map(|b| format!("{b:02x}")).collect();
+    format!("3 1 1 {hex}")
+}
+
+/// The optional `_25._tcp.HOSTNAME` TLSA records for the key of the hostname's current
+/// certificate and, when known, the key its renewal will use: published together, the
+/// record keeps matching across the renewal.
+pub fn platform_tlsa(platform: &Platform, current: &[u8], next: Option<&[u8]>) -> Vec<PublishedRecord> {
+    let name = tlsa_name(&platform.hostname);
+    let mut out = vec![
+        PublishedRecord::new(
+            name.clone(),
+            RecordType::Tlsa,
+            tlsa_value(current),
+            Purpose::Tlsa,
+            "DANE für E-Mails an diesen Server: der Schlüssel des aktuellen Zertifikats. Nur in einer mit DNSSEC signierten Zone sinnvoll.",
+            "DANE for mail to this server: the key of the current certificate. Useful only in a DNSSEC-signed zone.",
+        )
+        .optional(),
+    ];
+    if let Some(next) = next.filter(|n| *n != current) {
+        out.push(
+            PublishedRecord::new(
+                name,
+                RecordType::Tlsa,
+                tlsa_value(next),
+                Purpose::Tlsa,
+                "Der Schlüssel des nächsten Zertifikats: veröffentlichen Sie beide Einträge; der nächste Schlüssel übernimmt bei der Erneuerung.",
+                "The key of the next certificate: publish both records; the next key takes over at renewal.",
+            )
+            .optional(),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ pub async fn run(command: Command, config: &Config, store: &Store) -> anyhow::Re
                 }
                 print_records(&list);
             }
+            return platform_tlsa(config, store, &platform, as_json).await;
         }
         Command::Dns { domain: Some(domain), json: as_json, .. } => {
             let checker = checker(config)?;
@@ -95,6 +96,33 @@ pub async fn run(command: Command, config: &Config, store: &Store) -> anyhow::Re
         _ => unreachable!("only the commands `handles` accepts are passed here"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The optional `_25._tcp.HOSTNAME` TLSA records for the hostname's certificate, and
+/// the check of what is published (without `--json`: the JSON stays the list of records).
+async fn platform_tlsa(
+    config: &Config,
+    store: &Store,
+    platform: &postfach_dns::Platform,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    use postfach_server::dns::HostnameKeys;
+    if as_json {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (current, next) = match postfach_server::dns::hostname_keys(config, store).await.map_err(anyhow::Error::msg)? {
+        HostnameKeys::SelfSigned => {
+            println!(
+                "; TLSA (DANE for mail to this server) is not recommended while the server uses its self-signed certificate: configure [acme] or [tls] files first"
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        HostnameKeys::Keys { current, next } => (current, next),
+    };
+    print_records(&records::platform_tlsa(platform, &current, next.as_deref()));
+    let finding = postfach_dns::tlsa::check(&checker(config)?, &current, next.as_deref()).await;
+    println!("; check: {:<8} {}", finding.level.as_str().to_uppercase(), finding.message.en);
+    Ok(if finding.level == Level::Error { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// Gives a domain that was just added its DKIM key, and says where to find its records.

@@ -360,3 +360,91 @@ fn mta_sts_is_set_per_domain_and_its_records_follow_the_mode() {
     env.ok(&["domain", "set", "acme.example", "--mta-sts", "off"], "");
     assert!(records_of(&env.json(&["dns", "acme.example", "--json"]), "mta_sts").is_empty());
 }
+
+/// The SHA-256 of a key's SubjectPublicKeyInfo as openssl computes it: the independent
+/// check of the digest in the `3 1 1` records.
+fn openssl_spki_sha256(key_pem: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let run = |args: &[&str], input: &[u8]| {
+        let mut child =
+            Command::new("openssl").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("openssl");
+        child.stdin.take().expect("stdin").write_all(input).expect("write");
+        let out = child.wait_with_output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}");
+        out.stdout
+    };
+    let der = run(&["pkey", "-pubout", "-outform", "DER"], key_pem.as_bytes());
+    let digest = run(&["dgst", "-sha256", "-r"], &der);
+    String::from_utf8(digest).expect("utf-8").split_whitespace().next().expect("digest").to_string()
+}
+
+/// DANE for mail to the server: with an ACME certificate for the hostname (stored the
+/// way ACME stores one, with the key of the next order), `dns --platform` shows the
+/// `_25._tcp` TLSA records of both keys and checks what is published.
+#[test]
+fn platform_tlsa_records_name_the_current_and_the_next_key_and_are_checked() {
+    let env = Env::new();
+    let self_signed = env.ok(&["dns", "--platform"], "");
+    assert!(self_signed.contains("TLSA (DANE for mail to this server) is not recommended"), "{self_signed}");
+    assert!(!self_signed.contains("IN TLSA"), "{self_signed}");
+
+    let config = std::fs::read_to_string(env.config()).expect("config");
+    let config = format!(
+        "{config}[acme]\ndirectory = \"https://127.0.0.1:1/dir\"\ncontact = \"mailto:postmaster@postfach.test\"\n"
+    );
+    std::fs::write(env.config(), config).expect("config");
+    let current = rcgen::KeyPair::generate().expect("key");
+    let next = rcgen::KeyPair::generate().expect("key");
+    let cert =
+        rcgen::CertificateParams::new(vec![HOST.to_string()]).expect("params").self_signed(&current).expect("cert");
+    let db = format!("sqlite://{}/postfach.sqlite", env.dir.path().join("data").display());
+    tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        use postfach_store::Store;
+        use postfach_store::certificates::Issued;
+        use postfach_types::{DomainName, Secret, UnixTime};
+        let store = Store::open(&db).await.expect("store");
+        let host = DomainName::parse(HOST).expect("host");
+        let now = UnixTime::now().0;
+        let issued = Issued {
+            chain_pem: cert.pem(),
+            key_pem: Secret::new(current.serialize_pem()),
+            not_before: UnixTime(now - 60),
+            not_after: UnixTime(now + 86_400 * 60),
+            issuer: "CN=Test CA".into(),
+            issued_at: UnixTime(now),
+        };
+        store
+            .save_certificate(&host, &[host.clone()], &issued, &Secret::new(next.serialize_pem()))
+            .await
+            .expect("save");
+    });
+    let current_hex = openssl_spki_sha256(&current.serialize_pem());
+    let next_hex = openssl_spki_sha256(&next.serialize_pem());
+    let name = "_25._tcp.mail.postfach.test";
+    let out = env.ok(&["dns", "--platform"], "");
+    assert!(out.contains(&format!("{name}. 3600 IN TLSA 3 1 1 {current_hex}")), "{out}");
+    assert!(out.contains(&format!("{name}. 3600 IN TLSA 3 1 1 {next_hex}")), "{out}");
+    assert!(out.contains("publish both records; the next key takes over at renewal. (optional)"), "{out}");
+    assert!(out.contains(&format!("OK       No TLSA record is published at {name}; that is optional.")), "{out}");
+
+    let tlsa = |hex: &str| Data::Tlsa {
+        usage: 3,
+        selector: 1,
+        matching: 1,
+        data: (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect(),
+    };
+    env.dns.set(name, Type::Tlsa, vec![tlsa(&current_hex), tlsa(&next_hex)]);
+    let out = env.ok(&["dns", "--platform"], "");
+    assert!(out.contains(&format!("OK       A TLSA record at {name} matches the current certificate.")), "{out}");
+
+    env.dns.set(name, Type::Tlsa, vec![tlsa(&next_hex)]);
+    let out = env.fails(&["dns", "--platform"]);
+    assert!(out.contains(&format!("ERROR    The TLSA records at {name} match only the next key")), "{out}");
+    assert!(out.contains(&format!("Publish: {name}. 3600 IN TLSA 3 1 1 {current_hex}")), "{out}");
+
+    env.dns.set(name, Type::Tlsa, vec![tlsa(&"ab".repeat(32))]);
+    let out = env.fails(&["dns", "--platform"]);
+    assert!(out.contains(&format!("ERROR    No TLSA record at {name} matches the current certificate")), "{out}");
+    assert!(out.contains("mail servers that check DANE refuse to deliver to this server"), "{out}");
+}

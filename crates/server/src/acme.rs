@@ -14,6 +14,10 @@
 //! recorded with its reason and retried after a backoff that doubles from
 //! [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`]. Challenge responses are written to the
 //! database, so whichever node the CA reaches answers. Private keys are never logged.
+//!
+//! Each stored certificate comes with the key of its next order (`next_key_pem`), made
+//! now: a `3 1 1` TLSA record for that key can be published before the renewal
+//! ([`tlsa_keys`]). An order uses the stored next key, or a fresh one when there is none.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -209,7 +213,9 @@ async fn plan(
             }
         }
         tracing::info!(subject = %want.subject, names = ?want.names, "ordering a certificate");
-        let result = tokio::time::timeout(ORDER_TIMEOUT, order(store, acme, certificates, config, &want.names))
+        let next_key = current.and_then(|c| c.next_key_pem.as_ref());
+        let ordered = order(store, acme, certificates, config, &want.names, next_key);
+        let result = tokio::time::timeout(ORDER_TIMEOUT, ordered)
             .await
             .unwrap_or_else(|_| Err("the certificate authority did not finish in time".to_string()));
         match result {
@@ -220,7 +226,14 @@ async fn plan(
                     issuer = %issued.issuer,
                     "certificate issued"
                 );
-                if let Err(e) = store.save_certificate(&want.subject, &want.names, &issued).await {
+                let saved = match new_key_pem() {
+                    Ok(next) => store.save_certificate(&want.subject, &want.names, &issued, &next).await,
+                    Err(e) => {
+                        tracing::warn!(subject = %want.subject, error = %e, "making the next key failed");
+                        continue;
+                    }
+                };
+                if let Err(e) = saved {
                     tracing::warn!(subject = %want.subject, error = %e, "storing the certificate failed");
                 }
             }
@@ -349,9 +362,10 @@ async fn order(
     certificates: &Certificates,
     config: &Config,
     names: &[DomainName],
+    key_pem: Option<&Secret<String>>,
 ) -> Result<Issued, String> {
     let mut tokens = Vec::new();
-    let result = order_with(store, acme, certificates, config, names, &mut tokens).await;
+    let result = order_with(store, acme, certificates, config, names, key_pem, &mut tokens).await;
     for token in &tokens {
         if let Err(e) = store.remove_challenge(token).await {
             tracing::warn!(error = %e, "removing an ACME challenge failed");
@@ -366,6 +380,7 @@ async fn order_with(
     certificates: &Certificates,
     config: &Config,
     names: &[DomainName],
+    key_pem: Option<&Secret<String>>,
     tokens: &mut Vec<String>,
 ) -> Result<Issued, String> {
     let account = account(store, acme).await?;
@@ -410,7 +425,11 @@ async fn order_with(
     let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.as_str().to_string()).collect::<Vec<_>>())
         .map_err(|e| e.to_string())?;
     params.distinguished_name = rcgen::DistinguishedName::new();
-    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    // The key's own error text could quote it; say only what kind of problem it is.
+    let key = match key_pem {
+        Some(pem) => rcgen::KeyPair::from_pem(pem.expose()).map_err(|_| "the stored next key is not valid PEM")?,
+        None => rcgen::KeyPair::generate().map_err(|e| e.to_string())?,
+    };
     let csr = params.serialize_request(&key).map_err(|e| e.to_string())?;
     order.finalize_csr(csr.der()).await.map_err(|e| format!("finalize: {e}"))?;
     let chain_pem = order.poll_certificate(&retries).await.map_err(|e| format!("certificate: {e}"))?;
@@ -429,6 +448,30 @@ async fn order_with(
     };
     usable(&issued)?;
     Ok(issued)
+}
+
+/// A new private key for a certificate (ECDSA P-256, PKCS#8 PEM).
+fn new_key_pem() -> Result<Secret<String>, String> {
+    Ok(Secret::new(rcgen::KeyPair::generate().map_err(|e| e.to_string())?.serialize_pem()))
+}
+
+/// The DER SubjectPublicKeyInfo of a PEM private key: what a `3 1 x` TLSA record covers.
+pub(crate) fn public_key_info(key_pem: &Secret<String>) -> Option<Vec<u8>> {
+    use rcgen::PublicKeyData;
+    rcgen::KeyPair::from_pem(key_pem.expose()).ok().map(|key| key.subject_public_key_info())
+}
+
+/// The public keys (DER SubjectPublicKeyInfo) of the issued certificate for `subject` and
+/// of its next order, when one is issued: the keys a `3 1 1` TLSA record names.
+pub(crate) async fn tlsa_keys(
+    store: &Store,
+    subject: &DomainName,
+) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, String> {
+    let stored = store.certificates().await.map_err(|e| e.to_string())?;
+    let Some(certificate) = stored.into_iter().find(|c| &c.subject == subject) else { return Ok(None) };
+    let Some(issued) = &certificate.issued else { return Ok(None) };
+    let current = public_key_info(&issued.key_pem).ok_or("the stored certificate key cannot be read")?;
+    Ok(Some((current, certificate.next_key_pem.as_ref().and_then(public_key_info))))
 }
 
 #[cfg(test)]

@@ -91,3 +91,32 @@ pub(crate) async fn periodic_checks(
         }
     }
 }
+
+/// The keys a `_25._tcp.HOSTNAME` TLSA record may name (DER SubjectPublicKeyInfo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostnameKeys {
+    /// The self-signed default is in use (or the CA has not issued one yet): a TLSA
+    /// record is not recommended.
+    SelfSigned,
+    /// The key of the certificate in use and, for an ACME certificate, the key its
+    /// renewal will use.
+    Keys { current: Vec<u8>, next: Option<Vec<u8>> },
+}
+
+/// The keys of the hostname's certificate: the ACME one when issued, else the
+/// configured `[tls]` files, else the self-signed default.
+pub async fn hostname_keys(config: &Config, store: &Store) -> Result<HostnameKeys, String> {
+    if config.acme.is_some()
+        && let Some((current, next)) = crate::acme::tlsa_keys(store, &config.hostname).await?
+    {
+        return Ok(HostnameKeys::Keys { current, next });
+    }
+    if let crate::config::TlsSource::Files { key, .. } = &config.tls {
+        let pem =
+            std::fs::read_to_string(key).map_err(|e| format!("cannot read the key file {}: {e}", key.display()))?;
+        let current = crate::acme::public_key_info(&postfach_types::Secret::new(pem))
+            .ok_or_else(|| format!("the key file {} holds no key this server can read", key.display()))?;
+        return Ok(HostnameKeys::Keys { current, next: None });
+    }
+    Ok(HostnameKeys::SelfSigned)
+}

@@ -191,12 +191,17 @@ async fn http_01_and_renewal(database: Option<String>) {
     let soon = UnixTime(UnixTime::now().0 + 10 * 86_400);
     let near = postfach_store::certificates::Issued { not_after: soon, ..first.clone() };
     let names = stored[0].names.clone();
-    t.server.store().save_certificate(&stored[0].subject, &names, &near).await.expect("age the certificate");
+    let next = stored[0].next_key_pem.clone().expect("the next key is kept with the certificate");
+    t.server.store().save_certificate(&stored[0].subject, &names, &near, &next).await.expect("age the certificate");
     let renewed = wait_for(&t, &pebble, "the renewed certificate", |s| {
         s.iter().any(|c| c.issued.as_ref().is_some_and(|i| i.chain_pem != first.chain_pem))
     })
     .await;
     wait_loaded(&t, HOSTNAME, &renewed[0].issued.as_ref().expect("issued").chain_pem).await;
+    // The renewal used the key kept for it (its TLSA record could be published in
+    // advance), and a new next key was made.
+    assert_eq!(renewed[0].issued.as_ref().expect("issued").key_pem.expose(), next.expose());
+    assert_ne!(renewed[0].next_key_pem.as_ref().expect("a new next key").expose(), next.expose());
     let seen = leaf(t.addr("https"), HOSTNAME, pebble.roots(), Way::Implicit).await;
     assert_ne!(seen, first_leaf, "the renewed certificate is served");
     assert_eq!(leaf(t.addr("imaps"), HOSTNAME, pebble.roots(), Way::Implicit).await, seen);

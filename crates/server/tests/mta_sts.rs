@@ -57,7 +57,8 @@ async fn install_policy_certificate(t: &TestServer) -> std::path::PathBuf {
         issued_at: UnixTime(now),
     };
     let store = t.server.store();
-    store.save_certificate(&dom(DOMAIN), &[dom(POLICY_HOST)], &issued).await.expect("save");
+    let next = Secret::new(rcgen::KeyPair::generate().expect("key").serialize_pem());
+    store.save_certificate(&dom(DOMAIN), &[dom(POLICY_HOST)], &issued, &next).await.expect("save");
     let leaf = CertificateDer::pem_slice_iter(issued.chain_pem.as_bytes()).next().expect("leaf").expect("PEM");
     let deadline = Instant::now() + Duration::from_secs(30);
     while t.server.certificates().for_name(Some(POLICY_HOST)).is_none_or(|k| k.cert[0] != leaf) {

@@ -22,6 +22,9 @@ pub struct StoredCertificate {
     pub names: Vec<DomainName>,
     /// The issued chain (leaf first) and its key as PEM; `None` until an order succeeded.
     pub issued: Option<Issued>,
+    /// The private key (PEM) the next order uses, made when the current certificate was
+    /// stored, so that its TLSA record can be published before the renewal.
+    pub next_key_pem: Option<Secret<String>>,
     /// Why the last order failed; cleared by a success.
     pub last_error: Option<String>,
     /// Orders that failed in a row.
@@ -54,7 +57,7 @@ pub struct Challenge {
 }
 
 const SELECT: &str = "SELECT subject, names, chain_pem, key_pem, not_before, not_after, issuer, issued_at, \
-     last_error, failures, next_attempt FROM tls_certificates";
+     next_key_pem, last_error, failures, next_attempt FROM tls_certificates";
 
 fn from_row(row: &AnyRow) -> Result<StoredCertificate, sqlx::Error> {
     let names: String = row.try_get("names")?;
@@ -75,6 +78,7 @@ fn from_row(row: &AnyRow) -> Result<StoredCertificate, sqlx::Error> {
         subject: decode(row.try_get("subject")?, DomainName::parse)?,
         names,
         issued,
+        next_key_pem: row.try_get::<Option<String>, _>("next_key_pem")?.map(Secret::new),
         last_error: row.try_get("last_error")?,
         failures: row.try_get("failures")?,
         next_attempt: UnixTime(row.try_get("next_attempt")?),
@@ -104,22 +108,24 @@ impl Store {
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Stores a newly issued certificate for `subject`, replacing the previous one and
-    /// clearing the failure record.
+    /// Stores a newly issued certificate for `subject` and the key its next order will
+    /// use (`next_key_pem`), replacing the previous ones and clearing the failure record.
     pub async fn save_certificate(
         &self,
         subject: &DomainName,
         names: &[DomainName],
         issued: &Issued,
+        next_key_pem: &Secret<String>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO tls_certificates (subject, names, chain_pem, key_pem, not_before, not_after, issuer, \
-             issued_at, last_error, failures, next_attempt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, 0) \
+             issued_at, next_key_pem, last_error, failures, next_attempt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 0, 0) \
              ON CONFLICT (subject) DO UPDATE SET names = excluded.names, chain_pem = excluded.chain_pem, \
              key_pem = excluded.key_pem, not_before = excluded.not_before, not_after = excluded.not_after, \
-             issuer = excluded.issuer, issued_at = excluded.issued_at, last_error = NULL, failures = 0, \
-             next_attempt = 0",
+             issuer = excluded.issuer, issued_at = excluded.issued_at, next_key_pem = excluded.next_key_pem, \
+             last_error = NULL, failures = 0, next_attempt = 0",
         )
         .bind(subject.as_str())
         .bind(joined(names))
@@ -129,6 +135,7 @@ impl Store {
         .bind(issued.not_after.0)
         .bind(&issued.issuer)
         .bind(issued.issued_at.0)
+        .bind(next_key_pem.expose())
         .execute(&mut *tx)
         .await?;
         bump(&mut tx).await?;

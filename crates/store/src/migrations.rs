@@ -618,6 +618,13 @@ ALTER TABLE mailboxes ADD COLUMN outbound_tls_required BIGINT NOT NULL DEFAULT 0
 ALTER TABLE customers ADD COLUMN outbound_tls_required BIGINT NOT NULL DEFAULT 0
 "#,
     },
+    Migration {
+        version: 26,
+        name: "next certificate key",
+        // The key the next ACME order for a subject uses (PEM), made when a certificate
+        // is stored: a `3 1 1` TLSA record for it can be published before the renewal.
+        sql: "ALTER TABLE tls_certificates ADD COLUMN next_key_pem TEXT",
+    },
 ];
 
 impl Store {

@@ -32,6 +32,10 @@ fn issued(serial: &str, not_after: i64) -> Issued {
     }
 }
 
+fn next_key(serial: &str) -> Secret<String> {
+    Secret::new(format!("-----BEGIN PRIVATE KEY-----\nnext-{serial}\n-----END PRIVATE KEY-----\n"))
+}
+
 async fn certificates_are_saved_failures_recorded_and_unwanted_ones_forgotten(store: Store) {
     let host = dom("mail.example.net");
     let names = vec![host.clone()];
@@ -47,19 +51,25 @@ async fn certificates_are_saved_failures_recorded_and_unwanted_ones_forgotten(st
     assert!(stored[0].issued.is_none());
 
     // Success clears the failure record; a failure after it keeps the certificate.
-    store.save_certificate(&host, &names, &issued("one", 50_000)).await.expect("save");
+    store.save_certificate(&host, &names, &issued("one", 50_000), &next_key("n1")).await.expect("save");
     let stored = store.certificates().await.expect("list");
     assert_eq!((stored[0].failures, stored[0].last_error.clone()), (0, None));
     assert_eq!(stored[0].issued.as_ref().expect("issued").not_after, UnixTime(50_000));
+    assert_eq!(stored[0].next_key_pem.as_ref().expect("next key").expose(), next_key("n1").expose());
     assert!(!format!("{stored:?}").contains("PRIVATE KEY"), "keys never show in Debug");
     store.record_certificate_failure(&host, &names, "renewal failed", UnixTime(7000)).await.expect("failure");
     let stored = store.certificates().await.expect("list");
     assert_eq!(stored[0].issued.as_ref().expect("kept").chain_pem, issued("one", 0).chain_pem);
     assert_eq!(stored[0].issued.as_ref().expect("kept").key_pem.expose(), issued("one", 0).key_pem.expose());
+    assert_eq!(stored[0].next_key_pem.as_ref().expect("kept").expose(), next_key("n1").expose(), "a failure keeps it");
+    // A renewal replaces the next key with the one made for the order after it.
+    store.save_certificate(&host, &names, &issued("one-b", 90_000), &next_key("n2")).await.expect("save");
+    let stored = store.certificates().await.expect("list");
+    assert_eq!(stored[0].next_key_pem.as_ref().expect("next key").expose(), next_key("n2").expose());
 
     let customer = dom("acme.example");
     let customer_names = vec![dom("mail.acme.example"), dom("autoconfig.acme.example")];
-    store.save_certificate(&customer, &customer_names, &issued("two", 60_000)).await.expect("save");
+    store.save_certificate(&customer, &customer_names, &issued("two", 60_000), &next_key("n3")).await.expect("save");
     let stored = store.certificates().await.expect("list");
     assert_eq!(stored.iter().find(|c| c.subject == customer).expect("there").names, customer_names);
     assert_eq!(store.retain_certificates(std::slice::from_ref(&host)).await.expect("retain"), 1);
