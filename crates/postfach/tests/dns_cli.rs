@@ -389,7 +389,9 @@ fn platform_tlsa_records_name_the_current_and_the_next_key_and_are_checked() {
     assert!(self_signed.contains("TLSA (DANE for mail to this server) is not recommended"), "{self_signed}");
     assert!(!self_signed.contains("IN TLSA"), "{self_signed}");
 
-    let config = std::fs::read_to_string(env.config()).expect("config");
+    // ACME's default challenge needs an HTTPS listener (the CLI never binds it).
+    let config =
+        std::fs::read_to_string(env.config()).expect("config").replace("https = []", "https = [\"127.0.0.1:1443\"]");
     let config = format!(
         "{config}[acme]\ndirectory = \"https://127.0.0.1:1/dir\"\ncontact = \"mailto:postmaster@postfach.test\"\n"
     );
