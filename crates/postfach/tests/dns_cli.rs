@@ -417,7 +417,7 @@ fn platform_tlsa_records_name_the_current_and_the_next_key_and_are_checked() {
             issued_at: UnixTime(now),
         };
         store
-            .save_certificate(&host, &[host.clone()], &issued, &Secret::new(next.serialize_pem()))
+            .save_certificate(&host, std::slice::from_ref(&host), &issued, &Secret::new(next.serialize_pem()))
             .await
             .expect("save");
     });
