@@ -237,9 +237,10 @@ async fn a_live_claim_is_renewed_by_its_heartbeat_and_never_taken() {
     let b = node_of(&c, "node-b", ClaimTiming::default()).await;
     c.sink.hold();
     a.run();
-    b.run();
     a.submit(&c, "slow").await;
     wait_until("node a delivers", async || !c.sink.attempts().is_empty()).await;
+    // Node b starts once node a holds the claim (started earlier, it might win the claim).
+    b.run();
     let claim_until = async || {
         let queue = b.store.queue_list(Scope::Platform).await.expect("list");
         let claim = queue[0].recipients[0].claim.clone().expect("claimed");
