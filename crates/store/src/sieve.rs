@@ -71,6 +71,18 @@ fn no_script(name: &str) -> StoreError {
     StoreError::NotFound(format!("this mailbox has no filter script named '{name}'"))
 }
 
+/// The `updated_at` of a change to one of the mailbox's scripts: now, but always later than
+/// every earlier change of its scripts, so that two changes within one second still differ
+/// (delivery's compiled-script cache is keyed by it).
+async fn change_time(tx: &mut Tx, mailbox: MailboxId) -> Result<i64, StoreError> {
+    let last: Option<i64> = sqlx::query("SELECT MAX(updated_at) AS last FROM sieve_scripts WHERE mailbox_id = $1")
+        .bind(mailbox)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("last")?;
+    Ok(UnixTime::now().0.max(last.map_or(0, |l| l + 1)))
+}
+
 /// Mirrors the active script's `updated_at` into the mailbox row.
 async fn mirror_active(tx: &mut Tx, mailbox: MailboxId) -> Result<(), StoreError> {
     sqlx::query(
@@ -162,7 +174,7 @@ impl Store {
     ) -> Result<Put, StoreError> {
         let mut tx = self.begin_write().await?;
         let customer = owner(&mut tx, scope, mailbox).await?;
-        let now = UnixTime::now().0;
+        let now = change_time(&mut tx, mailbox).await?;
         let replaced =
             sqlx::query("UPDATE sieve_scripts SET script = $1, updated_at = $2 WHERE mailbox_id = $3 AND name = $4")
                 .bind(text)
@@ -284,9 +296,10 @@ impl Store {
             .await?;
         if let Some(name) = name {
             // A new activation counts as a change: delivery compiles it afresh.
+            let now = change_time(&mut tx, mailbox).await?;
             sqlx::query("UPDATE sieve_scripts SET active = $1, updated_at = $2 WHERE mailbox_id = $3 AND name = $4")
                 .bind(flag(true))
-                .bind(UnixTime::now().0)
+                .bind(now)
                 .bind(mailbox)
                 .bind(name)
                 .execute(&mut *tx)
