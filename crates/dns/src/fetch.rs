@@ -76,13 +76,24 @@ async fn fetch(
         Ok(found) => found.iter().collect(),
         Err(_) => return Err(no_address()),
     };
-    let Some(ip) = ips.first() else { return Err(no_address()) };
-    let tcp = TcpStream::connect((*ip, port)).await.map_err(|_| {
-        text(
-            format!("{host} ({ip}) nimmt keine Verbindung an Port {port} an"),
-            format!("{host} ({ip}) accepts no connection on port {port}"),
-        )
-    })?;
+    // Each address in turn, as a browser would: one unreachable address is not the end.
+    let mut refused = no_address();
+    let mut connected = None;
+    for ip in &ips {
+        match TcpStream::connect((*ip, port)).await {
+            Ok(tcp) => {
+                connected = Some(tcp);
+                break;
+            }
+            Err(_) => {
+                refused = text(
+                    format!("{host} ({ip}) nimmt keine Verbindung an Port {port} an"),
+                    format!("{host} ({ip}) accepts no connection on port {port}"),
+                );
+            }
+        }
+    }
+    let tcp = connected.ok_or(refused)?;
     let name = ServerName::try_from(host.to_string()).map_err(|_| no_address())?;
     let mut tls = connector.connect(name, tcp).await.map_err(|e| {
         text(
