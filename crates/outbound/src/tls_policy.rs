@@ -195,9 +195,10 @@ impl Destination<'_> {
                     source: PolicySource::Dane,
                     tls: Tls::Required(Verify::Dane(verifier.clone())),
                     requiretls,
-                    failure: temporary("tlsa-invalid", format!(
-                        "{host} did not offer the encryption with the certificate its DANE records require"
-                    )),
+                    failure: temporary(
+                        "tlsa-invalid",
+                        format!("{host} did not offer the encryption with the certificate its DANE records require"),
+                    ),
                 };
             }
             DaneAnswer::Unusable => {
@@ -218,9 +219,12 @@ impl Destination<'_> {
                     source: PolicySource::Dane,
                     tls: Tls::Refused,
                     requiretls,
-                    failure: temporary("dnssec-invalid", format!(
-                        "whether {host} must be reached with DANE-verified encryption could not be checked ({why})"
-                    )),
+                    failure: temporary(
+                        "dnssec-invalid",
+                        format!(
+                            "whether {host} must be reached with DANE-verified encryption could not be checked ({why})"
+                        ),
+                    ),
                 };
             }
             DaneAnswer::NotApplicable => {}
@@ -233,9 +237,10 @@ impl Destination<'_> {
                         source: PolicySource::MtaSts,
                         tls: Tls::Refused,
                         requiretls,
-                        failure: temporary("validation-failure", format!(
-                            "the MTA-STS policy of {domain} does not name the mail server {host}"
-                        )),
+                        failure: temporary(
+                            "validation-failure",
+                            format!("the MTA-STS policy of {domain} does not name the mail server {host}"),
+                        ),
                     };
                 }
             } else if enforced {
@@ -243,10 +248,13 @@ impl Destination<'_> {
                     source: PolicySource::MtaSts,
                     tls: Tls::Required(Verify::WebPki),
                     requiretls,
-                    failure: temporary("validation-failure", format!(
-                        "{host} did not offer encryption with a valid certificate, which the MTA-STS policy of \
+                    failure: temporary(
+                        "validation-failure",
+                        format!(
+                            "{host} did not offer encryption with a valid certificate, which the MTA-STS policy of \
                          {domain} requires"
-                    )),
+                        ),
+                    ),
                 };
             } else {
                 return Requirement {
@@ -271,9 +279,10 @@ impl Destination<'_> {
                 source: PolicySource::Opportunistic,
                 tls: Tls::Required(Verify::Any),
                 requiretls: false,
-                failure: temporary("starttls-not-supported", format!(
-                    "{host} did not offer encryption, and this sender's mail is only sent encrypted"
-                )),
+                failure: temporary(
+                    "starttls-not-supported",
+                    format!("{host} did not offer encryption, and this sender's mail is only sent encrypted"),
+                ),
             },
             Demand::RequireTls => Requirement {
                 source: PolicySource::None,

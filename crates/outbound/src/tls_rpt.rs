@@ -75,7 +75,9 @@ fn policy_string(policy: &Policy) -> String {
 /// The RFC 8460 §4 JSON of one domain's `day` (days since 1970, UTC).
 pub fn report_json(submitter: &str, report_id: &str, day: i64, domain: &str, rows: &[(TlsOutcome, u64)]) -> String {
     let iso = |secs: i64| {
-        chrono::DateTime::from_timestamp(secs, 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+        chrono::DateTime::from_timestamp(secs, 0)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
     };
     let mut policies: Vec<serde_json::Value> = Vec::new();
     let mut keys: Vec<(&str, &str)> = rows.iter().map(|(o, _)| (o.policy_type.as_str(), o.policy.as_str())).collect();
@@ -145,7 +147,8 @@ pub fn report_mail(
     m.push_str(&format!("This is the TLS report (RFC 8460) for {domain} from {submitter}.\r\n\r\n"));
     m.push_str(&format!("--{boundary}\r\nContent-Type: application/tlsrpt+gzip\r\n"));
     m.push_str("Content-Transfer-Encoding: base64\r\n");
-    m.push_str(&format!("Content-Disposition: attachment; filename=\"{submitter}!{domain}!{}!{}.json.gz\"\r\n\r\n",
+    m.push_str(&format!(
+        "Content-Disposition: attachment; filename=\"{submitter}!{domain}!{}!{}.json.gz\"\r\n\r\n",
         day * 86_400,
         day * 86_400 + 86_399
     ));
@@ -155,4 +158,66 @@ pub fn report_mail(
     }
     m.push_str(&format!("--{boundary}--\r\n"));
     m.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn row(result: &str, n: u64) -> (TlsOutcome, u64) {
+        let outcome = TlsOutcome {
+            domain: "outside.test".into(),
+            policy_type: "sts".into(),
+            policy: "version: STSv1\nmode: enforce\nmx: mx.outside.test\nmax_age: 86400".into(),
+            result: result.into(),
+            mx_host: "mx.outside.test".into(),
+            mx_ip: "192.0.2.1".into(),
+        };
+        (outcome, n)
+    }
+
+    #[test]
+    fn the_report_mail_carries_the_gzipped_json_rfc_8460_describes() {
+        let rows = [row("starttls-not-supported", 1), row("success", 3)];
+        let json = report_json("mx.postfach.test", "r1@mx.postfach.test", 20_000, "outside.test", &rows);
+        let mail = report_mail(
+            "mx.postfach.test",
+            "outside.test",
+            "reports@outside.test",
+            "r1@mx.postfach.test",
+            &json,
+            20_000,
+            postfach_types::UnixTime(20_001 * 86_400),
+        );
+        assert!(is_report(&mail));
+        let text = String::from_utf8(mail).expect("ascii");
+        assert!(text.contains(
+            "Subject: Report Domain: outside.test Submitter: mx.postfach.test Report-ID: <r1@mx.postfach.test>\r\n"
+        ));
+        assert!(text.contains("TLS-Report-Domain: outside.test\r\n"));
+        assert!(text.contains("TLS-Report-Submitter: mx.postfach.test\r\n"));
+        let (_, attachment) = text.split_once("Content-Type: application/tlsrpt+gzip").expect("attachment");
+        let (_, body) = attachment.split_once("\r\n\r\n").expect("part body");
+        let b64: String = body.lines().take_while(|l| !l.starts_with("--")).collect();
+        let gzip = base64::engine::general_purpose::STANDARD.decode(b64).expect("base64");
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(&gzip[..]).read_to_string(&mut decoded).expect("gzip");
+        let v: serde_json::Value = serde_json::from_str(&decoded).expect("json");
+        assert_eq!(v["date-range"]["start-datetime"], "2024-10-04T00:00:00Z");
+        let policy = &v["policies"][0];
+        assert_eq!(policy["policy"]["policy-domain"], "outside.test");
+        assert_eq!(policy["policy"]["policy-string"][1], "mode: enforce");
+        assert_eq!(policy["summary"]["total-successful-session-count"], 3);
+        assert_eq!(policy["summary"]["total-failure-session-count"], 1);
+        assert_eq!(policy["failure-details"][0]["result-type"], "starttls-not-supported");
+        assert_eq!(policy["failure-details"][0]["receiving-ip"], "192.0.2.1");
+    }
+
+    #[test]
+    fn only_report_mails_are_recognised_and_only_by_their_header() {
+        assert!(!is_report(b"Subject: hi\r\n\r\nContent-Type: multipart/report; report-type=tlsrpt\r\n"));
+        assert!(is_report(b"Content-Type: multipart/report; Report-Type=TLSRPT\r\n\r\nbody"));
+    }
 }

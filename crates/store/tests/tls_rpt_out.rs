@@ -32,7 +32,10 @@ async fn outcomes_are_counted_per_day_bounded_and_forgotten(store: Store) {
 
     // At most MAX_TLS_OUTCOME_ROWS distinct rows per domain and day; then counting stops.
     for i in 0..MAX_TLS_OUTCOME_ROWS + 10 {
-        store.count_tls_outcome(102, &outcome("many.test", "validation-failure", &format!("mx{i}.many.test"))).await.expect("count");
+        store
+            .count_tls_outcome(102, &outcome("many.test", "validation-failure", &format!("mx{i}.many.test")))
+            .await
+            .expect("count");
     }
     store.count_tls_outcome(102, &outcome("many.test", "validation-failure", "mx0.many.test")).await.expect("count");
     let many = store.tls_outcomes(102).await.expect("read");
