@@ -457,10 +457,11 @@ async fn session(
 ) -> Result<Attempt, Failure> {
     let remote = format!("{}[{}]", host.name, ip);
     let required = matches!(requirement.tls, Tls::Required(_));
-    let short = |why: String| {
+    let short = |result_type: &'static str, why: String| {
         Failure::Policy(tls_policy::Failure {
             status: requirement.failure.status,
             text: format!("{}: {why}", requirement.failure.text),
+            result_type,
         })
     };
     let tcp = match tokio::time::timeout(t.connect, connect(SocketAddr::new(ip, port), sources)).await {
@@ -491,9 +492,13 @@ async fn session(
                 let name = ServerName::try_from(host.name.clone()).unwrap_or(ServerName::IpAddress(ip.into()));
                 let tls_stream = match tokio::time::timeout(t.command, connector.connect(name, tcp)).await {
                     Ok(Ok(s)) => s,
-                    Ok(Err(e)) if required => return Err(short(format!("the TLS handshake failed ({e})"))),
+                    Ok(Err(e)) if required => {
+                        return Err(short(requirement.failure.result_type, format!("the TLS handshake failed ({e})")));
+                    }
                     Ok(Err(e)) => return Err(Failure::Tls(e.to_string())),
-                    Err(_) if required => return Err(short("the TLS handshake timed out".into())),
+                    Err(_) if required => {
+                        return Err(short(requirement.failure.result_type, "the TLS handshake timed out".into()));
+                    }
                     Err(_) => return Err(Failure::Tls("the TLS handshake timed out".into())),
                 };
                 report = found.and_then(|f| lock(&f).take());
@@ -503,12 +508,12 @@ async fn session(
                 ext = extensions(&ehlo);
             } else if required {
                 let _ = conn.command("QUIT", t.quit).await;
-                return Err(short(format!("it refused STARTTLS ({})", reply.line())));
+                return Err(short("starttls-not-supported", format!("it refused STARTTLS ({})", reply.line())));
             }
         }
         _ if required => {
             let _ = conn.command("QUIT", t.quit).await;
-            return Err(short("it did not offer STARTTLS".into()));
+            return Err(short("starttls-not-supported", "it did not offer STARTTLS".into()));
         }
         _ => {}
     }
@@ -518,6 +523,7 @@ async fn session(
         let _ = conn.command("QUIT", t.quit).await;
         return Err(Failure::Policy(tls_policy::Failure {
             status: "5.7.30",
+            result_type: "starttls-not-supported",
             text: format!(
                 "the message was sent with REQUIRETLS, but the mail server {} does not support REQUIRETLS",
                 host.name

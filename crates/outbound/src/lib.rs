@@ -25,6 +25,7 @@ pub mod mta_sts;
 pub mod mx;
 pub mod schedule;
 pub mod tls_policy;
+pub mod tls_rpt;
 mod worker;
 
 pub use worker::{CLAIM_HEARTBEAT, CLAIM_LEASE};
@@ -327,6 +328,72 @@ impl Outbound {
         );
         inner.wake.notify_one();
         Ok(())
+    }
+
+    /// Sends the TLS reports (RFC 8460) of `day` (days since 1970, UTC) to each
+    /// destination domain whose `_smtp._tls` TXT record names `mailto:` addresses, then
+    /// forgets that day's counts (sent, or not wanted) and those older than
+    /// [`tls_rpt::KEEP_DAYS`]: running it again sends nothing twice. `https:` addresses are
+    /// not served. Returns the reports sent.
+    pub async fn send_tls_reports(&self, day: i64) -> usize {
+        let store = &self.inner.store;
+        let rows = match store.tls_outcomes(day).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the counts for the TLS reports failed");
+                return 0;
+            }
+        };
+        if let Err(e) = store.forget_tls_outcomes_before(day - tls_rpt::KEEP_DAYS).await {
+            tracing::warn!(error = %e, "forgetting old TLS report counts failed");
+        }
+        if rows.is_empty() {
+            return 0;
+        }
+        let resolver = match mx::resolver(self.inner.settings.resolver) {
+            Ok(resolver) => resolver,
+            Err(e) => {
+                tracing::warn!(error = %e, "no DNS resolver for the TLS reports");
+                return 0;
+            }
+        };
+        let submitter = self.inner.settings.hostname.to_string();
+        let mut sent = 0;
+        for domain_rows in rows.chunk_by(|a, b| a.0.domain == b.0.domain) {
+            let domain = domain_rows[0].0.domain.as_str();
+            let records = match postfach_dns::spf::txt_records(&resolver, &format!("_smtp._tls.{domain}")).await {
+                Ok(records) => records,
+                // DNS did not answer: tried again at the next run (the counts stay, for at
+                // most KEEP_DAYS).
+                Err(_) => continue,
+            };
+            let mailto: Vec<String> = records
+                .iter()
+                .filter(|r| r.starts_with("v=TLSRPTv1"))
+                .find_map(|r| match postfach_dns::checks::parse_tls_rpt(r) {
+                    postfach_dns::checks::TlsRptRecord::Valid { mailto, .. } => Some(mailto),
+                    postfach_dns::checks::TlsRptRecord::Invalid(_) => None,
+                })
+                .unwrap_or_default();
+            let report_id = format!("{}.{day}@{submitter}", QueueId::random());
+            let json = tls_rpt::report_json(&submitter, &report_id, day, domain, domain_rows);
+            for to in mailto.iter().take(tls_rpt::MAX_RECIPIENTS) {
+                let Ok(address) = EmailAddress::parse(to) else { continue };
+                let mail = tls_rpt::report_mail(&submitter, domain, to, &report_id, &json, day, UnixTime::now());
+                let mail = dkim::sign(store, mail).await;
+                match self.send_platform(None, address, mail).await {
+                    Ok(queue_id) => {
+                        sent += 1;
+                        tracing::info!(domain, queue_id = %queue_id, "TLS report queued");
+                    }
+                    Err(e) => tracing::warn!(domain, error = %e, "queueing a TLS report failed"),
+                }
+            }
+            if let Err(e) = store.forget_tls_outcomes(domain, day).await {
+                tracing::warn!(domain, error = %e, "forgetting the sent TLS report's counts failed");
+            }
+        }
+        sent
     }
 
     /// Forgets sending allowances that are full again (the server's upkeep calls this).

@@ -164,6 +164,8 @@ pub struct Requirement {
 pub struct Failure {
     pub status: &'static str,
     pub text: String,
+    /// What the TLS-RPT report calls it (RFC 8460 §4.3 `result-type`).
+    pub result_type: &'static str,
 }
 
 impl Failure {
@@ -186,16 +188,17 @@ impl Destination<'_> {
     pub fn for_host(&self, host: &str, dane: &DaneAnswer) -> Requirement {
         let requiretls = self.demand == Demand::RequireTls;
         let domain = self.domain;
-        let temporary = |text: String| Failure { status: "4.7.5", text };
+        let temporary = |result_type: &'static str, text: String| Failure { status: "4.7.5", text, result_type };
         match dane {
             DaneAnswer::Usable(verifier) => {
                 return Requirement {
                     source: PolicySource::Dane,
                     tls: Tls::Required(Verify::Dane(verifier.clone())),
                     requiretls,
-                    failure: temporary(format!(
-                        "{host} did not offer the encryption with the certificate its DANE records require"
-                    )),
+                    failure: temporary(
+                        "tlsa-invalid",
+                        format!("{host} did not offer the encryption with the certificate its DANE records require"),
+                    ),
                 };
             }
             DaneAnswer::Unusable => {
@@ -204,7 +207,10 @@ impl Destination<'_> {
                         source: PolicySource::Dane,
                         tls: Tls::Required(Verify::Any),
                         requiretls: false,
-                        failure: temporary(format!("{host} did not offer the encryption its DANE records require")),
+                        failure: temporary(
+                            "tlsa-invalid",
+                            format!("{host} did not offer the encryption its DANE records require"),
+                        ),
                     };
                 }
             }
@@ -213,9 +219,12 @@ impl Destination<'_> {
                     source: PolicySource::Dane,
                     tls: Tls::Refused,
                     requiretls,
-                    failure: temporary(format!(
-                        "whether {host} must be reached with DANE-verified encryption could not be checked ({why})"
-                    )),
+                    failure: temporary(
+                        "dnssec-invalid",
+                        format!(
+                            "whether {host} must be reached with DANE-verified encryption could not be checked ({why})"
+                        ),
+                    ),
                 };
             }
             DaneAnswer::NotApplicable => {}
@@ -228,9 +237,10 @@ impl Destination<'_> {
                         source: PolicySource::MtaSts,
                         tls: Tls::Refused,
                         requiretls,
-                        failure: temporary(format!(
-                            "the MTA-STS policy of {domain} does not name the mail server {host}"
-                        )),
+                        failure: temporary(
+                            "validation-failure",
+                            format!("the MTA-STS policy of {domain} does not name the mail server {host}"),
+                        ),
                     };
                 }
             } else if enforced {
@@ -238,17 +248,23 @@ impl Destination<'_> {
                     source: PolicySource::MtaSts,
                     tls: Tls::Required(Verify::WebPki),
                     requiretls,
-                    failure: temporary(format!(
-                        "{host} did not offer encryption with a valid certificate, which the MTA-STS policy of \
+                    failure: temporary(
+                        "validation-failure",
+                        format!(
+                            "{host} did not offer encryption with a valid certificate, which the MTA-STS policy of \
                          {domain} requires"
-                    )),
+                        ),
+                    ),
                 };
             } else {
                 return Requirement {
                     source: PolicySource::MtaSts,
                     tls: self.demanded(Tls::Report(Verify::WebPki)),
                     requiretls,
-                    failure: temporary(format!("{host} did not offer encryption, which the sender requires")),
+                    failure: temporary(
+                        "starttls-not-supported",
+                        format!("{host} did not offer encryption, which the sender requires"),
+                    ),
                 };
             }
         }
@@ -257,15 +273,16 @@ impl Destination<'_> {
                 source: PolicySource::Opportunistic,
                 tls: Tls::Opportunistic,
                 requiretls: false,
-                failure: temporary(format!("{host} could not be reached")),
+                failure: temporary("starttls-not-supported", format!("{host} could not be reached")),
             },
             Demand::Encrypted => Requirement {
                 source: PolicySource::Opportunistic,
                 tls: Tls::Required(Verify::Any),
                 requiretls: false,
-                failure: temporary(format!(
-                    "{host} did not offer encryption, and this sender's mail is only sent encrypted"
-                )),
+                failure: temporary(
+                    "starttls-not-supported",
+                    format!("{host} did not offer encryption, and this sender's mail is only sent encrypted"),
+                ),
             },
             Demand::RequireTls => Requirement {
                 source: PolicySource::None,
@@ -273,6 +290,7 @@ impl Destination<'_> {
                 requiretls,
                 failure: Failure {
                     status: "5.7.10",
+                    result_type: "validation-failure",
                     text: format!(
                         "the message was sent with REQUIRETLS, but {domain} publishes no way to check its mail \
                          servers' certificates (neither MTA-STS nor DANE), so it was not sent"

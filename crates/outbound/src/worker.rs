@@ -41,6 +41,7 @@ use crate::dane::DaneResolver;
 use crate::dsn::{self, Action, NoticeRecipient};
 use crate::mx::{self, RouteError};
 use crate::tls_policy::{self, Destination};
+use crate::tls_rpt;
 use crate::{Outbound, QueueId, mta_sts, schedule};
 
 /// How often the queue is looked at when nothing wakes the runner.
@@ -338,6 +339,13 @@ async fn deliver_remote(
     let helo = settings.hostname.to_string();
     let envelope = Envelope { helo: &helo, from: message.return_path.as_ref(), recipients: &addresses, message: bytes };
     let attempt = client::deliver(&targets, settings.smtp_port, &settings.source_ips, envelope, tls).await;
+    // Counted for the domain's daily TLS report; reports themselves are not.
+    if let Some(outcome) = tls_rpt::outcome(domain, &attempt, mta_sts.as_ref()).filter(|_| !tls_rpt::is_report(bytes)) {
+        let day = postfach_store::tls_rpt_out::day_of(now.0);
+        if let Err(e) = outbound.inner.store.count_tls_outcome(day, &outcome).await {
+            tracing::warn!(error = %e, "counting a delivery for the TLS report failed");
+        }
+    }
     let mut outcomes = Vec::new();
     for (r, result) in recipients.iter().zip(attempt.results) {
         let mta = attempt.remote_mta.clone();

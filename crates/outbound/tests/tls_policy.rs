@@ -356,3 +356,89 @@ async fn always_require_tls_of_the_customer_still_delivers_over_tls() {
     assert!(mail.tls, "encrypted (any certificate will do without a published policy)");
     let _ = w.stop.send(true);
 }
+
+/// Waits until `to`'s first attempt is recorded and it is still queued (deferred).
+async fn deferred(w: &World, to: &str) -> QueuedRecipient {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let queue = w.store.queue_list(Scope::Platform).await.expect("list");
+        let found = queue.iter().flat_map(|m| m.recipients.iter()).find(|r| r.address.to_string() == to && r.attempts >= 1);
+        if let Some(r) = found {
+            assert_eq!(r.state, RecipientState::Queued, "deferred: {r:?}");
+            return r.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no attempt to {to} was recorded: {queue:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn to(w: &World, recipient: &str, subject: &str) -> Submission {
+    let mut s = submission(w, subject, false);
+    s.recipients = vec![address(recipient)];
+    s
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
+    let w = world(Offer::default(), Some(ENFORCE), |_| {}).await;
+    // outside.test asks for reports at reports.test (no policy there: delivered as offered);
+    // quiet.test (same server, no MTA-STS) publishes no `_smtp._tls` record.
+    w.dns.add(Rr::new("_smtp._tls.outside.test", Data::txt("v=TLSRPTv1; rua=mailto:tls@reports.test")));
+    w.dns.add(Rr::new("reports.test", Data::Mx(10, "mx.outside.test".into())));
+    w.dns.add(Rr::new("quiet.test", Data::Mx(10, "mx.outside.test".into())));
+    let today = postfach_store::tls_rpt_out::day_of(postfach_types::UnixTime::now().0);
+
+    // One success under the enforced policy, one plain delivery without one…
+    w.outbound.submit(to(&w, "anna@outside.test", "first")).await.expect("queued");
+    w.sink.wait_for(1, WAIT);
+    w.outbound.submit(to(&w, "bob@quiet.test", "second")).await.expect("queued");
+    w.sink.wait_for(2, WAIT);
+    // …and one failure: STARTTLS stripped where MTA-STS enforce requires it.
+    w.sink.strip_starttls();
+    w.outbound.submit(to(&w, "anna@outside.test", "third")).await.expect("queued");
+    deferred(&w, "anna@outside.test").await;
+    let counted: Vec<(String, String, String, u64)> = w
+        .store
+        .tls_outcomes(today)
+        .await
+        .expect("counts")
+        .into_iter()
+        .map(|(o, n)| (o.domain, o.policy_type, o.result, n))
+        .collect();
+    let row = |d: &str, p: &str, r: &str| (d.to_string(), p.to_string(), r.to_string(), 1);
+    assert_eq!(
+        counted,
+        [
+            row("outside.test", "sts", "starttls-not-supported"),
+            row("outside.test", "sts", "success"),
+            row("quiet.test", "no-policy-found", "success"),
+        ]
+    );
+
+    // The leader's daily job: one report, to the address outside.test names.
+    assert_eq!(w.outbound.send_tls_reports(today).await, 1);
+    let received = w.sink.wait_for(3, WAIT);
+    let report = &received[2];
+    assert_eq!((report.mail_from.as_str(), report.rcpt_to.as_slice()), ("", ["tls@reports.test".to_string()].as_slice()));
+    let text = report.text();
+    assert!(text.contains("Subject: Report Domain: outside.test Submitter: mail.postfach.test"), "{text}");
+    // What a receiving platform makes of it: our own reader of received reports.
+    let read = postfach_smtp::tls_report::read(&postfach_message::Message::parse(&report.data)).expect("readable");
+    let outside = DomainName::parse("outside.test").expect("domain");
+    assert_eq!(read.domains.keys().collect::<Vec<_>>(), [&outside], "only the domain asked about");
+    let summary = &read.domains[&outside];
+    assert_eq!((summary.organization.as_str(), summary.successful, summary.failed), ("mail.postfach.test", 1, 1));
+    assert_eq!(summary.start.0, today * 86_400);
+    let failure = &summary.failures[0];
+    assert_eq!((failure.result_type.as_str(), failure.receiving_mx.as_str()), ("starttls-not-supported", "mx.outside.test"));
+
+    // Sent once: the day's counts are gone (quiet.test's too: nobody asked), the report's
+    // own delivery was not counted (time for the worker to count it if it did), and a
+    // second run sends nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.store.tls_outcomes(today).await.expect("counts"), []);
+    assert_eq!(w.outbound.send_tls_reports(today).await, 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.sink.received().len(), 3, "no second report");
+    let _ = w.stop.send(true);
+}

@@ -109,6 +109,7 @@ impl Server {
             auth.clone(),
             outbound.clone(),
             config.security.login_log_retention_days,
+            config.tls_reports.send,
             leader.clone(),
             stopped.clone(),
         ));
@@ -403,7 +404,7 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
 /// The upkeep every [`UPKEEP_INTERVAL`]: what lives in the database once per cluster, on
 /// the leader (message files nothing refers to, the login log's and the TLS reports'
 /// retention, the vacation replies older than any `:days` still asks about, once a day
-/// the app passwords unused for long); what lives in
+/// the app passwords unused for long, yesterday's TLS reports to other domains); what lives in
 /// this node's memory (the throttle's counters) on every node.
 async fn upkeep(
     store: Store,
@@ -411,6 +412,7 @@ async fn upkeep(
     auth: Arc<Authenticator>,
     outbound: postfach_outbound::Outbound,
     retention_days: u32,
+    send_tls_reports: bool,
     mut leader: postfach_store::leader::Leader,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -439,6 +441,15 @@ async fn upkeep(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(forgotten = n, "forgot old vacation replies"),
                 Err(e) => tracing::warn!(error = %e, "forgetting old vacation replies failed"),
+            }
+            // Yesterday's TLS reports about this platform's deliveries (RFC 8460): sent
+            // reports' counts are forgotten, so each run sends only what is still due.
+            if send_tls_reports {
+                let yesterday = postfach_store::tls_rpt_out::day_of(UnixTime::now().0) - 1;
+                match outbound.send_tls_reports(yesterday).await {
+                    0 => {}
+                    n => tracing::info!(reports = n, "TLS reports sent"),
+                }
             }
             let retention = postfach_store::tls_reports::TLS_REPORT_RETENTION_SECS;
             match store.forget_tls_reports_before(UnixTime(UnixTime::now().0 - retention)).await {

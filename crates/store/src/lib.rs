@@ -44,6 +44,7 @@ pub mod sessions;
 pub mod sieve;
 pub mod stats;
 pub mod tls_reports;
+pub mod tls_rpt_out;
 pub mod warnings;
 
 pub use db::{Backend, Store};

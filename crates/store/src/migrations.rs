@@ -625,6 +625,27 @@ ALTER TABLE customers ADD COLUMN outbound_tls_required BIGINT NOT NULL DEFAULT 0
         // is stored: a `3 1 1` TLSA record for it can be published before the renewal.
         sql: "ALTER TABLE tls_certificates ADD COLUMN next_key_pem TEXT",
     },
+    Migration {
+        version: 27,
+        name: "outbound tls report counts",
+        // The TLS outcomes of Postfach's own deliveries (`tls_rpt_out.rs`), counted per
+        // destination domain, UTC day, policy, result and receiving server (RFC 8460 §4):
+        // one row per distinct outcome, its counter incremented; the daily report is built
+        // from them and they are forgotten once sent.
+        sql: r#"
+CREATE TABLE tls_rpt_counts (
+    domain TEXT NOT NULL,
+    day BIGINT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    result TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    mx_ip TEXT NOT NULL,
+    sessions BIGINT NOT NULL,
+    PRIMARY KEY (domain, day, policy_type, policy, result, mx_host, mx_ip)
+)
+"#,
+    },
 ];
 
 impl Store {

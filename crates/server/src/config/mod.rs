@@ -389,12 +389,21 @@ impl Default for Outbound {
     }
 }
 
-/// TLS reports received (`[tls_reports]`, RFC 8460, docs/dns.md).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// TLS reports received and sent (`[tls_reports]`, RFC 8460, docs/dns.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsReports {
     /// The platform's reporting address, named by every domain's `_smtp._tls` record.
     /// `None` means `tls-reports@<hostname>` (see [`Config::tls_report_address`]).
     pub address: Option<postfach_types::EmailAddress>,
+    /// Send daily reports about this platform's deliveries to domains that ask for them
+    /// (their `_smtp._tls` record). Default `true`.
+    pub send: bool,
+}
+
+impl Default for TlsReports {
+    fn default() -> Self {
+        Self { address: None, send: true }
+    }
 }
 
 /// Sieve filters (`[sieve]`, docs/sieve.md).

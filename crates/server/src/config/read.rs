@@ -225,6 +225,7 @@ pub(super) fn parse(text: &str, base_dir: &Path, label: &str) -> Result<Config, 
     }) {
         config.tls_reports.address = Some(address);
     }
+    set(&mut config.tls_reports.send, walk.boolean(&mut tls_reports, "tls_reports", "send"));
     walk.unknown_keys(tls_reports, "tls_reports");
     let blobs = walk.section(&mut root, "blobs");
     if let Some(backend) = walk.blobs(blobs) {
