@@ -16,6 +16,12 @@ impl Admin {
         Ok(self.store.set_mailbox_outbound_tls(who.scope(), mailbox.id, on).await?)
     }
 
+    /// Whether the customer's "always require TLS" is on.
+    pub async fn customer_outbound_tls(&self, who: &Who, customer: CustomerId) -> Result<bool, AdminError> {
+        own_customer(who, customer)?;
+        Ok(self.store.customer_by_id(customer).await?.outbound_tls_required)
+    }
+
     /// Switches the customer's "always require TLS", for all its mailboxes.
     pub async fn set_customer_outbound_tls(&self, who: &Who, customer: CustomerId, on: bool) -> Result<(), AdminError> {
         own_customer(who, customer)?;

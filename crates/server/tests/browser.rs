@@ -1400,13 +1400,29 @@ async fn require_tls_flow(browser: &Client, server: &Server, sink: &sink::Sink, 
     assert!(diagnostic.contains("did not offer STARTTLS"), "{diagnostic}");
     assert!(sink.received().is_empty() && sink.attempts().is_empty(), "nothing was sent in plaintext");
 
-    // The customer's switch, on the admin's customer list.
+    // The customer switches it on for all its mailboxes, on its own account page.
+    let acme_required = async || {
+        let acme = store.customers().await.expect("customers").into_iter().find(|c| c.name.as_str() == "acme");
+        acme.expect("acme").outbound_tls_required
+    };
+    sign_in(browser, base, "acme", STRONG).await;
+    browser.goto(&format!("{base}/account")).await.expect("account page");
+    assert!(text(browser, "#require-tls-account-why").await.contains("Mail from all your mailboxes"));
+    assert!(!ticked(browser, "#require-tls-account").await);
+    click(browser, "#require-tls-account").await;
+    click(browser, "#save-require-tls-account").await;
+    wait_for_text(browser, ".notice", "The settings were saved").await;
+    assert!(acme_required().await, "the customer's switch is on");
+    assert!(ticked(browser, "#require-tls-account").await, "the account page shows it on");
+    sign_out(browser).await;
+
+    // The admin's customer list shows the customer's switch and can turn it off.
     sign_in(browser, base, "root", STRONG).await;
     browser.goto(&format!("{base}/admin/customers")).await.expect("customers page");
+    assert!(ticked(browser, "#require-tls-acme").await);
     click(browser, "#require-tls-acme").await;
     click(browser, "#save-require-tls-acme").await;
     wait_for_text(browser, ".notice", "The settings were saved").await;
-    let acme = store.customers().await.expect("customers").into_iter().find(|c| c.name.as_str() == "acme");
-    assert!(acme.expect("acme").outbound_tls_required, "the customer's switch is on");
-    assert!(ticked(browser, "#require-tls-acme").await);
+    assert!(!acme_required().await, "the admin switched it off");
+    assert!(!ticked(browser, "#require-tls-acme").await);
 }

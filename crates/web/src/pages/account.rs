@@ -27,6 +27,9 @@ struct AccountPage {
     /// The contact address for warning mails as the form shows it (`None`: not a
     /// customer's account).
     contact: Option<String>,
+    /// The customer's "always require TLS to other servers" (`None`: not a customer's
+    /// account).
+    require_tls: Option<bool>,
 }
 
 pub(super) async fn account(State(app): State<App>, ctx: Ctx) -> PageResult {
@@ -44,11 +47,12 @@ async fn account_page(app: &App, ctx: &Ctx, error: Option<String>, new_token: Op
         TotpStatus::Pending { secret, uri } => (false, Some((secret, uri))),
         TotpStatus::On => (true, None),
     };
-    let contact = match own_customer(who) {
-        Some(id) => {
-            Some(app.admin.customer_contact(who, id).await.map_err(fail)?.map(|a| a.to_string()).unwrap_or_default())
-        }
-        None => None,
+    let (contact, require_tls) = match own_customer(who) {
+        Some(id) => (
+            Some(app.admin.customer_contact(who, id).await.map_err(fail)?.map(|a| a.to_string()).unwrap_or_default()),
+            Some(app.admin.customer_outbound_tls(who, id).await.map_err(fail)?),
+        ),
+        None => (None, None),
     };
     Ok(render(&AccountPage {
         l: Layout::new(ctx, "account", error),
@@ -58,6 +62,7 @@ async fn account_page(app: &App, ctx: &Ctx, error: Option<String>, new_token: Op
         tokens,
         new_token,
         contact,
+        require_tls,
     }))
 }
 
@@ -86,6 +91,22 @@ pub(super) async fn account_contact(State(app): State<App>, ctx: Ctx, Form(form)
         Err(e) => Err(e),
     };
     match changed {
+        Ok(()) => Ok(done("/account", "settings_saved")),
+        Err(e) => refused(&app, &ctx, e).await,
+    }
+}
+
+/// Switches the account's own "always require TLS to other servers", for all its
+/// mailboxes (the form the admin's customer list has for every customer).
+pub(super) async fn account_outbound_tls(
+    State(app): State<App>,
+    ctx: Ctx,
+    Form(form): Form<super::customers::OutboundTlsForm>,
+) -> PageResult {
+    let who = ctx.signed_in()?;
+    ctx.check_csrf(&form.csrf)?;
+    let Some(id) = own_customer(who) else { return Err(ctx.refused(AdminError::Forbidden)) };
+    match app.admin.set_customer_outbound_tls(who, id, form.require_tls == "on").await {
         Ok(()) => Ok(done("/account", "settings_saved")),
         Err(e) => refused(&app, &ctx, e).await,
     }

@@ -158,9 +158,9 @@ pub(super) async fn admin_set_spam(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(super) struct OutboundTlsForm {
-    csrf: String,
+    pub(super) csrf: String,
     /// `on` when the checkbox is ticked; absent otherwise.
-    require_tls: String,
+    pub(super) require_tls: String,
 }
 
 /// A customer's "always require TLS to other servers", for all its mailboxes.

@@ -87,6 +87,7 @@ pub fn routes() -> Router<App> {
         .route("/account", get(account))
         .route("/account/password", post(account_password))
         .route("/account/contact", post(account_contact))
+        .route("/account/require-tls", post(account_outbound_tls))
         .route("/account/totp", post(account_totp))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
