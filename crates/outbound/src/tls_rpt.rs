@@ -10,8 +10,8 @@ use base64::Engine;
 use postfach_store::tls_rpt_out::TlsOutcome;
 
 use crate::client::{Attempt, RcptResult};
-use postfach_dns::mta_sts::Policy;
 use crate::tls_policy::PolicySource;
+use postfach_dns::mta_sts::Policy;
 
 /// Days a domain's counts are kept when its report could not be sent (DNS did not answer).
 pub const KEEP_DAYS: i64 = 3;

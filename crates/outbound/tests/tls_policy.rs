@@ -362,7 +362,8 @@ async fn deferred(w: &World, to: &str) -> QueuedRecipient {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let queue = w.store.queue_list(Scope::Platform).await.expect("list");
-        let found = queue.iter().flat_map(|m| m.recipients.iter()).find(|r| r.address.to_string() == to && r.attempts >= 1);
+        let found =
+            queue.iter().flat_map(|m| m.recipients.iter()).find(|r| r.address.to_string() == to && r.attempts >= 1);
         if let Some(r) = found {
             assert_eq!(r.state, RecipientState::Queued, "deferred: {r:?}");
             return r.clone();
@@ -419,7 +420,10 @@ async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
     assert_eq!(w.outbound.send_tls_reports(today).await, 1);
     let received = w.sink.wait_for(3, WAIT);
     let report = &received[2];
-    assert_eq!((report.mail_from.as_str(), report.rcpt_to.as_slice()), ("", ["tls@reports.test".to_string()].as_slice()));
+    assert_eq!(
+        (report.mail_from.as_str(), report.rcpt_to.as_slice()),
+        ("", ["tls@reports.test".to_string()].as_slice())
+    );
     let text = report.text();
     assert!(text.contains("Subject: Report Domain: outside.test Submitter: mail.postfach.test"), "{text}");
     // What a receiving platform makes of it: our own reader of received reports.
@@ -430,7 +434,10 @@ async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
     assert_eq!((summary.organization.as_str(), summary.successful, summary.failed), ("mail.postfach.test", 1, 1));
     assert_eq!(summary.start.0, today * 86_400);
     let failure = &summary.failures[0];
-    assert_eq!((failure.result_type.as_str(), failure.receiving_mx.as_str()), ("starttls-not-supported", "mx.outside.test"));
+    assert_eq!(
+        (failure.result_type.as_str(), failure.receiving_mx.as_str()),
+        ("starttls-not-supported", "mx.outside.test")
+    );
 
     // Sent once: the day's counts are gone (quiet.test's too: nobody asked), the report's
     // own delivery was not counted (time for the worker to count it if it did), and a

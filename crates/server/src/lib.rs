@@ -103,16 +103,15 @@ impl Server {
             deliveries.clone(),
             outbound_settings(config),
         );
-        tasks.spawn(upkeep(
-            store.clone(),
-            blobs.clone(),
-            auth.clone(),
-            outbound.clone(),
-            config.security.login_log_retention_days,
-            config.tls_reports.send,
-            leader.clone(),
-            stopped.clone(),
-        ));
+        let upkeep = Upkeep {
+            store: store.clone(),
+            blobs: blobs.clone(),
+            auth: auth.clone(),
+            outbound: outbound.clone(),
+            retention_days: config.security.login_log_retention_days,
+            send_tls_reports: config.tls_reports.send,
+        };
+        tasks.spawn(upkeep.run(leader.clone(), stopped.clone()));
         tasks.spawn(outbound.clone().run(leader.clone(), stopped.clone()));
         match dns::checker(config) {
             Ok(checker) => {
@@ -406,65 +405,70 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
 /// retention, the vacation replies older than any `:days` still asks about, once a day
 /// the app passwords unused for long, yesterday's TLS reports to other domains); what lives in
 /// this node's memory (the throttle's counters) on every node.
-async fn upkeep(
+struct Upkeep {
     store: Store,
     blobs: BlobStore,
     auth: Arc<Authenticator>,
     outbound: postfach_outbound::Outbound,
+    /// How long the login log is kept (`[security] login_log_retention_days`).
     retention_days: u32,
+    /// `[tls_reports] send`.
     send_tls_reports: bool,
-    mut leader: postfach_store::leader::Leader,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut unused_checked: Option<UnixTime> = None;
-    loop {
-        let leading = leader.is_leader();
-        if leading {
-            sweep_orphaned_blobs(&store, &blobs).await;
-            // App passwords unused for long: once a day is enough (each is told once).
-            let now = UnixTime::now();
-            if unused_checked.is_none_or(|at| now.0 - at.0 >= 86_400) {
-                unused_checked = Some(now);
-                match store.tell_unused_app_passwords(now).await {
+}
+
+impl Upkeep {
+    async fn run(self, mut leader: postfach_store::leader::Leader, mut stopped: watch::Receiver<bool>) {
+        let Upkeep { store, blobs, auth, outbound, retention_days, send_tls_reports } = self;
+        let mut unused_checked: Option<UnixTime> = None;
+        loop {
+            let leading = leader.is_leader();
+            if leading {
+                sweep_orphaned_blobs(&store, &blobs).await;
+                // App passwords unused for long: once a day is enough (each is told once).
+                let now = UnixTime::now();
+                if unused_checked.is_none_or(|at| now.0 - at.0 >= 86_400) {
+                    unused_checked = Some(now);
+                    match store.tell_unused_app_passwords(now).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(mailboxes = n, "unused app passwords told"),
+                        Err(e) => tracing::warn!(error = %e, "looking for unused app passwords failed"),
+                    }
+                }
+                let cutoff = UnixTime(UnixTime::now().0 - i64::from(retention_days) * 86_400);
+                match store.prune_logins(cutoff).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(mailboxes = n, "unused app passwords told"),
-                    Err(e) => tracing::warn!(error = %e, "looking for unused app passwords failed"),
+                    Ok(n) => tracing::info!(removed = n, "pruned old login log entries"),
+                    Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
+                }
+                match store.forget_vacation_replies(postfach_filter::VACATION_MEMORY_DAYS).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(forgotten = n, "forgot old vacation replies"),
+                    Err(e) => tracing::warn!(error = %e, "forgetting old vacation replies failed"),
+                }
+                // Yesterday's TLS reports about this platform's deliveries (RFC 8460): sent
+                // reports' counts are forgotten, so each run sends only what is still due.
+                if send_tls_reports {
+                    let yesterday = postfach_store::tls_rpt_out::day_of(UnixTime::now().0) - 1;
+                    match outbound.send_tls_reports(yesterday).await {
+                        0 => {}
+                        n => tracing::info!(reports = n, "TLS reports sent"),
+                    }
+                }
+                let retention = postfach_store::tls_reports::TLS_REPORT_RETENTION_SECS;
+                match store.forget_tls_reports_before(UnixTime(UnixTime::now().0 - retention)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "forgot old TLS reports"),
+                    Err(e) => tracing::warn!(error = %e, "forgetting old TLS reports failed"),
                 }
             }
-            let cutoff = UnixTime(UnixTime::now().0 - i64::from(retention_days) * 86_400);
-            match store.prune_logins(cutoff).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "pruned old login log entries"),
-                Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
+            auth.sweep().await;
+            outbound.sweep().await;
+            // A node that becomes leader does the leader's part at once.
+            tokio::select! {
+                _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
+                _ = leader.acquired(), if !leading => {}
+                _ = stopped.changed() => return,
             }
-            match store.forget_vacation_replies(postfach_filter::VACATION_MEMORY_DAYS).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(forgotten = n, "forgot old vacation replies"),
-                Err(e) => tracing::warn!(error = %e, "forgetting old vacation replies failed"),
-            }
-            // Yesterday's TLS reports about this platform's deliveries (RFC 8460): sent
-            // reports' counts are forgotten, so each run sends only what is still due.
-            if send_tls_reports {
-                let yesterday = postfach_store::tls_rpt_out::day_of(UnixTime::now().0) - 1;
-                match outbound.send_tls_reports(yesterday).await {
-                    0 => {}
-                    n => tracing::info!(reports = n, "TLS reports sent"),
-                }
-            }
-            let retention = postfach_store::tls_reports::TLS_REPORT_RETENTION_SECS;
-            match store.forget_tls_reports_before(UnixTime(UnixTime::now().0 - retention)).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "forgot old TLS reports"),
-                Err(e) => tracing::warn!(error = %e, "forgetting old TLS reports failed"),
-            }
-        }
-        auth.sweep().await;
-        outbound.sweep().await;
-        // A node that becomes leader does the leader's part at once.
-        tokio::select! {
-            _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
-            _ = leader.acquired(), if !leading => {}
-            _ = stopped.changed() => return,
         }
     }
 }
