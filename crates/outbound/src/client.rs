@@ -22,14 +22,14 @@ use std::time::Duration;
 
 use postfach_types::EmailAddress;
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime as TlsTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::cert_check::{AnyCertificate, CertCheck, NoRoots, Verifier};
 use crate::mx::Host;
 use crate::tls_policy::{self, PolicySource, Requirement, Tls, Used, Verify};
 
@@ -693,7 +693,8 @@ impl TlsClients {
                 None
             }
         };
-        TlsClients { any: Arc::new(AnyCertificate(provider.clone())), provider, webpki }
+        let any = Arc::new(Verifier::with_provider(AnyCertificate, provider.clone()));
+        TlsClients { any, provider, webpki }
     }
 
     /// A connector that verifies certificates against the trusted roots (the MTA-STS
@@ -710,13 +711,17 @@ impl TlsClients {
         };
         let checked = match verify {
             None | Some(Verify::Any) => self.any.clone(),
-            Some(Verify::WebPki) => self.webpki.clone().unwrap_or_else(|| Arc::new(NoRoots(self.provider.clone()))),
+            Some(Verify::WebPki) => {
+                self.webpki.clone().unwrap_or_else(|| Arc::new(Verifier::with_provider(NoRoots, self.provider.clone())))
+            }
             Some(Verify::Dane(verifier)) => verifier.clone(),
         };
         let (verifier, found) = match tls {
             Tls::Report(_) => {
                 let found = Found::default();
-                (Arc::new(Reporting { checked, found: found.clone() }) as Arc<dyn ServerCertVerifier>, Some(found))
+                let reporting =
+                    Verifier::with_provider(Reporting { checked, found: found.clone() }, self.provider.clone());
+                (Arc::new(reporting) as Arc<dyn ServerCertVerifier>, Some(found))
             }
             _ => (checked, None),
         };
@@ -746,140 +751,27 @@ fn connector_with(
 }
 
 /// Checks the certificate with another verifier, writes down what it found wrong and
-/// accepts it anyway (MTA-STS `testing`). Handshake signatures are checked as usual.
+/// accepts it anyway (MTA-STS `testing`).
 #[derive(Debug)]
 struct Reporting {
     checked: Arc<dyn ServerCertVerifier>,
     found: Found,
 }
 
-impl ServerCertVerifier for Reporting {
-    fn verify_server_cert(
+impl CertCheck for Reporting {
+    fn check(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
         ocsp_response: &[u8],
         now: TlsTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
+        _provider: &Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<(), rustls::Error> {
         if let Err(e) = self.checked.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             *lock(&self.found) = Some(format!("the certificate is not valid: {e}"));
         }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.checked.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.checked.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.checked.supported_verify_schemes()
-    }
-}
-
-/// Stands in for the WebPKI verifier on a system without trusted roots: refuses every
-/// certificate.
-#[derive(Debug)]
-struct NoRoots(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoRoots {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: TlsTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General("this server has no trusted CA certificates".into()))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Accepts any certificate (RFC 7435 §1.3: opportunistic security protects against passive
-/// listeners, not against impostors), but checks the handshake signatures as usual.
-#[derive(Debug)]
-pub struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl AnyCertificate {
-    pub fn new() -> AnyCertificate {
-        AnyCertificate(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-    }
-}
-
-impl Default for AnyCertificate {
-    fn default() -> Self {
-        AnyCertificate::new()
-    }
-}
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: TlsTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        Ok(())
     }
 }
 

@@ -37,11 +37,11 @@ use hickory_resolver::proto::rr::rdata::TLSA;
 use hickory_resolver::proto::rr::{RData, Record, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 
+use crate::cert_check::{CertCheck, Verifier};
 use crate::tls_policy::DaneAnswer;
 
 /// One TLSA record (RFC 6698 §2.1).
@@ -220,7 +220,7 @@ impl DaneResolver {
                     .collect();
                 let usable: Vec<Tlsa> = all.iter().filter(|t| t.is_usable()).cloned().collect();
                 match (usable.is_empty(), all.is_empty()) {
-                    (false, _) => DaneAnswer::Usable(Arc::new(DaneVerifier::new(usable))),
+                    (false, _) => DaneAnswer::Usable(Arc::new(Dane::verifier(usable))),
                     (true, false) => DaneAnswer::Unusable,
                     (true, true) => DaneAnswer::NotApplicable,
                 }
@@ -256,15 +256,17 @@ impl DaneResolver {
 /// Checks the server's chain against TLSA records (RFC 7672 §3). The server name given to
 /// the handshake is the MX host name, the reference identifier for DANE-TA (§3.2.2).
 #[derive(Debug)]
-pub struct DaneVerifier {
+pub struct Dane {
     records: Vec<Tlsa>,
-    provider: Arc<CryptoProvider>,
 }
 
-impl DaneVerifier {
+/// The rustls verifier of a [`Dane`] check.
+pub type DaneVerifier = Verifier<Dane>;
+
+impl Dane {
     /// A verifier for these usable records ([`Tlsa::is_usable`]).
-    pub fn new(records: Vec<Tlsa>) -> DaneVerifier {
-        DaneVerifier { records, provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()) }
+    pub fn verifier(records: Vec<Tlsa>) -> DaneVerifier {
+        Verifier::checking(Dane { records })
     }
 
     /// The chain certificate a DANE-TA record names, with the chain below it, if any.
@@ -281,51 +283,30 @@ impl DaneVerifier {
     }
 }
 
-impl ServerCertVerifier for DaneVerifier {
-    fn verify_server_cert(
+impl CertCheck for Dane {
+    fn check(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
         ocsp_response: &[u8],
         now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<(), rustls::Error> {
         // §3.1.1: DANE-EE binds the key itself; names and dates do not matter.
         if self.records.iter().any(|r| r.usage == DANE_EE && r.matches(end_entity.as_ref())) {
-            return Ok(ServerCertVerified::assertion());
+            return Ok(());
         }
         // §3.1.2: DANE-TA: an ordinary chain check with the named certificate as the only root.
         if let Some((anchor, below)) = self.trust_anchor_chain(intermediates) {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(anchor.clone().into_owned())?;
-            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .map_err(|e| rustls::Error::General(e.to_string()))?;
-            return verifier.verify_server_cert(end_entity, below, server_name, ocsp_response, now);
+            return verifier.verify_server_cert(end_entity, below, server_name, ocsp_response, now).map(|_| ());
         }
         Err(rustls::Error::General("the server's certificate matches none of its TLSA records".into()))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 

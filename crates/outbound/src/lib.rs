@@ -16,6 +16,7 @@
 //! [`dkim`] (signing), [`mx`] (where mail goes), [`client`] (the SMTP client), [`dsn`]
 //! (notifications), and the private worker loop.
 
+pub mod cert_check;
 pub mod client;
 pub mod dane;
 pub mod dkim;

@@ -388,7 +388,8 @@ mod tests {
 
     #[test]
     fn secure_dane_comes_first() {
-        let verifier: Arc<dyn ServerCertVerifier> = Arc::new(crate::client::AnyCertificate::new());
+        let verifier: Arc<dyn ServerCertVerifier> =
+            Arc::new(crate::cert_check::Verifier::checking(crate::cert_check::AnyCertificate));
         let dest = Destination { domain: "outside.test", mta_sts: Some(&policy(Mode::Enforce)), demand: Demand::None };
         let r = dest.for_host("evil.test", &DaneAnswer::Usable(verifier));
         assert!(matches!(r.tls, Tls::Required(Verify::Dane(_))));

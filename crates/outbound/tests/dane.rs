@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use dane_pki::{ServerCert, dane_ee_3_1_1, dane_ta_2_0_1, issued_by_private_ca, self_signed};
 use postfach_outbound::client::{self, Attempt, Envelope, RcptResult, Target, Timeouts, TlsClients};
-use postfach_outbound::dane::{DaneResolver, DaneVerifier, Tlsa};
+use postfach_outbound::dane::{Dane, DaneResolver, Tlsa};
 use postfach_outbound::mx;
 use postfach_outbound::tls_policy::{DaneAnswer, Demand, Destination, PolicySource};
 use postfach_testdns::{Data, Rr, TestDns};
@@ -114,7 +114,7 @@ async fn tls_server(cert: &ServerCert) -> u16 {
 /// under the MX host name `name`.
 async fn handshake(cert: &ServerCert, records: &[Data], name: &str) -> Result<(), String> {
     let port = tls_server(cert).await;
-    let verifier = Arc::new(DaneVerifier::new(records.iter().map(tlsa).collect()));
+    let verifier = Arc::new(Dane::verifier(records.iter().map(tlsa).collect()));
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .expect("versions")
