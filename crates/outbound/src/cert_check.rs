@@ -12,18 +12,29 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
+/// What the server presented, as rustls hands it to a verifier.
+#[derive(Debug)]
+pub struct Presented<'a> {
+    pub end_entity: &'a CertificateDer<'a>,
+    pub intermediates: &'a [CertificateDer<'a>],
+    /// The name the handshake was for: the MX host's.
+    pub server_name: &'a ServerName<'a>,
+    pub ocsp_response: &'a [u8],
+    pub now: UnixTime,
+}
+
+impl Presented<'_> {
+    /// What another rustls verifier says of it.
+    pub fn verify_with(&self, verifier: &dyn ServerCertVerifier) -> Result<(), rustls::Error> {
+        let Presented { end_entity, intermediates, server_name, ocsp_response, now } = *self;
+        verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now).map(|_| ())
+    }
+}
+
 /// One way of deciding whether a server's certificate chain may be used.
 pub trait CertCheck: Debug + Send + Sync {
-    /// `Ok` when `end_entity` with `intermediates` may be used for `server_name` at `now`.
-    fn check(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-        provider: &Arc<CryptoProvider>,
-    ) -> Result<(), rustls::Error>;
+    /// `Ok` when the chain may be used for its server name at its time.
+    fn check(&self, presented: &Presented<'_>, provider: &Arc<CryptoProvider>) -> Result<(), rustls::Error>;
 }
 
 /// A [`CertCheck`] as a rustls verifier.
@@ -53,7 +64,8 @@ impl<C: CertCheck> ServerCertVerifier for Verifier<C> {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.check.check(end_entity, intermediates, server_name, ocsp_response, now, &self.provider)?;
+        let presented = Presented { end_entity, intermediates, server_name, ocsp_response, now };
+        self.check.check(&presented, &self.provider)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -86,15 +98,7 @@ impl<C: CertCheck> ServerCertVerifier for Verifier<C> {
 pub struct AnyCertificate;
 
 impl CertCheck for AnyCertificate {
-    fn check(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-        _provider: &Arc<CryptoProvider>,
-    ) -> Result<(), rustls::Error> {
+    fn check(&self, _presented: &Presented<'_>, _provider: &Arc<CryptoProvider>) -> Result<(), rustls::Error> {
         Ok(())
     }
 }
@@ -105,15 +109,7 @@ impl CertCheck for AnyCertificate {
 pub struct NoRoots;
 
 impl CertCheck for NoRoots {
-    fn check(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-        _provider: &Arc<CryptoProvider>,
-    ) -> Result<(), rustls::Error> {
+    fn check(&self, _presented: &Presented<'_>, _provider: &Arc<CryptoProvider>) -> Result<(), rustls::Error> {
         Err(rustls::Error::General("this server has no trusted CA certificates".into()))
     }
 }

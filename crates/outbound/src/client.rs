@@ -23,13 +23,13 @@ use std::time::Duration;
 use postfach_types::EmailAddress;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime as TlsTime};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::cert_check::{AnyCertificate, CertCheck, NoRoots, Verifier};
+use crate::cert_check::{AnyCertificate, CertCheck, NoRoots, Presented, Verifier};
 use crate::mx::Host;
 use crate::tls_policy::{self, PolicySource, Requirement, Tls, Used, Verify};
 
@@ -761,14 +761,10 @@ struct Reporting {
 impl CertCheck for Reporting {
     fn check(
         &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: TlsTime,
+        presented: &Presented<'_>,
         _provider: &Arc<rustls::crypto::CryptoProvider>,
     ) -> Result<(), rustls::Error> {
-        if let Err(e) = self.checked.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        if let Err(e) = presented.verify_with(self.checked.as_ref()) {
             *lock(&self.found) = Some(format!("the certificate is not valid: {e}"));
         }
         Ok(())

@@ -37,11 +37,10 @@ use hickory_resolver::proto::rr::rdata::TLSA;
 use hickory_resolver::proto::rr::{RData, Record, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::CertificateDer;
 
-use crate::cert_check::{CertCheck, Verifier};
+use crate::cert_check::{CertCheck, Presented, Verifier};
 use crate::tls_policy::DaneAnswer;
 
 /// One TLSA record (RFC 6698 §2.1).
@@ -284,27 +283,19 @@ impl Dane {
 }
 
 impl CertCheck for Dane {
-    fn check(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-        provider: &Arc<CryptoProvider>,
-    ) -> Result<(), rustls::Error> {
+    fn check(&self, presented: &Presented<'_>, provider: &Arc<CryptoProvider>) -> Result<(), rustls::Error> {
         // §3.1.1: DANE-EE binds the key itself; names and dates do not matter.
-        if self.records.iter().any(|r| r.usage == DANE_EE && r.matches(end_entity.as_ref())) {
+        if self.records.iter().any(|r| r.usage == DANE_EE && r.matches(presented.end_entity.as_ref())) {
             return Ok(());
         }
         // §3.1.2: DANE-TA: an ordinary chain check with the named certificate as the only root.
-        if let Some((anchor, below)) = self.trust_anchor_chain(intermediates) {
+        if let Some((anchor, below)) = self.trust_anchor_chain(presented.intermediates) {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(anchor.clone().into_owned())?;
             let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .map_err(|e| rustls::Error::General(e.to_string()))?;
-            return verifier.verify_server_cert(end_entity, below, server_name, ocsp_response, now).map(|_| ());
+            return Presented { intermediates: below, ..*presented }.verify_with(verifier.as_ref());
         }
         Err(rustls::Error::General("the server's certificate matches none of its TLSA records".into()))
     }

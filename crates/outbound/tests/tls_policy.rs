@@ -449,3 +449,27 @@ async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
     assert_eq!(w.sink.received().len(), 3, "no second report");
     let _ = w.stop.send(true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mta_sts_testing_delivers_despite_a_bad_certificate_and_reports_it() {
+    let other = Ca::new().issue("mx.outside.test");
+    let w = world(Offer { certificate: Some(other), ..Offer::default() }, Some(TESTING), |_| {}).await;
+    let today = postfach_store::tls_rpt_out::day_of(postfach_types::UnixTime::now().0);
+    w.outbound.submit(submission(&w, "hello", false)).await.expect("queued");
+    let mail = arrived(&w.sink).await;
+    assert!(mail.tls, "delivered, encrypted, although the certificate is not trusted");
+    // The finding goes into the domain's TLS report (counted right after the attempt).
+    let deadline = std::time::Instant::now() + WAIT;
+    let counted = loop {
+        let counted = w.store.tls_outcomes(today).await.expect("counts");
+        if !counted.is_empty() || std::time::Instant::now() > deadline {
+            break counted;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let found: Vec<(&str, &str, u64)> =
+        counted.iter().map(|(o, n)| (o.policy_type.as_str(), o.result.as_str(), *n)).collect();
+    assert_eq!(found, [("sts", "validation-failure", 1)]);
+    assert!(counted[0].0.policy.contains("mode: testing"), "{:?}", counted[0].0);
+    let _ = w.stop.send(true);
+}
