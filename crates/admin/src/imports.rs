@@ -14,7 +14,9 @@
 //! [`PROGRESS_EVERY`]. A job runs on the node that took the request; when a node starts,
 //! its jobs still marked queued or running become interrupted
 //! ([`ImportRunner::interrupt_stale_jobs`]), and starting again resumes where the import
-//! positions say.
+//! positions say. The node renews each job's lease every [`RENEW_EVERY`], waiting or
+//! running, so a job of a node that is gone for good stops blocking its mailbox after
+//! [`postfach_store::import_jobs::JOB_LEASE_SECS`]; a job found taken over stops.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use postfach_import::imap::{FolderProgress, FolderReport, ImapBounds, ImapSource
 use postfach_import::{ImportError, Importer};
 use postfach_store::Store;
 use postfach_store::import_jobs::{ImportJob, JobProgress, JobSource, JobState};
-use postfach_types::{ImportJobId, MailboxId, NodeName, Secret};
+use postfach_types::{ImportJobId, MailboxId, NodeName, Secret, UnixTime};
 use tokio::sync::{Semaphore, watch};
 
 use crate::{Admin, AdminError, Who};
@@ -37,6 +39,9 @@ pub const MAX_RUNNING: usize = 4;
 pub const MAX_WAITING: usize = 16;
 /// How often a running job's row is brought up to date (when something changed).
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+/// How often a job's lease is renewed: a quarter of the lease, so that a slow database
+/// write or two do not lose it.
+pub const RENEW_EVERY: Duration = Duration::from_secs(30);
 
 /// What a customer asks to import.
 #[derive(Debug)]
@@ -137,8 +142,8 @@ impl Admin {
             starttls: request.server.security == Security::StartTls,
             login: request.login.clone(),
         };
-        let job =
-            self.store.create_import_job(who.scope(), mailbox.id, &source, &who.display_name(), &runner.node).await?;
+        let (scope, by, node) = (who.scope(), who.display_name(), &runner.node);
+        let job = self.store.create_import_job(scope, mailbox.id, &source, &by, node, UnixTime::now()).await?;
         let imap = ImapSource {
             url: request.server,
             login: request.login,
@@ -166,9 +171,28 @@ async fn run_job(
     source: ImapSource,
     _counted: Counted,
 ) {
-    let Ok(_slot) = runner.slots.acquire().await else { return };
-    if let Err(e) = store.start_import_job(id).await {
-        tracing::warn!(error = %e, job = %id, "an import job could not be started");
+    // Waiting for a slot, the job keeps its lease.
+    let mut renew = tokio::time::interval(RENEW_EVERY);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    renew.tick().await;
+    // One acquire for the whole wait: the job keeps its place among those waiting.
+    let acquire = runner.slots.acquire();
+    tokio::pin!(acquire);
+    let _slot = loop {
+        tokio::select! {
+            slot = &mut acquire => match slot {
+                Ok(slot) => break slot,
+                Err(_) => return,
+            },
+            _ = renew.tick() => {
+                if !still_ours(store.renew_import_job(id, UnixTime::now()).await, id) {
+                    return;
+                }
+            }
+        }
+    };
+    if !still_ours(store.start_import_job(id).await, id) {
+        return;
     }
     let mut importer = Importer::new(&store, &runner.blobs, mailbox, runner.max_message_size);
     let mut reports = Vec::new();
@@ -179,7 +203,10 @@ async fn run_job(
         tell.send_replace(tally.progress());
     };
     let import = postfach_import::imap::import_imap(&mut importer, &source, runner.bounds, &mut reports, &mut progress);
-    let result = write_progress_until(import, &store, id, told).await;
+    let Some(result) = write_progress_until(import, &store, id, told).await else {
+        tracing::warn!(job = %id, "an import job was taken over as abandoned; it stops here");
+        return;
+    };
     let skipped = importer.summary_mut().skipped.len() as u64;
     drop(source);
     let progress = final_progress(&reports, skipped);
@@ -195,29 +222,49 @@ async fn run_job(
     }
 }
 
+/// Whether a write to the job's row found it still active. A failed write keeps the job
+/// going (the lease allows for a few).
+fn still_ours(written: Result<bool, postfach_store::StoreError>, id: ImportJobId) -> bool {
+    match written {
+        Ok(active) => active,
+        Err(e) => {
+            tracing::warn!(error = %e, job = %id, "an import job's row could not be brought up to date");
+            true
+        }
+    }
+}
+
 /// Drives `import`, writing the latest progress to the job's row every [`PROGRESS_EVERY`]
-/// when it changed.
+/// when it changed, and renewing its lease at least every [`RENEW_EVERY`]. `None`: the
+/// row is no longer active (taken over as abandoned), and the import was stopped.
 async fn write_progress_until<F>(
     import: F,
     store: &Store,
     id: ImportJobId,
     mut told: watch::Receiver<JobProgress>,
-) -> Result<(), ImportError>
+) -> Option<Result<(), ImportError>>
 where
     F: std::future::Future<Output = Result<(), ImportError>>,
 {
     tokio::pin!(import);
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            result = &mut import => return result,
+            result = &mut import => return Some(result),
             _ = tick.tick() => {
-                if told.has_changed().unwrap_or(false) {
+                let written = if told.has_changed().unwrap_or(false) {
                     let progress = told.borrow_and_update().clone();
-                    if let Err(e) = store.set_import_job_progress(id, &progress).await {
-                        tracing::warn!(error = %e, job = %id, "an import job's progress could not be recorded");
-                    }
+                    store.set_import_job_progress(id, &progress).await
+                } else if renewed.elapsed() >= RENEW_EVERY {
+                    store.renew_import_job(id, UnixTime::now()).await
+                } else {
+                    continue;
+                };
+                renewed = tokio::time::Instant::now();
+                if !still_ours(written, id) {
+                    return None;
                 }
             }
         }

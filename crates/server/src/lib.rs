@@ -403,7 +403,8 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
 /// The upkeep every [`UPKEEP_INTERVAL`]: what lives in the database once per cluster, on
 /// the leader (message files nothing refers to, the login log's and the TLS reports'
 /// retention, the vacation replies older than any `:days` still asks about, once a day
-/// the app passwords unused for long, yesterday's TLS reports to other domains); what lives in
+/// the app passwords unused for long, yesterday's TLS reports to other domains, import
+/// jobs whose node is gone); what lives in
 /// this node's memory (the throttle's counters) on every node.
 struct Upkeep {
     store: Store,
@@ -453,6 +454,12 @@ impl Upkeep {
                         0 => {}
                         n => tracing::info!(reports = n, "TLS reports sent"),
                     }
+                }
+                // Import jobs of a node that is gone (its lease ran out) stop blocking their mailboxes.
+                match store.interrupt_abandoned_import_jobs(UnixTime::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(jobs = n, "import jobs of a node that is gone marked interrupted"),
+                    Err(e) => tracing::warn!(error = %e, "looking for abandoned import jobs failed"),
                 }
                 let retention = postfach_store::tls_reports::TLS_REPORT_RETENTION_SECS;
                 match store.forget_tls_reports_before(UnixTime(UnixTime::now().0 - retention)).await {

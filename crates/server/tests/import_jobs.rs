@@ -18,6 +18,7 @@ use postfach_store::Scope;
 use postfach_store::import_jobs::JobSource;
 use postfach_store::mailboxes::MailboxSettings;
 use postfach_testdovecot::{Dovecot, Folders, OLD_LOGIN, OLD_PASSWORD, READ_ALL, fill, parse_folders, python_imap};
+use postfach_types::UnixTime;
 use serde_json::{Value, json};
 
 const ADDRESS: &str = "max@acme.example";
@@ -173,7 +174,7 @@ async fn an_interrupted_job_is_shown_and_resumed() {
     let source = JobSource { host: "localhost".into(), port: dovecot.imaps, starttls: false, login: OLD_LOGIN.into() };
     let store = first.server.store();
     let cut = store
-        .create_import_job(Scope::Platform, max.id, &source, "acme", &first.config.cluster.node)
+        .create_import_job(Scope::Platform, max.id, &source, "acme", &first.config.cluster.node, UnixTime::now())
         .await
         .expect("job");
     store.start_import_job(cut.id).await.expect("running");
@@ -192,4 +193,56 @@ async fn an_interrupted_job_is_shown_and_resumed() {
     assert_all_here(&parse_folders(&dovecot.python(READ_ALL)), &read_back(&again));
     again.server.shutdown().await;
     drop(dir);
+}
+
+/// A job of a node that is gone for good (its lease ran out) does not block its mailbox:
+/// the leader's upkeep shows it as interrupted, and a new start takes its place at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_a_node_that_is_gone_stops_blocking_the_mailbox() {
+    use postfach_store::import_jobs::JOB_LEASE_SECS;
+    let allow_loopback = |c: &mut Config| c.import.allow_private_targets = true;
+    let first = TestServer::start_with(allow_loopback).await;
+    let max = first.mailbox(ADDRESS, MailboxSettings::default()).await;
+    let token = token(&first).await;
+    let path = format!("/mailboxes/{}/imports", max.id);
+    let gone = postfach_types::NodeName::parse("node-gone").expect("node");
+    let long_ago = UnixTime(UnixTime::now().0 - 2 * JOB_LEASE_SECS);
+    let source = JobSource { host: "localhost".into(), port: 993, starttls: false, login: OLD_LOGIN.into() };
+    let stale = async |t: &TestServer| {
+        t.server
+            .store()
+            .create_import_job(Scope::Platform, max.id, &source, "acme", &gone, long_ago)
+            .await
+            .expect("job")
+    };
+
+    // Left by node-gone; this node's upkeep (its first round runs at start) marks it.
+    let abandoned = stale(&first).await;
+    let database = first.config.database.clone();
+    let TestServer { server, config, dir } = first;
+    server.shutdown().await;
+    let again = TestServer::start_node(&database, &config.data_dir, allow_loopback).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, jobs) = api(&again, &token, "GET", &path, None).await;
+        assert_eq!(jobs[0]["id"], abandoned.id.get(), "{jobs}");
+        if jobs[0]["state"] == "interrupted" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the abandoned job is still shown as {}", jobs[0]["state"]);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Another one left by node-gone: a new start does not wait for the upkeep.
+    let blocking = stale(&again).await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let body = json!({ "host": "localhost", "port": silent.local_addr().expect("addr").port(), "security": "tls",
+                       "login": OLD_LOGIN, "password": OLD_PASSWORD });
+    let (status, started) = api(&again, &token, "POST", &path, Some(body)).await;
+    assert_eq!(status, 202, "{started}");
+    let (_, jobs) = api(&again, &token, "GET", &path, None).await;
+    assert_eq!(jobs[0]["id"], started["id"], "{jobs}");
+    assert_eq!((jobs[1]["id"].as_i64(), jobs[1]["state"].as_str()), (Some(blocking.id.get()), Some("interrupted")));
+    again.server.shutdown().await;
+    drop((dir, silent));
 }

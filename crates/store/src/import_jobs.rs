@@ -6,6 +6,13 @@
 //! requests at once cannot both start one). A job is run by the node that took the
 //! request; when that node starts again, its jobs still marked queued or running were cut
 //! off and become [`JobState::Interrupted`] ([`Store::interrupt_import_jobs`]).
+//!
+//! A lease, so that a node gone for good does not block its mailboxes: the node renews
+//! each of its active jobs well within [`JOB_LEASE_SECS`] ([`Store::renew_import_job`];
+//! every progress write renews too). A job not renewed for that long is abandoned: a new
+//! start for its mailbox takes its place, and the leader's upkeep marks it interrupted
+//! ([`Store::interrupt_abandoned_import_jobs`]). A node that finds its job no longer
+//! active stops it.
 
 use postfach_types::{CustomerId, ImportJobId, NodeName, UnixTime};
 use sqlx::Row;
@@ -58,6 +65,10 @@ pub struct JobSource {
     pub login: String,
 }
 
+/// Marks active jobs not renewed since `$2` interrupted at `$1` (more conditions may follow).
+const INTERRUPT: &str = "UPDATE import_jobs SET state = 'interrupted', current_folder = NULL, finished_at = $1 \
+     WHERE state IN ('queued', 'running') AND heartbeat_at < $2";
+
 /// One import job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportJob {
@@ -90,6 +101,9 @@ pub struct JobProgress {
     pub skipped: u64,
     pub current_folder: Option<String>,
 }
+
+/// How long an active job stays its node's without being renewed.
+pub const JOB_LEASE_SECS: i64 = 120;
 
 /// The most jobs listed per mailbox (newest first).
 pub const MAX_LISTED: i64 = 20;
@@ -136,8 +150,9 @@ fn number(n: u64) -> i64 {
 }
 
 impl Store {
-    /// Records a queued job for a mailbox in `scope`, run by `node`. Refused with
-    /// [`Conflict::ImportRunning`] while another job of the mailbox is queued or running.
+    /// Records a queued job for a mailbox in `scope`, run by `node`, leased from `now`.
+    /// Refused with [`Conflict::ImportRunning`] while another job of the mailbox is queued
+    /// or running and its lease holds; an abandoned one becomes interrupted.
     pub async fn create_import_job(
         &self,
         scope: Scope,
@@ -145,6 +160,7 @@ impl Store {
         source: &JobSource,
         started_by: &str,
         node: &NodeName,
+        now: UnixTime,
     ) -> Result<ImportJob, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT customer_id FROM mailboxes WHERE id = $1 AND ($2 IS NULL OR customer_id = $2)")
@@ -156,9 +172,15 @@ impl Store {
             return Err(StoreError::NotFound(format!("there is no mailbox with id {mailbox}")));
         };
         let customer: CustomerId = row.try_get("customer_id")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("{INTERRUPT} AND mailbox_id = $3")))
+            .bind(now.0)
+            .bind(now.0 - JOB_LEASE_SECS)
+            .bind(mailbox)
+            .execute(&mut *tx)
+            .await?;
         let inserted = sqlx::query(
-            "INSERT INTO import_jobs (customer_id, mailbox_id, host, port, starttls, login, started_by, node, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9) RETURNING id",
+            "INSERT INTO import_jobs (customer_id, mailbox_id, host, port, starttls, login, started_by, node, state, \
+             created_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $9) RETURNING id",
         )
         .bind(customer)
         .bind(mailbox)
@@ -168,7 +190,7 @@ impl Store {
         .bind(&source.login)
         .bind(started_by)
         .bind(node.as_str())
-        .bind(UnixTime::now().0)
+        .bind(now.0)
         .fetch_one(&mut *tx)
         .await;
         let id: ImportJobId = match inserted {
@@ -196,30 +218,55 @@ impl Store {
         Ok(rows.iter().map(job_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// The job is taken up: running from now.
-    pub async fn start_import_job(&self, id: ImportJobId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE import_jobs SET state = 'running', started_at = $1 WHERE id = $2 AND state = 'queued'")
-            .bind(UnixTime::now().0)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// The job is taken up: running from now. `false`: it is no longer active (taken
+    /// over as abandoned).
+    pub async fn start_import_job(&self, id: ImportJobId) -> Result<bool, StoreError> {
+        let now = UnixTime::now().0;
+        let done = sqlx::query(
+            "UPDATE import_jobs SET state = 'running', started_at = $1, heartbeat_at = $1 \
+             WHERE id = $2 AND state = 'queued'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
-    /// How far a running job has come.
-    pub async fn set_import_job_progress(&self, id: ImportJobId, progress: &JobProgress) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE import_jobs SET folders = $1, copied = $2, skipped = $3, current_folder = $4 \
-             WHERE id = $5 AND state = 'running'",
+    /// How far a running job has come; renews its lease. `false`: it is no longer active.
+    pub async fn set_import_job_progress(&self, id: ImportJobId, progress: &JobProgress) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE import_jobs SET folders = $1, copied = $2, skipped = $3, current_folder = $4, heartbeat_at = $5 \
+             WHERE id = $6 AND state = 'running'",
         )
         .bind(number(progress.folders))
         .bind(number(progress.copied))
         .bind(number(progress.skipped))
         .bind(progress.current_folder.as_deref())
+        .bind(UnixTime::now().0)
         .bind(id)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Renews an active job's lease at `now`. `false`: it is no longer active (ended, or
+    /// taken over as abandoned): its node stops it.
+    pub async fn renew_import_job(&self, id: ImportJobId, now: UnixTime) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE import_jobs SET heartbeat_at = $1 WHERE id = $2 AND state IN ('queued', 'running')")
+                .bind(now.0)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The leader's upkeep: active jobs whose lease ran out by `now` (their node is gone)
+    /// become interrupted. Returns how many.
+    pub async fn interrupt_abandoned_import_jobs(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(INTERRUPT).bind(now.0).bind(now.0 - JOB_LEASE_SECS).execute(&self.pool).await?;
+        Ok(done.rows_affected())
     }
 
     /// The job ended as `state` (done or failed) with its last counts and `result`.

@@ -646,6 +646,17 @@ CREATE TABLE tls_rpt_counts (
 )
 "#,
     },
+    Migration {
+        version: 28,
+        name: "import job lease",
+        // When the node running an import job last renewed it (`import_jobs.rs`): a job not
+        // renewed for `JOB_LEASE_SECS` is abandoned (its node is gone) and no longer blocks
+        // its mailbox. Rows from before count as renewed when they were created.
+        sql: r#"
+ALTER TABLE import_jobs ADD COLUMN heartbeat_at BIGINT NOT NULL DEFAULT 0;
+UPDATE import_jobs SET heartbeat_at = created_at
+"#,
+    },
 ];
 
 impl Store {
