@@ -376,7 +376,10 @@ impl Outbound {
                     postfach_dns::checks::TlsRptRecord::Invalid(_) => None,
                 })
                 .unwrap_or_default();
-            let report_id = format!("{}.{day}@{submitter}", QueueId::random());
+            // The same id for the same domain and day: should a report go out twice (the
+            // leader stopped between queueing it and forgetting the counts), receivers that
+            // keep one report per id (RFC 8460 §4.4; ours do) count it once.
+            let report_id = format!("{day}.{domain}@{submitter}");
             let json = tls_rpt::report_json(&submitter, &report_id, day, domain, domain_rows);
             for to in mailto.iter().take(tls_rpt::MAX_RECIPIENTS) {
                 let Ok(address) = EmailAddress::parse(to) else { continue };

@@ -32,6 +32,7 @@ use hickory_resolver::TokioResolver;
 use postfach_store::leader::Leader;
 use postfach_store::queue::{AttemptTls, DueGroup, Notice, Outcome, QueuedMessage, QueuedRecipient, RecipientState};
 use postfach_store::resolve::{Recipient, Resolution};
+use postfach_store::tls_rpt_out::TlsOutcome;
 use postfach_types::{EmailAddress, QueueRecipientId, Room, UnixTime};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -221,7 +222,7 @@ async fn attempt(
                     (r.id, failed("4.3.0", "the message was lost from the queue storage".into(), None, None, notify))
                 })
                 .collect();
-            return record(outbound, &message, now, &outcomes).await;
+            return record(outbound, &message, now, &outcomes, None).await;
         }
         // The storage did not answer (an object store that is away): try again later, like
         // any temporary failure; the message is not lost.
@@ -232,7 +233,7 @@ async fn attempt(
                 .iter()
                 .map(|r| (r.id, deferred(outbound, &message, r, now, "4.3.0", reason.clone(), None, None)))
                 .collect();
-            return record(outbound, &message, now, &outcomes).await;
+            return record(outbound, &message, now, &outcomes, None).await;
         }
     };
 
@@ -293,11 +294,14 @@ async fn attempt(
             }
         }
     }
+    let mut tls_outcome = None;
     if !remote.is_empty() {
-        outcomes
-            .extend(deliver_remote(outbound, resolver, dane, tls, &message, &group.domain, &remote, &bytes, now).await);
+        let (remote_outcomes, tls_used) =
+            deliver_remote(outbound, resolver, dane, tls, &message, &group.domain, &remote, &bytes, now).await;
+        outcomes.extend(remote_outcomes);
+        tls_outcome = tls_used;
     }
-    record(outbound, &message, now, &outcomes).await;
+    record(outbound, &message, now, &outcomes, tls_outcome.as_ref()).await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -311,19 +315,23 @@ async fn deliver_remote(
     recipients: &[&QueuedRecipient],
     bytes: &[u8],
     now: UnixTime,
-) -> Vec<(QueueRecipientId, Outcome)> {
+) -> (Vec<(QueueRecipientId, Outcome)>, Option<TlsOutcome>) {
     let settings = &outbound.inner.settings;
     let notify = message.return_path.is_some();
     let hosts = match mx::route(resolver, domain).await {
         Ok(hosts) => hosts,
         Err(RouteError::Permanent { status, text }) => {
-            return recipients.iter().map(|r| (r.id, failed(status, text.clone(), None, None, notify))).collect();
+            return (
+                recipients.iter().map(|r| (r.id, failed(status, text.clone(), None, None, notify))).collect(),
+                None,
+            );
         }
         Err(RouteError::Temporary { status, text }) => {
-            return recipients
+            let outcomes = recipients
                 .iter()
                 .map(|r| (r.id, deferred(outbound, message, r, now, status, text.clone(), None, None)))
                 .collect();
+            return (outcomes, None);
         }
     };
     let fetcher = mta_sts::Fetcher { resolver, tls, port: settings.mta_sts_port };
@@ -339,13 +347,8 @@ async fn deliver_remote(
     let helo = settings.hostname.to_string();
     let envelope = Envelope { helo: &helo, from: message.return_path.as_ref(), recipients: &addresses, message: bytes };
     let attempt = client::deliver(&targets, settings.smtp_port, &settings.source_ips, envelope, tls).await;
-    // Counted for the domain's daily TLS report; reports themselves are not.
-    if let Some(outcome) = tls_rpt::outcome(domain, &attempt, mta_sts.as_ref()).filter(|_| !tls_rpt::is_report(bytes)) {
-        let day = postfach_store::tls_rpt_out::day_of(now.0);
-        if let Err(e) = outbound.inner.store.count_tls_outcome(day, &outcome).await {
-            tracing::warn!(error = %e, "counting a delivery for the TLS report failed");
-        }
-    }
+    // Counted for the domain's daily TLS report with the results; reports themselves are not.
+    let tls_outcome = tls_rpt::outcome(domain, &attempt, mta_sts.as_ref()).filter(|_| !tls_rpt::is_report(bytes));
     let mut outcomes = Vec::new();
     for (r, result) in recipients.iter().zip(attempt.results) {
         let mta = attempt.remote_mta.clone();
@@ -384,7 +387,7 @@ async fn deliver_remote(
         };
         outcomes.push((r.id, outcome));
     }
-    outcomes
+    (outcomes, tls_outcome)
 }
 
 fn failed_reply(reply: &client::Reply, mta: Option<String>, tls: Option<AttemptTls>, notify: bool) -> Outcome {
@@ -457,7 +460,14 @@ fn host_of(mta: Option<String>) -> Option<String> {
     mta.map(|m| m.split('[').next().unwrap_or(&m).to_string())
 }
 
-async fn record(outbound: &Outbound, message: &QueuedMessage, now: UnixTime, outcomes: &[(QueueRecipientId, Outcome)]) {
+/// Records an attempt's results (and its TLS outcome for the destination's report).
+async fn record(
+    outbound: &Outbound,
+    message: &QueuedMessage,
+    now: UnixTime,
+    outcomes: &[(QueueRecipientId, Outcome)],
+    tls_outcome: Option<&TlsOutcome>,
+) {
     if outcomes.is_empty() {
         return;
     }
@@ -472,7 +482,7 @@ async fn record(outbound: &Outbound, message: &QueuedMessage, now: UnixTime, out
             tracing::info!(queue_id = %message.queue_id, recipient = address.unwrap_or_default(), status, problem = diagnostic, "failed");
         }
     }
-    match outbound.inner.store.queue_record(&outbound.inner.settings.node, now, outcomes).await {
+    match outbound.inner.store.queue_record(&outbound.inner.settings.node, now, outcomes, tls_outcome).await {
         Ok(n) if n < outcomes.len() as u64 => tracing::warn!(
             queue_id = %message.queue_id,
             recipients = outcomes.len() as u64 - n,

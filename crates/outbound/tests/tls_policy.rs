@@ -433,6 +433,8 @@ async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
     let summary = &read.domains[&outside];
     assert_eq!((summary.organization.as_str(), summary.successful, summary.failed), ("mail.postfach.test", 1, 1));
     assert_eq!(summary.start.0, today * 86_400);
+    // One id per domain and day: a report sent twice is counted once by its receiver.
+    assert_eq!(summary.report_id, format!("{today}.outside.test@mail.postfach.test"));
     let failure = &summary.failures[0];
     assert_eq!(
         (failure.result_type.as_str(), failure.receiving_mx.as_str()),

@@ -410,12 +410,15 @@ impl Store {
 
     /// Records the outcomes of one attempt by `node` and releases its claims, in one
     /// transaction. A recipient that is no longer queued, or that another node has claimed
-    /// since (this node's lease ran out), is left as it is. Returns how many were recorded.
+    /// since (this node's lease ran out), is left as it is. The attempt's TLS outcome, if
+    /// it tried TLS with a remote server, is counted for the destination's daily TLS report
+    /// in the same transaction (`tls_rpt_out.rs`). Returns how many were recorded.
     pub async fn queue_record(
         &self,
         node: &NodeName,
         now: UnixTime,
         outcomes: &[(QueueRecipientId, Outcome)],
+        tls_outcome: Option<&crate::tls_rpt_out::TlsOutcome>,
     ) -> Result<u64, StoreError> {
         let mut recorded = 0;
         let mut tx = self.begin_write().await?;
@@ -461,6 +464,9 @@ impl Store {
                 .bind(crate::db::flag(*warn_delay)),
             };
             recorded += query.bind(*id).bind(node.as_str()).execute(&mut *tx).await?.rows_affected();
+        }
+        if let Some(outcome) = tls_outcome {
+            crate::tls_rpt_out::count(&mut tx, crate::tls_rpt_out::day_of(now.0), outcome).await?;
         }
         tx.commit().await?;
         Ok(recorded)

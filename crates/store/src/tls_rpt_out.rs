@@ -1,7 +1,8 @@
 //! The TLS outcomes of Postfach's own outbound deliveries, counted for the daily TLS-RPT
 //! reports it sends to destination domains that ask for them (RFC 8460 §4): one row per
 //! destination domain, UTC day, policy, result and receiving server, its counter
-//! incremented by each delivery attempt ([`Store::count_tls_outcome`]). The report job
+//! incremented by each delivery attempt, in the transaction that records the attempt's
+//! results (`Store::queue_record`; [`Store::count_tls_outcome`] alone). The report job
 //! reads a day ([`Store::tls_outcomes`]) and forgets it ([`Store::forget_tls_outcomes`]).
 //!
 //! Bounded: a domain gets at most [`MAX_TLS_OUTCOME_ROWS`] distinct rows a day (a domain
@@ -46,27 +47,32 @@ fn bounded(s: &str) -> &str {
     }
 }
 
-impl Store {
-    /// Counts one attempt's outcome on `day` (one UPSERT).
-    pub async fn count_tls_outcome(&self, day: i64, outcome: &TlsOutcome) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO tls_rpt_counts (domain, day, policy_type, policy, result, mx_host, mx_ip, sessions) \
+/// Counts one attempt's outcome on `day` (one UPSERT) on `conn`.
+pub(crate) async fn count(conn: &mut sqlx::AnyConnection, day: i64, outcome: &TlsOutcome) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tls_rpt_counts (domain, day, policy_type, policy, result, mx_host, mx_ip, sessions) \
              SELECT $1, $2, $3, $4, $5, $6, $7, 1 \
              WHERE (SELECT COUNT(*) FROM tls_rpt_counts WHERE domain = $1 AND day = $2) < $8 \
              ON CONFLICT (domain, day, policy_type, policy, result, mx_host, mx_ip) \
              DO UPDATE SET sessions = tls_rpt_counts.sessions + 1",
-        )
-        .bind(bounded(&outcome.domain))
-        .bind(day)
-        .bind(&outcome.policy_type)
-        .bind(bounded(&outcome.policy))
-        .bind(&outcome.result)
-        .bind(bounded(&outcome.mx_host))
-        .bind(bounded(&outcome.mx_ip))
-        .bind(MAX_TLS_OUTCOME_ROWS)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    )
+    .bind(bounded(&outcome.domain))
+    .bind(day)
+    .bind(&outcome.policy_type)
+    .bind(bounded(&outcome.policy))
+    .bind(&outcome.result)
+    .bind(bounded(&outcome.mx_host))
+    .bind(bounded(&outcome.mx_ip))
+    .bind(MAX_TLS_OUTCOME_ROWS)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Counts one attempt's outcome on `day` (one UPSERT).
+    pub async fn count_tls_outcome(&self, day: i64, outcome: &TlsOutcome) -> Result<(), StoreError> {
+        count(&mut *self.pool.acquire().await?, day, outcome).await
     }
 
     /// The counted outcomes of `day`, grouped by domain, with their counts.

@@ -101,6 +101,7 @@ async fn queued_mail_is_claimed_once_and_its_outcomes_recorded(store: Store) {
                     },
                 ),
             ],
+            None,
         )
         .await
         .expect("record");
@@ -146,7 +147,12 @@ async fn notices_are_owed_until_sent_and_finished_messages_are_found(store: Stor
         warn_delay: warn,
     };
     store
-        .queue_record(&node("a"), now, &[(a, Outcome::Delivered { remote_mta: None, tls: None }), (b, deferred(true))])
+        .queue_record(
+            &node("a"),
+            now,
+            &[(a, Outcome::Delivered { remote_mta: None, tls: None }), (b, deferred(true))],
+            None,
+        )
         .await
         .expect("r");
     let owed = store.queue_notices(10).await.expect("notices");
@@ -157,7 +163,7 @@ async fn notices_are_owed_until_sent_and_finished_messages_are_found(store: Stor
     store.queue_notices_sent(&[b]).await.expect("sent");
     assert!(store.queue_notices(10).await.expect("notices").is_empty());
     // Another deferral does not warn twice (the worker asks only once), and keeps the mark.
-    store.queue_record(&node("a"), now, &[(b, deferred(false))]).await.expect("r");
+    store.queue_record(&node("a"), now, &[(b, deferred(false))], None).await.expect("r");
     let m = store.queue_message(id).await.expect("read").expect("there");
     assert_eq!((m.recipients[1].notify, m.recipients[1].delay_warned), (None, true));
     assert!(store.queue_finished(10).await.expect("finished").is_empty(), "b is still queued");
@@ -176,6 +182,7 @@ async fn notices_are_owed_until_sent_and_finished_messages_are_found(store: Stor
                     notify: true,
                 },
             )],
+            None,
         )
         .await
         .expect("r");
@@ -220,6 +227,7 @@ async fn operators_list_retry_and_remove_within_their_scope(store: Store) {
                     warn_delay: false,
                 },
             )],
+            None,
         )
         .await
         .expect("record");
@@ -290,7 +298,7 @@ async fn a_claim_is_a_lease_held_by_one_node(store: Store) {
     assert_eq!(taken.iter().find(|g| g.message_id == id).map(|g| g.recipients.clone()), Some(held.clone()));
     let outcomes: Vec<_> = held.iter().map(|r| (*r, Outcome::Delivered { remote_mta: None, tls: None })).collect();
     assert_eq!(store.queue_renew_claims(&a, &held, UnixTime(expired.0 + 120)).await.expect("renew"), 0);
-    assert_eq!(store.queue_record(&a, expired, &outcomes).await.expect("record"), 0, "a's claim is gone");
+    assert_eq!(store.queue_record(&a, expired, &outcomes, None).await.expect("record"), 0, "a's claim is gone");
     let listed = store.queue_message(id).await.expect("read").expect("there");
     assert!(
         listed
@@ -298,10 +306,10 @@ async fn a_claim_is_a_lease_held_by_one_node(store: Store) {
             .iter()
             .all(|r| r.state == RecipientState::Queued && r.claim.as_ref().is_some_and(|c| c.node == b))
     );
-    assert_eq!(store.queue_record(&b, expired, &outcomes).await.expect("record"), 2);
+    assert_eq!(store.queue_record(&b, expired, &outcomes, None).await.expect("record"), 2);
     let listed = store.queue_message(id).await.expect("read").expect("there");
     assert!(listed.recipients.iter().all(|r| r.state == RecipientState::Delivered && r.claim.is_none()));
-    assert_eq!(store.queue_record(&b, expired, &outcomes).await.expect("record"), 0, "recorded once");
+    assert_eq!(store.queue_record(&b, expired, &outcomes, None).await.expect("record"), 0, "recorded once");
 }
 
 /// Eight claimers at once on one queue of 60 messages: every recipient is claimed by
