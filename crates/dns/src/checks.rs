@@ -942,6 +942,36 @@ pub enum TlsRptRecord {
     Invalid(&'static str),
 }
 
+/// What a domain's `_smtp._tls` TXT texts say, read as RFC 8460 §3 says: texts that do
+/// not start with `v=TLSRPTv1` are discarded; unless exactly one is left, the domain is
+/// taken not to ask for reports. The one reading for the domain check and for the reports
+/// Postfach sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishedTlsRpt {
+    Missing,
+    Several,
+    One(TlsRptRecord),
+}
+
+impl PublishedTlsRpt {
+    pub fn read(texts: &[String]) -> PublishedTlsRpt {
+        let mut records = texts.iter().filter(|t| t.starts_with("v=TLSRPTv1"));
+        match (records.next(), records.next()) {
+            (None, _) => PublishedTlsRpt::Missing,
+            (Some(record), None) => PublishedTlsRpt::One(parse_tls_rpt(record)),
+            (Some(_), Some(_)) => PublishedTlsRpt::Several,
+        }
+    }
+
+    /// The `mailto:` addresses reports go to; none unless exactly one valid record.
+    pub fn mailto(&self) -> &[String] {
+        match self {
+            PublishedTlsRpt::One(TlsRptRecord::Valid { mailto, .. }) => mailto,
+            _ => &[],
+        }
+    }
+}
+
 /// Reads a TLS-RPT record: `v=TLSRPTv1` first, then `rua=` with one or more
 /// comma-separated `mailto:` or `https:` URIs (RFC 8460 §3).
 pub fn parse_tls_rpt(record: &str) -> TlsRptRecord {
@@ -989,10 +1019,8 @@ async fn tls_rpt_verdict(checker: &Checker, d: &DomainName, address: &postfach_t
             return unanswered(Check::TlsRpt, "tlsrpt.unanswered", "Der TLS-RPT-Eintrag", "TLS-RPT record", d.as_str());
         }
     };
-    // RFC 8460 §3: records that do not start with v=TLSRPTv1 are discarded.
-    let records: Vec<&String> = texts.iter().filter(|t| t.starts_with("v=TLSRPTv1")).collect();
-    let record = match records.as_slice() {
-        [] => {
+    let record = match PublishedTlsRpt::read(&texts) {
+        PublishedTlsRpt::Missing => {
             return verdict(
                 Check::TlsRpt,
                 "tlsrpt.missing",
@@ -1005,8 +1033,8 @@ async fn tls_rpt_verdict(checker: &Checker, d: &DomainName, address: &postfach_t
                 ),
             );
         }
-        [record] => record,
-        _ => {
+        PublishedTlsRpt::One(record) => record,
+        PublishedTlsRpt::Several => {
             return verdict(
                 Check::TlsRpt,
                 "tlsrpt.multiple",
@@ -1020,7 +1048,7 @@ async fn tls_rpt_verdict(checker: &Checker, d: &DomainName, address: &postfach_t
             );
         }
     };
-    match parse_tls_rpt(record) {
+    match record {
         TlsRptRecord::Invalid(why) => {
             tracing::debug!(domain = %d, why, "TLS-RPT record unusable");
             verdict(

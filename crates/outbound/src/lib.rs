@@ -368,14 +368,8 @@ impl Outbound {
                 // most KEEP_DAYS).
                 Err(_) => continue,
             };
-            let mailto: Vec<String> = records
-                .iter()
-                .filter(|r| r.starts_with("v=TLSRPTv1"))
-                .find_map(|r| match postfach_dns::checks::parse_tls_rpt(r) {
-                    postfach_dns::checks::TlsRptRecord::Valid { mailto, .. } => Some(mailto),
-                    postfach_dns::checks::TlsRptRecord::Invalid(_) => None,
-                })
-                .unwrap_or_default();
+            let published = postfach_dns::checks::PublishedTlsRpt::read(&records);
+            let mailto = published.mailto();
             // The same id for the same domain and day: should a report go out twice (the
             // leader stopped between queueing it and forgetting the counts), receivers that
             // keep one report per id (RFC 8460 §4.4; ours do) count it once.

@@ -383,10 +383,15 @@ fn to(w: &World, recipient: &str, subject: &str) -> Submission {
 async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
     let w = world(Offer::default(), Some(ENFORCE), |_| {}).await;
     // outside.test asks for reports at reports.test (no policy there: delivered as offered);
-    // quiet.test (same server, no MTA-STS) publishes no `_smtp._tls` record.
+    // quiet.test (same server, no MTA-STS) publishes no `_smtp._tls` record, twice.test two
+    // (RFC 8460 §3: then it asks for none).
     w.dns.add(Rr::new("_smtp._tls.outside.test", Data::txt("v=TLSRPTv1; rua=mailto:tls@reports.test")));
     w.dns.add(Rr::new("reports.test", Data::Mx(10, "mx.outside.test".into())));
     w.dns.add(Rr::new("quiet.test", Data::Mx(10, "mx.outside.test".into())));
+    w.dns.add(Rr::new("twice.test", Data::Mx(10, "mx.outside.test".into())));
+    for n in 1..=2 {
+        w.dns.add(Rr::new("_smtp._tls.twice.test", Data::txt(&format!("v=TLSRPTv1; rua=mailto:tls{n}@reports.test"))));
+    }
     let today = postfach_store::tls_rpt_out::day_of(postfach_types::UnixTime::now().0);
 
     // One success under the enforced policy, one plain delivery without one…
@@ -394,6 +399,8 @@ async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
     w.sink.wait_for(1, WAIT);
     w.outbound.submit(to(&w, "bob@quiet.test", "second")).await.expect("queued");
     w.sink.wait_for(2, WAIT);
+    w.outbound.submit(to(&w, "eve@twice.test", "second")).await.expect("queued");
+    w.sink.wait_for(3, WAIT);
     // …and one failure: STARTTLS stripped where MTA-STS enforce requires it.
     w.sink.strip_starttls();
     w.outbound.submit(to(&w, "anna@outside.test", "third")).await.expect("queued");
@@ -413,13 +420,14 @@ async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
             row("outside.test", "sts", "starttls-not-supported"),
             row("outside.test", "sts", "success"),
             row("quiet.test", "no-policy-found", "success"),
+            row("twice.test", "no-policy-found", "success"),
         ]
     );
 
     // The leader's daily job: one report, to the address outside.test names.
     assert_eq!(w.outbound.send_tls_reports(today).await, 1);
-    let received = w.sink.wait_for(3, WAIT);
-    let report = &received[2];
+    let received = w.sink.wait_for(4, WAIT);
+    let report = &received[3];
     assert_eq!(
         (report.mail_from.as_str(), report.rcpt_to.as_slice()),
         ("", ["tls@reports.test".to_string()].as_slice())
@@ -441,14 +449,14 @@ async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
         ("starttls-not-supported", "mx.outside.test")
     );
 
-    // Sent once: the day's counts are gone (quiet.test's too: nobody asked), the report's
+    // Sent once: the day's counts are gone (quiet.test's and twice.test's too), the report's
     // own delivery was not counted (time for the worker to count it if it did), and a
     // second run sends nothing.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.store.tls_outcomes(today).await.expect("counts"), []);
     assert_eq!(w.outbound.send_tls_reports(today).await, 0);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(w.sink.received().len(), 3, "no second report");
+    assert_eq!(w.sink.received().len(), 4, "no second report, none for quiet.test or twice.test");
     let _ = w.stop.send(true);
 }
 
