@@ -139,6 +139,9 @@ pub struct OutboundSettings {
     pub dnssec_trust_anchor: Option<std::path::PathBuf>,
     /// The port MTA-STS policies are fetched from (443; tests use their own).
     pub mta_sts_port: u16,
+    /// Count each delivery's TLS outcome and send the daily TLS reports (RFC 8460) to
+    /// destinations that ask for them (`[tls_reports] send`).
+    pub tls_reports: bool,
 }
 
 /// The lease of a queue claim and the heartbeat that renews it. The server always uses
@@ -338,6 +341,13 @@ impl Outbound {
     /// not served. Returns the reports sent.
     pub async fn send_tls_reports(&self, day: i64) -> usize {
         let store = &self.inner.store;
+        if !self.inner.settings.tls_reports {
+            // Off: nothing is counted; what was counted before it was switched off goes.
+            if let Err(e) = store.forget_tls_outcomes_before(i64::MAX).await {
+                tracing::warn!(error = %e, "forgetting TLS report counts failed");
+            }
+            return 0;
+        }
         let rows = match store.tls_outcomes(day).await {
             Ok(rows) => rows,
             Err(e) => {

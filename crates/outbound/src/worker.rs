@@ -348,7 +348,8 @@ async fn deliver_remote(
     let envelope = Envelope { helo: &helo, from: message.return_path.as_ref(), recipients: &addresses, message: bytes };
     let attempt = client::deliver(&targets, settings.smtp_port, &settings.source_ips, envelope, tls).await;
     // Counted for the domain's daily TLS report with the results; reports themselves are not.
-    let tls_outcome = tls_rpt::outcome(domain, &attempt, mta_sts.as_ref()).filter(|_| !tls_rpt::is_report(bytes));
+    let tls_outcome = tls_rpt::outcome(domain, &attempt, mta_sts.as_ref())
+        .filter(|_| settings.tls_reports && !tls_rpt::is_report(bytes));
     let mut outcomes = Vec::new();
     for (r, result) in recipients.iter().zip(attempt.results) {
         let mta = attempt.remote_mta.clone();

@@ -90,6 +90,7 @@ async fn node_of(cluster: &Cluster, name: &str, claims: ClaimTiming) -> Node {
         tls_roots: Vec::new(),
         dnssec_trust_anchor: None,
         mta_sts_port: 443,
+        tls_reports: true,
     };
     let outbound = Outbound::new(
         store.clone(),

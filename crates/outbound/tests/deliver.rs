@@ -87,6 +87,7 @@ async fn world_with(
         tls_roots: Vec::new(),
         dnssec_trust_anchor: None,
         mta_sts_port: 443,
+        tls_reports: true,
     };
     adjust(&mut settings);
     let outbound = Outbound::new(store.clone(), blobs, spool, DeliveryBatcher::start(store.clone()), settings);

@@ -161,6 +161,7 @@ async fn world(offer: Offer, policy: Option<&'static str>, adjust: impl FnOnce(&
         claims: postfach_outbound::ClaimTiming::default(),
         tls_roots: vec![ca.der.clone()],
         mta_sts_port: policy.as_ref().map_or(1, |p| p.port),
+        tls_reports: true,
         sieve_redirect: Default::default(),
         dnssec_trust_anchor: None,
     };
@@ -481,5 +482,31 @@ async fn mta_sts_testing_delivers_despite_a_bad_certificate_and_reports_it() {
         counted.iter().map(|(o, n)| (o.policy_type.as_str(), o.result.as_str(), *n)).collect();
     assert_eq!(found, [("sts", "validation-failure", 1)]);
     assert!(counted[0].0.policy.contains("mode: testing"), "{:?}", counted[0].0);
+    let _ = w.stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_tls_reports_off_nothing_is_counted_or_sent() {
+    let w = world(Offer::default(), Some(ENFORCE), |s| s.tls_reports = false).await;
+    w.dns.add(Rr::new("_smtp._tls.outside.test", Data::txt("v=TLSRPTv1; rua=mailto:tls@outside.test")));
+    let today = postfach_store::tls_rpt_out::day_of(postfach_types::UnixTime::now().0);
+    // Counted while the setting was still on.
+    let before = postfach_store::tls_rpt_out::TlsOutcome {
+        domain: "outside.test".into(),
+        policy_type: "no-policy-found".into(),
+        policy: String::new(),
+        result: "success".into(),
+        mx_host: "mx.outside.test".into(),
+        mx_ip: "127.0.0.1".into(),
+    };
+    w.store.count_tls_outcome(today, &before).await.expect("count");
+    w.outbound.submit(submission(&w, "hello", false)).await.expect("queued");
+    arrived(&w.sink).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.store.tls_outcomes(today).await.expect("counts"), [(before, 1)], "the delivery was not counted");
+    assert_eq!(w.outbound.send_tls_reports(today).await, 0);
+    assert_eq!(w.store.tls_outcomes(today).await.expect("counts"), [], "what was counted before is forgotten");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.sink.received().len(), 1, "no report");
     let _ = w.stop.send(true);
 }

@@ -109,7 +109,6 @@ impl Server {
             auth: auth.clone(),
             outbound: outbound.clone(),
             retention_days: config.security.login_log_retention_days,
-            send_tls_reports: config.tls_reports.send,
         };
         tasks.spawn(upkeep.run(leader.clone(), stopped.clone()));
         tasks.spawn(outbound.clone().run(leader.clone(), stopped.clone()));
@@ -361,6 +360,7 @@ pub fn outbound_settings(config: &Config) -> postfach_outbound::OutboundSettings
             None
         }).unwrap_or_default(),
         mta_sts_port: o.mta_sts_port,
+        tls_reports: config.tls_reports.send,
     }
 }
 
@@ -413,13 +413,11 @@ struct Upkeep {
     outbound: postfach_outbound::Outbound,
     /// How long the login log is kept (`[security] login_log_retention_days`).
     retention_days: u32,
-    /// `[tls_reports] send`.
-    send_tls_reports: bool,
 }
 
 impl Upkeep {
     async fn run(self, mut leader: postfach_store::leader::Leader, mut stopped: watch::Receiver<bool>) {
-        let Upkeep { store, blobs, auth, outbound, retention_days, send_tls_reports } = self;
+        let Upkeep { store, blobs, auth, outbound, retention_days } = self;
         let mut unused_checked: Option<UnixTime> = None;
         loop {
             let leading = leader.is_leader();
@@ -446,14 +444,13 @@ impl Upkeep {
                     Ok(n) => tracing::info!(forgotten = n, "forgot old vacation replies"),
                     Err(e) => tracing::warn!(error = %e, "forgetting old vacation replies failed"),
                 }
-                // Yesterday's TLS reports about this platform's deliveries (RFC 8460): sent
-                // reports' counts are forgotten, so each run sends only what is still due.
-                if send_tls_reports {
-                    let yesterday = postfach_store::tls_rpt_out::day_of(UnixTime::now().0) - 1;
-                    match outbound.send_tls_reports(yesterday).await {
-                        0 => {}
-                        n => tracing::info!(reports = n, "TLS reports sent"),
-                    }
+                // Yesterday's TLS reports about this platform's deliveries (RFC 8460, unless
+                // `[tls_reports] send` is off): sent reports' counts are forgotten, so each
+                // run sends only what is still due.
+                let yesterday = postfach_store::tls_rpt_out::day_of(UnixTime::now().0) - 1;
+                match outbound.send_tls_reports(yesterday).await {
+                    0 => {}
+                    n => tracing::info!(reports = n, "TLS reports sent"),
                 }
                 // Import jobs of a node that is gone (its lease ran out) stop blocking their mailboxes.
                 match store.interrupt_abandoned_import_jobs(UnixTime::now()).await {
