@@ -565,3 +565,14 @@ fn the_sieve_section_is_read_and_checked() {
         ]
     );
 }
+
+#[test]
+fn tls_reports_are_sent_unless_switched_off() {
+    assert!(parse_ok("").tls_reports.send, "on by default");
+    let off = parse_ok("[tls_reports]\nsend = false\n");
+    assert!(!off.tls_reports.send);
+    assert_eq!(off.tls_reports.address, None, "the address keeps its default");
+    let found = problems("[tls_reports]\nsend = \"no\"\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "tls_reports.send");
+}
