@@ -1,7 +1,8 @@
-//! The outbound queue: list, retry, remove.
+//! The outbound queue: list, retry, remove; and a mailbox's sent mail once delivered.
 
 use postfach_store::queue::QueuedMessage;
-use postfach_types::BlobId;
+use postfach_store::sent_log::SentEntry;
+use postfach_types::{BlobId, MailboxId};
 
 use crate::{Admin, AdminError, Who, manager};
 
@@ -19,5 +20,12 @@ impl Admin {
     /// file in the queue spool the caller deletes.
     pub async fn remove_queued(&self, who: &Who, queue_id: &str) -> Result<BlobId, AdminError> {
         Ok(self.store.queue_remove(manager(who)?, queue_id).await?)
+    }
+
+    /// A visible mailbox's sent mail whose delivery ended, newest first: to whom, the
+    /// result, the receiving server and the encryption.
+    pub async fn sent_mail(&self, who: &Who, mailbox: MailboxId) -> Result<Vec<SentEntry>, AdminError> {
+        let mailbox = self.mailbox(who, mailbox).await?;
+        Ok(self.store.sent_mail(who.scope(), mailbox.id).await?)
     }
 }

@@ -401,8 +401,8 @@ fn create_data_dir(config: &Config) -> Result<(), ServerError> {
 }
 
 /// The upkeep every [`UPKEEP_INTERVAL`]: what lives in the database once per cluster, on
-/// the leader (message files nothing refers to, the login log's and the TLS reports'
-/// retention, the vacation replies older than any `:days` still asks about, once a day
+/// the leader (message files nothing refers to, the login log's, the sent-mail list's and
+/// the TLS reports' retention, the vacation replies older than any `:days` still asks about, once a day
 /// the app passwords unused for long, yesterday's TLS reports to other domains, import
 /// jobs whose node is gone); what lives in
 /// this node's memory (the throttle's counters) on every node.
@@ -438,6 +438,12 @@ impl Upkeep {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(removed = n, "pruned old login log entries"),
                     Err(e) => tracing::warn!(error = %e, "pruning the login log failed"),
+                }
+                // The sent-mail list is kept as long as the login list.
+                match store.prune_sent_log(cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "pruned old sent-mail entries"),
+                    Err(e) => tracing::warn!(error = %e, "pruning the sent-mail list failed"),
                 }
                 match store.forget_vacation_replies(postfach_filter::VACATION_MEMORY_DAYS).await {
                     Ok(0) => {}

@@ -1426,3 +1426,70 @@ async fn require_tls_flow(browser: &Client, server: &Server, sink: &sink::Sink, 
     assert!(!acme_required().await, "the admin switched it off");
     assert!(!ticked(browser, "#require-tls-acme").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_mail_shows_the_encryption_of_each_delivery() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // outside.test's mail server offers STARTTLS at first; then an attacker removes it.
+    let sink = sink::Sink::start(sink::Behaviour::Accept);
+    let zone = vec![
+        Rr::new("outside.test", Data::Mx(10, "mx.outside.test".into())),
+        Rr::new("mx.outside.test", Data::A("127.0.0.1".parse().expect("ip"))),
+    ];
+    let extra = format!("[outbound]\nsmtp_port = {}\n", sink.port());
+    let (server, _dns) =
+        start_server_listening(&dir.path().join("data"), "localhost", zone, "[\"127.0.0.1:0\"]", &extra).await;
+    let https: SocketAddr = server.addresses().first("https").expect("https listener");
+    let base = format!("https://localhost:{}", https.port());
+    accounts(&server).await;
+    let max = mailbox_on(&server, "max@acme.example").await;
+    let submission = server.addresses().first("submission").expect("submission listener");
+    submit(submission.port(), "max@acme.example", "friend@outside.test", "Encrypted").await;
+    sink.wait_for(1, WAIT);
+    sink.strip_starttls();
+    submit(submission.port(), "max@acme.example", "other@outside.test", "Plain").await;
+    sink.wait_for(2, WAIT);
+    let deadline = std::time::Instant::now() + WAIT;
+    while server.store().sent_mail(Scope::Platform, max.id).await.expect("sent").len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the deliveries were not recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let driver = Driver::start().await;
+    let browser = driver.browser(&dir.path().join("chromium")).await;
+    let outcome = AssertUnwindSafe(sent_mail_flow(&browser, &base, max.id)).catch_unwind().await;
+    let _ = browser.close().await;
+    driver.stop().await;
+    server.shutdown().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn sent_mail_flow(browser: &Client, base: &str, max: MailboxId) {
+    sign_in(browser, base, "max@acme.example", STRONG).await;
+    browser.goto(&format!("{base}/mailboxes/{max}")).await.expect("mailbox page");
+    click(browser, "#sent-link").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("#sent-list")).await.expect("the sent-mail list");
+    let rows = browser.find_all(Locator::Css("#sent-list tbody tr")).await.expect("rows");
+    assert_eq!(rows.len(), 2);
+    // Newest first: the plain delivery, flagged; then the encrypted one with its TLS version.
+    // (The flag is shown in capitals.)
+    let plain = rows[0].text().await.expect("text").to_lowercase();
+    assert!(plain.contains("other@outside.test") && plain.contains("unencrypted"), "{plain}");
+    assert!(plain.contains("mx.outside.test") && plain.contains("delivered"), "{plain}");
+    assert_eq!(rows[0].attr("class").await.expect("class").map(|c| c.contains("unencrypted")), Some(true));
+    let encrypted = rows[1].text().await.expect("text").to_lowercase();
+    assert!(encrypted.contains("friend@outside.test") && encrypted.contains("tlsv1.3"), "{encrypted}");
+    assert!(!encrypted.contains("unencrypted"), "{encrypted}");
+    assert!(text(browser, "#sent-unencrypted").await.contains("went unencrypted"));
+    screenshot(browser, "18-sent-mail").await;
+
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='de']")).await.expect("German");
+    assert!(text(browser, "h1").await.contains("Gesendete Post"));
+    assert!(text(browser, "#sent-list").await.to_lowercase().contains("unverschlüsselt"));
+    assert!(text(browser, "#sent-unencrypted").await.contains("ging unverschlüsselt"));
+    click(browser, "#lang-switch").await;
+    browser.wait().at_most(WAIT).for_element(Locator::Css("html[lang='en']")).await.expect("English");
+}

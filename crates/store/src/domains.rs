@@ -292,6 +292,7 @@ impl Store {
             "DELETE FROM app_passwords WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
             "DELETE FROM import_positions WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
             "DELETE FROM import_jobs WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
+            "DELETE FROM sent_log WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE domain_id = $1)",
             "DELETE FROM mailboxes WHERE domain_id = $1",
             "DELETE FROM domains WHERE alias_of = $1",
             "DELETE FROM domains WHERE id = $1",

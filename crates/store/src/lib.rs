@@ -40,6 +40,7 @@ pub mod outbound_tls;
 pub mod queue;
 pub mod quota;
 pub mod resolve;
+pub mod sent_log;
 pub mod sessions;
 pub mod sieve;
 pub mod stats;

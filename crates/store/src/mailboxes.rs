@@ -248,6 +248,7 @@ impl Store {
             "DELETE FROM app_passwords WHERE mailbox_id = $1",
             "DELETE FROM import_positions WHERE mailbox_id = $1",
             "DELETE FROM import_jobs WHERE mailbox_id = $1",
+            "DELETE FROM sent_log WHERE mailbox_id = $1",
             "DELETE FROM folders WHERE mailbox_id = $1",
             "DELETE FROM mailboxes WHERE id = $1",
         ] {

@@ -657,6 +657,30 @@ ALTER TABLE import_jobs ADD COLUMN heartbeat_at BIGINT NOT NULL DEFAULT 0;
 UPDATE import_jobs SET heartbeat_at = created_at
 "#,
     },
+    Migration {
+        version: 29,
+        name: "sent mail log",
+        // Each recipient of mail sent from a mailbox once its delivery ended (`sent_log.rs`):
+        // the result, the receiving server and the encryption, for the panel's "Sent mail"
+        // list after the queue has forgotten the message. Kept as long as the login log.
+        sql: r#"
+CREATE TABLE sent_log (
+    id {id},
+    customer_id BIGINT NOT NULL,
+    mailbox_id BIGINT NOT NULL,
+    recipient TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    delivered BIGINT NOT NULL,
+    status TEXT,
+    diagnostic TEXT,
+    remote_mta TEXT,
+    tls TEXT,
+    tls_policy TEXT
+);
+CREATE INDEX sent_log_mailbox ON sent_log (mailbox_id, id);
+CREATE INDEX sent_log_at ON sent_log (at)
+"#,
+    },
 ];
 
 impl Store {

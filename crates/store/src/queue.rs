@@ -412,7 +412,8 @@ impl Store {
     /// transaction. A recipient that is no longer queued, or that another node has claimed
     /// since (this node's lease ran out), is left as it is. The attempt's TLS outcome, if
     /// it tried TLS with a remote server, is counted for the destination's daily TLS report
-    /// in the same transaction (`tls_rpt_out.rs`). Returns how many were recorded.
+    /// in the same transaction (`tls_rpt_out.rs`), and each recipient that ended goes into
+    /// its mailbox's sent-mail log (`sent_log.rs`). Returns how many were recorded.
     pub async fn queue_record(
         &self,
         node: &NodeName,
@@ -463,7 +464,11 @@ impl Store {
                 .bind(tls.as_ref().map(|t| t.policy.clone()))
                 .bind(crate::db::flag(*warn_delay)),
             };
-            recorded += query.bind(*id).bind(node.as_str()).execute(&mut *tx).await?.rows_affected();
+            let done = query.bind(*id).bind(node.as_str()).execute(&mut *tx).await?.rows_affected();
+            if done == 1 && !matches!(outcome, Outcome::Deferred { .. }) {
+                crate::sent_log::log_ended(&mut tx, *id, now).await?;
+            }
+            recorded += done;
         }
         if let Some(outcome) = tls_outcome {
             crate::tls_rpt_out::count(&mut tx, crate::tls_rpt_out::day_of(now.0), outcome).await?;

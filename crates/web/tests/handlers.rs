@@ -173,6 +173,7 @@ async fn a_customer_cannot_reach_another_customers_objects_through_the_api() {
         (Method::GET, format!("/mailboxes/{mb}/logins"), None),
         (Method::GET, format!("/mailboxes/{mb}/app-passwords"), None),
         (Method::GET, format!("/mailboxes/{mb}/devices"), None),
+        (Method::GET, format!("/mailboxes/{mb}/sent"), None),
         (Method::POST, format!("/mailboxes/{mb}/app-passwords"), Some(json!({ "name": "Spy", "services": ["imap"] }))),
         (Method::DELETE, format!("/mailboxes/{mb}/app-passwords/1"), None),
         (Method::PATCH, format!("/mailboxes/{mb}"), Some(json!({ "app_passwords_only": true }))),
@@ -1360,4 +1361,45 @@ async fn vacation_filters_and_the_script_through_the_api() {
         let reply = api(&w, method.clone(), &path, &w.acme_token, body).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {path}: {}", reply.body);
     }
+}
+
+/// A mailbox's sent mail through the API: what the queue recorded once each recipient's
+/// delivery ended, with the encryption; another customer's mailbox is not found.
+#[tokio::test]
+async fn sent_mail_is_listed_with_its_encryption_through_the_api() {
+    use postfach_store::queue::{AttemptTls, NewQueuedMessage, Outcome};
+    let w = world().await;
+    let mb = w.acme_mailbox;
+    let max = w.store.mailbox(Scope::Platform, &addr("max@acme.example")).await.expect("max");
+    let now = postfach_types::UnixTime::now();
+    let queued = NewQueuedMessage {
+        queue_id: "T1".into(),
+        customer_id: Some(max.customer_id),
+        mailbox_id: Some(mb),
+        return_path: Some(addr("max@acme.example")),
+        blob: postfach_types::BlobId::parse(&format!("{:032x}", now.0)).expect("blob id"),
+        size: 100,
+        created_at: now,
+        expires_at: postfach_types::UnixTime(now.0 + 432_000),
+        recipients: vec![addr("anna@outside.example")],
+        tls_demand: None,
+    };
+    let id = w.store.enqueue(&queued).await.expect("enqueue");
+    let recipient = w.store.queue_message(id).await.expect("read").expect("there").recipients[0].id;
+    let delivered = Outcome::Delivered {
+        remote_mta: Some("mx.outside.example[192.0.2.9]".into()),
+        tls: Some(AttemptTls { policy: "opportunistic".into(), detail: None }),
+    };
+    let node = postfach_types::NodeName::parse("a").expect("node");
+    w.store.queue_record(&node, now, &[(recipient, delivered)], None).await.expect("record");
+    let path = format!("/mailboxes/{mb}/sent");
+    let listed = api(&w, Method::GET, &path, &w.acme_token, None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let sent = listed.json();
+    assert_eq!(sent.as_array().map(Vec::len), Some(1), "{sent}");
+    assert_eq!(sent[0]["recipient"], "anna@outside.example");
+    assert_eq!((sent[0]["delivered"].clone(), sent[0]["unencrypted"].clone()), (json!(true), json!(true)));
+    assert_eq!((sent[0]["tls"].clone(), sent[0]["tls_policy"].clone()), (Value::Null, json!("opportunistic")));
+    let other = api(&w, Method::GET, &path, &w.globex_token, None).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
 }

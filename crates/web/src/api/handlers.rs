@@ -329,6 +329,18 @@ pub(super) async fn list_devices(
     ok(types::all::<_, DeviceView>(list))
 }
 
+pub(super) async fn list_sent_mail(
+    State(app): State<App>,
+    ctx: Ctx,
+    method: Method,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let who = caller(&ctx, &method)?;
+    let fail = |e| refused(&ctx.tr(), e);
+    let list = app.admin.sent_mail(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
+    ok(types::all::<_, SentView>(list))
+}
+
 pub(super) async fn list_imports(
     State(app): State<App>,
     ctx: Ctx,

@@ -176,6 +176,14 @@ pub const OPERATIONS: &[Operation] = &[
         "A mailbox's clients of the last 90 days, by credential (main or app password) and service"
     ),
     op!(
+        "listSentMail",
+        "GET",
+        "/mailboxes/{id}/sent",
+        "signed-in",
+        None,
+        "A mailbox's sent mail whose delivery ended, newest first (100): recipient, result, receiving server, encryption"
+    ),
+    op!(
         "listImports",
         "GET",
         "/mailboxes/{id}/imports",
@@ -328,6 +336,7 @@ fn attach(routes: MethodRouter<App>, op: &Operation) -> MethodRouter<App> {
         "listMailboxLogins" => routes.on(f, mailbox_logins),
         "listAppPasswords" => routes.on(f, list_app_passwords),
         "listDevices" => routes.on(f, list_devices),
+        "listSentMail" => routes.on(f, list_sent_mail),
         "listImports" => routes.on(f, list_imports),
         "startImport" => routes.on(f, start_import),
         "createAppPassword" => routes.on(f, create_app_password),

@@ -446,6 +446,42 @@ impl From<AppPassword> for AppPasswordView {
     }
 }
 
+/// One recipient of mail sent from a mailbox, once its delivery ended.
+#[derive(Debug, Serialize)]
+pub struct SentView {
+    pub at: UnixTime,
+    pub recipient: String,
+    pub delivered: bool,
+    /// The enhanced status code, like `2.0.0` or `5.1.1`.
+    pub status: Option<String>,
+    /// Why it was not delivered.
+    pub diagnostic: Option<String>,
+    /// The receiving server; `null`: delivered here (or no server was reached).
+    pub remote_mta: Option<String>,
+    /// The TLS version and cipher; `null`: no encryption.
+    pub tls: Option<String>,
+    /// The rule the delivery followed: `opportunistic`, `mta-sts`, `dane`, `none`.
+    pub tls_policy: Option<String>,
+    /// Went to another server without encryption.
+    pub unencrypted: bool,
+}
+
+impl From<postfach_store::sent_log::SentEntry> for SentView {
+    fn from(e: postfach_store::sent_log::SentEntry) -> Self {
+        SentView {
+            unencrypted: e.unencrypted(),
+            at: e.at,
+            recipient: e.recipient,
+            delivered: e.delivered,
+            status: e.status,
+            diagnostic: e.diagnostic,
+            remote_mta: e.remote_mta,
+            tls: e.tls,
+            tls_policy: e.tls_policy,
+        }
+    }
+}
+
 /// A client of a mailbox seen in the last 90 days: a credential used on a service.
 #[derive(Debug, Serialize)]
 pub struct DeviceView {

@@ -20,6 +20,7 @@ mod imports;
 mod login;
 mod logins;
 mod mailboxes;
+mod sent;
 
 use askama::Template;
 use axum::Router;
@@ -71,6 +72,7 @@ pub fn routes() -> Router<App> {
         .route("/mailboxes/{id}/require-tls", post(mailbox_outbound_tls))
         .route("/mailboxes/{id}/password", post(mailbox_password))
         .route("/mailboxes/{id}/devices", get(devices::devices))
+        .route("/mailboxes/{id}/sent", get(sent::sent))
         .route("/mailboxes/{id}/filters", get(filters::filters).post(filters::add_rule))
         .route("/mailboxes/{id}/filters/change", post(filters::change_rule))
         .route("/mailboxes/{id}/vacation", post(filters::save_vacation))
