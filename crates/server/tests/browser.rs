@@ -1297,16 +1297,7 @@ async fn always_require_tls_in_a_real_browser() {
     let dir = tempfile::tempdir().expect("temp dir");
     // outside.test's only mail server does not offer STARTTLS.
     let sink = sink::Sink::start_with(sink::Behaviour::Accept, sink::Offer { starttls: false, ..Default::default() });
-    let zone = vec![
-        Rr::new("outside.test", Data::Mx(10, "mx.outside.test".into())),
-        Rr::new("mx.outside.test", Data::A("127.0.0.1".parse().expect("ip"))),
-    ];
-    let extra = format!("[outbound]\nsmtp_port = {}\n", sink.port());
-    let (server, _dns) =
-        start_server_listening(&dir.path().join("data"), "localhost", zone, "[\"127.0.0.1:0\"]", &extra).await;
-    let https: SocketAddr = server.addresses().first("https").expect("https listener");
-    let base = format!("https://localhost:{}", https.port());
-    accounts(&server).await;
+    let (server, _dns, base) = server_sending_to(&sink, dir.path()).await;
     mailbox_on(&server, "max@acme.example").await;
     let driver = Driver::start().await;
     let browser = driver.browser(&dir.path().join("chromium")).await;
@@ -1317,6 +1308,20 @@ async fn always_require_tls_in_a_real_browser() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// A server whose mail to outside.test goes to `sink`, with the accounts; its panel's URL.
+async fn server_sending_to(sink: &sink::Sink, dir: &std::path::Path) -> (Server, TestDns, String) {
+    let zone = vec![
+        Rr::new("outside.test", Data::Mx(10, "mx.outside.test".into())),
+        Rr::new("mx.outside.test", Data::A("127.0.0.1".parse().expect("ip"))),
+    ];
+    let extra = format!("[outbound]\nsmtp_port = {}\n", sink.port());
+    let (server, dns) = start_server_listening(&dir.join("data"), "localhost", zone, "[\"127.0.0.1:0\"]", &extra).await;
+    let https: SocketAddr = server.addresses().first("https").expect("https listener");
+    let base = format!("https://localhost:{}", https.port());
+    accounts(&server).await;
+    (server, dns, base)
 }
 
 /// Whether the checkbox `css` is ticked.
@@ -1432,16 +1437,7 @@ async fn sent_mail_shows_the_encryption_of_each_delivery() {
     let dir = tempfile::tempdir().expect("temp dir");
     // outside.test's mail server offers STARTTLS at first; then an attacker removes it.
     let sink = sink::Sink::start(sink::Behaviour::Accept);
-    let zone = vec![
-        Rr::new("outside.test", Data::Mx(10, "mx.outside.test".into())),
-        Rr::new("mx.outside.test", Data::A("127.0.0.1".parse().expect("ip"))),
-    ];
-    let extra = format!("[outbound]\nsmtp_port = {}\n", sink.port());
-    let (server, _dns) =
-        start_server_listening(&dir.path().join("data"), "localhost", zone, "[\"127.0.0.1:0\"]", &extra).await;
-    let https: SocketAddr = server.addresses().first("https").expect("https listener");
-    let base = format!("https://localhost:{}", https.port());
-    accounts(&server).await;
+    let (server, _dns, base) = server_sending_to(&sink, dir.path()).await;
     let max = mailbox_on(&server, "max@acme.example").await;
     let submission = server.addresses().first("submission").expect("submission listener");
     submit(submission.port(), "max@acme.example", "friend@outside.test", "Encrypted").await;
