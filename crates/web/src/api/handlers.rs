@@ -305,16 +305,27 @@ pub(super) async fn update_mailbox(
     ok(MailboxView::from(app.admin.update_mailbox(who, id, settings).await.map_err(fail)?))
 }
 
+/// Every "a mailbox's list of …" endpoint: the caller, the mailbox id from the path, the
+/// admin call (which checks the caller may see the mailbox), each item as its view.
+async fn mailbox_list<T, V: From<T> + serde::Serialize>(
+    ctx: &Ctx,
+    method: &Method,
+    id: &str,
+    list: impl AsyncFnOnce(&Who, postfach_types::MailboxId) -> Result<Vec<T>, postfach_admin::AdminError>,
+) -> ApiResult {
+    let who = caller(ctx, method)?;
+    let fail = |e| refused(&ctx.tr(), e);
+    let items = list(who, input::id(id).map_err(fail)?).await.map_err(fail)?;
+    ok(types::all::<_, V>(items))
+}
+
 pub(super) async fn list_app_passwords(
     State(app): State<App>,
     ctx: Ctx,
     method: Method,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let who = caller(&ctx, &method)?;
-    let fail = |e| refused(&ctx.tr(), e);
-    let list = app.admin.app_passwords(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
-    ok(types::all::<_, AppPasswordView>(list))
+    mailbox_list::<_, AppPasswordView>(&ctx, &method, &id, async |who, id| app.admin.app_passwords(who, id).await).await
 }
 
 pub(super) async fn list_devices(
@@ -323,10 +334,7 @@ pub(super) async fn list_devices(
     method: Method,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let who = caller(&ctx, &method)?;
-    let fail = |e| refused(&ctx.tr(), e);
-    let list = app.admin.devices(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
-    ok(types::all::<_, DeviceView>(list))
+    mailbox_list::<_, DeviceView>(&ctx, &method, &id, async |who, id| app.admin.devices(who, id).await).await
 }
 
 pub(super) async fn list_sent_mail(
@@ -335,10 +343,7 @@ pub(super) async fn list_sent_mail(
     method: Method,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let who = caller(&ctx, &method)?;
-    let fail = |e| refused(&ctx.tr(), e);
-    let list = app.admin.sent_mail(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
-    ok(types::all::<_, SentView>(list))
+    mailbox_list::<_, SentView>(&ctx, &method, &id, async |who, id| app.admin.sent_mail(who, id).await).await
 }
 
 pub(super) async fn list_imports(
@@ -347,10 +352,7 @@ pub(super) async fn list_imports(
     method: Method,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let who = caller(&ctx, &method)?;
-    let fail = |e| refused(&ctx.tr(), e);
-    let list = app.admin.import_jobs(who, input::id(&id).map_err(fail)?).await.map_err(fail)?;
-    ok(types::all::<_, ImportJobView>(list))
+    mailbox_list::<_, ImportJobView>(&ctx, &method, &id, async |who, id| app.admin.import_jobs(who, id).await).await
 }
 
 pub(super) async fn start_import(
