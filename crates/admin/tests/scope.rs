@@ -400,8 +400,55 @@ async fn import_jobs_are_started_and_seen_within_the_callers_scope() {
     assert_eq!(w.store.interrupt_import_jobs(&node).await.expect("this node"), 1);
     let jobs = a.import_jobs(&w.max, max.id).await.expect("jobs");
     assert_eq!(jobs[0].state, JobState::Interrupted);
-    a.start_import(&w.max, max.id, request("localhost")).await.expect("resumed by the mailbox user");
-    drop(silent);
+    let resumed = a.start_import(&w.max, max.id, request("localhost")).await.expect("resumed by the mailbox user");
+
+    // The resumed job's task waits on the silent server. Once its lease has run out and
+    // the upkeep took it as abandoned, the task finds that at its next renewal and stops,
+    // closing its connection (so does the first job's task, if it got as far), and leaves
+    // the row as it is.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while a.import_jobs(&w.max, max.id).await.expect("jobs")[0].state != JobState::Running {
+        assert!(std::time::Instant::now() < deadline, "the resumed job did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let later = postfach_types::UnixTime::now().0 + 10 * postfach_store::import_jobs::JOB_LEASE_SECS;
+    let swept = w.store.interrupt_abandoned_import_jobs(postfach_types::UnixTime(later)).await.expect("sweep");
+    assert_eq!(swept, 1);
+    let limit = postfach_admin::imports::RENEW_EVERY + std::time::Duration::from_secs(15);
+    let all_closed = tokio::task::spawn_blocking(move || connections_close(&silent, limit)).await.expect("watch");
+    assert!(all_closed, "the job's connection is closed within a renewal");
+    let jobs = a.import_jobs(&w.max, max.id).await.expect("jobs");
+    assert!(jobs.iter().all(|j| j.state == JobState::Interrupted), "{jobs:?}");
+    assert_eq!(jobs[0].id, resumed.id, "the stopped task did not write over its row");
+    assert_eq!(jobs[0].id, resumed.id);
+}
+
+/// Whether, within `limit`, at least one connection came to `listener` and every one that
+/// came was closed by its client.
+fn connections_close(listener: &std::net::TcpListener, limit: std::time::Duration) -> bool {
+    use std::io::Read;
+    listener.set_nonblocking(true).expect("nonblocking");
+    let deadline = std::time::Instant::now() + limit;
+    let mut open: Vec<std::net::TcpStream> = Vec::new();
+    let mut seen = 0;
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < deadline {
+        while let Ok((conn, _)) = listener.accept() {
+            conn.set_nonblocking(true).expect("nonblocking");
+            open.push(conn);
+            seen += 1;
+        }
+        open.retain_mut(|conn| match conn.read(&mut buf) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        });
+        if seen > 0 && open.is_empty() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
 }
 
 fn busy(e: &AdminError) -> bool {
