@@ -140,19 +140,6 @@ async fn wait_for_inbox(world: &World, mailbox: MailboxId, n: usize) -> Vec<Stri
     }
 }
 
-/// Waits (without blocking the runtime) until the sink holds `n` messages.
-async fn arrived(sink: &Sink, n: usize) -> Vec<sink::Received> {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let received = sink.received();
-        if received.len() >= n {
-            return received;
-        }
-        assert!(std::time::Instant::now() < deadline, "{} of {n} messages arrived outside", received.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn queue_is_empty(world: &World) {
     let deadline = std::time::Instant::now() + WAIT;
     while !world.store.queue_list(Scope::Platform).await.expect("list").is_empty() {
@@ -167,7 +154,7 @@ async fn mail_to_an_outside_domain_arrives_signed_over_starttls() {
     let id =
         w.outbound.submit(submission(&w, &["Anna@Outside.test", "bob@outside.test"], "Angebot")).await.expect("ok");
     assert_eq!(id.as_str().len(), 16);
-    let received = arrived(&w.sink, 1).await;
+    let received = w.sink.arrived(1, WAIT).await;
     assert_eq!(received.len(), 1, "one transaction for both recipients at one domain");
     let mail = &received[0];
     assert_eq!(mail.mail_from, "max@acme.example");
@@ -239,7 +226,7 @@ async fn local_recipients_are_delivered_straight_into_their_mailboxes() {
     wait_for_inbox(&w, w.erika, 2).await;
     let bounce = wait_for_inbox(&w, w.max, 1).await;
     assert!(bounce[0].contains("Final-Recipient: rfc822; ghost@acme.example\r\nAction: failed\r\nStatus: 5.1.1"));
-    let received = arrived(&w.sink, 1).await;
+    let received = w.sink.arrived(1, WAIT).await;
     assert_eq!(received[0].rcpt_to, ["anna@outside.test"], "only the outside recipient went out");
     queue_is_empty(&w).await;
     let _ = w.stop.send(true);
@@ -287,7 +274,7 @@ async fn a_deferred_message_waits_and_is_delivered_when_retried() {
 
     w.sink.set_behaviour(Behaviour::Accept);
     assert_eq!(w.store.queue_retry(Scope::Platform, &queue[0].queue_id).await.expect("retry"), 1);
-    arrived(&w.sink, 1).await;
+    w.sink.arrived(1, WAIT).await;
     queue_is_empty(&w).await;
     let _ = w.stop.send(true);
 }
@@ -326,7 +313,7 @@ async fn mail_leaves_from_the_configured_address() {
     let w =
         world_with(Behaviour::Accept, 500, |s| s.source_ips = vec!["2001:db8::25".parse().expect("v6"), source]).await;
     w.outbound.submit(submission(&w, &["anna@outside.test"], "Von hier")).await.expect("queued");
-    let received = arrived(&w.sink, 1).await;
+    let received = w.sink.arrived(1, WAIT).await;
     assert_eq!(received[0].peer, source, "sent from the IPv4 address of [outbound] ips");
     let _ = w.stop.send(true);
 }

@@ -203,17 +203,6 @@ async fn after_first_attempt(w: &World) -> QueuedRecipient {
     }
 }
 
-async fn arrived(sink: &Sink) -> sink::Received {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if let Some(received) = sink.received().into_iter().next() {
-            return received;
-        }
-        assert!(std::time::Instant::now() < deadline, "nothing arrived outside");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The texts of max's INBOX (where notices arrive).
 async fn notices(w: &World, n: usize) -> Vec<String> {
     let deadline = std::time::Instant::now() + WAIT;
@@ -241,7 +230,7 @@ fn stripped() -> Offer {
 async fn mta_sts_enforce_delivers_over_verified_tls_and_caches_the_policy() {
     let w = world(Offer::default(), Some(ENFORCE), |_| {}).await;
     w.outbound.submit(submission(&w, "first", false)).await.expect("queued");
-    let mail = arrived(&w.sink).await;
+    let mail = w.sink.arrived(1, WAIT).await.remove(0);
     assert!(mail.tls, "delivered over TLS");
     let cached = w.store.mta_sts_cached("outside.test").await.expect("read").expect("the policy is cached");
     assert_eq!((cached.mode.as_str(), cached.mx.as_slice()), ("enforce", ["mx.outside.test".to_string()].as_slice()));
@@ -254,13 +243,13 @@ async fn mta_sts_enforce_delivers_over_verified_tls_and_caches_the_policy() {
     assert_ne!(line.rsplit(' ').next(), Some("0"), "{line}");
     // The second message uses the cached policy: no second fetch while the TXT id stays.
     w.outbound.submit(submission(&w, "second", false)).await.expect("queued");
-    w.sink.wait_for(2, WAIT);
+    w.sink.arrived(2, WAIT).await;
     let policy = w.policy.as_ref().expect("policy server");
     assert_eq!(policy.fetches.load(Ordering::SeqCst), 1, "fetched once, then cached");
     // A new id in the TXT record means a new policy: fetched again.
     w.dns.set("_mta-sts.outside.test", postfach_testdns::Type::Txt, vec![Data::txt("v=STSv1; id=2;")]);
     w.outbound.submit(submission(&w, "third", false)).await.expect("queued");
-    w.sink.wait_for(3, WAIT);
+    w.sink.arrived(3, WAIT).await;
     assert_eq!(policy.fetches.load(Ordering::SeqCst), 2, "fetched again after the id changed");
     let _ = w.stop.send(true);
 }
@@ -296,7 +285,7 @@ async fn mta_sts_testing_and_no_policy_still_deliver_when_starttls_is_stripped()
     for policy in [Some(TESTING), None] {
         let w = world(stripped(), policy, |_| {}).await;
         w.outbound.submit(submission(&w, "hello", false)).await.expect("queued");
-        let mail = arrived(&w.sink).await;
+        let mail = w.sink.arrived(1, WAIT).await.remove(0);
         assert!(!mail.tls, "{policy:?}: delivered, in plaintext");
         let _ = w.stop.send(true);
     }
@@ -318,7 +307,7 @@ async fn requiretls_without_a_policy_is_returned_to_the_sender() {
 async fn requiretls_with_mta_sts_goes_out_with_the_parameter() {
     let w = world(Offer { requiretls: true, ..Offer::default() }, Some(TESTING), |_| {}).await;
     w.outbound.submit(submission(&w, "confidential", true)).await.expect("queued");
-    let mail = arrived(&w.sink).await;
+    let mail = w.sink.arrived(1, WAIT).await.remove(0);
     assert!(mail.tls);
     assert!(mail.mail_params.split_whitespace().any(|p| p == "REQUIRETLS"), "{}", mail.mail_params);
     let _ = w.stop.send(true);
@@ -353,7 +342,7 @@ async fn always_require_tls_of_the_customer_still_delivers_over_tls() {
     let customer = w.store.mailbox_by_id(Scope::Platform, w.max).await.expect("mailbox").customer_id;
     w.store.set_customer_outbound_tls(customer, true).await.expect("switch on");
     w.outbound.submit(submission(&w, "private", false)).await.expect("queued");
-    let mail = arrived(&w.sink).await;
+    let mail = w.sink.arrived(1, WAIT).await.remove(0);
     assert!(mail.tls, "encrypted (any certificate will do without a published policy)");
     let _ = w.stop.send(true);
 }
@@ -397,11 +386,11 @@ async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
 
     // One success under the enforced policy, one plain delivery without one…
     w.outbound.submit(to(&w, "anna@outside.test", "first")).await.expect("queued");
-    w.sink.wait_for(1, WAIT);
+    w.sink.arrived(1, WAIT).await;
     w.outbound.submit(to(&w, "bob@quiet.test", "second")).await.expect("queued");
-    w.sink.wait_for(2, WAIT);
+    w.sink.arrived(2, WAIT).await;
     w.outbound.submit(to(&w, "eve@twice.test", "second")).await.expect("queued");
-    w.sink.wait_for(3, WAIT);
+    w.sink.arrived(3, WAIT).await;
     // …and one failure: STARTTLS stripped where MTA-STS enforce requires it.
     w.sink.strip_starttls();
     w.outbound.submit(to(&w, "anna@outside.test", "third")).await.expect("queued");
@@ -427,7 +416,7 @@ async fn the_daily_tls_report_goes_once_to_the_domain_that_asks_for_it() {
 
     // The leader's daily job: one report, to the address outside.test names.
     assert_eq!(w.outbound.send_tls_reports(today).await, 1);
-    let received = w.sink.wait_for(4, WAIT);
+    let received = w.sink.arrived(4, WAIT).await;
     let report = &received[3];
     assert_eq!(
         (report.mail_from.as_str(), report.rcpt_to.as_slice()),
@@ -467,7 +456,7 @@ async fn mta_sts_testing_delivers_despite_a_bad_certificate_and_reports_it() {
     let w = world(Offer { certificate: Some(other), ..Offer::default() }, Some(TESTING), |_| {}).await;
     let today = postfach_store::tls_rpt_out::day_of(postfach_types::UnixTime::now().0);
     w.outbound.submit(submission(&w, "hello", false)).await.expect("queued");
-    let mail = arrived(&w.sink).await;
+    let mail = w.sink.arrived(1, WAIT).await.remove(0);
     assert!(mail.tls, "delivered, encrypted, although the certificate is not trusted");
     // The finding goes into the domain's TLS report (counted right after the attempt).
     let deadline = std::time::Instant::now() + WAIT;
@@ -501,7 +490,7 @@ async fn with_tls_reports_off_nothing_is_counted_or_sent() {
     };
     w.store.count_tls_outcome(today, &before).await.expect("count");
     w.outbound.submit(submission(&w, "hello", false)).await.expect("queued");
-    arrived(&w.sink).await;
+    w.sink.arrived(1, WAIT).await.remove(0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.store.tls_outcomes(today).await.expect("counts"), [(before, 1)], "the delivery was not counted");
     assert_eq!(w.outbound.send_tls_reports(today).await, 0);

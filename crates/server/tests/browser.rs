@@ -1441,10 +1441,10 @@ async fn sent_mail_shows_the_encryption_of_each_delivery() {
     let max = mailbox_on(&server, "max@acme.example").await;
     let submission = server.addresses().first("submission").expect("submission listener");
     submit(submission.port(), "max@acme.example", "friend@outside.test", "Encrypted").await;
-    sink.wait_for(1, WAIT);
+    sink.arrived(1, WAIT).await;
     sink.strip_starttls();
     submit(submission.port(), "max@acme.example", "other@outside.test", "Plain").await;
-    sink.wait_for(2, WAIT);
+    sink.arrived(2, WAIT).await;
     let deadline = std::time::Instant::now() + WAIT;
     while server.store().sent_mail(Scope::Platform, max.id).await.expect("sent").len() < 2 {
         assert!(std::time::Instant::now() < deadline, "the deliveries were not recorded");

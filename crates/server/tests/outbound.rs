@@ -70,18 +70,6 @@ fn submission(max: &Mailbox, to: &str, subject: &str) -> Submission {
     }
 }
 
-async fn arrived(sink: &Sink, n: usize) -> Vec<sink::Received> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let received = sink.received();
-        if received.len() >= n {
-            return received;
-        }
-        assert!(Instant::now() < deadline, "{} of {n} messages reached the outside server", received.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The messages in `mailbox`'s INBOX, as text.
 async fn inbox(server: &Server, mailbox: &Mailbox, n: usize) -> Vec<String> {
     let store: &Store = server.store();
@@ -109,7 +97,7 @@ async fn mail_to_an_outside_domain_arrives_dkim_signed_and_verifies() {
     let (t, max) = start(&dns, &sink).await;
     let id = t.server.outbound().submit(submission(&max, "anna@outside.test", "hello")).await.expect("queued");
 
-    let mail = arrived(&sink, 1).await.remove(0);
+    let mail = sink.arrived(1, WAIT).await.remove(0);
     assert_eq!(
         (mail.mail_from.as_str(), mail.rcpt_to.as_slice()),
         ("max@acme.example", &["anna@outside.test".into()][..])
@@ -182,7 +170,7 @@ async fn pending_mail_survives_a_restart_and_is_delivered_afterwards() {
     assert_eq!(queue.len(), 1, "the queued message is still there after the restart");
     // The operator does not want to wait for the backoff.
     server.store().queue_retry(Scope::Platform, id.as_str()).await.expect("retry");
-    let mail = arrived(&sink, 1).await.remove(0);
+    let mail = sink.arrived(1, WAIT).await.remove(0);
     assert!(mail.text().contains("Subject: persistent\r\n"));
     server.shutdown().await;
     drop(dir);
@@ -222,7 +210,7 @@ async fn a_real_client_submits_and_the_mail_goes_out_signed() {
     .expect("join");
     assert!(out.status.success(), "msmtp: {}", String::from_utf8_lossy(&out.stderr));
 
-    let mail = arrived(&sink, 1).await.remove(0);
+    let mail = sink.arrived(1, WAIT).await.remove(0);
     assert_eq!(mail.rcpt_to, ["anna@outside.test"]);
     assert!(mail.text().contains("Subject: via msmtp\r\n"), "{}", mail.text());
     let verifier = postfach_dns::resolver::authenticator(Some(dns.addr())).expect("verifier");
@@ -267,7 +255,7 @@ async fn sieve_vacation_replies_once_per_sender_dkim_signed() {
     let mx = t.server.addresses().first("smtp").expect("smtp listener").port();
 
     mx_send(mx, "first");
-    let received = arrived(&sink, 1).await;
+    let received = sink.arrived(1, WAIT).await;
     assert_eq!(received[0].rcpt_to, vec!["friend@outside.test".to_string()]);
     assert_eq!(received[0].mail_from, "", "replies go out with the null sender");
     let reply = String::from_utf8_lossy(&received[0].data).into_owned();

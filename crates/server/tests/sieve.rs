@@ -134,19 +134,6 @@ async fn subjects(t: &TestServer, a: &str, name: &str, n: usize) -> Vec<String> 
     }
 }
 
-/// What reached the outside server, once it is `n` messages (bounded).
-async fn arrived(sink: &Sink, n: usize) -> Vec<sink::Received> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let received = sink.received();
-        if received.len() >= n {
-            return received;
-        }
-        assert!(Instant::now() < deadline, "{} of {n} messages reached the outside server", received.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Waits (bounded) until the outbound queue is empty: whatever was to leave has left.
 async fn queue_empty(t: &TestServer) {
     let deadline = Instant::now() + WAIT;
@@ -194,7 +181,7 @@ async fn every_way_in_runs_the_script(backend: Backend) {
         ]
     );
     assert_eq!(subjects(&t, "erika@acme.example", "INBOX", 1).await, ["lunch"]);
-    assert_eq!(arrived(&sink, 1).await.len(), 1, "the outside recipient got its copy");
+    assert_eq!(sink.arrived(1, WAIT).await.len(), 1, "the outside recipient got its copy");
     assert!(actions("fileinto") - filed_before >= 5.0, "the metric counts what the scripts filed");
     t.server.shutdown().await;
 }
@@ -250,7 +237,7 @@ async fn redirect_anywhere_and_the_sending_switch(backend: Backend) {
     let t = start(backend, &dir, &dns, &sink, SieveRedirect::Any).await;
     activate(&t, "erika@acme.example", REDIRECT).await;
     send(&t, false, &["erika@acme.example"], "passed on").await;
-    let received = arrived(&sink, 1).await;
+    let received = sink.arrived(1, WAIT).await;
     assert_eq!(received[0].mail_from, "erika@acme.example", "the mailbox's own address is the envelope sender");
     assert_eq!(received[0].rcpt_to, ["friend@outside.test"]);
     let text = received[0].text();

@@ -177,6 +177,19 @@ impl Sink {
         }
     }
 
+    /// The same, for async tests: waits without blocking the runtime.
+    pub async fn arrived(&self, n: usize, limit: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let received = self.received();
+            if received.len() >= n {
+                return received;
+            }
+            assert!(Instant::now() < deadline, "the sink got {} of {n} messages in {limit:?}", received.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the sink has been asked for at least `n` recipients.
     pub fn wait_for_attempts(&self, n: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
