@@ -214,21 +214,7 @@ impl Store {
     /// Switches certificates for the domain's service names on or off (the change is
     /// announced through `tls_generation`).
     pub async fn set_domain_certificates(&self, scope: Scope, name: &DomainName, on: bool) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done =
-            sqlx::query("UPDATE domains SET certificates = $1 WHERE name = $2 AND ($3 IS NULL OR customer_id = $3)")
-                .bind(flag(on))
-                .bind(name.as_str())
-                .bind(scope.customer_filter())
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(no_domain(name));
-        }
-        // The leader plans the certificates again.
-        crate::certificates::bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.set_domain_replanned(scope, name, "certificates", flag(on)).await
     }
 
     /// Sets the domain's MTA-STS mode (the change is announced through `tls_generation`:
@@ -239,9 +225,26 @@ impl Store {
         name: &DomainName,
         mode: MtaStsMode,
     ) -> Result<(), StoreError> {
+        self.set_domain_replanned(scope, name, "mta_sts", mode.as_str().to_string()).await
+    }
+
+    /// Sets `column` of the domain in `scope` to `value`, a change to the names the
+    /// platform needs certificates for: announced through `tls_generation`, so the leader
+    /// plans the certificates again.
+    async fn set_domain_replanned<T>(
+        &self,
+        scope: Scope,
+        name: &DomainName,
+        column: &'static str,
+        value: T,
+    ) -> Result<(), StoreError>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
+    {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE domains SET mta_sts = $1 WHERE name = $2 AND ($3 IS NULL OR customer_id = $3)")
-            .bind(mode.as_str())
+        let sql = format!("UPDATE domains SET {column} = $1 WHERE name = $2 AND ($3 IS NULL OR customer_id = $3)");
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
             .bind(name.as_str())
             .bind(scope.customer_filter())
             .execute(&mut *tx)
