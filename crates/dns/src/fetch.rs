@@ -106,9 +106,10 @@ async fn fetch(
     tls.write_all(request.as_bytes()).await.map_err(|_| broken())?;
     let mut raw = Vec::new();
     let limit = u64::try_from(max_bytes + MAX_HEADER_BYTES + 1).unwrap_or(u64::MAX);
-    // A server may close without close_notify; what arrived is judged by its headers.
-    let _ = (&mut tls).take(limit).read_to_end(&mut raw).await;
-    parse_response(&raw, max_bytes)
+    // A server may close without close_notify: then only Content-Length or chunked framing
+    // proves the file arrived whole (a connection cut by an attacker must not shorten it).
+    let ended_cleanly = (&mut tls).take(limit).read_to_end(&mut raw).await.is_ok();
+    parse_response(&raw, max_bytes, ended_cleanly)
 }
 
 fn connector(target: &HttpsTarget) -> Result<tokio_rustls::TlsConnector, Text> {
@@ -140,7 +141,9 @@ fn connector(target: &HttpsTarget) -> Result<tokio_rustls::TlsConnector, Text> {
 
 /// Reads an HTTP/1.1 answer: status 200, `Content-Type: text/plain`, a body of at most
 /// `max_bytes` (by Content-Length, chunked, or up to the end of the connection).
-fn parse_response(raw: &[u8], max_bytes: usize) -> Result<String, Text> {
+/// Reads an HTTP/1.1 answer. `ended_cleanly`: the connection ended with TLS close_notify,
+/// so a body without Content-Length or chunked framing is complete.
+fn parse_response(raw: &[u8], max_bytes: usize, ended_cleanly: bool) -> Result<String, Text> {
     let malformed = || text("die Antwort ist kein gültiges HTTP", "the answer is not valid HTTP");
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(malformed)?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| malformed())?;
@@ -174,6 +177,11 @@ fn parse_response(raw: &[u8], max_bytes: usize) -> Result<String, Text> {
             return Err(too_large());
         }
         body = body.get(..length).ok_or_else(malformed)?;
+    } else if !ended_cleanly {
+        return Err(text(
+            "die Verbindung brach vor dem Ende der Datei ab",
+            "the connection broke off before the end of the file",
+        ));
     }
     if body.len() > max_bytes {
         return Err(too_large());
@@ -192,7 +200,7 @@ fn dechunk(mut rest: &[u8], max_bytes: usize) -> Option<Vec<u8>> {
         if size == 0 {
             return Some(out);
         }
-        if out.len() + size > max_bytes {
+        if size > max_bytes.saturating_sub(out.len()) {
             return None;
         }
         out.extend_from_slice(rest.get(..size)?);
@@ -207,15 +215,23 @@ mod tests {
     #[test]
     fn answers_are_read_within_their_limits() {
         let ok = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
-        assert_eq!(parse_response(ok, 100).expect("ok"), "hello");
+        assert_eq!(parse_response(ok, 100, false).expect("ok"), "hello");
         let chunked = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked, 100).expect("chunked"), "hello");
+        assert_eq!(parse_response(chunked, 100, false).expect("chunked"), "hello");
         let missing = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\n";
-        assert!(parse_response(missing, 100).expect_err("404").en.contains("404"));
+        assert!(parse_response(missing, 100, true).expect_err("404").en.contains("404"));
         let html = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\nhello";
-        assert!(parse_response(html, 100).expect_err("html").en.contains("text/plain"));
+        assert!(parse_response(html, 100, true).expect_err("html").en.contains("text/plain"));
         let big = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 500\r\n\r\n";
-        assert!(parse_response(big, 100).expect_err("big").en.contains("too large"));
-        assert!(parse_response(chunked, 3).is_err());
+        assert!(parse_response(big, 100, true).expect_err("big").en.contains("too large"));
+        assert!(parse_response(chunked, 3, true).is_err());
+        // A hostile chunk size near usize::MAX is refused, not added up.
+        let huge = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\nffffffffffffffff\r\nx\r\n";
+        assert!(parse_response(huge, 100, true).is_err());
+        // Without framing, only a connection that ended with close_notify delivers the file:
+        // a cut one could have shortened `mx: mx.example.net` to `mx: mx`.
+        let unframed = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nversion: STSv1\r\nmx: mx";
+        assert!(parse_response(unframed, 100, true).is_ok());
+        assert!(parse_response(unframed, 100, false).expect_err("cut").en.contains("broke off"));
     }
 }
