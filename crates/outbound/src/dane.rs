@@ -159,17 +159,20 @@ impl DaneResolver {
     /// with an RRSIG that validates against the trust anchor. A resolver that strips them
     /// (or a test DNS server without signatures) would make every answer look forged and
     /// defer all outbound mail; instead DANE is off, with an error in the log, and mail goes
-    /// out under the other rules. Found out once per process: restart after fixing the resolver.
+    /// out under the other rules. Decided once per process from the resolver's first answer
+    /// (restart after fixing the resolver); a lookup that got no answer (a timeout, a lost
+    /// packet) decides nothing and is asked again at the next delivery.
     async fn probe(&self) -> bool {
-        *self
+        let decided = self
             .capable
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 let signed = match self.resolver.lookup(".", RecordType::DNSKEY).await {
                     Ok(lookup) => lookup.answers().iter().any(|r| {
                         r.proof == Proof::Secure
                             && matches!(&r.data, RData::DNSSEC(DNSSECRData::RRSIG(sig)) if sig.input().type_covered == RecordType::DNSKEY)
                     }),
-                    Err(_) => false,
+                    Err(e) if e.is_no_records_found() || e.is_nx_domain() => false,
+                    Err(e) => return Err(e),
                 };
                 if !signed {
                     tracing::error!(
@@ -177,9 +180,16 @@ impl DaneResolver {
                          use a resolver that supports DNSSEC ([dns] resolver)"
                     );
                 }
-                signed
+                Ok(signed)
             })
-            .await
+            .await;
+        match decided {
+            Ok(signed) => *signed,
+            Err(e) => {
+                tracing::warn!(error = %e, "the DNS resolver did not answer whether it passes DNSSEC signatures; this delivery goes without DANE, the next asks again");
+                false
+            }
+        }
     }
 
     /// What DANE asks of delivery to `host`, one of the MX hosts of `domain` (or `domain`
