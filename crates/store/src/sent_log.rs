@@ -42,7 +42,9 @@ impl SentEntry {
     }
 }
 
-/// Logs the recipient `id` if its delivery has ended (called right after recording it).
+/// Logs the recipient `id` if its delivery has ended (called right after recording it) and
+/// its mailbox still exists: mail that outlives its mailbox is not written to the list of
+/// a later mailbox that got the same id.
 pub(crate) async fn log_ended(
     conn: &mut sqlx::AnyConnection,
     id: QueueRecipientId,
@@ -54,8 +56,8 @@ pub(crate) async fn log_ended(
          SELECT m.customer_id, m.mailbox_id, r.address, $1, CASE WHEN r.state = 'delivered' THEN 1 ELSE 0 END, \
          r.status, r.diagnostic, r.remote_mta, r.tls, r.tls_policy \
          FROM queue_recipients r JOIN queue_messages m ON m.id = r.message_id \
-         WHERE r.id = $2 AND m.mailbox_id IS NOT NULL AND m.customer_id IS NOT NULL \
-         AND r.state IN ('delivered', 'failed')",
+         JOIN mailboxes mb ON mb.id = m.mailbox_id AND mb.customer_id = m.customer_id \
+         WHERE r.id = $2 AND r.state IN ('delivered', 'failed')",
     )
     .bind(now.0)
     .bind(id)

@@ -84,7 +84,13 @@ async fn ended_deliveries_are_listed_for_the_sending_mailbox(store: Store) {
     // Pruned by age; gone with the mailbox.
     assert_eq!(store.prune_sent_log(UnixTime(now.0 + 1)).await.expect("prune"), 2);
     assert_eq!(store.sent_mail(Scope::Platform, max).await.expect("list").len(), 1);
+    // Mail still in the queue when its mailbox goes is not listed when it ends (a later
+    // mailbox may get the same id).
+    let late = store.enqueue(&message("S3", Some(max))).await.expect("enqueue");
+    let late = store.queue_message(late).await.expect("read").expect("there").recipients[0].id;
     let max_mailbox = store.mailbox_by_id(Scope::Platform, max).await.expect("max");
     store.remove_mailbox(Scope::Platform, &max_mailbox.address).await.expect("remove");
+    let delivered = Outcome::Delivered { remote_mta: Some("mx.one.example".into()), tls: tls(Some("TLSv1.3")) };
+    store.queue_record(&node, UnixTime(now.0 + 800), &[(late, delivered)], None).await.expect("record");
     assert_eq!(store.prune_sent_log(UnixTime(now.0 + 10_000)).await.expect("prune"), 0, "removed with the mailbox");
 }
