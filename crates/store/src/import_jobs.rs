@@ -269,7 +269,8 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// The job ended as `state` (done or failed) with its last counts and `result`.
+    /// The job ended as `state` (done or failed) with its last counts and `result`. A job
+    /// no longer active (interrupted, or taken over as abandoned) is left as it is.
     pub async fn finish_import_job(
         &self,
         id: ImportJobId,
@@ -279,7 +280,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE import_jobs SET state = $1, folders = $2, copied = $3, skipped = $4, current_folder = NULL, \
-             finished_at = $5, result = $6 WHERE id = $7",
+             finished_at = $5, result = $6 WHERE id = $7 AND state IN ('queued', 'running')",
         )
         .bind(state.as_str())
         .bind(number(progress.folders))

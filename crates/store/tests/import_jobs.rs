@@ -41,6 +41,9 @@ async fn an_abandoned_job_stops_blocking_its_mailbox(store: Store) {
     assert_eq!(state(first.id).await, JobState::Interrupted);
     assert!(!store.renew_import_job(first.id, at(102 + JOB_LEASE_SECS)).await.expect("renew"), "taken");
     assert!(!store.start_import_job(first.id).await.expect("start"), "an interrupted job does not run");
+    let progress = postfach_store::import_jobs::JobProgress::default();
+    store.finish_import_job(first.id, JobState::Done, &progress, "done late").await.expect("finish");
+    assert_eq!(state(first.id).await, JobState::Interrupted, "its late end does not write over the row");
 
     // A new start by node b takes the place of an abandoned job directly, without the upkeep.
     let second = create(&b, at(200 + JOB_LEASE_SECS)).await.expect("second job");
