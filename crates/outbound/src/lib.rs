@@ -334,20 +334,33 @@ impl Outbound {
         Ok(())
     }
 
-    /// Sends the TLS reports (RFC 8460) of `day` (days since 1970, UTC) to each
-    /// destination domain whose `_smtp._tls` TXT record names `mailto:` addresses, then
-    /// forgets that day's counts (sent, or not wanted) and those older than
-    /// [`tls_rpt::KEEP_DAYS`]: running it again sends nothing twice. `https:` addresses are
-    /// not served. Returns the reports sent.
+    /// Sends the TLS reports (RFC 8460) due by `day` (days since 1970, UTC; the upkeep
+    /// passes yesterday): that day's, and those of the [`tls_rpt::KEEP_DAYS`] days before
+    /// whose domain's DNS did not answer then. Returns the reports sent.
     pub async fn send_tls_reports(&self, day: i64) -> usize {
-        let store = &self.inner.store;
         if !self.inner.settings.tls_reports {
             // Off: nothing is counted; what was counted before it was switched off goes.
-            if let Err(e) = store.forget_tls_outcomes_before(i64::MAX).await {
+            if let Err(e) = self.inner.store.forget_tls_outcomes_before(i64::MAX).await {
                 tracing::warn!(error = %e, "forgetting TLS report counts failed");
             }
             return 0;
         }
+        let oldest = day - tls_rpt::KEEP_DAYS + 1;
+        if let Err(e) = self.inner.store.forget_tls_outcomes_before(oldest).await {
+            tracing::warn!(error = %e, "forgetting old TLS report counts failed");
+        }
+        let mut sent = 0;
+        for due in oldest..=day {
+            sent += self.send_tls_reports_of(due).await;
+        }
+        sent
+    }
+
+    /// Sends the reports of `day` to each destination domain whose `_smtp._tls` TXT record
+    /// names `mailto:` addresses, then forgets that day's counts (sent, or not wanted):
+    /// running it again sends nothing twice. `https:` addresses are not served.
+    async fn send_tls_reports_of(&self, day: i64) -> usize {
+        let store = &self.inner.store;
         let rows = match store.tls_outcomes(day).await {
             Ok(rows) => rows,
             Err(e) => {
@@ -355,9 +368,6 @@ impl Outbound {
                 return 0;
             }
         };
-        if let Err(e) = store.forget_tls_outcomes_before(day - tls_rpt::KEEP_DAYS).await {
-            tracing::warn!(error = %e, "forgetting old TLS report counts failed");
-        }
         if rows.is_empty() {
             return 0;
         }

@@ -13,7 +13,8 @@ use crate::client::{Attempt, RcptResult};
 use crate::tls_policy::PolicySource;
 use postfach_dns::mta_sts::Policy;
 
-/// Days a domain's counts are kept when its report could not be sent (DNS did not answer).
+/// The days whose reports are still sent (yesterday and the two before): a report whose
+/// domain's DNS did not answer is tried again at each upkeep until then, older counts go.
 pub const KEEP_DAYS: i64 = 3;
 /// `mailto:` addresses of one `rua` that get the report.
 pub const MAX_RECIPIENTS: usize = 5;

@@ -499,3 +499,30 @@ async fn with_tls_reports_off_nothing_is_counted_or_sent() {
     assert_eq!(w.sink.received().len(), 1, "no report");
     let _ = w.stop.send(true);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_not_sent_on_its_day_goes_out_later_within_the_days_kept() {
+    let w = world(Offer::default(), None, |_| {}).await;
+    let today = postfach_store::tls_rpt_out::day_of(postfach_types::UnixTime::now().0);
+    let keep = postfach_outbound::tls_rpt::KEEP_DAYS;
+    let counted = postfach_store::tls_rpt_out::TlsOutcome {
+        domain: "outside.test".into(),
+        policy_type: "no-policy-found".into(),
+        policy: String::new(),
+        result: "success".into(),
+        mx_host: "mx.outside.test".into(),
+        mx_ip: "127.0.0.1".into(),
+    };
+    // Counted on a day whose report could not go (its DNS did not answer then), and on a
+    // day too long ago.
+    w.store.count_tls_outcome(today - (keep - 1), &counted).await.expect("count");
+    w.store.count_tls_outcome(today - keep, &counted).await.expect("count");
+    w.dns.add(Rr::new("_smtp._tls.outside.test", Data::txt("v=TLSRPTv1; rua=mailto:tls@outside.test")));
+    assert_eq!(w.outbound.send_tls_reports(today).await, 1, "the kept day's report, not the old one");
+    let report = w.sink.arrived(1, WAIT).await.remove(0);
+    let read = postfach_smtp::tls_report::read(&postfach_message::Message::parse(&report.data)).expect("readable");
+    let summary = &read.domains[&DomainName::parse("outside.test").expect("domain")];
+    assert_eq!((summary.start.0, summary.successful), ((today - (keep - 1)) * 86_400, 1));
+    assert_eq!(w.store.tls_outcomes(today - keep).await.expect("counts"), [], "too old: forgotten");
+    let _ = w.stop.send(true);
+}
