@@ -214,7 +214,9 @@ async fn run_job(
         Ok(()) => (JobState::Done, done_text(&reports, &progress)),
         Err(e) => (JobState::Failed, failed_text(e, &progress)),
     };
-    if let Err(e @ (ImportError::Store(_) | ImportError::Local(_) | ImportError::Io { .. })) = &result {
+    if let Err(e @ (ImportError::Store(_) | ImportError::Local(_) | ImportError::Io { .. } | ImportError::Setup(_))) =
+        &result
+    {
         tracing::error!(error = %e, job = %id, "an import job stopped on a problem here");
     }
     if let Err(e) = store.finish_import_job(id, state, &progress, &text).await {
@@ -335,7 +337,7 @@ fn failed_text(e: &ImportError, progress: &JobProgress) -> String {
         ImportError::Source(_) | ImportError::Limit(_) | ImportError::MailboxFull | ImportError::Refused(_) => {
             e.to_string()
         }
-        ImportError::Store(_) | ImportError::Local(_) | ImportError::Io { .. } => {
+        ImportError::Store(_) | ImportError::Local(_) | ImportError::Io { .. } | ImportError::Setup(_) => {
             "the import stopped because of a problem on our side; start it again later to go on where it stopped"
                 .to_string()
         }

@@ -458,3 +458,42 @@ fn busy(e: &AdminError) -> bool {
 fn not_public(e: &AdminError) -> bool {
     matches!(e, AdminError::ImportServerNotPublic { .. })
 }
+
+/// An import that fails on this server's own TLS setup (here: a CA file that is not there)
+/// tells the customer it is a problem on our side, not where our files are.
+#[tokio::test]
+async fn an_import_failing_on_our_setup_does_not_show_our_files() {
+    use postfach_admin::{ImportRequest, ImportRunner, input};
+    use postfach_store::import_jobs::JobState;
+
+    let w = world().await;
+    let Who::Mailbox { mailbox: max } = &w.max else { unreachable!() };
+    let blobs =
+        postfach_blob::BlobStore::open(&postfach_blob::Backend::Fs, w._dir.path(), postfach_blob::Namespace::Mailboxes)
+            .expect("blobs");
+    let node = postfach_types::NodeName::parse("node-1").expect("node");
+    let missing = w._dir.path().join("no-such-ca.pem");
+    let runner = ImportRunner::new(blobs, node, 1 << 20, true, Some(missing.clone()));
+    let admin = w.admin.clone().with_imports(Some(runner));
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = silent.local_addr().expect("addr").port().to_string();
+    let request = ImportRequest {
+        server: input::import_server("localhost", &port, "tls").expect("server"),
+        login: input::import_login("max@old.example").expect("login"),
+        password: input::import_password("old password".into()).expect("password"),
+    };
+    admin.start_import(&w.max, max.id, request).await.expect("started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let job = loop {
+        let job = admin.import_jobs(&w.max, max.id).await.expect("jobs").remove(0);
+        if !matches!(job.state, JobState::Queued | JobState::Running) {
+            break job;
+        }
+        assert!(std::time::Instant::now() < deadline, "the job did not end");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let result = job.result.unwrap_or_default();
+    assert_eq!(job.state, JobState::Failed, "{result}");
+    assert!(result.contains("a problem on our side"), "{result}");
+    assert!(!result.contains("no-such-ca") && !result.contains(&*w._dir.path().to_string_lossy()), "{result}");
+}

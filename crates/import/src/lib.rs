@@ -38,6 +38,10 @@ pub enum ImportError {
     /// The old server could not be reached, refused, or misbehaved (IMAP import).
     #[error("{0}")]
     Source(String),
+    /// This server's own TLS setup for imports is unusable (a CA file that cannot be read,
+    /// no system CA certificates): for the operator, not the customer.
+    #[error("{0}")]
+    Setup(String),
     /// A bound of one run (time, size) was reached; the next run goes on.
     #[error("{0}")]
     Limit(String),

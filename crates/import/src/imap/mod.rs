@@ -125,7 +125,7 @@ async fn open(source: &ImapSource, limits: Limits) -> Result<Client, ImportError
     let addresses = target::resolve(&source.url, source.allow_private, limits.read_timeout)
         .await
         .map_err(|e| refused(e.to_string()))?;
-    let connector = target::tls_connector(source.ca_file.as_deref()).map_err(refused)?;
+    let connector = target::tls_connector(source.ca_file.as_deref()).map_err(ImportError::Setup)?;
     let name = target::server_name(&source.url).map_err(refused)?;
     let tcp = target::connect(&addresses, limits.read_timeout).await.map_err(refused)?;
     let mut client = match source.url.security {
