@@ -205,7 +205,7 @@ impl DaneResolver {
                 Answer::Secure(_) => {}
                 Answer::Nothing => return DaneAnswer::NotApplicable,
                 Answer::Failed(e) => {
-                    return DaneAnswer::Defer(format!("the MX records of {domain} cannot be trusted ({e})"));
+                    return untrusted(format!("the MX records of {domain}"), e);
                 }
             }
         }
@@ -216,7 +216,7 @@ impl DaneResolver {
         match addresses {
             Answer::Secure(_) => {}
             Answer::Nothing => return DaneAnswer::NotApplicable,
-            Answer::Failed(e) => return DaneAnswer::Defer(format!("the address of {host} cannot be trusted ({e})")),
+            Answer::Failed(e) => return untrusted(format!("the address of {host}"), e),
         }
         match self.query(&format!("_25._tcp.{host}"), RecordType::TLSA).await {
             Answer::Secure(records) => {
@@ -235,7 +235,7 @@ impl DaneResolver {
                 }
             }
             Answer::Nothing => DaneAnswer::NotApplicable,
-            Answer::Failed(e) => DaneAnswer::Defer(format!("the TLSA records of {host} cannot be trusted ({e})")),
+            Answer::Failed(e) => untrusted(format!("the TLSA records of {host}"), e),
         }
     }
 
@@ -260,6 +260,16 @@ impl DaneResolver {
             Err(e) => Answer::Failed(e.to_string()),
         }
     }
+}
+
+/// A lookup DANE depends on failed: the delivery waits. The sender's notice says what in
+/// plain words; the resolver's own error goes to the log.
+fn untrusted(what: String, error: String) -> DaneAnswer {
+    tracing::info!(error, "{what}: the DNSSEC-validated lookup failed");
+    DaneAnswer::Defer(format!(
+        "{what} cannot be trusted: the lookup failed or its DNSSEC signatures do not validate; the domain's \
+         administrator should check its DNSSEC setup"
+    ))
 }
 
 /// Checks the server's chain against TLSA records (RFC 7672 §3). The server name given to
