@@ -1154,7 +1154,7 @@ async fn mta_sts_verdicts(checker: &Checker, domain: &Domain) -> Vec<Verdict> {
 }
 
 async fn mta_sts_txt_verdict(checker: &Checker, d: &DomainName, ours: &str) -> Verdict {
-    let name = format!("_mta-sts.{d}");
+    let name = mta_sts::record_name(d);
     let value = mta_sts::txt_value(ours);
     let texts = match spf::txt_records(&checker.resolver, &name).await {
         Ok(texts) => texts,

@@ -26,16 +26,24 @@ pub fn max_age(mode: MtaStsMode) -> u32 {
     }
 }
 
+/// The label of the host a domain's policy is served at, and (with `_`) of its TXT record.
+pub const POLICY_LABEL: &str = "mta-sts";
+
 /// The name the policy is served at: `mta-sts.DOMAIN`.
-pub fn policy_host(domain: &DomainName) -> String {
-    format!("mta-sts.{domain}")
+pub fn policy_host(domain: &impl std::fmt::Display) -> String {
+    format!("{POLICY_LABEL}.{domain}")
+}
+
+/// The name of the policy's TXT record: `_mta-sts.DOMAIN` (RFC 8461 §3.1).
+pub fn record_name(domain: &impl std::fmt::Display) -> String {
+    format!("_{POLICY_LABEL}.{domain}")
 }
 
 /// The domain a policy host name (a Host header or SNI name) belongs to: `mta-sts.D` → D.
 pub fn domain_of_policy_host(host: &str) -> Option<DomainName> {
     let host = host.trim_end_matches('.');
-    let rest = host.get(..8).filter(|p| p.eq_ignore_ascii_case("mta-sts."))?;
-    DomainName::parse(&host[rest.len()..]).ok()
+    let (label, rest) = host.split_once('.')?;
+    DomainName::parse(rest).ok().filter(|_| label.eq_ignore_ascii_case(POLICY_LABEL))
 }
 
 /// The policy file for a domain in `mode` (RFC 8461 §3.2): one `mx:` line per MX host
@@ -121,7 +129,7 @@ impl Policy {
             }
             let (key, value) = line.split_once(':').ok_or_else(|| format!("line {} is not `key: value`", n + 1))?;
             let value = value.trim_matches([' ', '\t']);
-            if n == 0 && key != "version" {
+            if version.is_none() && key != "version" {
                 return Err("the policy does not start with `version: STSv1`".into());
             }
             match key {
@@ -261,6 +269,7 @@ mod tests {
         for bad in [
             "",
             "mode: enforce\nversion: STSv1\nmx: a.example\nmax_age: 1\n",
+            "\nmode: enforce\nversion: STSv1\nmx: a.example\nmax_age: 1\n",
             "version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 1\n",
             "version: STSv1\nmode: enforcing\nmx: a.example\nmax_age: 1\n",
             "version: STSv1\nmode: enforce\nmax_age: 1\n",

@@ -241,7 +241,7 @@ fn mta_sts(platform: &Platform, domain: &Domain, host: &str) -> Vec<PublishedRec
     let Some(policy) = crate::mta_sts::policy(&platform.hostname, domain.mta_sts) else { return Vec::new() };
     vec![
         PublishedRecord::new(
-            format!("_mta-sts.{d}"),
+            crate::mta_sts::record_name(d),
             RecordType::Txt,
             crate::mta_sts::txt_value(&policy),
             Purpose::MtaSts,

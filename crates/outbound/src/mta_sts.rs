@@ -36,7 +36,7 @@ pub async fn current(store: &Store, fetcher: Fetcher<'_>, domain: &str) -> Optio
         }
     };
     let from_cache = |cached: &Option<CachedMtaSts>| cached.as_ref().and_then(policy_of);
-    let records = match postfach_dns::spf::txt_records(fetcher.resolver, &format!("_mta-sts.{domain}")).await {
+    let records = match postfach_dns::spf::txt_records(fetcher.resolver, &sts::record_name(&domain)).await {
         Ok(records) => records,
         // DNS did not answer: a fresh cached policy stays in force (§5.1).
         Err(_) => return from_cache(&cached),
@@ -80,7 +80,7 @@ fn policy_of(cached: &CachedMtaSts) -> Option<Policy> {
 
 /// Fetches and parses `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`.
 pub async fn fetch(fetcher: Fetcher<'_>, domain: &str) -> Result<Policy, String> {
-    let host = format!("mta-sts.{domain}");
+    let host = sts::policy_host(&domain);
     let connector = fetcher.tls.verified();
     let text = postfach_dns::fetch::get_text_with(
         fetcher.resolver,

@@ -58,9 +58,6 @@ const CHALLENGE_LIFETIME: i64 = 3600;
 
 /// The service names of a customer domain that may get a certificate.
 pub const SERVICE_LABELS: [&str; 3] = ["mail", "autoconfig", "autodiscover"];
-/// The name the MTA-STS policy is served at (`mta-sts.DOMAIN`), certified for every
-/// domain whose MTA-STS mode is not off.
-pub const MTA_STS_LABEL: &str = "mta-sts";
 
 /// Keeps this node's certificates current, and on the leader orders them, until `stopped`.
 pub(crate) async fn maintain(
@@ -297,7 +294,8 @@ async fn wanted(store: &Store, config: &Config, checker: Option<&Checker>) -> Re
             labels.extend(SERVICE_LABELS);
         }
         if with_mta_sts.contains(domain) {
-            labels.push(MTA_STS_LABEL);
+            // The name the policy is served at, certified while MTA-STS is not off.
+            labels.push(postfach_dns::mta_sts::POLICY_LABEL);
         }
         let mut names = Vec::new();
         for label in labels {
