@@ -65,9 +65,9 @@ pub struct JobSource {
     pub login: String,
 }
 
-/// Marks active jobs not renewed since `$2` interrupted at `$1` (more conditions may follow).
+/// Marks active jobs interrupted at `$1`; the caller adds which (`AND …`, from `$2`).
 const INTERRUPT: &str = "UPDATE import_jobs SET state = 'interrupted', current_folder = NULL, finished_at = $1 \
-     WHERE state IN ('queued', 'running') AND heartbeat_at < $2";
+     WHERE state IN ('queued', 'running')";
 
 /// One import job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +172,7 @@ impl Store {
             return Err(StoreError::NotFound(format!("there is no mailbox with id {mailbox}")));
         };
         let customer: CustomerId = row.try_get("customer_id")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("{INTERRUPT} AND mailbox_id = $3")))
+        sqlx::query(sqlx::AssertSqlSafe(format!("{INTERRUPT} AND heartbeat_at < $2 AND mailbox_id = $3")))
             .bind(now.0)
             .bind(now.0 - JOB_LEASE_SECS)
             .bind(mailbox)
@@ -265,7 +265,11 @@ impl Store {
     /// The leader's upkeep: active jobs whose lease ran out by `now` (their node is gone)
     /// become interrupted. Returns how many.
     pub async fn interrupt_abandoned_import_jobs(&self, now: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query(INTERRUPT).bind(now.0).bind(now.0 - JOB_LEASE_SECS).execute(&self.pool).await?;
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!("{INTERRUPT} AND heartbeat_at < $2")))
+            .bind(now.0)
+            .bind(now.0 - JOB_LEASE_SECS)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -297,14 +301,11 @@ impl Store {
     /// At start-up: `node`'s jobs still queued or running were cut off by its stop; they
     /// become interrupted. Returns how many.
     pub async fn interrupt_import_jobs(&self, node: &NodeName) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE import_jobs SET state = 'interrupted', current_folder = NULL, finished_at = $1 \
-             WHERE node = $2 AND state IN ('queued', 'running')",
-        )
-        .bind(UnixTime::now().0)
-        .bind(node.as_str())
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!("{INTERRUPT} AND node = $2")))
+            .bind(UnixTime::now().0)
+            .bind(node.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -400,21 +400,13 @@ pub(super) struct QuotaForm {
     language: String,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub(super) struct OutboundTlsForm {
-    csrf: String,
-    /// `on` when the checkbox is ticked; absent otherwise.
-    require_tls: String,
-}
-
 /// "Always require TLS to other servers" for the mailbox (`docs/panel.md`); the mailbox
 /// user, its customer and the admins may switch it (the admin operation decides).
 pub(super) async fn mailbox_outbound_tls(
     State(app): State<App>,
     ctx: Ctx,
     Path(id): Path<String>,
-    Form(form): Form<OutboundTlsForm>,
+    Form(form): Form<super::customers::OutboundTlsForm>,
 ) -> PageResult {
     let who = ctx.signed_in()?;
     ctx.check_csrf(&form.csrf)?;
