@@ -1168,9 +1168,8 @@ async fn mta_sts_txt_verdict(checker: &Checker, d: &DomainName, ours: &str) -> V
             );
         }
     };
-    let records: Vec<&String> = texts.iter().filter(|t| mta_sts::is_sts_record(t)).collect();
-    match records.as_slice() {
-        [] => verdict(
+    match mta_sts::Published::read(&texts) {
+        mta_sts::Published::Missing => verdict(
             Check::MtaSts,
             "mta_sts.txt_missing",
             Level::Error,
@@ -1181,14 +1180,14 @@ async fn mta_sts_txt_verdict(checker: &Checker, d: &DomainName, ours: &str) -> V
                 "The MTA-STS record of {d} is missing, so other mail servers do not ask for the policy. Publish at {name} the TXT record: {value}"
             ),
         ),
-        [record] if mta_sts::txt_id(record) == Some(mta_sts::policy_id(ours)) => verdict(
+        mta_sts::Published::One { id, .. } if id == Some(mta_sts::policy_id(ours)) => verdict(
             Check::MtaSts,
             "mta_sts.txt_ok",
             Level::Ok,
             format!("Der MTA-STS-Eintrag von {d} nennt die aktuelle Richtlinie."),
             format!("The MTA-STS record of {d} names the current policy."),
         ),
-        [record] => verdict(
+        mta_sts::Published::One { record, .. } => verdict(
             Check::MtaSts,
             "mta_sts.txt_outdated",
             Level::Error,
@@ -1199,7 +1198,7 @@ async fn mta_sts_txt_verdict(checker: &Checker, d: &DomainName, ours: &str) -> V
                 "The MTA-STS record at {name} ({record}) does not name the current policy, so other mail servers keep the old one. Replace it with the TXT record: {value}"
             ),
         ),
-        _ => verdict(
+        mta_sts::Published::Several => verdict(
             Check::MtaSts,
             "mta_sts.txt_multiple",
             Level::Error,

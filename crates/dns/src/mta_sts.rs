@@ -77,6 +77,31 @@ pub fn is_sts_record(record: &str) -> bool {
     record.trim_start().get(..7).is_some_and(|v| v.eq_ignore_ascii_case("v=STSv1"))
 }
 
+/// What a domain's TXT texts at `_mta-sts` say (RFC 8461 §3.1): texts that do not start
+/// with `v=STSv1` are not MTA-STS records; unless exactly one is left, the domain has no
+/// policy. The one reading for the domain check and for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published<'a> {
+    Missing,
+    Several,
+    /// The record and its id (`None`: the record cannot be read).
+    One {
+        record: &'a str,
+        id: Option<String>,
+    },
+}
+
+impl Published<'_> {
+    pub fn read(texts: &[String]) -> Published<'_> {
+        let mut records = texts.iter().filter(|t| is_sts_record(t));
+        match (records.next(), records.next()) {
+            (None, _) => Published::Missing,
+            (Some(record), None) => Published::One { record, id: txt_id(record) },
+            (Some(_), Some(_)) => Published::Several,
+        }
+    }
+}
+
 /// The longest max_age honoured (RFC 8461 §3.2: 31557600 seconds, about a year).
 pub const MAX_AGE_LIMIT: u64 = 31_557_600;
 
@@ -294,6 +319,20 @@ mod tests {
         assert!(!p.matches("a.b.backup.example"));
         assert!(!p.matches("xmx.example.net"));
         assert!(!p.matches("evil.test"));
+    }
+
+    #[test]
+    fn published_records_are_read_once_for_check_and_delivery() {
+        let texts = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let one = texts(&["v=spf1 -all", "v=STSv1; id=abc;"]);
+        assert_eq!(Published::read(&one), Published::One { record: "v=STSv1; id=abc;", id: Some("abc".into()) });
+        // A second record, even an unreadable one, means none counts (RFC 8461 §3.1).
+        assert_eq!(Published::read(&texts(&["v=STSv1; id=abc;", "v=STSv1; id=a-b"])), Published::Several);
+        assert_eq!(
+            Published::read(&texts(&["v=STSv1; id=a-b"])),
+            Published::One { record: "v=STSv1; id=a-b", id: None }
+        );
+        assert_eq!(Published::read(&texts(&["v=spf1 -all"])), Published::Missing);
     }
 
     #[test]

@@ -41,12 +41,13 @@ pub async fn current(store: &Store, fetcher: Fetcher<'_>, domain: &str) -> Optio
         // DNS did not answer: a fresh cached policy stays in force (§5.1).
         Err(_) => return from_cache(&cached),
     };
-    let ids: Vec<String> = records.iter().filter(|r| sts::is_sts_record(r)).filter_map(|r| sts::txt_id(r)).collect();
-    let [id] = ids.as_slice() else {
-        // No record (or several, §3.1): the domain has no policy, unless a cached one is
-        // still fresh (§5.1: a removed record does not end a policy early).
+    let sts::Published::One { id: Some(id), .. } = sts::Published::read(&records) else {
+        // No usable record (none, several, or unreadable, §3.1): the domain has no policy,
+        // unless a cached one is still fresh (§5.1: a removed record does not end a policy
+        // early).
         return from_cache(&cached);
     };
+    let id = &id;
     if let Some(c) = &cached
         && c.txt_id == *id
     {
