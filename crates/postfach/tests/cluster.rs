@@ -38,8 +38,12 @@ struct Ports {
 }
 
 impl Ports {
+    /// Four distinct free ports: all are held while they are picked (picking them one
+    /// after another could give the same port twice).
     fn free() -> Ports {
-        Ports { smtp: free_port(), submission: free_port(), imap: free_port(), pop3: free_port() }
+        let held: Vec<TcpListener> = (0..4).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+        let port = |i: usize| held[i].local_addr().expect("addr").port();
+        Ports { smtp: port(0), submission: port(1), imap: port(2), pop3: port(3) }
     }
 }
 
